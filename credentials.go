@@ -1,0 +1,93 @@
+package kauth
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+)
+
+// Credentials identify one app at one broker environment. AppSecret is the
+// KIS appsecret or the Kiwoom secretkey.
+//
+// Credentials never reveal the secret or the app key when printed: String,
+// GoString, Format and LogValue show the broker, env and the app key's
+// fingerprint only.
+type Credentials struct {
+	Broker    Broker
+	Env       Env
+	AppKey    string
+	AppSecret string
+}
+
+// Validate reports whether c is complete.
+func (c Credentials) Validate() error {
+	switch {
+	case c.Broker != KIS && c.Broker != Kiwoom:
+		return fmt.Errorf("kauth: unknown broker %q", c.Broker)
+	case c.Env != Real && c.Env != Mock:
+		return fmt.Errorf("kauth: %s: unknown env %q", c.Broker, c.Env)
+	case c.AppKey == "":
+		return fmt.Errorf("kauth: %s %s: app key is empty", c.Broker, c.Env)
+	case c.AppSecret == "":
+		return fmt.Errorf("kauth: %s %s: app secret is empty", c.Broker, c.Env)
+	}
+	return nil
+}
+
+// Fingerprint returns a short, stable, non-reversible name for the app key:
+// the first 12 hex digits of its SHA-256. It is safe to log and to use in
+// file names and metrics.
+func (c Credentials) Fingerprint() string { return Fingerprint(c.AppKey) }
+
+// Fingerprint returns the first 12 hex digits of the SHA-256 of s.
+func Fingerprint(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:6])
+}
+
+// Key returns the cache key of c.
+func (c Credentials) Key() Key {
+	return Key{Broker: c.Broker, Env: c.Env, Fingerprint: c.Fingerprint()}
+}
+
+// String implements fmt.Stringer without revealing secrets.
+func (c Credentials) String() string {
+	return fmt.Sprintf("%s/%s/%s", c.Broker, c.Env, c.Fingerprint())
+}
+
+// GoString implements fmt.GoStringer without revealing secrets.
+func (c Credentials) GoString() string {
+	return fmt.Sprintf("kauth.Credentials{Broker:%q, Env:%q, AppKey:<%s>, AppSecret:<redacted>}",
+		c.Broker, c.Env, c.Fingerprint())
+}
+
+// Format implements fmt.Formatter so that every verb (%v, %+v, %#v, %s, %q,
+// %x…) prints the redacted form.
+func (c Credentials) Format(f fmt.State, verb rune) {
+	if verb == 'v' && f.Flag('#') {
+		fmt.Fprint(f, c.GoString())
+		return
+	}
+	fmt.Fprint(f, c.String())
+}
+
+// LogValue implements slog.LogValuer without revealing secrets.
+func (c Credentials) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("broker", string(c.Broker)),
+		slog.String("env", string(c.Env)),
+		slog.String("app", c.Fingerprint()),
+	)
+}
+
+// Key names the cache entry of one app at one broker environment. It holds
+// no secret: the app key appears only as its fingerprint.
+type Key struct {
+	Broker      Broker
+	Env         Env
+	Fingerprint string
+}
+
+// String returns "broker/env/fingerprint", e.g. "kis/mock/3f2a9c01d4e5".
+func (k Key) String() string { return string(k.Broker) + "/" + string(k.Env) + "/" + k.Fingerprint }

@@ -1,0 +1,3 @@
+module github.com/kauth/kauth
+
+go 1.26.8
