@@ -1,0 +1,69 @@
+package brokersim
+
+import (
+	"strings"
+
+	"github.com/kauth/kauth"
+)
+
+// App is an application registered at the simulator: one app key and its
+// secret (the KIS appsecret or the Kiwoom secretkey) at one broker env.
+type App struct {
+	Broker kauth.Broker
+	Env    kauth.Env
+	AppKey string
+	Secret string
+}
+
+// Credentials returns the kauth credentials of a.
+func (a App) Credentials() kauth.Credentials {
+	return kauth.Credentials{Broker: a.Broker, Env: a.Env, AppKey: a.AppKey, AppSecret: a.Secret}
+}
+
+// String names a without revealing its key or secret.
+func (a App) String() string { return a.Credentials().String() }
+
+// demoKey builds an obviously fake credential of the broker's length.
+func demoKey(prefix string, n int) string {
+	const filler = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	var b strings.Builder
+	b.WriteString(prefix)
+	for i := 0; b.Len() < n; i++ {
+		b.WriteByte(filler[i%len(filler)])
+	}
+	return b.String()[:n]
+}
+
+// The demo apps that New registers. They are made up and work only against
+// the simulator. KIS app keys are 36 characters and app secrets 180, like the
+// real ones; the Kiwoom ones are shorter.
+var (
+	DemoKISReal    = App{kauth.KIS, kauth.Real, demoKey("PSDEMOKISREALAPPKEY", 36), demoKey("DEMOSECRET-KIS-REAL-NOT-A-REAL-SECRET-", 180)}
+	DemoKISMock    = App{kauth.KIS, kauth.Mock, demoKey("PSDEMOKISMOCKAPPKEY", 36), demoKey("DEMOSECRET-KIS-MOCK-NOT-A-REAL-SECRET-", 180)}
+	DemoKiwoomReal = App{kauth.Kiwoom, kauth.Real, demoKey("DEMOKIWOOMREALAPPKEY", 43), demoKey("DEMOSECRET-KIWOOM-REAL-", 43)}
+	DemoKiwoomMock = App{kauth.Kiwoom, kauth.Mock, demoKey("DEMOKIWOOMMOCKAPPKEY", 43), demoKey("DEMOSECRET-KIWOOM-MOCK-", 43)}
+)
+
+// DemoApps returns the four demo apps, one per broker and env.
+func DemoApps() []App {
+	return []App{DemoKISReal, DemoKISMock, DemoKiwoomReal, DemoKiwoomMock}
+}
+
+// Demo returns the demo app of broker b at env e.
+func Demo(b kauth.Broker, e kauth.Env) App {
+	for _, a := range DemoApps() {
+		if a.Broker == b && a.Env == e {
+			return a
+		}
+	}
+	return App{}
+}
+
+func isDemo(a App) bool {
+	for _, d := range DemoApps() {
+		if d == a {
+			return true
+		}
+	}
+	return false
+}

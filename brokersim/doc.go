@@ -1,0 +1,46 @@
+// Package brokersim is a faithful offline simulator of the auth endpoints of
+// 한국투자증권 (KIS) and 키움증권 (Kiwoom), real and mock, for tests and demos.
+//
+// A Server is an http.Handler. It serves KIS at /kis/real and /kis/mock and
+// Kiwoom at /kiwoom/real and /kiwoom/mock, so a client aimed at
+// ts.URL+"/kis/mock" posts to ts.URL+"/kis/mock/oauth2/tokenP":
+//
+//	sim := brokersim.New() // the demo apps are registered
+//	ts := httptest.NewServer(sim)
+//	defer ts.Close()
+//	base := brokersim.BaseURL(ts.URL, kauth.KIS, kauth.Mock)
+//	app := brokersim.DemoKISMock
+//	// … issue with app.AppKey and app.Secret against base …
+//	sim.Advance(25 * time.Hour) // the token has now expired
+//	fmt.Println(sim.Issued(kauth.KIS, kauth.Mock, app.AppKey))
+//
+// It reproduces the brokers' quirks (DESIGN.md §1):
+//
+//   - KIS tokenP: 24 h tokens; within 6 h of minting, the same token and
+//     expiry come back (expires_in then counts the seconds left); one answer
+//     per minute per app key, else HTTP 403 EGW00133; flat 403 errors
+//     EGW00102…EGW00105, EGW00115/EGW00116; expiry printed in KST as
+//     "2006-01-02 15:04:05". revokeP answers code 200 as a number. Approval
+//     takes "secretkey". hashkey echoes BODY and a HASH.
+//   - KIS protected call (inquire-price): EGW00121 invalid, EGW00122 no
+//     token, EGW00123 expired, with HTTP 200 or 500 (KISAuthErrorStatus);
+//     EGW00201 over 20 calls/s (real) or 2/s (mock) per app key.
+//   - Kiwoom au10001/au10002: the same token while it is valid; expires_dt
+//     "20060102150405" in KST; errors as HTTP 200 with a non-zero
+//     return_code (a number, or a string with KiwoomReturnCodeAsString) and
+//     the real code in brackets: 8001, 8002, 8005, 8030, 8031, 1700, 1634….
+//
+// The virtual clock (Now, Advance) starts at the real time and runs with it.
+// Faults (Inject) script latency, hangs, 5xx, connection resets, malformed
+// JSON, HTML error pages and the brokers' own rate-limit and token-rejected
+// answers. Stats counts issues, re-issues, revokes, calls and rejections in
+// total and per broker, env and app key fingerprint.
+//
+// The same controls are served over HTTP under /_sim/ (see Describe), for
+// `kauth sim`: GET /_sim/stats, POST /_sim/clock?advance=25h, POST
+// /_sim/fault, POST /_sim/invalidate, POST /_sim/register, GET /_sim/apps.
+//
+// Every time the simulator prints is KST from a fixed zone, never the
+// machine's local zone. Tokens come from crypto/rand. Nothing it logs holds
+// a secret or a token: app keys appear as kauth.Fingerprint.
+package brokersim
