@@ -1,0 +1,430 @@
+// Package file is a kauth.Store that keeps token entries in encrypted files
+// in one directory, shared by every process of the user on the host.
+//
+// Each entry is one file named after its key, <broker>-<env>-<fingerprint>.tok
+// (the fingerprint names the app key without revealing it), holding an
+// AES-256-GCM envelope bound to that key name. Files are written atomically
+// (temporary file, fsync, rename, fsync of the directory), so a reader or a
+// process killed mid-write never leaves a torn entry. The directory must be
+// private (0700) and the files are 0600; looser modes are refused.
+//
+// Lock is an advisory flock(2) on <name>.lock, held across processes, and
+// released by the operating system when its holder dies.
+package file
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/kauth/kauth"
+	"github.com/kauth/kauth/internal/seal"
+)
+
+const (
+	entrySuffix = ".tok"
+	lockSuffix  = ".lock"
+	tmpPrefix   = ".tmp-"
+
+	// maxEntrySize bounds what Load reads: an entry is well under 4 KiB, and
+	// a huge file in the cache is not ours.
+	maxEntrySize = 1 << 20
+
+	// DefaultPollInterval is how often Watch looks at the directory unless
+	// WithPollInterval says otherwise.
+	DefaultPollInterval = time.Second
+
+	// lockRetry is how often a waiting Lock retries the flock. Issuance
+	// takes hundreds of milliseconds, so 10 ms adds nothing noticeable.
+	lockRetry = 10 * time.Millisecond
+)
+
+// Store is a kauth.Store backed by encrypted files in one directory. It also
+// implements kauth.Lister and kauth.Watcher. It is safe for concurrent use
+// by many goroutines and many processes. Create it with New or FromEnv.
+type Store struct {
+	dir    string
+	sealer *seal.Sealer
+	logger *slog.Logger
+	poll   time.Duration
+
+	mu sync.Mutex
+	// locks serializes this process's goroutines per key before they take
+	// the flock: flock(2) excludes open files, not goroutines, and on some
+	// systems gofrs/flock falls back to fcntl locks, which one process
+	// always "holds" again.
+	locks map[string]chan struct{}
+	// warned remembers, per file name, the digest of the unreadable content
+	// already reported, so each bad file is reported once, not on every Load.
+	warned map[string][sha256.Size]byte
+	// own remembers, per file name, the state this Store last left the
+	// file in, so Watch does not report this Store's own writes.
+	own map[string]fileState
+}
+
+// An Option configures a Store.
+type Option func(*config)
+
+type config struct {
+	key    []byte
+	logger *slog.Logger
+	poll   time.Duration
+}
+
+// WithKey sets the 32-byte AES-256 key that entries are encrypted with.
+// Without it the key is read from the key file "key" in the store's
+// directory, which is created (0600, random) on first use. Processes that
+// share the directory must use the same key.
+func WithKey(key []byte) Option {
+	// Cloned when applied, so New may wipe its copy and the Option can be
+	// reused.
+	return func(c *config) { c.key = slices.Clone(key) }
+}
+
+// WithLogger sets the logger that reports unreadable entries. Nil, or no
+// option, means slog.Default().
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) { c.logger = l }
+}
+
+// WithPollInterval sets how often Watch checks the directory for changes
+// made by other processes. The default is DefaultPollInterval.
+func WithPollInterval(d time.Duration) Option {
+	return func(c *config) { c.poll = d }
+}
+
+// New returns a Store that keeps its entries in dir, creating dir (0700) if
+// it does not exist. It fails if dir, or the key file, is accessible by
+// other users, saying which chmod fixes it, and if the key is not 32 bytes.
+func New(dir string, opts ...Option) (*Store, error) {
+	c := config{poll: DefaultPollInterval}
+	for _, o := range opts {
+		o(&c)
+	}
+	if dir == "" {
+		return nil, errors.New("kauth: file store: empty directory name")
+	}
+	if c.poll <= 0 {
+		return nil, fmt.Errorf("kauth: file store: poll interval %v is not positive", c.poll)
+	}
+	if c.logger == nil {
+		c.logger = slog.Default()
+	}
+	dir = filepath.Clean(dir)
+	if err := ensureDir(dir); err != nil {
+		return nil, err
+	}
+	key := c.key
+	if key == nil {
+		var err error
+		if key, err = loadOrCreateKey(dir); err != nil {
+			return nil, err
+		}
+	}
+	sealer, err := seal.New(key)
+	clear(key)
+	if err != nil {
+		return nil, fmt.Errorf("kauth: file store: %w", err)
+	}
+	removeStaleTemps(dir)
+	return &Store{
+		dir:    dir,
+		sealer: sealer,
+		logger: c.logger,
+		poll:   c.poll,
+		locks:  make(map[string]chan struct{}),
+		warned: make(map[string][sha256.Size]byte),
+		own:    make(map[string]fileState),
+	}, nil
+}
+
+// Dir returns the directory the store keeps its files in.
+func (s *Store) Dir() string { return s.dir }
+
+// checkPrivate refuses a file or directory that users other than the owner
+// can access. Windows has no such mode bits; its ACLs are left to the user.
+func checkPrivate(path string, fi fs.FileInfo) error {
+	if runtime.GOOS == "windows" {
+		return nil
+	}
+	perm := fi.Mode().Perm()
+	if perm&0o077 == 0 {
+		return nil
+	}
+	what, want := "cache file", "600"
+	switch {
+	case fi.IsDir():
+		what, want = "cache dir", "700"
+	case filepath.Base(path) == keyFileName:
+		what = "key file"
+	}
+	return fmt.Errorf("kauth: %s %s is mode %04o; run chmod %s %s", what, path, perm, want, path)
+}
+
+// ensureDir creates dir if needed and checks that it is a private directory.
+func ensureDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("kauth: file store: %w", err)
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("kauth: file store: %w", err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("kauth: cache dir %s is not a directory", dir)
+	}
+	return checkPrivate(dir, fi)
+}
+
+// name returns the base file name of key's entry, without suffix.
+func name(key kauth.Key) (string, error) {
+	if err := seal.CheckKey(key); err != nil {
+		return "", err
+	}
+	return string(key.Broker) + "-" + string(key.Env) + "-" + key.Fingerprint, nil
+}
+
+// parseName is the inverse of name for a file name with entrySuffix.
+func parseName(file string) (kauth.Key, bool) {
+	base, ok := strings.CutSuffix(file, entrySuffix)
+	if !ok {
+		return kauth.Key{}, false
+	}
+	broker, rest, ok1 := strings.Cut(base, "-")
+	env, fp, ok2 := strings.Cut(rest, "-")
+	k := kauth.Key{Broker: kauth.Broker(broker), Env: kauth.Env(env), Fingerprint: fp}
+	if !ok1 || !ok2 || seal.CheckKey(k) != nil {
+		return kauth.Key{}, false
+	}
+	return k, true
+}
+
+func (s *Store) path(key kauth.Key) (string, error) {
+	n, err := name(key)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(s.dir, n+entrySuffix), nil
+}
+
+// Load implements kauth.Store. A file that cannot be decrypted or decoded
+// (truncated, corrupt, written with another key, or copied from another
+// key's file) is reported once through the logger and treated as missing.
+// A file that other users can read is an error that says how to fix it.
+func (s *Store) Load(ctx context.Context, key kauth.Key) (kauth.Entry, error) {
+	path, err := s.path(key)
+	if err != nil {
+		return kauth.Entry{}, err
+	}
+	data, err := readPrivate(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return kauth.Entry{}, kauth.ErrNotFound
+	}
+	if err != nil {
+		return kauth.Entry{}, err
+	}
+	e, err := s.sealer.Open(key.String(), data)
+	if err != nil {
+		s.warnOnce(path, key, data, err)
+		return kauth.Entry{}, kauth.ErrNotFound
+	}
+	s.mu.Lock()
+	delete(s.warned, filepath.Base(path))
+	s.mu.Unlock()
+	return e, nil
+}
+
+// readPrivate reads a regular file of at most maxEntrySize bytes, after
+// checking on the open file (not the path, which could change in between)
+// that it is private.
+func readPrivate(path string) ([]byte, error) {
+	f, err := openNoFollow(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("kauth: reading cache file: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("kauth: reading cache file: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("kauth: cache file %s is not a regular file; remove it", path)
+	}
+	if err := checkPrivate(path, fi); err != nil {
+		return nil, err
+	}
+	// One byte more than the limit tells an oversized file from a full one;
+	// the envelope check then rejects it.
+	data, err := io.ReadAll(io.LimitReader(f, maxEntrySize+1))
+	if err != nil {
+		return nil, fmt.Errorf("kauth: reading cache file: %w", err)
+	}
+	return data, nil
+}
+
+// warnOnce logs that the file at path is unreadable, unless this very
+// content was reported already.
+func (s *Store) warnOnce(path string, key kauth.Key, data []byte, cause error) {
+	sum := sha256.Sum256(data)
+	base := filepath.Base(path)
+	s.mu.Lock()
+	seen, ok := s.warned[base]
+	s.warned[base] = sum
+	s.mu.Unlock()
+	if ok && seen == sum {
+		return
+	}
+	s.logger.Warn("kauth: ignoring unreadable token cache file; it will be replaced",
+		slog.String("file", path),
+		slog.String("key", key.String()),
+		slog.Int("size", len(data)),
+		slog.String("reason", cause.Error()))
+}
+
+// Save implements kauth.Store. It replaces the entry atomically: readers see
+// the old file or the new one, never a mix, even if this process dies.
+func (s *Store) Save(ctx context.Context, key kauth.Key, e kauth.Entry) error {
+	path, err := s.path(key)
+	if err != nil {
+		return err
+	}
+	data, err := s.sealer.Seal(key.String(), e)
+	if err != nil {
+		return fmt.Errorf("kauth: file store: save %s: %w", key, err)
+	}
+	st, err := writeAtomic(path, data)
+	if err != nil {
+		return fmt.Errorf("kauth: file store: save %s: %w", key, err)
+	}
+	s.mu.Lock()
+	s.own[filepath.Base(path)] = st
+	s.mu.Unlock()
+	return nil
+}
+
+// writeAtomic replaces path with data: a temporary file in the same
+// directory (so rename cannot cross file systems) is written, synced and
+// renamed over path, and the directory is synced so the rename survives a
+// power loss. It returns the state of the new file.
+func writeAtomic(path string, data []byte) (fileState, error) {
+	dir := filepath.Dir(path)
+	// CreateTemp makes the file 0600, private from its first byte.
+	f, err := os.CreateTemp(dir, tmpPrefix+filepath.Base(path)+"-*")
+	if err != nil {
+		return fileState{}, err
+	}
+	tmp := f.Name()
+	ok := false
+	defer func() {
+		if !ok {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	if _, err := f.Write(data); err != nil {
+		return fileState{}, err
+	}
+	if err := f.Sync(); err != nil {
+		return fileState{}, err
+	}
+	// rename(2) keeps the inode, size and mtime, so the state taken here is
+	// the state of the entry once renamed, with no window for another
+	// process's write to be mistaken for ours.
+	fi, err := f.Stat()
+	if err != nil {
+		return fileState{}, err
+	}
+	if err := f.Close(); err != nil {
+		return fileState{}, err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fileState{}, err
+	}
+	ok = true
+	return stateOf(fi), syncDir(dir)
+}
+
+// staleTemp is the age after which a temporary file is surely left over
+// from a process that died between create and rename.
+const staleTemp = time.Hour
+
+// removeStaleTemps removes such leftovers. It is best effort: a failure
+// leaves only an unused file behind.
+func removeStaleTemps(dir string) {
+	des, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, de := range des {
+		if !strings.HasPrefix(de.Name(), tmpPrefix) {
+			continue
+		}
+		if fi, err := de.Info(); err == nil && time.Since(fi.ModTime()) > staleTemp {
+			os.Remove(filepath.Join(dir, de.Name()))
+		}
+	}
+}
+
+// syncDir makes a rename or removal in dir durable.
+func syncDir(dir string) error {
+	if runtime.GOOS == "windows" {
+		return nil // directories cannot be opened for sync there
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// Delete implements kauth.Store. Deleting a missing entry is not an error.
+// The key's lock file stays: removing it would let two processes lock two
+// different files of the same name.
+func (s *Store) Delete(ctx context.Context, key kauth.Key) error {
+	path, err := s.path(key)
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("kauth: file store: delete %s: %w", key, err)
+	}
+	s.mu.Lock()
+	s.own[filepath.Base(path)] = fileState{}
+	s.mu.Unlock()
+	if err := syncDir(s.dir); err != nil {
+		return fmt.Errorf("kauth: file store: delete %s: %w", key, err)
+	}
+	return nil
+}
+
+// List implements kauth.Lister. It returns the keys of the entry files in
+// the directory, sorted, parsed from their names; it does not decrypt them.
+func (s *Store) List(ctx context.Context) ([]kauth.Key, error) {
+	des, err := os.ReadDir(s.dir)
+	if err != nil {
+		return nil, fmt.Errorf("kauth: file store: list: %w", err)
+	}
+	var keys []kauth.Key
+	for _, de := range des {
+		if k, ok := parseName(de.Name()); ok && de.Type().IsRegular() {
+			keys = append(keys, k)
+		}
+	}
+	slices.SortFunc(keys, func(a, b kauth.Key) int { return strings.Compare(a.String(), b.String()) })
+	return keys, nil
+}
