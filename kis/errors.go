@@ -108,21 +108,23 @@ func checkResponse(c kauth.Credentials, op string, resp *http.Response, body []b
 	}
 
 	code, msg := env.ErrorCode, env.ErrorDescription
-	if code == "" && !env.RtCd.IsZero() {
-		code, msg = env.MsgCd, env.Msg1
-		if code == "" {
-			code = "rt_cd=" + string(env.RtCd)
-		}
+	failed := code != ""
+	if !failed && !env.RtCd.IsZero() {
+		failed, code, msg = true, env.MsgCd, env.Msg1
 	}
-	if code == "" {
+	if !failed {
 		if status/100 == 2 {
 			return nil
 		}
 		return byStatus(e, resp, now, nil)
 	}
 
-	e.Code = wire.Code(wire.Redact(code, secrets...))
-	if e.Code == "" && code != "" {
+	// The code goes into the error only if it looks like one: a body that
+	// puts something else there must not smuggle it into a log line.
+	switch e.Code = wire.Code(wire.Redact(code, secrets...)); {
+	case code == "":
+		e.Code = "rt_cd=" + wire.Code(string(env.RtCd))
+	case e.Code == "":
 		e.Code = "invalid-code"
 	}
 	e.Message = wire.Message(msg, secrets...)

@@ -291,10 +291,10 @@ func Code(s string) string {
 	return s
 }
 
-// Message trims a broker's message for an error: it drops secrets and
-// keeps it short.
+// Message trims a broker's message for an error: it drops the given
+// secrets and anything shaped like a key or token, and keeps it short.
 func Message(s string, secrets ...string) string {
-	s = strings.TrimSpace(Redact(s, secrets...))
+	s = strings.TrimSpace(RedactOpaque(Redact(s, secrets...)))
 	const max = 200
 	if len(s) > max {
 		cut := max
@@ -307,3 +307,49 @@ func Message(s string, secrets ...string) string {
 }
 
 func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }
+
+// opaqueMin is the shortest run of key-like characters that RedactOpaque
+// hides. App keys are 36 characters, app secrets 180, tokens hundreds; the
+// brokers' own messages are short Korean sentences.
+const opaqueMin = 32
+
+// RedactOpaque replaces every run of at least 32 base64, base64url or JWT
+// characters that mixes upper- and lower-case letters, so that a message
+// echoing a key, a secret or a token that kauth does not know (one on
+// another request) cannot carry it into an error.
+func RedactOpaque(s string) string {
+	var b strings.Builder
+	start := -1
+	flush := func(end int) {
+		if start < 0 {
+			return
+		}
+		run := s[start:end]
+		if len(run) >= opaqueMin && strings.ContainsAny(run, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") && strings.ContainsAny(run, "abcdefghijklmnopqrstuvwxyz") {
+			b.WriteString("<redacted>")
+		} else {
+			b.WriteString(run)
+		}
+		start = -1
+	}
+	for i := 0; i < len(s); i++ {
+		if opaqueChar(s[i]) {
+			if start < 0 {
+				start = i
+			}
+			continue
+		}
+		flush(i)
+		b.WriteByte(s[i])
+	}
+	flush(len(s))
+	return b.String()
+}
+
+func opaqueChar(c byte) bool {
+	switch {
+	case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		return true
+	}
+	return strings.IndexByte("-._~+/=", c) >= 0
+}

@@ -1,0 +1,300 @@
+package kis
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"io"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/kauth/kauth"
+)
+
+func TestCheckResponse(t *testing.T) {
+	tests := []struct {
+		name   string
+		op     string
+		status int
+		header []string
+		body   string
+		want   *errWant // nil: success
+	}{
+		{"success", OpCall, 200, nil, `{"rt_cd":"0","msg_cd":"MCA00000","msg1":"정상처리 되었습니다.","output":{"stck_prpr":"71000"}}`, nil},
+		{"token answer", OpIssue, 200, nil, seedToken, nil},
+		{"hashkey answer", OpHashKey, 200, nil, `{"BODY":{"CANO":"00000000"},"HASH":"8f1c0000fake"}`, nil},
+		{"expired token under 200", OpCall, 200, nil, `{"rt_cd":"1","msg_cd":"EGW00123","msg1":"기간이 만료된 token 입니다."}`,
+			&errWant{kind: kauth.ErrTokenRejected, code: "EGW00123", status: 200, contains: "기간이 만료된 token 입니다."}},
+		{"expired token under 500", OpCall, 500, nil, `{"rt_cd":"1","msg_cd":"EGW00123","msg1":"기간이 만료된 token 입니다."}`,
+			&errWant{kind: kauth.ErrTokenRejected, code: "EGW00123", status: 500}},
+		{"invalid token", OpCall, 500, nil, `{"rt_cd":"1","msg_cd":"EGW00121","msg1":"유효하지 않은 token 입니다."}`,
+			&errWant{kind: kauth.ErrTokenRejected, code: "EGW00121", status: 500}},
+		{"token not found", OpCall, 200, nil, `{"rt_cd":"1","msg_cd":"EGW00122","msg1":"token을 찾을 수 없습니다."}`,
+			&errWant{kind: kauth.ErrTokenRejected, code: "EGW00122", status: 200}},
+		{"rt_cd as a number", OpCall, 200, nil, `{"rt_cd":1,"msg_cd":"EGW00123","msg1":"기간이 만료된 token 입니다."}`,
+			&errWant{kind: kauth.ErrTokenRejected, code: "EGW00123", status: 200}},
+		{"calls per second", OpCall, 500, nil, `{"rt_cd":"1","msg_cd":"EGW00201","msg1":"초당 거래건수를 초과하였습니다."}`,
+			&errWant{kind: kauth.ErrRateLimited, code: "EGW00201", status: 500, retryAfter: time.Second}},
+		{"calls per second with Retry-After", OpCall, 200, []string{"Retry-After", "2"}, `{"rt_cd":"1","msg_cd":"EGW00201","msg1":"초당 거래건수를 초과하였습니다."}`,
+			&errWant{kind: kauth.ErrRateLimited, code: "EGW00201", status: 200, retryAfter: 2 * time.Second}},
+		{"business error", OpCall, 200, nil, `{"rt_cd":"1","msg_cd":"APBK0919","msg1":"주문가능금액을 초과 했습니다"}`,
+			&errWant{kind: kauth.ErrBadRequest, code: "APBK0919", status: 200}},
+		{"non-zero rt_cd without msg_cd", OpCall, 200, nil, `{"rt_cd":"7","msg1":"조회할 자료가 없습니다"}`,
+			&errWant{kind: kauth.ErrBadRequest, code: "rt_cd=7", status: 200}},
+		{"issuance limit", OpIssue, 403, nil, `{"error_code":"EGW00133","error_description":"접근토큰 발급 잠시 후 다시 시도하세요(1분당 1회)"}`,
+			&errWant{kind: kauth.ErrRateLimited, code: "EGW00133", status: 403, retryAfter: time.Minute}},
+		{"401 on a call", OpCall, 401, nil, ``, &errWant{kind: kauth.ErrTokenRejected, code: "HTTP 401", status: 401}},
+		{"401 on approval", OpApproval, 401, nil, ``, &errWant{kind: kauth.ErrCredentials, code: "HTTP 401", status: 401}},
+		{"429 with a date", OpCall, 429, []string{"Retry-After", "Wed, 21 Oct 2099 07:28:00 GMT"}, ``,
+			&errWant{kind: kauth.ErrRateLimited, code: "HTTP 429", status: 429, retryAfter: -1}},
+		{"500 JSON without a code", OpCall, 500, nil, `{"message":"Internal Server Error"}`,
+			&errWant{kind: kauth.ErrUnavailable, code: "HTTP 500", status: 500}},
+		{"400 JSON without a code", OpCall, 400, nil, `{"message":"Bad Request"}`,
+			&errWant{kind: kauth.ErrBadRequest, code: "HTTP 400", status: 400}},
+		{"HTML page", OpCall, 503, []string{"Content-Type", "text/html"}, `<html><body>점검중</body></html>`,
+			&errWant{kind: kauth.ErrUnavailable, code: "HTTP 503", status: 503, contains: "HTML page instead of JSON"}},
+		{"JSON array", OpCall, 200, nil, `[1,2,3]`, &errWant{kind: kauth.ErrUnavailable, status: 200, contains: "non-JSON body"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp := rawResponse(t, tt.status, tt.header, tt.body)
+			err := CheckResponse(realCreds, tt.op, resp, []byte(tt.body))
+			if tt.want == nil {
+				if err != nil {
+					t.Fatalf("CheckResponse() = %v; want nil", err)
+				}
+				return
+			}
+			want := *tt.want
+			if want.retryAfter < 0 {
+				// A date far in the future: only check that it was read.
+				var e *kauth.Error
+				checkErrorKindOnly(t, err, want.kind, &e)
+				if e.RetryAfter < time.Hour {
+					t.Errorf("CheckResponse().RetryAfter = %v; want the time until 2099", e.RetryAfter)
+				}
+				return
+			}
+			checkError(t, "CheckResponse()", err, want, tt.op, kauth.Real)
+		})
+	}
+	t.Run("nil response", func(t *testing.T) {
+		err := CheckResponse(realCreds, OpCall, nil, nil)
+		checkError(t, "CheckResponse()", err, errWant{kind: kauth.ErrUnavailable}, OpCall, kauth.Real)
+	})
+}
+
+func checkErrorKindOnly(t *testing.T, err error, kind error, e **kauth.Error) {
+	t.Helper()
+	noSecrets(t, err)
+	if !errorsAs(err, e) || !errorsIs(err, kind) {
+		t.Fatalf("CheckResponse() = %v; want a *kauth.Error of kind %v", err, kind)
+	}
+}
+
+func TestRejected(t *testing.T) {
+	tests := []struct {
+		name   string
+		status int
+		body   string
+		want   bool
+	}{
+		{"expired under 200", 200, `{"rt_cd":"1","msg_cd":"EGW00123","msg1":"기간이 만료된 token 입니다."}`, true},
+		{"expired under 500", 500, `{"rt_cd":"1","msg_cd":"EGW00123","msg1":"기간이 만료된 token 입니다."}`, true},
+		{"invalid under 500", 500, `{"rt_cd":"1","msg_cd":"EGW00121","msg1":"유효하지 않은 token 입니다."}`, true},
+		{"not found under 200", 200, `{"msg_cd":"EGW00122","rt_cd":"1","msg1":"token을 찾을 수 없습니다."}`, true},
+		{"code after a large field", 500, `{"output":"` + string(bytes.Repeat([]byte("x"), 100)) + `","rt_cd":"1","msg_cd":"EGW00123"}`, true},
+		{"bare 401", 401, ``, true},
+		{"success", 200, `{"rt_cd":"0","msg_cd":"MCA00000","msg1":"정상처리 되었습니다.","output":{}}`, false},
+		{"rate limit", 500, `{"rt_cd":"1","msg_cd":"EGW00201","msg1":"초당 거래건수를 초과하였습니다."}`, false},
+		{"bad appkey", 403, `{"error_code":"EGW00103","error_description":"유효하지 않은 AppKey입니다."}`, false},
+		{"401 with another code", 401, `{"error_code":"EGW00103","error_description":"유효하지 않은 AppKey입니다."}`, false},
+		{"HTML page", 500, `<html>error EGW00123</html>`, false},
+		{"empty", 500, ``, false},
+		{"message mentions the code", 200, `{"rt_cd":"1","msg_cd":"APBK0001","msg1":"EGW00123"}`, false},
+	}
+	p := New()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp := rawResponse(t, tt.status, nil, tt.body)
+			if got := p.Rejected(resp); got != tt.want {
+				t.Errorf("Rejected() = %v; want %v", got, tt.want)
+			}
+			got, err := io.ReadAll(resp.Body)
+			if err != nil || string(got) != tt.body {
+				t.Errorf("body after Rejected() = %q, %v; want %q", got, err, tt.body)
+			}
+			if err := resp.Body.Close(); err != nil {
+				t.Errorf("Body.Close() = %v", err)
+			}
+		})
+	}
+	t.Run("nil", func(t *testing.T) {
+		if p.Rejected(nil) {
+			t.Error("Rejected(nil) = true; want false")
+		}
+	})
+}
+
+// TestRejectedStreams checks that Rejected reads only the start of a large
+// successful body: the server holds back the rest until Rejected returns,
+// and the caller then reads the whole body intact.
+func TestRejectedStreams(t *testing.T) {
+	for _, length := range []string{"chunked", "content-length"} {
+		t.Run(length, func(t *testing.T) {
+			big := make([]byte, 2<<20)
+			rand.Read(big)
+			copy(big, `{"rt_cd":"0","msg_cd":"MCA00000","output":"`)
+			peeked := make(chan struct{})
+			srv := newServer(t, map[string]http.HandlerFunc{
+				"POST /uapi/domestic-stock/v1/trading/inquire-balance": func(w http.ResponseWriter, r *http.Request) {
+					if length == "content-length" {
+						w.Header().Set("Content-Length", "2097152")
+					}
+					w.Write(big[:64<<10])
+					w.(http.Flusher).Flush()
+					select {
+					case <-peeked:
+					case <-time.After(10 * time.Second):
+						t.Error("Rejected() did not return before the whole body was sent")
+					}
+					w.Write(big[64<<10:])
+				},
+			})
+			req, _ := http.NewRequest(http.MethodPost, srv.URL+"/uapi/domestic-stock/v1/trading/inquire-balance", nil)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			if New().Rejected(resp) {
+				t.Error("Rejected() = true; want false")
+			}
+			close(peeked)
+			got, err := io.ReadAll(resp.Body)
+			if err != nil {
+				t.Fatalf("reading body after Rejected(): %v", err)
+			}
+			if !bytes.Equal(got, big) {
+				t.Errorf("body after Rejected() has %d bytes, equal=%v; want the %d bytes sent", len(got), bytes.Equal(got, big), len(big))
+			}
+		})
+	}
+}
+
+func TestAuthorize(t *testing.T) {
+	req, _ := http.NewRequest(http.MethodGet, RealURL+"/uapi/domestic-stock/v1/quotations/inquire-price", nil)
+	req.Header.Set("tr_id", "FHKST01010100")
+	req.Header.Set("custtype", "P")
+	req.Header.Set("Authorization", "Bearer stale")
+	New().Authorize(req, realCreds, kauth.Token{AccessToken: fakeToken, Type: "Bearer"})
+	want := map[string]string{
+		"authorization": "Bearer " + fakeToken,
+		"appkey":        fakeAppKey,
+		"appsecret":     fakeAppSecret,
+		"tr_id":         "FHKST01010100",
+		"custtype":      "P",
+	}
+	for k, v := range want {
+		if got := req.Header.Values(k); len(got) != 1 || got[0] != v {
+			t.Errorf("Authorize(): header %s = %q; want [%q]", k, got, v)
+		}
+	}
+	t.Run("nil header", func(t *testing.T) {
+		req := &http.Request{Method: http.MethodGet}
+		New().Authorize(req, realCreds, kauth.Token{AccessToken: fakeToken})
+		if got := req.Header.Get("authorization"); got != "Bearer "+fakeToken {
+			t.Errorf("Authorize(): authorization = %q; want the bearer token", got)
+		}
+	})
+}
+
+func TestApprovalKey(t *testing.T) {
+	tests := []struct {
+		name    string
+		status  int
+		body    string
+		wantKey string
+		want    *errWant
+	}{
+		{"ok", 200, `{"approval_key":"a2585daf-fake-approval-key-000000000000"}`, "a2585daf-fake-approval-key-000000000000", nil},
+		{"bad secret", 403, `{"error_code":"EGW00105","error_description":"유효하지 않은 AppSecret입니다."}`, "",
+			&errWant{kind: kauth.ErrCredentials, code: "EGW00105", status: 403}},
+		{"no key", 200, `{}`, "", &errWant{kind: kauth.ErrUnavailable, status: 200, contains: "no approval_key"}},
+		{"HTML", 502, `<html></html>`, "", &errWant{kind: kauth.ErrUnavailable, code: "HTTP 502", status: 502, contains: "HTML page"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := newServer(t, map[string]http.HandlerFunc{
+				"POST /oauth2/Approval": func(w http.ResponseWriter, r *http.Request) {
+					// The approval key takes the app secret as "secretkey".
+					checkJSONRequest(t, r, nil, map[string]string{
+						"grant_type": "client_credentials",
+						"appkey":     fakeAppKey,
+						"secretkey":  fakeAppSecret,
+					})
+					reply(tt.status, tt.body)(w, r)
+				},
+			})
+			p := &Provider{BaseURL: srv.URL}
+			got, err := p.ApprovalKey(context.Background(), mockCreds)
+			if tt.want == nil {
+				if err != nil || got != tt.wantKey {
+					t.Fatalf("ApprovalKey() = %q, %v; want %q, nil", got, err, tt.wantKey)
+				}
+				return
+			}
+			if got != "" {
+				t.Errorf("ApprovalKey() = %q with an error; want \"\"", got)
+			}
+			checkError(t, "ApprovalKey()", err, *tt.want, OpApproval, kauth.Mock)
+		})
+	}
+}
+
+func TestHashKey(t *testing.T) {
+	order := `{"CANO":"00000000","ACNT_PRDT_CD":"01","PDNO":"005930","ORD_DVSN":"00","ORD_QTY":"1","ORD_UNPR":"71000"}`
+	tests := []struct {
+		name     string
+		status   int
+		body     string
+		wantHash string
+		want     *errWant
+	}{
+		{"ok", 200, `{"BODY":` + order + `,"HASH":"8f1c8b0c0fakehash0000000000000000000000000000000000000000000000"}`,
+			"8f1c8b0c0fakehash0000000000000000000000000000000000000000000000", nil},
+		{"bad appkey", 403, `{"error_code":"EGW00103","error_description":"유효하지 않은 AppKey입니다."}`, "",
+			&errWant{kind: kauth.ErrCredentials, code: "EGW00103", status: 403}},
+		{"no hash", 200, `{"BODY":{}}`, "", &errWant{kind: kauth.ErrUnavailable, status: 200, contains: "no HASH"}},
+		{"bare 401", 401, ``, "", &errWant{kind: kauth.ErrCredentials, status: 401}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := newServer(t, map[string]http.HandlerFunc{
+				"POST /uapi/hashkey": func(w http.ResponseWriter, r *http.Request) {
+					checkJSONRequest(t, r, map[string]string{"appkey": fakeAppKey, "appsecret": fakeAppSecret}, nil)
+					if got, _ := io.ReadAll(r.Body); string(got) != order {
+						t.Errorf("hashkey request body = %s; want %s", got, order)
+					}
+					reply(tt.status, tt.body)(w, r)
+				},
+			})
+			p := &Provider{BaseURL: srv.URL}
+			got, err := p.HashKey(context.Background(), realCreds, []byte(order))
+			if tt.want == nil {
+				if err != nil || got != tt.wantHash {
+					t.Fatalf("HashKey() = %q, %v; want %q, nil", got, err, tt.wantHash)
+				}
+				return
+			}
+			checkError(t, "HashKey()", err, *tt.want, OpHashKey, kauth.Real)
+		})
+	}
+	t.Run("body is not JSON", func(t *testing.T) {
+		srv := newServer(t, nil)
+		p := &Provider{BaseURL: srv.URL}
+		_, err := p.HashKey(context.Background(), realCreds, []byte(`CANO=00000000`))
+		checkError(t, "HashKey()", err, errWant{kind: kauth.ErrBadRequest}, OpHashKey, kauth.Real)
+	})
+}
