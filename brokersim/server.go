@@ -261,7 +261,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		methodNotAllowed(w, r, rt.method)
 		return
 	}
+	s.mu.Lock()
 	s.count(b, e, "", func(c *Counts) { c.Requests++ })
+	s.mu.Unlock()
 	if f, ok := s.takeFault(b, e, rest); ok {
 		if done := s.applyFault(w, r, f, b, e, rest); done {
 			return
