@@ -1,0 +1,213 @@
+package main
+
+import (
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/kauth/kauth"
+	"github.com/kauth/kauth/kis"
+	"github.com/kauth/kauth/kiwoom"
+	"github.com/kauth/kauth/store/file"
+)
+
+// The environment variables that hold credentials, by broker. Kiwoom calls
+// its secret the secretkey.
+var credentialVars = map[kauth.Broker][2]string{
+	kauth.KIS:    {"KIS_APPKEY", "KIS_APPSECRET"},
+	kauth.Kiwoom: {"KIWOOM_APPKEY", "KIWOOM_SECRETKEY"},
+}
+
+// baseURLVars name the variables that override a broker's domain.
+var baseURLVars = map[kauth.Broker]string{
+	kauth.KIS:    kis.BaseURLEnv,
+	kauth.Kiwoom: kiwoom.BaseURLEnv,
+}
+
+// credentials reads b's credentials from the environment. A missing one is
+// a configuration error that names the variable.
+func (c *cli) credentials(b kauth.Broker, e kauth.Env) (kauth.Credentials, error) {
+	vars := credentialVars[b]
+	key := strings.TrimSpace(c.getenv(vars[0]))
+	secret := strings.TrimSpace(c.getenv(vars[1]))
+	switch {
+	case key == "" && secret == "":
+		return kauth.Credentials{}, configErrorf("kauth: %s %s: %s and %s are not set", b, e, vars[0], vars[1])
+	case key == "":
+		return kauth.Credentials{}, configErrorf("kauth: %s %s: %s is not set", b, e, vars[0])
+	case secret == "":
+		return kauth.Credentials{}, configErrorf("kauth: %s %s: %s is not set", b, e, vars[1])
+	}
+	return kauth.Credentials{Broker: b, Env: e, AppKey: key, AppSecret: secret}, nil
+}
+
+// baseURL returns the domain that b's requests at e go to: the overriding
+// variable, or the broker's published domain.
+func (c *cli) baseURL(b kauth.Broker, e kauth.Env) (string, error) {
+	v := baseURLVars[b]
+	s := strings.TrimSpace(c.getenv(v))
+	if s == "" {
+		switch {
+		case b == kauth.KIS && e == kauth.Real:
+			return kis.RealURL, nil
+		case b == kauth.KIS:
+			return kis.MockURL, nil
+		case e == kauth.Real:
+			return kiwoom.RealURL, nil
+		default:
+			return kiwoom.MockURL, nil
+		}
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", configErrorf("kauth: %s %s: %s is not an http(s) URL", b, e, v)
+	}
+	return strings.TrimRight(s, "/"), nil
+}
+
+// httpClient bounds each request by the command's timeout, and by 30 s at
+// most, so that a retry still fits in the command's time.
+func httpClient(timeout time.Duration) *http.Client {
+	return &http.Client{Timeout: min(timeout, 30*time.Second)}
+}
+
+// provider returns the provider of b, aimed at the configured domain.
+func (c *cli) provider(b kauth.Broker, e kauth.Env, timeout time.Duration) (kauth.Provider, error) {
+	base, err := c.baseURL(b, e)
+	if err != nil {
+		return nil, err
+	}
+	if b == kauth.KIS {
+		return &kis.Provider{BaseURL: base, HTTPClient: httpClient(timeout)}, nil
+	}
+	return &kiwoom.Provider{BaseURL: base, HTTPClient: httpClient(timeout)}, nil
+}
+
+// logger returns where the Manager and stores report: nowhere unless
+// verbose, so that an error is one line on stderr.
+func (c *cli) logger(verbose bool) *slog.Logger {
+	if !verbose {
+		return slog.New(slog.DiscardHandler)
+	}
+	return slog.New(slog.NewTextHandler(&syncWriter{w: c.stderr}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+// openedStore is the store KAUTH_STORE selects, with a name for humans.
+type openedStore struct {
+	kauth.Store
+	name  string       // "file /home/u/.cache/kauth", "memory", "redis://host:6379/0"
+	close func() error // releases connections; never nil
+}
+
+// openStore opens the store that the environment selects.
+func (c *cli) openStore(log *slog.Logger) (*openedStore, error) {
+	kind := strings.TrimSpace(c.getenv("KAUTH_STORE"))
+	switch {
+	case kind == "" || kind == "file":
+		dir, err := c.cacheDir()
+		if err != nil {
+			return nil, err
+		}
+		opts := []file.Option{file.WithLogger(log)}
+		if s := c.getenv("KAUTH_KEY"); s != "" {
+			key, err := file.ParseKey(s)
+			if err != nil {
+				return nil, configErrorf("kauth: KAUTH_KEY: %v", strings.TrimPrefix(err.Error(), "kauth: "))
+			}
+			opts = append(opts, file.WithKey(key))
+			clear(key)
+		}
+		st, err := file.New(dir, opts...)
+		if err != nil {
+			return nil, &configError{err}
+		}
+		return &openedStore{Store: st, name: "file " + dir, close: func() error { return nil }}, nil
+	case kind == "memory":
+		return &openedStore{Store: kauth.NewMemoryStore(), name: "memory", close: func() error { return nil }}, nil
+	case strings.HasPrefix(kind, "redis://"), strings.HasPrefix(kind, "rediss://"):
+		return c.openRedis(kind, log)
+	}
+	return nil, configErrorf("kauth: KAUTH_STORE=%q: want file, memory or a redis:// URL", redactURL(kind))
+}
+
+// cacheDir is KAUTH_CACHE_DIR or the user's cache directory + /kauth.
+func (c *cli) cacheDir() (string, error) {
+	if d := strings.TrimSpace(c.getenv("KAUTH_CACHE_DIR")); d != "" {
+		return d, nil
+	}
+	d, err := file.DefaultDir()
+	if err != nil {
+		return "", &configError{err}
+	}
+	return d, nil
+}
+
+// redactURL drops the password from a URL such as redis://:pw@host/0.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.User == nil {
+		if err != nil && strings.Contains(s, "@") {
+			return "<unparsable URL>"
+		}
+		return s
+	}
+	return u.Redacted()
+}
+
+// session is what a command that talks to a broker needs: credentials, a
+// provider, a store and a Manager over them.
+type session struct {
+	creds   kauth.Credentials
+	store   *openedStore
+	manager *kauth.Manager
+}
+
+func (s *session) Close() {
+	s.manager.Close()
+	s.store.close()
+}
+
+// newSession reads the credentials of b at e, opens the store and builds a
+// Manager for a command that runs once.
+func (c *cli) newSession(b kauth.Broker, e kauth.Env, timeout time.Duration, verbose bool) (*session, error) {
+	creds, err := c.credentials(b, e)
+	if err != nil {
+		return nil, err
+	}
+	p, err := c.provider(b, e, timeout)
+	if err != nil {
+		return nil, err
+	}
+	log := c.logger(verbose)
+	st, err := c.openStore(log)
+	if err != nil {
+		return nil, err
+	}
+	m, err := kauth.NewManager(kauth.Config{
+		Credentials: creds,
+		Provider:    p,
+		Store:       st,
+		Logger:      log,
+		// A command prints its token and exits, and the caller may hold
+		// on to the token for a while: rather than hand out a token in its
+		// refresh window and refresh in the background (which exiting would
+		// cut short), refresh it before answering.
+		RefreshAhead: -1,
+		ExpiryMargin: kauth.DefaultRefreshAhead,
+		IssueTimeout: timeout,
+	})
+	if err != nil {
+		st.close()
+		return nil, err
+	}
+	return &session{creds: creds, store: st, manager: m}, nil
+}
+
+// fileExists reports whether path exists.
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}

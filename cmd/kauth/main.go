@@ -1,0 +1,38 @@
+// Command kauth keeps the access tokens of the KIS (한국투자증권) and Kiwoom
+// (키움증권) Open APIs valid, shared and safe.
+//
+// Usage:
+//
+//	kauth token    --broker kis|kiwoom --env real|mock [--json]
+//	kauth status   [--json]
+//	kauth revoke   --broker kis|kiwoom --env real|mock
+//	kauth approval --broker kis --env real|mock
+//	kauth hashkey  --env real|mock < body.json
+//	kauth serve    [--config FILE] [--sim] [--addr ADDR]
+//	kauth sim      [--addr 127.0.0.1:PORT]
+//	kauth demo
+//
+// Credentials come only from the environment (KIS_APPKEY, KIS_APPSECRET,
+// KIWOOM_APPKEY, KIWOOM_SECRETKEY) or a config file, never from flags:
+// arguments show in ps. Cached tokens live in an encrypted store chosen by
+// KAUTH_STORE (file, the default, at KAUTH_CACHE_DIR; memory; or a redis://
+// URL).
+//
+// Exit codes: 0 ok, 2 usage or configuration error, 3 credentials rejected
+// by the broker, 4 broker unavailable or rate limited after retries, 1
+// anything else.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := Main(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv)
+	stop()
+	os.Exit(code)
+}

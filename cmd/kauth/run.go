@@ -1,0 +1,199 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+
+	"github.com/kauth/kauth"
+)
+
+// Exit codes, as DESIGN §4 fixes them.
+const (
+	exitOK          = 0
+	exitFailure     = 1 // anything else
+	exitUsage       = 2 // usage or configuration error
+	exitCredentials = 3 // the broker rejected the app key or secret
+	exitUnavailable = 4 // the broker is unavailable or rate limited after retries
+)
+
+// cli is one invocation of the command: its streams and environment. Every
+// command reads the environment through getenv, never os.Getenv, so that
+// tests run commands side by side with different settings.
+type cli struct {
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+	getenv func(string) string
+}
+
+// command is one subcommand.
+type command struct {
+	name    string
+	summary string
+	run     func(c *cli, ctx context.Context, args []string) error
+}
+
+var commands []command
+
+func init() {
+	// Assigned in init because the commands' help refers back to the table.
+	commands = []command{
+		{"token", "print a valid access token, issuing one only when needed", (*cli).token},
+		{"status", "list the cached tokens", (*cli).status},
+		{"revoke", "revoke the cached token at the broker and forget it", (*cli).revoke},
+		{"approval", "print a KIS WebSocket approval key", (*cli).approval},
+		{"hashkey", "print the KIS hashkey of the order body on stdin", (*cli).hashkey},
+		{"serve", "run the local agent that hands out tokens and proxies calls", (*cli).serve},
+		{"sim", "run the broker simulator (KIS and Kiwoom, real and mock)", (*cli).sim},
+		{"demo", "walk through the life of a token on the built-in simulator", (*cli).demo},
+	}
+}
+
+// Main runs the command line args and returns the process's exit code. An
+// error is printed to stderr as one line.
+func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
+	err := Run(ctx, args, stdin, stdout, stderr, getenv)
+	if err == nil {
+		return exitOK
+	}
+	fmt.Fprintln(stderr, errorLine(err))
+	return ExitCode(err)
+}
+
+// Run runs the command line args (without the program name). It returns
+// nil for success and for --help.
+func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) error {
+	if getenv == nil {
+		getenv = func(string) string { return "" }
+	}
+	if stdin == nil {
+		stdin = strings.NewReader("")
+	}
+	c := &cli{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}
+	if len(args) == 0 {
+		c.usage(stderr)
+		return usageErrorf("", "no command given; run kauth help")
+	}
+	name, rest := args[0], args[1:]
+	switch name {
+	case "help", "-h", "-help", "--help":
+		if len(rest) > 0 {
+			// "kauth help token" is "kauth token --help".
+			return Run(ctx, []string{rest[0], "--help"}, stdin, stdout, stderr, getenv)
+		}
+		c.usage(stdout)
+		return nil
+	}
+	for _, cmd := range commands {
+		if cmd.name == name {
+			err := cmd.run(c, ctx, rest)
+			if errors.Is(err, flag.ErrHelp) {
+				return nil
+			}
+			return err
+		}
+	}
+	return usageErrorf("", "unknown command %q; run kauth help", name)
+}
+
+func (c *cli) usage(w io.Writer) {
+	fmt.Fprint(w, `kauth keeps the access tokens of the KIS (한국투자증권) and Kiwoom (키움증권)
+Open APIs valid, shared and safe.
+
+Usage: kauth <command> [flags]
+
+Commands:
+`)
+	for _, cmd := range commands {
+		fmt.Fprintf(w, "  %-9s %s\n", cmd.name, cmd.summary)
+	}
+	fmt.Fprint(w, envHelp+`
+Run "kauth <command> --help" for a command's flags.
+`)
+}
+
+// envHelp lists the environment, shared by every help text.
+const envHelp = `
+Environment (credentials are never taken from flags: arguments show in ps):
+  KIS_APPKEY, KIS_APPSECRET          KIS credentials
+  KIWOOM_APPKEY, KIWOOM_SECRETKEY    Kiwoom credentials
+  KIS_BASE_URL, KIWOOM_BASE_URL      override the broker's domain (proxy, simulator)
+  KAUTH_STORE                        file (default), memory, or a redis:// URL
+  KAUTH_CACHE_DIR                    the file store's directory (default: user cache dir/kauth)
+  KAUTH_KEY                          base64 32-byte store key (default: a 0600 key file in the cache dir)
+
+Exit codes: 0 ok, 2 usage or configuration error, 3 credentials rejected,
+4 broker unavailable or rate limited after retries, 1 anything else.
+`
+
+// usageError is a command line that cannot be run as given: exit code 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+// usageErrorf returns a usageError whose message names the command.
+func usageErrorf(cmd, format string, args ...any) error {
+	prefix := "kauth: "
+	if cmd != "" {
+		prefix = "kauth " + cmd + ": "
+	}
+	return &usageError{prefix + fmt.Sprintf(format, args...)}
+}
+
+// configError is a missing or invalid setting (an environment variable, the
+// store, a config file): exit code 2.
+type configError struct{ err error }
+
+func (e *configError) Error() string { return e.err.Error() }
+func (e *configError) Unwrap() error { return e.err }
+
+func configErrorf(format string, args ...any) error {
+	return &configError{fmt.Errorf(format, args...)}
+}
+
+// ExitCode maps err to the process's exit code.
+func ExitCode(err error) int {
+	var ue *usageError
+	var ce *configError
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return exitOK
+	case errors.As(err, &ue), errors.As(err, &ce):
+		return exitUsage
+	case errors.Is(err, kauth.ErrCredentials):
+		return exitCredentials
+	case errors.Is(err, kauth.ErrUnavailable), errors.Is(err, kauth.ErrRateLimited),
+		errors.Is(err, context.DeadlineExceeded):
+		// Running out of time while the broker fails or makes us wait is
+		// the broker being unavailable, as far as the caller can tell.
+		return exitUnavailable
+	}
+	return exitFailure
+}
+
+// errorLine formats err as the one line that goes to stderr.
+func errorLine(err error) string {
+	s := strings.Join(strings.Fields(err.Error()), " ")
+	if !strings.HasPrefix(s, "kauth") {
+		s = "kauth: " + s
+	}
+	return s
+}
+
+// syncWriter serializes writes from concurrent goroutines (request logs of
+// a server) to one writer.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}

@@ -1,0 +1,181 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/kauth/kauth"
+)
+
+// statusJSON is the output of kauth status --json.
+type statusJSON struct {
+	Store  string            `json:"store"`
+	Tokens []tokenStatusJSON `json:"tokens"`
+}
+
+// tokenStatusJSON describes one cached token. It names the app key and the
+// token by their fingerprints only.
+type tokenStatusJSON struct {
+	Broker      kauth.Broker `json:"broker"`
+	Env         kauth.Env    `json:"env"`
+	App         string       `json:"app"`             // the app key's fingerprint
+	Token       string       `json:"token,omitempty"` // the token's fingerprint
+	State       string       `json:"state"`           // valid, expired, revoked, none
+	IssuedAt    string       `json:"issued_at,omitempty"`
+	ExpiresAt   string       `json:"expires_at,omitempty"` // RFC 3339, KST
+	ExpiresLoc  string       `json:"expires_local,omitempty"`
+	SecondsLeft int64        `json:"seconds_left"`
+}
+
+func (c *cli) status(ctx context.Context, args []string) error {
+	fs := c.flags("status", "kauth status [--json]", `
+List the cached tokens: broker, env, the app key's fingerprint (never the
+key), the token's fingerprint, when it was issued and expires (KST and local
+time), and the time left.`)
+	asJSON := fs.Bool("json", false, "print JSON")
+	verbose := fs.Bool("v", false, "log store problems to stderr")
+	if err := fs.parse(args); err != nil {
+		return err
+	}
+	out := statusJSON{Tokens: []tokenStatusJSON{}}
+	entries, name, err := c.cachedEntries(ctx, *verbose)
+	if err != nil {
+		return err
+	}
+	out.Store = name
+	now := time.Now()
+	for _, ke := range entries {
+		out.Tokens = append(out.Tokens, describe(ke.key, ke.entry, now))
+	}
+	if *asJSON {
+		return writeJSON(c.stdout, out)
+	}
+	fmt.Fprintf(c.stdout, "store: %s\n", out.Store)
+	if len(out.Tokens) == 0 {
+		fmt.Fprintln(c.stdout, "no cached tokens")
+		return nil
+	}
+	zone, _ := now.Zone()
+	tw := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "BROKER\tENV\tAPP\tTOKEN\tSTATE\tISSUED (KST)\tEXPIRES (KST)\tEXPIRES (%s)\tLEFT\n", zone)
+	for _, t := range out.Tokens {
+		issued, expKST, expLoc, left := "-", "-", "-", "-"
+		if t.IssuedAt != "" {
+			issued = mustParse(t.IssuedAt).In(kauth.KST).Format(time.DateTime)
+		}
+		if t.ExpiresAt != "" {
+			exp := mustParse(t.ExpiresAt)
+			expKST = exp.In(kauth.KST).Format(time.DateTime)
+			expLoc = exp.Local().Format(time.DateTime)
+			left = humanLeft(time.Duration(t.SecondsLeft) * time.Second)
+		}
+		tok := t.Token
+		if tok == "" {
+			tok = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
+			t.Broker, t.Env, t.App, tok, t.State, issued, expKST, expLoc, left)
+	}
+	return tw.Flush()
+}
+
+type keyedEntry struct {
+	key   kauth.Key
+	entry kauth.Entry
+}
+
+// cachedEntries reads every entry of the store, sorted by key. A file store
+// whose directory does not exist yet is reported empty, not created.
+func (c *cli) cachedEntries(ctx context.Context, verbose bool) ([]keyedEntry, string, error) {
+	if kind := strings.TrimSpace(c.getenv("KAUTH_STORE")); kind == "" || kind == "file" {
+		dir, err := c.cacheDir()
+		if err != nil {
+			return nil, "", err
+		}
+		if !fileExists(dir) {
+			return nil, "file " + dir, nil
+		}
+	}
+	st, err := c.openStore(c.logger(verbose))
+	if err != nil {
+		return nil, "", err
+	}
+	defer st.close()
+	lister, ok := st.Store.(kauth.Lister)
+	if !ok {
+		return nil, "", fmt.Errorf("kauth: status: the %s store cannot list its tokens", st.name)
+	}
+	keys, err := lister.List(ctx)
+	if err != nil {
+		return nil, "", fmt.Errorf("kauth: status: listing the %s store: %w", st.name, err)
+	}
+	slices.SortFunc(keys, func(a, b kauth.Key) int { return strings.Compare(a.String(), b.String()) })
+	var out []keyedEntry
+	for _, k := range keys {
+		e, err := st.Load(ctx, k)
+		if errors.Is(err, kauth.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, "", fmt.Errorf("kauth: status: %s: %w", k, err)
+		}
+		out = append(out, keyedEntry{k, e})
+	}
+	return out, st.name, nil
+}
+
+// describe summarizes one entry without its secrets.
+func describe(k kauth.Key, e kauth.Entry, now time.Time) tokenStatusJSON {
+	t := tokenStatusJSON{Broker: k.Broker, Env: k.Env, App: k.Fingerprint}
+	tok := e.Token
+	switch {
+	case tok.AccessToken == "" && e.Rejected != "":
+		t.State = "revoked"
+	case tok.AccessToken == "":
+		t.State = "none"
+	case now.Before(tok.ExpiresAt):
+		t.State = "valid"
+	default:
+		t.State = "expired"
+	}
+	if tok.AccessToken == "" {
+		return t
+	}
+	t.Token = tok.Fingerprint()
+	if !tok.IssuedAt.IsZero() {
+		t.IssuedAt = tok.IssuedAt.In(kauth.KST).Format(time.RFC3339)
+	}
+	t.ExpiresAt = tok.ExpiresAt.In(kauth.KST).Format(time.RFC3339)
+	t.ExpiresLoc = tok.ExpiresAt.Local().Format(time.RFC3339)
+	t.SecondsLeft = int64(tok.ExpiresAt.Sub(now) / time.Second)
+	return t
+}
+
+func mustParse(s string) time.Time {
+	t, _ := time.Parse(time.RFC3339, s)
+	return t
+}
+
+// humanLeft formats the time left before expiry: "23h59m", "4m10s",
+// "expired 3h ago".
+func humanLeft(d time.Duration) string {
+	if d <= 0 {
+		return "expired " + roughly(-d) + " ago"
+	}
+	return roughly(d)
+}
+
+func roughly(d time.Duration) string {
+	switch {
+	case d >= time.Hour:
+		return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
+	case d >= time.Minute:
+		return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
+	}
+	return fmt.Sprintf("%ds", int(d.Seconds()))
+}

@@ -1,0 +1,209 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/kauth/kauth"
+	"github.com/kauth/kauth/kis"
+)
+
+// tokenJSON is the output of kauth token --json.
+type tokenJSON struct {
+	AccessToken string       `json:"access_token"`
+	TokenType   string       `json:"token_type"`
+	ExpiresAt   string       `json:"expires_at"` // RFC 3339 in KST (+09:00)
+	Broker      kauth.Broker `json:"broker"`
+	Env         kauth.Env    `json:"env"`
+}
+
+func (c *cli) token(ctx context.Context, args []string) error {
+	fs := c.flags("token", "kauth token --broker kis|kiwoom --env real|mock [--json]", `
+Print a valid access token. A valid cached token is reused; a token is
+issued only when there is none, or when the cached one expires within 30
+minutes. Processes that share the store issue once between them.
+
+With --json, print {"access_token","token_type","expires_at","broker","env"},
+expires_at in RFC 3339 in Korea Standard Time (+09:00).`)
+	var t target
+	t.register(fs)
+	asJSON := fs.Bool("json", false, "print JSON instead of the bare token")
+	timeout := timeoutFlag(fs)
+	verbose := fs.Bool("v", false, "log token events to stderr")
+	if err := fs.parse(args); err != nil {
+		return err
+	}
+	b, e, err := t.parse("token")
+	if err != nil {
+		return err
+	}
+	if err := checkTimeout("token", *timeout); err != nil {
+		return err
+	}
+	s, err := c.newSession(b, e, *timeout, *verbose)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	tok, err := s.manager.Token(ctx)
+	if err != nil {
+		return err
+	}
+	if !*asJSON {
+		_, err = fmt.Fprintln(c.stdout, tok.AccessToken)
+		return err
+	}
+	return writeJSON(c.stdout, tokenJSON{
+		AccessToken: tok.AccessToken,
+		TokenType:   tok.Type,
+		ExpiresAt:   tok.ExpiresAt.In(kauth.KST).Format(time.RFC3339),
+		Broker:      b,
+		Env:         e,
+	})
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
+
+func (c *cli) revoke(ctx context.Context, args []string) error {
+	fs := c.flags("revoke", "kauth revoke --broker kis|kiwoom --env real|mock", `
+Revoke the cached token at the broker and forget it in the store, so that
+the next kauth token issues a new one. Every process sharing the token
+loses it: the brokers hand one token to an app key.`)
+	var t target
+	t.register(fs)
+	timeout := timeoutFlag(fs)
+	verbose := fs.Bool("v", false, "log token events to stderr")
+	if err := fs.parse(args); err != nil {
+		return err
+	}
+	b, e, err := t.parse("revoke")
+	if err != nil {
+		return err
+	}
+	if err := checkTimeout("revoke", *timeout); err != nil {
+		return err
+	}
+	s, err := c.newSession(b, e, *timeout, *verbose)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	entry, err := s.store.Load(ctx, s.creds.Key())
+	if err != nil && !errors.Is(err, kauth.ErrNotFound) {
+		return fmt.Errorf("kauth: %s %s: reading the store: %w", b, e, err)
+	}
+	if entry.Token.AccessToken == "" {
+		fmt.Fprintf(c.stdout, "kauth: %s %s: no cached token for app %s; nothing to revoke\n", b, e, s.creds.Fingerprint())
+		return nil
+	}
+	if err := s.manager.Revoke(ctx); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdout, "kauth: %s %s: revoked token %s of app %s\n", b, e, entry.Token.Fingerprint(), s.creds.Fingerprint())
+	return nil
+}
+
+// kisProvider reads the KIS credentials for the commands that use the app
+// key and secret directly (approval, hashkey).
+func (c *cli) kisProvider(b kauth.Broker, e kauth.Env, timeout time.Duration) (*kis.Provider, kauth.Credentials, error) {
+	creds, err := c.credentials(b, e)
+	if err != nil {
+		return nil, creds, err
+	}
+	p, err := c.provider(b, e, timeout)
+	if err != nil {
+		return nil, creds, err
+	}
+	return p.(*kis.Provider), creds, nil
+}
+
+func (c *cli) approval(ctx context.Context, args []string) error {
+	fs := c.flags("approval", "kauth approval [--broker kis] --env real|mock", `
+Print a KIS WebSocket approval key (POST /oauth2/Approval), which real-time
+subscriptions send as approval_key.`)
+	t := target{fixed: kauth.KIS}
+	t.register(fs)
+	timeout := timeoutFlag(fs)
+	if err := fs.parse(args); err != nil {
+		return err
+	}
+	b, e, err := t.parse("approval")
+	if err != nil {
+		return err
+	}
+	if err := checkTimeout("approval", *timeout); err != nil {
+		return err
+	}
+	p, creds, err := c.kisProvider(b, e, *timeout)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	key, err := p.ApprovalKey(ctx, creds)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(c.stdout, key)
+	return err
+}
+
+// maxBody bounds the order body hashkey reads from stdin.
+const maxBody = 1 << 20
+
+func (c *cli) hashkey(ctx context.Context, args []string) error {
+	fs := c.flags("hashkey", "kauth hashkey [--broker kis] --env real|mock < body.json", `
+Print the KIS hashkey (POST /uapi/hashkey) of the JSON order body read from
+stdin; an order sends it in its hashkey header.`)
+	t := target{fixed: kauth.KIS}
+	t.register(fs)
+	timeout := timeoutFlag(fs)
+	if err := fs.parse(args); err != nil {
+		return err
+	}
+	b, e, err := t.parse("hashkey")
+	if err != nil {
+		return err
+	}
+	if err := checkTimeout("hashkey", *timeout); err != nil {
+		return err
+	}
+	body, err := io.ReadAll(io.LimitReader(c.stdin, maxBody+1))
+	if err != nil {
+		return fmt.Errorf("kauth hashkey: reading stdin: %w", err)
+	}
+	switch {
+	case len(body) > maxBody:
+		return usageErrorf("hashkey", "the body on stdin is larger than %d bytes", maxBody)
+	case len(bytes.TrimSpace(body)) == 0:
+		return usageErrorf("hashkey", "no order body on stdin (want the JSON the order will send)")
+	case !json.Valid(body):
+		return usageErrorf("hashkey", "the body on stdin is not valid JSON")
+	}
+	p, creds, err := c.kisProvider(b, e, *timeout)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	hash, err := p.HashKey(ctx, creds, body)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(c.stdout, hash)
+	return err
+}
