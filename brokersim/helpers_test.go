@@ -3,6 +3,7 @@ package brokersim
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -48,20 +49,30 @@ func (a answer) num(k string) int64 {
 
 func do(t *testing.T, method, url string, header map[string]string, body any) answer {
 	t.Helper()
+	a, err := tryDo(method, url, header, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// tryDo sends a request, with body (if not nil) as JSON or as raw bytes, and
+// decodes a JSON answer. Unlike do it may run on any goroutine.
+func tryDo(method, url string, header map[string]string, body any) (answer, error) {
 	var rd io.Reader
 	if body != nil {
 		b, ok := body.([]byte)
 		if !ok {
 			var err error
 			if b, err = json.Marshal(body); err != nil {
-				t.Fatal(err)
+				return answer{}, err
 			}
 		}
 		rd = bytes.NewReader(b)
 	}
 	req, err := http.NewRequest(method, url, rd)
 	if err != nil {
-		t.Fatal(err)
+		return answer{}, err
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json; charset=UTF-8")
@@ -75,22 +86,24 @@ func do(t *testing.T, method, url string, header map[string]string, body any) an
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatalf("%s %s: %v", method, url, err)
+		return answer{}, fmt.Errorf("%s %s: %w", method, url, err)
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(resp.Body)
 	if err != nil {
-		t.Fatal(err)
+		return answer{}, err
 	}
 	a := answer{status: resp.StatusCode, header: resp.Header, raw: raw}
 	if strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
 		dec := json.NewDecoder(bytes.NewReader(raw))
 		dec.UseNumber()
-		if err := dec.Decode(&a.body); err != nil {
-			t.Fatalf("%s %s: decoding %q: %v", method, url, raw, err)
+		var v any
+		if err := dec.Decode(&v); err != nil {
+			return answer{}, fmt.Errorf("%s %s: decoding %q: %w", method, url, raw, err)
 		}
+		a.body, _ = v.(map[string]any)
 	}
-	return a
+	return a, nil
 }
 
 func base(ts *httptest.Server, b kauth.Broker, e kauth.Env) string { return BaseURL(ts.URL, b, e) }
