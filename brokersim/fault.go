@@ -22,8 +22,9 @@ const (
 	// answers normally.
 	Latency FaultKind = iota + 1
 	// Hang never answers: the handler waits until the client gives up (its
-	// request context is done) and then returns. With a Delay, it gives up
-	// itself after that long and answers 504 with a gateway's HTML page.
+	// request context is done) or ReleaseHangs is called, and then returns
+	// without an answer. With a Delay, it gives up itself after that long
+	// and answers 504 with a gateway's HTML page.
 	Hang
 	// ServerError answers Fault.Status (default 503) with a plain-text body.
 	ServerError
@@ -185,6 +186,29 @@ func (s *Server) inject(f Fault) {
 	s.faults = append(s.faults, &pendingFault{Fault: f, left: n})
 }
 
+// released returns a channel that ReleaseHangs closes.
+func (s *Server) released() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.release == nil {
+		s.release = make(chan struct{})
+	}
+	return s.release
+}
+
+// ReleaseHangs ends every request parked in a Hang fault now, without an
+// answer (the connection is closed). Call it before closing an
+// httptest.Server whose clients have no timeout: httptest.Server.Close
+// waits for outstanding requests.
+func (s *Server) ReleaseHangs() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.release != nil {
+		close(s.release)
+		s.release = nil
+	}
+}
+
 // ClearFaults drops every fault not yet applied.
 func (s *Server) ClearFaults() {
 	s.mu.Lock()
@@ -231,11 +255,17 @@ func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, f Fault, b k
 		io.Copy(io.Discard, io.LimitReader(r.Body, 1<<20))
 		s.hanging.Add(1)
 		defer s.hanging.Add(-1)
-		if f.Delay == 0 {
-			<-r.Context().Done()
-			return true
+		var timeout <-chan time.Time
+		if f.Delay > 0 {
+			t := time.NewTimer(f.Delay)
+			defer t.Stop()
+			timeout = t.C
 		}
-		if sleep(r, f.Delay) {
+		select {
+		case <-r.Context().Done():
+		case <-s.released():
+			abort(w, r)
+		case <-timeout:
 			writeHTML(w, http.StatusGatewayTimeout, "504 Gateway Time-out")
 		}
 		return true
@@ -278,6 +308,17 @@ func sleep(r *http.Request, d time.Duration) bool {
 		return true
 	case <-r.Context().Done():
 		return false
+	}
+}
+
+// abort ends a request without an answer by closing its connection (or, on
+// HTTP/2, its stream).
+func abort(w http.ResponseWriter, r *http.Request) {
+	if r.ProtoMajor >= 2 {
+		panic(http.ErrAbortHandler)
+	}
+	if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+		conn.Close()
 	}
 }
 

@@ -240,3 +240,34 @@ func TestFaultKindText(t *testing.T) {
 		t.Errorf("round trip = %+v, %v; want %+v", back, err, f)
 	}
 }
+
+func TestReleaseHangs(t *testing.T) {
+	sim, ts := newSim(t)
+	sim.Inject(Fault{Kind: Hang, Count: 3})
+	errs := make(chan error, 3)
+	for i := 0; i < 3; i++ {
+		go func() {
+			_, err := tryDo("POST", base(ts, kauth.Kiwoom, kauth.Mock)+"/oauth2/token", nil, map[string]string{})
+			errs <- err
+		}()
+	}
+	for deadline := time.Now().Add(2 * time.Second); sim.hanging.Load() != 3; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d requests hanging; want 3", sim.hanging.Load())
+		}
+	}
+	sim.ReleaseHangs()
+	for i := 0; i < 3; i++ {
+		if err := <-errs; err == nil {
+			t.Errorf("released request got an answer; want a closed connection")
+		}
+	}
+	if n := sim.hanging.Load(); n != 0 {
+		t.Errorf("%d requests still hanging", n)
+	}
+	// Later hangs are not pre-released.
+	sim.Inject(Fault{Kind: Hang, Delay: 30 * time.Millisecond})
+	if ans := kiwoomIssue(t, ts, kauth.Mock, DemoKiwoomMock); ans.status != http.StatusGatewayTimeout {
+		t.Errorf("hang after release = %d; want 504 after its delay", ans.status)
+	}
+}

@@ -67,6 +67,8 @@ type Server struct {
 
 	// Logf, if set, receives one line per request: broker, env, route,
 	// app key fingerprint and outcome. It never sees a secret or a token.
+	// It is called from the handlers' goroutines, so it must be safe for
+	// concurrent use.
 	Logf func(format string, args ...any)
 
 	mu      sync.Mutex
@@ -75,7 +77,8 @@ type Server struct {
 	tokens  map[string]*token // by token value
 	faults  []*pendingFault
 	stats   statsState
-	hanging atomic.Int64 // handlers parked in a Hang fault
+	hanging atomic.Int64  // handlers parked in a Hang fault
+	release chan struct{} // closed by ReleaseHangs
 }
 
 // New returns a Server with the demo apps registered (see DemoApps).
@@ -97,7 +100,6 @@ type app struct {
 	App
 	current    *token      // the token the broker would hand back again
 	lastAnswer time.Time   // KIS: the last successful tokenP answer
-	lastIssue  time.Time   // when the last new token was minted
 	calls      []time.Time // protected calls within the last second
 }
 

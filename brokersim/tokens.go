@@ -91,7 +91,6 @@ func (s *Server) mintLocked(a *app, now time.Time, lifetime time.Duration, ip st
 	}
 	s.tokens[t.value] = t
 	a.current = t
-	a.lastIssue = now
 	return t
 }
 
