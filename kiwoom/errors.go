@@ -30,6 +30,7 @@ const RateLimitRetryAfter = time.Second
 var codeKinds = map[string]error{
 	"8001": kauth.ErrCredentials, // App Key와 Secret Key 검증에 실패했습니다
 	"8002": kauth.ErrCredentials, // App Key와 Secret Key 검증에 실패했습니다 (reason)
+	"8020": kauth.ErrCredentials, // appkey 또는 secretkey가 들어오지 않았습니다
 	"8030": kauth.ErrCredentials, // 투자구분(실전/모의)이 달라서 Appkey를 사용할 수 없습니다
 	"8031": kauth.ErrCredentials, // 투자구분(실전/모의)이 달라서 Token을 사용할 수 없습니다
 	"8040": kauth.ErrCredentials, // 단말기 인증에 실패했습니다
@@ -47,6 +48,15 @@ var codeKinds = map[string]error{
 	// as a rate limit retries forever.
 	"1634": kauth.ErrBadRequest,
 	"1999": kauth.ErrUnavailable, // 예기치 못한 에러가 발생했습니다
+
+	"8011": kauth.ErrBadRequest, // grant_type이 들어오지 않았습니다
+	"8012": kauth.ErrBadRequest, // grant_type의 값이 맞지 않습니다
+	"8016": kauth.ErrBadRequest, // 폐기할 Token이 들어오지 않았습니다
+	"1501": kauth.ErrBadRequest, // API ID가 Null이거나 값이 없습니다
+	"1511": kauth.ErrBadRequest, // 필수 입력 값에 값이 존재하지 않습니다
+	"1513": kauth.ErrBadRequest, // authorization 필드가 설정되어 있어야 합니다
+	"1514": kauth.ErrBadRequest, // authorization 필드 형식이 맞지 않습니다
+	"1517": kauth.ErrBadRequest, // 입력 값 형식이 올바르지 않습니다
 }
 
 // envelope holds the fields by which a Kiwoom answer reports its outcome.
