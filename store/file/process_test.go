@@ -1,0 +1,230 @@
+package file_test
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kauth/kauth"
+	"github.com/kauth/kauth/store/file"
+	"github.com/kauth/kauth/storetest"
+)
+
+// These tests run the test binary again as child processes, to prove what
+// only separate processes can: that the flock excludes them, that a killed
+// holder releases it, and that a killed writer leaves no torn file.
+
+const (
+	helperEnv    = "KAUTH_FILE_TEST_HELPER" // the child's role
+	helperDirEnv = "KAUTH_FILE_TEST_DIR"
+	helperNEnv   = "KAUTH_FILE_TEST_N"
+)
+
+// TestHelperProcess is not a test: it is the body of the child processes
+// that the multi-process tests start.
+func TestHelperProcess(t *testing.T) {
+	role := os.Getenv(helperEnv)
+	if role == "" {
+		t.Skip("runs only as a child of the multi-process tests")
+	}
+	if err := helper(role); err != nil {
+		fmt.Fprintln(os.Stderr, "helper:", err)
+		os.Exit(1)
+	}
+	os.Exit(0)
+}
+
+func helper(role string) error {
+	ctx := context.Background()
+	s, err := file.New(os.Getenv(helperDirEnv))
+	if err != nil {
+		return err
+	}
+	switch role {
+	case "count":
+		n, _ := strconv.Atoi(os.Getenv(helperNEnv))
+		for range n {
+			if err := storetest.Increment(ctx, s, keyMock); err != nil {
+				return err
+			}
+		}
+		return nil
+	case "hold":
+		if _, err := s.Lock(ctx, keyMock); err != nil {
+			return err
+		}
+		fmt.Println("locked")
+		time.Sleep(time.Minute) // until killed
+		return errors.New("not killed")
+	case "write":
+		for i := 0; ; i++ {
+			e := kauth.Entry{
+				// Entries of varying size, so a torn write could not pass
+				// for a whole one by length.
+				Token:     kauth.Token{AccessToken: strings.Repeat("t", 100+i%4000), Type: "Bearer", ExpiresAt: time.Now().Add(time.Hour)},
+				LastIssue: time.Now(),
+				Rejected:  strconv.Itoa(i),
+			}
+			if err := s.Save(ctx, keyMock, e); err != nil {
+				return err
+			}
+			if i == 0 {
+				fmt.Println("writing")
+			}
+		}
+	}
+	return fmt.Errorf("unknown role %q", role)
+}
+
+// child starts the test binary as a helper with role in dir. Its stdout is
+// returned for the caller to wait on; it is killed at the end of the test.
+func child(t *testing.T, role, dir string, env ...string) (*exec.Cmd, *bufio.Reader) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$", "-test.count=1")
+	cmd.Env = append(os.Environ(), helperEnv+"="+role, helperDirEnv+"="+dir)
+	cmd.Env = append(cmd.Env, env...)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	return cmd, bufio.NewReader(out)
+}
+
+// await reads lines from r until one is want.
+func await(t *testing.T, r *bufio.Reader, want string) {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() {
+		for {
+			line, err := r.ReadString('\n')
+			if strings.TrimSpace(line) == want {
+				done <- nil
+				// Keep draining so the child never blocks on a full pipe.
+				io.Copy(io.Discard, r)
+				return
+			}
+			if err != nil {
+				done <- fmt.Errorf("child exited before printing %q: %v", want, err)
+				return
+			}
+		}
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("child did not print %q within 30s", want)
+	}
+}
+
+func TestProcessesExcludeEachOther(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	const procs, rounds = 6, 15
+	// No key file yet: the children also race to create it, and must all
+	// end up with the same key, or their increments would be lost.
+	dir := cacheDir(t)
+	var wg sync.WaitGroup
+	for range procs {
+		cmd, _ := child(t, "count", dir, helperNEnv+"="+strconv.Itoa(rounds))
+		wg.Go(func() {
+			if err := cmd.Wait(); err != nil {
+				t.Errorf("child: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	s := newStore(t, dir)
+	n, err := storetest.Count(t.Context(), s, keyMock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := procs * rounds; n != want {
+		t.Errorf("%d processes × %d locked increments left the counter at %d; want %d", procs, rounds, n, want)
+	}
+}
+
+func TestKilledHolderReleasesLock(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	dir := cacheDir(t)
+	s := newStore(t, dir)
+	cmd, out := child(t, "hold", dir)
+	await(t, out, "locked")
+
+	// While the child lives, its lock holds against this process.
+	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer cancel()
+	if unlock, err := s.Lock(ctx, keyMock); err == nil {
+		unlock()
+		t.Fatal("Lock succeeded while another process held it")
+	}
+
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	ctx, cancel = context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	unlock, err := s.Lock(ctx, keyMock)
+	if err != nil {
+		t.Fatalf("Lock after the holder was killed = %v", err)
+	}
+	unlock()
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("Lock took %v after the holder was killed; want promptly", d)
+	}
+}
+
+func TestKilledWriterLeavesNoTornFile(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	dir := cacheDir(t)
+	var logs logBuf
+	s := newStore(t, dir, file.WithLogger(logs.logger()))
+	for i := range 5 {
+		cmd, out := child(t, "write", dir)
+		await(t, out, "writing")
+		time.Sleep(time.Duration(20+rand.IntN(100)) * time.Millisecond)
+		cmd.Process.Kill()
+		cmd.Wait()
+		e, err := s.Load(t.Context(), keyMock)
+		if err != nil {
+			t.Fatalf("round %d: Load after the writer was killed = %v; want its last whole entry", i, err)
+		}
+		if !strings.HasPrefix(e.Token.AccessToken, "ttt") || e.Rejected == "" {
+			t.Fatalf("round %d: Load after the writer was killed returned a mangled entry", i)
+		}
+		t.Logf("round %d: the writer was killed after %s writes", i, e.Rejected)
+	}
+	if n := logs.warnings(); n > 0 {
+		t.Errorf("killed writers left unreadable files (%d warnings):\n%s", n, logs.String())
+	}
+	keys, err := s.List(t.Context())
+	if err != nil || len(keys) != 1 {
+		t.Errorf("List = %v, %v; want the one entry (temporary files are not entries)", keys, err)
+	}
+}

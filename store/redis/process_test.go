@@ -1,0 +1,199 @@
+package redis_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kauth/kauth/store/redis"
+	"github.com/kauth/kauth/storetest"
+)
+
+// These tests run the test binary again as child processes, so that the
+// lease lock is shown to exclude separate processes with separate
+// connections, and to lapse when its holder is killed.
+
+const (
+	helperEnv       = "KAUTH_REDIS_TEST_HELPER" // the child's role
+	helperPrefixEnv = "KAUTH_REDIS_TEST_PREFIX"
+	helperKeyEnv    = "KAUTH_REDIS_TEST_KEY" // a throwaway store key for the test
+	helperNEnv      = "KAUTH_REDIS_TEST_N"
+	helperLeaseEnv  = "KAUTH_REDIS_TEST_LEASE"
+)
+
+// TestHelperProcess is not a test: it is the body of the child processes
+// that the multi-process tests start.
+func TestHelperProcess(t *testing.T) {
+	role := os.Getenv(helperEnv)
+	if role == "" {
+		t.Skip("runs only as a child of the multi-process tests")
+	}
+	if err := helper(role); err != nil {
+		fmt.Fprintln(os.Stderr, "helper:", err)
+		os.Exit(1)
+	}
+	os.Exit(0)
+}
+
+func helper(role string) error {
+	ctx := context.Background()
+	key, err := base64.StdEncoding.DecodeString(os.Getenv(helperKeyEnv))
+	if err != nil {
+		return err
+	}
+	opts := []redis.Option{redis.WithPrefix(os.Getenv(helperPrefixEnv))}
+	if d, err := time.ParseDuration(os.Getenv(helperLeaseEnv)); err == nil {
+		opts = append(opts, redis.WithLease(d))
+	}
+	s, err := redis.Open(testURL(), key, opts...)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	switch role {
+	case "count":
+		n, _ := strconv.Atoi(os.Getenv(helperNEnv))
+		for range n {
+			if err := storetest.Increment(ctx, s, keyMock); err != nil {
+				return err
+			}
+		}
+		return nil
+	case "hold":
+		if _, err := s.Lock(ctx, keyMock); err != nil {
+			return err
+		}
+		fmt.Println("locked")
+		time.Sleep(time.Minute) // until killed
+		return errors.New("not killed")
+	}
+	return fmt.Errorf("unknown role %q", role)
+}
+
+func child(t *testing.T, role string, env ...string) (*exec.Cmd, *bufio.Reader) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$", "-test.count=1")
+	cmd.Env = append(os.Environ(), helperEnv+"="+role)
+	cmd.Env = append(cmd.Env, env...)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	return cmd, bufio.NewReader(out)
+}
+
+func await(t *testing.T, r *bufio.Reader, want string) {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() {
+		for {
+			line, err := r.ReadString('\n')
+			if strings.TrimSpace(line) == want {
+				done <- nil
+				io.Copy(io.Discard, r)
+				return
+			}
+			if err != nil {
+				done <- fmt.Errorf("child exited before printing %q: %v", want, err)
+				return
+			}
+		}
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("child did not print %q within 30s", want)
+	}
+}
+
+func TestProcessesExcludeEachOther(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	c := newClient(t)
+	prefix := newPrefix(t, c)
+	key := newKey()
+	const procs, rounds = 4, 15
+	env := []string{
+		helperPrefixEnv + "=" + prefix,
+		helperKeyEnv + "=" + base64.StdEncoding.EncodeToString(key),
+		helperNEnv + "=" + strconv.Itoa(rounds),
+	}
+	var wg sync.WaitGroup
+	for range procs {
+		cmd, _ := child(t, "count", env...)
+		wg.Go(func() {
+			if err := cmd.Wait(); err != nil {
+				t.Errorf("child: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	n, err := storetest.Count(t.Context(), newStore(t, c, key, redis.WithPrefix(prefix)), keyMock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := procs * rounds; n != want {
+		t.Errorf("%d processes × %d locked increments left the counter at %d; want %d", procs, rounds, n, want)
+	}
+}
+
+func TestKilledHolderLeaseLapses(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	c := newClient(t)
+	prefix := newPrefix(t, c)
+	key := newKey()
+	const lease = time.Second
+	cmd, out := child(t, "hold",
+		helperPrefixEnv+"="+prefix,
+		helperKeyEnv+"="+base64.StdEncoding.EncodeToString(key),
+		helperLeaseEnv+"="+lease.String())
+	await(t, out, "locked")
+	s := newStore(t, c, key, redis.WithPrefix(prefix))
+
+	// The live child renews its lease past its length.
+	ctx, cancel := context.WithTimeout(t.Context(), lease+lease/2)
+	defer cancel()
+	if unlock, err := s.Lock(ctx, keyMock); err == nil {
+		unlock()
+		t.Fatal("Lock succeeded while a live process held the lease")
+	}
+
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	killed := time.Now()
+	ctx, cancel = context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	unlock, err := s.Lock(ctx, keyMock)
+	if err != nil {
+		t.Fatalf("Lock after the holder was killed = %v", err)
+	}
+	unlock()
+	if d := time.Since(killed); d > lease+500*time.Millisecond {
+		t.Errorf("Lock took %v after the holder was killed; want at most about the lease, %v", d, lease)
+	}
+}

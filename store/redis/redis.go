@@ -1,0 +1,415 @@
+// Package redis is a kauth.Store that shares token entries through Redis,
+// between processes and hosts.
+//
+// Entries are sealed exactly as the file store seals them (AES-256-GCM bound
+// to the key name), so Redis never holds a token in clear; every host must
+// use the same 32-byte key (KAUTH_KEY). With the default prefix "kauth",
+// one key's data lives under one hash tag, so it stays in one Redis Cluster
+// slot:
+//
+//	kauth:{kis/mock/3f2a9c01d4e5}:entry   the sealed entry, with a TTL
+//	kauth:{kis/mock/3f2a9c01d4e5}:lock    the lease lock (random owner token)
+//	kauth:changes                         pub/sub channel of changed keys
+//
+// Lock is a lease: SET NX PX with a random owner token, renewed while held
+// and released by compare-and-delete, so a holder that dies releases it
+// when the lease runs out. Watch subscribes to the changes channel.
+package redis
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/kauth/kauth"
+	"github.com/kauth/kauth/internal/seal"
+)
+
+// Defaults for the options.
+const (
+	DefaultPrefix    = "kauth"
+	DefaultLease     = 15 * time.Second
+	DefaultRetention = 24 * time.Hour
+)
+
+// Timeouts that Open gives the client unless the URL sets them: a store
+// that cannot reach Redis must fail fast, so the caller can fall back to
+// its in-memory token instead of stalling a trading program.
+const (
+	openDialTimeout = time.Second
+	openIOTimeout   = 2 * time.Second
+)
+
+// maxTTL bounds an entry's lifetime whatever its times say: tokens live a
+// day, and a far-future time must not overflow the TTL.
+const maxTTL = 30 * 24 * time.Hour
+
+// Store is a kauth.Store on Redis. It also implements kauth.Lister and
+// kauth.Watcher. It is safe for concurrent use. Create it with New, Open or
+// FromEnv.
+type Store struct {
+	client      goredis.UniversalClient
+	ownsClient  bool
+	sealer      *seal.Sealer
+	prefix      string
+	channel     string
+	id          string // tells this Store's change messages from others'
+	lease       time.Duration
+	retention   time.Duration
+	logger      *slog.Logger
+
+	mu     sync.Mutex
+	warned map[kauth.Key][sha256.Size]byte // as in the file store: report each bad value once
+}
+
+// An Option configures a Store.
+type Option func(*config)
+
+type config struct {
+	prefix    string
+	lease     time.Duration
+	retention time.Duration
+	logger    *slog.Logger
+}
+
+// WithPrefix sets the namespace of the Store's Redis keys and channel
+// (default DefaultPrefix). Stores that share entries must use the same
+// prefix. It may hold ASCII letters, digits and "_-.:".
+func WithPrefix(prefix string) Option { return func(c *config) { c.prefix = prefix } }
+
+// WithLease sets how long the lock outlives a holder that stops renewing
+// it, by dying or losing Redis (default DefaultLease). A live holder renews
+// it every third of that.
+func WithLease(d time.Duration) Option { return func(c *config) { c.lease = d } }
+
+// WithRetention sets how long an entry is kept past the later of its
+// token's expiry and its LastIssue plus the broker's issuance spacing
+// (default DefaultRetention, which covers the day during which a broker may
+// hand back a token it rejected, recorded in Entry.Rejected).
+func WithRetention(d time.Duration) Option { return func(c *config) { c.retention = d } }
+
+// WithLogger sets the logger for unreadable entries and lost leases. Nil,
+// or no option, means slog.Default().
+func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
+
+// New returns a Store that uses client, sealing entries with key (32
+// bytes). The Store does not close client. New does no I/O.
+func New(client goredis.UniversalClient, key []byte, opts ...Option) (*Store, error) {
+	c := config{prefix: DefaultPrefix, lease: DefaultLease, retention: DefaultRetention}
+	for _, o := range opts {
+		o(&c)
+	}
+	if client == nil {
+		return nil, errors.New("kauth: redis store: nil client")
+	}
+	if c.prefix == "" || strings.TrimFunc(c.prefix, validPrefixRune) != "" {
+		return nil, fmt.Errorf("kauth: redis store: invalid prefix %q (want ASCII letters, digits and _-.:)", c.prefix)
+	}
+	if c.lease < 10*time.Millisecond {
+		return nil, fmt.Errorf("kauth: redis store: lease %v is too short", c.lease)
+	}
+	if c.retention <= 0 {
+		return nil, fmt.Errorf("kauth: redis store: retention %v is not positive", c.retention)
+	}
+	if c.logger == nil {
+		c.logger = slog.Default()
+	}
+	sealer, err := seal.New(key)
+	if err != nil {
+		return nil, fmt.Errorf("kauth: redis store: %w", err)
+	}
+	return &Store{
+		client:    client,
+		sealer:    sealer,
+		prefix:    c.prefix,
+		channel:   c.prefix + ":changes",
+		id:        randomToken(),
+		lease:     c.lease,
+		retention: c.retention,
+		logger:    c.logger,
+		warned:    make(map[kauth.Key][sha256.Size]byte),
+	}, nil
+}
+
+func validPrefixRune(r rune) bool {
+	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("_-.:", r)
+}
+
+// Open returns a Store on the Redis server at rawURL
+// (redis://[[user]:password@]host[:port][/db], rediss:// for TLS, or
+// unix://), sealing entries with key. Unless the URL sets them, a dial
+// times out after 1 s, a read or write after 2 s, and a failed command is
+// retried once, so that an unreachable Redis fails within seconds. Close
+// closes the connection. Errors never repeat the URL's password.
+func Open(rawURL string, key []byte, opts ...Option) (*Store, error) {
+	o, err := parseURL(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	if o.DialTimeout == 0 {
+		o.DialTimeout = openDialTimeout
+	}
+	if o.ReadTimeout == 0 {
+		o.ReadTimeout = openIOTimeout
+	}
+	if o.WriteTimeout == 0 {
+		o.WriteTimeout = openIOTimeout
+	}
+	if o.MaxRetries == 0 {
+		o.MaxRetries = 1
+	}
+	if o.DialerRetries == 0 {
+		// go-redis would dial 5 times per command attempt; MaxRetries
+		// already retries once.
+		o.DialerRetries = 1
+	}
+	client := goredis.NewClient(o)
+	s, err := New(client, key, opts...)
+	if err != nil {
+		client.Close()
+		return nil, err
+	}
+	s.ownsClient = true
+	return s, nil
+}
+
+// parseURL parses a Redis URL without letting a password into an error:
+// net/url's errors quote the whole URL.
+func parseURL(rawURL string) (*goredis.Options, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, errors.New("kauth: redis store: the URL does not parse (want redis://[user:password@]host:port/db); it is not shown, as it may hold a password")
+	}
+	o, err := goredis.ParseURL(rawURL)
+	if err != nil {
+		// go-redis names the scheme, path or option at fault, never the
+		// user info.
+		return nil, fmt.Errorf("kauth: redis store: %s: %w", u.Redacted(), err)
+	}
+	return o, nil
+}
+
+// FromEnv returns the Store that the environment describes: Open with the
+// URL in KAUTH_STORE (redis://, rediss:// or unix://) and the key in
+// KAUTH_KEY, which is required, since every host must seal with the same
+// key.
+func FromEnv(opts ...Option) (*Store, error) {
+	rawURL := os.Getenv("KAUTH_STORE")
+	if !strings.HasPrefix(rawURL, "redis://") && !strings.HasPrefix(rawURL, "rediss://") && !strings.HasPrefix(rawURL, "unix://") {
+		return nil, errors.New("kauth: redis store: KAUTH_STORE is not a redis://, rediss:// or unix:// URL")
+	}
+	env := os.Getenv("KAUTH_KEY")
+	if env == "" {
+		return nil, errors.New("kauth: redis store: KAUTH_KEY is not set; a shared store needs the same key on every host (generate one with: openssl rand -base64 32)")
+	}
+	key, err := seal.ParseKey(env)
+	if err != nil {
+		return nil, fmt.Errorf("kauth: KAUTH_KEY: %w", err)
+	}
+	defer clear(key)
+	return Open(rawURL, key, opts...)
+}
+
+// Close closes the Redis client if Open or FromEnv created it. A Store from
+// New leaves its client to the caller.
+func (s *Store) Close() error {
+	if s.ownsClient {
+		return s.client.Close()
+	}
+	return nil
+}
+
+// Ping reports whether Redis answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.client.Ping(ctx).Err(); err != nil {
+		return s.errorf("ping", nil, err)
+	}
+	return nil
+}
+
+// tag returns the hash-tagged stem of key's Redis keys: only the part in
+// braces decides the Cluster slot, so a key's entry and lock share a slot.
+func (s *Store) tag(key kauth.Key) (string, error) {
+	if err := seal.CheckKey(key); err != nil {
+		return "", err
+	}
+	return s.prefix + ":{" + key.String() + "}", nil
+}
+
+func (s *Store) errorf(op string, key *kauth.Key, err error) error {
+	if key != nil {
+		return fmt.Errorf("kauth: redis store: %s %s: %w", op, key, err)
+	}
+	return fmt.Errorf("kauth: redis store: %s: %w", op, err)
+}
+
+// Load implements kauth.Store. A value that cannot be opened (corrupt,
+// sealed with another key, or copied from another key's entry) is reported
+// once through the logger and treated as missing.
+func (s *Store) Load(ctx context.Context, key kauth.Key) (kauth.Entry, error) {
+	tag, err := s.tag(key)
+	if err != nil {
+		return kauth.Entry{}, err
+	}
+	data, err := s.client.Get(ctx, tag+":entry").Bytes()
+	if errors.Is(err, goredis.Nil) {
+		return kauth.Entry{}, kauth.ErrNotFound
+	}
+	if err != nil {
+		return kauth.Entry{}, s.errorf("load", &key, err)
+	}
+	e, err := s.sealer.Open(key.String(), data)
+	if err != nil {
+		s.warnOnce(key, data, err)
+		return kauth.Entry{}, kauth.ErrNotFound
+	}
+	s.mu.Lock()
+	delete(s.warned, key)
+	s.mu.Unlock()
+	return e, nil
+}
+
+func (s *Store) warnOnce(key kauth.Key, data []byte, cause error) {
+	sum := sha256.Sum256(data)
+	s.mu.Lock()
+	seen, ok := s.warned[key]
+	s.warned[key] = sum
+	s.mu.Unlock()
+	if ok && seen == sum {
+		return
+	}
+	s.logger.Warn("kauth: ignoring unreadable token entry in redis; it will be replaced",
+		slog.String("key", key.String()),
+		slog.Int("size", len(data)),
+		slog.String("reason", cause.Error()))
+}
+
+// ttl is how long Redis keeps e: until its token expires, and at least
+// until the broker's issuance spacing since LastIssue has passed (so the
+// spacing holds across processes even when no token is stored), plus the
+// retention.
+func (s *Store) ttl(key kauth.Key, e kauth.Entry, now time.Time) time.Duration {
+	until := now
+	if e.Token.ExpiresAt.After(until) {
+		until = e.Token.ExpiresAt
+	}
+	if next := e.LastIssue.Add(kauth.MinIssueInterval(key.Broker)); next.After(until) {
+		until = next
+	}
+	return min(until.Sub(now), maxTTL) + s.retention
+}
+
+// Save implements kauth.Store. It sets the entry with its TTL and announces
+// the change to other Stores' Watch.
+func (s *Store) Save(ctx context.Context, key kauth.Key, e kauth.Entry) error {
+	tag, err := s.tag(key)
+	if err != nil {
+		return err
+	}
+	data, err := s.sealer.Seal(key.String(), e)
+	if err != nil {
+		return s.errorf("save", &key, err)
+	}
+	// A pipeline, not MULTI: the channel has no hash tag, so in a Cluster
+	// it may live on another node than the entry.
+	_, err = s.client.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		p.Set(ctx, tag+":entry", data, s.ttl(key, e, time.Now()))
+		p.Publish(ctx, s.channel, s.id+" "+key.String())
+		return nil
+	})
+	if err != nil {
+		return s.errorf("save", &key, err)
+	}
+	return nil
+}
+
+// Delete implements kauth.Store and announces the change to other Stores'
+// Watch. Deleting a missing entry is not an error.
+func (s *Store) Delete(ctx context.Context, key kauth.Key) error {
+	tag, err := s.tag(key)
+	if err != nil {
+		return err
+	}
+	_, err = s.client.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		p.Del(ctx, tag+":entry")
+		p.Publish(ctx, s.channel, s.id+" "+key.String())
+		return nil
+	})
+	if err != nil {
+		return s.errorf("delete", &key, err)
+	}
+	return nil
+}
+
+// List implements kauth.Lister with SCAN (on every master of a Cluster).
+// The keys are sorted.
+func (s *Store) List(ctx context.Context) ([]kauth.Key, error) {
+	var (
+		mu   sync.Mutex
+		keys []kauth.Key
+	)
+	scan := func(ctx context.Context, c goredis.Cmdable) error {
+		it := c.Scan(ctx, 0, s.prefix+":{*}:entry", 100).Iterator()
+		for it.Next(ctx) {
+			if k, ok := s.parseEntryKey(it.Val()); ok {
+				mu.Lock()
+				keys = append(keys, k)
+				mu.Unlock()
+			}
+		}
+		return it.Err()
+	}
+	var err error
+	if cc, ok := s.client.(*goredis.ClusterClient); ok {
+		err = cc.ForEachMaster(ctx, func(ctx context.Context, c *goredis.Client) error { return scan(ctx, c) })
+	} else {
+		err = scan(ctx, s.client)
+	}
+	if err != nil {
+		return nil, s.errorf("list", nil, err)
+	}
+	slices.SortFunc(keys, func(a, b kauth.Key) int { return strings.Compare(a.String(), b.String()) })
+	return slices.Compact(keys), nil
+}
+
+// parseEntryKey is the inverse of tag+":entry".
+func (s *Store) parseEntryKey(rk string) (kauth.Key, bool) {
+	inner, ok := strings.CutPrefix(rk, s.prefix+":{")
+	if !ok {
+		return kauth.Key{}, false
+	}
+	inner, ok = strings.CutSuffix(inner, "}:entry")
+	if !ok {
+		return kauth.Key{}, false
+	}
+	return parseKey(inner)
+}
+
+// parseKey parses kauth.Key.String's form.
+func parseKey(s string) (kauth.Key, bool) {
+	parts := strings.Split(s, "/")
+	if len(parts) != 3 {
+		return kauth.Key{}, false
+	}
+	k := kauth.Key{Broker: kauth.Broker(parts[0]), Env: kauth.Env(parts[1]), Fingerprint: parts[2]}
+	return k, seal.CheckKey(k) == nil
+}
+
+// randomToken returns 128 random bits in hex.
+func randomToken() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

@@ -1,0 +1,563 @@
+package redis_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/kauth/kauth"
+	"github.com/kauth/kauth/store/file"
+	"github.com/kauth/kauth/store/redis"
+	"github.com/kauth/kauth/storetest"
+)
+
+// These tests need a real Redis: KAUTH_TEST_REDIS, or 127.0.0.1:6379 db 15
+// if that is unset. Without one they skip, except under CI=true, where they
+// fail: CI must not pass by skipping.
+const defaultTestRedis = "redis://127.0.0.1:6379/15"
+
+var keyMock = kauth.Key{Broker: kauth.KIS, Env: kauth.Mock, Fingerprint: "3f2a9c01d4e5"}
+
+const secretToken = "SECRET-ACCESS-TOKEN-eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzUxMiJ9"
+
+func entry() kauth.Entry {
+	now := time.Now()
+	return kauth.Entry{
+		Token:     kauth.Token{AccessToken: secretToken, Type: "Bearer", IssuedAt: now, ExpiresAt: now.Add(24 * time.Hour)},
+		LastIssue: now,
+	}
+}
+
+// testURL returns the Redis URL the tests use.
+func testURL() string {
+	if u := os.Getenv("KAUTH_TEST_REDIS"); u != "" {
+		return u
+	}
+	return defaultTestRedis
+}
+
+// redacted shows u without its password.
+func redacted(u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return p.Redacted()
+}
+
+// reachable pings the test Redis once per test binary, so that without one
+// every test skips at once instead of each waiting for a dial to fail.
+var reachable = sync.OnceValue(func() error {
+	c, err := dial()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	return c.Ping(ctx).Err()
+})
+
+func dial() (*goredis.Client, error) {
+	o, err := goredis.ParseURL(testURL())
+	if err != nil {
+		return nil, fmt.Errorf("KAUTH_TEST_REDIS: %w", err)
+	}
+	o.DialTimeout = time.Second
+	o.DialerRetries = 1
+	return goredis.NewClient(o), nil
+}
+
+// newClient connects to the test Redis, or skips (fails under CI=true).
+func newClient(t *testing.T) *goredis.Client {
+	t.Helper()
+	if err := reachable(); err != nil {
+		msg := fmt.Sprintf("redis not reachable at %s (%v); set KAUTH_TEST_REDIS=redis://host:port/db to run", redacted(testURL()), err)
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	c, err := dial()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// newPrefix returns a namespace of the test's own, and removes its keys
+// when the test ends.
+func newPrefix(t *testing.T, c *goredis.Client) string {
+	t.Helper()
+	var b [6]byte
+	rand.Read(b[:])
+	prefix := "kauthtest:" + hex.EncodeToString(b[:])
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		it := c.Scan(ctx, 0, prefix+":*", 100).Iterator()
+		for it.Next(ctx) {
+			c.Del(ctx, it.Val())
+		}
+	})
+	return prefix
+}
+
+func newKey() []byte {
+	k := make([]byte, 32)
+	rand.Read(k)
+	return k
+}
+
+func newStore(t *testing.T, c goredis.UniversalClient, key []byte, opts ...redis.Option) *redis.Store {
+	t.Helper()
+	s, err := redis.New(c, key, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// logBuf collects a Store's log output.
+type logBuf struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuf) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuf) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func (b *logBuf) warnings() int { return strings.Count(b.String(), "level=WARN") }
+
+func (b *logBuf) logger() *slog.Logger { return slog.New(slog.NewTextHandler(b, nil)) }
+
+func TestConformance(t *testing.T) {
+	c := newClient(t)
+	storetest.RunShared(t, func(t *testing.T) (a, b kauth.Store) {
+		prefix := newPrefix(t, c)
+		key := newKey()
+		// Two clients, as two processes would have.
+		c2 := newClient(t)
+		return newStore(t, c, key, redis.WithPrefix(prefix)), newStore(t, c2, key, redis.WithPrefix(prefix))
+	})
+}
+
+func TestKeyLayout(t *testing.T) {
+	c := newClient(t)
+	prefix := newPrefix(t, c)
+	s := newStore(t, c, newKey(), redis.WithPrefix(prefix))
+	ctx := t.Context()
+	if err := s.Save(ctx, keyMock, entry()); err != nil {
+		t.Fatal(err)
+	}
+	unlock, err := s.Lock(ctx, keyMock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Entry and lock share the hash tag {kis/mock/<fp>}, so one Cluster slot.
+	want := []string{prefix + ":{kis/mock/3f2a9c01d4e5}:entry", prefix + ":{kis/mock/3f2a9c01d4e5}:lock"}
+	keys, err := c.Keys(ctx, prefix+":*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(sorted(keys), " ") != strings.Join(want, " ") {
+		t.Errorf("Redis keys = %q; want %q", keys, want)
+	}
+	unlock()
+	if n, _ := c.Exists(ctx, want[1]).Result(); n != 0 {
+		t.Errorf("lock key still exists after unlock")
+	}
+	// The value is sealed: no token, no token type, in clear.
+	raw, err := c.Get(ctx, want[0]).Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(raw, []byte(secretToken)) || bytes.Contains(raw, []byte("Bearer")) {
+		t.Errorf("the stored value holds the entry in clear")
+	}
+	if !bytes.HasPrefix(raw, []byte("KAUTH\x01")) {
+		t.Errorf("stored value starts %q; want the envelope magic", raw[:min(6, len(raw))])
+	}
+}
+
+func sorted(s []string) []string {
+	s = append([]string(nil), s...)
+	for i := range s {
+		for j := i + 1; j < len(s); j++ {
+			if s[j] < s[i] {
+				s[i], s[j] = s[j], s[i]
+			}
+		}
+	}
+	return s
+}
+
+func TestTTL(t *testing.T) {
+	c := newClient(t)
+	prefix := newPrefix(t, c)
+	const retention = time.Minute
+	s := newStore(t, c, newKey(), redis.WithPrefix(prefix), redis.WithRetention(retention))
+	now := time.Now()
+	tests := []struct {
+		name string
+		key  kauth.Key
+		e    kauth.Entry
+		want time.Duration // TTL expected, give or take a few seconds
+	}{
+		{"Token", keyMock, kauth.Entry{Token: kauth.Token{AccessToken: "t", ExpiresAt: now.Add(2 * time.Hour)}, LastIssue: now}, 2*time.Hour + retention},
+		// No token: the KIS issuance spacing (61 s) must outlive it.
+		{"KISLastIssueOnly", keyMock, kauth.Entry{LastIssue: now}, 61*time.Second + retention},
+		{"KiwoomLastIssueOnly", kauth.Key{Broker: kauth.Kiwoom, Env: kauth.Mock, Fingerprint: "ab"}, kauth.Entry{LastIssue: now}, time.Second + retention},
+		{"ExpiredToken", keyMock, kauth.Entry{Token: kauth.Token{AccessToken: "t", ExpiresAt: now.Add(-time.Hour)}}, retention},
+		{"Empty", keyMock, kauth.Entry{}, retention},
+		{"FarFuture", keyMock, kauth.Entry{Token: kauth.Token{AccessToken: "t", ExpiresAt: time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)}}, 30*24*time.Hour + retention},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := s.Save(t.Context(), tt.key, tt.e); err != nil {
+				t.Fatal(err)
+			}
+			rk := fmt.Sprintf("%s:{%s}:entry", prefix, tt.key)
+			got, err := c.PTTL(t.Context(), rk).Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got > tt.want || got < tt.want-5*time.Second {
+				t.Errorf("PTTL(%s) = %v; want about %v", rk, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestLeaseLapsesWhenHolderDies(t *testing.T) {
+	c := newClient(t)
+	prefix := newPrefix(t, c)
+	s := newStore(t, c, newKey(), redis.WithPrefix(prefix))
+	// A holder that died: its lease is in Redis, nobody renews it.
+	const lease = 300 * time.Millisecond
+	lockKey := prefix + ":{kis/mock/3f2a9c01d4e5}:lock"
+	if err := c.Set(t.Context(), lockKey, "dead-owner", lease).Err(); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	unlock, err := s.Lock(ctx, keyMock)
+	if err != nil {
+		t.Fatalf("Lock while a dead holder's lease runs out = %v", err)
+	}
+	unlock()
+	if d := time.Since(start); d < lease-50*time.Millisecond || d > lease+time.Second {
+		t.Errorf("Lock took %v; want about the remaining lease, %v", d, lease)
+	}
+}
+
+func TestLeaseRenewedWhileHeld(t *testing.T) {
+	c := newClient(t)
+	prefix := newPrefix(t, c)
+	key := newKey()
+	var logs logBuf
+	const lease = 300 * time.Millisecond
+	a := newStore(t, c, key, redis.WithPrefix(prefix), redis.WithLease(lease), redis.WithLogger(logs.logger()))
+	b := newStore(t, c, key, redis.WithPrefix(prefix), redis.WithLease(lease))
+	unlock, err := a.Lock(t.Context(), keyMock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A slow issuance: hold for several leases.
+	time.Sleep(4 * lease)
+	ctx, cancel := context.WithTimeout(t.Context(), lease/2)
+	defer cancel()
+	if u, err := b.Lock(ctx, keyMock); err == nil {
+		u()
+		t.Fatalf("the lock lapsed after %v while its holder lived; want it renewed", 4*lease)
+	}
+	unlock()
+	u, err := b.Lock(t.Context(), keyMock)
+	if err != nil {
+		t.Fatalf("Lock after unlock = %v", err)
+	}
+	u()
+	if n := logs.warnings(); n != 0 {
+		t.Errorf("warnings while holding a renewed lock:\n%s", logs.String())
+	}
+}
+
+func TestLostLeaseNotReleasedByOldHolder(t *testing.T) {
+	c := newClient(t)
+	prefix := newPrefix(t, c)
+	key := newKey()
+	var logs logBuf
+	const lease = 300 * time.Millisecond
+	a := newStore(t, c, key, redis.WithPrefix(prefix), redis.WithLease(lease), redis.WithLogger(logs.logger()))
+	b := newStore(t, c, key, redis.WithPrefix(prefix), redis.WithLease(10*time.Second))
+	lockKey := prefix + ":{kis/mock/3f2a9c01d4e5}:lock"
+
+	unlockA, err := a.Lock(t.Context(), keyMock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// a's lease is lost (as if a stalled past it) and b takes the lock.
+	c.Del(t.Context(), lockKey)
+	unlockB, err := b.Lock(t.Context(), keyMock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlockB()
+	time.Sleep(lease) // a's renewal notices
+	unlockA()
+	if n, _ := c.Exists(t.Context(), lockKey).Result(); n != 1 {
+		t.Fatal("the old holder's unlock released the new holder's lock")
+	}
+	if ttl, _ := c.PTTL(t.Context(), lockKey).Result(); ttl < 5*time.Second {
+		t.Errorf("the old holder's renewal shortened the new holder's lease to %v", ttl)
+	}
+	if !strings.Contains(logs.String(), "lease was lost") {
+		t.Errorf("losing the lease was not reported; log:\n%s", logs.String())
+	}
+}
+
+func TestUnreadableValues(t *testing.T) {
+	c := newClient(t)
+	otherKey := kauth.Key{Broker: kauth.KIS, Env: kauth.Real, Fingerprint: "3f2a9c01d4e5"}
+	tests := []struct {
+		name  string
+		value func(t *testing.T, prefix string, key []byte) []byte
+	}{
+		{"Garbage", func(*testing.T, string, []byte) []byte { return []byte("garbage") }},
+		{"Empty", func(*testing.T, string, []byte) []byte { return nil }},
+		{"Truncated", func(t *testing.T, prefix string, key []byte) []byte {
+			v := sealed(t, c, prefix, key, keyMock)
+			return v[:len(v)-3]
+		}},
+		{"OtherKeysEntry", func(t *testing.T, prefix string, key []byte) []byte {
+			return sealed(t, c, prefix, key, otherKey)
+		}},
+		{"WrongStoreKey", func(t *testing.T, prefix string, _ []byte) []byte {
+			return sealed(t, c, prefix, newKey(), keyMock)
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			prefix := newPrefix(t, c)
+			key := newKey()
+			var logs logBuf
+			s := newStore(t, c, key, redis.WithPrefix(prefix), redis.WithLogger(logs.logger()))
+			v := tt.value(t, prefix, key)
+			if err := c.Set(t.Context(), prefix+":{kis/mock/3f2a9c01d4e5}:entry", v, time.Minute).Err(); err != nil {
+				t.Fatal(err)
+			}
+			for i := range 3 {
+				if _, err := s.Load(t.Context(), keyMock); !errors.Is(err, kauth.ErrNotFound) {
+					t.Fatalf("Load #%d of an unreadable value = %v; want ErrNotFound", i+1, err)
+				}
+			}
+			if n := logs.warnings(); n != 1 {
+				t.Errorf("after three Loads of one unreadable value, %d warnings; want 1:\n%s", n, logs.String())
+			}
+			if strings.Contains(logs.String(), secretToken) {
+				t.Errorf("the warning reveals the token")
+			}
+		})
+	}
+}
+
+// sealed returns the value a store with key saves for k, read back raw.
+func sealed(t *testing.T, c *goredis.Client, prefix string, key []byte, k kauth.Key) []byte {
+	t.Helper()
+	s := newStore(t, c, key, redis.WithPrefix(prefix+"-src"))
+	if err := s.Save(t.Context(), k, entry()); err != nil {
+		t.Fatal(err)
+	}
+	rk := fmt.Sprintf("%s-src:{%s}:entry", prefix, k)
+	t.Cleanup(func() { c.Del(context.Background(), rk) })
+	v, err := c.Get(t.Context(), rk).Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// TestSameFormatAsFileStore proves that both stores seal alike: a file
+// store's entry file, put in Redis as is, loads.
+func TestSameFormatAsFileStore(t *testing.T) {
+	c := newClient(t)
+	prefix := newPrefix(t, c)
+	key := newKey()
+	dir := filepath.Join(t.TempDir(), "kauth")
+	fs, err := file.New(dir, file.WithKey(key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := entry()
+	if err := fs.Save(t.Context(), keyMock, want); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "kis-mock-3f2a9c01d4e5.tok"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Set(t.Context(), prefix+":{kis/mock/3f2a9c01d4e5}:entry", data, time.Minute).Err(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := newStore(t, c, key, redis.WithPrefix(prefix)).Load(t.Context(), keyMock)
+	if err != nil {
+		t.Fatalf("Load of a file store's entry = %v", err)
+	}
+	if got.Token.AccessToken != want.Token.AccessToken || !got.Token.ExpiresAt.Equal(want.Token.ExpiresAt) {
+		t.Errorf("Load of a file store's entry = %v; want %v", got.Token, want.Token)
+	}
+}
+
+// TestUnreachable: with Redis down, every call fails fast with an error
+// that names the store and never the password.
+func TestUnreachable(t *testing.T) {
+	const password = "hunter2-secret"
+	s, err := redis.Open("redis://:"+password+"@127.0.0.1:1/0", newKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	calls := []struct {
+		name string
+		call func(ctx context.Context) error
+	}{
+		{"Ping", s.Ping},
+		{"Load", func(ctx context.Context) error { _, err := s.Load(ctx, keyMock); return err }},
+		{"Save", func(ctx context.Context) error { return s.Save(ctx, keyMock, entry()) }},
+		{"Delete", func(ctx context.Context) error { return s.Delete(ctx, keyMock) }},
+		{"Lock", func(ctx context.Context) error { _, err := s.Lock(ctx, keyMock); return err }},
+		{"List", func(ctx context.Context) error { _, err := s.List(ctx); return err }},
+		{"Watch", func(ctx context.Context) error { return s.Watch(ctx, func(kauth.Key) {}) }},
+	}
+	for _, tt := range calls {
+		t.Run(tt.name, func(t *testing.T) {
+			// A generous context: the store itself must give up fast.
+			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+			defer cancel()
+			start := time.Now()
+			err := tt.call(ctx)
+			if d := time.Since(start); d > 5*time.Second {
+				t.Errorf("%s took %v with Redis down; want a fast failure", tt.name, d)
+			}
+			if err == nil || errors.Is(err, kauth.ErrNotFound) {
+				t.Fatalf("%s with Redis down = %v; want an error", tt.name, err)
+			}
+			if !strings.HasPrefix(err.Error(), "kauth: redis store: ") {
+				t.Errorf("%s error = %q; want it to start with \"kauth: redis store: \"", tt.name, err)
+			}
+			if strings.Contains(err.Error(), password) {
+				t.Errorf("%s error reveals the password: %q", tt.name, err)
+			}
+			t.Logf("%s: %v", tt.name, err)
+		})
+	}
+}
+
+func TestOpenBadURL(t *testing.T) {
+	const password = "hunter2-secret"
+	for _, u := range []string{
+		"redis://:" + password + "@127.0.0.1:6379/notadb",
+		"http://user:" + password + "@127.0.0.1:6379/0",
+		"redis://:" + password + "%zz@127.0.0.1:6379/0",
+		"redis://user:" + password + "@127.0.0.1:port/0",
+		"redis://:" + password + "@127.0.0.1:6379/0?bogus=1",
+	} {
+		_, err := redis.Open(u, newKey())
+		if err == nil {
+			t.Errorf("Open(%s) succeeded; want an error", redacted(u))
+			continue
+		}
+		if strings.Contains(err.Error(), password) {
+			t.Errorf("Open error reveals the password: %q", err)
+		}
+		if !strings.HasPrefix(err.Error(), "kauth: redis store: ") {
+			t.Errorf("Open error = %q; want the package prefix", err)
+		}
+	}
+}
+
+func TestNewValidates(t *testing.T) {
+	c := goredis.NewClient(&goredis.Options{Addr: "127.0.0.1:1"})
+	defer c.Close()
+	tests := []struct {
+		name string
+		key  []byte
+		opts []redis.Option
+	}{
+		{"ShortKey", make([]byte, 16), nil},
+		{"NilKey", nil, nil},
+		{"EmptyPrefix", newKey(), []redis.Option{redis.WithPrefix("")}},
+		{"GlobPrefix", newKey(), []redis.Option{redis.WithPrefix("a*")}},
+		{"BracePrefix", newKey(), []redis.Option{redis.WithPrefix("{a}")}},
+		{"ZeroLease", newKey(), []redis.Option{redis.WithLease(0)}},
+		{"NegativeRetention", newKey(), []redis.Option{redis.WithRetention(-time.Second)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := redis.New(c, tt.key, tt.opts...); err == nil {
+				t.Errorf("New succeeded; want an error")
+			}
+		})
+	}
+	if _, err := redis.New(nil, newKey()); err == nil {
+		t.Errorf("New(nil client) succeeded; want an error")
+	}
+	s := newStore(t, c, newKey())
+	if err := s.Save(t.Context(), kauth.Key{Broker: "kis", Env: "mock", Fingerprint: "a}b"}, entry()); err == nil {
+		t.Errorf("Save of a key that would break the hash tag succeeded")
+	}
+}
+
+func TestFromEnv(t *testing.T) {
+	good := base64.StdEncoding.EncodeToString(newKey())
+	tests := []struct {
+		name, store, key, wantErr string
+	}{
+		{"NotRedis", "file", good, "KAUTH_STORE"},
+		{"NoKey", "redis://127.0.0.1:6379/15", "", "KAUTH_KEY is not set"},
+		{"BadKey", "redis://127.0.0.1:6379/15", "c2hvcnQ=", "KAUTH_KEY"},
+		{"OK", "redis://127.0.0.1:6379/15", good, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("KAUTH_STORE", tt.store)
+			t.Setenv("KAUTH_KEY", tt.key)
+			s, err := redis.FromEnv()
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				s.Close()
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("FromEnv = %v; want an error containing %q", err, tt.wantErr)
+			}
+		})
+	}
+}
