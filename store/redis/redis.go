@@ -60,15 +60,15 @@ const maxTTL = 30 * 24 * time.Hour
 // kauth.Watcher. It is safe for concurrent use. Create it with New, Open or
 // FromEnv.
 type Store struct {
-	client      goredis.UniversalClient
-	ownsClient  bool
-	sealer      *seal.Sealer
-	prefix      string
-	channel     string
-	id          string // tells this Store's change messages from others'
-	lease       time.Duration
-	retention   time.Duration
-	logger      *slog.Logger
+	client     goredis.UniversalClient
+	ownsClient bool
+	sealer     *seal.Sealer
+	prefix     string
+	channel    string
+	id         string // tells this Store's change messages from others'
+	lease      time.Duration
+	retention  time.Duration
+	logger     *slog.Logger
 
 	mu     sync.Mutex
 	warned map[kauth.Key][sha256.Size]byte // as in the file store: report each bad value once
