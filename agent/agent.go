@@ -1,0 +1,683 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"slices"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/kauth/kauth"
+	"github.com/kauth/kauth/kis"
+	"github.com/kauth/kauth/kiwoom"
+)
+
+// Options are the agent's collaborators. The zero value of every field is a
+// sensible default.
+type Options struct {
+	// Store keeps the tokens, shared with other processes when it is a
+	// shared store (the file or Redis store). Nil means a new in-memory
+	// store private to this Agent.
+	Store kauth.Store
+	// Logger receives the agent's and its Managers' logs. They name
+	// accounts and fingerprints, never a secret or a whole token. Nil means
+	// slog.Default().
+	Logger *slog.Logger
+	// Getenv reads the environment: credentials referenced by variable
+	// name, KIS_BASE_URL, KIWOOM_BASE_URL, XDG_RUNTIME_DIR and
+	// KAUTH_CACHE_DIR. Nil means os.Getenv.
+	Getenv func(string) string
+	// HTTPClient makes the token calls; its Transport also carries the
+	// proxied calls. Nil means a client with a 30 s timeout over a clone of
+	// http.DefaultTransport (proxied calls are bounded by their callers).
+	HTTPClient *http.Client
+	// Clock is the time source of the Managers and the keepers. Nil means
+	// the system clock. Rate limits always use real time: they are about
+	// the broker's real seconds.
+	Clock kauth.Clock
+	// KeepEvery is how often each account's keeper looks at its token (and
+	// refreshes it inside the refresh-ahead window). Zero means
+	// DefaultKeepEvery.
+	KeepEvery time.Duration
+}
+
+// Agent serves a set of accounts: their tokens, an authenticating reverse
+// proxy to their brokers, and metrics. Create it with New, serve it with
+// ListenAndServe or Serve, change its accounts with Reload and stop it with
+// Close. It is safe for concurrent use.
+type Agent struct {
+	log       *slog.Logger
+	clock     kauth.Clock
+	getenv    func(string) string
+	store     kauth.Store
+	client    *http.Client
+	base      http.RoundTripper
+	keepEvery time.Duration
+	metrics   *metrics
+	handler   http.Handler
+
+	mu       sync.RWMutex
+	cfg      Config
+	accounts map[string]*account
+	limiters map[kauth.Key]*rate.Limiter
+	closed   bool
+
+	keyMu   sync.Mutex
+	key     string // the agent key TCP callers present; "" until loaded
+	keyPath string
+
+	srvMu   sync.Mutex
+	servers map[*http.Server]bool
+
+	ready     chan struct{}
+	endpoints Endpoints
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// account is one served account. Its fields do not change once it is
+// built; Reload replaces or removes whole accounts, and retunes limiters in
+// place.
+type account struct {
+	name    string
+	creds   kauth.Credentials
+	baseURL *url.URL
+	mgr     *kauth.Manager
+	limiter *rate.Limiter // shared by every account of one app key
+	proxy   *httputil.ReverseProxy
+
+	stopKeeper context.CancelFunc
+	keeperDone chan struct{}
+}
+
+// New builds an Agent serving cfg's accounts, reading their credentials
+// (through opts.Getenv or from their files) and starting one keeper per
+// account, which gets a token right away and keeps it fresh. It reports
+// every configuration problem at once. It does not listen: call
+// ListenAndServe or Serve.
+func New(cfg Config, opts Options) (*Agent, error) {
+	a := &Agent{
+		log:       opts.Logger,
+		clock:     opts.Clock,
+		getenv:    opts.Getenv,
+		store:     opts.Store,
+		client:    opts.HTTPClient,
+		keepEvery: opts.KeepEvery,
+		accounts:  make(map[string]*account),
+		limiters:  make(map[kauth.Key]*rate.Limiter),
+		servers:   make(map[*http.Server]bool),
+		ready:     make(chan struct{}),
+	}
+	if a.log == nil {
+		a.log = slog.Default()
+	}
+	if a.clock == nil {
+		a.clock = kauth.SystemClock{}
+	}
+	if a.getenv == nil {
+		a.getenv = os.Getenv
+	}
+	if a.store == nil {
+		// Not the process-wide default store: two agents in one process
+		// (tests) may serve the same app key at different simulators.
+		a.store = kauth.NewMemoryStore()
+	}
+	if a.client == nil {
+		a.client = &http.Client{Timeout: 30 * time.Second, Transport: http.DefaultTransport.(*http.Transport).Clone()}
+	}
+	a.base = a.client.Transport
+	if a.base == nil {
+		a.base = http.DefaultTransport
+	}
+	if a.keepEvery <= 0 {
+		a.keepEvery = DefaultKeepEvery
+	}
+	a.metrics = newMetrics(a)
+	a.handler = a.routes()
+	if err := a.Reload(cfg); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// Reload makes the agent serve cfg without dropping tokens: accounts whose
+// name, credentials and base URL are unchanged keep their Manager and token
+// (their rate limits are retuned in place), new accounts are added, and
+// removed or changed ones are closed once requests in flight no longer
+// need them. If cfg is invalid, nothing changes and the error says why.
+// Listen settings take effect at the next ListenAndServe.
+func (a *Agent) Reload(cfg Config) error {
+	rs, err := resolve(cfg, a.getenv)
+	if err != nil {
+		return err
+	}
+	a.mu.Lock()
+	if a.closed {
+		a.mu.Unlock()
+		return errClosed
+	}
+	old := a.accounts
+	next := make(map[string]*account, len(rs))
+
+	// One rate budget per app key: accounts sharing a key share a limiter
+	// at the strictest of their settings.
+	type budget struct {
+		limit rate.Limit
+		burst int
+	}
+	budgets := map[kauth.Key]budget{}
+	for _, r := range rs {
+		k := r.creds.Key()
+		b, ok := budgets[k]
+		if !ok || rate.Limit(r.RateLimit) < b.limit {
+			b.limit = rate.Limit(r.RateLimit)
+		}
+		if !ok || r.Burst < b.burst {
+			b.burst = r.Burst
+		}
+		budgets[k] = b
+	}
+	limiters := make(map[kauth.Key]*rate.Limiter, len(budgets))
+	for k, b := range budgets {
+		if l, ok := a.limiters[k]; ok {
+			l.SetLimit(b.limit)
+			l.SetBurst(b.burst)
+			limiters[k] = l
+		} else {
+			limiters[k] = rate.NewLimiter(b.limit, b.burst)
+		}
+	}
+
+	var added []*account
+	var buildErr error
+	for _, r := range rs {
+		if o, ok := old[r.Name]; ok && o.creds == r.creds && o.baseURL.String() == r.baseURL {
+			next[r.Name] = o
+			continue
+		}
+		acct, err := a.newAccount(r, limiters[r.creds.Key()])
+		if err != nil {
+			buildErr = err
+			break
+		}
+		next[r.Name] = acct
+		added = append(added, acct)
+	}
+	if buildErr != nil {
+		a.mu.Unlock()
+		for _, acct := range added {
+			acct.mgr.Close()
+		}
+		return buildErr
+	}
+	var removed []*account
+	for name, o := range old {
+		if next[name] != o {
+			removed = append(removed, o)
+		}
+	}
+	a.accounts, a.limiters, a.cfg = next, limiters, cfg
+	for _, acct := range added {
+		a.startKeeper(acct)
+	}
+	a.mu.Unlock()
+
+	for _, acct := range added {
+		a.log.Info("agent: serving account", "account", acct.name, "broker", acct.creds.Broker, "env", acct.creds.Env,
+			"app", acct.creds.Fingerprint(), "base_url", acct.baseURL.String(),
+			"rate_limit", float64(acct.limiter.Limit()), "burst", acct.limiter.Burst())
+	}
+	for _, acct := range removed {
+		a.log.Info("agent: account removed", "account", acct.name, "app", acct.creds.Fingerprint())
+		a.closeAccount(acct)
+		if next[acct.name] == nil {
+			a.metrics.forget(acct.name)
+		}
+	}
+	return nil
+}
+
+// newAccount builds an account's Manager and proxy.
+func (a *Agent) newAccount(r resolved, lim *rate.Limiter) (*account, error) {
+	u, err := url.Parse(r.baseURL)
+	if err != nil {
+		return nil, fmt.Errorf("agent: account %s: base_url: %w", r.Name, err)
+	}
+	name := r.Name
+	var p kauth.Provider
+	switch r.creds.Broker {
+	case kauth.KIS:
+		p = &kis.Provider{BaseURL: r.baseURL, HTTPClient: a.client, Now: a.clock.Now}
+	default:
+		p = &kiwoom.Provider{BaseURL: r.baseURL, HTTPClient: a.client, Now: a.clock.Now}
+	}
+	mgr, err := kauth.NewManager(kauth.Config{
+		Credentials: r.creds,
+		Provider:    p,
+		Store:       a.store,
+		Clock:       a.clock,
+		Logger:      a.log.With("account", name),
+		OnEvent:     func(ev kauth.Event) { a.metrics.onEvent(name, ev) },
+	})
+	if err != nil {
+		return nil, fmt.Errorf("agent: account %s: %w", name, err)
+	}
+	acct := &account{name: name, creds: r.creds, baseURL: u, mgr: mgr, limiter: lim}
+	acct.proxy = a.newProxy(acct)
+	return acct, nil
+}
+
+// startKeeper starts acct's keeper. The caller holds a.mu.
+func (a *Agent) startKeeper(acct *account) {
+	ctx, cancel := context.WithCancel(context.Background())
+	acct.stopKeeper = cancel
+	acct.keeperDone = make(chan struct{})
+	go func() {
+		defer close(acct.keeperDone)
+		a.keep(ctx, acct)
+	}()
+}
+
+// keep keeps acct's token fresh while no bot is calling, so that the first
+// call of the morning never waits for an issuance. It asks the Manager for
+// a token now and every keepEvery: on a fresh token that is an atomic load;
+// inside the refresh-ahead window it starts the Manager's background
+// refresh; without a usable token it issues one.
+func (a *Agent) keep(ctx context.Context, acct *account) {
+	var lastErr string
+	for {
+		tctx, cancel := context.WithTimeout(ctx, kauth.DefaultIssueTimeout)
+		_, err := acct.mgr.Token(tctx)
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		switch {
+		case err != nil && err.Error() != lastErr:
+			// The Manager logged the failure itself; say once what the
+			// keeper will do about it, not every minute.
+			a.log.Warn("agent: keeper could not get a token; will retry", "account", acct.name,
+				"kind", errorKind(err), "retry_in", a.keepEvery, "err", err)
+			lastErr = err.Error()
+		case err == nil && lastErr != "":
+			a.log.Info("agent: keeper got a token again", "account", acct.name)
+			lastErr = ""
+		}
+		if a.clock.Sleep(ctx, a.keepEvery) != nil {
+			return
+		}
+	}
+}
+
+// closeAccount stops acct's keeper and closes its Manager. Requests in
+// flight still finish with the token in memory.
+func (a *Agent) closeAccount(acct *account) {
+	if acct.stopKeeper != nil {
+		acct.stopKeeper()
+		<-acct.keeperDone
+	}
+	acct.mgr.Close()
+}
+
+// lookup returns the account called name, or nil.
+func (a *Agent) lookup(name string) *account {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return a.accounts[name]
+}
+
+// snapshot returns the accounts sorted by name.
+func (a *Agent) snapshot() []*account {
+	a.mu.RLock()
+	out := make([]*account, 0, len(a.accounts))
+	for _, acct := range a.accounts {
+		out = append(out, acct)
+	}
+	a.mu.RUnlock()
+	slices.SortFunc(out, func(x, y *account) int {
+		switch {
+		case x.name < y.name:
+			return -1
+		case x.name > y.name:
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+func (a *Agent) config() Config {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return a.cfg
+}
+
+func (a *Agent) maxBody() int64 {
+	if n := a.config().MaxBodyBytes; n > 0 {
+		return n
+	}
+	return DefaultMaxBodyBytes
+}
+
+func (a *Agent) shutdownTimeout() time.Duration {
+	if d := a.config().ShutdownTimeout; d > 0 {
+		return d
+	}
+	return DefaultShutdownTimeout
+}
+
+// Handler returns the agent's HTTP handler: the JSON API, the proxy and the
+// metrics, behind the agent's checks (Host and Origin, the agent key for
+// connections not made through the unix socket, body size). Serve and
+// ListenAndServe use it; it is exported for embedding the agent in another
+// server. Outside Serve a request cannot have come through the socket, so
+// every request needs the key (see KeyFile).
+func (a *Agent) Handler() http.Handler { return a.handler }
+
+// Endpoints say where a running agent listens.
+type Endpoints struct {
+	// Socket is the unix socket's path, or "" if none is served.
+	Socket string
+	// TCP is the TCP address served (with the real port when the config
+	// asked for port 0), or "".
+	TCP string
+	// KeyFile holds the agent key TCP callers present, or "" if no TCP is
+	// served.
+	KeyFile string
+}
+
+// Ready is closed once ListenAndServe is listening; Endpoints then says
+// where.
+func (a *Agent) Ready() <-chan struct{} { return a.ready }
+
+// Endpoints returns where ListenAndServe listens. It is valid after Ready
+// is closed.
+func (a *Agent) Endpoints() Endpoints {
+	<-a.ready
+	return a.endpoints
+}
+
+// ListenAndServe listens where the config says — the unix socket (default
+// DefaultSocketPath) and, if set, the loopback TCP address, writing the
+// agent key file (default DefaultKeyFile) for TCP callers — and serves
+// until ctx is done or Close is called. Then it stops accepting and waits
+// for requests in flight, up to the config's shutdown timeout. It returns
+// nil after such a stop. Call Close afterwards to stop the keepers and
+// close the Managers.
+func (a *Agent) ListenAndServe(ctx context.Context) error {
+	cfg := a.config()
+	if err := checkTCPAddr(cfg.Listen.TCP, cfg.Listen.AllowNonLoopback); err != nil {
+		return err
+	}
+	if cfg.Listen.Socket == SocketOff && cfg.Listen.TCP == "" {
+		return errors.New("agent: nothing to listen on: the socket is off and no tcp address is set")
+	}
+	var lns []net.Listener
+	fail := func(err error) error {
+		for _, ln := range lns {
+			ln.Close()
+		}
+		return err
+	}
+	var ep Endpoints
+	if cfg.Listen.Socket != SocketOff {
+		path := cfg.Listen.Socket
+		if path == "" {
+			p, err := DefaultSocketPath(a.getenv)
+			if err != nil {
+				return err
+			}
+			path = p
+		}
+		path, err := expandHome(path)
+		if err != nil {
+			return err
+		}
+		ln, err := listenUnix(path)
+		if err != nil {
+			return err
+		}
+		lns = append(lns, ln)
+		ep.Socket = path
+	}
+	if cfg.Listen.TCP != "" {
+		if _, err := a.loadKey(); err != nil {
+			return fail(err)
+		}
+		ln, err := net.Listen("tcp", cfg.Listen.TCP)
+		if err != nil {
+			return fail(fmt.Errorf("agent: %w", err))
+		}
+		lns = append(lns, ln)
+		if err := checkListener(ln, cfg.Listen.AllowNonLoopback); err != nil {
+			return fail(err)
+		}
+		ep.TCP = ln.Addr().String()
+		ep.KeyFile = a.keyFile()
+	}
+	a.mu.Lock()
+	closed := a.closed
+	if !closed {
+		a.endpoints = ep
+		select {
+		case <-a.ready:
+		default:
+			close(a.ready)
+		}
+	}
+	a.mu.Unlock()
+	if closed {
+		return fail(errClosed)
+	}
+	a.log.Info("agent: listening", "socket", ep.Socket, "tcp", ep.TCP, "key_file", ep.KeyFile)
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, len(lns))
+	for _, ln := range lns {
+		go func() { errc <- a.Serve(ctx, ln) }()
+	}
+	var first error
+	for range lns {
+		if err := <-errc; err != nil && first == nil {
+			first = err
+			cancel() // one listener failing stops them all
+		}
+	}
+	return first
+}
+
+// connKind marks the requests that came through the unix socket.
+type connKind struct{}
+
+// Serve serves the agent on ln until ctx is done or Close is called, then
+// stops accepting and waits for requests in flight up to the config's
+// shutdown timeout, and returns nil. A unix-socket listener serves without
+// the agent key (the socket's 0600 mode is the access control); any other
+// listener must be on a loopback address (unless the config allows
+// otherwise), and its callers must present the key, which Serve loads or
+// creates in the key file. Serve closes ln.
+func (a *Agent) Serve(ctx context.Context, ln net.Listener) error {
+	unix := ln.Addr().Network() == "unix"
+	if !unix {
+		if err := checkListener(ln, a.config().Listen.AllowNonLoopback); err != nil {
+			ln.Close()
+			return err
+		}
+		if _, err := a.loadKey(); err != nil {
+			ln.Close()
+			return err
+		}
+	}
+	srv := &http.Server{
+		Handler:           a.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			if unix {
+				return context.WithValue(ctx, connKind{}, "unix")
+			}
+			return ctx
+		},
+	}
+	a.srvMu.Lock()
+	if a.isClosed() {
+		a.srvMu.Unlock()
+		ln.Close()
+		return errClosed
+	}
+	a.servers[srv] = true
+	a.srvMu.Unlock()
+	defer func() {
+		a.srvMu.Lock()
+		delete(a.servers, srv)
+		a.srvMu.Unlock()
+	}()
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return fmt.Errorf("agent: %w", err)
+	case <-ctx.Done():
+		a.shutdown(srv)
+		<-errc
+		return nil
+	}
+}
+
+// shutdown stops srv gracefully: no new connections, requests in flight
+// finish within the shutdown timeout, then the rest are cut.
+func (a *Agent) shutdown(srv *http.Server) {
+	ctx, cancel := context.WithTimeout(context.Background(), a.shutdownTimeout())
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		a.log.Warn("agent: requests still in flight at the shutdown deadline; closing them", "err", err)
+		srv.Close()
+	}
+}
+
+func (a *Agent) isClosed() bool {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return a.closed
+}
+
+// keyFile returns the configured or default key file path.
+func (a *Agent) keyFile() string {
+	a.keyMu.Lock()
+	defer a.keyMu.Unlock()
+	return a.keyPath
+}
+
+// loadKey loads or creates the agent key, once.
+func (a *Agent) loadKey() (string, error) {
+	a.keyMu.Lock()
+	defer a.keyMu.Unlock()
+	if a.key != "" {
+		return a.key, nil
+	}
+	path := a.config().Listen.KeyFile
+	if path == "" {
+		p, err := DefaultKeyFile(a.getenv)
+		if err != nil {
+			return "", err
+		}
+		path = p
+	}
+	path, err := expandHome(path)
+	if err != nil {
+		return "", err
+	}
+	k, err := loadOrCreateKey(path)
+	if err != nil {
+		return "", err
+	}
+	a.key, a.keyPath = k, path
+	return k, nil
+}
+
+// Close stops the agent: servers stop accepting and finish requests in
+// flight (up to the shutdown timeout), keepers stop, tokens are revoked if
+// the config says revoke_on_shutdown, and the Managers close. It is safe to
+// call more than once; later calls return the first one's result.
+func (a *Agent) Close() error {
+	a.closeOnce.Do(func() { a.closeErr = a.close() })
+	return a.closeErr
+}
+
+func (a *Agent) close() error {
+	a.mu.Lock()
+	a.closed = true
+	accts := make([]*account, 0, len(a.accounts))
+	for _, acct := range a.accounts {
+		accts = append(accts, acct)
+	}
+	revoke := a.cfg.RevokeOnShutdown
+	a.mu.Unlock()
+
+	a.srvMu.Lock()
+	srvs := make([]*http.Server, 0, len(a.servers))
+	for srv := range a.servers {
+		srvs = append(srvs, srv)
+	}
+	a.srvMu.Unlock()
+	var wg sync.WaitGroup
+	for _, srv := range srvs {
+		wg.Go(func() { a.shutdown(srv) })
+	}
+	wg.Wait()
+
+	for _, acct := range accts {
+		if acct.stopKeeper != nil {
+			acct.stopKeeper()
+			<-acct.keeperDone
+		}
+	}
+	var errs []error
+	if revoke {
+		errs = a.revokeAll(accts)
+	}
+	for _, acct := range accts {
+		acct.mgr.Close()
+	}
+	a.log.Info("agent: closed")
+	return errors.Join(errs...)
+}
+
+// revokeAll revokes each app key's token once.
+func (a *Agent) revokeAll(accts []*account) []error {
+	var errs []error
+	done := map[kauth.Key]bool{}
+	for _, acct := range accts {
+		k := acct.creds.Key()
+		if done[k] {
+			continue
+		}
+		done[k] = true
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err := acct.mgr.Revoke(ctx)
+		cancel()
+		if err != nil {
+			a.log.Error("agent: revoking on shutdown failed", "account", acct.name, "err", err)
+			errs = append(errs, fmt.Errorf("agent: account %s: revoke: %w", acct.name, err))
+			continue
+		}
+		a.log.Info("agent: revoked token on shutdown", "account", acct.name, "app", acct.creds.Fingerprint())
+	}
+	return errs
+}

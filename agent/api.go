@@ -1,0 +1,275 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/kauth/kauth"
+)
+
+// routes builds the agent's handler: the guard in front of the mux.
+func (a *Agent) routes() http.Handler {
+	mux := http.NewServeMux()
+	// Patterns carry no method, so that a wrong method gets a JSON 405
+	// rather than the mux's plain-text one.
+	mux.HandleFunc("/healthz", a.only("GET", a.serveHealth))
+	mux.HandleFunc("/metrics", a.only("GET", a.serveMetrics))
+	mux.HandleFunc("/v1/accounts", a.only("GET", a.serveAccounts))
+	mux.HandleFunc("/v1/accounts/{name}", a.only("GET", a.serveAccount))
+	mux.HandleFunc("/v1/accounts/{name}/token", a.only("GET", a.serveToken))
+	mux.HandleFunc("/v1/accounts/{name}/invalidate", a.only("POST", a.serveInvalidate))
+	mux.HandleFunc("/proxy/{account}/{path...}", a.serveProxy)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "not_found", "no such route: "+r.Method+" "+r.URL.Path+
+			" (see GET /v1/accounts, GET /v1/accounts/{name}/token, POST /v1/accounts/{name}/invalidate, /proxy/{name}/{broker path}, GET /healthz, GET /metrics)")
+	})
+	return a.guard(mux)
+}
+
+func (a *Agent) only(method string, h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != method && !(method == "GET" && r.Method == "HEAD") {
+			w.Header().Set("Allow", method)
+			writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", r.Method+" "+r.URL.Path+": use "+method)
+			return
+		}
+		h(w, r)
+	}
+}
+
+// apiError is the body of every error answer.
+type apiError struct {
+	// Error is one human-readable line; it never holds a secret or token.
+	Error string `json:"error"`
+	// Code is a stable machine-readable name: not_found, unauthenticated,
+	// forbidden_origin, forbidden_host, forbidden_path, body_too_large,
+	// method_not_allowed, bad_request, credentials, token_rejected,
+	// token_returned_again, rate_limited, unavailable, timeout, canceled,
+	// internal.
+	Code string `json:"code"`
+	// Broker, Env and BrokerCode name the broker's own answer, when the
+	// failure came from one (e.g. "kis", "mock", "EGW00133").
+	Broker     string `json:"broker,omitempty"`
+	Env        string `json:"env,omitempty"`
+	BrokerCode string `json:"broker_code,omitempty"`
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		status, body = http.StatusInternalServerError, []byte(`{"error":"encoding the answer failed","code":"internal"}`)
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	// Answers may carry tokens: no cache anywhere may keep them.
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	w.Write(append(body, '\n'))
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	writeJSON(w, status, apiError{Error: msg, Code: code})
+}
+
+// errCanceled marks a failure caused by the caller giving up.
+var errCanceled = errors.New("request canceled")
+
+// writeKauthError answers a failure to get a token or to reach the broker,
+// with a status by its kauth kind: 502 when the broker refused or failed
+// (credentials rejected, token trouble, broker unavailable), 503 with
+// Retry-After when it rate-limited, 504 when the caller's deadline passed.
+func writeKauthError(w http.ResponseWriter, r *http.Request, err error) {
+	if r.Context().Err() != nil && !errors.Is(err, context.DeadlineExceeded) {
+		err = fmt.Errorf("%w: %w", errCanceled, err)
+	}
+	status, code := http.StatusBadGateway, errorKind(err)
+	switch code {
+	case "rate_limited":
+		status = http.StatusServiceUnavailable
+		if ra := kauth.RetryAfter(err); ra > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(int((ra+time.Second-1)/time.Second)))
+		}
+	case "canceled":
+		// The caller is gone; 499 is what proxies log for that.
+		status = 499
+	case "other":
+		code = "internal"
+		if errors.Is(err, context.DeadlineExceeded) {
+			status, code = http.StatusGatewayTimeout, "timeout"
+		} else {
+			status = http.StatusInternalServerError
+		}
+	}
+	body := apiError{Error: err.Error(), Code: code}
+	var ke *kauth.Error
+	if errors.As(err, &ke) {
+		body.Broker, body.Env, body.BrokerCode = string(ke.Broker), string(ke.Env), ke.Code
+	}
+	writeJSON(w, status, body)
+}
+
+func (a *Agent) serveHealth(w http.ResponseWriter, r *http.Request) {
+	accts := a.snapshot()
+	usable := 0
+	for _, acct := range accts {
+		if _, ok := acct.mgr.Cached(); ok {
+			usable++
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "accounts": len(accts), "tokens_usable": usable})
+}
+
+func (a *Agent) serveMetrics(w http.ResponseWriter, r *http.Request) {
+	a.metrics.handler().ServeHTTP(w, r)
+}
+
+// AccountInfo describes one served account in GET /v1/accounts. It holds
+// no secret and no token: the app key and the token appear as
+// fingerprints.
+type AccountInfo struct {
+	Name   string       `json:"name"`
+	Broker kauth.Broker `json:"broker"`
+	Env    kauth.Env    `json:"env"`
+	// App is the app key's fingerprint (kauth.Fingerprint).
+	App     string `json:"app"`
+	BaseURL string `json:"base_url"`
+	// RateLimit and Burst are the proxied calls per second allowed for the
+	// app key.
+	RateLimit float64 `json:"rate_limit"`
+	Burst     int     `json:"burst"`
+	// TokenState is "none" (no token yet), "valid", "refresh_due" (inside
+	// the refresh-ahead window; a new one is on its way) or "expired".
+	TokenState string `json:"token_state"`
+	// Token is the token's fingerprint, to match the agent's logs.
+	Token string `json:"token_fingerprint,omitempty"`
+	// ExpiresAt is the token's expiry in KST (RFC 3339, +09:00).
+	ExpiresAt string `json:"expires_at,omitempty"`
+	// ExpiresIn is the seconds until then.
+	ExpiresIn int64 `json:"expires_in,omitempty"`
+}
+
+func (a *Agent) info(acct *account) AccountInfo {
+	in := AccountInfo{
+		Name: acct.name, Broker: acct.creds.Broker, Env: acct.creds.Env, App: acct.creds.Fingerprint(),
+		BaseURL: acct.baseURL.String(), RateLimit: float64(acct.limiter.Limit()), Burst: acct.limiter.Burst(),
+		TokenState: "none",
+	}
+	tok, usable := acct.mgr.Cached()
+	if tok.AccessToken == "" {
+		return in
+	}
+	now := a.clock.Now()
+	in.Token = tok.Fingerprint()
+	in.ExpiresAt = tok.ExpiresAt.In(kauth.KST).Format(time.RFC3339)
+	in.ExpiresIn = int64(tok.ExpiresAt.Sub(now) / time.Second)
+	switch {
+	case !usable:
+		in.TokenState = "expired"
+	case !now.Before(tok.ExpiresAt.Add(-kauth.DefaultRefreshAhead)):
+		in.TokenState = "refresh_due"
+	default:
+		in.TokenState = "valid"
+	}
+	return in
+}
+
+func (a *Agent) serveAccounts(w http.ResponseWriter, r *http.Request) {
+	accts := a.snapshot()
+	out := make([]AccountInfo, 0, len(accts))
+	for _, acct := range accts {
+		out = append(out, a.info(acct))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"accounts": out})
+}
+
+// account finds the account named in the path, or answers 404.
+func (a *Agent) account(w http.ResponseWriter, name string) *account {
+	acct := a.lookup(name)
+	if acct == nil {
+		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no account %q (GET /v1/accounts lists them)", name))
+	}
+	return acct
+}
+
+func (a *Agent) serveAccount(w http.ResponseWriter, r *http.Request) {
+	if acct := a.account(w, r.PathValue("name")); acct != nil {
+		writeJSON(w, http.StatusOK, a.info(acct))
+	}
+}
+
+// TokenResponse is the answer of GET /v1/accounts/{name}/token, the same
+// shape as `kauth token --json`.
+type TokenResponse struct {
+	AccessToken string       `json:"access_token"`
+	TokenType   string       `json:"token_type"`
+	ExpiresAt   string       `json:"expires_at"` // RFC 3339 in KST (+09:00)
+	Broker      kauth.Broker `json:"broker"`
+	Env         kauth.Env    `json:"env"`
+}
+
+func (a *Agent) serveToken(w http.ResponseWriter, r *http.Request) {
+	acct := a.account(w, r.PathValue("name"))
+	if acct == nil {
+		return
+	}
+	tok, err := acct.mgr.Token(r.Context())
+	if err != nil {
+		writeKauthError(w, r, err)
+		return
+	}
+	typ := tok.Type
+	if typ == "" {
+		typ = "Bearer"
+	}
+	writeJSON(w, http.StatusOK, TokenResponse{
+		AccessToken: tok.AccessToken,
+		TokenType:   typ,
+		ExpiresAt:   tok.ExpiresAt.In(kauth.KST).Format(time.RFC3339),
+		Broker:      acct.creds.Broker,
+		Env:         acct.creds.Env,
+	})
+}
+
+// InvalidateRequest is the body of POST /v1/accounts/{name}/invalidate: the
+// token the broker rejected (KIS EGW00121..EGW00123, Kiwoom 8005).
+type InvalidateRequest struct {
+	Token string `json:"token"`
+}
+
+// InvalidateResponse says whether the reported token was the one being
+// served and is now dropped; a report about an older token changes nothing.
+type InvalidateResponse struct {
+	Invalidated bool `json:"invalidated"`
+}
+
+func (a *Agent) serveInvalidate(w http.ResponseWriter, r *http.Request) {
+	acct := a.account(w, r.PathValue("name"))
+	if acct == nil {
+		return
+	}
+	var req InvalidateRequest
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeError(w, http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("request body larger than %d bytes", tooBig.Limit))
+			return
+		}
+		writeError(w, http.StatusBadRequest, "bad_request", `want a JSON body {"token":"<the rejected token>"}`)
+		return
+	}
+	if req.Token == "" {
+		writeError(w, http.StatusBadRequest, "bad_request", `"token" is empty: send the token the broker rejected`)
+		return
+	}
+	dropped := acct.mgr.Invalidate(req.Token)
+	a.log.Info("agent: token reported rejected", "account", acct.name, "token", kauth.Fingerprint(req.Token), "dropped", dropped)
+	writeJSON(w, http.StatusOK, InvalidateResponse{Invalidated: dropped})
+}

@@ -1,0 +1,482 @@
+package agent
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/kauth/kauth"
+	"github.com/kauth/kauth/brokersim"
+	"github.com/kauth/kauth/kis"
+	"github.com/kauth/kauth/kiwoom"
+)
+
+// Defaults for Config's zero fields.
+const (
+	// DefaultMaxBodyBytes bounds a request body (the brokers' requests are
+	// small JSON documents).
+	DefaultMaxBodyBytes = 1 << 20
+	// DefaultShutdownTimeout is how long a graceful shutdown waits for
+	// requests in flight.
+	DefaultShutdownTimeout = 10 * time.Second
+	// DefaultKeepEvery is how often a keeper looks at its account's token.
+	// On a fresh token that costs an atomic load.
+	DefaultKeepEvery = time.Minute
+)
+
+// Config is what the agent serves: its accounts and where it listens. It is
+// usually read from a YAML file by LoadConfig, built from the environment by
+// FromEnv, or made by SimConfig. The zero value of every field but Accounts
+// is a sensible default.
+type Config struct {
+	// Listen says where the agent listens.
+	Listen Listen `yaml:"listen"`
+	// Accounts are the broker apps the agent serves. Names are unique.
+	Accounts []Account `yaml:"accounts"`
+	// MaxBodyBytes bounds every request body; a larger one is answered
+	// 413. Zero means DefaultMaxBodyBytes.
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// ShutdownTimeout bounds how long shutdown waits for requests in
+	// flight. Zero means DefaultShutdownTimeout.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// RevokeOnShutdown revokes every account's token at the broker when the
+	// agent closes. It is off by default because the brokers hand one token
+	// to an app key: revoking it breaks every other holder of that token
+	// (other agents, the CLI, other hosts sharing the store).
+	RevokeOnShutdown bool `yaml:"revoke_on_shutdown"`
+}
+
+// Listen says where the agent listens.
+type Listen struct {
+	// Socket is the path of the unix socket (mode 0600). Empty means
+	// DefaultSocketPath; "off" serves no socket.
+	Socket string `yaml:"socket"`
+	// TCP is a loopback address such as "127.0.0.1:8700" to serve on as
+	// well; empty means no TCP. TCP calls must carry the agent key
+	// ("Authorization: Bearer <key>"), which the agent writes to KeyFile.
+	TCP string `yaml:"tcp"`
+	// KeyFile is where the agent key is kept (mode 0600). Empty means
+	// DefaultKeyFile.
+	KeyFile string `yaml:"key_file"`
+	// AllowNonLoopback permits a TCP address that is not a loopback one.
+	// Anyone who can reach it and holds the key can use the accounts.
+	AllowNonLoopback bool `yaml:"allow_non_loopback"`
+	// AllowedHosts are Host header names accepted besides localhost,
+	// 127.0.0.1 and [::1] (needed when clients reach a non-loopback
+	// address by name). Everything else is refused, against DNS rebinding.
+	AllowedHosts []string `yaml:"allowed_hosts"`
+}
+
+// SocketOff is the Listen.Socket value that serves no unix socket.
+const SocketOff = "off"
+
+// Account is one broker app the agent serves under a name.
+type Account struct {
+	// Name identifies the account in the API: /v1/accounts/{name}/token,
+	// /proxy/{name}/…. Lower-case letters, digits, '.', '_' and '-'.
+	Name string `yaml:"name"`
+	// Broker is kis or kiwoom (aliases as kauth.ParseBroker accepts).
+	Broker kauth.Broker `yaml:"broker"`
+	// Env is real or mock (aliases as kauth.ParseEnv accepts: prod, paper,
+	// vts…).
+	Env kauth.Env `yaml:"env"`
+	// AppKey and AppSecret say where the credentials come from. AppSecret
+	// is the KIS appsecret or the Kiwoom secretkey.
+	AppKey    Secret `yaml:"appkey"`
+	AppSecret Secret `yaml:"appsecret"`
+	// BaseURL overrides the broker's domain (a proxy, the simulator). Empty
+	// means $KIS_BASE_URL or $KIWOOM_BASE_URL, else the broker's published
+	// domain for Env.
+	BaseURL string `yaml:"base_url"`
+	// RateLimit is how many proxied calls per second this app key may make.
+	// Zero means DefaultRateLimit(Broker, Env).
+	RateLimit float64 `yaml:"rate_limit"`
+	// Burst is how many calls may go at once after a quiet spell. Zero
+	// means 1, which keeps any one-second window under RateLimit+1 calls.
+	Burst int `yaml:"burst"`
+}
+
+// Secret says where one credential comes from: an environment variable, or
+// a file readable by its owner only. Exactly one of Env, File and Value is
+// set.
+type Secret struct {
+	// Env names the environment variable that holds the value.
+	Env string `yaml:"env"`
+	// File is the path of a file holding the value (surrounding white space
+	// is trimmed). The file must not be readable or writable by group or
+	// others (mode 0600 or 0400). A leading "~/" is the home directory; a
+	// relative path is relative to the config file.
+	File string `yaml:"file"`
+	// Value is the credential itself. Only programs can set it (the
+	// simulator's demo apps use it): a config file cannot, so that secrets
+	// never sit in one.
+	Value string `yaml:"-"`
+}
+
+// DefaultRateLimit returns the proxied calls per second allowed by default
+// for one app key: 90% of the broker's published limit, since the brokers
+// count calls in a sliding second and a request's network latency varies —
+// at exactly the limit, a queue that is always full trips it. KIS real 18
+// (of 20), KIS mock 1.8 (of 2), Kiwoom 4.5 (of 5).
+func DefaultRateLimit(b kauth.Broker, e kauth.Env) float64 {
+	switch {
+	case b == kauth.Kiwoom:
+		return 4.5
+	case e == kauth.Mock:
+		return 1.8
+	default:
+		return 18
+	}
+}
+
+// LoadConfig reads a YAML config file. Unknown fields are an error that
+// names their line, so a misspelt setting is never silently ignored.
+// Relative credential file paths are resolved against the file's directory.
+func LoadConfig(path string) (Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("agent: reading config: %w", err)
+	}
+	cfg, err := ParseConfig(data)
+	if err != nil {
+		return Config{}, fmt.Errorf("agent: config %s: %w", path, err)
+	}
+	dir := filepath.Dir(path)
+	for i := range cfg.Accounts {
+		for _, s := range []*Secret{&cfg.Accounts[i].AppKey, &cfg.Accounts[i].AppSecret} {
+			if s.File != "" && !strings.HasPrefix(s.File, "~/") && !filepath.IsAbs(s.File) {
+				s.File = filepath.Join(dir, s.File)
+			}
+		}
+	}
+	return cfg, nil
+}
+
+// ParseConfig parses a YAML config document strictly: unknown fields and
+// trailing documents are errors. It does not validate the values; New does.
+func ParseConfig(data []byte) (Config, error) {
+	var cfg Config
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil {
+		if errors.Is(err, io.EOF) {
+			return Config{}, errors.New("empty config: list at least one account under accounts:")
+		}
+		return Config{}, err
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return Config{}, errors.New("more than one YAML document; put everything in one")
+	}
+	return cfg, nil
+}
+
+// FromEnv builds a config from the environment, the same variables the CLI
+// reads: KIS_APPKEY and KIS_APPSECRET make KIS accounts, KIWOOM_APPKEY and
+// KIWOOM_SECRETKEY make Kiwoom accounts, with KIS_BASE_URL and
+// KIWOOM_BASE_URL as their base URLs.
+//
+// Which environments each broker is served for comes from KIS_ENV and
+// KIWOOM_ENV, else KAUTH_ENV, else real: a comma-separated list such as
+// "mock" or "real,mock" (aliases as kauth.ParseEnv accepts). Accounts are
+// named "<broker>-<env>": kis-real, kis-mock, kiwoom-real, kiwoom-mock.
+// Credentials are referenced by variable name, so the config holds no
+// secret. FromEnv fails if no broker's credentials are set.
+func FromEnv(getenv func(string) string) (Config, error) {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	var cfg Config
+	var errs []error
+	for _, b := range []struct {
+		broker              kauth.Broker
+		key, secret, envVar string
+	}{
+		{kauth.KIS, "KIS_APPKEY", "KIS_APPSECRET", "KIS_ENV"},
+		{kauth.Kiwoom, "KIWOOM_APPKEY", "KIWOOM_SECRETKEY", "KIWOOM_ENV"},
+	} {
+		if getenv(b.key) == "" && getenv(b.secret) == "" {
+			continue
+		}
+		envs := getenv(b.envVar)
+		if envs == "" {
+			envs = getenv("KAUTH_ENV")
+		}
+		if envs == "" {
+			envs = string(kauth.Real)
+		}
+		seen := map[kauth.Env]bool{}
+		for _, s := range strings.Split(envs, ",") {
+			e, err := kauth.ParseEnv(s)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("agent: %s: %w", b.envVar, err))
+				continue
+			}
+			if seen[e] {
+				continue
+			}
+			seen[e] = true
+			cfg.Accounts = append(cfg.Accounts, Account{
+				Name:      string(b.broker) + "-" + string(e),
+				Broker:    b.broker,
+				Env:       e,
+				AppKey:    Secret{Env: b.key},
+				AppSecret: Secret{Env: b.secret},
+			})
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return Config{}, err
+	}
+	if len(cfg.Accounts) == 0 {
+		return Config{}, errors.New("agent: no accounts: set KIS_APPKEY and KIS_APPSECRET, or KIWOOM_APPKEY and KIWOOM_SECRETKEY, or pass a config file")
+	}
+	return cfg, nil
+}
+
+// SimConfig returns a config serving the simulator's four demo apps
+// (brokersim.DemoApps) at a simulator whose root URL is simBaseURL, as
+// accounts kis-real, kis-mock, kiwoom-real and kiwoom-mock. The demo
+// credentials are made up and work only against the simulator.
+func SimConfig(simBaseURL string) Config {
+	var cfg Config
+	for _, app := range brokersim.DemoApps() {
+		cfg.Accounts = append(cfg.Accounts, Account{
+			Name:      string(app.Broker) + "-" + string(app.Env),
+			Broker:    app.Broker,
+			Env:       app.Env,
+			AppKey:    Secret{Value: app.AppKey},
+			AppSecret: Secret{Value: app.Secret},
+			BaseURL:   brokersim.BaseURL(simBaseURL, app.Broker, app.Env),
+		})
+	}
+	return cfg
+}
+
+var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
+
+// resolved is an account with its credentials read and its settings
+// normalized.
+type resolved struct {
+	Account
+	creds   kauth.Credentials
+	baseURL string
+}
+
+// resolve validates cfg and reads every account's credentials. It reports
+// every problem at once, each naming its account.
+func resolve(cfg Config, getenv func(string) string) ([]resolved, error) {
+	var errs []error
+	if len(cfg.Accounts) == 0 {
+		errs = append(errs, errors.New("agent: no accounts configured"))
+	}
+	if cfg.MaxBodyBytes < 0 {
+		errs = append(errs, errors.New("agent: max_body_bytes must not be negative"))
+	}
+	if cfg.ShutdownTimeout < 0 {
+		errs = append(errs, errors.New("agent: shutdown_timeout must not be negative"))
+	}
+	if err := checkTCPAddr(cfg.Listen.TCP, cfg.Listen.AllowNonLoopback); err != nil {
+		errs = append(errs, err)
+	}
+	seen := map[string]bool{}
+	out := make([]resolved, 0, len(cfg.Accounts))
+	for i, a := range cfg.Accounts {
+		r, err := resolveAccount(a, getenv)
+		if err != nil {
+			name := a.Name
+			if name == "" {
+				name = fmt.Sprintf("#%d", i+1)
+			}
+			errs = append(errs, fmt.Errorf("agent: account %s: %w", name, err))
+			continue
+		}
+		if seen[r.Name] {
+			errs = append(errs, fmt.Errorf("agent: account %s: name used twice", r.Name))
+			continue
+		}
+		seen[r.Name] = true
+		out = append(out, r)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func resolveAccount(a Account, getenv func(string) string) (resolved, error) {
+	r := resolved{Account: a}
+	if !nameRE.MatchString(a.Name) {
+		return r, fmt.Errorf("name %q: use 1-64 lower-case letters, digits, '.', '_' or '-'", a.Name)
+	}
+	b, err := kauth.ParseBroker(string(a.Broker))
+	if err != nil {
+		return r, err
+	}
+	e, err := kauth.ParseEnv(string(a.Env))
+	if err != nil {
+		return r, err
+	}
+	r.Broker, r.Env = b, e
+	secretName := "appsecret"
+	if b == kauth.Kiwoom {
+		secretName = "appsecret (the Kiwoom secretkey)"
+	}
+	key, err := a.AppKey.read(getenv)
+	if err != nil {
+		return r, fmt.Errorf("appkey: %w", err)
+	}
+	secret, err := a.AppSecret.read(getenv)
+	if err != nil {
+		return r, fmt.Errorf("%s: %w", secretName, err)
+	}
+	r.creds = kauth.Credentials{Broker: b, Env: e, AppKey: key, AppSecret: secret}
+	if err := r.creds.Validate(); err != nil {
+		return r, err
+	}
+	if r.RateLimit < 0 || r.Burst < 0 {
+		return r, errors.New("rate_limit and burst must not be negative")
+	}
+	if r.RateLimit == 0 {
+		r.RateLimit = DefaultRateLimit(b, e)
+	}
+	if r.Burst == 0 {
+		r.Burst = 1
+	}
+	r.baseURL = strings.TrimSpace(a.BaseURL)
+	if r.baseURL == "" {
+		// Read through getenv rather than letting the provider read
+		// os.Getenv, so that Options.Getenv decides everything.
+		switch b {
+		case kauth.KIS:
+			r.baseURL = getenv(kis.BaseURLEnv)
+		case kauth.Kiwoom:
+			r.baseURL = getenv(kiwoom.BaseURLEnv)
+		}
+	}
+	if r.baseURL == "" {
+		switch {
+		case b == kauth.KIS && e == kauth.Real:
+			r.baseURL = kis.RealURL
+		case b == kauth.KIS:
+			r.baseURL = kis.MockURL
+		case e == kauth.Real:
+			r.baseURL = kiwoom.RealURL
+		default:
+			r.baseURL = kiwoom.MockURL
+		}
+	}
+	r.baseURL = strings.TrimRight(strings.TrimSpace(r.baseURL), "/")
+	u, err := url.Parse(r.baseURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return r, fmt.Errorf("base_url %q: want an absolute http(s) URL", r.baseURL)
+	}
+	if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return r, fmt.Errorf("base_url %q: no user info, query or fragment", r.baseURL)
+	}
+	return r, nil
+}
+
+// read returns the credential. Its errors name the variable or file, never
+// the value.
+func (s Secret) read(getenv func(string) string) (string, error) {
+	n := 0
+	for _, set := range []bool{s.Env != "", s.File != "", s.Value != ""} {
+		if set {
+			n++
+		}
+	}
+	switch {
+	case n == 0:
+		return "", errors.New("missing: set env (a variable name) or file (a 0600 file)")
+	case n > 1:
+		return "", errors.New("set only one of env and file")
+	case s.Value != "":
+		return s.Value, nil
+	case s.Env != "":
+		v := strings.TrimSpace(getenv(s.Env))
+		if v == "" {
+			return "", fmt.Errorf("environment variable %s is empty or unset", s.Env)
+		}
+		return v, nil
+	}
+	path, err := expandHome(s.File)
+	if err != nil {
+		return "", err
+	}
+	return readSecretFile(path)
+}
+
+// readSecretFile reads a credential file, refusing one that group or others
+// could read or write.
+func readSecretFile(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("reading credential file: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return "", fmt.Errorf("reading credential file: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return "", fmt.Errorf("credential file %s is not a regular file", path)
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		return "", fmt.Errorf("credential file %s has mode %04o, readable by others; make it private to its owner: chmod 600 %s", path, perm, path)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, 64<<10))
+	if err != nil {
+		return "", fmt.Errorf("reading credential file %s: %w", path, err)
+	}
+	v := strings.TrimSpace(string(data))
+	if v == "" {
+		return "", fmt.Errorf("credential file %s is empty", path)
+	}
+	return v, nil
+}
+
+func expandHome(p string) (string, error) {
+	if !strings.HasPrefix(p, "~/") {
+		return p, nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("expanding %s: %w", p, err)
+	}
+	return filepath.Join(home, p[2:]), nil
+}
+
+// checkTCPAddr refuses a TCP address that is not loopback, unless allowed.
+func checkTCPAddr(addr string, allowNonLoopback bool) error {
+	if addr == "" {
+		return nil
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("agent: listen tcp %q: %w", addr, err)
+	}
+	if isLoopbackHost(host) || allowNonLoopback {
+		return nil
+	}
+	return fmt.Errorf("agent: listen tcp %q is not a loopback address; use 127.0.0.1:PORT, or set allow_non_loopback: true to expose the accounts to the network", addr)
+}
+
+// isLoopbackHost reports whether host names the loopback interface.
+func isLoopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

@@ -1,0 +1,252 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/kauth/kauth/brokersim"
+)
+
+// Daemon is the agent as `kauth serve` runs it: it picks the config (a
+// file, the environment, or the built-in simulator), serves it until its
+// context is done or Close is called, re-reads it on Reload, and shuts down
+// gracefully. End-to-end tests start the real thing in-process with it.
+//
+// A command wires it up like this:
+//
+//	d := &agent.Daemon{ConfigFile: *config, Sim: *sim, Addr: *addr, Options: agent.Options{Store: store}}
+//	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+//	defer stop()
+//	hup := make(chan os.Signal, 1)
+//	signal.Notify(hup, syscall.SIGHUP)
+//	go func() {
+//		for range hup {
+//			if err := d.Reload(); err != nil {
+//				log.Print(err) // the old config stays in force
+//			}
+//		}
+//	}()
+//	return d.Run(ctx)
+type Daemon struct {
+	// ConfigFile is the YAML config to serve. Empty means the accounts in
+	// the environment (see FromEnv), unless Sim is set.
+	ConfigFile string
+	// Sim serves the built-in simulator instead: an in-process brokersim
+	// on a loopback port, with its demo apps as the accounts kis-real,
+	// kis-mock, kiwoom-real and kiwoom-mock (see SimConfig). Tokens then
+	// live in memory only, whatever Options.Store says: they mean nothing
+	// to another simulator. Sim and ConfigFile exclude each other.
+	Sim bool
+	// Addr overrides where the agent listens: "127.0.0.1:PORT" (or
+	// "localhost:PORT") adds a TCP listener; "unix:PATH" or an absolute
+	// path moves the unix socket.
+	Addr string
+	// Options are passed to New.
+	Options Options
+
+	mu      sync.Mutex
+	agent   *Agent
+	cancel  context.CancelFunc
+	done    chan struct{}
+	ready   chan struct{}
+	simURL  string
+	started bool
+}
+
+// Run loads the config, starts the agent (and the simulator, with Sim) and
+// serves until ctx is done or Close is called; then it shuts down: no new
+// connections, requests in flight finish (up to the shutdown timeout),
+// keepers stop, tokens are revoked if revoke_on_shutdown, and the Managers
+// close. It returns nil after such a stop, or the error that prevented
+// serving. Run may be called once.
+func (d *Daemon) Run(ctx context.Context) (err error) {
+	d.mu.Lock()
+	if d.started {
+		d.mu.Unlock()
+		return errors.New("agent: Daemon.Run called twice")
+	}
+	d.started = true
+	ctx, d.cancel = context.WithCancel(ctx)
+	d.done = make(chan struct{})
+	d.initReady()
+	d.mu.Unlock()
+	defer close(d.done)
+	defer d.cancel()
+
+	if d.Sim && d.ConfigFile != "" {
+		return errors.New("agent: use either a config file or the simulator, not both")
+	}
+	opts := d.Options
+	var cfg Config
+	if d.Sim {
+		srv, url, err := startSim(opts.Logger)
+		if err != nil {
+			return err
+		}
+		defer stopSim(srv)
+		d.mu.Lock()
+		d.simURL = url
+		d.mu.Unlock()
+		cfg = SimConfig(url)
+		opts.Store = nil
+	} else if cfg, err = d.load(); err != nil {
+		return err
+	}
+	cfg, err = applyAddr(cfg, d.Addr)
+	if err != nil {
+		return err
+	}
+	a, err := New(cfg, opts)
+	if err != nil {
+		return err
+	}
+	d.mu.Lock()
+	d.agent = a
+	d.mu.Unlock()
+	go func() {
+		select {
+		case <-a.Ready():
+			close(d.ready)
+		case <-ctx.Done():
+		}
+	}()
+	serveErr := a.ListenAndServe(ctx)
+	return errors.Join(serveErr, a.Close())
+}
+
+func (d *Daemon) initReady() {
+	if d.ready == nil {
+		d.ready = make(chan struct{})
+	}
+}
+
+// load reads the config file, or the environment without one.
+func (d *Daemon) load() (Config, error) {
+	if d.ConfigFile != "" {
+		return LoadConfig(d.ConfigFile)
+	}
+	return FromEnv(d.Options.Getenv)
+}
+
+// Reload re-reads the config (the file, or the environment) and applies it
+// without dropping tokens (see Agent.Reload). With Sim there is nothing to
+// re-read. On error the running config stays in force. Commands call it on
+// SIGHUP.
+func (d *Daemon) Reload() error {
+	d.mu.Lock()
+	a := d.agent
+	d.mu.Unlock()
+	if a == nil {
+		return errors.New("agent: not running")
+	}
+	if d.Sim {
+		return nil
+	}
+	cfg, err := d.load()
+	if err != nil {
+		return err
+	}
+	if cfg, err = applyAddr(cfg, d.Addr); err != nil {
+		return err
+	}
+	if err := a.Reload(cfg); err != nil {
+		return err
+	}
+	a.log.Info("agent: config reloaded", "accounts", len(cfg.Accounts))
+	return nil
+}
+
+// Ready is closed once the daemon is listening.
+func (d *Daemon) Ready() <-chan struct{} {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.initReady()
+	return d.ready
+}
+
+// Endpoints says where the daemon listens. It is valid once Ready is
+// closed.
+func (d *Daemon) Endpoints() Endpoints {
+	<-d.Ready()
+	d.mu.Lock()
+	a := d.agent
+	d.mu.Unlock()
+	return a.Endpoints()
+}
+
+// Agent returns the running agent, or nil before Run has built it.
+func (d *Daemon) Agent() *Agent {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.agent
+}
+
+// SimURL returns the root URL of the built-in simulator when Sim is set
+// (its brokers are under /kis/real, /kis/mock, /kiwoom/real and
+// /kiwoom/mock, its controls under /_sim/), once Ready is closed.
+func (d *Daemon) SimURL() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.simURL
+}
+
+// Close stops a running daemon as if Run's context were done, and waits
+// for Run to return.
+func (d *Daemon) Close() error {
+	d.mu.Lock()
+	cancel, done := d.cancel, d.done
+	d.mu.Unlock()
+	if cancel == nil {
+		return nil
+	}
+	cancel()
+	<-done
+	return nil
+}
+
+// applyAddr applies a Daemon.Addr override to cfg.
+func applyAddr(cfg Config, addr string) (Config, error) {
+	switch {
+	case addr == "":
+	case strings.HasPrefix(addr, "unix:"):
+		cfg.Listen.Socket = strings.TrimPrefix(addr, "unix:")
+	case strings.HasPrefix(addr, "/"):
+		cfg.Listen.Socket = addr
+	default:
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			return cfg, fmt.Errorf("agent: address %q: want 127.0.0.1:PORT or unix:/path/to/agent.sock", addr)
+		}
+		cfg.Listen.TCP = addr
+	}
+	return cfg, checkTCPAddr(cfg.Listen.TCP, cfg.Listen.AllowNonLoopback)
+}
+
+// startSim serves a brokersim with its demo apps on a loopback port.
+func startSim(log *slog.Logger) (*http.Server, string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, "", fmt.Errorf("agent: starting the simulator: %w", err)
+	}
+	sim := brokersim.New()
+	if log != nil {
+		sim.Logf = func(format string, args ...any) { log.Debug(fmt.Sprintf(format, args...)) }
+	}
+	srv := &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	return srv, "http://" + ln.Addr().String(), nil
+}
+
+func stopSim(srv *http.Server) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if srv.Shutdown(ctx) != nil {
+		srv.Close()
+	}
+}

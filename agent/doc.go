@@ -1,0 +1,81 @@
+// Package agent is the local agent behind `kauth serve`: a long-running
+// service through which many trading bots, in any language, share one token
+// and one rate budget per app key, without ever holding the app secrets.
+//
+// The agent serves a set of named accounts (a broker app at real or mock),
+// each with a kauth.Manager that a keeper keeps fresh in the background, so
+// that the first call of the morning never waits for an issuance. Bots
+// reach it over a unix socket (mode 0600, no key needed) or, on request,
+// over loopback TCP with the agent key:
+//
+//	GET  /v1/accounts                    the accounts: broker, env, app fingerprint, token state, expiry
+//	GET  /v1/accounts/{name}             one of them
+//	GET  /v1/accounts/{name}/token       {"access_token","token_type","expires_at","broker","env"}
+//	POST /v1/accounts/{name}/invalidate  {"token":"…"}: the broker rejected this token
+//	ANY  /proxy/{name}/{broker path}     the broker's API, authenticated by the agent
+//	GET  /healthz                        liveness (no key needed)
+//	GET  /metrics                        Prometheus metrics
+//
+// The proxy is the simplest way in: a bot calls
+// /proxy/kis-real/uapi/domestic-stock/v1/quotations/inquire-price with its
+// tr_id and query and no credentials; the agent adds the broker's auth
+// headers (KIS: authorization, appkey, appsecret), waits its turn at the
+// app key's rate limit, heals a rejected token with one retry, and streams
+// the broker's answer back unchanged, headers included.
+//
+// Errors are JSON, {"error": "…", "code": "…"}, with 404 for an unknown
+// account, 401 without the agent key on TCP, 403 for a browser's Origin or
+// a non-local Host (DNS rebinding), 413 for a body over the limit, 502 when
+// the broker refused or failed (credentials, token, unavailable), 503 when
+// it rate-limited, and 504 when the caller's deadline passed.
+//
+// # Use
+//
+// From Go:
+//
+//	cfg, err := agent.LoadConfig("kauth.yaml") // or agent.FromEnv(nil), agent.SimConfig(url)
+//	if err != nil { … }
+//	a, err := agent.New(cfg, agent.Options{Store: store})
+//	if err != nil { … }
+//	defer a.Close()
+//	err = a.ListenAndServe(ctx) // until ctx is done
+//
+// Daemon wraps that the way `kauth serve` runs it, with Reload on SIGHUP.
+//
+// # Config
+//
+//	listen:
+//	  socket: /run/user/1000/kauth/agent.sock # default $XDG_RUNTIME_DIR/kauth/agent.sock
+//	  tcp: 127.0.0.1:8700                     # default none; needs the agent key
+//	  key_file: ~/.cache/kauth/agent.key      # default $KAUTH_CACHE_DIR or the user cache dir + /kauth
+//	max_body_bytes: 1048576
+//	shutdown_timeout: 10s
+//	revoke_on_shutdown: false
+//	accounts:
+//	  - name: kis-real
+//	    broker: kis
+//	    env: real
+//	    appkey: {env: KIS_APPKEY}
+//	    appsecret: {env: KIS_APPSECRET}
+//	  - name: kiwoom-mock
+//	    broker: kiwoom
+//	    env: mock
+//	    appkey: {file: /etc/kauth/kiwoom-mock.appkey}    # must be 0600
+//	    appsecret: {file: /etc/kauth/kiwoom-mock.secret}
+//	    rate_limit: 4.5
+//
+// Unknown fields are errors that name their line. Without a config file the
+// agent serves the accounts found in the environment (FromEnv).
+//
+// # Security
+//
+// The unix socket is 0600 in a 0700 directory. TCP binds only to loopback
+// unless allow_non_loopback is set, and every TCP call but /healthz must
+// carry "Authorization: Bearer <key>", the key being 32 random bytes
+// (base64url) kept in the 0600 key file; it survives restarts, and
+// deleting the file rotates it. Requests from web pages (an Origin header,
+// or Sec-Fetch-Site) and TCP requests with a Host other than localhost,
+// 127.0.0.1 or [::1] are refused. Credentials sent by a caller to the proxy
+// are stripped, and the broker's /oauth2 endpoints are not proxied. Logs
+// name accounts and fingerprints only, never a secret or a whole token.
+package agent
