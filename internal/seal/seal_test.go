@@ -1,0 +1,128 @@
+package seal
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/kauth/kauth"
+)
+
+func testSealer(t testing.TB) *Sealer {
+	t.Helper()
+	s, err := New(bytes.Repeat([]byte{7}, KeySize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func sampleEntry() kauth.Entry {
+	at := time.Date(2025, 3, 1, 9, 0, 0, 123, kauth.KST)
+	return kauth.Entry{
+		Token:     kauth.Token{AccessToken: "tok", Type: "Bearer", IssuedAt: at, ExpiresAt: at.Add(24 * time.Hour)},
+		LastIssue: at,
+		Rejected:  "abc",
+	}
+}
+
+func TestSealOpen(t *testing.T) {
+	s := testSealer(t)
+	env, err := s.Seal("kis/mock/ab", sampleEntry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _ := New(bytes.Repeat([]byte{8}, KeySize))
+	flipped := bytes.Clone(env)
+	flipped[len(flipped)-1] ^= 1
+	future := bytes.Clone(env)
+	future[len(Magic)] = Version + 1
+
+	tests := []struct {
+		name    string
+		sealer  *Sealer
+		key     string
+		data    []byte
+		wantErr error
+	}{
+		{"OK", s, "kis/mock/ab", env, nil},
+		{"OtherName", s, "kis/real/ab", env, ErrCorrupt},
+		{"OtherKey", other, "kis/mock/ab", env, ErrCorrupt},
+		{"Flipped", s, "kis/mock/ab", flipped, ErrCorrupt},
+		{"Truncated", s, "kis/mock/ab", env[:headerSize+nonceSize+3], ErrCorrupt},
+		{"HeaderOnly", s, "kis/mock/ab", env[:headerSize], ErrCorrupt},
+		{"Empty", s, "kis/mock/ab", nil, ErrForeign},
+		{"Foreign", s, "kis/mock/ab", []byte(`{"token":{}}`), ErrForeign},
+		{"FutureVersion", s, "kis/mock/ab", future, ErrVersion},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := tt.sealer.Open(tt.key, tt.data)
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("Open error = %v; want %v", err, tt.wantErr)
+			}
+			if err == nil && (got.Token.AccessToken != "tok" || !got.Token.ExpiresAt.Equal(sampleEntry().Token.ExpiresAt)) {
+				t.Errorf("Open = %+v; want the sealed entry", got)
+			}
+		})
+	}
+}
+
+func TestSealFreshNonce(t *testing.T) {
+	s := testSealer(t)
+	a, _ := s.Seal("k", sampleEntry())
+	b, _ := s.Seal("k", sampleEntry())
+	if bytes.Equal(a[headerSize:headerSize+nonceSize], b[headerSize:headerSize+nonceSize]) {
+		t.Error("two Seals used one nonce")
+	}
+	if bytes.Contains(a, []byte("tok")) || bytes.Contains(a, []byte("Bearer")) {
+		t.Error("the envelope holds the entry in clear")
+	}
+}
+
+func TestCheckKey(t *testing.T) {
+	tests := []struct {
+		key kauth.Key
+		ok  bool
+	}{
+		{kauth.Key{Broker: "kis", Env: "mock", Fingerprint: "3f2a9c01d4e5"}, true},
+		{kauth.Key{Broker: "kiwoom", Env: "real", Fingerprint: "a_1"}, true},
+		{kauth.Key{}, false},
+		{kauth.Key{Broker: "kis", Env: "mock"}, false},
+		{kauth.Key{Broker: "kis", Env: "mock", Fingerprint: "a-b"}, false},
+		{kauth.Key{Broker: "kis", Env: "mock", Fingerprint: "../x"}, false},
+		{kauth.Key{Broker: "kis", Env: "mock", Fingerprint: "a}b"}, false},
+		{kauth.Key{Broker: "KIS", Env: "mock", Fingerprint: "ab"}, false},
+		{kauth.Key{Broker: "kis", Env: "모의", Fingerprint: "ab"}, false},
+	}
+	for _, tt := range tests {
+		if err := CheckKey(tt.key); (err == nil) != tt.ok {
+			t.Errorf("CheckKey(%q) = %v; want ok=%v", tt.key.String(), err, tt.ok)
+		}
+	}
+}
+
+// FuzzOpen checks that no input makes Open panic, and that whatever opens
+// seals again to something that opens to the same entry.
+func FuzzOpen(f *testing.F) {
+	s := testSealer(f)
+	env, _ := s.Seal("kis/mock/ab", sampleEntry())
+	f.Add(env)
+	f.Add([]byte("KAUTH\x01"))
+	f.Add([]byte("KAUTH\x02garbage"))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		e, err := s.Open("kis/mock/ab", data)
+		if err != nil {
+			return
+		}
+		again, err := s.Seal("kis/mock/ab", e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Open("kis/mock/ab", again); err != nil {
+			t.Fatalf("re-sealed entry does not open: %v", err)
+		}
+	})
+}
