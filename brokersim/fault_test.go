@@ -262,8 +262,10 @@ func TestReleaseHangs(t *testing.T) {
 			t.Errorf("released request got an answer; want a closed connection")
 		}
 	}
-	if n := sim.hanging.Load(); n != 0 {
-		t.Errorf("%d requests still hanging", n)
+	for deadline := time.Now().Add(2 * time.Second); sim.hanging.Load() != 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d requests still hanging", sim.hanging.Load())
+		}
 	}
 	// Later hangs are not pre-released.
 	sim.Inject(Fault{Kind: Hang, Delay: 30 * time.Millisecond})
