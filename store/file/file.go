@@ -87,8 +87,9 @@ type config struct {
 // directory, which is created (0600, random) on first use. Processes that
 // share the directory must use the same key.
 func WithKey(key []byte) Option {
-	// Cloned when applied, so New may wipe its copy and the Option can be
-	// reused.
+	// Copied now, so the caller may wipe key at once, and again when
+	// applied, so New may wipe its copy and the Option can be reused.
+	key = slices.Clone(key)
 	return func(c *config) { c.key = slices.Clone(key) }
 }
 

@@ -580,3 +580,24 @@ func TestStaleTempFilesRemoved(t *testing.T) {
 		t.Errorf("a fresh temp file, maybe being written, was removed: %v", err)
 	}
 }
+
+// TestWithKeyCopies: the caller may wipe its key once the Option is made,
+// and the Option works more than once.
+func TestWithKeyCopies(t *testing.T) {
+	key := make([]byte, 32)
+	rand.Read(key)
+	want := slices.Clone(key)
+	opt := file.WithKey(key)
+	clear(key)
+	dir := cacheDir(t)
+	a := newStore(t, dir, opt)
+	b := newStore(t, dir, opt)
+	if err := a.Save(t.Context(), keyMock, entry()); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []*file.Store{b, newStore(t, dir, file.WithKey(want))} {
+		if _, err := s.Load(t.Context(), keyMock); err != nil {
+			t.Fatalf("Load = %v; want the entry sealed with the key given to WithKey", err)
+		}
+	}
+}
