@@ -14,7 +14,7 @@
 //	sim.Advance(25 * time.Hour) // the token has now expired
 //	fmt.Println(sim.Issued(kauth.KIS, kauth.Mock, app.AppKey))
 //
-// It reproduces the brokers' quirks (DESIGN.md §1):
+// It reproduces the brokers' quirks:
 //
 //   - KIS tokenP: 24 h tokens; within 6 h of minting, the same token and
 //     expiry come back (expires_in then counts the seconds left); one answer
