@@ -100,7 +100,8 @@ func TestExpiryUnderTZ(t *testing.T) {
 	for _, tz := range []string{"UTC", "America/New_York", "Asia/Seoul"} {
 		t.Run(tz, func(t *testing.T) {
 			cmd := exec.Command(os.Args[0], "-test.run=^TestExpiryUnderTZ$", "-test.count=1")
-			cmd.Env = append(os.Environ(), "TZ="+tz, tzChildEnv+"=1")
+			// GORACE: a race-enabled child would otherwise linger 1 s at exit.
+			cmd.Env = append(os.Environ(), "TZ="+tz, tzChildEnv+"=1", "GORACE=atexit_sleep_ms=0")
 			out, err := cmd.CombinedOutput()
 			if err != nil {
 				t.Fatalf("re-executing under TZ=%s: %v\n%s", tz, err, out)
