@@ -4,12 +4,18 @@
 // Each entry is one file named after its key, <broker>-<env>-<fingerprint>.tok
 // (the fingerprint names the app key without revealing it), holding an
 // AES-256-GCM envelope bound to that key name. Files are written atomically
-// (temporary file, fsync, rename, fsync of the directory), so a reader or a
-// process killed mid-write never leaves a torn entry. The directory must be
-// private (0700) and the files are 0600; looser modes are refused.
+// (temporary file, fsync, rename, fsync of the directory), so a reader never
+// sees, and a process killed mid-write never leaves, a torn entry. The
+// directory must be private (0700) and the files are 0600; looser modes are
+// refused with the chmod that fixes them.
+//
+// The 32-byte key is given with WithKey (FromEnv reads KAUTH_KEY), or else
+// read from the file "key" in the directory, which the first process to need
+// it creates (0600, random).
 //
 // Lock is an advisory flock(2) on <name>.lock, held across processes, and
-// released by the operating system when its holder dies.
+// released by the operating system when its holder dies. Watch polls the
+// directory.
 package file
 
 import (
@@ -61,9 +67,9 @@ type Store struct {
 
 	mu sync.Mutex
 	// locks serializes this process's goroutines per key before they take
-	// the flock: flock(2) excludes open files, not goroutines, and on some
-	// systems gofrs/flock falls back to fcntl locks, which one process
-	// always "holds" again.
+	// the flock: flock(2) locks belong to open files, not goroutines, and
+	// where gofrs/flock falls back to fcntl(2) locks, which belong to the
+	// process, a second goroutine would be granted the lock it holds.
 	locks map[string]chan struct{}
 	// warned remembers, per file name, the digest of the unreadable content
 	// already reported, so each bad file is reported once, not on every Load.
@@ -85,7 +91,8 @@ type config struct {
 // WithKey sets the 32-byte AES-256 key that entries are encrypted with.
 // Without it the key is read from the key file "key" in the store's
 // directory, which is created (0600, random) on first use. Processes that
-// share the directory must use the same key.
+// share the directory must use the same key. WithKey(nil) is the same as
+// no WithKey.
 func WithKey(key []byte) Option {
 	// Copied now, so the caller may wipe key at once, and again when
 	// applied, so New may wipe its copy and the Option can be reused.

@@ -25,34 +25,34 @@ import (
 // holder releases it, and that a killed writer leaves no torn file.
 
 const (
-	helperEnv    = "KAUTH_FILE_TEST_HELPER" // the child's role
-	helperDirEnv = "KAUTH_FILE_TEST_DIR"
-	helperNEnv   = "KAUTH_FILE_TEST_N"
+	childEnv    = "KAUTH_FILE_TEST_CHILD" // the child's role
+	childDirEnv = "KAUTH_FILE_TEST_DIR"
+	childNEnv   = "KAUTH_FILE_TEST_N"
 )
 
-// TestHelperProcess is not a test: it is the body of the child processes
+// TestChildProcess is not a test: it is the body of the child processes
 // that the multi-process tests start.
-func TestHelperProcess(t *testing.T) {
-	role := os.Getenv(helperEnv)
+func TestChildProcess(t *testing.T) {
+	role := os.Getenv(childEnv)
 	if role == "" {
 		t.Skip("runs only as a child of the multi-process tests")
 	}
-	if err := helper(role); err != nil {
-		fmt.Fprintln(os.Stderr, "helper:", err)
+	if err := childMain(role); err != nil {
+		fmt.Fprintln(os.Stderr, "child:", err)
 		os.Exit(1)
 	}
 	os.Exit(0)
 }
 
-func helper(role string) error {
+func childMain(role string) error {
 	ctx := context.Background()
-	s, err := file.New(os.Getenv(helperDirEnv))
+	s, err := file.New(os.Getenv(childDirEnv))
 	if err != nil {
 		return err
 	}
 	switch role {
 	case "count":
-		n, _ := strconv.Atoi(os.Getenv(helperNEnv))
+		n, _ := strconv.Atoi(os.Getenv(childNEnv))
 		for range n {
 			if err := storetest.Increment(ctx, s, keyMock); err != nil {
 				return err
@@ -86,12 +86,12 @@ func helper(role string) error {
 	return fmt.Errorf("unknown role %q", role)
 }
 
-// child starts the test binary as a helper with role in dir. Its stdout is
+// child starts the test binary as a child with role in dir. Its stdout is
 // returned for the caller to wait on; it is killed at the end of the test.
 func child(t *testing.T, role, dir string, env ...string) (*exec.Cmd, *bufio.Reader) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$", "-test.count=1")
-	cmd.Env = append(os.Environ(), helperEnv+"="+role, helperDirEnv+"="+dir)
+	cmd := exec.Command(os.Args[0], "-test.run=^TestChildProcess$", "-test.count=1")
+	cmd.Env = append(os.Environ(), childEnv+"="+role, childDirEnv+"="+dir)
 	cmd.Env = append(cmd.Env, env...)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
@@ -147,7 +147,7 @@ func TestProcessesExcludeEachOther(t *testing.T) {
 	dir := cacheDir(t)
 	var wg sync.WaitGroup
 	for range procs {
-		cmd, _ := child(t, "count", dir, helperNEnv+"="+strconv.Itoa(rounds))
+		cmd, _ := child(t, "count", dir, childNEnv+"="+strconv.Itoa(rounds))
 		wg.Go(func() {
 			if err := cmd.Wait(); err != nil {
 				t.Errorf("child: %v", err)

@@ -24,35 +24,35 @@ import (
 // connections, and to lapse when its holder is killed.
 
 const (
-	helperEnv       = "KAUTH_REDIS_TEST_HELPER" // the child's role
-	helperPrefixEnv = "KAUTH_REDIS_TEST_PREFIX"
-	helperKeyEnv    = "KAUTH_REDIS_TEST_KEY" // a throwaway store key for the test
-	helperNEnv      = "KAUTH_REDIS_TEST_N"
-	helperLeaseEnv  = "KAUTH_REDIS_TEST_LEASE"
+	childEnv       = "KAUTH_REDIS_TEST_CHILD" // the child's role
+	childPrefixEnv = "KAUTH_REDIS_TEST_PREFIX"
+	childKeyEnv    = "KAUTH_REDIS_TEST_KEY" // a throwaway store key for the test
+	childNEnv      = "KAUTH_REDIS_TEST_N"
+	childLeaseEnv  = "KAUTH_REDIS_TEST_LEASE"
 )
 
-// TestHelperProcess is not a test: it is the body of the child processes
+// TestChildProcess is not a test: it is the body of the child processes
 // that the multi-process tests start.
-func TestHelperProcess(t *testing.T) {
-	role := os.Getenv(helperEnv)
+func TestChildProcess(t *testing.T) {
+	role := os.Getenv(childEnv)
 	if role == "" {
 		t.Skip("runs only as a child of the multi-process tests")
 	}
-	if err := helper(role); err != nil {
-		fmt.Fprintln(os.Stderr, "helper:", err)
+	if err := childMain(role); err != nil {
+		fmt.Fprintln(os.Stderr, "child:", err)
 		os.Exit(1)
 	}
 	os.Exit(0)
 }
 
-func helper(role string) error {
+func childMain(role string) error {
 	ctx := context.Background()
-	key, err := base64.StdEncoding.DecodeString(os.Getenv(helperKeyEnv))
+	key, err := base64.StdEncoding.DecodeString(os.Getenv(childKeyEnv))
 	if err != nil {
 		return err
 	}
-	opts := []redis.Option{redis.WithPrefix(os.Getenv(helperPrefixEnv))}
-	if d, err := time.ParseDuration(os.Getenv(helperLeaseEnv)); err == nil {
+	opts := []redis.Option{redis.WithPrefix(os.Getenv(childPrefixEnv))}
+	if d, err := time.ParseDuration(os.Getenv(childLeaseEnv)); err == nil {
 		opts = append(opts, redis.WithLease(d))
 	}
 	s, err := redis.Open(testURL(), key, opts...)
@@ -62,7 +62,7 @@ func helper(role string) error {
 	defer s.Close()
 	switch role {
 	case "count":
-		n, _ := strconv.Atoi(os.Getenv(helperNEnv))
+		n, _ := strconv.Atoi(os.Getenv(childNEnv))
 		for range n {
 			if err := storetest.Increment(ctx, s, keyMock); err != nil {
 				return err
@@ -82,8 +82,8 @@ func helper(role string) error {
 
 func child(t *testing.T, role string, env ...string) (*exec.Cmd, *bufio.Reader) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$", "-test.count=1")
-	cmd.Env = append(os.Environ(), helperEnv+"="+role)
+	cmd := exec.Command(os.Args[0], "-test.run=^TestChildProcess$", "-test.count=1")
+	cmd.Env = append(os.Environ(), childEnv+"="+role)
 	cmd.Env = append(cmd.Env, env...)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
@@ -136,9 +136,9 @@ func TestProcessesExcludeEachOther(t *testing.T) {
 	key := newKey()
 	const procs, rounds = 4, 15
 	env := []string{
-		helperPrefixEnv + "=" + prefix,
-		helperKeyEnv + "=" + base64.StdEncoding.EncodeToString(key),
-		helperNEnv + "=" + strconv.Itoa(rounds),
+		childPrefixEnv + "=" + prefix,
+		childKeyEnv + "=" + base64.StdEncoding.EncodeToString(key),
+		childNEnv + "=" + strconv.Itoa(rounds),
 	}
 	var wg sync.WaitGroup
 	for range procs {
@@ -168,9 +168,9 @@ func TestKilledHolderLeaseLapses(t *testing.T) {
 	key := newKey()
 	const lease = time.Second
 	cmd, out := child(t, "hold",
-		helperPrefixEnv+"="+prefix,
-		helperKeyEnv+"="+base64.StdEncoding.EncodeToString(key),
-		helperLeaseEnv+"="+lease.String())
+		childPrefixEnv+"="+prefix,
+		childKeyEnv+"="+base64.StdEncoding.EncodeToString(key),
+		childLeaseEnv+"="+lease.String())
 	await(t, out, "locked")
 	s := newStore(t, c, key, redis.WithPrefix(prefix))
 
