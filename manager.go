@@ -24,6 +24,10 @@ const (
 	// DefaultIssueTimeout bounds one issuance, retries and waits included.
 	// It is long enough to sit out KIS's once-a-minute issuance limit.
 	DefaultIssueTimeout = 3 * time.Minute
+	// DefaultAttemptTimeout bounds one call to the broker's token endpoint,
+	// so that a hung connection is retried instead of using up the whole
+	// IssueTimeout.
+	DefaultAttemptTimeout = 20 * time.Second
 )
 
 // Config configures a Manager. Credentials and Provider are required; the
@@ -50,6 +54,9 @@ type Config struct {
 	// IssueTimeout bounds one issuance, retries included. Zero means
 	// DefaultIssueTimeout. Each caller is bounded by its own ctx as well.
 	IssueTimeout time.Duration
+	// AttemptTimeout bounds one call to the broker within an issuance.
+	// Zero means DefaultAttemptTimeout.
+	AttemptTimeout time.Duration
 	// Clock is the time source. Nil means the system clock.
 	Clock Clock
 	// Logger receives the token events (never a secret or a whole token).
@@ -72,7 +79,7 @@ type Manager struct {
 	log      *slog.Logger
 	onEvent  func(Event)
 
-	ahead, margin, minInterval, issueTimeout time.Duration
+	ahead, margin, minInterval, issueTimeout, attemptTimeout time.Duration
 
 	cur atomic.Pointer[state] // the token being served; nil if none
 
@@ -113,17 +120,18 @@ func NewManager(cfg Config) (*Manager, error) {
 		return nil, fmt.Errorf("kauth: %s %s: no Provider (use kis.New() or kiwoom.New())", cfg.Credentials.Broker, cfg.Credentials.Env)
 	}
 	m := &Manager{
-		creds:        cfg.Credentials,
-		key:          cfg.Credentials.Key(),
-		provider:     cfg.Provider,
-		store:        cfg.Store,
-		clock:        cfg.Clock,
-		log:          cfg.Logger,
-		onEvent:      cfg.OnEvent,
-		ahead:        orDefault(cfg.RefreshAhead, DefaultRefreshAhead),
-		margin:       orDefault(cfg.ExpiryMargin, DefaultExpiryMargin),
-		minInterval:  orDefault(cfg.MinIssueInterval, MinIssueInterval(cfg.Credentials.Broker)),
-		issueTimeout: orDefault(cfg.IssueTimeout, DefaultIssueTimeout),
+		creds:          cfg.Credentials,
+		key:            cfg.Credentials.Key(),
+		provider:       cfg.Provider,
+		store:          cfg.Store,
+		clock:          cfg.Clock,
+		log:            cfg.Logger,
+		onEvent:        cfg.OnEvent,
+		ahead:          orDefault(cfg.RefreshAhead, DefaultRefreshAhead),
+		margin:         orDefault(cfg.ExpiryMargin, DefaultExpiryMargin),
+		minInterval:    orDefault(cfg.MinIssueInterval, MinIssueInterval(cfg.Credentials.Broker)),
+		issueTimeout:   orDefault(cfg.IssueTimeout, DefaultIssueTimeout),
+		attemptTimeout: orDefault(cfg.AttemptTimeout, DefaultAttemptTimeout),
 	}
 	if m.store == nil {
 		m.store = &defaultMemoryStore
@@ -376,7 +384,9 @@ func (m *Manager) issue(ctx context.Context, e *Entry) (Token, time.Duration, er
 		start := m.clock.Now()
 		e.LastIssue = start
 		m.save(ctx, *e)
-		tok, err := m.provider.Issue(ctx, m.creds)
+		actx, cancel := context.WithTimeout(ctx, m.attemptTimeout)
+		tok, err := m.provider.Issue(actx, m.creds)
+		cancel()
 		took := m.clock.Now().Sub(start)
 		if err == nil {
 			if tok.AccessToken == "" {
