@@ -127,7 +127,7 @@ func (c *cli) openStore(log *slog.Logger) (*openedStore, error) {
 		return &openedStore{Store: st, name: "file " + dir, close: func() error { return nil }}, nil
 	case kind == "memory":
 		return &openedStore{Store: kauth.NewMemoryStore(), name: "memory", close: func() error { return nil }}, nil
-	case strings.HasPrefix(kind, "redis://"), strings.HasPrefix(kind, "rediss://"):
+	case strings.HasPrefix(kind, "redis://"), strings.HasPrefix(kind, "rediss://"), strings.HasPrefix(kind, "unix://"):
 		return c.openRedis(kind, log)
 	}
 	return nil, configErrorf("kauth: KAUTH_STORE=%q: want file, memory or a redis:// URL", redactURL(kind))

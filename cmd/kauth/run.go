@@ -76,7 +76,6 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	c := &cli{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}
 	if len(args) == 0 {
-		c.usage(stderr)
 		return usageErrorf("", "no command given; run kauth help")
 	}
 	name, rest := args[0], args[1:]

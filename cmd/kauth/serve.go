@@ -1,7 +1,141 @@
 package main
 
-import "context"
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+
+	"github.com/kauth/kauth/agent"
+)
+
+// hangups delivers SIGHUP to kauth serve, which reloads its config. main
+// wires it; it is nil in tests, which call Reload themselves.
+var hangups <-chan os.Signal
 
 func (c *cli) serve(ctx context.Context, args []string) error {
-	return usageErrorf("serve", "not available yet")
+	fs := c.flags("serve", "kauth serve [--config FILE] [--sim] [--addr ADDR] [--debug]", `
+Run the local agent: bots in any language get tokens from it, or call the
+brokers through its authenticating proxy, without holding the app secrets:
+
+  GET  /v1/accounts/{name}/token     {"access_token","token_type","expires_at","broker","env"}
+  ANY  /proxy/{name}/{broker path}   the broker's API with the auth headers added
+  GET  /v1/accounts, /healthz, /metrics
+
+It listens on a unix socket (0600; default $XDG_RUNTIME_DIR/kauth/agent.sock)
+and, with --addr 127.0.0.1:PORT, on loopback TCP as well, where callers
+present the agent key from its 0600 key file. Without --config it serves the
+accounts in the environment: kis-<env> and kiwoom-<env>, for the envs in
+KIS_ENV, KIWOOM_ENV or KAUTH_ENV (default real). With --sim it serves the
+built-in simulator's demo apps as kis-real, kis-mock, kiwoom-real and
+kiwoom-mock. Tokens are shared through the store (KAUTH_STORE) with every
+other kauth process. SIGHUP reloads the config; SIGINT or SIGTERM stops.`)
+	config := fs.String("config", "", "YAML config `file` (accounts, listen settings); credentials referenced from it, never in it")
+	sim := fs.Bool("sim", false, "serve the built-in simulator's demo apps (no credentials, no network)")
+	addr := fs.String("addr", "", "also listen on loopback TCP (127.0.0.1:PORT; port 0 picks one), or move the socket (unix:/path)")
+	debug := fs.Bool("debug", false, "log at debug level")
+	if err := fs.parse(args); err != nil {
+		return err
+	}
+	if *sim && *config != "" {
+		return usageErrorf("serve", "--sim and --config exclude each other")
+	}
+	if *addr != "" && !strings.HasPrefix(*addr, "unix:") && !strings.HasPrefix(*addr, "/") {
+		if _, _, err := net.SplitHostPort(*addr); err != nil {
+			return usageErrorf("serve", "--addr %q: want 127.0.0.1:PORT or unix:/path/to/agent.sock", *addr)
+		}
+	}
+	level := slog.LevelInfo
+	if *debug {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(&syncWriter{w: c.stderr}, &slog.HandlerOptions{Level: level}))
+
+	// Check the configuration first, so that a mistake in it is reported
+	// as one (exit 2) rather than as a failure to serve.
+	var accounts []string
+	switch {
+	case *sim:
+		for _, a := range agent.SimConfig("http://127.0.0.1").Accounts {
+			accounts = append(accounts, a.Name)
+		}
+	case *config != "":
+		cfg, err := agent.LoadConfig(*config)
+		if err != nil {
+			return &configError{err}
+		}
+		accounts = accountNames(cfg)
+	default:
+		cfg, err := agent.FromEnv(c.getenv)
+		if err != nil {
+			return &configError{err}
+		}
+		accounts = accountNames(cfg)
+	}
+	opts := agent.Options{Logger: log, Getenv: c.getenv}
+	if !*sim {
+		st, err := c.openStore(log)
+		if err != nil {
+			return err
+		}
+		defer st.close()
+		opts.Store = st.Store
+		log.Info("kauth serve: token store", "store", st.name)
+	}
+	d := &agent.Daemon{ConfigFile: *config, Sim: *sim, Addr: *addr, Options: opts}
+
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	select {
+	case err := <-done:
+		return err
+	case <-d.Ready():
+	}
+	c.printEndpoints(d, accounts)
+	for {
+		select {
+		case err := <-done:
+			return err
+		case <-hangups:
+			if err := d.Reload(); err != nil {
+				log.Error("kauth serve: reload failed; the old config stays in force", "err", err)
+			}
+		}
+	}
+}
+
+func accountNames(cfg agent.Config) []string {
+	var names []string
+	for _, a := range cfg.Accounts {
+		names = append(names, a.Name)
+	}
+	return names
+}
+
+// printEndpoints tells the user where the agent listens and how to ask it
+// for a token.
+func (c *cli) printEndpoints(d *agent.Daemon, accounts []string) {
+	ep := d.Endpoints()
+	w := c.stdout
+	fmt.Fprintf(w, "kauth serve: agent ready\n")
+	if ep.Socket != "" {
+		fmt.Fprintf(w, "  socket    %s\n", ep.Socket)
+	}
+	if ep.TCP != "" {
+		fmt.Fprintf(w, "  tcp       http://%s (send Authorization: Bearer <the key in %s>)\n", ep.TCP, ep.KeyFile)
+	}
+	if u := d.SimURL(); u != "" {
+		fmt.Fprintf(w, "  sim       %s (built-in simulator: made-up demo apps, virtual clock at /_sim/clock)\n", u)
+	}
+	fmt.Fprintf(w, "  accounts  %s\n", strings.Join(accounts, ", "))
+	if len(accounts) > 0 {
+		switch {
+		case ep.Socket != "":
+			fmt.Fprintf(w, "  try       curl --unix-socket %s http://localhost/v1/accounts/%s/token\n", ep.Socket, accounts[0])
+		case ep.TCP != "":
+			fmt.Fprintf(w, "  try       curl -H \"Authorization: Bearer $(cat %s)\" http://%s/v1/accounts/%s/token\n", ep.KeyFile, ep.TCP, accounts[0])
+		}
+	}
 }

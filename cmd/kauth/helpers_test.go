@@ -1,0 +1,100 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kauth/kauth"
+	"github.com/kauth/kauth/brokersim"
+)
+
+// Obviously fake credentials, registered at the test simulators.
+const (
+	fakeKISKey       = "FAKE-TEST-KIS-APPKEY-0000000000000000"
+	fakeKISSecret    = "FAKE-TEST-KIS-APPSECRET-not-a-real-secret-0000000000000000000000000000"
+	fakeKiwoomKey    = "FAKE-TEST-KIWOOM-APPKEY-00000000000000000"
+	fakeKiwoomSecret = "FAKE-TEST-KIWOOM-SECRETKEY-not-a-real-one-0"
+)
+
+// testSim is a broker simulator with the fake apps registered at both
+// envs, served over HTTP.
+type testSim struct {
+	*brokersim.Server
+	ts *httptest.Server
+}
+
+func newTestSim(t *testing.T) *testSim {
+	t.Helper()
+	sim := brokersim.New()
+	for _, e := range []kauth.Env{kauth.Real, kauth.Mock} {
+		sim.Register(kauth.KIS, e, fakeKISKey, fakeKISSecret)
+		sim.Register(kauth.Kiwoom, e, fakeKiwoomKey, fakeKiwoomSecret)
+	}
+	ts := httptest.NewServer(sim)
+	t.Cleanup(ts.Close)
+	return &testSim{sim, ts}
+}
+
+func (s *testSim) url(b kauth.Broker, e kauth.Env) string { return brokersim.BaseURL(s.ts.URL, b, e) }
+
+// env returns the environment of a command aimed at s at env e, with a
+// fresh file store.
+func (s *testSim) env(t *testing.T, e kauth.Env) map[string]string {
+	return map[string]string{
+		"KIS_APPKEY":       fakeKISKey,
+		"KIS_APPSECRET":    fakeKISSecret,
+		"KIWOOM_APPKEY":    fakeKiwoomKey,
+		"KIWOOM_SECRETKEY": fakeKiwoomSecret,
+		"KIS_BASE_URL":     s.url(kauth.KIS, e),
+		"KIWOOM_BASE_URL":  s.url(kauth.Kiwoom, e),
+		"KAUTH_CACHE_DIR":  t.TempDir() + "/cache",
+	}
+}
+
+// result is what one Main call left behind.
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+// run runs the command line in-process with env as the whole environment.
+func run(t *testing.T, env map[string]string, stdin string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	code := Main(ctx, args, strings.NewReader(stdin), &stdout, &stderr, func(k string) string { return env[k] })
+	return result{code, stdout.String(), stderr.String()}
+}
+
+// wantCode fails unless r exited with code; for a failure it also checks
+// that stderr is one line.
+func (r result) wantCode(t *testing.T, code int) {
+	t.Helper()
+	if r.code != code {
+		t.Fatalf("exit code = %d; want %d\nstdout: %s\nstderr: %s", r.code, code, r.stdout, r.stderr)
+	}
+	if code != 0 {
+		if n := strings.Count(r.stderr, "\n"); n != 1 || !strings.HasSuffix(r.stderr, "\n") {
+			t.Errorf("stderr has %d lines; want one:\n%s", n, r.stderr)
+		}
+		if !strings.HasPrefix(r.stderr, "kauth") {
+			t.Errorf("stderr = %q; want it to start with kauth", r.stderr)
+		}
+	}
+}
+
+func with(env map[string]string, kv ...string) map[string]string {
+	out := make(map[string]string, len(env)+len(kv)/2)
+	for k, v := range env {
+		out[k] = v
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		out[kv[i]] = kv[i+1]
+	}
+	return out
+}
