@@ -557,7 +557,11 @@ func (m *Manager) Revoke(ctx context.Context) error {
 // is adopted, a revoked or rejected one is dropped.
 func (m *Manager) watch(w Watcher) {
 	backoff := time.Second
-	for m.ctx.Err() == nil {
+	for first := true; m.ctx.Err() == nil; first = false {
+		if !first {
+			// Changes made while the watch was down were not reported.
+			m.reload()
+		}
 		err := w.Watch(m.ctx, func(k Key) {
 			if k == m.key {
 				m.reload()
@@ -583,16 +587,17 @@ func (m *Manager) reload() {
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return
 	}
+	m.mu.Lock()
+	rejected := m.rejected
+	m.mu.Unlock()
 	s := m.cur.Load()
-	if s == nil {
-		return
-	}
 	now := m.clock.Now()
+	fp := e.Token.Fingerprint()
 	switch {
-	case e.Token.AccessToken == s.tok.AccessToken:
-	case e.Token.AccessToken != "" && e.Token.Fingerprint() != e.Rejected && now.Before(e.Token.ExpiresAt.Add(-m.margin)):
+	case s != nil && e.Token.AccessToken == s.tok.AccessToken:
+	case e.Token.AccessToken != "" && fp != e.Rejected && fp != rejected && now.Before(e.Token.ExpiresAt.Add(-m.margin)):
 		m.cur.CompareAndSwap(s, m.newState(e.Token, now, false))
-	default:
+	case s != nil:
 		// Revoked or invalidated elsewhere.
 		m.cur.CompareAndSwap(s, nil)
 	}

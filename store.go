@@ -23,7 +23,8 @@ type Entry struct {
 //
 // Load returns ErrNotFound when nothing is stored for key. An entry that
 // cannot be read back (corrupt, truncated, wrongly keyed) must be reported
-// and treated as not found, never as a fatal error.
+// and treated as not found, never as a fatal error. Shared stores may
+// refuse keys whose broker, env or fingerprint are not [a-z0-9_].
 type Store interface {
 	Load(ctx context.Context, key Key) (Entry, error)
 	Save(ctx context.Context, key Key, e Entry) error
@@ -36,15 +37,20 @@ type Store interface {
 // Lock blocks until it holds the lock for key or ctx is done, and returns
 // the function that releases it. For a shared store the lock is held across
 // processes (and hosts), and a holder that dies releases it (by the
-// operating system, or when a lease expires).
+// operating system, or when a lease expires). When ctx ends first, Lock's
+// error wraps ctx.Err(). The returned unlock may be called more than once,
+// and never releases a lock that has since passed to another holder (for
+// example after a lease lapsed).
 type Locker interface {
 	Lock(ctx context.Context, key Key) (unlock func(), err error)
 }
 
 // Watcher is implemented by stores that can tell a process when another
 // process changed an entry (a new token, an invalidation, a revoke).
-// Watch calls changed for each such key until ctx is done, then returns.
-// The Manager uses it to drop a token another process revoked or replaced.
+// Watch calls changed for each such key until ctx is done, then returns nil
+// (or ctx's error); it returns an error at once if it cannot watch. It does
+// not report changes made through the same Store value. The Manager uses it
+// to drop a token another process revoked or replaced.
 type Watcher interface {
 	Watch(ctx context.Context, changed func(Key)) error
 }
