@@ -241,6 +241,7 @@ func TestBrokerUnavailable(t *testing.T) {
 		{"kiwoom rate limit", kauth.Kiwoom, brokersim.Fault{Kind: brokersim.RateLimit, Count: 1000}, "1700"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			sim := newTestSim(t)
 			sim.Inject(tt.fault)
 			env := sim.env(t, kauth.Mock)
@@ -256,6 +257,7 @@ func TestBrokerUnavailable(t *testing.T) {
 		})
 	}
 	t.Run("connection refused", func(t *testing.T) {
+		t.Parallel()
 		sim := newTestSim(t)
 		env := with(sim.env(t, kauth.Mock), "KIS_BASE_URL", "http://127.0.0.1:1")
 		r := run(t, env, "", "token", "--broker", "kis", "--env", "mock", "--timeout", "2s")
@@ -344,6 +346,45 @@ func TestRevoke(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestTokenNearExpiry pins that kauth token does not hand out a token in
+// its last 30 minutes (a script may hold on to it), and that a broker
+// answering with the same token is not an error.
+func TestTokenNearExpiry(t *testing.T) {
+	sim := newTestSim(t)
+	// The broker's clock runs 23h45m behind: its day-long tokens have 15
+	// minutes left by ours.
+	sim.Clock = func() time.Time { return time.Now().Add(-23*time.Hour - 45*time.Minute) }
+	env := sim.env(t, kauth.Mock)
+	r1 := run(t, env, "", "token", "--broker", "kiwoom", "--env", "mock")
+	r1.wantCode(t, 0)
+	r2 := run(t, env, "", "token", "--broker", "kiwoom", "--env", "mock")
+	r2.wantCode(t, 0)
+	st := sim.Stats().App(kauth.Kiwoom, kauth.Mock, fakeKiwoomKey)
+	if st.Issued != 1 || st.Reissued != 1 {
+		t.Errorf("issued %d, re-issued %d; want 1 and 1 (the second run asks the broker, which hands back its token)", st.Issued, st.Reissued)
+	}
+	if r1.stdout != r2.stdout {
+		t.Errorf("tokens = %q, %q; want the broker's one token twice", r1.stdout, r2.stdout)
+	}
+}
+
+// TestTokenTimeout pins exit 4 and a hint when KIS's once-a-minute
+// issuance limit outlasts --timeout.
+func TestTokenTimeout(t *testing.T) {
+	sim := newTestSim(t)
+	env := sim.env(t, kauth.Mock)
+	run(t, env, "", "token", "--broker", "kis", "--env", "mock").wantCode(t, 0)
+	run(t, env, "", "revoke", "--broker", "kis", "--env", "mock").wantCode(t, 0)
+	r := run(t, env, "", "token", "--broker", "kis", "--env", "mock", "--timeout", "300ms")
+	r.wantCode(t, exitUnavailable)
+	if !strings.Contains(r.stderr, "kis mock") || !strings.Contains(r.stderr, "gave up after --timeout 300ms") {
+		t.Errorf("stderr = %q", r.stderr)
+	}
+	if n := sim.Issued(kauth.KIS, kauth.Mock, fakeKISKey); n != 1 {
+		t.Errorf("issued %d; want 1: the limit holds", n)
 	}
 }
 

@@ -54,7 +54,7 @@ expires_at in RFC 3339 in Korea Standard Time (+09:00).`)
 	defer cancel()
 	tok, err := s.manager.Token(ctx)
 	if err != nil {
-		return err
+		return gaveUp(err, *timeout)
 	}
 	if !*asJSON {
 		_, err = fmt.Fprintln(c.stdout, tok.AccessToken)
@@ -67,6 +67,15 @@ expires_at in RFC 3339 in Korea Standard Time (+09:00).`)
 		Broker:      b,
 		Env:         e,
 	})
+}
+
+// gaveUp says which setting ended a command that ran out of time, so the
+// user knows what to raise.
+func gaveUp(err error, timeout time.Duration) error {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%w (gave up after --timeout %v)", err, timeout)
+	}
+	return err
 }
 
 func writeJSON(w io.Writer, v any) error {
@@ -111,7 +120,7 @@ loses it: the brokers hand one token to an app key.`)
 		return nil
 	}
 	if err := s.manager.Revoke(ctx); err != nil {
-		return err
+		return gaveUp(err, *timeout)
 	}
 	fmt.Fprintf(c.stdout, "kauth: %s %s: revoked token %s of app %s\n", b, e, entry.Token.Fingerprint(), s.creds.Fingerprint())
 	return nil
@@ -156,7 +165,7 @@ subscriptions send as approval_key.`)
 	defer cancel()
 	key, err := p.ApprovalKey(ctx, creds)
 	if err != nil {
-		return err
+		return gaveUp(err, *timeout)
 	}
 	_, err = fmt.Fprintln(c.stdout, key)
 	return err
@@ -202,7 +211,7 @@ stdin; an order sends it in its hashkey header.`)
 	defer cancel()
 	hash, err := p.HashKey(ctx, creds, body)
 	if err != nil {
-		return err
+		return gaveUp(err, *timeout)
 	}
 	_, err = fmt.Fprintln(c.stdout, hash)
 	return err

@@ -1,0 +1,83 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/kauth/kauth"
+)
+
+// redisURL returns the Redis the tests may use (KAUTH_TEST_REDIS, or db 15
+// on the local default port), or skips: fails under CI=true.
+func redisURL(t *testing.T) (string, *goredis.Client) {
+	t.Helper()
+	u := os.Getenv("KAUTH_TEST_REDIS")
+	if u == "" {
+		u = "redis://127.0.0.1:6379/15"
+	}
+	o, err := goredis.ParseURL(u)
+	if err != nil {
+		t.Fatalf("KAUTH_TEST_REDIS: %v", err)
+	}
+	o.DialTimeout = time.Second
+	c := goredis.NewClient(o)
+	t.Cleanup(func() { c.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := c.Ping(ctx).Err(); err != nil {
+		msg := "no Redis at " + redactURL(u) + " (" + err.Error() + "); set KAUTH_TEST_REDIS=redis://host:port/db to run"
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	return u, c
+}
+
+func TestRedisStore(t *testing.T) {
+	u, client := redisURL(t)
+	sim := newTestSim(t)
+	var b [6]byte
+	rand.Read(b[:])
+	appKey := "FAKE-TEST-REDIS-APPKEY-" + hex.EncodeToString(b[:])
+	sim.Register(kauth.Kiwoom, kauth.Mock, appKey, fakeKiwoomSecret)
+	fp := kauth.Fingerprint(appKey)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		it := client.Scan(ctx, 0, "*"+fp+"*", 100).Iterator()
+		for it.Next(ctx) {
+			client.Del(ctx, it.Val())
+		}
+	})
+	env := with(sim.env(t, kauth.Mock),
+		"KAUTH_STORE", u,
+		"KAUTH_KEY", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+		"KIWOOM_APPKEY", appKey)
+
+	r1 := run(t, env, "", "token", "--broker", "kiwoom", "--env", "mock")
+	r1.wantCode(t, 0)
+	r2 := run(t, env, "", "token", "--broker", "kiwoom", "--env", "mock")
+	r2.wantCode(t, 0)
+	if r1.stdout != r2.stdout {
+		t.Errorf("tokens = %q, %q; want one token twice", r1.stdout, r2.stdout)
+	}
+	if n := sim.Issued(kauth.Kiwoom, kauth.Mock, appKey); n != 1 {
+		t.Errorf("issued %d; want 1", n)
+	}
+	st := run(t, env, "", "status")
+	st.wantCode(t, 0)
+	if !strings.Contains(st.stdout, fp) || !strings.Contains(st.stdout, "store: redis://") {
+		t.Errorf("status = %s", st.stdout)
+	}
+	if _, err := os.Stat(env["KAUTH_CACHE_DIR"]); err == nil {
+		t.Errorf("the Redis store wrote to the cache directory")
+	}
+}
