@@ -35,6 +35,8 @@ func TestUsageErrors(t *testing.T) {
 		{"revoke without env", []string{"revoke", "--broker", "kiwoom"}, "--env is required"},
 		{"status argument", []string{"status", "now"}, `unexpected argument "now"`},
 		{"sim bad flag", []string{"sim", "--port", "1"}, "flag provided but not defined"},
+		{"serve sim and config", []string{"serve", "--sim", "--config", "kauth.yaml"}, "exclude each other"},
+		{"serve bad addr", []string{"serve", "--sim", "--addr", "8700"}, `--addr "8700"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -81,6 +83,8 @@ func TestMissingConfiguration(t *testing.T) {
 		{"base URL", with(env, "KIS_BASE_URL", "openapivts:29443"), []string{"token", "--broker", "kis", "--env", "mock"}, "KIS_BASE_URL is not an http(s) URL"},
 		{"store", with(env, "KAUTH_STORE", "sqlite"), []string{"token", "--broker", "kis", "--env", "mock"}, `KAUTH_STORE="sqlite"`},
 		{"store key", with(env, "KAUTH_KEY", "c2hvcnQ="), []string{"token", "--broker", "kis", "--env", "mock"}, "KAUTH_KEY"},
+		{"serve without accounts", map[string]string{"KAUTH_CACHE_DIR": env["KAUTH_CACHE_DIR"]}, []string{"serve"}, "no accounts"},
+		{"serve config missing", env, []string{"serve", "--config", "/nonexistent/kauth.yaml"}, "/nonexistent/kauth.yaml"},
 		{"redis without key", with(env, "KAUTH_STORE", "redis://:hunter2@127.0.0.1:1/0"), []string{"token", "--broker", "kis", "--env", "mock"}, "KAUTH_KEY is not set"},
 	}
 	for _, tt := range tests {

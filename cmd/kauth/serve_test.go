@@ -1,0 +1,104 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kauth/kauth"
+)
+
+// lockedBuffer is a bytes.Buffer that a running command writes while the
+// test reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestServeSharesStoreWithToken runs kauth serve with a config file and
+// then kauth token on the same store: the agent's token is the command's,
+// with one issuance between them.
+func TestServeSharesStoreWithToken(t *testing.T) {
+	sim := newTestSim(t)
+	env := sim.env(t, kauth.Mock)
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "agent.sock")
+	config := filepath.Join(dir, "kauth.yaml")
+	os.WriteFile(config, []byte(`listen:
+  socket: `+sock+`
+accounts:
+  - name: paper
+    broker: kis
+    env: mock
+    appkey: {env: KIS_APPKEY}
+    appsecret: {env: KIS_APPSECRET}
+`), 0o600)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout, stderr lockedBuffer
+	code := make(chan int, 1)
+	go func() {
+		code <- Main(ctx, []string{"serve", "--config", config}, nil, &stdout, &stderr, func(k string) string { return env[k] })
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(stdout.String(), "accounts  paper") {
+		if time.Now().After(deadline) {
+			t.Fatalf("kauth serve did not get ready:\n%s\n%s", stdout.String(), stderr.String())
+		}
+		select {
+		case c := <-code:
+			t.Fatalf("kauth serve exited %d:\n%s", c, stderr.String())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+
+	unix := &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+		},
+	}}
+	var fromAgent tokenJSON
+	getJSON(t, unix, "http://localhost/v1/accounts/paper/token", "", &fromAgent)
+
+	r := run(t, env, "", "token", "--broker", "kis", "--env", "mock")
+	r.wantCode(t, 0)
+	if strings.TrimSpace(r.stdout) != fromAgent.AccessToken {
+		t.Errorf("kauth token and the agent hold different tokens")
+	}
+	if n := sim.Issued(kauth.KIS, kauth.Mock, fakeKISKey); n != 1 {
+		t.Errorf("issued %d; want 1 between the agent and the command", n)
+	}
+
+	cancel()
+	select {
+	case c := <-code:
+		if c != 0 {
+			t.Errorf("kauth serve exited %d after its context ended; want 0\n%s", c, stderr.String())
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("kauth serve did not stop")
+	}
+	if strings.Contains(stderr.String(), fromAgent.AccessToken) || strings.Contains(stderr.String(), fakeKISSecret) {
+		t.Errorf("kauth serve logged a secret or whole token")
+	}
+}
