@@ -37,8 +37,9 @@ type Config struct {
 	// Provider talks to the broker: kis.New() or kiwoom.New().
 	Provider Provider
 	// Store shares tokens beyond this Manager. If nil, a process-wide
-	// MemoryStore is used, so Managers built twice for one app key in one
-	// process still issue once between them.
+	// MemoryStore per broker URL is used, so Managers built twice for one
+	// app key and one broker URL in one process issue once between them,
+	// while a simulator or a proxy at another URL keeps tokens of its own.
 	Store Store
 	// RefreshAhead: inside this window before expiry the current token is
 	// still served while one background refresh runs. Zero means
@@ -134,7 +135,7 @@ func NewManager(cfg Config) (*Manager, error) {
 		attemptTimeout: orDefault(cfg.AttemptTimeout, DefaultAttemptTimeout),
 	}
 	if m.store == nil {
-		m.store = &defaultMemoryStore
+		m.store = defaultStore(cfg.Provider, cfg.Credentials.Env)
 	}
 	if m.clock == nil {
 		m.clock = SystemClock{}

@@ -608,3 +608,27 @@ func protectedCall(t *testing.T, client *http.Client, root string, app brokersim
 }
 
 func jsonBody(s string) io.Reader { return strings.NewReader(s) }
+
+// TestNilStoreSharedPerURL: Managers built twice for one app key share a
+// token when they talk to the same broker URL, and not otherwise.
+func TestNilStoreSharedPerURL(t *testing.T) {
+	r1, r2 := newRig(t), newRig(t)
+	app := brokersim.DemoKiwoomMock
+	nilStore := func(c *kauth.Config) { c.Store = nil }
+	a := r1.manager(t, app, nilStore)
+	b := r1.manager(t, app, nilStore)
+	c := r2.manager(t, app, nilStore)
+	ctx := context.Background()
+	ta, _ := a.Token(ctx)
+	tb, _ := b.Token(ctx)
+	tc, err := c.Token(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ta.AccessToken != tb.AccessToken || r1.issued(app) != 1 {
+		t.Errorf("two Managers on one URL: same token %v, issuances %d; want true, 1", ta.AccessToken == tb.AccessToken, r1.issued(app))
+	}
+	if tc.AccessToken == ta.AccessToken || r2.issued(app) != 1 {
+		t.Errorf("a Manager on another URL reused the first URL's token")
+	}
+}

@@ -8,9 +8,10 @@ import (
 // MemoryStore is a Store that keeps entries in this process only. Its zero
 // value is ready to use.
 //
-// A Manager whose Config.Store is nil uses one process-wide MemoryStore, so
-// that two Managers built for the same app key in one process share their
-// token and their issuance lock, and issue once between them.
+// A Manager whose Config.Store is nil uses a process-wide MemoryStore (one
+// per broker URL), so that two Managers built for the same app key in one
+// process share their token and their issuance lock, and issue once between
+// them.
 type MemoryStore struct {
 	mu      sync.Mutex
 	entries map[Key]Entry
@@ -20,7 +21,20 @@ type MemoryStore struct {
 // NewMemoryStore returns an empty MemoryStore.
 func NewMemoryStore() *MemoryStore { return new(MemoryStore) }
 
-var defaultMemoryStore MemoryStore
+// defaultStores holds the process-wide MemoryStores that Managers with a
+// nil Config.Store share, one per broker URL.
+var defaultStores sync.Map // string → *MemoryStore
+
+// defaultStore returns the shared MemoryStore for p's URL at env. A
+// Provider that cannot tell its URL shares the one for "".
+func defaultStore(p Provider, env Env) *MemoryStore {
+	url := ""
+	if u, ok := p.(interface{ URL(Env) string }); ok {
+		url = u.URL(env)
+	}
+	s, _ := defaultStores.LoadOrStore(url, new(MemoryStore))
+	return s.(*MemoryStore)
+}
 
 // Load implements Store.
 func (s *MemoryStore) Load(ctx context.Context, key Key) (Entry, error) {
