@@ -1,0 +1,18 @@
+// Package bench holds kauth's benchmarks and load tools. It has no API: the
+// benchmarks live in its tests, the load generator in cmd/load and the
+// agent memory probe in cmd/agentmem.
+//
+// Run them all, as BENCHMARKS.md reports them, with
+//
+//	make bench        # = ./bench/run.sh
+//
+// or one at a time:
+//
+//	go test -run '^$' -bench 'WarmToken' -benchmem ./bench
+//	go test -run '^$' -bench 'ColdStorm|ThirtyDays' -benchtime 1x ./bench
+//	go run ./bench/cmd/load
+//	go run ./bench/cmd/agentmem
+//
+// Everything talks to the in-process simulator (brokersim) or to child
+// processes over loopback (127.0.0.1) only.
+package bench

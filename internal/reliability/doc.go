@@ -1,0 +1,32 @@
+// Package reliability holds kauth's reliability suite and the harness it
+// shares with the benchmarks in bench/: a simulator rig, a virtual clock
+// driven by the simulator, the child-process protocol of the multi-process
+// tests, and the thirty-day scenario.
+//
+// The tests (go test ./internal/reliability) prove, against brokersim:
+//
+//   - faults (5xx bursts, hangs, resets, malformed and HTML bodies,
+//     rate-limit storms, tokens revoked behind the Manager's back, clock
+//     jumps) under concurrent load end for every caller in a valid token or
+//     a typed error within its deadline, with a bounded number of upstream
+//     calls and no leaked goroutine;
+//   - cold-start storms issue once, across goroutines and across processes
+//     on the file store and on Redis;
+//   - thirty virtual days with a restart every ten minutes issue at most
+//     once per validity period and never trip the issuance rate limit;
+//   - processes killed with SIGKILL at random points of a refresh never
+//     leave a corrupt cache file, and never make the broker mint more than
+//     one token per validity period (plus one);
+//   - no secret or whole token appears in any output, log or cache file of
+//     the CLI and the agent, files and sockets are private, and the agent
+//     refuses unauthenticated, cross-origin and foreign-Host calls.
+//
+// The default run takes about a minute. Longer variants run with
+//
+//	KAUTH_SOAK=1 go test ./internal/reliability -run . -timeout 30m
+//
+// which multiplies the rounds, callers and virtual days (see soak).
+// Redis tests use 127.0.0.1:6379 unless KAUTH_TEST_REDIS says otherwise;
+// without a reachable Redis they skip, except under CI=true, where they
+// fail.
+package reliability

@@ -1,0 +1,210 @@
+package reliability
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/kauth/kauth"
+	"github.com/kauth/kauth/brokersim"
+	"github.com/kauth/kauth/kis"
+	"github.com/kauth/kauth/kiwoom"
+)
+
+// Soak reports whether the long variants are asked for (KAUTH_SOAK set to
+// anything but "" or "0"). The default run stays around a minute on two
+// cores; a soak multiplies rounds, callers and days.
+func Soak() bool {
+	v := os.Getenv("KAUTH_SOAK")
+	return v != "" && v != "0"
+}
+
+// Scale returns n, or soak in a soak run.
+func Scale(n, soak int) int {
+	if Soak() {
+		return soak
+	}
+	return n
+}
+
+// Rig is a brokersim.Server on a loopback httptest server, with a count of
+// the requests that reached each broker's token endpoint.
+type Rig struct {
+	Sim *brokersim.Server
+	TS  *httptest.Server
+
+	issueCalls  [2]atomic.Int64 // KIS, Kiwoom: requests to the token endpoint
+	interceptMu sync.Mutex
+	intercept   func(r *http.Request)
+}
+
+// NewRig starts a simulator with the demo apps registered. configure, if not
+// nil, sets the simulator's fields before the first request. Close stops it.
+func NewRig(configure func(*brokersim.Server)) *Rig {
+	r := &Rig{Sim: brokersim.New()}
+	if configure != nil {
+		configure(r.Sim)
+	}
+	r.TS = httptest.NewServer(http.HandlerFunc(r.serve))
+	return r
+}
+
+func (r *Rig) serve(w http.ResponseWriter, req *http.Request) {
+	switch {
+	case strings.HasSuffix(req.URL.Path, "/oauth2/tokenP"):
+		r.issueCalls[0].Add(1)
+	case strings.HasPrefix(req.URL.Path, "/kiwoom/") && strings.HasSuffix(req.URL.Path, "/oauth2/token"):
+		r.issueCalls[1].Add(1)
+	}
+	r.interceptMu.Lock()
+	f := r.intercept
+	r.interceptMu.Unlock()
+	if f != nil {
+		f(req)
+	}
+	r.Sim.ServeHTTP(w, req)
+}
+
+// Intercept makes f see every request before the simulator does (nil
+// removes it). f runs on the handler's goroutine and must not block long.
+func (r *Rig) Intercept(f func(*http.Request)) {
+	r.interceptMu.Lock()
+	r.intercept = f
+	r.interceptMu.Unlock()
+}
+
+// IssueCalls returns how many requests reached broker b's token endpoint,
+// faulted ones included.
+func (r *Rig) IssueCalls(b kauth.Broker) int {
+	if b == kauth.KIS {
+		return int(r.issueCalls[0].Load())
+	}
+	return int(r.issueCalls[1].Load())
+}
+
+// Close ends hung requests and stops the server.
+func (r *Rig) Close() {
+	r.Sim.ReleaseHangs()
+	r.TS.Close()
+}
+
+// URL returns the root URL of the simulator.
+func (r *Rig) URL() string { return r.TS.URL }
+
+// Provider returns the provider of broker b at env e aimed at the rig, with
+// now as the receipt clock.
+func (r *Rig) Provider(b kauth.Broker, e kauth.Env, now func() time.Time) kauth.Provider {
+	return NewProvider(r.TS.URL, b, e, r.TS.Client(), now)
+}
+
+// NewProvider returns the provider of broker b at env e aimed at a
+// simulator served at root.
+func NewProvider(root string, b kauth.Broker, e kauth.Env, client *http.Client, now func() time.Time) kauth.Provider {
+	url := brokersim.BaseURL(root, b, e)
+	if b == kauth.KIS {
+		return &kis.Provider{BaseURL: url, Now: now, HTTPClient: client}
+	}
+	return &kiwoom.Provider{BaseURL: url, Now: now, HTTPClient: client}
+}
+
+// VClock drives a Manager from the simulator's virtual clock: Sleep
+// advances the simulator instead of waiting, so a minute-long wait for the
+// KIS issuance interval costs nothing.
+type VClock struct{ Sim *brokersim.Server }
+
+// Now returns the simulator's virtual time.
+func (c VClock) Now() time.Time { return c.Sim.Now() }
+
+// Sleep advances the simulator by d, unless ctx is done.
+func (c VClock) Sleep(ctx context.Context, d time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if d > 0 {
+		c.Sim.Advance(d)
+	}
+	return nil
+}
+
+// ScaledClock is a virtual clock shared by separate processes without any
+// communication: virtual time runs Scale times faster than the wall clock
+// from Base, which every process is given. Sleep waits d/Scale of real
+// time.
+type ScaledClock struct {
+	Base  time.Time
+	Scale int64
+}
+
+// Now returns Base + (wall time since Base) × Scale.
+func (c ScaledClock) Now() time.Time {
+	now := time.Now()
+	return c.Base.Add(now.Sub(c.Base) * time.Duration(c.Scale))
+}
+
+// Real converts a virtual duration into wall time.
+func (c ScaledClock) Real(d time.Duration) time.Duration { return d / time.Duration(c.Scale) }
+
+// Sleep waits d/Scale of real time or until ctx is done.
+func (c ScaledClock) Sleep(ctx context.Context, d time.Duration) error {
+	return kauth.SystemClock{}.Sleep(ctx, c.Real(d))
+}
+
+// DiscardLogger drops everything.
+func DiscardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// LogBuffer collects log output for inspection. It is safe for concurrent
+// use.
+type LogBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *LogBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// String returns everything written so far.
+func (b *LogBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// Logger returns a text logger, at debug level, that writes to b.
+func (b *LogBuffer) Logger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// Warnings returns the lines logged at WARN level or above.
+func (b *LogBuffer) Warnings() []string {
+	var out []string
+	for _, l := range strings.Split(b.String(), "\n") {
+		if strings.Contains(l, "level=WARN") || strings.Contains(l, "level=ERROR") {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// AppByName returns the demo app named "broker/env", e.g. "kis/mock".
+func AppByName(name string) (brokersim.App, bool) {
+	b, e, ok := strings.Cut(name, "/")
+	if !ok {
+		return brokersim.App{}, false
+	}
+	app := brokersim.Demo(kauth.Broker(b), kauth.Env(e))
+	return app, app.AppKey != ""
+}
+
+// AppName is the inverse of AppByName.
+func AppName(app brokersim.App) string { return string(app.Broker) + "/" + string(app.Env) }
