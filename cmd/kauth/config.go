@@ -157,22 +157,22 @@ func redactURL(s string) string {
 	return u.Redacted()
 }
 
-// session is what a command that talks to a broker needs: credentials, a
+// appClient is what a command that talks to a broker needs: credentials, a
 // provider, a store and a Manager over them.
-type session struct {
+type appClient struct {
 	creds   kauth.Credentials
 	store   *openedStore
 	manager *kauth.Manager
 }
 
-func (s *session) Close() {
+func (s *appClient) Close() {
 	s.manager.Close()
 	s.store.close()
 }
 
-// newSession reads the credentials of b at e, opens the store and builds a
+// newAppClient reads the credentials of b at e, opens the store and builds a
 // Manager for a command that runs once.
-func (c *cli) newSession(b kauth.Broker, e kauth.Env, timeout time.Duration, verbose bool) (*session, error) {
+func (c *cli) newAppClient(b kauth.Broker, e kauth.Env, timeout time.Duration, verbose bool) (*appClient, error) {
 	creds, err := c.credentials(b, e)
 	if err != nil {
 		return nil, err
@@ -203,7 +203,7 @@ func (c *cli) newSession(b kauth.Broker, e kauth.Env, timeout time.Duration, ver
 		st.close()
 		return nil, err
 	}
-	return &session{creds: creds, store: st, manager: m}, nil
+	return &appClient{creds: creds, store: st, manager: m}, nil
 }
 
 // fileExists reports whether path exists.

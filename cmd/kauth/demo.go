@@ -372,9 +372,11 @@ func (f *flow) run(ctx context.Context) error {
 		return fmt.Errorf("revoke: %w", err)
 	}
 	took = time.Since(t0)
-	st, _ := file.New(d.dir, file.WithKey(d.key), file.WithLogger(d.log))
-	e, _ := st.Load(ctx, f.creds().Key())
-	if e.Token.AccessToken != "" {
+	st, err := file.New(d.dir, file.WithKey(d.key), file.WithLogger(d.log))
+	if err != nil {
+		return err
+	}
+	if e, err := st.Load(ctx, f.creds().Key()); err != nil || e.Token.AccessToken != "" {
 		return errors.New("revoke: the store still holds the token")
 	}
 	f.row("revoke", fmtDur(took), "%s revoked at the broker, removed from the store", now.Fingerprint())

@@ -38,20 +38,15 @@ type command struct {
 	run     func(c *cli, ctx context.Context, args []string) error
 }
 
-var commands []command
-
-func init() {
-	// Assigned in init because the commands' help refers back to the table.
-	commands = []command{
-		{"token", "print a valid access token, issuing one only when needed", (*cli).token},
-		{"status", "list the cached tokens", (*cli).status},
-		{"revoke", "revoke the cached token at the broker and forget it", (*cli).revoke},
-		{"approval", "print a KIS WebSocket approval key", (*cli).approval},
-		{"hashkey", "print the KIS hashkey of the order body on stdin", (*cli).hashkey},
-		{"serve", "run the local agent that hands out tokens and proxies calls", (*cli).serve},
-		{"sim", "run the broker simulator (KIS and Kiwoom, real and mock)", (*cli).sim},
-		{"demo", "walk through the life of a token on the built-in simulator", (*cli).demo},
-	}
+var commands = []command{
+	{"token", "print a valid access token, issuing one only when needed", (*cli).token},
+	{"status", "list the cached tokens", (*cli).status},
+	{"revoke", "revoke the cached token at the broker and forget it", (*cli).revoke},
+	{"approval", "print a KIS WebSocket approval key", (*cli).approval},
+	{"hashkey", "print the KIS hashkey of the order body on stdin", (*cli).hashkey},
+	{"serve", "run the local agent that hands out tokens and proxies calls", (*cli).serve},
+	{"sim", "run the broker simulator (KIS and Kiwoom, real and mock)", (*cli).sim},
+	{"demo", "walk through the life of a token on the built-in simulator", (*cli).demo},
 }
 
 // Main runs the command line args and returns the process's exit code. An

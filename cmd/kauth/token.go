@@ -45,7 +45,7 @@ expires_at in RFC 3339 in Korea Standard Time (+09:00).`)
 	if err := checkTimeout("token", *timeout); err != nil {
 		return err
 	}
-	s, err := c.newSession(b, e, *timeout, *verbose)
+	s, err := c.newAppClient(b, e, *timeout, *verbose)
 	if err != nil {
 		return err
 	}
@@ -104,7 +104,7 @@ loses it: the brokers hand one token to an app key.`)
 	if err := checkTimeout("revoke", *timeout); err != nil {
 		return err
 	}
-	s, err := c.newSession(b, e, *timeout, *verbose)
+	s, err := c.newAppClient(b, e, *timeout, *verbose)
 	if err != nil {
 		return err
 	}
