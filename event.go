@@ -13,6 +13,7 @@ const (
 	EventInvalidated EventKind = "invalidated" // a caller reported the current token rejected
 	EventRevoked     EventKind = "revoked"     // the token was revoked upstream and forgotten
 	EventFailed      EventKind = "failed"      // getting a token failed (Err says why)
+	EventWaiting     EventKind = "waiting"     // an issuance waits out the broker's issuance interval (Duration says how long)
 )
 
 // Event describes one change in a Manager's token. It holds no secret: the

@@ -338,7 +338,7 @@ func (m *Manager) refresh(ctx context.Context, ahead bool) (Token, error) {
 			m.set(st)
 			return e.Token, nil
 		}
-		m.log.Info("kauth: waiting for the broker's issuance interval", "key", m.key.String(), "wait", next.Sub(now).Round(time.Millisecond))
+		m.emit(Event{Kind: EventWaiting, Key: m.key, Duration: next.Sub(now)})
 		if err := m.clock.Sleep(ctx, next.Sub(now)); err != nil {
 			return Token{}, m.failed(fmt.Errorf("kauth: %s %s: waiting for the issuance interval: %w", m.key.Broker, m.key.Env, err))
 		}
@@ -482,7 +482,11 @@ func (m *Manager) emit(ev Event) {
 		attrs = append(attrs, "source", ev.Source)
 	}
 	if ev.Duration > 0 {
-		attrs = append(attrs, "took", ev.Duration.Round(time.Millisecond))
+		name := "took"
+		if ev.Kind == EventWaiting {
+			name = "wait"
+		}
+		attrs = append(attrs, name, ev.Duration.Round(time.Millisecond))
 	}
 	if ev.Err != nil {
 		level = slog.LevelError

@@ -242,7 +242,14 @@ func TestKiwoomSameTokenDoesNotStorm(t *testing.T) {
 func TestKISIssuanceIntervalIsKept(t *testing.T) {
 	r := newRig(t)
 	app := brokersim.DemoKISMock
-	m := r.manager(t, app)
+	var waits atomic.Int64
+	m := r.manager(t, app, func(c *kauth.Config) {
+		c.OnEvent = func(ev kauth.Event) {
+			if ev.Kind == kauth.EventWaiting && ev.Duration > 0 {
+				waits.Add(1)
+			}
+		}
+	})
 	ctx := context.Background()
 	tok, err := m.Token(ctx)
 	if err != nil {
@@ -267,6 +274,9 @@ func TestKISIssuanceIntervalIsKept(t *testing.T) {
 	}
 	if st := r.sim.Stats(); st.Rejected != 0 {
 		t.Errorf("simulator answered %d errors; want 0 (no EGW00133)", st.Rejected)
+	}
+	if waits.Load() != 1 {
+		t.Errorf("waiting events = %d; want 1", waits.Load())
 	}
 }
 

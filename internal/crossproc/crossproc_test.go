@@ -512,4 +512,3 @@ func newPrefix(t *testing.T) string {
 	})
 	return prefix
 }
-
