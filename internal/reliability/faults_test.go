@@ -1,0 +1,538 @@
+package reliability_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kauth/kauth"
+	"github.com/kauth/kauth/brokersim"
+	"github.com/kauth/kauth/internal/reliability"
+)
+
+// Deadlines of the callers under fault: each Token call and each call
+// through kauth.Transport gets callDeadline, and must end by then plus
+// slack (the scheduler of a loaded 2-core machine, and the race detector).
+const (
+	callDeadline   = 2 * time.Second
+	deadlineSlack  = 400 * time.Millisecond
+	attemptTimeout = 250 * time.Millisecond
+)
+
+// typedKinds are the errors a caller may see: the broker's typed failures,
+// or its own deadline.
+var typedKinds = []error{kauth.ErrUnavailable, kauth.ErrRateLimited, kauth.ErrCredentials, kauth.ErrTokenReturnedAgain, context.DeadlineExceeded}
+
+func typed(err error) bool {
+	for _, k := range typedKinds {
+		if errors.Is(err, k) {
+			return true
+		}
+	}
+	return false
+}
+
+// outcomes tallies what the callers got.
+type outcomes struct {
+	mu       sync.Mutex
+	ok       int
+	typed    map[string]int // by kind
+	rejected int            // a Transport call whose retry was rejected too (the broker's own answer)
+	problems []string
+	tokens   map[string]bool
+}
+
+func (o *outcomes) problem(format string, args ...any) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if len(o.problems) < 20 {
+		o.problems = append(o.problems, fmt.Sprintf(format, args...))
+	}
+}
+
+func (o *outcomes) add(f func(o *outcomes)) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	f(o)
+}
+
+func kindName(err error) string {
+	for _, k := range typedKinds {
+		if errors.Is(err, k) {
+			return k.Error()
+		}
+	}
+	return "untyped"
+}
+
+// faultRig is one app under fault: the simulator, a Manager on its virtual
+// clock with a short attempt timeout, and a client through kauth.Transport.
+type faultRig struct {
+	rig    *reliability.Rig
+	app    brokersim.App
+	m      *kauth.Manager
+	client *http.Client
+	logs   *reliability.LogBuffer
+}
+
+func newFaultRig(t *testing.T, app brokersim.App) *faultRig {
+	t.Helper()
+	rig := reliability.NewRig(func(s *brokersim.Server) {
+		// The callers' load is about tokens, not the per-second call limits.
+		s.KISRealCallsPerSecond, s.KISMockCallsPerSecond, s.KiwoomCallsPerSecond = -1, -1, -1
+	})
+	t.Cleanup(rig.Close)
+	logs := new(reliability.LogBuffer)
+	m, err := kauth.NewManager(kauth.Config{
+		Credentials:    app.Credentials(),
+		Provider:       rig.Provider(app.Broker, app.Env, rig.Sim.Now),
+		Store:          kauth.NewMemoryStore(),
+		Clock:          reliability.VClock{Sim: rig.Sim},
+		AttemptTimeout: attemptTimeout,
+		Logger:         logs.Logger(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	client := &http.Client{Transport: &kauth.Transport{Manager: m, Base: rig.TS.Client().Transport}}
+	return &faultRig{rig: rig, app: app, m: m, client: client, logs: logs}
+}
+
+// protectedRequest builds the broker's protected call (KIS inquire-price,
+// Kiwoom ka10001).
+func (r *faultRig) protectedRequest(ctx context.Context) *http.Request {
+	base := brokersim.BaseURL(r.rig.URL(), r.app.Broker, r.app.Env)
+	var req *http.Request
+	if r.app.Broker == kauth.KIS {
+		req, _ = http.NewRequestWithContext(ctx, "GET", base+"/uapi/domestic-stock/v1/quotations/inquire-price?FID_COND_MRKT_DIV_CODE=J&FID_INPUT_ISCD=005930", nil)
+		req.Header.Set("tr_id", "FHKST01010100")
+		req.Header.Set("custtype", "P")
+	} else {
+		req, _ = http.NewRequestWithContext(ctx, "POST", base+"/api/dostk/stkinfo", bytes.NewReader([]byte(`{"stk_cd":"005930"}`)))
+		req.Header.Set("api-id", "ka10001")
+		req.Header.Set("Content-Type", "application/json;charset=UTF-8")
+	}
+	return req
+}
+
+// answer classifies a broker answer: ok, rejected (the broker's own
+// token rejection), or something else.
+func answer(body []byte) string {
+	var v struct {
+		RtCd       string          `json:"rt_cd"`
+		MsgCd      string          `json:"msg_cd"`
+		ReturnCode json.RawMessage `json:"return_code"`
+		ReturnMsg  string          `json:"return_msg"`
+	}
+	if err := json.Unmarshal(body, &v); err != nil {
+		return "undecodable"
+	}
+	switch {
+	case v.RtCd == "0", string(v.ReturnCode) == "0", string(v.ReturnCode) == `"0"`:
+		return "ok"
+	case strings.HasPrefix(v.MsgCd, "EGW0012"), strings.Contains(v.ReturnMsg, "[8005:"):
+		return "rejected"
+	}
+	return "broker error " + v.MsgCd + v.ReturnMsg
+}
+
+// load runs callers goroutines for about d, half calling Token and half
+// calling the protected endpoint through kauth.Transport, a few
+// milliseconds apart, each call with a deadline, while chaos (if not nil)
+// runs. It checks every outcome.
+func (r *faultRig) load(t *testing.T, callers int, d time.Duration, allowRejected bool, chaos func(stop <-chan struct{})) *outcomes {
+	t.Helper()
+	o := &outcomes{typed: map[string]int{}, tokens: map[string]bool{}}
+	stop := make(chan struct{})
+	var chaosDone sync.WaitGroup
+	if chaos != nil {
+		chaosDone.Go(func() { chaos(stop) })
+	}
+	var wg sync.WaitGroup
+	end := time.Now().Add(d)
+	for i := range callers {
+		wg.Go(func() {
+			for time.Now().Before(end) {
+				ctx, cancel := context.WithTimeout(context.Background(), callDeadline)
+				start := time.Now()
+				before := r.rig.Sim.Now()
+				if i%2 == 0 {
+					tok, err := r.m.Token(ctx)
+					took := time.Since(start)
+					switch {
+					case err == nil && tok.AccessToken != "" && tok.ExpiresAt.After(before):
+						o.add(func(o *outcomes) { o.ok++; o.tokens[tok.AccessToken] = true })
+					case err == nil:
+						o.problem("Token() returned %v, expired before the call", tok)
+					case typed(err):
+						o.add(func(o *outcomes) { o.typed[kindName(err)]++ })
+					default:
+						o.problem("Token() = %v: not a typed error", err)
+					}
+					if took > callDeadline+deadlineSlack {
+						o.problem("Token() took %v; deadline %v", took, callDeadline)
+					}
+				} else {
+					resp, err := r.client.Do(r.protectedRequest(ctx))
+					var body []byte
+					if err == nil {
+						body, _ = io.ReadAll(resp.Body)
+						resp.Body.Close()
+					}
+					took := time.Since(start)
+					switch {
+					case err != nil && typed(err):
+						o.add(func(o *outcomes) { o.typed[kindName(err)]++ })
+					case err != nil:
+						o.problem("call through Transport = %v: not a typed error", err)
+					case answer(body) == "ok":
+						o.add(func(o *outcomes) { o.ok++ })
+					case answer(body) == "rejected" && allowRejected:
+						o.add(func(o *outcomes) { o.rejected++ })
+					default:
+						o.problem("call through Transport answered %d %s", resp.StatusCode, answer(body))
+					}
+					if took > callDeadline+deadlineSlack {
+						o.problem("call through Transport took %v; deadline %v", took, callDeadline)
+					}
+				}
+				cancel()
+				time.Sleep(time.Duration(1+rand.IntN(5)) * time.Millisecond)
+			}
+		})
+	}
+	wg.Wait()
+	close(stop)
+	chaosDone.Wait()
+	for _, p := range o.problems {
+		t.Error(p)
+	}
+	r.checkLogs(t, o)
+	return o
+}
+
+// checkLogs asserts that the Manager's logs hold neither the app's secrets
+// nor any token a caller received.
+func (r *faultRig) checkLogs(t *testing.T, o *outcomes) {
+	t.Helper()
+	logs := r.logs.String()
+	for _, s := range []string{r.app.AppKey, r.app.Secret} {
+		if strings.Contains(logs, s) {
+			t.Errorf("the Manager's log holds a credential")
+		}
+	}
+	for tok := range o.tokens {
+		if strings.Contains(logs, tok) {
+			t.Errorf("the Manager's log holds a whole token (%s)", kauth.Fingerprint(tok))
+		}
+	}
+}
+
+// attemptsPerFlight is how many token requests one blocking issuance may
+// make under a burst of retryable faults: KIS spaces attempts 61 s apart
+// within the 3 min IssueTimeout (3 attempts); Kiwoom backs off
+// exponentially from 0.5 s (with jitter, capped at 30 s) within it: 11 to
+// 17 attempts.
+func attemptsPerFlight(b kauth.Broker) int {
+	if b == kauth.KIS {
+		return 3
+	}
+	return 17
+}
+
+// issuePath and callPath are the routes of the token endpoint and of the
+// protected call at broker b.
+func issuePath(b kauth.Broker) string {
+	if b == kauth.KIS {
+		return "/oauth2/tokenP"
+	}
+	return "/oauth2/token"
+}
+
+func callPath(b kauth.Broker) string {
+	if b == kauth.KIS {
+		return "/uapi/domestic-stock/v1/quotations/inquire-price"
+	}
+	return "/api/dostk/stkinfo"
+}
+
+var faultApps = []brokersim.App{brokersim.DemoKISReal, brokersim.DemoKiwoomReal}
+
+// TestFaultsOnIssue injects bursts of every fault kind on the token
+// endpoint of a cold Manager under 50 concurrent callers, and checks that
+// every caller ends with a valid token or a typed error within its
+// deadline, and that the token endpoint saw at most one request per
+// injected fault plus one (capped by the retries one issuance may make).
+func TestFaultsOnIssue(t *testing.T) {
+	callers, d := reliability.Scale(50, 200), time.Duration(reliability.Scale(300, 3000))*time.Millisecond
+	type fault struct {
+		kind  brokersim.FaultKind
+		count int
+	}
+	cases := []struct {
+		name   string
+		faults []fault
+		// recovers: once the burst is over, the callers get tokens without
+		// the clock moving on (the burst fits in one issuance's retries).
+		recovers bool
+	}{
+		{"5xx burst", []fault{{brokersim.ServerError, 2}}, true},
+		{"hangs", []fault{{brokersim.Hang, 2}}, true},
+		{"resets", []fault{{brokersim.Reset, 2}}, true},
+		{"malformed and HTML bodies", []fault{{brokersim.MalformedJSON, 1}, {brokersim.HTMLPage, 1}}, true},
+		{"rate-limit storm", []fault{{brokersim.RateLimit, 1000}}, false},
+		{"5xx storm", []fault{{brokersim.ServerError, 1000}}, false},
+		{"hang storm", []fault{{brokersim.Hang, 1000}}, false},
+	}
+	for _, app := range faultApps {
+		for _, tt := range cases {
+			t.Run(fmt.Sprintf("%s/%s", app.Broker, tt.name), func(t *testing.T) {
+				t.Parallel()
+				r := newFaultRig(t, app)
+				injected := 0
+				path := issuePath(app.Broker)
+				for _, f := range tt.faults {
+					r.rig.Sim.Inject(brokersim.Fault{Broker: app.Broker, Path: path, Kind: f.kind, Count: f.count})
+					injected += f.count
+				}
+				o := r.load(t, callers, d, false, nil)
+				calls := r.rig.IssueCalls(app.Broker)
+				limit := min(injected, attemptsPerFlight(app.Broker)) + 1
+				if calls > limit {
+					t.Errorf("token endpoint requests = %d; want at most %d (%d faults injected): a retry storm", calls, limit, injected)
+				}
+				if tt.recovers && o.ok == 0 {
+					t.Errorf("no caller got a token after a burst of %d faults; typed errors %v", injected, o.typed)
+				}
+				if !tt.recovers && o.ok != 0 {
+					t.Errorf("%d callers got a token through a fault storm at the token endpoint", o.ok)
+				}
+				if got := r.rig.Sim.Issued(app.Broker, app.Env, app.AppKey); got > 1 {
+					t.Errorf("issuances = %d; want at most 1", got)
+				}
+				t.Logf("%d faults: %d token requests; %d ok, typed errors %v", injected, calls, o.ok, o.typed)
+
+				if !tt.recovers {
+					// Once the storm passes, the Manager recovers: it does
+					// not stay stuck on a remembered failure.
+					r.rig.Sim.ReleaseHangs()
+					clearFaults(t, r.rig)
+					r.rig.Sim.Advance(5 * time.Minute)
+					ctx, cancel := context.WithTimeout(context.Background(), callDeadline)
+					defer cancel()
+					// The issuance still running when the storm ended may
+					// end in its last error; one after it must succeed.
+					var err error
+					for range 5 {
+						if _, err = r.m.Token(ctx); err == nil {
+							break
+						}
+						r.rig.Sim.Advance(2 * time.Minute) // past the remembered failure
+					}
+					if err != nil {
+						t.Errorf("Token() after the storm = %v; want a token", err)
+					}
+				}
+			})
+		}
+	}
+}
+
+// clearFaults drops the faults still pending, through the control API.
+func clearFaults(t *testing.T, rig *reliability.Rig) {
+	t.Helper()
+	req, _ := http.NewRequest("DELETE", rig.URL()+"/_sim/fault", nil)
+	resp, err := rig.TS.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		t.Fatalf("DELETE /_sim/fault = %s", resp.Status)
+	}
+}
+
+// TestTokensRevokedBehindOurBack: under load, the broker drops the current
+// token (InvalidateToken) three times, and answers some calls with its
+// token-rejected error (InvalidToken faults). Transport heals each with one
+// new issuance: no storm, and no caller sees an untyped error.
+func TestTokensRevokedBehindOurBack(t *testing.T) {
+	callers, d := reliability.Scale(50, 200), time.Duration(reliability.Scale(500, 5000))*time.Millisecond
+	for _, app := range faultApps {
+		t.Run(string(app.Broker), func(t *testing.T) {
+			t.Parallel()
+			r := newFaultRig(t, app)
+			if _, err := r.m.Token(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			const revokes, rejections = 3, 3
+			path := callPath(app.Broker)
+			o := r.load(t, callers, d, true, func(stop <-chan struct{}) {
+				for i := range revokes + rejections {
+					select {
+					case <-stop:
+						return
+					case <-time.After(40 * time.Millisecond):
+					}
+					if i%2 == 0 {
+						if tok, _, ok := r.rig.Sim.CurrentToken(app.Broker, app.Env, app.AppKey); ok {
+							r.rig.Sim.InvalidateToken(tok)
+						}
+					} else {
+						r.rig.Sim.Inject(brokersim.Fault{Broker: app.Broker, Path: path, Kind: brokersim.InvalidToken})
+					}
+				}
+			})
+			issued := r.rig.Sim.Issued(app.Broker, app.Env, app.AppKey)
+			if limit := 1 + revokes + rejections; issued > limit {
+				t.Errorf("issuances = %d; want at most %d (one per revoked token, plus the first)", issued, limit)
+			}
+			if calls := r.rig.IssueCalls(app.Broker); calls > 2*(1+revokes+rejections) {
+				t.Errorf("token requests = %d for %d revocations; want a handful", calls, revokes+rejections)
+			}
+			if o.ok == 0 {
+				t.Errorf("no caller succeeded")
+			}
+			t.Logf("%d issuances, %d token requests; %d ok, %d rejected twice, typed errors %v", issued, r.rig.IssueCalls(app.Broker), o.ok, o.rejected, o.typed)
+		})
+	}
+}
+
+// TestClockJumps: under load the virtual clock jumps ahead by hours, past
+// the token's expiry and into and past the refresh-ahead window; every
+// jump past expiry costs exactly one issuance, shared by all callers.
+func TestClockJumps(t *testing.T) {
+	callers, d := reliability.Scale(50, 200), time.Duration(reliability.Scale(500, 5000))*time.Millisecond
+	for _, app := range faultApps {
+		t.Run(string(app.Broker), func(t *testing.T) {
+			t.Parallel()
+			r := newFaultRig(t, app)
+			if _, err := r.m.Token(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			jumps := []time.Duration{7 * time.Hour, 7 * time.Hour, 7 * time.Hour, 3*time.Hour - 20*time.Minute, 25 * time.Hour, 48 * time.Hour}
+			var total time.Duration
+			for _, j := range jumps {
+				total += j
+			}
+			o := r.load(t, callers, d, false, func(stop <-chan struct{}) {
+				for _, j := range jumps {
+					select {
+					case <-stop:
+						return
+					case <-time.After(30 * time.Millisecond):
+					}
+					r.rig.Sim.Advance(j)
+				}
+			})
+			issued := r.rig.Sim.Issued(app.Broker, app.Env, app.AppKey)
+			if limit := int(total/(24*time.Hour)) + 2; issued > limit {
+				t.Errorf("issuances = %d over %v of jumps; want at most %d", issued, total, limit)
+			}
+			if st := r.rig.Sim.Stats(); st.RateLimited != 0 {
+				t.Errorf("broker rate-limit answers = %d; want 0", st.RateLimited)
+			}
+			if o.ok == 0 {
+				t.Errorf("no caller succeeded")
+			}
+			t.Logf("%d issuances, %d token requests; %d ok, typed errors %v", issued, r.rig.IssueCalls(app.Broker), o.ok, o.typed)
+		})
+	}
+}
+
+// TestChaos mixes everything at random (seeded; the seed is logged) for a
+// while under load: faults of every kind on every endpoint, revocations and
+// clock jumps.
+func TestChaos(t *testing.T) {
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	callers, d := reliability.Scale(50, 100), time.Duration(reliability.Scale(1500, 30000))*time.Millisecond
+	// Every fault the token endpoints have been seen to answer with.
+	kinds := []brokersim.FaultKind{brokersim.ServerError, brokersim.Hang, brokersim.Reset, brokersim.MalformedJSON,
+		brokersim.HTMLPage, brokersim.RateLimit, brokersim.Latency}
+	for _, app := range faultApps {
+		t.Run(string(app.Broker), func(t *testing.T) {
+			t.Parallel()
+			rng := rand.New(rand.NewPCG(seed, uint64(len(app.Broker))))
+			r := newFaultRig(t, app)
+			var events int
+			var jumped time.Duration
+			o := r.load(t, callers, d, true, func(stop <-chan struct{}) {
+				for {
+					select {
+					case <-stop:
+						return
+					case <-time.After(time.Duration(10+rng.IntN(30)) * time.Millisecond):
+					}
+					events++
+					switch n := rng.IntN(10); {
+					case n == 0:
+						d := time.Duration(rng.IntN(30)) * time.Hour
+						jumped += d
+						r.rig.Sim.Advance(d)
+					case n == 1:
+						// Minutes pass: a remembered failure expires.
+						r.rig.Sim.Advance(time.Duration(1+rng.IntN(3)) * time.Minute)
+					case n == 2:
+						if tok, _, ok := r.rig.Sim.CurrentToken(app.Broker, app.Env, app.AppKey); ok {
+							r.rig.Sim.InvalidateToken(tok)
+						}
+					case n < 5:
+						// On the protected call, the faults that concern the
+						// token: any other failure of a call is the broker's
+						// answer, which Transport passes through untouched.
+						k := []brokersim.FaultKind{brokersim.InvalidToken, brokersim.Latency}[rng.IntN(2)]
+						r.rig.Sim.Inject(brokersim.Fault{Broker: app.Broker, Path: callPath(app.Broker), Kind: k, Delay: 20 * time.Millisecond})
+					default:
+						f := brokersim.Fault{Broker: app.Broker, Path: issuePath(app.Broker), Kind: kinds[rng.IntN(len(kinds))], Count: 1 + rng.IntN(3), Delay: 20 * time.Millisecond}
+						r.rig.Sim.Inject(f)
+					}
+				}
+			})
+			issued := r.rig.Sim.Issued(app.Broker, app.Env, app.AppKey)
+			// Each event can cost at most one new token (a jump past expiry,
+			// a revocation, a rejected token), plus the first.
+			if issued > events+int(jumped/(24*time.Hour))+1 {
+				t.Errorf("issuances = %d after %d chaos events; want at most one per event", issued, events)
+			}
+			t.Logf("%d chaos events, %v of jumps: %d issuances, %d token requests; %d ok, %d rejected twice, typed errors %v",
+				events, jumped, issued, r.rig.IssueCalls(app.Broker), o.ok, o.rejected, o.typed)
+		})
+	}
+}
+
+// TestRetryAfterClockJump: a Manager whose clock runs ahead of the wall
+// clock (here the simulator's, after a jump; in production any injected
+// Clock) must still retry a failed issuance within its IssueTimeout.
+// Context deadlines are wall-clock times, so comparing them with
+// Clock.Now() makes the Manager give up after the first failure.
+func TestRetryAfterClockJump(t *testing.T) {
+	for _, app := range faultApps {
+		t.Run(string(app.Broker), func(t *testing.T) {
+			r := newFaultRig(t, app)
+			if _, err := r.m.Token(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			r.rig.Sim.Advance(25 * time.Hour) // the token has expired
+			r.rig.Sim.Inject(brokersim.Fault{Broker: app.Broker, Path: issuePath(app.Broker), Kind: brokersim.ServerError})
+			ctx, cancel := context.WithTimeout(context.Background(), callDeadline)
+			defer cancel()
+			if _, err := r.m.Token(ctx); err != nil {
+				t.Errorf("Token() after one 503 = %v; want a token from the retry", err)
+			}
+			if calls := r.rig.IssueCalls(app.Broker); calls != 3 {
+				t.Errorf("token requests = %d; want 3 (the first issue, the 503, the retry)", calls)
+			}
+		})
+	}
+}
