@@ -63,7 +63,9 @@ type Agent struct {
 	base      http.RoundTripper
 	keepEvery time.Duration
 	metrics   *metrics
-	handler   http.Handler
+
+	ownTransport *http.Transport // the transport New made, closed by Close
+	handler      http.Handler
 
 	mu       sync.RWMutex
 	cfg      Config
@@ -133,7 +135,8 @@ func New(cfg Config, opts Options) (*Agent, error) {
 		a.store = kauth.NewMemoryStore()
 	}
 	if a.client == nil {
-		a.client = &http.Client{Timeout: 30 * time.Second, Transport: http.DefaultTransport.(*http.Transport).Clone()}
+		a.ownTransport = http.DefaultTransport.(*http.Transport).Clone()
+		a.client = &http.Client{Timeout: 30 * time.Second, Transport: a.ownTransport}
 	}
 	a.base = a.client.Transport
 	if a.base == nil {
@@ -654,6 +657,9 @@ func (a *Agent) close() error {
 	}
 	for _, acct := range accts {
 		acct.mgr.Close()
+	}
+	if a.ownTransport != nil {
+		a.ownTransport.CloseIdleConnections()
 	}
 	a.log.Info("agent: closed")
 	return errors.Join(errs...)

@@ -56,6 +56,10 @@ func (a *Agent) newProxy(acct *account) *httputil.ReverseProxy {
 			Base:    &limitedTransport{a: a, acct: acct, base: a.base},
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			if r.Context().Err() == nil && errorKind(err) == "other" {
+				// A network failure on the way to the broker.
+				err = &kauth.Error{Broker: acct.creds.Broker, Env: acct.creds.Env, Op: "call", Kind: kauth.ErrUnavailable, Err: err}
+			}
 			if r.Context().Err() == nil {
 				a.log.Warn("agent: proxied request failed", "account", acct.name, "path", r.URL.Path, "kind", errorKind(err), "err", err)
 			}
