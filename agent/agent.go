@@ -10,6 +10,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
+	"reflect"
 	"slices"
 	"sync"
 	"time"
@@ -171,6 +172,9 @@ func (a *Agent) Reload(cfg Config) error {
 	}
 	old := a.accounts
 	next := make(map[string]*account, len(rs))
+	if a.cfg.Accounts != nil && !reflect.DeepEqual(a.cfg.Listen, cfg.Listen) {
+		a.log.Warn("agent: listen settings changed; they take effect when the agent restarts")
+	}
 
 	// One rate budget per app key: accounts sharing a key share a limiter
 	// at the strictest of their settings.

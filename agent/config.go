@@ -172,7 +172,7 @@ func ParseConfig(data []byte) (Config, error) {
 		if errors.Is(err, io.EOF) {
 			return Config{}, errors.New("empty config: list at least one account under accounts:")
 		}
-		return Config{}, err
+		return Config{}, oneLineYAMLError(err)
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
@@ -261,6 +261,22 @@ func SimConfig(simBaseURL string) Config {
 		})
 	}
 	return cfg
+}
+
+var unknownFieldRE = regexp.MustCompile(`field (\S+) not found in type \S+`)
+
+// oneLineYAMLError turns the YAML decoder's multi-line report into one
+// line per DESIGN's error contract: "line 7: unknown field "app_secret"; …".
+func oneLineYAMLError(err error) error {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		return err
+	}
+	msgs := make([]string, len(te.Errors))
+	for i, e := range te.Errors {
+		msgs[i] = unknownFieldRE.ReplaceAllString(strings.TrimSpace(e), `unknown field "$1"`)
+	}
+	return errors.New(strings.Join(msgs, "; "))
 }
 
 var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)

@@ -152,6 +152,29 @@ func TestShutdownDeadline(t *testing.T) {
 	<-done
 }
 
+func TestCloseStopsServing(t *testing.T) {
+	h := newHarness(t, setup{})
+	h.token("kis-mock")
+	if err := h.agent.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-h.served:
+		if err != nil {
+			t.Errorf("ListenAndServe after Close: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("ListenAndServe still serves after Close")
+	}
+	h.cancel, h.closed = nil, true
+	if err := h.agent.ListenAndServe(context.Background()); err == nil {
+		t.Error("ListenAndServe after Close succeeded")
+	}
+	if err := h.agent.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+}
+
 func TestRevokeOnShutdown(t *testing.T) {
 	h := newHarness(t, setup{cfg: func(c *agent.Config) { c.RevokeOnShutdown = true }})
 	toks := map[string]string{}

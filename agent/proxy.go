@@ -50,6 +50,11 @@ func (a *Agent) newProxy(acct *account) *httputil.ReverseProxy {
 			for _, h := range strippedHeaders {
 				out.Header.Del(h)
 			}
+			// Let the transport negotiate compression and decompress: the
+			// rejected-token check reads the answer's JSON, which a
+			// caller-requested gzip body would hide, leaving the token
+			// unhealed.
+			out.Header.Del("Accept-Encoding")
 		},
 		Transport: &kauth.Transport{
 			Manager: acct.mgr,
@@ -80,7 +85,7 @@ func (a *Agent) serveProxy(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no broker path: use /proxy/"+acct.name+"/uapi/… or /proxy/"+acct.name+"/api/…")
 		return
 	}
-	if strings.HasPrefix(path, "oauth2/") {
+	if p := strings.ToLower(path); p == "oauth2" || strings.HasPrefix(p, "oauth2/") {
 		// Issuing and revoking belong to the agent: an issuance through the
 		// proxy would dodge the once-a-minute guard and page the account
 		// holder, and a revoke would break every bot sharing the token.

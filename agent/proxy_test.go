@@ -38,6 +38,20 @@ func TestProxyKIS(t *testing.T) {
 	if st.OK != 3 || st.TokenRejected != 0 || st.Issued != 1 {
 		t.Errorf("simulator saw %+v; want 3 OK calls, no rejected token, 1 issuance", st.Counts)
 	}
+
+	// KIS hashkey authenticates with appkey and appsecret headers only,
+	// which the agent adds.
+	r = h.viaUnix("POST", "/proxy/kis-mock/uapi/hashkey", strings.NewReader(`{"CANO":"50000000","ORD_QTY":"1"}`),
+		http.Header{"Content-Type": {"application/json; charset=UTF-8"}})
+	if r.status != http.StatusOK || jsonField(t, r.body, "HASH") == "" {
+		t.Errorf("hashkey through the proxy = %d %s; want 200 with a HASH", r.status, r.body)
+	}
+
+	// A caller asking for gzip still gets the broker's answer.
+	r = h.kisPrice("kis-mock", http.Header{"Accept-Encoding": {"gzip"}})
+	if r.header.Get("Content-Encoding") == "" {
+		kisOK(t, r)
+	}
 }
 
 func TestProxyKiwoomHeadersPassThrough(t *testing.T) {
