@@ -1,0 +1,37 @@
+# make test   the whole suite with the race detector (a few minutes on 2 cores)
+# make bench  every benchmark and load test behind BENCHMARKS.md
+# make fuzz   each fuzzer for FUZZTIME (default 5s), as CI runs them
+#
+# The reliability suite's long variants: KAUTH_SOAK=1 make test
+
+GO       ?= go
+FUZZTIME ?= 5s
+
+# package:fuzzer, one per fuzz target in the repository.
+FUZZERS := \
+	./kis:FuzzCheckResponse \
+	./kis:FuzzDecodeToken \
+	./kis:FuzzParseExpiry \
+	./kiwoom:FuzzCheckResponse \
+	./kiwoom:FuzzDecodeToken \
+	./kiwoom:FuzzParseExpiry \
+	./internal/seal:FuzzOpen \
+	./store/file:FuzzLoad \
+	./agent:FuzzParseConfig \
+	./agent:FuzzLoadConfig
+
+.PHONY: test bench fuzz
+
+test:
+	$(GO) vet ./...
+	$(GO) test -race -timeout 10m ./...
+
+bench:
+	./bench/run.sh
+
+fuzz:
+	@set -e; for f in $(FUZZERS); do \
+		pkg=$${f%%:*}; name=$${f##*:}; \
+		echo "$(GO) test -run '^$$' -fuzz '^$$name\$$' -fuzztime $(FUZZTIME) $$pkg"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg; \
+	done

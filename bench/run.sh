@@ -1,0 +1,24 @@
+#!/bin/sh
+# Reproduces every number in BENCHMARKS.md on this machine: the Go
+# benchmarks (warm cache, cold-start storms, thirty virtual days), the agent
+# load test and the agent memory probe. Loopback (127.0.0.1) only. The Redis
+# storm uses 127.0.0.1:6379 unless KAUTH_TEST_REDIS says otherwise, and is
+# skipped without one (unless CI=true).
+#
+#   ./bench/run.sh            # or: make bench
+set -eu
+cd "$(dirname "$0")/.."
+
+echo "# $(date -u +%Y-%m-%d) $(go version) GOMAXPROCS=$(getconf _NPROCESSORS_ONLN) $(uname -sm)"
+echo
+echo "## Warm cache (go test -run '^\$' -bench WarmToken -benchmem -count 5 ./bench)"
+go test -run '^$' -bench 'WarmToken' -benchmem -count 5 ./bench
+echo
+echo "## Cold-start storms and thirty days (go test -run '^\$' -bench 'ColdStorm|ThirtyDays' -benchtime 3x ./bench)"
+go test -run '^$' -bench 'ColdStorm|ThirtyDays' -benchtime 3x -v ./bench | grep -v '^=== RUN'
+echo
+echo "## Agent on loopback (go run ./bench/cmd/load)"
+go run ./bench/cmd/load
+echo
+echo "## Agent memory (go run ./bench/cmd/agentmem)"
+go run ./bench/cmd/agentmem
