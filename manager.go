@@ -381,6 +381,7 @@ func (m *Manager) refresh(ctx context.Context, ahead bool) (Token, error) {
 // holds across processes and crashes.
 func (m *Manager) issue(ctx context.Context, e *Entry) (Token, time.Duration, error) {
 	backoff := 500 * time.Millisecond
+	begin := m.clock.Now()
 	for attempt := 1; ; attempt++ {
 		start := m.clock.Now()
 		e.LastIssue = start
@@ -405,7 +406,13 @@ func (m *Manager) issue(ctx context.Context, e *Entry) (Token, time.Duration, er
 		if spacing := m.minInterval - took; spacing > wait {
 			wait = spacing
 		}
-		if deadline, ok := ctx.Deadline(); ok && m.clock.Now().Add(wait).After(deadline) {
+		// IssueTimeout is a budget on the Manager's clock; a context deadline
+		// is a wall-clock time, whatever m.clock says. Stop before either
+		// would run out during the wait.
+		if m.clock.Now().Add(wait).Sub(begin) > m.issueTimeout {
+			return Token{}, took, err
+		}
+		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < wait {
 			return Token{}, took, err
 		}
 		m.log.Warn("kauth: issuance failed; retrying", "key", m.key.String(), "attempt", attempt, "wait", wait.Round(time.Millisecond), "err", err)
