@@ -17,6 +17,7 @@ FUZZERS := \
 	./kiwoom:FuzzParseExpiry \
 	./internal/seal:FuzzOpen \
 	./store/file:FuzzLoad \
+	./store/file:FuzzKeyFile \
 	./agent:FuzzParseConfig \
 	./agent:FuzzLoadConfig
 
