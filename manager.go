@@ -349,9 +349,17 @@ func (m *Manager) refresh(ctx context.Context, ahead bool) (Token, error) {
 		return Token{}, m.failed(err)
 	}
 	if tok.Fingerprint() == rejected || (e.Rejected != "" && tok.Fingerprint() == e.Rejected) {
-		// Handing it out again would only loop between the broker's
-		// rejection and its re-issue.
-		e.Token, e.Rejected = Token{}, tok.Fingerprint()
+		// Handing it out now would only loop between the broker's rejection
+		// and its re-issue: fail this round. The failure is remembered for
+		// a while (see fly), after which the mark is gone and the token is
+		// tried again, so a rejection that was a passing glitch heals
+		// itself and one that was not costs one issuance a minute at most.
+		m.mu.Lock()
+		if m.rejected == tok.Fingerprint() {
+			m.rejected = ""
+		}
+		m.mu.Unlock()
+		e.Token, e.Rejected = Token{}, ""
 		m.save(ctx, e)
 		return Token{}, m.failed(&Error{
 			Broker: m.key.Broker, Env: m.key.Env, Op: "issue", Kind: ErrTokenReturnedAgain,

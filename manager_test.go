@@ -450,6 +450,20 @@ func TestRejectedTokenHandedBackStops(t *testing.T) {
 	if calls := r.sim.Stats().Requests - before; calls != 2 {
 		t.Errorf("upstream calls = %d; want 2 (the rejected call and one re-issue)", calls)
 	}
+	// Callers right after get the same clear error without another call.
+	if _, err := m.Token(context.Background()); !errors.Is(err, kauth.ErrTokenReturnedAgain) {
+		t.Errorf("Token() right after = %v; want the remembered ErrTokenReturnedAgain", err)
+	}
+	if calls := r.sim.Stats().Requests - before; calls != 2 {
+		t.Errorf("upstream calls = %d; want still 2", calls)
+	}
+	// Once the broker accepts the token again (the rejection was a glitch),
+	// the Manager heals after the remembered failure expires.
+	r.sim.ReissueInvalidated = false
+	r.sim.Advance(2 * time.Minute)
+	if res := protectedCall(t, client, r.ts.URL, app); !res.ok {
+		t.Errorf("protected call after the glitch = %s; want success", res.body)
+	}
 }
 
 func TestInvalidateLeavesNewerToken(t *testing.T) {
