@@ -9,40 +9,12 @@ import (
 	"testing"
 	"time"
 
-	goredis "github.com/redis/go-redis/v9"
-
 	"github.com/kauth/kauth"
+	"github.com/kauth/kauth/internal/testredis"
 )
 
-// redisURL returns the Redis the tests may use (KAUTH_TEST_REDIS, or db 15
-// on the local default port), or skips: fails under CI=true.
-func redisURL(t *testing.T) (string, *goredis.Client) {
-	t.Helper()
-	u := os.Getenv("KAUTH_TEST_REDIS")
-	if u == "" {
-		u = "redis://127.0.0.1:6379/15"
-	}
-	o, err := goredis.ParseURL(u)
-	if err != nil {
-		t.Fatalf("KAUTH_TEST_REDIS: %v", err)
-	}
-	o.DialTimeout = time.Second
-	c := goredis.NewClient(o)
-	t.Cleanup(func() { c.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if err := c.Ping(ctx).Err(); err != nil {
-		msg := "no Redis at " + redactURL(u) + " (" + err.Error() + "); set KAUTH_TEST_REDIS=redis://host:port/db to run"
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	return u, c
-}
-
 func TestRedisStore(t *testing.T) {
-	u, client := redisURL(t)
+	u, client := testredis.URL(t), testredis.Client(t)
 	sim := newTestSim(t)
 	var b [6]byte
 	rand.Read(b[:])

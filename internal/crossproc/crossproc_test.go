@@ -10,7 +10,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"log/slog"
@@ -29,6 +28,7 @@ import (
 
 	"github.com/kauth/kauth"
 	"github.com/kauth/kauth/brokersim"
+	"github.com/kauth/kauth/internal/testredis"
 	"github.com/kauth/kauth/kis"
 	"github.com/kauth/kauth/kiwoom"
 	"github.com/kauth/kauth/store/file"
@@ -175,10 +175,10 @@ func TestFileStoreProcessesIssueOnce(t *testing.T) {
 }
 
 func TestRedisStoreProcessesIssueOnce(t *testing.T) {
-	url := redisURL(t)
+	url := testredis.URL(t)
 	sim, base := newSim(t)
 	key := newKey(t)
-	prefix := newPrefix(t)
+	prefix := testredis.Prefix(t)
 	env := []string{envBase + "=" + base, envStore + "=redis:" + url, envPrefix + "=" + prefix, "KAUTH_KEY=" + base64.StdEncoding.EncodeToString(key)}
 	first := storm(t, 4, env)
 	sameNonEmpty(t, first)
@@ -251,8 +251,8 @@ func sharedStores(t *testing.T) map[string]func() kauth.Store {
 			return s
 		},
 	}
-	if url, ok := tryRedisURL(t); ok {
-		prefix := newPrefix(t)
+	if url, ok := testredis.Try(t); ok {
+		prefix := testredis.Prefix(t)
 		stores["redis"] = func() kauth.Store {
 			s, err := redis.Open(url, key, redis.WithPrefix(prefix))
 			if err != nil {
@@ -328,12 +328,12 @@ func TestNewTokenReachesOtherHolders(t *testing.T) {
 // served, and a token that must be issued is issued directly, with a
 // warning, rather than leave the caller without one.
 func TestRedisDown(t *testing.T) {
-	url := redisURL(t)
+	url := testredis.URL(t)
 	proxy := newCutProxy(t, hostPort(t, url))
 	sim := brokersim.New()
 	ts := httptest.NewServer(sim)
 	defer ts.Close()
-	store, err := redis.Open(strings.Replace(url, hostPort(t, url), proxy.addr, 1), newKey(t), redis.WithPrefix(newPrefix(t)))
+	store, err := redis.Open(strings.Replace(url, hostPort(t, url), proxy.addr, 1), newKey(t), redis.WithPrefix(testredis.Prefix(t)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -445,70 +445,11 @@ func (p *cutProxy) cut() {
 	p.wg.Wait()
 }
 
-// Redis for these tests: KAUTH_TEST_REDIS, or 127.0.0.1:6379 db 15. Without
-// one they skip, except under CI=true, where they fail.
-func tryRedisURL(t *testing.T) (string, bool) {
-	t.Helper()
-	url := os.Getenv("KAUTH_TEST_REDIS")
-	if url == "" {
-		url = "redis://127.0.0.1:6379/15"
-	}
-	o, err := goredis.ParseURL(url)
-	if err != nil {
-		t.Fatalf("KAUTH_TEST_REDIS: %v", err)
-	}
-	o.DialTimeout = time.Second
-	c := goredis.NewClient(o)
-	defer c.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if err := c.Ping(ctx).Err(); err != nil {
-		msg := fmt.Sprintf("redis not reachable at %s (%v); set KAUTH_TEST_REDIS=redis://host:port/db to run", o.Addr, err)
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Log(msg)
-		return "", false
-	}
-	return url, true
-}
-
-func redisURL(t *testing.T) string {
-	t.Helper()
-	url, ok := tryRedisURL(t)
-	if !ok {
-		t.Skip("redis not reachable; set KAUTH_TEST_REDIS=redis://host:port/db to run")
-	}
-	return url
-}
-
+// hostPort returns the address of the Redis at url.
 func hostPort(t *testing.T, url string) string {
 	o, err := goredis.ParseURL(url)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return o.Addr
-}
-
-// newPrefix returns a Redis namespace of the test's own and removes its keys
-// afterwards.
-func newPrefix(t *testing.T) string {
-	var b [6]byte
-	rand.Read(b[:])
-	prefix := "kauthtest:" + hex.EncodeToString(b[:])
-	t.Cleanup(func() {
-		url, ok := tryRedisURL(t)
-		if !ok {
-			return
-		}
-		o, _ := goredis.ParseURL(url)
-		c := goredis.NewClient(o)
-		defer c.Close()
-		ctx := context.Background()
-		iter := c.Scan(ctx, 0, prefix+":*", 100).Iterator()
-		for iter.Next(ctx) {
-			c.Del(ctx, iter.Val())
-		}
-	})
-	return prefix
 }

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kauth/kauth/internal/testredis"
 	"github.com/kauth/kauth/store/redis"
 	"github.com/kauth/kauth/storetest"
 )
@@ -29,6 +30,7 @@ const (
 	childKeyEnv    = "KAUTH_REDIS_TEST_KEY" // a throwaway store key for the test
 	childNEnv      = "KAUTH_REDIS_TEST_N"
 	childLeaseEnv  = "KAUTH_REDIS_TEST_LEASE"
+	childURLEnv    = "KAUTH_REDIS_TEST_URL" // the parent's test Redis
 )
 
 // TestChildProcess is not a test: it is the body of the child processes
@@ -55,7 +57,7 @@ func childMain(role string) error {
 	if d, err := time.ParseDuration(os.Getenv(childLeaseEnv)); err == nil {
 		opts = append(opts, redis.WithLease(d))
 	}
-	s, err := redis.Open(testURL(), key, opts...)
+	s, err := redis.Open(os.Getenv(childURLEnv), key, opts...)
 	if err != nil {
 		return err
 	}
@@ -83,7 +85,7 @@ func childMain(role string) error {
 func child(t *testing.T, role string, env ...string) (*exec.Cmd, *bufio.Reader) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestChildProcess$", "-test.count=1")
-	cmd.Env = append(os.Environ(), childEnv+"="+role)
+	cmd.Env = append(os.Environ(), childEnv+"="+role, childURLEnv+"="+testredis.URL(t))
 	cmd.Env = append(cmd.Env, env...)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
@@ -131,8 +133,8 @@ func TestProcessesExcludeEachOther(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes")
 	}
-	c := newClient(t)
-	prefix := newPrefix(t, c)
+	c := testredis.Client(t)
+	prefix := testredis.Prefix(t)
 	key := newKey()
 	const procs, rounds = 4, 15
 	env := []string{
@@ -163,8 +165,8 @@ func TestKilledHolderLeaseLapses(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes")
 	}
-	c := newClient(t)
-	prefix := newPrefix(t, c)
+	c := testredis.Client(t)
+	prefix := testredis.Prefix(t)
 	key := newKey()
 	const lease = time.Second
 	cmd, out := child(t, "hold",

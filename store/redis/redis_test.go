@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -20,15 +19,11 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/kauth/kauth"
+	"github.com/kauth/kauth/internal/testredis"
 	"github.com/kauth/kauth/store/file"
 	"github.com/kauth/kauth/store/redis"
 	"github.com/kauth/kauth/storetest"
 )
-
-// These tests need a real Redis: KAUTH_TEST_REDIS, or 127.0.0.1:6379 db 15
-// if that is unset. Without one they skip, except under CI=true, where they
-// fail: CI must not pass by skipping.
-const defaultTestRedis = "redis://127.0.0.1:6379/15"
 
 var keyMock = kauth.Key{Broker: kauth.KIS, Env: kauth.Mock, Fingerprint: "3f2a9c01d4e5"}
 
@@ -42,14 +37,6 @@ func entry() kauth.Entry {
 	}
 }
 
-// testURL returns the Redis URL the tests use.
-func testURL() string {
-	if u := os.Getenv("KAUTH_TEST_REDIS"); u != "" {
-		return u
-	}
-	return defaultTestRedis
-}
-
 // redacted shows u without its password.
 func redacted(u string) string {
 	p, err := url.Parse(u)
@@ -57,65 +44,6 @@ func redacted(u string) string {
 		return "(unparsable URL)"
 	}
 	return p.Redacted()
-}
-
-// reachable pings the test Redis once per test binary, so that without one
-// every test skips at once instead of each waiting for a dial to fail.
-var reachable = sync.OnceValue(func() error {
-	c, err := dial()
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	return c.Ping(ctx).Err()
-})
-
-func dial() (*goredis.Client, error) {
-	o, err := goredis.ParseURL(testURL())
-	if err != nil {
-		return nil, fmt.Errorf("KAUTH_TEST_REDIS: %w", err)
-	}
-	o.DialTimeout = time.Second
-	o.DialerRetries = 1
-	return goredis.NewClient(o), nil
-}
-
-// newClient connects to the test Redis, or skips (fails under CI=true).
-func newClient(t *testing.T) *goredis.Client {
-	t.Helper()
-	if err := reachable(); err != nil {
-		msg := fmt.Sprintf("redis not reachable at %s (%v); set KAUTH_TEST_REDIS=redis://host:port/db to run", redacted(testURL()), err)
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	c, err := dial()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
-// newPrefix returns a namespace of the test's own, and removes its keys
-// when the test ends.
-func newPrefix(t *testing.T, c *goredis.Client) string {
-	t.Helper()
-	var b [6]byte
-	rand.Read(b[:])
-	prefix := "kauthtest:" + hex.EncodeToString(b[:])
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		it := c.Scan(ctx, 0, prefix+":*", 100).Iterator()
-		for it.Next(ctx) {
-			c.Del(ctx, it.Val())
-		}
-	})
-	return prefix
 }
 
 func newKey() []byte {
@@ -156,19 +84,19 @@ func (b *logBuf) warnings() int { return strings.Count(b.String(), "level=WARN")
 func (b *logBuf) logger() *slog.Logger { return slog.New(slog.NewTextHandler(b, nil)) }
 
 func TestConformance(t *testing.T) {
-	c := newClient(t)
+	c := testredis.Client(t)
 	storetest.RunShared(t, func(t *testing.T) (a, b kauth.Store) {
-		prefix := newPrefix(t, c)
+		prefix := testredis.Prefix(t)
 		key := newKey()
 		// Two clients, as two processes would have.
-		c2 := newClient(t)
+		c2 := testredis.Client(t)
 		return newStore(t, c, key, redis.WithPrefix(prefix)), newStore(t, c2, key, redis.WithPrefix(prefix))
 	})
 }
 
 func TestKeyLayout(t *testing.T) {
-	c := newClient(t)
-	prefix := newPrefix(t, c)
+	c := testredis.Client(t)
+	prefix := testredis.Prefix(t)
 	s := newStore(t, c, newKey(), redis.WithPrefix(prefix))
 	ctx := t.Context()
 	if err := s.Save(ctx, keyMock, entry()); err != nil {
@@ -217,8 +145,8 @@ func sorted(s []string) []string {
 }
 
 func TestTTL(t *testing.T) {
-	c := newClient(t)
-	prefix := newPrefix(t, c)
+	c := testredis.Client(t)
+	prefix := testredis.Prefix(t)
 	const retention = time.Minute
 	s := newStore(t, c, newKey(), redis.WithPrefix(prefix), redis.WithRetention(retention))
 	now := time.Now()
@@ -254,8 +182,8 @@ func TestTTL(t *testing.T) {
 }
 
 func TestLeaseLapsesWhenHolderDies(t *testing.T) {
-	c := newClient(t)
-	prefix := newPrefix(t, c)
+	c := testredis.Client(t)
+	prefix := testredis.Prefix(t)
 	s := newStore(t, c, newKey(), redis.WithPrefix(prefix))
 	// A holder that died: its lease is in Redis, nobody renews it.
 	const lease = 300 * time.Millisecond
@@ -277,8 +205,8 @@ func TestLeaseLapsesWhenHolderDies(t *testing.T) {
 }
 
 func TestLeaseRenewedWhileHeld(t *testing.T) {
-	c := newClient(t)
-	prefix := newPrefix(t, c)
+	c := testredis.Client(t)
+	prefix := testredis.Prefix(t)
 	key := newKey()
 	var logs logBuf
 	const lease = 300 * time.Millisecond
@@ -308,8 +236,8 @@ func TestLeaseRenewedWhileHeld(t *testing.T) {
 }
 
 func TestLostLeaseNotReleasedByOldHolder(t *testing.T) {
-	c := newClient(t)
-	prefix := newPrefix(t, c)
+	c := testredis.Client(t)
+	prefix := testredis.Prefix(t)
 	key := newKey()
 	var logs logBuf
 	const lease = 300 * time.Millisecond
@@ -342,7 +270,7 @@ func TestLostLeaseNotReleasedByOldHolder(t *testing.T) {
 }
 
 func TestUnreadableValues(t *testing.T) {
-	c := newClient(t)
+	c := testredis.Client(t)
 	otherKey := kauth.Key{Broker: kauth.KIS, Env: kauth.Real, Fingerprint: "3f2a9c01d4e5"}
 	tests := []struct {
 		name  string
@@ -363,7 +291,7 @@ func TestUnreadableValues(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			prefix := newPrefix(t, c)
+			prefix := testredis.Prefix(t)
 			key := newKey()
 			var logs logBuf
 			s := newStore(t, c, key, redis.WithPrefix(prefix), redis.WithLogger(logs.logger()))
@@ -405,8 +333,8 @@ func sealed(t *testing.T, c *goredis.Client, prefix string, key []byte, k kauth.
 // TestSameFormatAsFileStore proves that both stores seal alike: a file
 // store's entry file, put in Redis as is, loads.
 func TestSameFormatAsFileStore(t *testing.T) {
-	c := newClient(t)
-	prefix := newPrefix(t, c)
+	c := testredis.Client(t)
+	prefix := testredis.Prefix(t)
 	key := newKey()
 	dir := filepath.Join(t.TempDir(), "kauth")
 	fs, err := file.New(dir, file.WithKey(key))
