@@ -3,13 +3,13 @@ package kis
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"io"
 	"net/http"
 	"testing"
 	"time"
 
 	"github.com/kauth/kauth"
+	"github.com/kauth/kauth/internal/brokertest"
 )
 
 func TestCheckResponse(t *testing.T) {
@@ -25,40 +25,40 @@ func TestCheckResponse(t *testing.T) {
 		{"token answer", OpIssue, 200, nil, seedToken, nil},
 		{"hashkey answer", OpHashKey, 200, nil, `{"BODY":{"CANO":"00000000"},"HASH":"8f1c0000fake"}`, nil},
 		{"expired token under 200", OpCall, 200, nil, `{"rt_cd":"1","msg_cd":"EGW00123","msg1":"기간이 만료된 token 입니다."}`,
-			&errWant{kind: kauth.ErrTokenRejected, code: "EGW00123", status: 200, contains: "기간이 만료된 token 입니다."}},
+			&errWant{Kind: kauth.ErrTokenRejected, Code: "EGW00123", Status: 200, Contains: "기간이 만료된 token 입니다."}},
 		{"expired token under 500", OpCall, 500, nil, `{"rt_cd":"1","msg_cd":"EGW00123","msg1":"기간이 만료된 token 입니다."}`,
-			&errWant{kind: kauth.ErrTokenRejected, code: "EGW00123", status: 500}},
+			&errWant{Kind: kauth.ErrTokenRejected, Code: "EGW00123", Status: 500}},
 		{"invalid token", OpCall, 500, nil, `{"rt_cd":"1","msg_cd":"EGW00121","msg1":"유효하지 않은 token 입니다."}`,
-			&errWant{kind: kauth.ErrTokenRejected, code: "EGW00121", status: 500}},
+			&errWant{Kind: kauth.ErrTokenRejected, Code: "EGW00121", Status: 500}},
 		{"token not found", OpCall, 200, nil, `{"rt_cd":"1","msg_cd":"EGW00122","msg1":"token을 찾을 수 없습니다."}`,
-			&errWant{kind: kauth.ErrTokenRejected, code: "EGW00122", status: 200}},
+			&errWant{Kind: kauth.ErrTokenRejected, Code: "EGW00122", Status: 200}},
 		{"rt_cd as a number", OpCall, 200, nil, `{"rt_cd":1,"msg_cd":"EGW00123","msg1":"기간이 만료된 token 입니다."}`,
-			&errWant{kind: kauth.ErrTokenRejected, code: "EGW00123", status: 200}},
+			&errWant{Kind: kauth.ErrTokenRejected, Code: "EGW00123", Status: 200}},
 		{"calls per second", OpCall, 500, nil, `{"rt_cd":"1","msg_cd":"EGW00201","msg1":"초당 거래건수를 초과하였습니다."}`,
-			&errWant{kind: kauth.ErrRateLimited, code: "EGW00201", status: 500, retryAfter: time.Second}},
+			&errWant{Kind: kauth.ErrRateLimited, Code: "EGW00201", Status: 500, RetryAfter: time.Second}},
 		{"calls per second with Retry-After", OpCall, 200, []string{"Retry-After", "2"}, `{"rt_cd":"1","msg_cd":"EGW00201","msg1":"초당 거래건수를 초과하였습니다."}`,
-			&errWant{kind: kauth.ErrRateLimited, code: "EGW00201", status: 200, retryAfter: 2 * time.Second}},
+			&errWant{Kind: kauth.ErrRateLimited, Code: "EGW00201", Status: 200, RetryAfter: 2 * time.Second}},
 		{"business error", OpCall, 200, nil, `{"rt_cd":"1","msg_cd":"APBK0919","msg1":"주문가능금액을 초과 했습니다"}`,
-			&errWant{kind: kauth.ErrBadRequest, code: "APBK0919", status: 200}},
+			&errWant{Kind: kauth.ErrBadRequest, Code: "APBK0919", Status: 200}},
 		{"non-zero rt_cd without msg_cd", OpCall, 200, nil, `{"rt_cd":"7","msg1":"조회할 자료가 없습니다"}`,
-			&errWant{kind: kauth.ErrBadRequest, code: "rt_cd=7", status: 200}},
+			&errWant{Kind: kauth.ErrBadRequest, Code: "rt_cd=7", Status: 200}},
 		{"issuance limit", OpIssue, 403, nil, `{"error_code":"EGW00133","error_description":"접근토큰 발급 잠시 후 다시 시도하세요(1분당 1회)"}`,
-			&errWant{kind: kauth.ErrRateLimited, code: "EGW00133", status: 403, retryAfter: time.Minute}},
-		{"401 on a call", OpCall, 401, nil, ``, &errWant{kind: kauth.ErrTokenRejected, code: "HTTP 401", status: 401}},
-		{"401 on approval", OpApproval, 401, nil, ``, &errWant{kind: kauth.ErrCredentials, code: "HTTP 401", status: 401}},
+			&errWant{Kind: kauth.ErrRateLimited, Code: "EGW00133", Status: 403, RetryAfter: time.Minute}},
+		{"401 on a call", OpCall, 401, nil, ``, &errWant{Kind: kauth.ErrTokenRejected, Code: "HTTP 401", Status: 401}},
+		{"401 on approval", OpApproval, 401, nil, ``, &errWant{Kind: kauth.ErrCredentials, Code: "HTTP 401", Status: 401}},
 		{"429 with a date", OpCall, 429, []string{"Retry-After", "Wed, 21 Oct 2099 07:28:00 GMT"}, ``,
-			&errWant{kind: kauth.ErrRateLimited, code: "HTTP 429", status: 429, retryAfter: -1}},
+			&errWant{Kind: kauth.ErrRateLimited, Code: "HTTP 429", Status: 429, RetryAfter: -1}},
 		{"500 JSON without a code", OpCall, 500, nil, `{"message":"Internal Server Error"}`,
-			&errWant{kind: kauth.ErrUnavailable, code: "HTTP 500", status: 500}},
+			&errWant{Kind: kauth.ErrUnavailable, Code: "HTTP 500", Status: 500}},
 		{"400 JSON without a code", OpCall, 400, nil, `{"message":"Bad Request"}`,
-			&errWant{kind: kauth.ErrBadRequest, code: "HTTP 400", status: 400}},
+			&errWant{Kind: kauth.ErrBadRequest, Code: "HTTP 400", Status: 400}},
 		{"HTML page", OpCall, 503, []string{"Content-Type", "text/html"}, `<html><body>점검중</body></html>`,
-			&errWant{kind: kauth.ErrUnavailable, code: "HTTP 503", status: 503, contains: "HTML page instead of JSON"}},
-		{"JSON array", OpCall, 200, nil, `[1,2,3]`, &errWant{kind: kauth.ErrUnavailable, status: 200, contains: "non-JSON body"}},
+			&errWant{Kind: kauth.ErrUnavailable, Code: "HTTP 503", Status: 503, Contains: "HTML page instead of JSON"}},
+		{"JSON array", OpCall, 200, nil, `[1,2,3]`, &errWant{Kind: kauth.ErrUnavailable, Status: 200, Contains: "non-JSON body"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			resp := rawResponse(t, tt.status, tt.header, tt.body)
+			resp := brokertest.Response(t, tt.status, tt.header, tt.body)
 			err := CheckResponse(realCreds, tt.op, resp, []byte(tt.body))
 			if tt.want == nil {
 				if err != nil {
@@ -67,27 +67,27 @@ func TestCheckResponse(t *testing.T) {
 				return
 			}
 			want := *tt.want
-			if want.retryAfter < 0 {
+			if want.RetryAfter < 0 {
 				// A date far in the future: only check that it was read.
 				var e *kauth.Error
-				checkErrorKindOnly(t, err, want.kind, &e)
+				checkErrorKindOnly(t, err, want.Kind, &e)
 				if e.RetryAfter < time.Hour {
 					t.Errorf("CheckResponse().RetryAfter = %v; want the time until 2099", e.RetryAfter)
 				}
 				return
 			}
-			checkError(t, "CheckResponse()", err, want, tt.op, kauth.Real)
+			broker.CheckError(t, "CheckResponse()", err, want, tt.op, kauth.Real)
 		})
 	}
 	t.Run("nil response", func(t *testing.T) {
 		err := CheckResponse(realCreds, OpCall, nil, nil)
-		checkError(t, "CheckResponse()", err, errWant{kind: kauth.ErrUnavailable}, OpCall, kauth.Real)
+		broker.CheckError(t, "CheckResponse()", err, errWant{Kind: kauth.ErrUnavailable}, OpCall, kauth.Real)
 	})
 }
 
 func checkErrorKindOnly(t *testing.T, err error, kind error, e **kauth.Error) {
 	t.Helper()
-	noSecrets(t, err)
+	broker.NoSecrets(t, err)
 	if !errorsAs(err, e) || !errorsIs(err, kind) {
 		t.Fatalf("CheckResponse() = %v; want a *kauth.Error of kind %v", err, kind)
 	}
@@ -117,7 +117,7 @@ func TestRejected(t *testing.T) {
 	p := New()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			resp := rawResponse(t, tt.status, nil, tt.body)
+			resp := brokertest.Response(t, tt.status, nil, tt.body)
 			if got := p.Rejected(resp); got != tt.want {
 				t.Errorf("Rejected() = %v; want %v", got, tt.want)
 			}
@@ -141,46 +141,8 @@ func TestRejected(t *testing.T) {
 // successful body: the server holds back the rest until Rejected returns,
 // and the caller then reads the whole body intact.
 func TestRejectedStreams(t *testing.T) {
-	for _, length := range []string{"chunked", "content-length"} {
-		t.Run(length, func(t *testing.T) {
-			big := make([]byte, 2<<20)
-			rand.Read(big)
-			copy(big, `{"rt_cd":"0","msg_cd":"MCA00000","output":"`)
-			peeked := make(chan struct{})
-			srv := newServer(t, map[string]http.HandlerFunc{
-				"POST /uapi/domestic-stock/v1/trading/inquire-balance": func(w http.ResponseWriter, r *http.Request) {
-					if length == "content-length" {
-						w.Header().Set("Content-Length", "2097152")
-					}
-					w.Write(big[:64<<10])
-					w.(http.Flusher).Flush()
-					select {
-					case <-peeked:
-					case <-time.After(10 * time.Second):
-						t.Error("Rejected() did not return before the whole body was sent")
-					}
-					w.Write(big[64<<10:])
-				},
-			})
-			req, _ := http.NewRequest(http.MethodPost, srv.URL+"/uapi/domestic-stock/v1/trading/inquire-balance", nil)
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer resp.Body.Close()
-			if New().Rejected(resp) {
-				t.Error("Rejected() = true; want false")
-			}
-			close(peeked)
-			got, err := io.ReadAll(resp.Body)
-			if err != nil {
-				t.Fatalf("reading body after Rejected(): %v", err)
-			}
-			if !bytes.Equal(got, big) {
-				t.Errorf("body after Rejected() has %d bytes, equal=%v; want the %d bytes sent", len(got), bytes.Equal(got, big), len(big))
-			}
-		})
-	}
+	brokertest.RejectedStreams(t, "/uapi/domestic-stock/v1/trading/inquire-balance",
+		`{"rt_cd":"0","msg_cd":"MCA00000","output":"`, New().Rejected)
 }
 
 func TestAuthorize(t *testing.T) {
@@ -220,21 +182,21 @@ func TestApprovalKey(t *testing.T) {
 	}{
 		{"ok", 200, `{"approval_key":"a2585daf-fake-approval-key-000000000000"}`, "a2585daf-fake-approval-key-000000000000", nil},
 		{"bad secret", 403, `{"error_code":"EGW00105","error_description":"유효하지 않은 AppSecret입니다."}`, "",
-			&errWant{kind: kauth.ErrCredentials, code: "EGW00105", status: 403}},
-		{"no key", 200, `{}`, "", &errWant{kind: kauth.ErrUnavailable, status: 200, contains: "no approval_key"}},
-		{"HTML", 502, `<html></html>`, "", &errWant{kind: kauth.ErrUnavailable, code: "HTTP 502", status: 502, contains: "HTML page"}},
+			&errWant{Kind: kauth.ErrCredentials, Code: "EGW00105", Status: 403}},
+		{"no key", 200, `{}`, "", &errWant{Kind: kauth.ErrUnavailable, Status: 200, Contains: "no approval_key"}},
+		{"HTML", 502, `<html></html>`, "", &errWant{Kind: kauth.ErrUnavailable, Code: "HTTP 502", Status: 502, Contains: "HTML page"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv := newServer(t, map[string]http.HandlerFunc{
+			srv := brokertest.NewServer(t, map[string]http.HandlerFunc{
 				"POST /oauth2/Approval": func(w http.ResponseWriter, r *http.Request) {
 					// The approval key takes the app secret as "secretkey".
-					checkJSONRequest(t, r, nil, map[string]string{
+					broker.CheckJSONRequest(t, r, nil, map[string]string{
 						"grant_type": "client_credentials",
 						"appkey":     fakeAppKey,
 						"secretkey":  fakeAppSecret,
 					})
-					reply(tt.status, tt.body)(w, r)
+					brokertest.Reply(tt.status, tt.body)(w, r)
 				},
 			})
 			p := &Provider{BaseURL: srv.URL}
@@ -248,7 +210,7 @@ func TestApprovalKey(t *testing.T) {
 			if got != "" {
 				t.Errorf("ApprovalKey() = %q with an error; want \"\"", got)
 			}
-			checkError(t, "ApprovalKey()", err, *tt.want, OpApproval, kauth.Mock)
+			broker.CheckError(t, "ApprovalKey()", err, *tt.want, OpApproval, kauth.Mock)
 		})
 	}
 }
@@ -265,19 +227,19 @@ func TestHashKey(t *testing.T) {
 		{"ok", 200, `{"BODY":` + order + `,"HASH":"8f1c8b0c0fakehash0000000000000000000000000000000000000000000000"}`,
 			"8f1c8b0c0fakehash0000000000000000000000000000000000000000000000", nil},
 		{"bad appkey", 403, `{"error_code":"EGW00103","error_description":"유효하지 않은 AppKey입니다."}`, "",
-			&errWant{kind: kauth.ErrCredentials, code: "EGW00103", status: 403}},
-		{"no hash", 200, `{"BODY":{}}`, "", &errWant{kind: kauth.ErrUnavailable, status: 200, contains: "no HASH"}},
-		{"bare 401", 401, ``, "", &errWant{kind: kauth.ErrCredentials, status: 401}},
+			&errWant{Kind: kauth.ErrCredentials, Code: "EGW00103", Status: 403}},
+		{"no hash", 200, `{"BODY":{}}`, "", &errWant{Kind: kauth.ErrUnavailable, Status: 200, Contains: "no HASH"}},
+		{"bare 401", 401, ``, "", &errWant{Kind: kauth.ErrCredentials, Status: 401}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv := newServer(t, map[string]http.HandlerFunc{
+			srv := brokertest.NewServer(t, map[string]http.HandlerFunc{
 				"POST /uapi/hashkey": func(w http.ResponseWriter, r *http.Request) {
-					checkJSONRequest(t, r, map[string]string{"appkey": fakeAppKey, "appsecret": fakeAppSecret}, nil)
+					broker.CheckJSONRequest(t, r, map[string]string{"appkey": fakeAppKey, "appsecret": fakeAppSecret}, nil)
 					if got, _ := io.ReadAll(r.Body); string(got) != order {
 						t.Errorf("hashkey request body = %s; want %s", got, order)
 					}
-					reply(tt.status, tt.body)(w, r)
+					brokertest.Reply(tt.status, tt.body)(w, r)
 				},
 			})
 			p := &Provider{BaseURL: srv.URL}
@@ -288,13 +250,13 @@ func TestHashKey(t *testing.T) {
 				}
 				return
 			}
-			checkError(t, "HashKey()", err, *tt.want, OpHashKey, kauth.Real)
+			broker.CheckError(t, "HashKey()", err, *tt.want, OpHashKey, kauth.Real)
 		})
 	}
 	t.Run("body is not JSON", func(t *testing.T) {
-		srv := newServer(t, nil)
+		srv := brokertest.NewServer(t, nil)
 		p := &Provider{BaseURL: srv.URL}
 		_, err := p.HashKey(context.Background(), realCreds, []byte(`CANO=00000000`))
-		checkError(t, "HashKey()", err, errWant{kind: kauth.ErrBadRequest}, OpHashKey, kauth.Real)
+		broker.CheckError(t, "HashKey()", err, errWant{Kind: kauth.ErrBadRequest}, OpHashKey, kauth.Real)
 	})
 }

@@ -1,7 +1,6 @@
 package kis
 
 import (
-	"errors"
 	"net/http"
 	"testing"
 
@@ -31,34 +30,6 @@ var fuzzSeeds = []struct {
 	{503, `{`},
 }
 
-var kinds = []error{kauth.ErrCredentials, kauth.ErrTokenRejected, kauth.ErrRateLimited, kauth.ErrUnavailable, kauth.ErrBadRequest}
-
-// checkFuzzError asserts that err, if any, is a well-formed *kauth.Error
-// without secrets.
-func checkFuzzError(t *testing.T, err error) {
-	t.Helper()
-	if err == nil {
-		return
-	}
-	noSecrets(t, err)
-	var e *kauth.Error
-	if !errors.As(err, &e) {
-		t.Fatalf("error %v is %T; want *kauth.Error", err, err)
-	}
-	n := 0
-	for _, k := range kinds {
-		if errors.Is(e.Kind, k) {
-			n++
-		}
-	}
-	if n != 1 {
-		t.Errorf("error %v has kind %v; want exactly one of the kauth kinds", err, e.Kind)
-	}
-	if e.RetryAfter < 0 {
-		t.Errorf("error %v has RetryAfter %v; want >= 0", err, e.RetryAfter)
-	}
-}
-
 func FuzzCheckResponse(f *testing.F) {
 	for _, s := range fuzzSeeds {
 		f.Add(s.status, []byte(s.body), "")
@@ -69,7 +40,7 @@ func FuzzCheckResponse(f *testing.F) {
 		resp := &http.Response{StatusCode: status, Header: http.Header{"Retry-After": {retryAfter}}}
 		for _, op := range []string{OpIssue, OpCall} {
 			err := CheckResponse(realCreds, op, resp, body)
-			checkFuzzError(t, err)
+			broker.CheckFuzzError(t, err)
 		}
 	})
 }
@@ -81,7 +52,7 @@ func FuzzDecodeToken(f *testing.F) {
 	f.Fuzz(func(t *testing.T, status int, body []byte) {
 		resp := &http.Response{StatusCode: status, Header: http.Header{}}
 		tok, err := decodeToken(mockCreds, resp, body, received)
-		checkFuzzError(t, err)
+		broker.CheckFuzzError(t, err)
 		if err != nil {
 			if tok != (kauth.Token{}) {
 				t.Errorf("decodeToken() = %v with error %v; want a zero Token", tok, err)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/kauth/kauth"
 	"github.com/kauth/kauth/brokersim"
+	"github.com/kauth/kauth/internal/brokertest"
 	"github.com/kauth/kauth/kis"
 )
 
@@ -34,28 +35,6 @@ func newSim(t *testing.T) (*brokersim.Server, *httptest.Server, *kis.Provider) {
 	})
 	p := &kis.Provider{BaseURL: brokersim.BaseURL(srv.URL, kauth.KIS, kauth.Mock), Now: sim.Now}
 	return sim, srv, p
-}
-
-// errs collects every error a test produced, to check them for secrets.
-type errs []error
-
-func (es *errs) add(err error) error {
-	*es = append(*es, err)
-	return err
-}
-
-func (es errs) checkNoSecrets(t *testing.T, secrets ...string) {
-	t.Helper()
-	for _, err := range es {
-		if err == nil {
-			continue
-		}
-		for _, s := range secrets {
-			if strings.Contains(err.Error(), s) {
-				t.Errorf("error %q reveals a secret", err)
-			}
-		}
-	}
 }
 
 // quote makes the protected call of KIS (inquire-price) with tok, and
@@ -89,11 +68,11 @@ func TestSimLifecycle(t *testing.T) {
 	app := brokersim.DemoKISMock
 	c := app.Credentials()
 	ctx := context.Background()
-	var seen errs
-	defer func() { seen.checkNoSecrets(t, app.AppKey, app.Secret) }()
+	var seen brokertest.Errs
+	defer func() { seen.CheckNoSecrets(t, app.AppKey, app.Secret) }()
 
 	tok, err := p.Issue(ctx, c)
-	if seen.add(err) != nil {
+	if seen.Add(err) != nil {
 		t.Fatalf("Issue() = %v", err)
 	}
 	if cur, exp, _ := sim.CurrentToken(kauth.KIS, kauth.Mock, app.AppKey); tok.AccessToken != cur || !tok.ExpiresAt.Equal(exp) {
@@ -105,7 +84,7 @@ func TestSimLifecycle(t *testing.T) {
 
 	// Once a minute per app key.
 	_, err = p.Issue(ctx, c)
-	seen.add(err)
+	seen.Add(err)
 	if !errors.Is(err, kauth.ErrRateLimited) || kauth.RetryAfter(err) != time.Minute {
 		t.Errorf("second Issue() within a minute = %v (retry after %v); want ErrRateLimited after 1m", err, kauth.RetryAfter(err))
 	}
@@ -113,7 +92,7 @@ func TestSimLifecycle(t *testing.T) {
 	// Within 6 h KIS answers with the same token and its old expiry.
 	sim.Advance(5 * time.Hour)
 	again, err := p.Issue(ctx, c)
-	if seen.add(err) != nil {
+	if seen.Add(err) != nil {
 		t.Fatalf("Issue() 5 h later = %v", err)
 	}
 	if again.AccessToken != tok.AccessToken || !again.ExpiresAt.Equal(tok.ExpiresAt) {
@@ -123,32 +102,32 @@ func TestSimLifecycle(t *testing.T) {
 		t.Errorf("simulator minted %d tokens; want 1", n)
 	}
 
-	if rejected, err := quote(t, p, c, tok); rejected || seen.add(err) != nil {
+	if rejected, err := quote(t, p, c, tok); rejected || seen.Add(err) != nil {
 		t.Errorf("call with a fresh token: Rejected() = %v, CheckResponse() = %v; want false, nil", rejected, err)
 	}
 
 	// Expired: EGW00123.
 	sim.Advance(19*time.Hour + time.Second)
 	rejected, err := quote(t, p, c, tok)
-	seen.add(err)
+	seen.Add(err)
 	if !rejected || !errors.Is(err, kauth.ErrTokenRejected) || !strings.Contains(err.Error(), "EGW00123") {
 		t.Errorf("call with an expired token: Rejected() = %v, CheckResponse() = %v; want true, EGW00123 ErrTokenRejected", rejected, err)
 	}
 
 	fresh, err := p.Issue(ctx, c)
-	if seen.add(err) != nil {
+	if seen.Add(err) != nil {
 		t.Fatalf("Issue() after expiry = %v", err)
 	}
 	if fresh.AccessToken == tok.AccessToken {
 		t.Error("Issue() after expiry handed back the expired token")
 	}
-	if err := p.Revoke(ctx, c, fresh.AccessToken); seen.add(err) != nil {
+	if err := p.Revoke(ctx, c, fresh.AccessToken); seen.Add(err) != nil {
 		t.Errorf("Revoke() = %v; want nil", err)
 	}
-	if rejected, err := quote(t, p, c, fresh); !rejected || !errors.Is(seen.add(err), kauth.ErrTokenRejected) {
+	if rejected, err := quote(t, p, c, fresh); !rejected || !errors.Is(seen.Add(err), kauth.ErrTokenRejected) {
 		t.Errorf("call with a revoked token: Rejected() = %v, CheckResponse() = %v; want true, ErrTokenRejected", rejected, err)
 	}
-	if err := p.Revoke(ctx, c, "not-a-token-of-this-app"); !errors.Is(seen.add(err), kauth.ErrTokenRejected) {
+	if err := p.Revoke(ctx, c, "not-a-token-of-this-app"); !errors.Is(seen.Add(err), kauth.ErrTokenRejected) {
 		t.Errorf("Revoke(unknown token) = %v; want ErrTokenRejected", err)
 	}
 }
@@ -213,20 +192,20 @@ func TestSimCredentialErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx := context.Background()
-			var seen errs
-			defer func() { seen.checkNoSecrets(t, tt.c.AppKey, tt.c.AppSecret) }()
+			var seen brokertest.Errs
+			defer func() { seen.CheckNoSecrets(t, tt.c.AppKey, tt.c.AppSecret) }()
 			c := tt.c
 			c.Env = kauth.Mock // the provider aims at the mock server
 			_, err := p.Issue(ctx, c)
-			seen.add(err)
+			seen.Add(err)
 			var e *kauth.Error
 			if !errors.Is(err, kauth.ErrCredentials) || !errors.As(err, &e) || e.Code != tt.code {
 				t.Errorf("Issue() = %v; want %s ErrCredentials", err, tt.code)
 			}
-			if _, err := p.ApprovalKey(ctx, c); !errors.Is(seen.add(err), kauth.ErrCredentials) {
+			if _, err := p.ApprovalKey(ctx, c); !errors.Is(seen.Add(err), kauth.ErrCredentials) {
 				t.Errorf("ApprovalKey() = %v; want ErrCredentials", err)
 			}
-			if _, err := p.HashKey(ctx, c, []byte(`{}`)); !errors.Is(seen.add(err), kauth.ErrCredentials) {
+			if _, err := p.HashKey(ctx, c, []byte(`{}`)); !errors.Is(seen.Add(err), kauth.ErrCredentials) {
 				t.Errorf("HashKey() = %v; want ErrCredentials", err)
 			}
 		})
@@ -254,7 +233,7 @@ func TestSimFaults(t *testing.T) {
 			tt.fault.Path = "/oauth2/tokenP"
 			sim.Inject(tt.fault)
 			_, err := p.Issue(context.Background(), app.Credentials())
-			errs{err}.checkNoSecrets(t, app.AppKey, app.Secret)
+			brokertest.Errs{err}.CheckNoSecrets(t, app.AppKey, app.Secret)
 			if !errors.Is(err, tt.kind) || !strings.Contains(err.Error(), tt.contains) {
 				t.Errorf("Issue() = %v; want %v mentioning %q", err, tt.kind, tt.contains)
 			}

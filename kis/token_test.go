@@ -6,11 +6,11 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/kauth/kauth"
+	"github.com/kauth/kauth/internal/brokertest"
 	"github.com/kauth/kauth/internal/wire"
 )
 
@@ -26,12 +26,12 @@ const seedToken = `{
 func tokenRoute(t *testing.T, status int, body string, header ...string) map[string]http.HandlerFunc {
 	return map[string]http.HandlerFunc{
 		"POST /oauth2/tokenP": func(w http.ResponseWriter, r *http.Request) {
-			checkJSONRequest(t, r, nil, map[string]string{
+			broker.CheckJSONRequest(t, r, nil, map[string]string{
 				"grant_type": "client_credentials",
 				"appkey":     fakeAppKey,
 				"appsecret":  fakeAppSecret,
 			})
-			reply(status, body, header...)(w, r)
+			brokertest.Reply(status, body, header...)(w, r)
 		},
 	}
 }
@@ -103,7 +103,7 @@ func TestIssue(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv := newServer(t, tokenRoute(t, http.StatusOK, tt.body))
+			srv := brokertest.NewServer(t, tokenRoute(t, http.StatusOK, tt.body))
 			p := &Provider{BaseURL: srv.URL, Now: fixedNow}
 			got, err := p.Issue(context.Background(), mockCreds)
 			if err != nil {
@@ -136,69 +136,69 @@ func TestIssueErrors(t *testing.T) {
 	}{
 		{"EGW00133 issuance limit", 403,
 			`{"error_code":"EGW00133","error_description":"접근토큰 발급 잠시 후 다시 시도하세요(1분당 1회)"}`, nil,
-			errWant{kind: kauth.ErrRateLimited, code: "EGW00133", status: 403, retryAfter: time.Minute, contains: "EGW00133 rate limited: 접근토큰 발급"}},
+			errWant{Kind: kauth.ErrRateLimited, Code: "EGW00133", Status: 403, RetryAfter: time.Minute, Contains: "EGW00133 rate limited: 접근토큰 발급"}},
 		{"EGW00133 with Retry-After", 403,
 			`{"error_code":"EGW00133","error_description":"접근토큰 발급 잠시 후 다시 시도하세요(1분당 1회)"}`, []string{"Retry-After", "42"},
-			errWant{kind: kauth.ErrRateLimited, code: "EGW00133", status: 403, retryAfter: 42 * time.Second}},
+			errWant{Kind: kauth.ErrRateLimited, Code: "EGW00133", Status: 403, RetryAfter: 42 * time.Second}},
 		{"EGW00102 appkey missing", 403, `{"error_code":"EGW00102","error_description":"AppKey는 필수입니다."}`, nil,
-			errWant{kind: kauth.ErrCredentials, code: "EGW00102", status: 403}},
+			errWant{Kind: kauth.ErrCredentials, Code: "EGW00102", Status: 403}},
 		{"EGW00103 appkey invalid", 403, `{"error_code":"EGW00103","error_description":"유효하지 않은 AppKey입니다."}`, nil,
-			errWant{kind: kauth.ErrCredentials, code: "EGW00103", status: 403, contains: "유효하지 않은 AppKey입니다."}},
+			errWant{Kind: kauth.ErrCredentials, Code: "EGW00103", Status: 403, Contains: "유효하지 않은 AppKey입니다."}},
 		{"EGW00104 appsecret missing", 403, `{"error_code":"EGW00104","error_description":"AppSecret는 필수입니다."}`, nil,
-			errWant{kind: kauth.ErrCredentials, code: "EGW00104", status: 403}},
+			errWant{Kind: kauth.ErrCredentials, Code: "EGW00104", Status: 403}},
 		{"EGW00105 appsecret invalid", 403, `{"error_code":"EGW00105","error_description":"유효하지 않은 AppSecret입니다."}`, nil,
-			errWant{kind: kauth.ErrCredentials, code: "EGW00105", status: 403}},
+			errWant{Kind: kauth.ErrCredentials, Code: "EGW00105", Status: 403}},
 		{"EGW00115 grant_type missing", 403, `{"error_code":"EGW00115","error_description":"grant_type은 필수입니다."}`, nil,
-			errWant{kind: kauth.ErrBadRequest, code: "EGW00115", status: 403}},
+			errWant{Kind: kauth.ErrBadRequest, Code: "EGW00115", Status: 403}},
 		{"EGW00116 grant_type invalid", 403, `{"error_code":"EGW00116","error_description":"grant_type이 유효하지 않습니다."}`, nil,
-			errWant{kind: kauth.ErrBadRequest, code: "EGW00116", status: 403}},
+			errWant{Kind: kauth.ErrBadRequest, Code: "EGW00116", Status: 403}},
 		{"unknown token-endpoint code", 403, `{"error_code":"EGW09999","error_description":"새로운 오류"}`, nil,
-			errWant{kind: kauth.ErrBadRequest, code: "EGW09999", status: 403}},
+			errWant{Kind: kauth.ErrBadRequest, Code: "EGW09999", Status: 403}},
 		{"unknown code under 500", 500, `{"error_code":"EGW09999","error_description":"새로운 오류"}`, nil,
-			errWant{kind: kauth.ErrUnavailable, code: "EGW09999", status: 500}},
+			errWant{Kind: kauth.ErrUnavailable, Code: "EGW09999", Status: 500}},
 		{"description echoes the credentials", 403,
 			`{"error_code":"EGW00103","error_description":"유효하지 않은 AppKey입니다: ` + fakeAppKey + ` / ` + fakeAppSecret + `"}`, nil,
-			errWant{kind: kauth.ErrCredentials, code: "EGW00103", status: 403, contains: "<redacted>"}},
+			errWant{Kind: kauth.ErrCredentials, Code: "EGW00103", Status: 403, Contains: "<redacted>"}},
 		{"code field holds a secret", 403, `{"error_code":"` + fakeAppSecret + `","error_description":"x"}`, nil,
-			errWant{kind: kauth.ErrBadRequest, status: 403}},
+			errWant{Kind: kauth.ErrBadRequest, Status: 403}},
 		{"call-style rate limit", 500, `{"rt_cd":"1","msg_cd":"EGW00201","msg1":"초당 거래건수를 초과하였습니다."}`, nil,
-			errWant{kind: kauth.ErrRateLimited, code: "EGW00201", status: 500, retryAfter: time.Second}},
+			errWant{Kind: kauth.ErrRateLimited, Code: "EGW00201", Status: 500, RetryAfter: time.Second}},
 		{"HTML page", 502, html, []string{"Content-Type", "text/html"},
-			errWant{kind: kauth.ErrUnavailable, code: "HTTP 502", status: 502, contains: "HTML page instead of JSON"}},
+			errWant{Kind: kauth.ErrUnavailable, Code: "HTTP 502", Status: 502, Contains: "HTML page instead of JSON"}},
 		{"HTML page under 200", 200, html, []string{"Content-Type", "text/html"},
-			errWant{kind: kauth.ErrUnavailable, code: "HTTP 200", status: 200, contains: "HTML page instead of JSON"}},
+			errWant{Kind: kauth.ErrUnavailable, Code: "HTTP 200", Status: 200, Contains: "HTML page instead of JSON"}},
 		{"malformed JSON", 200, `{"access_token":"` + fakeToken, nil,
-			errWant{kind: kauth.ErrUnavailable, status: 200, contains: "malformed JSON"}},
+			errWant{Kind: kauth.ErrUnavailable, Status: 200, Contains: "malformed JSON"}},
 		{"wrong JSON types", 200, `{"access_token":42,"expires_in":86400}`, nil,
-			errWant{kind: kauth.ErrUnavailable, status: 200, contains: "unexpected JSON"}},
+			errWant{Kind: kauth.ErrUnavailable, Status: 200, Contains: "unexpected JSON"}},
 		{"plain text", 200, `Service temporarily unavailable ` + fakeAppSecret, []string{"Content-Type", "text/plain"},
-			errWant{kind: kauth.ErrUnavailable, status: 200, contains: "non-JSON body"}},
+			errWant{Kind: kauth.ErrUnavailable, Status: 200, Contains: "non-JSON body"}},
 		{"empty body under 200", 200, ``, nil,
-			errWant{kind: kauth.ErrUnavailable, code: "HTTP 200", status: 200, contains: "empty body"}},
+			errWant{Kind: kauth.ErrUnavailable, Code: "HTTP 200", Status: 200, Contains: "empty body"}},
 		{"502 without body", 502, ``, nil,
-			errWant{kind: kauth.ErrUnavailable, code: "HTTP 502", status: 502}},
+			errWant{Kind: kauth.ErrUnavailable, Code: "HTTP 502", Status: 502}},
 		{"503 with Retry-After", 503, ``, []string{"Retry-After", "5"},
-			errWant{kind: kauth.ErrUnavailable, code: "HTTP 503", status: 503, retryAfter: 5 * time.Second}},
+			errWant{Kind: kauth.ErrUnavailable, Code: "HTTP 503", Status: 503, RetryAfter: 5 * time.Second}},
 		{"429", 429, ``, []string{"Retry-After", "3"},
-			errWant{kind: kauth.ErrRateLimited, code: "HTTP 429", status: 429, retryAfter: 3 * time.Second}},
+			errWant{Kind: kauth.ErrRateLimited, Code: "HTTP 429", Status: 429, RetryAfter: 3 * time.Second}},
 		{"401 on the token endpoint", 401, ``, nil,
-			errWant{kind: kauth.ErrCredentials, code: "HTTP 401", status: 401}},
+			errWant{Kind: kauth.ErrCredentials, Code: "HTTP 401", Status: 401}},
 		{"404 page", 404, `<html>not found</html>`, []string{"Content-Type", "text/html"},
-			errWant{kind: kauth.ErrBadRequest, code: "HTTP 404", status: 404}},
+			errWant{Kind: kauth.ErrBadRequest, Code: "HTTP 404", Status: 404}},
 		{"success without a token", 200, `{"token_type":"Bearer","expires_in":86400}`, nil,
-			errWant{kind: kauth.ErrUnavailable, status: 200, contains: "no access_token"}},
+			errWant{Kind: kauth.ErrUnavailable, Status: 200, Contains: "no access_token"}},
 		{"success without any expiry", 200, `{"access_token":"` + fakeToken + `","token_type":"Bearer","access_token_token_expired":"soon"}`, nil,
-			errWant{kind: kauth.ErrUnavailable, status: 200, contains: "no usable"}},
+			errWant{Kind: kauth.ErrUnavailable, Status: 200, Contains: "no usable"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv := newServer(t, tokenRoute(t, tt.status, tt.body, tt.header...))
+			srv := brokertest.NewServer(t, tokenRoute(t, tt.status, tt.body, tt.header...))
 			p := &Provider{BaseURL: srv.URL, Now: fixedNow}
 			tok, err := p.Issue(context.Background(), mockCreds)
 			if tok != (kauth.Token{}) {
 				t.Errorf("Issue() = %v with error %v; want a zero Token", tok, err)
 			}
-			checkError(t, "Issue()", err, tt.want, OpIssue, kauth.Mock)
+			broker.CheckError(t, "Issue()", err, tt.want, OpIssue, kauth.Mock)
 		})
 	}
 }
@@ -214,13 +214,13 @@ func TestIssueInvalidCredentials(t *testing.T) {
 		{"no env", kauth.Credentials{Broker: kauth.KIS, AppKey: fakeAppKey, AppSecret: fakeAppSecret}, kauth.ErrBadRequest},
 		{"kiwoom credentials", kauth.Credentials{Broker: kauth.Kiwoom, Env: kauth.Real, AppKey: fakeAppKey, AppSecret: fakeAppSecret}, kauth.ErrBadRequest},
 	}
-	srv := newServer(t, nil) // any request fails the test
+	srv := brokertest.NewServer(t, nil) // any request fails the test
 	p := &Provider{BaseURL: srv.URL}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx := context.Background()
 			_, err := p.Issue(ctx, tt.c)
-			noSecrets(t, err)
+			broker.NoSecrets(t, err)
 			if !errors.Is(err, tt.kind) {
 				t.Errorf("Issue() = %v; want %v", err, tt.kind)
 			}
@@ -239,7 +239,7 @@ func TestIssueInvalidCredentials(t *testing.T) {
 
 func TestIssueTransportErrors(t *testing.T) {
 	t.Run("connection reset", func(t *testing.T) {
-		srv := newServer(t, map[string]http.HandlerFunc{
+		srv := brokertest.NewServer(t, map[string]http.HandlerFunc{
 			"POST /oauth2/tokenP": func(w http.ResponseWriter, r *http.Request) {
 				conn, _, err := w.(http.Hijacker).Hijack()
 				if err != nil {
@@ -254,14 +254,14 @@ func TestIssueTransportErrors(t *testing.T) {
 		})
 		p := &Provider{BaseURL: srv.URL}
 		_, err := p.Issue(context.Background(), mockCreds)
-		checkError(t, "Issue()", err, errWant{kind: kauth.ErrUnavailable}, OpIssue, kauth.Mock)
+		broker.CheckError(t, "Issue()", err, errWant{Kind: kauth.ErrUnavailable}, OpIssue, kauth.Mock)
 		var e *kauth.Error
 		if errors.As(err, &e); e.Err == nil {
 			t.Errorf("Issue() = %v; want the cause in Err", err)
 		}
 	})
 	t.Run("reset in the middle of the body", func(t *testing.T) {
-		srv := newServer(t, map[string]http.HandlerFunc{
+		srv := brokertest.NewServer(t, map[string]http.HandlerFunc{
 			"POST /oauth2/tokenP": func(w http.ResponseWriter, r *http.Request) {
 				conn, buf, err := w.(http.Hijacker).Hijack()
 				if err != nil {
@@ -275,11 +275,11 @@ func TestIssueTransportErrors(t *testing.T) {
 		})
 		p := &Provider{BaseURL: srv.URL}
 		_, err := p.Issue(context.Background(), mockCreds)
-		checkError(t, "Issue()", err, errWant{kind: kauth.ErrUnavailable}, OpIssue, kauth.Mock)
+		broker.CheckError(t, "Issue()", err, errWant{Kind: kauth.ErrUnavailable}, OpIssue, kauth.Mock)
 	})
 	t.Run("caller's deadline", func(t *testing.T) {
 		release := make(chan struct{})
-		srv := newServer(t, map[string]http.HandlerFunc{
+		srv := brokertest.NewServer(t, map[string]http.HandlerFunc{
 			"POST /oauth2/tokenP": func(w http.ResponseWriter, r *http.Request) {
 				select {
 				case <-release:
@@ -292,13 +292,13 @@ func TestIssueTransportErrors(t *testing.T) {
 		defer cancel()
 		p := &Provider{BaseURL: srv.URL}
 		_, err := p.Issue(ctx, mockCreds)
-		checkError(t, "Issue()", err, errWant{kind: kauth.ErrUnavailable}, OpIssue, kauth.Mock)
+		broker.CheckError(t, "Issue()", err, errWant{Kind: kauth.ErrUnavailable}, OpIssue, kauth.Mock)
 		if !errors.Is(err, context.DeadlineExceeded) {
 			t.Errorf("Issue() = %v; want it to match context.DeadlineExceeded", err)
 		}
 	})
 	t.Run("caller's cancel", func(t *testing.T) {
-		srv := newServer(t, nil)
+		srv := brokertest.NewServer(t, nil)
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
 		p := &Provider{BaseURL: srv.URL}
@@ -309,7 +309,7 @@ func TestIssueTransportErrors(t *testing.T) {
 	})
 	t.Run("client timeout", func(t *testing.T) {
 		release := make(chan struct{})
-		srv := newServer(t, map[string]http.HandlerFunc{
+		srv := brokertest.NewServer(t, map[string]http.HandlerFunc{
 			"POST /oauth2/tokenP": func(w http.ResponseWriter, r *http.Request) {
 				select {
 				case <-release:
@@ -320,18 +320,18 @@ func TestIssueTransportErrors(t *testing.T) {
 		defer close(release)
 		p := &Provider{BaseURL: srv.URL, HTTPClient: &http.Client{Timeout: 50 * time.Millisecond}}
 		_, err := p.Issue(context.Background(), mockCreds)
-		checkError(t, "Issue()", err, errWant{kind: kauth.ErrUnavailable}, OpIssue, kauth.Mock)
+		broker.CheckError(t, "Issue()", err, errWant{Kind: kauth.ErrUnavailable}, OpIssue, kauth.Mock)
 	})
 	t.Run("connection refused", func(t *testing.T) {
-		srv := newServer(t, nil)
+		srv := brokertest.NewServer(t, nil)
 		url := srv.URL
 		srv.Close()
 		p := &Provider{BaseURL: url}
 		_, err := p.Issue(context.Background(), mockCreds)
-		checkError(t, "Issue()", err, errWant{kind: kauth.ErrUnavailable}, OpIssue, kauth.Mock)
+		broker.CheckError(t, "Issue()", err, errWant{Kind: kauth.ErrUnavailable}, OpIssue, kauth.Mock)
 	})
 	t.Run("body over the limit", func(t *testing.T) {
-		srv := newServer(t, map[string]http.HandlerFunc{
+		srv := brokertest.NewServer(t, map[string]http.HandlerFunc{
 			"POST /oauth2/tokenP": func(w http.ResponseWriter, r *http.Request) {
 				io.WriteString(w, `{"access_token":"`)
 				io.Copy(w, io.LimitReader(neverEnding('a'), wire.MaxBody+10))
@@ -340,7 +340,7 @@ func TestIssueTransportErrors(t *testing.T) {
 		})
 		p := &Provider{BaseURL: srv.URL}
 		_, err := p.Issue(context.Background(), mockCreds)
-		checkError(t, "Issue()", err, errWant{kind: kauth.ErrUnavailable}, OpIssue, kauth.Mock)
+		broker.CheckError(t, "Issue()", err, errWant{Kind: kauth.ErrUnavailable}, OpIssue, kauth.Mock)
 	})
 }
 
@@ -364,25 +364,25 @@ func TestRevoke(t *testing.T) {
 		{"code as a string", 200, `{"code":"200","message":"접근토큰 폐기에 성공하였습니다"}`, nil},
 		{"no code", 200, `{"message":"접근토큰 폐기에 성공하였습니다"}`, nil},
 		{"expired token", 200, `{"rt_cd":"1","msg_cd":"EGW00123","msg1":"기간이 만료된 token 입니다."}`,
-			&errWant{kind: kauth.ErrTokenRejected, code: "EGW00123", status: 200}},
+			&errWant{Kind: kauth.ErrTokenRejected, Code: "EGW00123", Status: 200}},
 		{"bad appsecret", 403, `{"error_code":"EGW00105","error_description":"유효하지 않은 AppSecret입니다."}`,
-			&errWant{kind: kauth.ErrCredentials, code: "EGW00105", status: 403}},
+			&errWant{Kind: kauth.ErrCredentials, Code: "EGW00105", Status: 403}},
 		{"failure code in the body", 200, `{"code":"400","message":"폐기 실패: ` + fakeToken + `"}`,
-			&errWant{kind: kauth.ErrBadRequest, code: "400", status: 200, contains: "<redacted>"}},
+			&errWant{Kind: kauth.ErrBadRequest, Code: "400", Status: 200, Contains: "<redacted>"}},
 		{"message echoes the token", 500, `{"rt_cd":"1","msg_cd":"EGW00121","msg1":"유효하지 않은 token 입니다: ` + fakeToken + `"}`,
-			&errWant{kind: kauth.ErrTokenRejected, code: "EGW00121", status: 500, contains: "<redacted>"}},
-		{"502 without body", 502, ``, &errWant{kind: kauth.ErrUnavailable, code: "HTTP 502", status: 502}},
+			&errWant{Kind: kauth.ErrTokenRejected, Code: "EGW00121", Status: 500, Contains: "<redacted>"}},
+		{"502 without body", 502, ``, &errWant{Kind: kauth.ErrUnavailable, Code: "HTTP 502", Status: 502}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv := newServer(t, map[string]http.HandlerFunc{
+			srv := brokertest.NewServer(t, map[string]http.HandlerFunc{
 				"POST /oauth2/revokeP": func(w http.ResponseWriter, r *http.Request) {
-					checkJSONRequest(t, r, nil, map[string]string{
+					broker.CheckJSONRequest(t, r, nil, map[string]string{
 						"appkey":    fakeAppKey,
 						"appsecret": fakeAppSecret,
 						"token":     fakeToken,
 					})
-					reply(tt.status, tt.body)(w, r)
+					brokertest.Reply(tt.status, tt.body)(w, r)
 				},
 			})
 			p := &Provider{BaseURL: srv.URL, Now: fixedNow}
@@ -393,14 +393,14 @@ func TestRevoke(t *testing.T) {
 				}
 				return
 			}
-			checkError(t, "Revoke()", err, *tt.want, OpRevoke, kauth.Real)
+			broker.CheckError(t, "Revoke()", err, *tt.want, OpRevoke, kauth.Real)
 		})
 	}
 	t.Run("empty token", func(t *testing.T) {
-		srv := newServer(t, nil)
+		srv := brokertest.NewServer(t, nil)
 		p := &Provider{BaseURL: srv.URL}
 		err := p.Revoke(context.Background(), realCreds, "")
-		checkError(t, "Revoke()", err, errWant{kind: kauth.ErrBadRequest}, OpRevoke, kauth.Real)
+		broker.CheckError(t, "Revoke()", err, errWant{Kind: kauth.ErrBadRequest}, OpRevoke, kauth.Real)
 	})
 }
 
@@ -430,7 +430,7 @@ func TestURL(t *testing.T) {
 }
 
 func TestEnvBaseURLIsUsed(t *testing.T) {
-	srv := newServer(t, tokenRoute(t, 200, seedToken))
+	srv := brokertest.NewServer(t, tokenRoute(t, 200, seedToken))
 	t.Setenv(BaseURLEnv, srv.URL)
 	if _, err := New().Issue(context.Background(), mockCreds); err != nil {
 		t.Fatalf("Issue() with $%s = %v; want nil", BaseURLEnv, err)
@@ -441,20 +441,4 @@ func TestDefaultClientHasTimeout(t *testing.T) {
 	if c := wire.Client(New().HTTPClient); c == http.DefaultClient || c.Timeout <= 0 {
 		t.Errorf("default client timeout = %v; want a positive timeout", c.Timeout)
 	}
-}
-
-// rawResponse parses a literal HTTP response, for tests of CheckResponse
-// and Rejected.
-func rawResponse(t *testing.T, status int, header []string, body string) *http.Response {
-	t.Helper()
-	resp := &http.Response{
-		StatusCode:    status,
-		Header:        make(http.Header),
-		Body:          io.NopCloser(strings.NewReader(body)),
-		ContentLength: int64(len(body)),
-	}
-	for i := 0; i+1 < len(header); i += 2 {
-		resp.Header.Set(header[i], header[i+1])
-	}
-	return resp
 }

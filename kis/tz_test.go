@@ -4,12 +4,11 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
-	_ "time/tzdata" // so that TZ=America/New_York loads on any machine
+
+	"github.com/kauth/kauth/internal/brokertest"
 )
 
 func TestParseExpiry(t *testing.T) {
@@ -46,9 +45,6 @@ func TestParseExpiry(t *testing.T) {
 	}
 }
 
-// tzChildEnv marks a re-executed test binary that should print its results.
-const tzChildEnv = "KAUTH_KIS_TZ_CHILD"
-
 // expiryReport computes, in the current process's time zone, the expiries
 // that must not depend on it, one per line.
 func expiryReport(t *testing.T) string {
@@ -64,7 +60,7 @@ func expiryReport(t *testing.T) string {
 		seedToken,
 		`{"access_token":"` + fakeToken + `","access_token_token_expired":"2023-12-21 13:16:59","token_type":"Bearer","expires_in":86400}`,
 	} {
-		srv := newServer(t, tokenRoute(t, http.StatusOK, body))
+		srv := brokertest.NewServer(t, tokenRoute(t, http.StatusOK, body))
 		p := &Provider{BaseURL: srv.URL, Now: fixedNow}
 		tok, err := p.Issue(context.Background(), mockCreds)
 		if err != nil {
@@ -79,59 +75,11 @@ func expiryReport(t *testing.T) string {
 // TZ=America/New_York and checks that every expiry comes out the same as
 // here and as the expected instants.
 func TestExpiryUnderTZ(t *testing.T) {
-	if os.Getenv(tzChildEnv) != "" {
-		_, off := time.Now().Zone()
-		fmt.Printf("OFFSET %d\n", off)
-		for _, line := range strings.Split(strings.TrimSpace(expiryReport(t)), "\n") {
-			fmt.Println("REPORT " + line)
-		}
-		return
-	}
-	want := strings.Join([]string{
+	brokertest.SameUnderTZ(t, expiryReport, strings.Join([]string{
 		"ParseExpiry(2023-12-22 08:16:59)=2023-12-21T23:16:59Z",
 		"ParseExpiry(2024-03-10 02:30:00)=2024-03-09T17:30:00Z",
 		"ParseExpiry(2024-11-03 01:30:00)=2024-11-02T16:30:00Z",
 		"Issue().ExpiresAt=2023-12-21T23:16:59Z",
 		"Issue().ExpiresAt=2023-12-21T04:16:59Z",
-	}, "\n")
-	if got := strings.TrimSpace(expiryReport(t)); got != want {
-		t.Errorf("expiries in this process:\n%s\nwant:\n%s", got, want)
-	}
-	for _, tz := range []string{"UTC", "America/New_York", "Asia/Seoul"} {
-		t.Run(tz, func(t *testing.T) {
-			cmd := exec.Command(os.Args[0], "-test.run=^TestExpiryUnderTZ$", "-test.count=1")
-			// GORACE: a race-enabled child would otherwise linger 1 s at exit.
-			cmd.Env = append(os.Environ(), "TZ="+tz, tzChildEnv+"=1", "GORACE=atexit_sleep_ms=0")
-			out, err := cmd.CombinedOutput()
-			if err != nil {
-				t.Fatalf("re-executing under TZ=%s: %v\n%s", tz, err, out)
-			}
-			var report []string
-			offset := ""
-			for _, line := range strings.Split(string(out), "\n") {
-				if r, ok := strings.CutPrefix(line, "REPORT "); ok {
-					report = append(report, r)
-				}
-				if o, ok := strings.CutPrefix(line, "OFFSET "); ok {
-					offset = o
-				}
-			}
-			wantOffset := map[string][]string{"UTC": {"0"}, "America/New_York": {"-18000", "-14400"}, "Asia/Seoul": {"32400"}}[tz]
-			if !contains(wantOffset, offset) {
-				t.Errorf("child under TZ=%s runs at offset %q; want one of %v (is the zone applied?)", tz, offset, wantOffset)
-			}
-			if got := strings.Join(report, "\n"); got != want {
-				t.Errorf("expiries under TZ=%s:\n%s\nwant:\n%s", tz, got, want)
-			}
-		})
-	}
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
+	}, "\n"))
 }

@@ -1,8 +1,6 @@
 package kiwoom
 
 import (
-	"bytes"
-	"crypto/rand"
 	"io"
 	"net/http"
 	"strings"
@@ -10,6 +8,7 @@ import (
 	"time"
 
 	"github.com/kauth/kauth"
+	"github.com/kauth/kauth/internal/brokertest"
 )
 
 func TestBracketCode(t *testing.T) {
@@ -43,36 +42,36 @@ func TestCheckResponse(t *testing.T) {
 		{"success, return_code as a string", OpCall, 200, nil, `{"return_code":"0","return_msg":"정상적으로 처리되었습니다"}`, nil},
 		{"token answer", OpIssue, 200, nil, seedToken, nil},
 		{"8005 invalid token", OpCall, 200, nil, authFail("8005", "Token이 유효하지 않습니다"),
-			&errWant{kind: kauth.ErrTokenRejected, code: "8005", status: 200, contains: "8005 token expired or invalid: 인증에 실패했습니다[8005:Token이 유효하지 않습니다]"}},
+			&errWant{Kind: kauth.ErrTokenRejected, Code: "8005", Status: 200, Contains: "8005 token expired or invalid: 인증에 실패했습니다[8005:Token이 유효하지 않습니다]"}},
 		{"8010 token from another IP", OpCall, 200, nil, authFail("8010", "Token을 발급받은 IP와 서비스를 요청한 IP가 동일하지 않습니다"),
-			&errWant{kind: kauth.ErrTokenRejected, code: "8010", status: 200}},
+			&errWant{Kind: kauth.ErrTokenRejected, Code: "8010", Status: 200}},
 		{"8031 token of the other env", OpCall, 200, nil, authFail("8031", "투자구분(실전/모의)이 달라서 Token를 사용할수가 없습니다"),
-			&errWant{kind: kauth.ErrCredentials, code: "8031", status: 200}},
+			&errWant{Kind: kauth.ErrCredentials, Code: "8031", Status: 200}},
 		{"8103 token or device", OpCall, 200, nil, authFail("8103", "토큰 인증 또는 단말기인증에 실패했습니다"),
-			&errWant{kind: kauth.ErrCredentials, code: "8103", status: 200}},
+			&errWant{Kind: kauth.ErrCredentials, Code: "8103", Status: 200}},
 		{"1700 on a call", OpCall, 200, nil, `{"return_code":5,"return_msg":"허용된 요청 개수를 초과하였습니다[1700:허용된 요청 개수를 초과하였습니다. API ID=ka10001]"}`,
-			&errWant{kind: kauth.ErrRateLimited, code: "1700", status: 200, retryAfter: time.Second}},
+			&errWant{Kind: kauth.ErrRateLimited, Code: "1700", Status: 200, RetryAfter: time.Second}},
 		{"1634 on a call", OpCall, 200, nil, `{"return_code":"5","return_msg":"허용된 요청 개수를 초과하였습니다[1634]"}`,
-			&errWant{kind: kauth.ErrBadRequest, code: "1634", status: 200}},
+			&errWant{Kind: kauth.ErrBadRequest, Code: "1634", Status: 200}},
 		{"1999 unexpected", OpCall, 200, nil, `{"return_code":1,"return_msg":"예기치 못한 에러가 발생했습니다[1999:예기치 못한 에러가 발생했습니다]"}`,
-			&errWant{kind: kauth.ErrUnavailable, code: "1999", status: 200}},
+			&errWant{Kind: kauth.ErrUnavailable, Code: "1999", Status: 200}},
 		{"input error", OpCall, 200, nil, `{"return_code":2,"return_msg":"입력 값 오류입니다[1902:종목 정보가 없습니다]"}`,
-			&errWant{kind: kauth.ErrBadRequest, code: "1902", status: 200}},
+			&errWant{Kind: kauth.ErrBadRequest, Code: "1902", Status: 200}},
 		{"8005 under 401", OpCall, 401, nil, authFail("8005", "Token이 유효하지 않습니다"),
-			&errWant{kind: kauth.ErrTokenRejected, code: "8005", status: 401}},
-		{"bare 401 on a call", OpCall, 401, nil, ``, &errWant{kind: kauth.ErrTokenRejected, code: "HTTP 401", status: 401}},
-		{"bare 401 on issue", OpIssue, 401, nil, ``, &errWant{kind: kauth.ErrCredentials, code: "HTTP 401", status: 401}},
-		{"429", OpCall, 429, []string{"Retry-After", "4"}, ``, &errWant{kind: kauth.ErrRateLimited, code: "HTTP 429", status: 429, retryAfter: 4 * time.Second}},
+			&errWant{Kind: kauth.ErrTokenRejected, Code: "8005", Status: 401}},
+		{"bare 401 on a call", OpCall, 401, nil, ``, &errWant{Kind: kauth.ErrTokenRejected, Code: "HTTP 401", Status: 401}},
+		{"bare 401 on issue", OpIssue, 401, nil, ``, &errWant{Kind: kauth.ErrCredentials, Code: "HTTP 401", Status: 401}},
+		{"429", OpCall, 429, []string{"Retry-After", "4"}, ``, &errWant{Kind: kauth.ErrRateLimited, Code: "HTTP 429", Status: 429, RetryAfter: 4 * time.Second}},
 		{"500 JSON with return_code 0", OpCall, 500, nil, `{"return_code":0,"return_msg":""}`,
-			&errWant{kind: kauth.ErrUnavailable, code: "HTTP 500", status: 500}},
+			&errWant{Kind: kauth.ErrUnavailable, Code: "HTTP 500", Status: 500}},
 		{"HTML maintenance page", OpCall, 503, []string{"Content-Type", "text/html; charset=utf-8"}, `<html><body>시스템 점검 중입니다</body></html>`,
-			&errWant{kind: kauth.ErrUnavailable, code: "HTTP 503", status: 503, contains: "HTML page instead of JSON"}},
+			&errWant{Kind: kauth.ErrUnavailable, Code: "HTTP 503", Status: 503, Contains: "HTML page instead of JSON"}},
 		{"message echoes an unknown token", OpCall, 200, nil, authFail("8005", "Token이 유효하지 않습니다 token=Zx9AbCdEfGhIjKlMnOpQrStUvWxYz0123456789"),
-			&errWant{kind: kauth.ErrTokenRejected, code: "8005", status: 200, contains: "<redacted>"}},
+			&errWant{Kind: kauth.ErrTokenRejected, Code: "8005", Status: 200, Contains: "<redacted>"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			resp := rawResponse(t, tt.status, tt.header, tt.body)
+			resp := brokertest.Response(t, tt.status, tt.header, tt.body)
 			err := CheckResponse(realCreds, tt.op, resp, []byte(tt.body))
 			if tt.want == nil {
 				if err != nil {
@@ -80,7 +79,7 @@ func TestCheckResponse(t *testing.T) {
 				}
 				return
 			}
-			checkError(t, "CheckResponse()", err, *tt.want, tt.op, kauth.Real)
+			broker.CheckError(t, "CheckResponse()", err, *tt.want, tt.op, kauth.Real)
 			if strings.Contains(err.Error(), "Zx9AbCdEfGhIjKlMnOpQrStUvWxYz0123456789") {
 				t.Errorf("CheckResponse() = %q; want the echoed token hidden", err)
 			}
@@ -88,7 +87,7 @@ func TestCheckResponse(t *testing.T) {
 	}
 	t.Run("nil response", func(t *testing.T) {
 		err := CheckResponse(realCreds, OpCall, nil, nil)
-		checkError(t, "CheckResponse()", err, errWant{kind: kauth.ErrUnavailable}, OpCall, kauth.Real)
+		broker.CheckError(t, "CheckResponse()", err, errWant{Kind: kauth.ErrUnavailable}, OpCall, kauth.Real)
 	})
 }
 
@@ -117,7 +116,7 @@ func TestRejected(t *testing.T) {
 	p := New()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			resp := rawResponse(t, tt.status, nil, tt.body)
+			resp := brokertest.Response(t, tt.status, nil, tt.body)
 			if got := p.Rejected(resp); got != tt.want {
 				t.Errorf("Rejected() = %v; want %v", got, tt.want)
 			}
@@ -141,46 +140,8 @@ func TestRejected(t *testing.T) {
 // successful body: the server holds back the rest until Rejected returns,
 // and the caller then reads the whole body intact.
 func TestRejectedStreams(t *testing.T) {
-	for _, length := range []string{"chunked", "content-length"} {
-		t.Run(length, func(t *testing.T) {
-			big := make([]byte, 2<<20)
-			rand.Read(big)
-			copy(big, `{"return_code":0,"return_msg":"정상적으로 처리되었습니다","stk_list":"`)
-			peeked := make(chan struct{})
-			srv := newServer(t, map[string]http.HandlerFunc{
-				"POST /api/dostk/stkinfo": func(w http.ResponseWriter, r *http.Request) {
-					if length == "content-length" {
-						w.Header().Set("Content-Length", "2097152")
-					}
-					w.Write(big[:64<<10])
-					w.(http.Flusher).Flush()
-					select {
-					case <-peeked:
-					case <-time.After(10 * time.Second):
-						t.Error("Rejected() did not return before the whole body was sent")
-					}
-					w.Write(big[64<<10:])
-				},
-			})
-			req, _ := http.NewRequest(http.MethodPost, srv.URL+"/api/dostk/stkinfo", nil)
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer resp.Body.Close()
-			if New().Rejected(resp) {
-				t.Error("Rejected() = true; want false")
-			}
-			close(peeked)
-			got, err := io.ReadAll(resp.Body)
-			if err != nil {
-				t.Fatalf("reading body after Rejected(): %v", err)
-			}
-			if !bytes.Equal(got, big) {
-				t.Errorf("body after Rejected() has %d bytes; want the %d bytes sent, intact", len(got), len(big))
-			}
-		})
-	}
+	brokertest.RejectedStreams(t, "/api/dostk/stkinfo",
+		`{"return_code":0,"return_msg":"정상적으로 처리되었습니다","stk_list":"`, New().Rejected)
 }
 
 func TestAuthorize(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/kauth/kauth"
 	"github.com/kauth/kauth/brokersim"
+	"github.com/kauth/kauth/internal/brokertest"
 	"github.com/kauth/kauth/kiwoom"
 )
 
@@ -33,28 +34,6 @@ func newSim(t *testing.T) (sim *brokersim.Server, real, mock *kiwoom.Provider) {
 	real = &kiwoom.Provider{BaseURL: brokersim.BaseURL(srv.URL, kauth.Kiwoom, kauth.Real), Now: sim.Now}
 	mock = &kiwoom.Provider{BaseURL: brokersim.BaseURL(srv.URL, kauth.Kiwoom, kauth.Mock), Now: sim.Now}
 	return sim, real, mock
-}
-
-// errs collects every error a test produced, to check them for secrets.
-type errs []error
-
-func (es *errs) add(err error) error {
-	*es = append(*es, err)
-	return err
-}
-
-func (es errs) checkNoSecrets(t *testing.T, secrets ...string) {
-	t.Helper()
-	for _, err := range es {
-		if err == nil {
-			continue
-		}
-		for _, s := range secrets {
-			if strings.Contains(err.Error(), s) {
-				t.Errorf("error %q reveals a secret", err)
-			}
-		}
-	}
 }
 
 // stkinfo makes the protected call of Kiwoom (ka10001) with tok for the
@@ -95,11 +74,11 @@ func TestSimLifecycle(t *testing.T) {
 			app := brokersim.DemoKiwoomMock
 			c := app.Credentials()
 			ctx := context.Background()
-			var seen errs
-			defer func() { seen.checkNoSecrets(t, app.AppKey, app.Secret) }()
+			var seen brokertest.Errs
+			defer func() { seen.CheckNoSecrets(t, app.AppKey, app.Secret) }()
 
 			tok, err := p.Issue(ctx, c)
-			if seen.add(err) != nil {
+			if seen.Add(err) != nil {
 				t.Fatalf("Issue() = %v", err)
 			}
 			// An 18 h token: expires_dt, never receipt + 24 h.
@@ -110,52 +89,52 @@ func TestSimLifecycle(t *testing.T) {
 			// While valid, Kiwoom hands back the same token.
 			sim.Advance(time.Hour)
 			again, err := p.Issue(ctx, c)
-			if seen.add(err) != nil || again.AccessToken != tok.AccessToken || !again.ExpiresAt.Equal(tok.ExpiresAt) {
+			if seen.Add(err) != nil || again.AccessToken != tok.AccessToken || !again.ExpiresAt.Equal(tok.ExpiresAt) {
 				t.Errorf("Issue() an hour later = %v, %v; want the same token and expiry", again, err)
 			}
 			if n := sim.Issued(kauth.Kiwoom, kauth.Mock, app.AppKey); n != 1 {
 				t.Errorf("simulator minted %d tokens; want 1", n)
 			}
 
-			if rejected, err := stkinfo(t, p, c, tok, "005930"); rejected || seen.add(err) != nil {
+			if rejected, err := stkinfo(t, p, c, tok, "005930"); rejected || seen.Add(err) != nil {
 				t.Errorf("call with a fresh token: Rejected() = %v, CheckResponse() = %v; want false, nil", rejected, err)
 			}
 
 			// 1634 shares return_code 5 with 1700, but it is an input error.
 			rejected, err := stkinfo(t, p, c, tok, strings.Repeat("005930|", 100)+"005930")
-			seen.add(err)
+			seen.Add(err)
 			if rejected || !errors.Is(err, kauth.ErrBadRequest) || kauth.Retryable(err) || !strings.Contains(err.Error(), "1634") {
 				t.Errorf("call with 101 stocks: Rejected() = %v, CheckResponse() = %v; want false, 1634 ErrBadRequest", rejected, err)
 			}
 
 			sim.InvalidateToken(tok.AccessToken)
 			rejected, err = stkinfo(t, p, c, tok, "005930")
-			seen.add(err)
+			seen.Add(err)
 			if !rejected || !errors.Is(err, kauth.ErrTokenRejected) || !strings.Contains(err.Error(), "8005") {
 				t.Errorf("call with an invalidated token: Rejected() = %v, CheckResponse() = %v; want true, 8005 ErrTokenRejected", rejected, err)
 			}
 
 			fresh, err := p.Issue(ctx, c)
-			if seen.add(err) != nil || fresh.AccessToken == tok.AccessToken {
+			if seen.Add(err) != nil || fresh.AccessToken == tok.AccessToken {
 				t.Fatalf("Issue() after invalidation = %v, %v; want a new token", fresh, err)
 			}
-			if err := p.Revoke(ctx, c, fresh.AccessToken); seen.add(err) != nil {
+			if err := p.Revoke(ctx, c, fresh.AccessToken); seen.Add(err) != nil {
 				t.Errorf("Revoke() = %v; want nil", err)
 			}
-			if rejected, err := stkinfo(t, p, c, fresh, "005930"); !rejected || !errors.Is(seen.add(err), kauth.ErrTokenRejected) {
+			if rejected, err := stkinfo(t, p, c, fresh, "005930"); !rejected || !errors.Is(seen.Add(err), kauth.ErrTokenRejected) {
 				t.Errorf("call with a revoked token: Rejected() = %v, CheckResponse() = %v; want true, ErrTokenRejected", rejected, err)
 			}
-			if err := p.Revoke(ctx, c, "not-a-token-of-this-app"); !errors.Is(seen.add(err), kauth.ErrTokenRejected) {
+			if err := p.Revoke(ctx, c, "not-a-token-of-this-app"); !errors.Is(seen.Add(err), kauth.ErrTokenRejected) {
 				t.Errorf("Revoke(unknown token) = %v; want 8005 ErrTokenRejected", err)
 			}
 
 			// Expired after 18 h.
 			next, err := p.Issue(ctx, c)
-			if seen.add(err) != nil {
+			if seen.Add(err) != nil {
 				t.Fatal(err)
 			}
 			sim.Advance(18*time.Hour + time.Second)
-			if rejected, err := stkinfo(t, p, c, next, "005930"); !rejected || !errors.Is(seen.add(err), kauth.ErrTokenRejected) {
+			if rejected, err := stkinfo(t, p, c, next, "005930"); !rejected || !errors.Is(seen.Add(err), kauth.ErrTokenRejected) {
 				t.Errorf("call with an expired token: Rejected() = %v, CheckResponse() = %v; want true, ErrTokenRejected", rejected, err)
 			}
 		})
@@ -193,15 +172,15 @@ func TestSimCredentialErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx := context.Background()
-			var seen errs
-			defer func() { seen.checkNoSecrets(t, tt.c.AppKey, tt.c.AppSecret) }()
+			var seen brokertest.Errs
+			defer func() { seen.CheckNoSecrets(t, tt.c.AppKey, tt.c.AppSecret) }()
 			_, err := tt.p.Issue(ctx, tt.c)
-			seen.add(err)
+			seen.Add(err)
 			var e *kauth.Error
 			if !errors.Is(err, kauth.ErrCredentials) || !errors.As(err, &e) || e.Code != tt.code {
 				t.Errorf("Issue() = %v; want %s ErrCredentials", err, tt.code)
 			}
-			if err := tt.p.Revoke(ctx, tt.c, "some-token"); !errors.Is(seen.add(err), kauth.ErrCredentials) {
+			if err := tt.p.Revoke(ctx, tt.c, "some-token"); !errors.Is(seen.Add(err), kauth.ErrCredentials) {
 				t.Errorf("Revoke() = %v; want ErrCredentials", err)
 			}
 		})
@@ -229,7 +208,7 @@ func TestSimFaults(t *testing.T) {
 			tt.fault.Path = "/oauth2/token"
 			sim.Inject(tt.fault)
 			_, err := p.Issue(context.Background(), app.Credentials())
-			errs{err}.checkNoSecrets(t, app.AppKey, app.Secret)
+			brokertest.Errs{err}.CheckNoSecrets(t, app.AppKey, app.Secret)
 			if !errors.Is(err, tt.kind) || !strings.Contains(err.Error(), tt.contains) {
 				t.Errorf("Issue() = %v; want %v mentioning %q", err, tt.kind, tt.contains)
 			}

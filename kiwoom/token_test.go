@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kauth/kauth"
+	"github.com/kauth/kauth/internal/brokertest"
 	"github.com/kauth/kauth/internal/wire"
 )
 
@@ -24,12 +25,12 @@ func authFail(code, text string) string {
 func tokenRoute(t *testing.T, status int, body string, header ...string) map[string]http.HandlerFunc {
 	return map[string]http.HandlerFunc{
 		"POST /oauth2/token": func(w http.ResponseWriter, r *http.Request) {
-			checkJSONRequest(t, r, nil, map[string]string{
+			broker.CheckJSONRequest(t, r, nil, map[string]string{
 				"grant_type": "client_credentials",
 				"appkey":     fakeAppKey,
 				"secretkey":  fakeAppSecret,
 			})
-			reply(status, body, header...)(w, r)
+			brokertest.Reply(status, body, header...)(w, r)
 		},
 	}
 }
@@ -67,7 +68,7 @@ func TestIssue(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv := newServer(t, tokenRoute(t, http.StatusOK, tt.body, "api-id", "au10001"))
+			srv := brokertest.NewServer(t, tokenRoute(t, http.StatusOK, tt.body, "api-id", "au10001"))
 			p := &Provider{BaseURL: srv.URL, Now: fixedNow}
 			got, err := p.Issue(context.Background(), mockCreds)
 			if err != nil {
@@ -99,72 +100,72 @@ func TestIssueErrors(t *testing.T) {
 		want   errWant
 	}{
 		{"8001 bad appkey", 200, authFail("8001", "App Key와 Secret Key 검증에 실패했습니다"), nil,
-			errWant{kind: kauth.ErrCredentials, code: "8001", status: 200, contains: "8001 credentials rejected: 인증에 실패했습니다[8001:"}},
+			errWant{Kind: kauth.ErrCredentials, Code: "8001", Status: 200, Contains: "8001 credentials rejected: 인증에 실패했습니다[8001:"}},
 		{"8002 bad secretkey, return_code as a string", 200,
 			`{"return_code":"3","return_msg":"인증에 실패했습니다[8002:App Key와 Secret Key 검증에 실패했습니다. 실패사유=secretkey 불일치]"}`, nil,
-			errWant{kind: kauth.ErrCredentials, code: "8002", status: 200}},
+			errWant{Kind: kauth.ErrCredentials, Code: "8002", Status: 200}},
 		{"8020 key missing", 200, authFail("8020", "입력파라미터로 appkey 또는 secretkey가 들어오지 않았습니다."), nil,
-			errWant{kind: kauth.ErrCredentials, code: "8020", status: 200}},
+			errWant{Kind: kauth.ErrCredentials, Code: "8020", Status: 200}},
 		{"8030 app key of the other env", 200, authFail("8030", "투자구분(실전/모의)이 달라서 Appkey를 사용할수가 없습니다"), nil,
-			errWant{kind: kauth.ErrCredentials, code: "8030", status: 200}},
+			errWant{Kind: kauth.ErrCredentials, Code: "8030", Status: 200}},
 		{"8040 device", 200, authFail("8040", "단말기 인증에 실패했습니다"), nil,
-			errWant{kind: kauth.ErrCredentials, code: "8040", status: 200}},
+			errWant{Kind: kauth.ErrCredentials, Code: "8040", Status: 200}},
 		{"8050 designated device", 200, authFail("8050", "지정단말기 인증에 실패했습니다"), nil,
-			errWant{kind: kauth.ErrCredentials, code: "8050", status: 200}},
+			errWant{Kind: kauth.ErrCredentials, Code: "8050", Status: 200}},
 		{"8012 grant_type", 200, authFail("8012", "Access Token을 발급하는데 실패했습니다. grant_type의 값이 맞지 않습니다"), nil,
-			errWant{kind: kauth.ErrBadRequest, code: "8012", status: 200}},
+			errWant{Kind: kauth.ErrBadRequest, Code: "8012", Status: 200}},
 		{"1700 request limit", 200,
 			`{"return_code":5,"return_msg":"허용된 요청 개수를 초과하였습니다[1700:허용된 요청 개수를 초과하였습니다. API ID=au10001]"}`, nil,
-			errWant{kind: kauth.ErrRateLimited, code: "1700", status: 200, retryAfter: time.Second}},
+			errWant{Kind: kauth.ErrRateLimited, Code: "1700", Status: 200, RetryAfter: time.Second}},
 		{"1700 with Retry-After", 200,
 			`{"return_code":"5","return_msg":"허용된 요청 개수를 초과하였습니다[1700:허용된 요청 개수를 초과하였습니다. API ID=au10001]"}`, []string{"Retry-After", "3"},
-			errWant{kind: kauth.ErrRateLimited, code: "1700", status: 200, retryAfter: 3 * time.Second}},
+			errWant{Kind: kauth.ErrRateLimited, Code: "1700", Status: 200, RetryAfter: 3 * time.Second}},
 		{"1634 shares return_code 5 but is an input error", 200,
 			`{"return_code":5,"return_msg":"허용된 요청 개수를 초과하였습니다[1634]"}`, nil,
-			errWant{kind: kauth.ErrBadRequest, code: "1634", status: 200}},
+			errWant{Kind: kauth.ErrBadRequest, Code: "1634", Status: 200}},
 		{"return_code 5 without a code is no rate limit", 200,
 			`{"return_code":5,"return_msg":"허용된 요청 개수를 초과하였습니다"}`, nil,
-			errWant{kind: kauth.ErrBadRequest, code: "return_code=5", status: 200}},
+			errWant{Kind: kauth.ErrBadRequest, Code: "return_code=5", Status: 200}},
 		{"unknown code under 500", 500, authFail("8999", "새로운 오류"), nil,
-			errWant{kind: kauth.ErrUnavailable, code: "8999", status: 500}},
+			errWant{Kind: kauth.ErrUnavailable, Code: "8999", Status: 500}},
 		{"message echoes the credentials", 200, authFail("8001", "검증 실패 appkey="+fakeAppKey+" secretkey="+fakeAppSecret), nil,
-			errWant{kind: kauth.ErrCredentials, code: "8001", status: 200, contains: "<redacted>"}},
+			errWant{Kind: kauth.ErrCredentials, Code: "8001", Status: 200, Contains: "<redacted>"}},
 		{"HTML page", 502, html, []string{"Content-Type", "text/html"},
-			errWant{kind: kauth.ErrUnavailable, code: "HTTP 502", status: 502, contains: "HTML page instead of JSON"}},
+			errWant{Kind: kauth.ErrUnavailable, Code: "HTTP 502", Status: 502, Contains: "HTML page instead of JSON"}},
 		{"malformed JSON", 200, `{"token":"` + fakeToken, nil,
-			errWant{kind: kauth.ErrUnavailable, status: 200, contains: "malformed JSON"}},
+			errWant{Kind: kauth.ErrUnavailable, Status: 200, Contains: "malformed JSON"}},
 		{"wrong JSON types", 200, `{"return_code":true}`, nil,
-			errWant{kind: kauth.ErrUnavailable, status: 200, contains: "unexpected JSON"}},
+			errWant{Kind: kauth.ErrUnavailable, Status: 200, Contains: "unexpected JSON"}},
 		{"empty body under 200", 200, ``, nil,
-			errWant{kind: kauth.ErrUnavailable, code: "HTTP 200", status: 200, contains: "empty body"}},
+			errWant{Kind: kauth.ErrUnavailable, Code: "HTTP 200", Status: 200, Contains: "empty body"}},
 		{"502 without body", 502, ``, nil,
-			errWant{kind: kauth.ErrUnavailable, code: "HTTP 502", status: 502}},
+			errWant{Kind: kauth.ErrUnavailable, Code: "HTTP 502", Status: 502}},
 		{"503 with Retry-After", 503, ``, []string{"Retry-After", "7"},
-			errWant{kind: kauth.ErrUnavailable, code: "HTTP 503", status: 503, retryAfter: 7 * time.Second}},
+			errWant{Kind: kauth.ErrUnavailable, Code: "HTTP 503", Status: 503, RetryAfter: 7 * time.Second}},
 		{"429", 429, `{"message":"Too Many Requests"}`, []string{"Retry-After", "2"},
-			errWant{kind: kauth.ErrRateLimited, code: "HTTP 429", status: 429, retryAfter: 2 * time.Second}},
+			errWant{Kind: kauth.ErrRateLimited, Code: "HTTP 429", Status: 429, RetryAfter: 2 * time.Second}},
 		{"429 without Retry-After", 429, ``, nil,
-			errWant{kind: kauth.ErrRateLimited, code: "HTTP 429", status: 429}},
+			errWant{Kind: kauth.ErrRateLimited, Code: "HTTP 429", Status: 429}},
 		{"401 on the token endpoint", 401, ``, nil,
-			errWant{kind: kauth.ErrCredentials, code: "HTTP 401", status: 401}},
+			errWant{Kind: kauth.ErrCredentials, Code: "HTTP 401", Status: 401}},
 		{"400", 400, `{"message":"Bad Request"}`, nil,
-			errWant{kind: kauth.ErrBadRequest, code: "HTTP 400", status: 400}},
+			errWant{Kind: kauth.ErrBadRequest, Code: "HTTP 400", Status: 400}},
 		{"success without a token", 200, `{"expires_dt":"20241107083713","token_type":"bearer","return_code":0,"return_msg":"정상적으로 처리되었습니다"}`, nil,
-			errWant{kind: kauth.ErrUnavailable, status: 200, contains: "no token"}},
+			errWant{Kind: kauth.ErrUnavailable, Status: 200, Contains: "no token"}},
 		{"success without expires_dt", 200, `{"token_type":"bearer","return_code":0,"token":"` + fakeToken + `"}`, nil,
-			errWant{kind: kauth.ErrUnavailable, status: 200, contains: "no usable expires_dt"}},
+			errWant{Kind: kauth.ErrUnavailable, Status: 200, Contains: "no usable expires_dt"}},
 		{"expires_dt in another layout", 200, `{"expires_dt":"2024-11-07 08:37:13","token_type":"bearer","return_code":0,"token":"` + fakeToken + `"}`, nil,
-			errWant{kind: kauth.ErrUnavailable, status: 200, contains: "no usable expires_dt"}},
+			errWant{Kind: kauth.ErrUnavailable, Status: 200, Contains: "no usable expires_dt"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv := newServer(t, tokenRoute(t, tt.status, tt.body, tt.header...))
+			srv := brokertest.NewServer(t, tokenRoute(t, tt.status, tt.body, tt.header...))
 			p := &Provider{BaseURL: srv.URL, Now: fixedNow}
 			tok, err := p.Issue(context.Background(), mockCreds)
 			if tok != (kauth.Token{}) {
 				t.Errorf("Issue() = %v with error %v; want a zero Token", tok, err)
 			}
-			checkError(t, "Issue()", err, tt.want, OpIssue, kauth.Mock)
+			broker.CheckError(t, "Issue()", err, tt.want, OpIssue, kauth.Mock)
 		})
 	}
 }
@@ -180,12 +181,12 @@ func TestIssueInvalidCredentials(t *testing.T) {
 		{"no env", kauth.Credentials{Broker: kauth.Kiwoom, AppKey: fakeAppKey, AppSecret: fakeAppSecret}, kauth.ErrBadRequest},
 		{"KIS credentials", kauth.Credentials{Broker: kauth.KIS, Env: kauth.Real, AppKey: fakeAppKey, AppSecret: fakeAppSecret}, kauth.ErrBadRequest},
 	}
-	srv := newServer(t, nil) // any request fails the test
+	srv := brokertest.NewServer(t, nil) // any request fails the test
 	p := &Provider{BaseURL: srv.URL}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := p.Issue(context.Background(), tt.c)
-			noSecrets(t, err)
+			broker.NoSecrets(t, err)
 			if !errors.Is(err, tt.kind) {
 				t.Errorf("Issue() = %v; want %v", err, tt.kind)
 			}
@@ -206,7 +207,7 @@ func TestIssueTransportErrors(t *testing.T) {
 		}
 	}
 	t.Run("connection reset", func(t *testing.T) {
-		srv := newServer(t, map[string]http.HandlerFunc{
+		srv := brokertest.NewServer(t, map[string]http.HandlerFunc{
 			"POST /oauth2/token": func(w http.ResponseWriter, r *http.Request) {
 				conn, _, err := w.(http.Hijacker).Hijack()
 				if err != nil {
@@ -220,7 +221,7 @@ func TestIssueTransportErrors(t *testing.T) {
 			},
 		})
 		_, err := (&Provider{BaseURL: srv.URL}).Issue(context.Background(), mockCreds)
-		checkError(t, "Issue()", err, errWant{kind: kauth.ErrUnavailable}, OpIssue, kauth.Mock)
+		broker.CheckError(t, "Issue()", err, errWant{Kind: kauth.ErrUnavailable}, OpIssue, kauth.Mock)
 		var e *kauth.Error
 		if errors.As(err, &e); e.Err == nil {
 			t.Errorf("Issue() = %v; want the cause in Err", err)
@@ -229,11 +230,11 @@ func TestIssueTransportErrors(t *testing.T) {
 	t.Run("caller's deadline", func(t *testing.T) {
 		release := make(chan struct{})
 		defer close(release)
-		srv := newServer(t, map[string]http.HandlerFunc{"POST /oauth2/token": hang(release)})
+		srv := brokertest.NewServer(t, map[string]http.HandlerFunc{"POST /oauth2/token": hang(release)})
 		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 		defer cancel()
 		_, err := (&Provider{BaseURL: srv.URL}).Issue(ctx, mockCreds)
-		checkError(t, "Issue()", err, errWant{kind: kauth.ErrUnavailable}, OpIssue, kauth.Mock)
+		broker.CheckError(t, "Issue()", err, errWant{Kind: kauth.ErrUnavailable}, OpIssue, kauth.Mock)
 		if !errors.Is(err, context.DeadlineExceeded) {
 			t.Errorf("Issue() = %v; want it to match context.DeadlineExceeded", err)
 		}
@@ -241,7 +242,7 @@ func TestIssueTransportErrors(t *testing.T) {
 	t.Run("deadline while reading the body", func(t *testing.T) {
 		release := make(chan struct{})
 		defer close(release)
-		srv := newServer(t, map[string]http.HandlerFunc{
+		srv := brokertest.NewServer(t, map[string]http.HandlerFunc{
 			"POST /oauth2/token": func(w http.ResponseWriter, r *http.Request) {
 				io.WriteString(w, `{"token":"`)
 				w.(http.Flusher).Flush()
@@ -251,7 +252,7 @@ func TestIssueTransportErrors(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 		defer cancel()
 		_, err := (&Provider{BaseURL: srv.URL}).Issue(ctx, mockCreds)
-		checkError(t, "Issue()", err, errWant{kind: kauth.ErrUnavailable}, OpIssue, kauth.Mock)
+		broker.CheckError(t, "Issue()", err, errWant{Kind: kauth.ErrUnavailable}, OpIssue, kauth.Mock)
 		if !errors.Is(err, context.DeadlineExceeded) {
 			t.Errorf("Issue() = %v; want it to match context.DeadlineExceeded", err)
 		}
@@ -259,26 +260,26 @@ func TestIssueTransportErrors(t *testing.T) {
 	t.Run("client timeout", func(t *testing.T) {
 		release := make(chan struct{})
 		defer close(release)
-		srv := newServer(t, map[string]http.HandlerFunc{"POST /oauth2/token": hang(release)})
+		srv := brokertest.NewServer(t, map[string]http.HandlerFunc{"POST /oauth2/token": hang(release)})
 		p := &Provider{BaseURL: srv.URL, HTTPClient: &http.Client{Timeout: 50 * time.Millisecond}}
 		_, err := p.Issue(context.Background(), mockCreds)
-		checkError(t, "Issue()", err, errWant{kind: kauth.ErrUnavailable}, OpIssue, kauth.Mock)
+		broker.CheckError(t, "Issue()", err, errWant{Kind: kauth.ErrUnavailable}, OpIssue, kauth.Mock)
 	})
 	t.Run("connection refused", func(t *testing.T) {
-		srv := newServer(t, nil)
+		srv := brokertest.NewServer(t, nil)
 		url := srv.URL
 		srv.Close()
 		_, err := (&Provider{BaseURL: url}).Issue(context.Background(), mockCreds)
-		checkError(t, "Issue()", err, errWant{kind: kauth.ErrUnavailable}, OpIssue, kauth.Mock)
+		broker.CheckError(t, "Issue()", err, errWant{Kind: kauth.ErrUnavailable}, OpIssue, kauth.Mock)
 	})
 	t.Run("body over the limit", func(t *testing.T) {
-		srv := newServer(t, map[string]http.HandlerFunc{
+		srv := brokertest.NewServer(t, map[string]http.HandlerFunc{
 			"POST /oauth2/token": func(w http.ResponseWriter, r *http.Request) {
 				io.WriteString(w, `{"token":"`+strings.Repeat("a", wire.MaxBody)+`"}`)
 			},
 		})
 		_, err := (&Provider{BaseURL: srv.URL}).Issue(context.Background(), mockCreds)
-		checkError(t, "Issue()", err, errWant{kind: kauth.ErrUnavailable}, OpIssue, kauth.Mock)
+		broker.CheckError(t, "Issue()", err, errWant{Kind: kauth.ErrUnavailable}, OpIssue, kauth.Mock)
 	})
 }
 
@@ -292,24 +293,24 @@ func TestRevoke(t *testing.T) {
 		{"ok", 200, `{"return_code":0,"return_msg":"정상적으로 처리되었습니다"}`, nil},
 		{"ok, return_code as a string", 200, `{"return_code":"0","return_msg":"정상적으로 처리되었습니다"}`, nil},
 		{"unknown token", 200, authFail("8005", "Token이 유효하지 않습니다"),
-			&errWant{kind: kauth.ErrTokenRejected, code: "8005", status: 200}},
+			&errWant{Kind: kauth.ErrTokenRejected, Code: "8005", Status: 200}},
 		{"bad secretkey", 200, authFail("8002", "App Key와 Secret Key 검증에 실패했습니다"),
-			&errWant{kind: kauth.ErrCredentials, code: "8002", status: 200}},
+			&errWant{Kind: kauth.ErrCredentials, Code: "8002", Status: 200}},
 		{"message echoes the token", 200, authFail("8005", "Token이 유효하지 않습니다 token="+fakeToken),
-			&errWant{kind: kauth.ErrTokenRejected, code: "8005", status: 200, contains: "<redacted>"}},
-		{"bare 401", 401, ``, &errWant{kind: kauth.ErrCredentials, code: "HTTP 401", status: 401}},
-		{"bare 400", 400, ``, &errWant{kind: kauth.ErrBadRequest, code: "HTTP 400", status: 400}},
+			&errWant{Kind: kauth.ErrTokenRejected, Code: "8005", Status: 200, Contains: "<redacted>"}},
+		{"bare 401", 401, ``, &errWant{Kind: kauth.ErrCredentials, Code: "HTTP 401", Status: 401}},
+		{"bare 400", 400, ``, &errWant{Kind: kauth.ErrBadRequest, Code: "HTTP 400", Status: 400}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv := newServer(t, map[string]http.HandlerFunc{
+			srv := brokertest.NewServer(t, map[string]http.HandlerFunc{
 				"POST /oauth2/revoke": func(w http.ResponseWriter, r *http.Request) {
-					checkJSONRequest(t, r, nil, map[string]string{
+					broker.CheckJSONRequest(t, r, nil, map[string]string{
 						"appkey":    fakeAppKey,
 						"secretkey": fakeAppSecret,
 						"token":     fakeToken,
 					})
-					reply(tt.status, tt.body)(w, r)
+					brokertest.Reply(tt.status, tt.body)(w, r)
 				},
 			})
 			p := &Provider{BaseURL: srv.URL, Now: fixedNow}
@@ -320,13 +321,13 @@ func TestRevoke(t *testing.T) {
 				}
 				return
 			}
-			checkError(t, "Revoke()", err, *tt.want, OpRevoke, kauth.Real)
+			broker.CheckError(t, "Revoke()", err, *tt.want, OpRevoke, kauth.Real)
 		})
 	}
 	t.Run("empty token", func(t *testing.T) {
-		srv := newServer(t, nil)
+		srv := brokertest.NewServer(t, nil)
 		err := (&Provider{BaseURL: srv.URL}).Revoke(context.Background(), realCreds, "")
-		checkError(t, "Revoke()", err, errWant{kind: kauth.ErrBadRequest}, OpRevoke, kauth.Real)
+		broker.CheckError(t, "Revoke()", err, errWant{Kind: kauth.ErrBadRequest}, OpRevoke, kauth.Real)
 	})
 }
 
@@ -355,7 +356,7 @@ func TestURL(t *testing.T) {
 }
 
 func TestEnvBaseURLIsUsed(t *testing.T) {
-	srv := newServer(t, tokenRoute(t, 200, seedToken))
+	srv := brokertest.NewServer(t, tokenRoute(t, 200, seedToken))
 	t.Setenv(BaseURLEnv, srv.URL)
 	if _, err := New().Issue(context.Background(), mockCreds); err != nil {
 		t.Fatalf("Issue() with $%s = %v; want nil", BaseURLEnv, err)
@@ -366,19 +367,4 @@ func TestDefaultClientHasTimeout(t *testing.T) {
 	if c := wire.Client(New().HTTPClient); c == http.DefaultClient || c.Timeout <= 0 {
 		t.Errorf("default client timeout = %v; want a positive timeout", c.Timeout)
 	}
-}
-
-// rawResponse builds a response for tests of CheckResponse and Rejected.
-func rawResponse(t *testing.T, status int, header []string, body string) *http.Response {
-	t.Helper()
-	resp := &http.Response{
-		StatusCode:    status,
-		Header:        make(http.Header),
-		Body:          io.NopCloser(strings.NewReader(body)),
-		ContentLength: int64(len(body)),
-	}
-	for i := 0; i+1 < len(header); i += 2 {
-		resp.Header.Set(header[i], header[i+1])
-	}
-	return resp
 }
