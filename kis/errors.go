@@ -93,7 +93,7 @@ func checkResponse(c kauth.Credentials, op string, resp *http.Response, body []b
 	var env envelope
 	if shape := wire.Shape(body, resp.Header); shape != "" {
 		if status/100 == 2 {
-			e.Kind, e.Code, e.Err = kauth.ErrUnavailable, httpCode(status), errors.New(shape)
+			e.Kind, e.Code, e.Err = kauth.ErrUnavailable, wire.HTTPCode(status), errors.New(shape)
 			return e
 		}
 		return byStatus(e, resp, now, errors.New(shape))
@@ -101,7 +101,7 @@ func checkResponse(c kauth.Credentials, op string, resp *http.Response, body []b
 	if err := json.Unmarshal(body, &env); err != nil {
 		// A JSON object whose fields have unexpected types.
 		if status/100 == 2 {
-			e.Kind, e.Code, e.Err = kauth.ErrUnavailable, httpCode(status), fmt.Errorf("unexpected JSON: %w", err)
+			e.Kind, e.Code, e.Err = kauth.ErrUnavailable, wire.HTTPCode(status), fmt.Errorf("unexpected JSON: %w", err)
 			return e
 		}
 		return byStatus(e, resp, now, fmt.Errorf("unexpected JSON: %w", err))
@@ -153,27 +153,10 @@ func checkResponse(c kauth.Credentials, op string, resp *http.Response, body []b
 	return e
 }
 
-// byStatus fills e from the HTTP status alone, for an answer that carries no
-// KIS code.
+// byStatus fills e from the HTTP status alone, for an answer that carries
+// no KIS code.
 func byStatus(e *kauth.Error, resp *http.Response, now time.Time, cause error) *kauth.Error {
-	status := resp.StatusCode
-	e.Code, e.Err = httpCode(status), cause
-	switch {
-	case status == http.StatusUnauthorized:
-		e.Kind = kauth.ErrTokenRejected
-		if tokenless(e.Op) {
-			e.Kind = kauth.ErrCredentials
-		}
-	case status == http.StatusTooManyRequests:
-		e.Kind = kauth.ErrRateLimited
-		e.RetryAfter = wire.RetryAfter(resp.Header, now)
-	case status >= 500, status == http.StatusRequestTimeout, status/100 == 2, status/100 == 1, status/100 == 3:
-		e.Kind = kauth.ErrUnavailable
-		e.RetryAfter = wire.RetryAfter(resp.Header, now)
-	default:
-		e.Kind = kauth.ErrBadRequest
-	}
-	return e
+	return wire.ByStatus(e, resp, now, cause, tokenless(e.Op))
 }
 
 // tokenless reports whether op authenticates with the app key and secret
@@ -186,14 +169,7 @@ func tokenless(op string) bool {
 	return false
 }
 
-func httpCode(status int) string { return fmt.Sprintf("HTTP %d", status) }
-
 // transportError wraps a failure to get an answer at all.
 func transportError(c kauth.Credentials, op string, resp *http.Response, err error) error {
-	e := &kauth.Error{Broker: kauth.KIS, Env: c.Env, Op: op, Kind: kauth.ErrUnavailable, Err: err}
-	if resp != nil {
-		e.StatusCode = resp.StatusCode
-		e.Code = httpCode(resp.StatusCode)
-	}
-	return e
+	return wire.TransportError(kauth.KIS, c.Env, op, resp, err)
 }

@@ -169,8 +169,5 @@ func check(c kauth.Credentials, op string) error {
 
 // malformed reports a successful status whose body lacks what it must hold.
 func malformed(c kauth.Credentials, op string, resp *http.Response, err error) error {
-	return &kauth.Error{
-		Broker: kauth.KIS, Env: c.Env, Op: op, Kind: kauth.ErrUnavailable,
-		Code: httpCode(resp.StatusCode), StatusCode: resp.StatusCode, Err: err,
-	}
+	return wire.Malformed(kauth.KIS, c.Env, op, resp, err)
 }

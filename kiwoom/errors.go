@@ -156,48 +156,19 @@ func checkResponse(c kauth.Credentials, op string, resp *http.Response, body []b
 // byStatus fills e from the HTTP status alone, for an answer that carries
 // no Kiwoom code.
 func byStatus(e *kauth.Error, resp *http.Response, now time.Time, cause error) *kauth.Error {
-	status := resp.StatusCode
-	e.Code, e.Err = httpCode(status), cause
-	switch {
-	case status == http.StatusUnauthorized:
-		e.Kind = kauth.ErrTokenRejected
-		if tokenless(e.Op) {
-			// The token endpoints authenticate with the app key and
-			// secret key; a 401 there rejects those.
-			e.Kind = kauth.ErrCredentials
-		}
-	case status == http.StatusTooManyRequests:
-		e.Kind = kauth.ErrRateLimited
-		e.RetryAfter = wire.RetryAfter(resp.Header, now)
-	case status >= 500, status == http.StatusRequestTimeout, status/100 == 2, status/100 == 1, status/100 == 3:
-		e.Kind = kauth.ErrUnavailable
-		e.RetryAfter = wire.RetryAfter(resp.Header, now)
-	default:
-		e.Kind = kauth.ErrBadRequest
-	}
-	return e
+	return wire.ByStatus(e, resp, now, cause, tokenless(e.Op))
 }
 
 // tokenless reports whether op authenticates with the app key and secret
 // key rather than with an access token.
 func tokenless(op string) bool { return op == OpIssue || op == OpRevoke }
 
-func httpCode(status int) string { return fmt.Sprintf("HTTP %d", status) }
-
 // transportError wraps a failure to get an answer at all.
 func transportError(c kauth.Credentials, op string, resp *http.Response, err error) error {
-	e := &kauth.Error{Broker: kauth.Kiwoom, Env: c.Env, Op: op, Kind: kauth.ErrUnavailable, Err: err}
-	if resp != nil {
-		e.StatusCode = resp.StatusCode
-		e.Code = httpCode(resp.StatusCode)
-	}
-	return e
+	return wire.TransportError(kauth.Kiwoom, c.Env, op, resp, err)
 }
 
 // malformed reports a successful status whose body lacks what it must hold.
 func malformed(c kauth.Credentials, op string, resp *http.Response, err error) error {
-	return &kauth.Error{
-		Broker: kauth.Kiwoom, Env: c.Env, Op: op, Kind: kauth.ErrUnavailable,
-		Code: httpCode(resp.StatusCode), StatusCode: resp.StatusCode, Err: err,
-	}
+	return wire.Malformed(kauth.Kiwoom, c.Env, op, resp, err)
 }
