@@ -2,7 +2,7 @@
 # Reproduces every number in BENCHMARKS.md on this machine: the Go
 # benchmarks (warm cache, cold-start storms, thirty virtual days), the agent
 # load test and the agent memory probe. Loopback (127.0.0.1) only. The Redis
-# storm uses 127.0.0.1:6379 unless KAUTH_TEST_REDIS says otherwise, and is
+# storm uses db 15 of 127.0.0.1:6379 unless KAUTH_TEST_REDIS says otherwise, and is
 # skipped without one (unless CI=true).
 #
 #   ./bench/run.sh            # or: make bench

@@ -26,7 +26,8 @@
 //	KAUTH_SOAK=1 go test ./internal/reliability -run . -timeout 30m
 //
 // which multiplies the rounds, callers and virtual days (see soak).
-// Redis tests use 127.0.0.1:6379 unless KAUTH_TEST_REDIS says otherwise;
+// Redis tests use db 15 of 127.0.0.1:6379 unless KAUTH_TEST_REDIS says
+// otherwise (see internal/testredis);
 // without a reachable Redis they skip, except under CI=true, where they
 // fail.
 package reliability
