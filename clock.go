@@ -2,6 +2,8 @@ package kauth
 
 import (
 	"context"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -31,5 +33,70 @@ func (SystemClock) Sleep(ctx context.Context, d time.Duration) error {
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
+	}
+}
+
+// coarseTick is how often the coarse clock is refreshed. Its lag only moves
+// the fast path's decisions by this much, against a one-minute expiry
+// margin and a 30-minute refresh window.
+const coarseTick = 10 * time.Millisecond
+
+// coarseClock is the wall clock as a number in memory, refreshed by one
+// ticker per process while at least one Manager on the system clock is
+// open. time.Now costs two clock reads (wall and monotonic); the fast path
+// of Token needs neither to the nanosecond, so it reads this instead.
+//
+// It holds wall time on purpose: the brokers' expiries are wall times, and
+// the monotonic clock stops while a machine is suspended, so a laptop that
+// slept through a token's expiry must not keep serving it.
+type coarseClock struct {
+	now   atomic.Int64 // Unix nanoseconds
+	mu    sync.Mutex
+	users int
+	stop  chan struct{}
+	done  chan struct{}
+}
+
+var coarse coarseClock
+
+// acquire starts the ticker for the first user.
+func (c *coarseClock) acquire() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.users++
+	if c.users > 1 {
+		return
+	}
+	c.now.Store(time.Now().UnixNano())
+	c.stop, c.done = make(chan struct{}), make(chan struct{})
+	go c.run(c.stop, c.done)
+}
+
+// release stops the ticker when its last user is gone.
+func (c *coarseClock) release() {
+	c.mu.Lock()
+	c.users--
+	var stop, done chan struct{}
+	if c.users == 0 {
+		stop, done = c.stop, c.done
+	}
+	c.mu.Unlock()
+	if stop != nil {
+		close(stop)
+		<-done
+	}
+}
+
+func (c *coarseClock) run(stop, done chan struct{}) {
+	defer close(done)
+	t := time.NewTicker(coarseTick)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			c.now.Store(time.Now().UnixNano())
+		case <-stop:
+			return
+		}
 	}
 }

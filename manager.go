@@ -77,6 +77,7 @@ type Manager struct {
 	provider Provider
 	store    Store
 	clock    Clock
+	coarse   bool // the fast path reads the coarse clock (Config.Clock is nil)
 	log      *slog.Logger
 	onEvent  func(Event)
 
@@ -91,9 +92,10 @@ type Manager struct {
 	failErr   error  // the last flight's failure, served until failUntil
 	failUntil time.Time
 
-	ctx    context.Context // canceled by Close; parent of background work
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	ctx       context.Context // canceled by Close; parent of background work
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	closeOnce sync.Once
 }
 
 // state is an immutable snapshot of the served token with the times the
@@ -102,7 +104,17 @@ type state struct {
 	tok         Token
 	refreshAt   time.Time // from here on, serve and refresh in the background
 	usableUntil time.Time // from here on, the token is not handed out
+	// fastNs (Unix nanoseconds): until then the token is fresh by a wide
+	// margin, so the coarse clock may decide it. It stays coarseGuard short
+	// of usableUntil, so that however late the coarse clock runs, the
+	// decisions near a boundary are taken on the exact clock.
+	fastNs int64
 }
+
+// coarseGuard is how close to the end of a token's use the coarse clock
+// stops deciding. A coarse clock delayed by scheduling or GC for less than
+// this cannot hand out a token past its time.
+const coarseGuard = time.Second
 
 // call is one blocking issuance shared by every caller waiting for it.
 type call struct {
@@ -139,6 +151,8 @@ func NewManager(cfg Config) (*Manager, error) {
 	}
 	if m.clock == nil {
 		m.clock = SystemClock{}
+		m.coarse = true
+		coarse.acquire()
 	}
 	if m.log == nil {
 		m.log = slog.Default()
@@ -195,6 +209,9 @@ func (m *Manager) Cached() (Token, bool) {
 // (and, through the Store's lock, by every process sharing the Store).
 func (m *Manager) Token(ctx context.Context) (Token, error) {
 	if s := m.cur.Load(); s != nil {
+		if m.coarse && coarse.now.Load() < s.fastNs {
+			return s.tok, nil
+		}
 		now := m.clock.Now()
 		if now.Before(s.refreshAt) {
 			return s.tok, nil
@@ -278,7 +295,10 @@ func (m *Manager) refreshInBackground(s *state) {
 			// than on every call.
 			now := m.clock.Now()
 			retry := now.Add(max(s.usableUntil.Sub(now)/4, m.minInterval))
-			m.cur.CompareAndSwap(s, &state{tok: s.tok, refreshAt: earlier(retry, s.usableUntil), usableUntil: s.usableUntil})
+			next := *s
+			next.refreshAt = earlier(retry.Round(0), s.usableUntil)
+			next.setFast()
+			m.cur.CompareAndSwap(s, &next)
 		}
 		m.mu.Lock()
 		m.bg = false
@@ -334,7 +354,8 @@ func (m *Manager) refresh(ctx context.Context, ahead bool) (Token, error) {
 		if e.Token.AccessToken != "" && now.Before(e.Token.ExpiresAt.Add(-m.margin)) {
 			// Too soon to issue again, and what we have still works.
 			st := m.newState(e.Token, now, false)
-			st.refreshAt = earlier(next, st.usableUntil)
+			st.refreshAt = earlier(next.Round(0), st.usableUntil)
+			st.setFast()
 			m.set(st)
 			return e.Token, nil
 		}
@@ -437,21 +458,30 @@ func (m *Manager) issue(ctx context.Context, e *Entry) (Token, time.Duration, er
 // Kiwoom while the token is valid), so try again later rather than on
 // every call, and serve the token to its end.
 func (m *Manager) newState(tok Token, now time.Time, same bool) *state {
-	s := &state{tok: tok, usableUntil: tok.ExpiresAt.Add(-m.margin)}
-	s.refreshAt = tok.ExpiresAt.Add(-m.ahead)
-	if !tok.IssuedAt.IsZero() && tok.ExpiresAt.After(tok.IssuedAt) {
+	// Compare on the wall clock, as the broker does: Round(0) drops the
+	// monotonic reading that receipt-based expiries carry, which stops
+	// while the machine is suspended.
+	exp, now := tok.ExpiresAt.Round(0), now.Round(0)
+	s := &state{tok: tok, usableUntil: exp.Add(-m.margin)}
+	s.refreshAt = exp.Add(-m.ahead)
+	if issued := tok.IssuedAt.Round(0); !issued.IsZero() && exp.After(issued) {
 		// A short-lived token is not refreshed in the first three quarters
 		// of its life, however wide the window.
-		s.refreshAt = later(s.refreshAt, tok.IssuedAt.Add(tok.ExpiresAt.Sub(tok.IssuedAt)*3/4))
+		s.refreshAt = later(s.refreshAt, issued.Add(exp.Sub(issued)*3/4))
 	}
 	if same {
-		s.usableUntil = tok.ExpiresAt
-		s.refreshAt = later(s.refreshAt, now.Add(max(tok.ExpiresAt.Sub(now)/2, 5*time.Minute, m.minInterval)))
+		s.usableUntil = exp
+		s.refreshAt = later(s.refreshAt, now.Add(max(exp.Sub(now)/2, 5*time.Minute, m.minInterval)))
 	}
 	if s.refreshAt.After(s.usableUntil) {
 		s.refreshAt = s.usableUntil
 	}
+	s.setFast()
 	return s
+}
+
+func (s *state) setFast() {
+	s.fastNs = min(s.refreshAt.UnixNano(), s.usableUntil.Add(-coarseGuard).UnixNano())
 }
 
 func earlier(a, b time.Time) time.Time {
@@ -626,7 +656,12 @@ func (m *Manager) reload() {
 // Close stops the Manager's background work and waits for it. After Close,
 // Token still returns a token held in memory, but issues no new one.
 func (m *Manager) Close() error {
-	m.cancel()
-	m.wg.Wait()
+	m.closeOnce.Do(func() {
+		m.cancel()
+		m.wg.Wait()
+		if m.coarse {
+			coarse.release()
+		}
+	})
 	return nil
 }

@@ -656,3 +656,47 @@ func TestNilStoreSharedPerURL(t *testing.T) {
 		t.Errorf("a Manager on another URL reused the first URL's token")
 	}
 }
+
+// TestSystemClockFastPathExpires: with the system clock the fast path reads
+// a coarse wall clock from memory; it must still stop serving a token once
+// its time is up. (goleak in TestMain checks that the clock's ticker stops
+// with the last Manager.)
+func TestSystemClockFastPathExpires(t *testing.T) {
+	t.Parallel()
+	sim := brokersim.New()
+	sim.KiwoomTokenLifetime = 2 * time.Second
+	ts := httptest.NewServer(sim)
+	defer ts.Close()
+	m, err := kauth.NewManager(kauth.Config{
+		Credentials:  brokersim.DemoKiwoomMock.Credentials(),
+		Provider:     &kiwoom.Provider{BaseURL: brokersim.BaseURL(ts.URL, kauth.Kiwoom, kauth.Mock)},
+		Store:        kauth.NewMemoryStore(),
+		RefreshAhead: -1,
+		ExpiryMargin: 200 * time.Millisecond,
+		Logger:       discardLogger(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	ctx := context.Background()
+	first, err := m.Token(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for time.Now().Before(first.ExpiresAt.Add(50 * time.Millisecond)) {
+		asked := time.Now()
+		tok, err := m.Token(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tok.AccessToken == first.AccessToken && !asked.Before(first.ExpiresAt) {
+			t.Fatalf("Token() asked %v after the token's expiry served it", asked.Sub(first.ExpiresAt))
+		}
+		time.Sleep(time.Millisecond)
+	}
+	next, err := m.Token(ctx)
+	if err != nil || next.AccessToken == first.AccessToken {
+		t.Fatalf("Token() after expiry = %v, %v; want a new token", next, err)
+	}
+}
