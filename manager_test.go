@@ -700,3 +700,45 @@ func TestSystemClockFastPathExpires(t *testing.T) {
 		t.Fatalf("Token() after expiry = %v, %v; want a new token", next, err)
 	}
 }
+
+// skewed is a clock running behind the broker's by lag.
+type skewed struct {
+	vclock
+	lag time.Duration
+}
+
+func (c skewed) Now() time.Time { return c.sim.Now().Add(-c.lag) }
+
+// TestTransportHealsExpiredToken: the host's clock runs two hours behind
+// the broker's, so kauth still thinks a token fresh when the broker already
+// answers EGW00123 / 8005 (expired). The Transport retries once with a new
+// token and the caller sees success.
+func TestTransportHealsExpiredToken(t *testing.T) {
+	for _, app := range []brokersim.App{brokersim.DemoKISReal, brokersim.DemoKiwoomReal} {
+		t.Run(app.String(), func(t *testing.T) {
+			r := newRig(t)
+			m := r.manager(t, app, func(c *kauth.Config) { c.Clock = skewed{vclock{r.sim}, 2 * time.Hour} })
+			client := &http.Client{Transport: &kauth.Transport{Manager: m, Base: r.ts.Client().Transport}}
+			if res := protectedCall(t, client, r.ts.URL, app); !res.ok {
+				t.Fatalf("protected call = %s", res.body)
+			}
+			old, _ := m.Cached()
+			r.sim.Advance(24*time.Hour + time.Minute) // expired at the broker, not by our clock
+			before := r.sim.Stats()
+			res := protectedCall(t, client, r.ts.URL, app)
+			if !res.ok {
+				t.Fatalf("protected call with a token the broker considers expired = %s; want a transparent retry", res.body)
+			}
+			after := r.sim.Stats()
+			if got := after.TokenRejected - before.TokenRejected; got != 1 {
+				t.Errorf("rejected calls = %d; want 1 (the expired token, then the retry succeeds)", got)
+			}
+			if fresh, _ := m.Cached(); fresh.AccessToken == old.AccessToken {
+				t.Error("the expired token is still cached")
+			}
+			if got := r.issued(app); got != 2 {
+				t.Errorf("issuances = %d; want 2", got)
+			}
+		})
+	}
+}
