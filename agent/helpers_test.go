@@ -1,7 +1,6 @@
 package agent_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -22,28 +21,11 @@ import (
 	"github.com/kauth/kauth"
 	"github.com/kauth/kauth/agent"
 	"github.com/kauth/kauth/brokersim"
+	"github.com/kauth/kauth/internal/testlog"
 )
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
-}
-
-// syncBuffer is a log sink safe for concurrent writers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // harness is an agent serving simulator accounts on a unix socket and on
@@ -54,7 +36,7 @@ type harness struct {
 	sim    *brokersim.Server
 	simURL string
 	agent  *agent.Agent
-	logs   *syncBuffer
+	logs   *testlog.Buffer
 	env    map[string]string
 	cfg    agent.Config // the config the agent started with
 
@@ -93,7 +75,7 @@ var (
 // (credentials from 0600 files) and kis-real (variables too).
 func newHarness(t *testing.T, s setup) *harness {
 	t.Helper()
-	h := &harness{t: t, dir: shortTempDir(t), logs: new(syncBuffer), tokens: map[string]bool{}}
+	h := &harness{t: t, dir: shortTempDir(t), logs: new(testlog.Buffer), tokens: map[string]bool{}}
 	h.sim = brokersim.New()
 	// Faster than the real mock server (2/s) so that the tests run
 	// quickly; the rate-limit test still saturates it.
@@ -142,7 +124,7 @@ func newHarness(t *testing.T, s setup) *harness {
 	}
 	h.cfg = cfg
 	opts := agent.Options{
-		Logger: slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Logger: h.logs.Logger(),
 		Getenv: h.getenv,
 	}
 	if s.clock != nil {

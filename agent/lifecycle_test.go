@@ -15,6 +15,7 @@ import (
 	"github.com/kauth/kauth"
 	"github.com/kauth/kauth/agent"
 	"github.com/kauth/kauth/brokersim"
+	"github.com/kauth/kauth/internal/testlog"
 )
 
 func TestReload(t *testing.T) {
@@ -258,11 +259,11 @@ func TestServeOnOwnListeners(t *testing.T) {
 
 func TestDaemonSim(t *testing.T) {
 	dir := shortTempDir(t)
-	logs := new(syncBuffer)
+	logs := new(testlog.Buffer)
 	env := map[string]string{"XDG_RUNTIME_DIR": filepath.Join(dir, "run"), "KAUTH_CACHE_DIR": filepath.Join(dir, "cache")}
 	d := &agent.Daemon{Sim: true, Addr: "127.0.0.1:0", Options: agent.Options{
 		Getenv: func(k string) string { return env[k] },
-		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Logger: logs.Logger(),
 	}}
 	ran := make(chan error, 1)
 	go func() { ran <- d.Run(context.Background()) }()

@@ -1,38 +1,18 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/kauth/kauth"
+	"github.com/kauth/kauth/internal/testlog"
 )
-
-// lockedBuffer is a bytes.Buffer that a running command writes while the
-// test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestServeSharesStoreWithToken runs kauth serve with a config file and
 // then kauth token on the same store: the agent's token is the command's,
@@ -55,7 +35,7 @@ accounts:
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stdout, stderr lockedBuffer
+	var stdout, stderr testlog.Buffer
 	code := make(chan int, 1)
 	go func() {
 		code <- Main(ctx, []string{"serve", "--config", config}, nil, &stdout, &stderr, func(k string) string { return env[k] })

@@ -28,6 +28,7 @@ import (
 
 	"github.com/kauth/kauth"
 	"github.com/kauth/kauth/brokersim"
+	"github.com/kauth/kauth/internal/testlog"
 	"github.com/kauth/kauth/internal/testredis"
 	"github.com/kauth/kauth/kis"
 	"github.com/kauth/kauth/kiwoom"
@@ -338,7 +339,7 @@ func TestRedisDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer store.Close()
-	var logs syncBuffer
+	var logs testlog.Buffer
 	m, err := kauth.NewManager(kauth.Config{
 		Credentials: brokersim.DemoKISMock.Credentials(),
 		Provider:    &kis.Provider{BaseURL: brokersim.BaseURL(ts.URL, kauth.KIS, kauth.Mock), Now: sim.Now},
@@ -373,23 +374,6 @@ func TestRedisDown(t *testing.T) {
 	if got := issued(sim); got != 2 {
 		t.Errorf("issuances = %d; want 2", got)
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // cutProxy forwards TCP to a target until cut, then refuses everything:

@@ -20,6 +20,7 @@ import (
 	"github.com/kauth/kauth"
 	"github.com/kauth/kauth/brokersim"
 	"github.com/kauth/kauth/internal/reliability"
+	"github.com/kauth/kauth/internal/testlog"
 	"github.com/kauth/kauth/store/file"
 )
 
@@ -169,7 +170,7 @@ func TestCrashDuringRefresh(t *testing.T) {
 // is whole.
 func checkCacheFiles(t *testing.T, dir, storeKey string, apps []brokersim.App, when string) {
 	t.Helper()
-	var logs reliability.LogBuffer
+	var logs testlog.Buffer
 	key, _ := base64.StdEncoding.DecodeString(storeKey)
 	st, err := file.New(dir, file.WithKey(key), file.WithLogger(logs.Logger()))
 	if err != nil {

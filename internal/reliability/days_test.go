@@ -8,6 +8,7 @@ import (
 
 	"github.com/kauth/kauth/brokersim"
 	"github.com/kauth/kauth/internal/reliability"
+	"github.com/kauth/kauth/internal/testlog"
 )
 
 // TestThirtyDays runs each broker through thirty virtual days with refresh
@@ -26,7 +27,7 @@ func TestThirtyDays(t *testing.T) {
 	} {
 		t.Run(tt.app.String(), func(t *testing.T) {
 			t.Parallel()
-			var logs reliability.LogBuffer
+			var logs testlog.Buffer
 			res, err := reliability.RunDays(context.Background(), reliability.DaysOptions{
 				App:      tt.app,
 				Days:     days,

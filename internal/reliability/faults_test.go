@@ -17,6 +17,7 @@ import (
 	"github.com/kauth/kauth"
 	"github.com/kauth/kauth/brokersim"
 	"github.com/kauth/kauth/internal/reliability"
+	"github.com/kauth/kauth/internal/testlog"
 )
 
 // Deadlines of the callers under fault: each Token call and each call
@@ -81,7 +82,7 @@ type faultRig struct {
 	app    brokersim.App
 	m      *kauth.Manager
 	client *http.Client
-	logs   *reliability.LogBuffer
+	logs   *testlog.Buffer
 }
 
 func newFaultRig(t *testing.T, app brokersim.App) *faultRig {
@@ -91,7 +92,7 @@ func newFaultRig(t *testing.T, app brokersim.App) *faultRig {
 		s.KISRealCallsPerSecond, s.KISMockCallsPerSecond, s.KiwoomCallsPerSecond = -1, -1, -1
 	})
 	t.Cleanup(rig.Close)
-	logs := new(reliability.LogBuffer)
+	logs := new(testlog.Buffer)
 	m, err := kauth.NewManager(kauth.Config{
 		Credentials:    app.Credentials(),
 		Provider:       rig.Provider(app.Broker, app.Env, rig.Sim.Now),

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/kauth/kauth"
+	"github.com/kauth/kauth/internal/testlog"
 	"github.com/kauth/kauth/store/file"
 	"github.com/kauth/kauth/store/redis"
 )
@@ -209,7 +210,7 @@ type Child struct {
 	Cmd    *exec.Cmd
 	stdin  io.WriteCloser
 	lines  chan string
-	stderr LogBuffer
+	stderr testlog.Buffer
 	done   chan struct{}
 }
 

@@ -1,7 +1,6 @@
 package reliability
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -159,42 +158,6 @@ func (c ScaledClock) Sleep(ctx context.Context, d time.Duration) error {
 
 // DiscardLogger drops everything.
 func DiscardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
-
-// LogBuffer collects log output for inspection. It is safe for concurrent
-// use.
-type LogBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *LogBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// String returns everything written so far.
-func (b *LogBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// Logger returns a text logger, at debug level, that writes to b.
-func (b *LogBuffer) Logger() *slog.Logger {
-	return slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-// Warnings returns the lines logged at WARN level or above.
-func (b *LogBuffer) Warnings() []string {
-	var out []string
-	for _, l := range strings.Split(b.String(), "\n") {
-		if strings.Contains(l, "level=WARN") || strings.Contains(l, "level=ERROR") {
-			out = append(out, l)
-		}
-	}
-	return out
-}
 
 // AppByName returns the demo app named "broker/env", e.g. "kis/mock".
 func AppByName(name string) (brokersim.App, bool) {

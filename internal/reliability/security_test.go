@@ -21,6 +21,7 @@ import (
 	"github.com/kauth/kauth"
 	"github.com/kauth/kauth/brokersim"
 	"github.com/kauth/kauth/internal/reliability"
+	"github.com/kauth/kauth/internal/testlog"
 )
 
 // Made-up credentials, registered at the simulator only. Distinctive, so
@@ -174,7 +175,7 @@ accounts:
 	}
 	serve := exec.Command(bin, "serve", "--config", cfgPath, "--addr", "127.0.0.1:0", "--debug")
 	serve.Env, serve.Dir = env, root
-	var serveErr reliability.LogBuffer
+	var serveErr testlog.Buffer
 	serve.Stderr = &serveErr
 	serveOut, err := serve.StdoutPipe()
 	if err != nil {
@@ -460,7 +461,7 @@ func runUntil(t *testing.T, bin string, env []string, dir, marker string, args .
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Env, cmd.Dir = env, dir
-	var out reliability.LogBuffer
+	var out testlog.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

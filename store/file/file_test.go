@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"io/fs"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/kauth/kauth"
+	"github.com/kauth/kauth/internal/testlog"
 	"github.com/kauth/kauth/store/file"
 	"github.com/kauth/kauth/storetest"
 )
@@ -38,28 +38,6 @@ func entry() kauth.Entry {
 	}
 }
 
-// logBuf collects a Store's log output.
-type logBuf struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuf) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuf) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func (b *logBuf) warnings() int { return strings.Count(b.String(), "level=WARN") }
-
-func (b *logBuf) logger() *slog.Logger { return slog.New(slog.NewTextHandler(b, nil)) }
-
 // cacheDir returns a directory for a store that does not exist yet: New
 // must create it. (t.TempDir's own subdirectories are 0755, which the store
 // rightly refuses.)
@@ -79,13 +57,13 @@ func newStore(t *testing.T, dir string, opts ...file.Option) *file.Store {
 func TestConformance(t *testing.T) {
 	storetest.RunShared(t, func(t *testing.T) (a, b kauth.Store) {
 		dir := cacheDir(t)
-		var logs logBuf
+		var logs testlog.Buffer
 		t.Cleanup(func() {
-			if n := logs.warnings(); n > 0 {
+			if n := len(logs.Warnings()); n > 0 {
 				t.Errorf("%d unexpected warnings:\n%s", n, logs.String())
 			}
 		})
-		opts := []file.Option{file.WithPollInterval(20 * time.Millisecond), file.WithLogger(logs.logger())}
+		opts := []file.Option{file.WithPollInterval(20 * time.Millisecond), file.WithLogger(logs.Logger())}
 		// Both handles find the key in the key file that the first creates.
 		return newStore(t, dir, opts...), newStore(t, dir, opts...)
 	})
@@ -210,8 +188,8 @@ func TestNoSecretsInFiles(t *testing.T) {
 	const appKey = "PSabcdefghijklmnopqrstuvwxyz0123456789"
 	key := kauth.Credentials{Broker: kauth.KIS, Env: kauth.Real, AppKey: appKey, AppSecret: "s"}.Key()
 	dir := cacheDir(t)
-	var logs logBuf
-	s := newStore(t, dir, file.WithLogger(logs.logger()))
+	var logs testlog.Buffer
+	s := newStore(t, dir, file.WithLogger(logs.Logger()))
 	if err := s.Save(t.Context(), key, entry()); err != nil {
 		t.Fatal(err)
 	}
@@ -302,8 +280,8 @@ func TestUnreadableEntries(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := cacheDir(t)
-			var logs logBuf
-			s := newStore(t, dir, file.WithLogger(logs.logger()))
+			var logs testlog.Buffer
+			s := newStore(t, dir, file.WithLogger(logs.Logger()))
 			foreign := newStore(t, cacheDir(t))
 			for _, k := range []kauth.Key{keyMock, keyReal} {
 				if err := s.Save(t.Context(), k, entry()); err != nil {
@@ -318,7 +296,7 @@ func TestUnreadableEntries(t *testing.T) {
 					t.Fatalf("Load #%d of a spoiled entry = %v; want ErrNotFound", i+1, err)
 				}
 			}
-			if n := logs.warnings(); n != 1 {
+			if n := len(logs.Warnings()); n != 1 {
 				t.Fatalf("after three Loads of one spoiled file, %d warnings; want exactly 1:\n%s", n, logs.String())
 			}
 			out := logs.String()
@@ -332,7 +310,7 @@ func TestUnreadableEntries(t *testing.T) {
 			// Other content in the same file is reported afresh.
 			write(t, path, []byte("other garbage"))
 			s.Load(t.Context(), keyMock)
-			if n := logs.warnings(); n != 2 {
+			if n := len(logs.Warnings()); n != 2 {
 				t.Errorf("after new garbage, %d warnings; want 2", n)
 			}
 

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/kauth/kauth"
+	"github.com/kauth/kauth/internal/testlog"
 	"github.com/kauth/kauth/store/file"
 	"github.com/kauth/kauth/storetest"
 )
@@ -203,8 +204,8 @@ func TestKilledWriterLeavesNoTornFile(t *testing.T) {
 		t.Skip("starts processes")
 	}
 	dir := cacheDir(t)
-	var logs logBuf
-	s := newStore(t, dir, file.WithLogger(logs.logger()))
+	var logs testlog.Buffer
+	s := newStore(t, dir, file.WithLogger(logs.Logger()))
 	for i := range 5 {
 		cmd, out := child(t, "write", dir)
 		await(t, out, "writing")
@@ -220,7 +221,7 @@ func TestKilledWriterLeavesNoTornFile(t *testing.T) {
 		}
 		t.Logf("round %d: the writer was killed after %s writes", i, e.Rejected)
 	}
-	if n := logs.warnings(); n > 0 {
+	if n := len(logs.Warnings()); n > 0 {
 		t.Errorf("killed writers left unreadable files (%d warnings):\n%s", n, logs.String())
 	}
 	keys, err := s.List(t.Context())

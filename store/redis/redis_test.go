@@ -7,18 +7,17 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/kauth/kauth"
+	"github.com/kauth/kauth/internal/testlog"
 	"github.com/kauth/kauth/internal/testredis"
 	"github.com/kauth/kauth/store/file"
 	"github.com/kauth/kauth/store/redis"
@@ -60,28 +59,6 @@ func newStore(t *testing.T, c goredis.UniversalClient, key []byte, opts ...redis
 	}
 	return s
 }
-
-// logBuf collects a Store's log output.
-type logBuf struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuf) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuf) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func (b *logBuf) warnings() int { return strings.Count(b.String(), "level=WARN") }
-
-func (b *logBuf) logger() *slog.Logger { return slog.New(slog.NewTextHandler(b, nil)) }
 
 func TestConformance(t *testing.T) {
 	c := testredis.Client(t)
@@ -208,9 +185,9 @@ func TestLeaseRenewedWhileHeld(t *testing.T) {
 	c := testredis.Client(t)
 	prefix := testredis.Prefix(t)
 	key := newKey()
-	var logs logBuf
+	var logs testlog.Buffer
 	const lease = 300 * time.Millisecond
-	a := newStore(t, c, key, redis.WithPrefix(prefix), redis.WithLease(lease), redis.WithLogger(logs.logger()))
+	a := newStore(t, c, key, redis.WithPrefix(prefix), redis.WithLease(lease), redis.WithLogger(logs.Logger()))
 	b := newStore(t, c, key, redis.WithPrefix(prefix), redis.WithLease(lease))
 	unlock, err := a.Lock(t.Context(), keyMock)
 	if err != nil {
@@ -230,7 +207,7 @@ func TestLeaseRenewedWhileHeld(t *testing.T) {
 		t.Fatalf("Lock after unlock = %v", err)
 	}
 	u()
-	if n := logs.warnings(); n != 0 {
+	if n := len(logs.Warnings()); n != 0 {
 		t.Errorf("warnings while holding a renewed lock:\n%s", logs.String())
 	}
 }
@@ -239,9 +216,9 @@ func TestLostLeaseNotReleasedByOldHolder(t *testing.T) {
 	c := testredis.Client(t)
 	prefix := testredis.Prefix(t)
 	key := newKey()
-	var logs logBuf
+	var logs testlog.Buffer
 	const lease = 300 * time.Millisecond
-	a := newStore(t, c, key, redis.WithPrefix(prefix), redis.WithLease(lease), redis.WithLogger(logs.logger()))
+	a := newStore(t, c, key, redis.WithPrefix(prefix), redis.WithLease(lease), redis.WithLogger(logs.Logger()))
 	b := newStore(t, c, key, redis.WithPrefix(prefix), redis.WithLease(10*time.Second))
 	lockKey := prefix + ":{kis/mock/3f2a9c01d4e5}:lock"
 
@@ -293,8 +270,8 @@ func TestUnreadableValues(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			prefix := testredis.Prefix(t)
 			key := newKey()
-			var logs logBuf
-			s := newStore(t, c, key, redis.WithPrefix(prefix), redis.WithLogger(logs.logger()))
+			var logs testlog.Buffer
+			s := newStore(t, c, key, redis.WithPrefix(prefix), redis.WithLogger(logs.Logger()))
 			v := tt.value(t, prefix, key)
 			if err := c.Set(t.Context(), prefix+":{kis/mock/3f2a9c01d4e5}:entry", v, time.Minute).Err(); err != nil {
 				t.Fatal(err)
@@ -304,7 +281,7 @@ func TestUnreadableValues(t *testing.T) {
 					t.Fatalf("Load #%d of an unreadable value = %v; want ErrNotFound", i+1, err)
 				}
 			}
-			if n := logs.warnings(); n != 1 {
+			if n := len(logs.Warnings()); n != 1 {
 				t.Errorf("after three Loads of one unreadable value, %d warnings; want 1:\n%s", n, logs.String())
 			}
 			if strings.Contains(logs.String(), secretToken) {
