@@ -8,6 +8,9 @@
 //	func TestStore(t *testing.T) {
 //		storetest.Run(t, func(t *testing.T) kauth.Store { return newEmptyStore(t) })
 //	}
+//
+// What only separate processes can show, a backend's own tests prove with
+// StartChild, AwaitLine and RunProcesses, counting with Increment and Count.
 package storetest
 
 import (

@@ -1,17 +1,13 @@
 package file_test
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -87,55 +83,10 @@ func childMain(role string) error {
 	return fmt.Errorf("unknown role %q", role)
 }
 
-// child starts the test binary as a child with role in dir. Its stdout is
-// returned for the caller to wait on; it is killed at the end of the test.
-func child(t *testing.T, role, dir string, env ...string) (*exec.Cmd, *bufio.Reader) {
-	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestChildProcess$", "-test.count=1")
-	cmd.Env = append(os.Environ(), childEnv+"="+role, childDirEnv+"="+dir)
-	cmd.Env = append(cmd.Env, env...)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	return cmd, bufio.NewReader(out)
-}
-
-// await reads lines from r until one is want.
-func await(t *testing.T, r *bufio.Reader, want string) {
-	t.Helper()
-	done := make(chan error, 1)
-	go func() {
-		for {
-			line, err := r.ReadString('\n')
-			if strings.TrimSpace(line) == want {
-				done <- nil
-				// Keep draining so the child never blocks on a full pipe.
-				io.Copy(io.Discard, r)
-				return
-			}
-			if err != nil {
-				done <- fmt.Errorf("child exited before printing %q: %v", want, err)
-				return
-			}
-		}
-	}()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatalf("child did not print %q within 30s", want)
-	}
+// childVars returns the environment of a child playing role on the store
+// in dir.
+func childVars(role, dir string, more ...string) []string {
+	return append([]string{childEnv + "=" + role, childDirEnv + "=" + dir}, more...)
 }
 
 func TestProcessesExcludeEachOther(t *testing.T) {
@@ -146,16 +97,7 @@ func TestProcessesExcludeEachOther(t *testing.T) {
 	// No key file yet: the children also race to create it, and must all
 	// end up with the same key, or their increments would be lost.
 	dir := cacheDir(t)
-	var wg sync.WaitGroup
-	for range procs {
-		cmd, _ := child(t, "count", dir, childNEnv+"="+strconv.Itoa(rounds))
-		wg.Go(func() {
-			if err := cmd.Wait(); err != nil {
-				t.Errorf("child: %v", err)
-			}
-		})
-	}
-	wg.Wait()
+	storetest.RunProcesses(t, procs, childVars("count", dir, childNEnv+"="+strconv.Itoa(rounds))...)
 	s := newStore(t, dir)
 	n, err := storetest.Count(t.Context(), s, keyMock)
 	if err != nil {
@@ -172,8 +114,8 @@ func TestKilledHolderReleasesLock(t *testing.T) {
 	}
 	dir := cacheDir(t)
 	s := newStore(t, dir)
-	cmd, out := child(t, "hold", dir)
-	await(t, out, "locked")
+	cmd, out := storetest.StartChild(t, childVars("hold", dir)...)
+	storetest.AwaitLine(t, out, "locked")
 
 	// While the child lives, its lock holds against this process.
 	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
@@ -207,8 +149,8 @@ func TestKilledWriterLeavesNoTornFile(t *testing.T) {
 	var logs testlog.Buffer
 	s := newStore(t, dir, file.WithLogger(logs.Logger()))
 	for i := range 5 {
-		cmd, out := child(t, "write", dir)
-		await(t, out, "writing")
+		cmd, out := storetest.StartChild(t, childVars("write", dir)...)
+		storetest.AwaitLine(t, out, "writing")
 		time.Sleep(time.Duration(20+rand.IntN(100)) * time.Millisecond)
 		cmd.Process.Kill()
 		cmd.Wait()

@@ -1,17 +1,12 @@
 package redis_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"strconv"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -82,51 +77,15 @@ func childMain(role string) error {
 	return fmt.Errorf("unknown role %q", role)
 }
 
-func child(t *testing.T, role string, env ...string) (*exec.Cmd, *bufio.Reader) {
-	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestChildProcess$", "-test.count=1")
-	cmd.Env = append(os.Environ(), childEnv+"="+role, childURLEnv+"="+testredis.URL(t))
-	cmd.Env = append(cmd.Env, env...)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	return cmd, bufio.NewReader(out)
-}
-
-func await(t *testing.T, r *bufio.Reader, want string) {
-	t.Helper()
-	done := make(chan error, 1)
-	go func() {
-		for {
-			line, err := r.ReadString('\n')
-			if strings.TrimSpace(line) == want {
-				done <- nil
-				io.Copy(io.Discard, r)
-				return
-			}
-			if err != nil {
-				done <- fmt.Errorf("child exited before printing %q: %v", want, err)
-				return
-			}
-		}
-	}()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatalf("child did not print %q within 30s", want)
-	}
+// childVars returns the environment of a child playing role on the
+// parent's test Redis, under prefix, with the store key key.
+func childVars(t *testing.T, role, prefix string, key []byte, more ...string) []string {
+	return append([]string{
+		childEnv + "=" + role,
+		childURLEnv + "=" + testredis.URL(t),
+		childPrefixEnv + "=" + prefix,
+		childKeyEnv + "=" + base64.StdEncoding.EncodeToString(key),
+	}, more...)
 }
 
 func TestProcessesExcludeEachOther(t *testing.T) {
@@ -137,21 +96,7 @@ func TestProcessesExcludeEachOther(t *testing.T) {
 	prefix := testredis.Prefix(t)
 	key := newKey()
 	const procs, rounds = 4, 15
-	env := []string{
-		childPrefixEnv + "=" + prefix,
-		childKeyEnv + "=" + base64.StdEncoding.EncodeToString(key),
-		childNEnv + "=" + strconv.Itoa(rounds),
-	}
-	var wg sync.WaitGroup
-	for range procs {
-		cmd, _ := child(t, "count", env...)
-		wg.Go(func() {
-			if err := cmd.Wait(); err != nil {
-				t.Errorf("child: %v", err)
-			}
-		})
-	}
-	wg.Wait()
+	storetest.RunProcesses(t, procs, childVars(t, "count", prefix, key, childNEnv+"="+strconv.Itoa(rounds))...)
 	n, err := storetest.Count(t.Context(), newStore(t, c, key, redis.WithPrefix(prefix)), keyMock)
 	if err != nil {
 		t.Fatal(err)
@@ -169,11 +114,8 @@ func TestKilledHolderLeaseLapses(t *testing.T) {
 	prefix := testredis.Prefix(t)
 	key := newKey()
 	const lease = time.Second
-	cmd, out := child(t, "hold",
-		childPrefixEnv+"="+prefix,
-		childKeyEnv+"="+base64.StdEncoding.EncodeToString(key),
-		childLeaseEnv+"="+lease.String())
-	await(t, out, "locked")
+	cmd, out := storetest.StartChild(t, childVars(t, "hold", prefix, key, childLeaseEnv+"="+lease.String())...)
+	storetest.AwaitLine(t, out, "locked")
 	s := newStore(t, c, key, redis.WithPrefix(prefix))
 
 	// The live child renews its lease past its length.
