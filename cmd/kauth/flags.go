@@ -102,9 +102,19 @@ func timeoutFlag(fs *flagSet) *time.Duration {
 		"give up after this long (a KIS issuance may have to wait out the broker's once-a-minute limit)")
 }
 
-func checkTimeout(cmd string, d time.Duration) error {
-	if d <= 0 {
-		return usageErrorf(cmd, "--timeout must be positive, not %v", d)
+// parseTarget parses args, the flags of a command that calls a broker, and
+// returns the broker and environment that t names once the --timeout
+// registered by timeoutFlag is known to be positive.
+func (fs *flagSet) parseTarget(args []string, t *target, timeout *time.Duration) (kauth.Broker, kauth.Env, error) {
+	if err := fs.parse(args); err != nil {
+		return "", "", err
 	}
-	return nil
+	b, e, err := t.parse(fs.cmd)
+	if err != nil {
+		return "", "", err
+	}
+	if *timeout <= 0 {
+		return "", "", usageErrorf(fs.cmd, "--timeout must be positive, not %v", *timeout)
+	}
+	return b, e, nil
 }

@@ -35,14 +35,8 @@ expires_at in RFC 3339 in Korea Standard Time (+09:00).`)
 	asJSON := fs.Bool("json", false, "print JSON instead of the bare token")
 	timeout := timeoutFlag(fs)
 	verbose := fs.Bool("v", false, "log token events to stderr")
-	if err := fs.parse(args); err != nil {
-		return err
-	}
-	b, e, err := t.parse("token")
+	b, e, err := fs.parseTarget(args, &t, timeout)
 	if err != nil {
-		return err
-	}
-	if err := checkTimeout("token", *timeout); err != nil {
 		return err
 	}
 	s, err := c.newAppClient(b, e, *timeout, *verbose)
@@ -94,14 +88,8 @@ loses it: the brokers hand one token to an app key.`)
 	t.register(fs)
 	timeout := timeoutFlag(fs)
 	verbose := fs.Bool("v", false, "log token events to stderr")
-	if err := fs.parse(args); err != nil {
-		return err
-	}
-	b, e, err := t.parse("revoke")
+	b, e, err := fs.parseTarget(args, &t, timeout)
 	if err != nil {
-		return err
-	}
-	if err := checkTimeout("revoke", *timeout); err != nil {
 		return err
 	}
 	s, err := c.newAppClient(b, e, *timeout, *verbose)
@@ -147,14 +135,8 @@ subscriptions send as approval_key.`)
 	t := target{fixed: kauth.KIS}
 	t.register(fs)
 	timeout := timeoutFlag(fs)
-	if err := fs.parse(args); err != nil {
-		return err
-	}
-	b, e, err := t.parse("approval")
+	b, e, err := fs.parseTarget(args, &t, timeout)
 	if err != nil {
-		return err
-	}
-	if err := checkTimeout("approval", *timeout); err != nil {
 		return err
 	}
 	p, creds, err := c.kisProvider(b, e, *timeout)
@@ -181,14 +163,8 @@ stdin; an order sends it in its hashkey header.`)
 	t := target{fixed: kauth.KIS}
 	t.register(fs)
 	timeout := timeoutFlag(fs)
-	if err := fs.parse(args); err != nil {
-		return err
-	}
-	b, e, err := t.parse("hashkey")
+	b, e, err := fs.parseTarget(args, &t, timeout)
 	if err != nil {
-		return err
-	}
-	if err := checkTimeout("hashkey", *timeout); err != nil {
 		return err
 	}
 	body, err := io.ReadAll(io.LimitReader(c.stdin, maxBody+1))
