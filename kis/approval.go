@@ -16,12 +16,11 @@ func (p *Provider) ApprovalKey(ctx context.Context, c kauth.Credentials) (string
 	if err := check(c, OpApproval); err != nil {
 		return "", err
 	}
-	body, _ := json.Marshal(map[string]string{
+	resp, data, err := wire.PostJSON(ctx, p.HTTPClient, p.URL(c.Env)+"/oauth2/Approval", jsonHeader(), map[string]string{
 		"grant_type": "client_credentials",
 		"appkey":     c.AppKey,
 		"secretkey":  c.AppSecret,
 	})
-	resp, data, err := wire.Post(ctx, p.HTTPClient, p.URL(c.Env)+"/oauth2/Approval", jsonHeader(), body)
 	if err != nil {
 		return "", transportError(c, OpApproval, resp, err)
 	}

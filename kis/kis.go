@@ -67,22 +67,10 @@ var (
 // $KIS_BASE_URL, or RealURL/MockURL. It returns "" for an unknown env when
 // nothing overrides the domain.
 func (p *Provider) URL(env kauth.Env) string {
-	def := ""
-	switch env {
-	case kauth.Real:
-		def = RealURL
-	case kauth.Mock:
-		def = MockURL
-	}
-	return wire.BaseURL(p.BaseURL, BaseURLEnv, def)
+	return wire.EnvURL(p.BaseURL, BaseURLEnv, env, RealURL, MockURL)
 }
 
-func (p *Provider) now() time.Time {
-	if p.Now != nil {
-		return p.Now()
-	}
-	return time.Now()
-}
+func (p *Provider) now() time.Time { return wire.Now(p.Now) }
 
 // Authorize sets the headers with which KIS authenticates an API call:
 // authorization ("Bearer <token>"), appkey and appsecret. Other headers the

@@ -43,12 +43,11 @@ func (p *Provider) Issue(ctx context.Context, c kauth.Credentials) (kauth.Token,
 	if err := check(c, OpIssue); err != nil {
 		return kauth.Token{}, err
 	}
-	body, _ := json.Marshal(map[string]string{
+	resp, data, err := wire.PostJSON(ctx, p.HTTPClient, p.URL(c.Env)+"/oauth2/token", jsonHeader(), map[string]string{
 		"grant_type": "client_credentials",
 		"appkey":     c.AppKey,
 		"secretkey":  c.AppSecret,
 	})
-	resp, data, err := wire.Post(ctx, p.HTTPClient, p.URL(c.Env)+"/oauth2/token", jsonHeader(), body)
 	now := p.now()
 	if err != nil {
 		return kauth.Token{}, transportError(c, OpIssue, resp, err)
@@ -74,20 +73,10 @@ func decodeToken(c kauth.Credentials, resp *http.Response, body []byte, now time
 	}
 	return kauth.Token{
 		AccessToken: tr.Token,
-		Type:        normalizeType(tr.TokenType),
+		Type:        wire.TokenType(tr.TokenType),
 		IssuedAt:    now,
 		ExpiresAt:   expires,
 	}, nil
-}
-
-// normalizeType returns "Bearer" for any spelling of it (Kiwoom sends
-// "bearer"), and for none.
-func normalizeType(s string) string {
-	s = strings.TrimSpace(s)
-	if s == "" || strings.EqualFold(s, "bearer") {
-		return "Bearer"
-	}
-	return s
 }
 
 // Revoke asks Kiwoom to revoke token (au10002, POST /oauth2/revoke).
@@ -98,12 +87,11 @@ func (p *Provider) Revoke(ctx context.Context, c kauth.Credentials, token string
 	if token == "" {
 		return &kauth.Error{Broker: kauth.Kiwoom, Env: c.Env, Op: OpRevoke, Kind: kauth.ErrBadRequest, Message: "no token to revoke"}
 	}
-	body, _ := json.Marshal(map[string]string{
+	resp, data, err := wire.PostJSON(ctx, p.HTTPClient, p.URL(c.Env)+"/oauth2/revoke", jsonHeader(), map[string]string{
 		"appkey":    c.AppKey,
 		"secretkey": c.AppSecret,
 		"token":     token,
 	})
-	resp, data, err := wire.Post(ctx, p.HTTPClient, p.URL(c.Env)+"/oauth2/revoke", jsonHeader(), body)
 	if err != nil {
 		return transportError(c, OpRevoke, resp, err)
 	}
@@ -112,18 +100,5 @@ func (p *Provider) Revoke(ctx context.Context, c kauth.Credentials, token string
 
 // check validates c before anything is sent.
 func check(c kauth.Credentials, op string) error {
-	e := &kauth.Error{Broker: kauth.Kiwoom, Env: c.Env, Op: op}
-	switch {
-	case c.Broker != "" && c.Broker != kauth.Kiwoom:
-		e.Kind, e.Message = kauth.ErrBadRequest, fmt.Sprintf("credentials are for %s", c.Broker)
-	case c.Env != kauth.Real && c.Env != kauth.Mock:
-		e.Kind, e.Message = kauth.ErrBadRequest, fmt.Sprintf("unknown env %q", c.Env)
-	case c.AppKey == "":
-		e.Kind, e.Message = kauth.ErrCredentials, "app key is empty"
-	case c.AppSecret == "":
-		e.Kind, e.Message = kauth.ErrCredentials, "secret key is empty"
-	default:
-		return nil
-	}
-	return e
+	return wire.CheckCredentials(kauth.Kiwoom, c, op, "secret key")
 }

@@ -39,6 +39,26 @@ func ByStatus(e *kauth.Error, resp *http.Response, now time.Time, cause error, t
 	return e
 }
 
+// CheckCredentials validates c for a call of op to broker before anything
+// is sent. secretName is what the broker calls the secret ("app secret",
+// "secret key") in the message of an empty one.
+func CheckCredentials(broker kauth.Broker, c kauth.Credentials, op, secretName string) error {
+	e := &kauth.Error{Broker: broker, Env: c.Env, Op: op}
+	switch {
+	case c.Broker != "" && c.Broker != broker:
+		e.Kind, e.Message = kauth.ErrBadRequest, fmt.Sprintf("credentials are for %s", c.Broker)
+	case c.Env != kauth.Real && c.Env != kauth.Mock:
+		e.Kind, e.Message = kauth.ErrBadRequest, fmt.Sprintf("unknown env %q", c.Env)
+	case c.AppKey == "":
+		e.Kind, e.Message = kauth.ErrCredentials, "app key is empty"
+	case c.AppSecret == "":
+		e.Kind, e.Message = kauth.ErrCredentials, secretName+" is empty"
+	default:
+		return nil
+	}
+	return e
+}
+
 // TransportError wraps err, a failure to get an answer at all from broker
 // for op; resp, if not nil, is what arrived before the failure.
 func TransportError(broker kauth.Broker, env kauth.Env, op string, resp *http.Response, err error) error {

@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/kauth/kauth"
 )
 
 // MaxBody is the largest response body read from a token endpoint. Every
@@ -55,6 +57,36 @@ func BaseURL(field, envVar, def string) string {
 		u = def
 	}
 	return strings.TrimRight(u, "/")
+}
+
+// EnvURL is BaseURL for a broker with one domain per environment: def is
+// realURL for kauth.Real, mockURL for kauth.Mock and "" for any other env.
+func EnvURL(field, envVar string, env kauth.Env, realURL, mockURL string) string {
+	def := ""
+	switch env {
+	case kauth.Real:
+		def = realURL
+	case kauth.Mock:
+		def = mockURL
+	}
+	return BaseURL(field, envVar, def)
+}
+
+// Now returns now(), or time.Now() if now is nil.
+func Now(now func() time.Time) time.Time {
+	if now != nil {
+		return now()
+	}
+	return time.Now()
+}
+
+// PostJSON is Post with v encoded as JSON for the body.
+func PostJSON(ctx context.Context, client *http.Client, url string, header http.Header, v any) (*http.Response, []byte, error) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		return nil, nil, err
+	}
+	return Post(ctx, client, url, header, body)
 }
 
 // Post sends body to url with the given headers and returns the response
@@ -219,6 +251,16 @@ func (n Number) IsZero() bool {
 	}
 	i, ok := n.Int()
 	return ok && i == 0
+}
+
+// TokenType returns "Bearer" for any spelling of it (Kiwoom sends
+// "bearer"), and for none; other token types are kept as sent.
+func TokenType(s string) string {
+	s = strings.TrimSpace(s)
+	if s == "" || strings.EqualFold(s, "bearer") {
+		return "Bearer"
+	}
+	return s
 }
 
 // Shape describes a body that is not a JSON object, for an error message

@@ -5,9 +5,12 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kauth/kauth"
 )
 
 func TestNumber(t *testing.T) {
@@ -228,5 +231,94 @@ func TestBaseURL(t *testing.T) {
 		if got := BaseURL(tt.field, tt.env, tt.def); got != tt.want {
 			t.Errorf("BaseURL(%q, %q, %q) = %q; want %q", tt.field, tt.env, tt.def, got, tt.want)
 		}
+	}
+}
+
+func TestEnvURL(t *testing.T) {
+	tests := []struct {
+		env  kauth.Env
+		want string
+	}{
+		{kauth.Real, "http://real.example"},
+		{kauth.Mock, "http://mock.example"},
+		{"paper", ""},
+	}
+	for _, tt := range tests {
+		if got := EnvURL("", "KAUTH_WIRE_TEST_UNSET", tt.env, "http://real.example/", "http://mock.example"); got != tt.want {
+			t.Errorf("EnvURL(%q) = %q; want %q", tt.env, got, tt.want)
+		}
+	}
+	if got := EnvURL("http://field.example", "KAUTH_WIRE_TEST_UNSET", "paper", "http://real.example", "http://mock.example"); got != "http://field.example" {
+		t.Errorf("EnvURL with a field = %q; want the field", got)
+	}
+}
+
+func TestNow(t *testing.T) {
+	at := time.Date(2024, 11, 7, 8, 37, 13, 0, kauth.KST)
+	if got := Now(func() time.Time { return at }); !got.Equal(at) {
+		t.Errorf("Now(clock) = %v; want %v", got, at)
+	}
+	if got := Now(nil); time.Since(got) > time.Minute || time.Since(got) < 0 {
+		t.Errorf("Now(nil) = %v; want about time.Now()", got)
+	}
+}
+
+func TestTokenType(t *testing.T) {
+	for in, want := range map[string]string{"": "Bearer", "bearer": "Bearer", " BEARER ": "Bearer", "MAC": "MAC"} {
+		if got := TokenType(in); got != want {
+			t.Errorf("TokenType(%q) = %q; want %q", in, got, want)
+		}
+	}
+}
+
+func TestCheckCredentials(t *testing.T) {
+	ok := kauth.Credentials{Broker: kauth.Kiwoom, Env: kauth.Mock, AppKey: "k", AppSecret: "s"}
+	tests := []struct {
+		name    string
+		edit    func(*kauth.Credentials)
+		kind    error
+		message string
+	}{
+		{"valid", func(*kauth.Credentials) {}, nil, ""},
+		{"no broker", func(c *kauth.Credentials) { c.Broker = "" }, nil, ""},
+		{"other broker", func(c *kauth.Credentials) { c.Broker = kauth.KIS }, kauth.ErrBadRequest, "credentials are for kis"},
+		{"unknown env", func(c *kauth.Credentials) { c.Env = "paper" }, kauth.ErrBadRequest, `unknown env "paper"`},
+		{"no app key", func(c *kauth.Credentials) { c.AppKey = "" }, kauth.ErrCredentials, "app key is empty"},
+		{"no secret", func(c *kauth.Credentials) { c.AppSecret = "" }, kauth.ErrCredentials, "secret key is empty"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := ok
+			tt.edit(&c)
+			err := CheckCredentials(kauth.Kiwoom, c, "issue", "secret key")
+			if tt.kind == nil {
+				if err != nil {
+					t.Fatalf("CheckCredentials() = %v; want nil", err)
+				}
+				return
+			}
+			var e *kauth.Error
+			if !errors.As(err, &e) || !errors.Is(err, tt.kind) || e.Message != tt.message || e.Broker != kauth.Kiwoom || e.Op != "issue" {
+				t.Errorf("CheckCredentials() = %#v; want a kiwoom issue error of kind %v saying %q", err, tt.kind, tt.message)
+			}
+		})
+	}
+}
+
+func TestPostJSON(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if r.Method != http.MethodPost || r.Header.Get("Content-Type") != "application/json" || string(body) != `{"appkey":"k"}` {
+			t.Errorf("request = %s %q %s; want POST application/json {\"appkey\":\"k\"}", r.Method, r.Header.Get("Content-Type"), body)
+		}
+		io.WriteString(w, `{"ok":true}`)
+	}))
+	defer srv.Close()
+	resp, data, err := PostJSON(t.Context(), srv.Client(), srv.URL, http.Header{"Content-Type": {"application/json"}}, map[string]string{"appkey": "k"})
+	if err != nil || resp.StatusCode != http.StatusOK || string(data) != `{"ok":true}` {
+		t.Fatalf("PostJSON() = %v, %s, %v; want 200 {\"ok\":true}", resp, data, err)
+	}
+	if _, _, err := PostJSON(t.Context(), srv.Client(), srv.URL, nil, func() {}); err == nil {
+		t.Error("PostJSON(a func) succeeded; want the encoding error")
 	}
 }
