@@ -311,7 +311,7 @@ func (m *Manager) refreshInBackground(s *state) {
 // and writes the result back. ahead is true for a background refresh of a
 // token that is still valid.
 func (m *Manager) refresh(ctx context.Context, ahead bool) (Token, error) {
-	unlock, err := m.store.Lock(ctx, m.key)
+	lease, err := m.store.Lock(ctx, m.key)
 	if err != nil {
 		if ctx.Err() != nil {
 			return Token{}, fmt.Errorf("kauth: %s %s: waiting for the store lock: %w", m.key.Broker, m.key.Env, err)
@@ -320,9 +320,10 @@ func (m *Manager) refresh(ctx context.Context, ahead bool) (Token, error) {
 		// without the shared lock costs at most a duplicate call, while
 		// waiting would leave the caller without a token.
 		m.log.Warn("kauth: store lock unavailable; issuing without it", "key", m.key.String(), "err", err)
-		unlock = func() {}
+		lease = nil
+	} else {
+		defer lease.Unlock()
 	}
-	defer unlock()
 
 	e, err := m.store.Load(ctx, m.key)
 	if err != nil && !errors.Is(err, ErrNotFound) {
@@ -365,7 +366,7 @@ func (m *Manager) refresh(ctx context.Context, ahead bool) (Token, error) {
 		}
 	}
 
-	tok, took, err := m.issue(ctx, &e)
+	tok, took, err := m.issue(ctx, lease, &e)
 	if err != nil {
 		return Token{}, m.failed(err)
 	}
@@ -381,7 +382,7 @@ func (m *Manager) refresh(ctx context.Context, ahead bool) (Token, error) {
 		}
 		m.mu.Unlock()
 		e.Token, e.Rejected = Token{}, ""
-		m.save(ctx, e)
+		m.save(ctx, lease, e)
 		return Token{}, m.failed(&Error{
 			Broker: m.key.Broker, Env: m.key.Env, Op: "issue", Kind: ErrTokenReturnedAgain,
 			Message: "wait for it to expire, or revoke it (kauth revoke) so the broker mints a new one",
@@ -398,7 +399,7 @@ func (m *Manager) refresh(ctx context.Context, ahead bool) (Token, error) {
 		kind = EventRefreshed
 	}
 	e.Token = tok
-	m.save(ctx, e)
+	m.save(ctx, lease, e)
 	m.set(m.newState(tok, now, same))
 	m.emit(Event{Kind: kind, Key: m.key, Token: tok.Fingerprint(), ExpiresAt: tok.ExpiresAt, Source: "broker", Duration: took})
 	return tok, nil
@@ -408,13 +409,13 @@ func (m *Manager) refresh(ctx context.Context, ahead bool) (Token, error) {
 // backoff and jitter, and never sooner than the issuance interval. Each
 // attempt is recorded in the store before it is made, so that the interval
 // holds across processes and crashes.
-func (m *Manager) issue(ctx context.Context, e *Entry) (Token, time.Duration, error) {
+func (m *Manager) issue(ctx context.Context, lease Lease, e *Entry) (Token, time.Duration, error) {
 	backoff := 500 * time.Millisecond
 	begin := m.clock.Now()
 	for attempt := 1; ; attempt++ {
 		start := m.clock.Now()
 		e.LastIssue = start
-		m.save(ctx, *e)
+		m.save(ctx, lease, *e)
 		actx, cancel := context.WithTimeout(ctx, m.attemptTimeout)
 		tok, err := m.provider.Issue(actx, m.creds)
 		cancel()
@@ -506,8 +507,14 @@ func (m *Manager) set(s *state) {
 	m.mu.Unlock()
 }
 
-func (m *Manager) save(ctx context.Context, e Entry) {
-	if err := m.store.Save(ctx, m.key, e); err != nil {
+func (m *Manager) save(ctx context.Context, lease Lease, e Entry) {
+	var err error
+	if lease != nil {
+		err = lease.Save(ctx, e)
+	} else {
+		err = m.store.Save(ctx, m.key, e)
+	}
+	if err != nil {
 		m.log.Warn("kauth: store write failed", "key", m.key.String(), "err", err)
 	}
 }
@@ -569,11 +576,11 @@ func (m *Manager) Invalidate(token string) bool {
 // and in the store. Every other holder of the same token (other processes,
 // other hosts) loses it too: the brokers hand one token to an app key.
 func (m *Manager) Revoke(ctx context.Context) error {
-	unlock, err := m.store.Lock(ctx, m.key)
+	lease, err := m.store.Lock(ctx, m.key)
 	if err != nil {
 		return fmt.Errorf("kauth: %s %s: revoke: %w", m.key.Broker, m.key.Env, err)
 	}
-	defer unlock()
+	defer lease.Unlock()
 	e, err := m.store.Load(ctx, m.key)
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		m.log.Warn("kauth: store read failed", "key", m.key.String(), "err", err)
@@ -596,7 +603,7 @@ func (m *Manager) Revoke(ctx context.Context) error {
 	m.mu.Unlock()
 	m.cur.Store(nil)
 	e.Token, e.Rejected = Token{}, fp
-	if err := m.store.Save(ctx, m.key, e); err != nil {
+	if err := lease.Save(ctx, e); err != nil {
 		return fmt.Errorf("kauth: %s %s: revoked, but the store kept the token: %w", m.key.Broker, m.key.Env, err)
 	}
 	m.emit(Event{Kind: EventRevoked, Key: m.key, Token: fp, ExpiresAt: tok.ExpiresAt})
@@ -612,8 +619,8 @@ func (m *Manager) watch(w Watcher) {
 			// Changes made while the watch was down were not reported.
 			m.reload()
 		}
-		err := w.Watch(m.ctx, func(k Key) {
-			if k == m.key {
+		err := w.Watch(m.ctx, func(c Change) {
+			if c.Resync || c.Key == m.key {
 				m.reload()
 			}
 		})

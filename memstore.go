@@ -2,6 +2,7 @@ package kauth
 
 import (
 	"context"
+	"fmt"
 	"sync"
 )
 
@@ -15,7 +16,15 @@ import (
 type MemoryStore struct {
 	mu      sync.Mutex
 	entries map[Key]Entry
-	locks   map[Key]chan struct{}
+	locks   map[Key]*memLock
+}
+
+// memLock is the lock of one key: a one-slot channel, so that a waiter can
+// give up when its ctx is done, the lease holding it, and the last fence.
+type memLock struct {
+	slot   chan struct{}
+	holder *memLease
+	fence  uint64
 }
 
 // NewMemoryStore returns an empty MemoryStore.
@@ -51,11 +60,15 @@ func (s *MemoryStore) Load(ctx context.Context, key Key) (Entry, error) {
 func (s *MemoryStore) Save(ctx context.Context, key Key, e Entry) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.put(key, e)
+	return nil
+}
+
+func (s *MemoryStore) put(key Key, e Entry) {
 	if s.entries == nil {
 		s.entries = make(map[Key]Entry)
 	}
 	s.entries[key] = e
-	return nil
 }
 
 // Delete implements Store.
@@ -77,24 +90,63 @@ func (s *MemoryStore) List(ctx context.Context) ([]Key, error) {
 	return keys, nil
 }
 
-// Lock implements Locker. The lock is a one-slot channel per key, so that a
-// waiter can give up when its ctx is done.
-func (s *MemoryStore) Lock(ctx context.Context, key Key) (func(), error) {
+// Lock implements Locker. A MemoryStore's lease is lost only by Unlock.
+func (s *MemoryStore) Lock(ctx context.Context, key Key) (Lease, error) {
 	s.mu.Lock()
 	if s.locks == nil {
-		s.locks = make(map[Key]chan struct{})
+		s.locks = make(map[Key]*memLock)
 	}
-	ch, ok := s.locks[key]
+	l, ok := s.locks[key]
 	if !ok {
-		ch = make(chan struct{}, 1)
-		s.locks[key] = ch
+		l = &memLock{slot: make(chan struct{}, 1)}
+		s.locks[key] = l
 	}
 	s.mu.Unlock()
 	select {
-	case ch <- struct{}{}:
-		var once sync.Once
-		return func() { once.Do(func() { <-ch }) }, nil
+	case l.slot <- struct{}{}:
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return nil, fmt.Errorf("kauth: memory store: lock %s: %w", key, ctx.Err())
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l.fence++
+	ls := &memLease{LeaseState: NewLeaseState(key, l.fence), store: s, lock: l}
+	l.holder = ls
+	return ls, nil
+}
+
+type memLease struct {
+	*LeaseState
+	store *MemoryStore
+	lock  *memLock
+}
+
+// Save implements Lease.
+func (l *memLease) Save(ctx context.Context, e Entry) error {
+	s := l.store
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if l.lock.holder != l {
+		return fmt.Errorf("%w: %s: the lock has been released", ErrLeaseLost, l.Key())
+	}
+	if cur, ok := s.entries[l.Key()]; ok && cur.Fence > l.Fence() {
+		return fmt.Errorf("%w: %s: a later lease wrote the entry", ErrLeaseLost, l.Key())
+	}
+	e.Fence = l.Fence()
+	s.put(l.Key(), e)
+	return nil
+}
+
+// Unlock implements Lease.
+func (l *memLease) Unlock() {
+	if !l.End(released) {
+		return
+	}
+	s := l.store
+	s.mu.Lock()
+	if l.lock.holder == l {
+		l.lock.holder = nil
+	}
+	s.mu.Unlock()
+	<-l.lock.slot
 }

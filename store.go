@@ -2,6 +2,7 @@ package kauth
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -16,15 +17,33 @@ type Entry struct {
 	// Rejected is the fingerprint of the last token the broker rejected, so
 	// that no process adopts it again.
 	Rejected string
+	// Fence is the fencing value of the lease under which the entry was
+	// last written (see Lease), or 0 for a write made without one. A store
+	// refuses a leased write whose fence is lower than the stored one.
+	Fence uint64
 }
+
+// ErrLeaseLost is returned (wrapped) by Lease.Save when the lease that the
+// write was made under is no longer held: it lapsed, was released, or a
+// later lease on the same key has written since. Nothing was written.
+var ErrLeaseLost = errors.New("kauth: store lease lost")
+
+// ErrStoreUnwritable is returned (wrapped) by Save when the store cannot
+// keep what it is given: a read-only or full disk, a directory it may not
+// write, an entry owned by another store key. Unlike a passing network
+// error, retrying soon does not help; callers must say so.
+var ErrStoreUnwritable = errors.New("kauth: store cannot be written")
 
 // Store keeps token entries, possibly shared between processes and hosts.
 // Implementations must be safe for concurrent use.
 //
 // Load returns ErrNotFound when nothing is stored for key. An entry that
 // cannot be read back (corrupt, truncated, wrongly keyed) must be reported
-// and treated as not found, never as a fatal error. Shared stores may
-// refuse keys whose broker, env or fingerprint are not [a-z0-9_].
+// and treated as not found, never as a fatal error. Load and Save never
+// block past ctx, whatever sits in the store's place (a FIFO, a hung
+// server). Save writes e unconditionally; a failed Save leaves the stored
+// entry as it was. Shared stores may refuse keys whose broker, env or
+// fingerprint are not [a-z0-9_].
 type Store interface {
 	Load(ctx context.Context, key Key) (Entry, error)
 	Save(ctx context.Context, key Key, e Entry) error
@@ -35,24 +54,64 @@ type Store interface {
 // Locker provides the critical section around read-check-issue-write.
 //
 // Lock blocks until it holds the lock for key or ctx is done, and returns
-// the function that releases it. For a shared store the lock is held across
+// the Lease that it holds. For a shared store the lock is held across
 // processes (and hosts), and a holder that dies releases it (by the
 // operating system, or when a lease expires). When ctx ends first, Lock's
-// error wraps ctx.Err(). The returned unlock may be called more than once,
-// and never releases a lock that has since passed to another holder (for
-// example after a lease lapsed).
+// error wraps ctx.Err().
 type Locker interface {
-	Lock(ctx context.Context, key Key) (unlock func(), err error)
+	Lock(ctx context.Context, key Key) (Lease, error)
+}
+
+// Lease is a held lock on one key. It is safe for concurrent use.
+//
+// A lease can be lost while held: a Redis lease that could not be renewed
+// lapses, and another holder may then take the lock. Done is closed at that
+// moment (or when Unlock is called), so that the holder can stop; and Save
+// refuses to write once the lease is lost, atomically in the store, so that
+// a holder that has not noticed yet cannot overwrite the new holder's entry.
+type Lease interface {
+	// Done is closed when the lease is lost or released.
+	Done() <-chan struct{}
+	// Err is nil while the lease is held, then ErrLeaseLost (wrapped) if
+	// it was lost, or context.Canceled once Unlock was called.
+	Err() error
+	// Fence is strictly greater than the fence of every lease granted
+	// earlier for the same key in the same store (shared stores: across
+	// processes and hosts).
+	Fence() uint64
+	// Save writes e for the lease's key, with e.Fence set to Fence(), only
+	// if the lease is still held and the stored entry's fence is not
+	// greater; otherwise it writes nothing and returns an error wrapping
+	// ErrLeaseLost.
+	Save(ctx context.Context, e Entry) error
+	// Unlock releases the lock. Calling it more than once is harmless; it
+	// never releases a lock that has since passed to another holder.
+	Unlock()
+}
+
+// Change is what a Watcher reports.
+type Change struct {
+	// Key is the entry that another Store value changed. It is zero when
+	// Resync is set.
+	Key Key
+	// Resync says that changes may have been missed (the watch's
+	// connection was cut and is back, or the store's view was lost): every
+	// key must be read again.
+	Resync bool
 }
 
 // Watcher is implemented by stores that can tell a process when another
 // process changed an entry (a new token, an invalidation, a revoke).
-// Watch calls changed for each such key until ctx is done, then returns nil
-// (or ctx's error); it returns an error at once if it cannot watch. It does
-// not report changes made through the same Store value. The Manager uses it
-// to drop a token another process revoked or replaced.
+//
+// Watch calls changed, from one goroutine, for each change until ctx is
+// done, then returns nil (or ctx's error); it returns an error at once if
+// it cannot watch at all. It does not report changes made through the same
+// Store value. If it stops seeing changes for a while (a cut connection, a
+// directory that could not be read) it keeps trying, and once it sees again
+// it reports Change{Resync: true} before any further key, so that no change
+// is missed silently.
 type Watcher interface {
-	Watch(ctx context.Context, changed func(Key)) error
+	Watch(ctx context.Context, changed func(Change)) error
 }
 
 // Lister is implemented by stores that can enumerate their keys, for

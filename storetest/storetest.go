@@ -196,7 +196,7 @@ func mustLock(t *testing.T, s kauth.Store, k kauth.Key) func() {
 	if err != nil {
 		t.Fatalf("Lock(%v) = %v", k, err)
 	}
-	return unlock
+	return unlock.Unlock
 }
 
 // lockTimesOut checks that Lock(k) with a short context fails with the
@@ -208,7 +208,7 @@ func lockTimesOut(t *testing.T, s kauth.Store, k kauth.Key) {
 	start := time.Now()
 	unlock, err := s.Lock(ctx, k)
 	if err == nil {
-		unlock()
+		unlock.Unlock()
 		t.Fatalf("Lock(%v) succeeded while the lock was held", k)
 	}
 	if !errors.Is(err, context.DeadlineExceeded) {
@@ -298,7 +298,7 @@ func testLockExcludes(t *testing.T, s kauth.Store) {
 			if !released.Load() {
 				err = errors.New("second Lock succeeded before the first was unlocked")
 			}
-			u()
+			u.Unlock()
 		}
 		got <- err
 	}()
@@ -324,7 +324,7 @@ func testLockHonorsContext(t *testing.T, s kauth.Store) {
 	ctx, cancel := context.WithCancel(t.Context())
 	go func() { time.Sleep(shortWait / 2); cancel() }()
 	if u, err := s.Lock(ctx, keyKISMock); err == nil {
-		u()
+		u.Unlock()
 		t.Fatalf("Lock(%v) succeeded while the lock was held", keyKISMock)
 	} else if !errors.Is(err, context.Canceled) {
 		t.Fatalf("Lock(%v) with a cancelled context = %v; want an error matching context.Canceled", keyKISMock, err)
@@ -365,7 +365,7 @@ func increment(ctx context.Context, s kauth.Store, k kauth.Key) error {
 	if err != nil {
 		return fmt.Errorf("Lock: %w", err)
 	}
-	defer unlock()
+	defer unlock.Unlock()
 	e, err := s.Load(ctx, k)
 	if err != nil && !errors.Is(err, kauth.ErrNotFound) {
 		return fmt.Errorf("Load: %w", err)
@@ -489,7 +489,7 @@ func testWatchStops(t *testing.T, s kauth.Store) {
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
-	go func() { done <- w.Watch(ctx, func(kauth.Key) {}) }()
+	go func() { done <- w.Watch(ctx, func(kauth.Change) {}) }()
 	time.Sleep(shortWait)
 	cancel()
 	select {
@@ -561,7 +561,8 @@ type watchLog struct {
 	ping chan struct{}
 }
 
-func (l *watchLog) changed(k kauth.Key) {
+func (l *watchLog) changed(c kauth.Change) {
+	k := c.Key
 	l.mu.Lock()
 	l.seen[k]++
 	l.mu.Unlock()

@@ -179,25 +179,32 @@ type countingStore struct {
 	locks, held *atomic.Int64
 }
 
-func (s *countingStore) Lock(ctx context.Context, key kauth.Key) (func(), error) {
+func (s *countingStore) Lock(ctx context.Context, key kauth.Key) (kauth.Lease, error) {
 	s.locks.Add(1)
 	s.held.Add(1)
-	unlock, err := s.Store.Lock(ctx, key)
+	l, err := s.Store.Lock(ctx, key)
 	if err != nil {
 		s.held.Add(-1)
 		return nil, err
 	}
-	var once atomic.Bool
-	return func() {
-		unlock()
-		if once.CompareAndSwap(false, true) {
-			s.held.Add(-1)
-		}
-	}, nil
+	return &countedLease{Lease: l, held: s.held}, nil
+}
+
+type countedLease struct {
+	kauth.Lease
+	held *atomic.Int64
+	once atomic.Bool
+}
+
+func (l *countedLease) Unlock() {
+	l.Lease.Unlock()
+	if l.once.CompareAndSwap(false, true) {
+		l.held.Add(-1)
+	}
 }
 
 // Watch passes the file store's change notices through.
-func (s *countingStore) Watch(ctx context.Context, changed func(kauth.Key)) error {
+func (s *countingStore) Watch(ctx context.Context, changed func(kauth.Change)) error {
 	if w, ok := s.Store.(kauth.Watcher); ok {
 		return w.Watch(ctx, changed)
 	}

@@ -29,7 +29,7 @@ func ExampleNew() {
 	key := kauth.Credentials{Broker: kauth.KIS, Env: kauth.Mock, AppKey: "PSexample", AppSecret: "x"}.Key()
 
 	// The read-check-issue-write critical section, as the Manager runs it.
-	unlock, err := s.Lock(ctx, key)
+	lease, err := s.Lock(ctx, key)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -39,7 +39,7 @@ func ExampleNew() {
 			log.Fatal(err)
 		}
 	}
-	unlock()
+	lease.Unlock()
 
 	// One file per key, named by the app key's fingerprint, sealed.
 	names, _ := filepath.Glob(filepath.Join(s.Dir(), "*"))

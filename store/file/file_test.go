@@ -101,7 +101,7 @@ func TestModes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	unlock()
+	unlock.Unlock()
 	tests := []struct {
 		path string
 		want fs.FileMode

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
-	"sync"
 
 	"github.com/gofrs/flock"
 
@@ -17,7 +16,7 @@ import (
 // is called or the process dies (the operating system then drops the
 // flock, so a crashed holder never wedges the others). Calling the returned
 // function more than once is harmless.
-func (s *Store) Lock(ctx context.Context, key kauth.Key) (func(), error) {
+func (s *Store) Lock(ctx context.Context, key kauth.Key) (kauth.Lease, error) {
 	n, err := name(key)
 	if err != nil {
 		return nil, err
@@ -39,17 +38,38 @@ func (s *Store) Lock(ctx context.Context, key kauth.Key) (func(), error) {
 		}
 		return nil, fmt.Errorf("kauth: file store: lock %s: %w", key, err)
 	}
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			if err := fl.Unlock(); err != nil {
-				// Unlock closes the descriptor even then: closing drops the flock.
-				s.logger.Warn("kauth: file store: unlock failed", slog.String("key", key.String()), slog.String("err", err.Error()))
-				fl.Close()
-			}
-			<-sem
-		})
-	}, nil
+	return &lease{LeaseState: kauth.NewLeaseState(key, 0), store: s, unlock: func() {
+		if err := fl.Unlock(); err != nil {
+			// Unlock closes the descriptor even then: closing drops the flock.
+			s.logger.Warn("kauth: file store: unlock failed", slog.String("key", key.String()), slog.String("err", err.Error()))
+			fl.Close()
+		}
+		<-sem
+	}}, nil
+}
+
+// lease is a held flock. It is lost only when released: the operating
+// system keeps a flock for as long as the process holds the descriptor.
+type lease struct {
+	*kauth.LeaseState
+	store  *Store
+	unlock func()
+}
+
+// Save implements kauth.Lease.
+func (l *lease) Save(ctx context.Context, e kauth.Entry) error {
+	if err := l.Err(); err != nil {
+		return fmt.Errorf("kauth: file store: save %s: %w", l.Key(), kauth.ErrLeaseLost)
+	}
+	e.Fence = l.Fence()
+	return l.store.Save(ctx, l.Key(), e)
+}
+
+// Unlock implements kauth.Lease.
+func (l *lease) Unlock() {
+	if l.End(context.Canceled) {
+		l.unlock()
+	}
 }
 
 // semaphore returns the one-slot channel that serializes this process's

@@ -121,7 +121,7 @@ func TestKilledHolderReleasesLock(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
 	defer cancel()
 	if unlock, err := s.Lock(ctx, keyMock); err == nil {
-		unlock()
+		unlock.Unlock()
 		t.Fatal("Lock succeeded while another process held it")
 	}
 
@@ -135,7 +135,7 @@ func TestKilledHolderReleasesLock(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Lock after the holder was killed = %v", err)
 	}
-	unlock()
+	unlock.Unlock()
 	if d := time.Since(start); d > time.Second {
 		t.Errorf("Lock took %v after the holder was killed; want promptly", d)
 	}

@@ -30,7 +30,7 @@ func stateOf(fi fs.FileInfo) fileState {
 // or another Store on the same directory in this one. Changes made through
 // s itself are not reported. Watch returns nil when ctx is done, or an
 // error at once if it cannot read the directory.
-func (s *Store) Watch(ctx context.Context, changed func(kauth.Key)) error {
+func (s *Store) Watch(ctx context.Context, changed func(kauth.Change)) error {
 	prev, err := s.snapshot()
 	if err != nil {
 		return err
@@ -57,12 +57,12 @@ func (s *Store) Watch(ctx context.Context, changed func(kauth.Key)) error {
 		failing = false
 		for n, st := range cur {
 			if prev[n] != st && !s.isOwn(n, st) {
-				changed(n)
+				changed(kauth.Change{Key: n})
 			}
 		}
 		for n := range prev {
 			if _, ok := cur[n]; !ok && !s.isOwn(n, fileState{}) {
-				changed(n)
+				changed(kauth.Change{Key: n})
 			}
 		}
 		prev = cur

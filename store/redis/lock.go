@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"math/rand/v2"
-	"sync"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -43,7 +42,7 @@ const (
 // after the lease (see WithLease). Waiters poll with a jittered backoff
 // until ctx is done. Calling the returned function more than once is
 // harmless; it never releases a lock that another holder took over.
-func (s *Store) Lock(ctx context.Context, key kauth.Key) (func(), error) {
+func (s *Store) Lock(ctx context.Context, key kauth.Key) (kauth.Lease, error) {
 	tag, err := s.tag(key)
 	if err != nil {
 		return nil, err
@@ -82,14 +81,34 @@ func (s *Store) Lock(ctx context.Context, key kauth.Key) (func(), error) {
 	stop := make(chan struct{})
 	done := make(chan struct{})
 	go s.renew(key, lockKey, owner, stop, done)
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			close(stop)
-			<-done
-			s.release(key, lockKey, owner)
-		})
-	}, nil
+	return &lease{LeaseState: kauth.NewLeaseState(key, 0), store: s, unlock: func() {
+		close(stop)
+		<-done
+		s.release(key, lockKey, owner)
+	}}, nil
+}
+
+type lease struct {
+	*kauth.LeaseState
+	store  *Store
+	unlock func()
+}
+
+// Save implements kauth.Lease.
+func (l *lease) Save(ctx context.Context, e kauth.Entry) error {
+	if err := l.Err(); err != nil {
+		k := l.Key()
+		return l.store.errorf("save", &k, kauth.ErrLeaseLost)
+	}
+	e.Fence = l.Fence()
+	return l.store.Save(ctx, l.Key(), e)
+}
+
+// Unlock implements kauth.Lease.
+func (l *lease) Unlock() {
+	if l.End(context.Canceled) {
+		l.unlock()
+	}
 }
 
 // release deletes the lock if owner still holds it. It cannot use the

@@ -122,7 +122,7 @@ func TestKilledHolderLeaseLapses(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), lease+lease/2)
 	defer cancel()
 	if unlock, err := s.Lock(ctx, keyMock); err == nil {
-		unlock()
+		unlock.Unlock()
 		t.Fatal("Lock succeeded while a live process held the lease")
 	}
 
@@ -136,7 +136,7 @@ func TestKilledHolderLeaseLapses(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Lock after the holder was killed = %v", err)
 	}
-	unlock()
+	unlock.Unlock()
 	if d := time.Since(killed); d > lease+500*time.Millisecond {
 		t.Errorf("Lock took %v after the holder was killed; want at most about the lease, %v", d, lease)
 	}

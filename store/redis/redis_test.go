@@ -92,7 +92,7 @@ func TestKeyLayout(t *testing.T) {
 	if strings.Join(sorted(keys), " ") != strings.Join(want, " ") {
 		t.Errorf("Redis keys = %q; want %q", keys, want)
 	}
-	unlock()
+	unlock.Unlock()
 	if n, _ := c.Exists(ctx, want[1]).Result(); n != 0 {
 		t.Errorf("lock key still exists after unlock")
 	}
@@ -175,7 +175,7 @@ func TestLeaseLapsesWhenHolderDies(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Lock while a dead holder's lease runs out = %v", err)
 	}
-	unlock()
+	unlock.Unlock()
 	if d := time.Since(start); d < lease-50*time.Millisecond || d > lease+time.Second {
 		t.Errorf("Lock took %v; want about the remaining lease, %v", d, lease)
 	}
@@ -198,15 +198,15 @@ func TestLeaseRenewedWhileHeld(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), lease/2)
 	defer cancel()
 	if u, err := b.Lock(ctx, keyMock); err == nil {
-		u()
+		u.Unlock()
 		t.Fatalf("the lock lapsed after %v while its holder lived; want it renewed", 4*lease)
 	}
-	unlock()
+	unlock.Unlock()
 	u, err := b.Lock(t.Context(), keyMock)
 	if err != nil {
 		t.Fatalf("Lock after unlock = %v", err)
 	}
-	u()
+	u.Unlock()
 	if n := len(logs.Warnings()); n != 0 {
 		t.Errorf("warnings while holding a renewed lock:\n%s", logs.String())
 	}
@@ -232,9 +232,9 @@ func TestLostLeaseNotReleasedByOldHolder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer unlockB()
+	defer unlockB.Unlock()
 	time.Sleep(lease) // a's renewal notices
-	unlockA()
+	unlockA.Unlock()
 	if n, _ := c.Exists(t.Context(), lockKey).Result(); n != 1 {
 		t.Fatal("the old holder's unlock released the new holder's lock")
 	}
@@ -357,7 +357,7 @@ func TestUnreachable(t *testing.T) {
 		{"Delete", func(ctx context.Context) error { return s.Delete(ctx, keyMock) }},
 		{"Lock", func(ctx context.Context) error { _, err := s.Lock(ctx, keyMock); return err }},
 		{"List", func(ctx context.Context) error { _, err := s.List(ctx); return err }},
-		{"Watch", func(ctx context.Context) error { return s.Watch(ctx, func(kauth.Key) {}) }},
+		{"Watch", func(ctx context.Context) error { return s.Watch(ctx, func(kauth.Change) {}) }},
 	}
 	for _, tt := range calls {
 		t.Run(tt.name, func(t *testing.T) {

@@ -13,7 +13,7 @@ import (
 // another) published. It returns an error at once if it cannot subscribe,
 // and nil when ctx is done. If the connection drops, the client
 // resubscribes; changes made while it was down are not reported.
-func (s *Store) Watch(ctx context.Context, changed func(kauth.Key)) error {
+func (s *Store) Watch(ctx context.Context, changed func(kauth.Change)) error {
 	ps := s.client.Subscribe(ctx, s.channel)
 	defer ps.Close()
 	// The first reply confirms the subscription, or says why it failed.
@@ -37,7 +37,7 @@ func (s *Store) Watch(ctx context.Context, changed func(kauth.Key)) error {
 				continue
 			}
 			if k, ok := parseKey(ks); ok {
-				changed(k)
+				changed(kauth.Change{Key: k})
 			}
 		}
 	}
