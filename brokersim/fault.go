@@ -293,7 +293,7 @@ func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, f Fault, b k
 		s.rateLimitAnswer(w, r, b, path)
 		return true
 	case InvalidToken:
-		s.invalidTokenAnswer(w, r, b)
+		s.invalidTokenAnswer(w, r, b, path)
 		return true
 	}
 	return false
@@ -347,7 +347,7 @@ func (s *Server) rateLimitAnswer(w http.ResponseWriter, r *http.Request, b kauth
 		if apiID == "" {
 			apiID = kiwoomAPIIDs[path]
 		}
-		echoKiwoomHeaders(w, r)
+		kiwoomHeaders(w, r, apiID, "N", "")
 		writeJSON(w, http.StatusOK, s.kiwoomErrorBody(kwErrRateLimit(apiID)))
 		return
 	}
@@ -357,6 +357,9 @@ func (s *Server) rateLimitAnswer(w http.ResponseWriter, r *http.Request, b kauth
 		return
 	}
 	rep := s.kisUapiError(egwCallRateLimit, http.StatusInternalServerError)
+	if strings.HasPrefix(path, "/uapi/") {
+		kisHeaders(w, r, "D")
+	}
 	writeJSON(w, rep.status, rep.body)
 }
 
@@ -366,15 +369,18 @@ var kiwoomAPIIDs = map[string]string{
 	"/api/dostk/stkinfo": kwIDStkinfo,
 }
 
-func (s *Server) invalidTokenAnswer(w http.ResponseWriter, r *http.Request, b kauth.Broker) {
+func (s *Server) invalidTokenAnswer(w http.ResponseWriter, r *http.Request, b kauth.Broker, path string) {
 	if tok, _ := bearer(r); tok != "" {
 		s.InvalidateToken(tok)
 	}
 	if b == kauth.Kiwoom {
-		echoKiwoomHeaders(w, r)
+		kiwoomHeaders(w, r, kiwoomAPIIDs[path], "N", "")
 		writeJSON(w, http.StatusOK, s.kiwoomErrorBody(kwErrTokenInvalid))
 		return
 	}
 	rep := s.kisUapiError(egwTokenInvalid, s.kisAuthStatus())
+	if strings.HasPrefix(path, "/uapi/") {
+		kisHeaders(w, r, "D")
+	}
 	writeJSON(w, rep.status, rep.body)
 }

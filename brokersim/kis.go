@@ -350,6 +350,7 @@ func (s *Server) kisHashkey(w http.ResponseWriter, r *http.Request, e kauth.Env)
 			Hash string          `json:"HASH"`
 		}{json.RawMessage(compact.Bytes()), hex.EncodeToString(mac.Sum(nil))}}
 	}()
+	kisHeaders(w, r, "D")
 	writeJSON(w, rep.status, rep.body)
 }
 
@@ -374,44 +375,60 @@ func (s *Server) kisCheckTokenLocked(r *http.Request, a *app, now time.Time) str
 	return ""
 }
 
-// kisInquirePrice serves GET /uapi/domestic-stock/v1/quotations/inquire-price
-// (주식현재가 시세, tr_id FHKST01010100), the protected call of KIS.
-//
-// Checks, in order: app headers (EGW00102..EGW00105), the per-second call
-// limit (EGW00201, HTTP 500; every call with a valid app counts, whatever its
+// kisCallLocked makes the checks every protected /uapi call starts with, in
+// order: app headers (EGW00102..EGW00105), the per-second call limit
+// (EGW00201, HTTP 500; every call with a valid app counts, whatever its
 // token), the token (EGW00122 no authorization header, EGW00205 not Bearer,
-// EGW00121 invalid, EGW00123 expired; HTTP KISAuthErrorStatus), tr_id
-// (OPSQ9999 missing, OPSQ0002 unknown) and the query (OPSQ2002).
+// EGW00121 invalid, EGW00123 expired; HTTP KISAuthErrorStatus) and tr_id
+// (OPSQ9999 missing, OPSQ0002 not trID). It counts the call and returns ""
+// or the code of the answer it wrote into rep.
+func (s *Server) kisCallLocked(r *http.Request, e kauth.Env, trID string, rep *reply) string {
+	s.initLocked()
+	key := r.Header.Get("appkey")
+	s.count(kauth.KIS, e, key, func(c *Counts) { c.Calls++ })
+	a, code := s.kisCheckHeadersLocked(r, e)
+	if code != "" {
+		s.reject(kauth.KIS, e, key, nil)
+		*rep = s.kisUapiError(code, s.kisAuthStatus())
+		return code
+	}
+	now := s.nowLocked()
+	if !s.allowCallLocked(a, now) {
+		s.reject(kauth.KIS, e, key, func(c *Counts) { c.RateLimited++ })
+		*rep = s.kisUapiError(egwCallRateLimit, http.StatusInternalServerError)
+		return egwCallRateLimit
+	}
+	if code := s.kisCheckTokenLocked(r, a, now); code != "" {
+		s.reject(kauth.KIS, e, key, func(c *Counts) { c.TokenRejected++ })
+		*rep = s.kisUapiError(code, s.kisAuthStatus())
+		return code
+	}
+	switch tr := r.Header.Get("tr_id"); tr {
+	case "":
+		s.reject(kauth.KIS, e, key, nil)
+		*rep = s.kisUapiError(opsqTrIDNotFound, http.StatusInternalServerError)
+		return opsqTrIDNotFound
+	case trID:
+	default:
+		s.reject(kauth.KIS, e, key, nil)
+		*rep = s.kisUapiError(opsqNoService, http.StatusInternalServerError)
+		return opsqNoService
+	}
+	return ""
+}
+
+// kisInquirePrice serves GET /uapi/domestic-stock/v1/quotations/inquire-price
+// (주식현재가 시세, tr_id FHKST01010100), the protected call of KIS. After
+// the checks of kisCallLocked it checks the query (OPSQ2002).
 func (s *Server) kisInquirePrice(w http.ResponseWriter, r *http.Request, e kauth.Env) {
 	rep, outcome := func() (reply, string) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		s.initLocked()
+		var rep reply
+		if code := s.kisCallLocked(r, e, kisTrIDInquirePrice, &rep); code != "" {
+			return rep, code
+		}
 		key := r.Header.Get("appkey")
-		s.count(kauth.KIS, e, key, func(c *Counts) { c.Calls++ })
-		a, code := s.kisCheckHeadersLocked(r, e)
-		if code != "" {
-			s.reject(kauth.KIS, e, key, nil)
-			return s.kisUapiError(code, s.kisAuthStatus()), code
-		}
-		now := s.nowLocked()
-		if !s.allowCallLocked(a, now) {
-			s.reject(kauth.KIS, e, key, func(c *Counts) { c.RateLimited++ })
-			return s.kisUapiError(egwCallRateLimit, http.StatusInternalServerError), egwCallRateLimit
-		}
-		if code := s.kisCheckTokenLocked(r, a, now); code != "" {
-			s.reject(kauth.KIS, e, key, func(c *Counts) { c.TokenRejected++ })
-			return s.kisUapiError(code, s.kisAuthStatus()), code
-		}
-		switch tr := r.Header.Get("tr_id"); tr {
-		case "":
-			s.reject(kauth.KIS, e, key, nil)
-			return s.kisUapiError(opsqTrIDNotFound, http.StatusInternalServerError), opsqTrIDNotFound
-		case kisTrIDInquirePrice:
-		default:
-			s.reject(kauth.KIS, e, key, nil)
-			return s.kisUapiError(opsqNoService, http.StatusInternalServerError), opsqNoService
-		}
 		q := r.URL.Query()
 		for _, f := range []string{"FID_COND_MRKT_DIV_CODE", "FID_INPUT_ISCD"} {
 			if q.Get(f) == "" {
@@ -430,5 +447,6 @@ func (s *Server) kisInquirePrice(w http.ResponseWriter, r *http.Request, e kauth
 		return reply{http.StatusOK, kisResult{RtCd: "0", MsgCd: "MCA00000", Msg1: "정상처리 되었습니다.", Output: st.kisOutput()}}, "ok"
 	}()
 	s.logf("brokersim: kis %s inquire-price app=%s: %s", e, kauth.Fingerprint(r.Header.Get("appkey")), outcome)
+	kisHeaders(w, r, "D")
 	writeJSON(w, rep.status, rep.body)
 }

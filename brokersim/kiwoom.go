@@ -120,16 +120,6 @@ func otherEnv(e kauth.Env) kauth.Env {
 	return kauth.Real
 }
 
-// echoKiwoomHeaders copies api-id, cont-yn and next-key to the answer, as
-// Kiwoom does.
-func echoKiwoomHeaders(w http.ResponseWriter, r *http.Request) {
-	for _, h := range []string{"api-id", "cont-yn", "next-key"} {
-		if v := r.Header.Get(h); v != "" {
-			w.Header().Set(h, v)
-		}
-	}
-}
-
 // kiwoomTokenResponse is the answer of au10001.
 type kiwoomTokenResponse struct {
 	ExpiresDt  string `json:"expires_dt"`
@@ -185,7 +175,7 @@ func (s *Server) kiwoomToken(w http.ResponseWriter, r *http.Request, e kauth.Env
 		}, outcome
 	}()
 	s.logf("brokersim: kiwoom %s au10001 app=%s: %s", e, kauth.Fingerprint(req.AppKey), outcome)
-	echoKiwoomHeaders(w, r)
+	kiwoomHeaders(w, r, "au10001", "N", "")
 	writeJSON(w, http.StatusOK, rep)
 }
 
@@ -219,7 +209,7 @@ func (s *Server) kiwoomRevoke(w http.ResponseWriter, r *http.Request, e kauth.En
 		return s.kiwoomErrorBody(kiwoomError{kwOK, kwMsgOK}), "revoked"
 	}()
 	s.logf("brokersim: kiwoom %s au10002 app=%s: %s", e, kauth.Fingerprint(req.AppKey), outcome)
-	echoKiwoomHeaders(w, r)
+	kiwoomHeaders(w, r, "au10002", "N", "")
 	writeJSON(w, http.StatusOK, rep)
 }
 
@@ -299,10 +289,7 @@ func (s *Server) kiwoomStkinfo(w http.ResponseWriter, r *http.Request, e kauth.E
 		return body, kauth.Fingerprint(key), "ok"
 	}()
 	s.logf("brokersim: kiwoom %s ka10001 app=%s: %s", e, fp, outcome)
-	echoKiwoomHeaders(w, r)
-	if w.Header().Get("cont-yn") == "" {
-		w.Header().Set("cont-yn", "N")
-	}
-	w.Header().Set("next-key", r.Header.Get("next-key"))
+	// ka10001 answers one record: never more to come.
+	kiwoomHeaders(w, r, kwIDStkinfo, "N", "")
 	writeJSON(w, http.StatusOK, rep)
 }

@@ -234,6 +234,7 @@ var routes = map[kauth.Broker]map[string]route{
 		"/oauth2/Approval": {http.MethodPost, (*Server).kisApproval},
 		"/uapi/hashkey":    {http.MethodPost, (*Server).kisHashkey},
 		"/uapi/domestic-stock/v1/quotations/inquire-price": {http.MethodGet, (*Server).kisInquirePrice},
+		"/uapi/domestic-stock/v1/trading/inquire-balance":  {http.MethodGet, (*Server).kisInquireBalance},
 	},
 	kauth.Kiwoom: {
 		"/oauth2/token":      {http.MethodPost, (*Server).kiwoomToken},
@@ -254,6 +255,30 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		notFound(w, r)
 		return
 	}
+	s.serveBroker(w, r, b, e, rest)
+}
+
+// Handler returns a handler that serves broker b at env e at its root, as
+// the broker's own domain does: POST /oauth2/tokenP, GET /uapi/…. It is for
+// clients that join absolute paths onto a domain (pykis calls
+// urljoin(domain, "/oauth2/tokenP"), which drops any path prefix), so each
+// environment needs a port of its own. The simulator's controls are served
+// under /_sim/ here too. It shares the Server's apps, tokens, clock and
+// counters with ServeHTTP.
+func (s *Server) Handler(b kauth.Broker, e kauth.Env) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := r.URL.Path
+		if p == "/_sim" || strings.HasPrefix(p, "/_sim/") {
+			s.serveControl(w, r)
+			return
+		}
+		s.serveBroker(w, r, b, e, p)
+	})
+}
+
+// serveBroker serves the route rest (e.g. "/oauth2/tokenP") of broker b at
+// env e.
+func (s *Server) serveBroker(w http.ResponseWriter, r *http.Request, b kauth.Broker, e kauth.Env, rest string) {
 	rt, ok := routes[b][rest]
 	if !ok {
 		notFound(w, r)
@@ -313,7 +338,7 @@ func notFound(w http.ResponseWriter, r *http.Request) {
 		"error":  "brokersim: no such route",
 		"method": r.Method,
 		"path":   r.URL.Path,
-		"hint":   "brokers live under /kis/real, /kis/mock, /kiwoom/real, /kiwoom/mock; controls under /_sim/",
+		"hint":   "brokers live under /kis/real, /kis/mock, /kiwoom/real, /kiwoom/mock (or at the root of their own ports); controls under /_sim/",
 	})
 }
 
