@@ -20,6 +20,8 @@ import (
 //	POST   /_sim/invalidate            {"token":"…"}: make a token invalid
 //	POST   /_sim/register              {"broker","env","appkey","secret"}: register an app
 //	GET    /_sim/apps                  registered apps (fingerprints; key and secret for demo apps)
+//	GET    /_sim/reissue               the re-issue mode of each broker
+//	POST   /_sim/reissue?broker=kis&mode=new-revoke-old   set one (see ReissueMode)
 func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) {
 	type endpoint struct {
 		methods string
@@ -32,6 +34,7 @@ func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) {
 		"/_sim/invalidate": {"POST", s.controlInvalidate},
 		"/_sim/register":   {"POST", s.controlRegister},
 		"/_sim/apps":       {"GET", s.controlApps},
+		"/_sim/reissue":    {"GET, POST", s.controlReissue},
 	}
 	ep, ok := endpoints[r.URL.Path]
 	if !ok {
@@ -124,6 +127,25 @@ func (s *Server) controlInvalidate(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"invalidated": known, "token": kauth.Fingerprint(req.Token)})
 }
 
+// controlReissue shows or sets the brokers' re-issue modes.
+func (s *Server) controlReissue(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodPost {
+		q := r.URL.Query()
+		b := kauth.Broker(q.Get("broker"))
+		if b != kauth.KIS && b != kauth.Kiwoom {
+			controlError(w, http.StatusBadRequest, fmt.Errorf("brokersim: reissue: broker=%q: want kis or kiwoom", q.Get("broker")))
+			return
+		}
+		m, err := ParseReissueMode(q.Get("mode"))
+		if err != nil {
+			controlError(w, http.StatusBadRequest, err)
+			return
+		}
+		s.SetReissue(b, m)
+	}
+	writeJSON(w, http.StatusOK, map[kauth.Broker]ReissueMode{kauth.KIS: s.Reissue(kauth.KIS), kauth.Kiwoom: s.Reissue(kauth.Kiwoom)})
+}
+
 func (s *Server) controlRegister(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		Broker kauth.Broker `json:"broker"`
@@ -186,6 +208,7 @@ func (s *Server) Describe(w io.Writer, root string) {
 	fmt.Fprintf(w, "  POST %s/_sim/clock?advance=25h\n", root)
 	fmt.Fprintf(w, "  POST %s/_sim/fault  {\"broker\":\"kis\",\"path\":\"/oauth2/tokenP\",\"kind\":\"server_error\"}\n", root)
 	fmt.Fprintf(w, "  POST %s/_sim/invalidate  {\"token\":\"…\"}\n", root)
+	fmt.Fprintf(w, "  POST %s/_sim/reissue?broker=kis&mode=new-revoke-old   (now: kis %s, kiwoom %s)\n", root, s.Reissue(kauth.KIS), s.Reissue(kauth.Kiwoom))
 	apps := s.Apps()
 	if len(apps) == 0 {
 		fmt.Fprintf(w, "\nno apps registered\n")

@@ -195,7 +195,7 @@ func (s *Server) kisToken(w http.ResponseWriter, r *http.Request, e kauth.Env) {
 		}
 		a.lastAnswer = now
 		window := orDuration(s.KISReissueWindow, defaultKISReissueWindow)
-		if t := a.current; t != nil && s.reissuableLocked(t, now) && now.Sub(t.issuedAt) < window {
+		if t := a.current; t != nil && s.reissue[kauth.KIS] == ReissueSame && s.reissuableLocked(t, now) && now.Sub(t.issuedAt) < window {
 			s.count(kauth.KIS, e, req.AppKey, func(c *Counts) { c.Reissued++ })
 			return reply{http.StatusOK, kisTokenResponse{
 				AccessToken:        t.value,

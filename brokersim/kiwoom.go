@@ -159,7 +159,7 @@ func (s *Server) kiwoomToken(w http.ResponseWriter, r *http.Request, e kauth.Env
 		}
 		now := s.nowLocked()
 		t, outcome := a.current, "reissued"
-		if t != nil && s.reissuableLocked(t, now) {
+		if t != nil && s.reissue[kauth.Kiwoom] == ReissueSame && s.reissuableLocked(t, now) {
 			s.count(kauth.Kiwoom, e, req.AppKey, func(c *Counts) { c.Reissued++ })
 		} else {
 			lifetime := orDuration(s.KiwoomTokenLifetime, defaultKiwoomLifetime)

@@ -72,6 +72,7 @@ type Server struct {
 	Logf func(format string, args ...any)
 
 	mu      sync.Mutex
+	reissue map[kauth.Broker]ReissueMode
 	offset  time.Duration
 	apps    map[appID]*app
 	tokens  map[string]*token // by token value

@@ -16,6 +16,9 @@ type Counts struct {
 	// Revoked is the number of tokens revoked (revoking one twice counts
 	// once).
 	Revoked int `json:"revoked"`
+	// Superseded is the number of tokens made invalid by a newer one
+	// (ReissueNewRevokeOld).
+	Superseded int `json:"superseded"`
 	// Calls is the number of protected API calls (KIS inquire-price, Kiwoom
 	// ka10001), whatever their outcome; OK is how many succeeded.
 	Calls int `json:"calls"`

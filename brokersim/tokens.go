@@ -91,6 +91,7 @@ func (s *Server) mintLocked(a *app, now time.Time, lifetime time.Duration, ip st
 	}
 	s.tokens[t.value] = t
 	a.current = t
+	s.supersedeLocked(t)
 	return t
 }
 
