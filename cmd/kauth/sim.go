@@ -7,27 +7,64 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/kauth/kauth"
 	"github.com/kauth/kauth/brokersim"
 )
 
+// rootPort is one environment served at the root of a port of its own.
+type rootPort struct {
+	broker kauth.Broker
+	env    kauth.Env
+	addr   *string
+	ln     net.Listener
+}
+
 func (c *cli) sim(ctx context.Context, args []string) error {
-	fs := c.flags("sim", "kauth sim [--addr 127.0.0.1:PORT] [-q]", `
+	fs := c.flags("sim", "kauth sim [--addr 127.0.0.1:PORT] [--kis-real ADDR] [--kis-mock ADDR] [--kiwoom-real ADDR] [--kiwoom-mock ADDR] [--kis-reissue MODE] [--kiwoom-reissue MODE] [-q]", `
 Serve the broker simulator: KIS at /kis/real and /kis/mock, Kiwoom at
 /kiwoom/real and /kiwoom/mock, its controls under /_sim/ (GET /_sim/stats,
-POST /_sim/clock?advance=25h, POST /_sim/fault). It prints the base URLs and
-its made-up demo credentials, and also accepts whatever credentials
-KIS_APPKEY/KIS_APPSECRET and KIWOOM_APPKEY/KIWOOM_SECRETKEY hold, in both
-environments. Point a client at it with, e.g.,
-KIS_BASE_URL=http://127.0.0.1:PORT/kis/mock. Runs until interrupted.`)
+POST /_sim/clock?advance=25h, POST /_sim/fault, POST /_sim/reissue). It
+prints the base URLs and its made-up demo credentials, and also accepts
+whatever credentials KIS_APPKEY/KIS_APPSECRET and KIWOOM_APPKEY/
+KIWOOM_SECRETKEY hold, in both environments. Point a client at it with,
+e.g., KIS_BASE_URL=http://127.0.0.1:PORT/kis/mock.
+
+--kis-real, --kis-mock, --kiwoom-real and --kiwoom-mock also serve that
+environment at the root of a port of its own (e.g. --kis-mock
+127.0.0.1:29443), for clients that join absolute paths onto a domain, as
+pykis does; the controls are served there too. Every address shares one
+simulator: the same apps, tokens, clock and counters.
+
+--kis-reissue and --kiwoom-reissue set what the broker answers to a
+re-issue while a token is valid: same (the default: KIS within 6 h, Kiwoom
+while valid), new-keep-old (a new token, the old one still valid) or
+new-revoke-old (a new token that invalidates the old one). Runs until
+interrupted.`)
 	addr := fs.String("addr", "127.0.0.1:0", "listen address (port 0 picks a free port, which is printed)")
+	ports := []*rootPort{
+		{broker: kauth.KIS, env: kauth.Real}, {broker: kauth.KIS, env: kauth.Mock},
+		{broker: kauth.Kiwoom, env: kauth.Real}, {broker: kauth.Kiwoom, env: kauth.Mock},
+	}
+	for _, p := range ports {
+		p.addr = fs.String(string(p.broker)+"-"+string(p.env), "", "also serve "+string(p.broker)+" "+string(p.env)+" at the root of this address")
+	}
+	kisReissue := fs.String("kis-reissue", "same", "KIS's answer to a re-issue while a token is valid: same, new-keep-old or new-revoke-old")
+	kiwoomReissue := fs.String("kiwoom-reissue", "same", "Kiwoom's answer to a re-issue while a token is valid: same, new-keep-old or new-revoke-old")
 	quiet := fs.Bool("q", false, "do not log each request to stderr")
 	if err := fs.parse(args); err != nil {
 		return err
 	}
 	sim := brokersim.New()
+	for b, v := range map[kauth.Broker]string{kauth.KIS: *kisReissue, kauth.Kiwoom: *kiwoomReissue} {
+		m, err := brokersim.ParseReissueMode(v)
+		if err != nil {
+			return usageErrorf("sim", "--%s-reissue %q: want same, new-keep-old or new-revoke-old", b, v)
+		}
+		sim.SetReissue(b, m)
+	}
 	c.registerEnvApps(sim)
 	if !*quiet {
 		log := &syncWriter{w: c.stderr}
@@ -39,32 +76,87 @@ KIS_BASE_URL=http://127.0.0.1:PORT/kis/mock. Runs until interrupted.`)
 	if err != nil {
 		return configErrorf("kauth sim: %v", err)
 	}
+	servers := []served{{ln, sim}}
+	defer func() {
+		for _, s := range servers {
+			s.ln.Close()
+		}
+	}()
+	for _, p := range ports {
+		if *p.addr == "" {
+			continue
+		}
+		if p.ln, err = net.Listen("tcp", *p.addr); err != nil {
+			return configErrorf("kauth sim: --%s-%s: %v", p.broker, p.env, err)
+		}
+		servers = append(servers, served{p.ln, sim.Handler(p.broker, p.env)})
+	}
 	root := "http://" + ln.Addr().String()
 	sim.Describe(c.stdout, root)
+	if len(servers) > 1 {
+		fmt.Fprintf(c.stdout, "\nroot ports (for clients that join absolute paths onto a domain):\n")
+		for _, p := range ports {
+			if p.ln != nil {
+				fmt.Fprintf(c.stdout, "  %-6s %-4s  http://%s\n", p.broker, p.env, p.ln.Addr())
+			}
+		}
+	}
 	fmt.Fprintln(c.stdout)
-	return serveUntilDone(ctx, ln, sim)
+	return serveAllUntilDone(ctx, servers)
 }
 
-// serveUntilDone serves h on ln until ctx is done, then shuts down
-// gracefully.
-func serveUntilDone(ctx context.Context, ln net.Listener, h http.Handler) error {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
+// served is one listener and what it serves.
+type served struct {
+	ln net.Listener
+	h  http.Handler
+}
+
+// serveAllUntilDone serves every listener until ctx is done or one of them
+// fails, then shuts them all down gracefully.
+func serveAllUntilDone(ctx context.Context, list []served) error {
+	srvs := make([]*http.Server, len(list))
+	done := make(chan error, len(list))
+	for i, s := range list {
+		srvs[i] = &http.Server{Handler: s.h, ReadHeaderTimeout: 10 * time.Second}
+		go func() {
+			err := srvs[i].Serve(s.ln)
+			if !errors.Is(err, http.ErrServerClosed) {
+				err = fmt.Errorf("kauth: serving %s: %w", s.ln.Addr(), err)
+			}
+			done <- err
+		}()
+	}
+	var first error
 	select {
-	case err := <-done:
-		return fmt.Errorf("kauth: serving %s: %w", ln.Addr(), err)
+	case first = <-done:
 	case <-ctx.Done():
 	}
 	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := srv.Shutdown(shutdown); err != nil {
-		srv.Close()
+	var wg sync.WaitGroup
+	for _, srv := range srvs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := srv.Shutdown(shutdown); err != nil {
+				srv.Close()
+			}
+		}()
 	}
-	if err := <-done; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
+	wg.Wait()
+	remaining := len(list)
+	if first != nil {
+		remaining--
 	}
-	return nil
+	for ; remaining > 0; remaining-- {
+		if err := <-done; err != nil && !errors.Is(err, http.ErrServerClosed) && first == nil {
+			first = err
+		}
+	}
+	if errors.Is(first, http.ErrServerClosed) {
+		return nil
+	}
+	return first
 }
 
 // registerEnvApps registers, in both environments, the credentials that
