@@ -44,7 +44,7 @@ func TestCheckResponse(t *testing.T) {
 		{"8005 invalid token", OpCall, 200, nil, authFail("8005", "Token이 유효하지 않습니다"),
 			&errWant{Kind: kauth.ErrTokenRejected, Code: "8005", Status: 200, Contains: "8005 token expired or invalid: 인증에 실패했습니다[8005:Token이 유효하지 않습니다]"}},
 		{"8010 token from another IP", OpCall, 200, nil, authFail("8010", "Token을 발급받은 IP와 서비스를 요청한 IP가 동일하지 않습니다"),
-			&errWant{Kind: kauth.ErrTokenRejected, Code: "8010", Status: 200}},
+			&errWant{Kind: kauth.ErrCredentials, Code: "8010", Status: 200, Contains: "egress IP"}},
 		{"8031 token of the other env", OpCall, 200, nil, authFail("8031", "투자구분(실전/모의)이 달라서 Token를 사용할수가 없습니다"),
 			&errWant{Kind: kauth.ErrCredentials, Code: "8031", Status: 200}},
 		{"8103 token or device", OpCall, 200, nil, authFail("8103", "토큰 인증 또는 단말기인증에 실패했습니다"),
@@ -100,7 +100,8 @@ func TestRejected(t *testing.T) {
 	}{
 		{"8005", 200, authFail("8005", "Token이 유효하지 않습니다"), true},
 		{"8005, return_code as a string", 200, `{"return_code":"3","return_msg":"인증에 실패했습니다[8005:Token이 유효하지 않습니다]"}`, true},
-		{"8010", 200, authFail("8010", "Token을 발급받은 IP와 서비스를 요청한 IP가 동일하지 않습니다"), true},
+		{"8003", 200, authFail("8003", "Access Token을 조회하는데 실패했습니다"), true},
+		{"8010: a new token does not fix the IP", 200, authFail("8010", "Token을 발급받은 IP와 서비스를 요청한 IP가 동일하지 않습니다"), false},
 		{"8031", 200, authFail("8031", "투자구분(실전/모의)이 달라서 Token를 사용할수가 없습니다"), true},
 		{"8103", 200, authFail("8103", "토큰 인증 또는 단말기인증에 실패했습니다"), true},
 		{"fields in the other order", 200, `{"return_msg":"인증에 실패했습니다[8005:Token이 유효하지 않습니다]","return_code":3}`, true},

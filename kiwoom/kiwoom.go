@@ -84,10 +84,13 @@ func (p *Provider) Authorize(req *http.Request, c kauth.Credentials, t kauth.Tok
 }
 
 // Rejected reports whether resp says that the access token was rejected:
-// an HTTP 401, or a body whose return_msg carries 8005 (invalid token),
-// 8010 (token used from another IP than the one that issued it), 8031
-// (token of the other environment) or 8103 (token or device
-// authentication), whatever the status — Kiwoom sends them with HTTP 200.
+// an HTTP 401, or a body whose return_msg carries 8003 (token not found),
+// 8005 (invalid token), 8031 (token of the other environment) or 8103
+// (token or device authentication), whatever the status — Kiwoom sends
+// them with HTTP 200. The official SDK re-issues on 8005, 8031 and 8103
+// (Kiwoom-Securities/Kiwoom-REST-API, kiwoom/core/client.py). 8010 (token
+// used from another IP than the one that issued it) is not a rejection a
+// new token heals: see codeKinds.
 //
 // Rejected reads at most a few KiB of the body and leaves resp.Body readable
 // from its beginning, so a large answer still streams to the caller.
@@ -112,13 +115,17 @@ func (p *Provider) Rejected(resp *http.Response) bool {
 
 // rejectCodes are the Kiwoom codes after which a fresh token may succeed.
 var rejectCodes = map[string]bool{
+	"8003": true, // Access Token을 조회하는데 실패했습니다
 	"8005": true, // Token이 유효하지 않습니다
-	"8010": true, // Token을 발급받은 IP와 서비스를 요청한 IP가 동일하지 않습니다
 	"8031": true, // 투자구분(실전/모의)이 달라서 Token을 사용할 수 없습니다
 	"8103": true, // 토큰 인증 또는 단말기 인증에 실패했습니다
 }
 
-// request headers of every Kiwoom call kauth makes.
-func jsonHeader() http.Header {
-	return http.Header{"Content-Type": {"application/json;charset=UTF-8"}}
+// jsonHeader returns the request headers of a Kiwoom call kauth makes:
+// the JSON content type and api-id, which the spec marks required on the
+// token calls too (au10001, au10002: Kiwoom-Securities/Kiwoom-REST-API,
+// kiwoom/_data/kiwoom_api_spec.json, request header "api-id", required Y).
+// api-id is set in the map directly, in lowercase as the spec writes it.
+func jsonHeader(apiID string) http.Header {
+	return http.Header{"Content-Type": {"application/json;charset=UTF-8"}, "api-id": {apiID}}
 }

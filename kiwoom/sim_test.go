@@ -263,7 +263,9 @@ func TestSimTokenFromAnotherIP(t *testing.T) {
 	rejected := p.Rejected(resp)
 	body, _ := io.ReadAll(resp.Body)
 	err = kiwoom.CheckResponse(c, kiwoom.OpCall, resp, body)
-	if !rejected || !errors.Is(err, kauth.ErrTokenRejected) || !strings.Contains(err.Error(), "8010") {
-		t.Errorf("Rejected() = %v, CheckResponse() = %v; want true, 8010 ErrTokenRejected", rejected, err)
+	// No new token fixes an IP mismatch: not a rejection to heal, and not
+	// retryable.
+	if rejected || !errors.Is(err, kauth.ErrCredentials) || kauth.Retryable(err) || !strings.Contains(err.Error(), "8010") || !strings.Contains(err.Error(), "egress IP") {
+		t.Errorf("Rejected() = %v, CheckResponse() = %v; want false, 8010 ErrCredentials naming the egress IP", rejected, err)
 	}
 }

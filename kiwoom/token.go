@@ -13,6 +13,12 @@ import (
 	"github.com/kauth/kauth/internal/wire"
 )
 
+// The API IDs of the token calls, sent in the api-id header.
+const (
+	APIIDIssue  = "au10001"
+	APIIDRevoke = "au10002"
+)
+
 // ExpiryLayout is the layout of expires_dt, in KST.
 const ExpiryLayout = "20060102150405"
 
@@ -43,7 +49,7 @@ func (p *Provider) Issue(ctx context.Context, c kauth.Credentials) (kauth.Token,
 	if err := check(c, OpIssue); err != nil {
 		return kauth.Token{}, err
 	}
-	resp, data, err := wire.PostJSON(ctx, p.HTTPClient, p.URL(c.Env)+"/oauth2/token", jsonHeader(), map[string]string{
+	resp, data, err := wire.PostJSON(ctx, p.HTTPClient, p.URL(c.Env)+"/oauth2/token", jsonHeader(APIIDIssue), map[string]string{
 		"grant_type": "client_credentials",
 		"appkey":     c.AppKey,
 		"secretkey":  c.AppSecret,
@@ -87,7 +93,7 @@ func (p *Provider) Revoke(ctx context.Context, c kauth.Credentials, token string
 	if token == "" {
 		return &kauth.Error{Broker: kauth.Kiwoom, Env: c.Env, Op: OpRevoke, Kind: kauth.ErrBadRequest, Message: "no token to revoke"}
 	}
-	resp, data, err := wire.PostJSON(ctx, p.HTTPClient, p.URL(c.Env)+"/oauth2/revoke", jsonHeader(), map[string]string{
+	resp, data, err := wire.PostJSON(ctx, p.HTTPClient, p.URL(c.Env)+"/oauth2/revoke", jsonHeader(APIIDRevoke), map[string]string{
 		"appkey":    c.AppKey,
 		"secretkey": c.AppSecret,
 		"token":     token,

@@ -25,7 +25,8 @@ func authFail(code, text string) string {
 func tokenRoute(t *testing.T, status int, body string, header ...string) map[string]http.HandlerFunc {
 	return map[string]http.HandlerFunc{
 		"POST /oauth2/token": func(w http.ResponseWriter, r *http.Request) {
-			broker.CheckJSONRequest(t, r, nil, map[string]string{
+			// The spec marks api-id required on au10001 too.
+			broker.CheckJSONRequest(t, r, map[string]string{"api-id": APIIDIssue}, map[string]string{
 				"grant_type": "client_credentials",
 				"appkey":     fakeAppKey,
 				"secretkey":  fakeAppSecret,
@@ -305,7 +306,7 @@ func TestRevoke(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := brokertest.NewServer(t, map[string]http.HandlerFunc{
 				"POST /oauth2/revoke": func(w http.ResponseWriter, r *http.Request) {
-					broker.CheckJSONRequest(t, r, nil, map[string]string{
+					broker.CheckJSONRequest(t, r, map[string]string{"api-id": APIIDRevoke}, map[string]string{
 						"appkey":    fakeAppKey,
 						"secretkey": fakeAppSecret,
 						"token":     fakeToken,
