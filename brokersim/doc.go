@@ -14,6 +14,9 @@
 //	sim.Advance(25 * time.Hour) // the token has now expired
 //	fmt.Println(sim.Issued(kauth.KIS, kauth.Mock, app.AppKey))
 //
+// Handler(b, e) serves one env at the root instead, for clients that join
+// absolute paths onto a domain (pykis: urljoin(domain, "/oauth2/tokenP")).
+//
 // It reproduces the brokers' quirks:
 //
 //   - KIS tokenP: 24 h tokens; within 6 h of minting, the same token and
@@ -25,6 +28,15 @@
 //   - KIS protected call (inquire-price): EGW00121 invalid, EGW00122 no
 //     token, EGW00123 expired, with HTTP 200 or 500 (KISAuthErrorStatus);
 //     EGW00201 over 20 calls/s (real) or 2/s (mock) per app key.
+//   - Header case as the brokers send it: KIS /uapi answers carry tr_id,
+//     tr_cont and gt_uid in lowercase (with Content-Type capitalised);
+//     Kiwoom answers carry api-id, cont-yn and next-key.
+//   - Paging: KIS inquire-balance (TTTC8434R/VTTC8434R) pages a fixed
+//     portfolio of PortfolioSize holdings with tr_cont F/M/E/D and
+//     CTX_AREA_FK100/NK100; Kiwoom kt00018 pages it with cont-yn/next-key.
+//   - Re-issue behaviour per broker (SetReissue): the documented same
+//     token, a new one with the old still valid, or a new one that
+//     invalidates the old.
 //   - Kiwoom au10001/au10002: the same token while it is valid; expires_dt
 //     "20060102150405" in KST; errors as HTTP 200 with a non-zero
 //     return_code (a number, or a string with KiwoomReturnCodeAsString) and
@@ -38,7 +50,8 @@
 //
 // The same controls are served over HTTP under /_sim/ (see Describe), for
 // `kauth sim`: GET /_sim/stats, POST /_sim/clock?advance=25h, POST
-// /_sim/fault, POST /_sim/invalidate, POST /_sim/register, GET /_sim/apps.
+// /_sim/fault, POST /_sim/invalidate, POST /_sim/register, GET /_sim/apps,
+// GET and POST /_sim/reissue.
 //
 // Every time the simulator prints is KST from a fixed zone, never the
 // machine's local zone. Tokens come from crypto/rand. Nothing it logs holds

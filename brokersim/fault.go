@@ -367,6 +367,7 @@ var kiwoomAPIIDs = map[string]string{
 	"/oauth2/token":      "au10001",
 	"/oauth2/revoke":     "au10002",
 	"/api/dostk/stkinfo": kwIDStkinfo,
+	"/api/dostk/acnt":    kwIDAcntEval,
 }
 
 func (s *Server) invalidTokenAnswer(w http.ResponseWriter, r *http.Request, b kauth.Broker, path string) {

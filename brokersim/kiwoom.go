@@ -213,14 +213,56 @@ func (s *Server) kiwoomRevoke(w http.ResponseWriter, r *http.Request, e kauth.En
 	writeJSON(w, http.StatusOK, rep)
 }
 
+// kiwoomCallLocked makes the checks every protected Kiwoom call starts
+// with, in order: the authorization header (1513, 1514), the token (8005
+// unknown, revoked, forced invalid or expired; 8031 issued at the other
+// env; 8010 other IP when KiwoomBindIP is set) and the per-second limit of
+// the token's app (1700; every call with a valid token counts). It counts
+// the call and returns the app key (if the token names one), the request's
+// api-id, and the error to answer with, if any, with its extra counter.
+func (s *Server) kiwoomCallLocked(r *http.Request, e kauth.Env) (key, apiID string, kerr *kiwoomError, more func(*Counts)) {
+	s.initLocked()
+	tok, present := bearer(r)
+	t := s.tokens[tok]
+	if t != nil {
+		key = t.id.key
+	}
+	s.count(kauth.Kiwoom, e, key, func(c *Counts) { c.Calls++ })
+	tokenRejected := func(c *Counts) { c.TokenRejected++ }
+	fail := func(key string, err kiwoomError, more func(*Counts)) (string, string, *kiwoomError, func(*Counts)) {
+		return key, apiID, &err, more
+	}
+	now := s.nowLocked()
+	apiID = r.Header.Get("api-id")
+	switch {
+	case !present:
+		return fail(key, kwErrNoAuthHeader, nil)
+	case tok == "":
+		return fail(key, kwErrBadAuthHeader, nil)
+	case t == nil || t.id.broker != kauth.Kiwoom:
+		return fail("", kwErrTokenInvalid, tokenRejected)
+	case t.id.env != e:
+		return fail("", kwErrTokenOtherEnv, tokenRejected)
+	case t.revoked || t.invalid || !now.Before(t.expiresAt):
+		return fail(key, kwErrTokenInvalid, tokenRejected)
+	case s.KiwoomBindIP && t.ip != remoteIP(r):
+		return fail(key, kwErrOtherIP, tokenRejected)
+	}
+	a := s.apps[t.id]
+	if a == nil {
+		return fail(key, kwErrTokenInvalid, tokenRejected)
+	}
+	if !s.allowCallLocked(a, now) {
+		return fail(key, kwErrRateLimit(apiID), func(c *Counts) { c.RateLimited++ })
+	}
+	return key, apiID, nil, nil
+}
+
 // kiwoomStkinfo serves POST /api/dostk/stkinfo with api-id ka10001
 // (주식기본정보요청), the protected call of Kiwoom.
 //
-// Checks, in order: the authorization header (1513, 1514), the token (8005
-// unknown, revoked, forced invalid or expired; 8031 issued at the other env;
-// 8010 other IP when KiwoomBindIP is set), the per-second limit of the
-// token's app (1700; every call with a valid token counts), api-id (1501,
-// 1504) and the body (1517, 1511, 1634, 1902).
+// After the checks of kiwoomCallLocked it checks api-id (1501, 1504) and
+// the body (1517, 1511, 1634, 1902).
 func (s *Server) kiwoomStkinfo(w http.ResponseWriter, r *http.Request, e kauth.Env) {
 	var req struct {
 		StkCd *string `json:"stk_cd"`
@@ -234,36 +276,9 @@ func (s *Server) kiwoomStkinfo(w http.ResponseWriter, r *http.Request, e kauth.E
 			s.reject(kauth.Kiwoom, e, key, more)
 			return s.kiwoomErrorBody(kerr), kauth.Fingerprint(key), kerr.msg
 		}
-		tok, present := bearer(r)
-		var key string
-		t := s.tokens[tok]
-		if t != nil {
-			key = t.id.key
-		}
-		s.count(kauth.Kiwoom, e, key, func(c *Counts) { c.Calls++ })
-		tokenRejected := func(c *Counts) { c.TokenRejected++ }
-		now := s.nowLocked()
-		switch {
-		case !present:
-			return fail(key, kwErrNoAuthHeader, nil)
-		case tok == "":
-			return fail(key, kwErrBadAuthHeader, nil)
-		case t == nil || t.id.broker != kauth.Kiwoom:
-			return fail("", kwErrTokenInvalid, tokenRejected)
-		case t.id.env != e:
-			return fail("", kwErrTokenOtherEnv, tokenRejected)
-		case t.revoked || t.invalid || !now.Before(t.expiresAt):
-			return fail(key, kwErrTokenInvalid, tokenRejected)
-		case s.KiwoomBindIP && t.ip != remoteIP(r):
-			return fail(key, kwErrOtherIP, tokenRejected)
-		}
-		a := s.apps[t.id]
-		apiID := r.Header.Get("api-id")
-		if a == nil {
-			return fail(key, kwErrTokenInvalid, tokenRejected)
-		}
-		if !s.allowCallLocked(a, now) {
-			return fail(key, kwErrRateLimit(apiID), func(c *Counts) { c.RateLimited++ })
+		key, apiID, kerr, more := s.kiwoomCallLocked(r, e)
+		if kerr != nil {
+			return fail(key, *kerr, more)
 		}
 		switch {
 		case apiID == "":

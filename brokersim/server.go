@@ -241,6 +241,7 @@ var routes = map[kauth.Broker]map[string]route{
 		"/oauth2/token":      {http.MethodPost, (*Server).kiwoomToken},
 		"/oauth2/revoke":     {http.MethodPost, (*Server).kiwoomRevoke},
 		"/api/dostk/stkinfo": {http.MethodPost, (*Server).kiwoomStkinfo},
+		"/api/dostk/acnt":    {http.MethodPost, (*Server).kiwoomAcnt},
 	},
 }
 

@@ -19,8 +19,9 @@ type Counts struct {
 	// Superseded is the number of tokens made invalid by a newer one
 	// (ReissueNewRevokeOld).
 	Superseded int `json:"superseded"`
-	// Calls is the number of protected API calls (KIS inquire-price, Kiwoom
-	// ka10001), whatever their outcome; OK is how many succeeded.
+	// Calls is the number of protected API calls (KIS inquire-price and
+	// inquire-balance, Kiwoom ka10001 and kt00018), whatever their outcome;
+	// OK is how many succeeded.
 	Calls int `json:"calls"`
 	OK    int `json:"ok"`
 	// Rejected is the number of requests answered with one of the broker's

@@ -386,3 +386,45 @@ func TestHandlerServesEnvAtRoot(t *testing.T) {
 		t.Errorf("Kiwoom's /oauth2/token on KIS's root = %d; want 404", nf.status)
 	}
 }
+
+// TestKiwoomAccountPages pages kt00018 as the official SDK does
+// (fetch_page): cont-yn and next-key of each answer go back as request
+// headers while cont-yn is Y.
+func TestKiwoomAccountPages(t *testing.T) {
+	sim, ts := newSim(t)
+	tok := kiwoomToken(t, ts, DemoKiwoomMock)
+	url := base(ts, kauth.Kiwoom, kauth.Mock) + "/api/dostk/acnt"
+	body := map[string]string{"qry_tp": "1", "dmst_stex_tp": "KRX"}
+	var codes []string
+	var conts []string
+	h := map[string]string{"api-id": kwIDAcntEval, "authorization": "Bearer " + tok}
+	for page := 0; page < 10; page++ {
+		sim.Advance(time.Second)
+		ans := do(t, "POST", url, h, body)
+		if returnCode(t, ans) != "0" {
+			t.Fatalf("kt00018 page %d = %s", page, ans.raw)
+		}
+		rows, _ := ans.body["acnt_evlt_remn_indv_tot"].([]any)
+		for _, r := range rows {
+			codes = append(codes, r.(map[string]any)["stk_cd"].(string))
+		}
+		cont := ans.header.Get("cont-yn")
+		conts = append(conts, cont)
+		if cont != "Y" {
+			break
+		}
+		h["cont-yn"], h["next-key"] = cont, ans.header.Get("next-key")
+	}
+	if strings.Join(conts, "") != "YYN" || len(codes) != PortfolioSize {
+		t.Errorf("cont-yn of the pages = %q, rows = %d; want YYN, %d", conts, len(codes), PortfolioSize)
+	}
+	sim.Advance(time.Second)
+	bad := do(t, "POST", url, map[string]string{"api-id": kwIDAcntEval, "authorization": "Bearer " + tok, "cont-yn": "Y", "next-key": "zz"}, body)
+	if returnCode(t, bad) != "2" || !strings.Contains(bad.str("return_msg"), "[1517") {
+		t.Errorf("kt00018 with a bad next-key = %s; want 1517", bad.raw)
+	}
+	sim.Advance(time.Second)
+	if wrong := do(t, "POST", url, map[string]string{"api-id": "ka10001", "authorization": "Bearer " + tok}, body); !strings.Contains(wrong.str("return_msg"), "[1504") {
+		t.Errorf("ka10001 on /api/dostk/acnt = %s; want 1504", wrong.raw)
+	}
+}
