@@ -108,3 +108,35 @@ func TestIPBoundTokenIsNotHealed(t *testing.T) {
 		t.Errorf("8010 error = %q; want one line naming the code and the shared egress IP", msg)
 	}
 }
+
+// TestCodeAsReturnCode: the official SDK reads the table's codes from
+// return_code itself (kiwoom/core/client.py retries when return_code is
+// 8005, 8031 or 8103; kiwoom/core/errors.py maps return_code through the
+// table), so an answer may carry the code there rather than in brackets.
+func TestCodeAsReturnCode(t *testing.T) {
+	for _, c := range []struct {
+		body     string
+		kind     error
+		code     string
+		rejected bool
+	}{
+		{`{"return_code":8005,"return_msg":"Token이 유효하지 않습니다"}`, kauth.ErrTokenRejected, "8005", true},
+		{`{"return_code":"8005","return_msg":"Token이 유효하지 않습니다"}`, kauth.ErrTokenRejected, "8005", true},
+		{`{"return_code":1700,"return_msg":"허용된 API 요청 개수를 초과하였습니다"}`, kauth.ErrRateLimited, "1700", false},
+		{`{"return_code":8010,"return_msg":"Token을 발급받은 IP와 서비스를 요청한 IP가 동일하지 않습니다"}`, kauth.ErrCredentials, "8010", false},
+		// A bracketed code wins over return_code.
+		{`{"return_code":3,"return_msg":"인증에 실패했습니다[8001:App Key와 Secret Key 검증에 실패했습니다]"}`, kauth.ErrCredentials, "8001", false},
+	} {
+		t.Run(c.body, func(t *testing.T) {
+			err := CheckResponse(realCreds, OpCall, brokertest.Response(t, 200, nil, c.body), []byte(c.body))
+			want := errWant{Kind: c.kind, Code: c.code, Status: 200}
+			if c.kind == kauth.ErrRateLimited {
+				want.RetryAfter = RateLimitRetryAfter
+			}
+			broker.CheckError(t, "CheckResponse()", err, want, OpCall, kauth.Real)
+			if got := New().Rejected(brokertest.Response(t, 200, nil, c.body)); got != c.rejected {
+				t.Errorf("Rejected() = %v; want %v", got, c.rejected)
+			}
+		})
+	}
+}

@@ -102,6 +102,23 @@ type envelope struct {
 	ReturnMsg  string      `json:"return_msg"`
 }
 
+// answerCode returns the Kiwoom code of a failed answer: the code in
+// brackets in return_msg, or else return_code itself when it is one of the
+// table's codes. Kiwoom mostly sends a small return_code with the code in
+// brackets, but the official SDK reads the table's codes from return_code
+// (Kiwoom-Securities/Kiwoom-REST-API: kiwoom/core/client.py re-issues when
+// return_code is 8005, 8031 or 8103; kiwoom/core/errors.py maps
+// return_code through the table), so both are understood.
+func answerCode(rc wire.Number, msg string) string {
+	if code := bracketCode(msg); code != "" {
+		return code
+	}
+	if _, ok := codeKinds[string(rc)]; ok {
+		return string(rc)
+	}
+	return ""
+}
+
 // bracketCode returns the code in the first "[NNNN:" or "[NNNN]" of msg,
 // or "".
 func bracketCode(msg string) string {
@@ -165,7 +182,7 @@ func checkResponse(c kauth.Credentials, op string, resp *http.Response, body []b
 	}
 
 	e.Message = wire.Message(env.ReturnMsg, secrets...)
-	code := bracketCode(env.ReturnMsg)
+	code := answerCode(env.ReturnCode, env.ReturnMsg)
 	kind, ok := codeKinds[code]
 	if !ok {
 		byStatus(e, resp, now, nil)

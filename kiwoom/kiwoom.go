@@ -110,7 +110,7 @@ func (p *Provider) Rejected(resp *http.Response) bool {
 	if wire.Number(f["return_code"]).IsZero() {
 		return false
 	}
-	return rejectCodes[bracketCode(f["return_msg"])]
+	return rejectCodes[answerCode(wire.Number(f["return_code"]), f["return_msg"])]
 }
 
 // rejectCodes are the Kiwoom codes after which a fresh token may succeed.
