@@ -81,10 +81,36 @@ func (s *Server) returnCode(n int) any {
 }
 
 func (s *Server) kiwoomErrorBody(e kiwoomError) any {
+	rc, msg := e.rc, e.msg
+	if s.KiwoomCodeAsReturnCode {
+		if code, text := kwSplitBracket(e.msg); code != "" {
+			rc, _ = strconv.Atoi(code)
+			msg = text
+		}
+	}
 	return struct {
 		ReturnCode any    `json:"return_code"`
 		ReturnMsg  string `json:"return_msg"`
-	}{s.returnCode(e.rc), e.msg}
+	}{s.returnCode(rc), msg}
+}
+
+// kwSplitBracket splits "인증에 실패했습니다[8005:Token이 유효하지 않습니다]"
+// into "8005" and "Token이 유효하지 않습니다" ("…[1634]" into "1634" and the
+// text before the bracket). It returns "" for a message without a code.
+func kwSplitBracket(msg string) (code, text string) {
+	i := strings.IndexByte(msg, '[')
+	if i < 0 || !strings.HasSuffix(msg, "]") {
+		return "", msg
+	}
+	inner := msg[i+1 : len(msg)-1]
+	code, text, ok := strings.Cut(inner, ":")
+	if !ok {
+		text = msg[:i]
+	}
+	if _, err := strconv.Atoi(code); err != nil {
+		return "", msg
+	}
+	return code, text
 }
 
 // kiwoomBody is the union of the fields the Kiwoom /oauth2 endpoints take.

@@ -88,3 +88,12 @@ func TestReissueControl(t *testing.T) {
 		}
 	}
 }
+
+func TestKiwoomCodeAsReturnCode(t *testing.T) {
+	sim, ts := newSim(t)
+	sim.KiwoomCodeAsReturnCode = true
+	ans := kiwoomStock(t, ts, kauth.Mock, "not-a-token", nil, nil)
+	if returnCode(t, ans) != "8005" || ans.str("return_msg") != "Token이 유효하지 않습니다" {
+		t.Errorf("ka10001 with a bad token = %s; want return_code 8005", ans.raw)
+	}
+}

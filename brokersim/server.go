@@ -54,6 +54,14 @@ type Server struct {
 	// KiwoomReturnCodeAsString sends return_code as a numeric string ("0")
 	// instead of a number (0); Kiwoom has been seen to do both.
 	KiwoomReturnCodeAsString bool
+	// KiwoomCodeAsReturnCode sends the code of an error as return_code
+	// itself, with the bare text ({"return_code":8005,"return_msg":"Token이
+	// 유효하지 않습니다"}), instead of a small return_code with the code in
+	// brackets. The official SDK reads the codes from
+	// return_code (Kiwoom-Securities/Kiwoom-REST-API, kiwoom/core/client.py
+	// re-issues when return_code is 8005, 8031 or 8103), so clients must
+	// understand both.
+	KiwoomCodeAsReturnCode bool
 	// KiwoomBindIP rejects a Kiwoom token used from another IP address than
 	// the one it was issued to (8010).
 	KiwoomBindIP bool

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -267,5 +268,41 @@ func TestSimTokenFromAnotherIP(t *testing.T) {
 	// retryable.
 	if rejected || !errors.Is(err, kauth.ErrCredentials) || kauth.Retryable(err) || !strings.Contains(err.Error(), "8010") || !strings.Contains(err.Error(), "egress IP") {
 		t.Errorf("Rejected() = %v, CheckResponse() = %v; want false, 8010 ErrCredentials naming the egress IP", rejected, err)
+	}
+}
+
+// TestSimHealsCodeAsReturnCode: with the code sent as return_code itself
+// (as the official SDK reads it), the Transport still heals an invalidated
+// token.
+func TestSimHealsCodeAsReturnCode(t *testing.T) {
+	sim := brokersim.New()
+	sim.KiwoomCodeAsReturnCode = true
+	ts := httptest.NewServer(sim)
+	defer ts.Close()
+	app := brokersim.DemoKiwoomReal
+	base := brokersim.BaseURL(ts.URL, app.Broker, app.Env)
+	m, err := kauth.NewManager(kauth.Config{
+		Credentials: app.Credentials(),
+		Provider:    &kiwoom.Provider{BaseURL: base, HTTPClient: ts.Client(), Now: sim.Now},
+		Store:       kauth.NewMemoryStore(),
+		Clock:       brokertest.SimClock{Sim: sim},
+		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	client := &http.Client{Transport: &kauth.Transport{Manager: m, Base: ts.Client().Transport}}
+	if ok, body := brokertest.CallOK(t, client, base, app); !ok {
+		t.Fatalf("first call = %s", body)
+	}
+	tok, _ := m.Cached()
+	sim.InvalidateToken(tok.AccessToken)
+	sim.Advance(time.Second)
+	if ok, body := brokertest.CallOK(t, client, base, app); !ok {
+		t.Fatalf("call after the token was invalidated = %s; want a transparent retry", body)
+	}
+	if n := sim.Issued(app.Broker, app.Env, app.AppKey); n != 2 {
+		t.Errorf("issuances = %d; want 2", n)
 	}
 }
