@@ -91,30 +91,38 @@ func checkKISAuthHeaders(t *testing.T, names []string) map[string]bool {
 
 func TestKISUapiHeadersKeepTheirCase(t *testing.T) {
 	sim, ts := newSim(t)
-	_ = sim
 	app := DemoKISMock
 	tok := kisToken(t, ts, app)
 	h := map[string]string{"appkey": app.AppKey, "appsecret": app.Secret, "authorization": "Bearer " + tok, "custtype": "P"}
 	calls := []struct {
 		name, path, trID, wantCont string
+		badToken                   bool
 	}{
-		{"inquire-price", "/uapi/domestic-stock/v1/quotations/inquire-price?FID_COND_MRKT_DIV_CODE=J&FID_INPUT_ISCD=005930", kisTrIDInquirePrice, "D"},
-		{"inquire-balance", "/uapi/domestic-stock/v1/trading/inquire-balance?" + balanceQuery("", ""), kisTrIDBalanceMock, "F"},
-		{"inquire-price, token rejected", "/uapi/domestic-stock/v1/quotations/inquire-price?FID_COND_MRKT_DIV_CODE=J&FID_INPUT_ISCD=005930", kisTrIDInquirePrice, "D"},
+		{"inquire-price", "/uapi/domestic-stock/v1/quotations/inquire-price?FID_COND_MRKT_DIV_CODE=J&FID_INPUT_ISCD=005930", kisTrIDInquirePrice, "D", false},
+		{"inquire-balance", "/uapi/domestic-stock/v1/trading/inquire-balance?" + balanceQuery("", ""), kisTrIDBalanceMock, "F", false},
+		{"inquire-price, token rejected", "/uapi/domestic-stock/v1/quotations/inquire-price?FID_COND_MRKT_DIV_CODE=J&FID_INPUT_ISCD=005930", kisTrIDInquirePrice, "D", true},
+		{"hashkey", "/uapi/hashkey", "", "D", false},
 	}
-	for i, c := range calls {
+	for _, c := range calls {
 		t.Run(c.name, func(t *testing.T) {
 			hh := mergeHeaders(h, map[string]string{"tr_id": c.trID})
-			if i == 2 {
+			if c.badToken {
 				hh["authorization"] = "Bearer not-a-token"
 			}
 			sim.Advance(time.Second) // stay under the mock call limit
-			status, names, values := rawResponse(t, ts, "GET", base(ts, kauth.KIS, kauth.Mock)[len(ts.URL):]+c.path, hh, "")
+			method, body := "GET", ""
+			if c.path == "/uapi/hashkey" {
+				method, body = "POST", `{"CANO":"50123456","ORD_QTY":"1"}`
+			}
+			status, names, values := rawResponse(t, ts, method, base(ts, kauth.KIS, kauth.Mock)[len(ts.URL):]+c.path, hh, body)
 			kept := checkKISAuthHeaders(t, names)
 			for _, want := range []string{"tr_id", "tr_cont", "gt_uid"} {
 				if !kept[want] {
 					t.Errorf("%s: response header names %q; want %q in lowercase", status, names, want)
 				}
+			}
+			if ok := strings.HasPrefix(status, "HTTP/1.1 200"); ok == c.badToken {
+				t.Errorf("status = %q", status) // a rejected token is a 500 (KISAuthErrorStatus)
 			}
 			if values["tr_id"] != c.trID || values["tr_cont"] != c.wantCont || len(values["gt_uid"]) != 32 {
 				t.Errorf("tr_id=%q tr_cont=%q gt_uid=%q; want %q, %q, 32 characters", values["tr_id"], values["tr_cont"], values["gt_uid"], c.trID, c.wantCont)
@@ -330,9 +338,9 @@ func TestInquirePriceHasWhatPykisParses(t *testing.T) {
 	if out["stck_prpr"] == "0" || out["stck_shrn_iscd"] != "005930" || out["bstp_kor_isnm"] == "" {
 		t.Errorf("stck_prpr=%q stck_shrn_iscd=%q bstp_kor_isnm=%q", out["stck_prpr"], out["stck_shrn_iscd"], out["bstp_kor_isnm"])
 	}
-	// The official sample lists 82 output fields.
-	if len(out) < 80 {
-		t.Errorf("output has %d fields; want the documented set (80+)", len(out))
+	// The official sample lists 82 output fields (chk_inquire_price.py).
+	if len(out) != 82 {
+		t.Errorf("output has %d fields; want the documented 82", len(out))
 	}
 }
 
