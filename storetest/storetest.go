@@ -68,6 +68,11 @@ func Run(t *testing.T, newStore func(t *testing.T) kauth.Store) {
 		{"Concurrent", testConcurrent},
 		{"List", testList},
 		{"WatchStops", testWatchStops},
+		{"LeaseDone", testLeaseDone},
+		{"LeaseFencesIncrease", testLeaseFencesIncrease},
+		{"LeaseSave", testLeaseSave},
+		{"ReleasedLeaseSaveRefused", testReleasedLeaseSaveRefused},
+		{"StaleWriteRefused", testStaleWriteRefused},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -100,6 +105,7 @@ func RunShared(t *testing.T, open func(t *testing.T) (a, b kauth.Store)) {
 		{"SharedLock", testSharedLock},
 		{"SharedCounter", testSharedCounter},
 		{"SharedWatch", testSharedWatch},
+		{"SharedFences", testSharedFences},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -129,6 +135,7 @@ func fullEntry(n int) kauth.Entry {
 		// Add keeps epoch's monotonic reading.
 		LastIssue: epoch.Add(-time.Duration(n)*time.Minute - 1500*time.Millisecond),
 		Rejected:  fmt.Sprintf("rejected%d", n),
+		Fence:     uint64(n),
 	}
 }
 
@@ -159,6 +166,9 @@ func sameEntry(got, want kauth.Entry) string {
 	}
 	if got.Rejected != want.Rejected {
 		diffs = append(diffs, fmt.Sprintf("Rejected = %q; want %q", got.Rejected, want.Rejected))
+	}
+	if got.Fence != want.Fence {
+		diffs = append(diffs, fmt.Sprintf("Fence = %d; want %d", got.Fence, want.Fence))
 	}
 	return strings.Join(diffs, "; ")
 }
@@ -556,15 +566,30 @@ func testSharedCounter(t *testing.T, a, b kauth.Store) {
 
 // watchLog records the keys a Watch reported.
 type watchLog struct {
-	mu   sync.Mutex
-	seen map[kauth.Key]int
-	ping chan struct{}
+	mu      sync.Mutex
+	seen    map[kauth.Key]int
+	resyncs int
+	ping    chan struct{}
+}
+
+func newWatchLog() *watchLog {
+	return &watchLog{seen: make(map[kauth.Key]int), ping: make(chan struct{}, 1)}
+}
+
+func (l *watchLog) resynced() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.resyncs
 }
 
 func (l *watchLog) changed(c kauth.Change) {
 	k := c.Key
 	l.mu.Lock()
-	l.seen[k]++
+	if c.Resync {
+		l.resyncs++
+	} else {
+		l.seen[k]++
+	}
 	l.mu.Unlock()
 	select {
 	case l.ping <- struct{}{}:
@@ -603,7 +628,7 @@ func testSharedWatch(t *testing.T, a, b kauth.Store) {
 		t.Skipf("%T does not implement kauth.Watcher", a)
 	}
 	ctx, cancel := context.WithCancel(t.Context())
-	log := &watchLog{seen: make(map[kauth.Key]int), ping: make(chan struct{}, 1)}
+	log := newWatchLog()
 	done := make(chan error, 1)
 	go func() { done <- w.Watch(ctx, log.changed) }()
 	defer func() {
