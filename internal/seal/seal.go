@@ -205,6 +205,14 @@ func (s *Sealer) Open(name string, data []byte) (kauth.Entry, error) {
 	return e, nil
 }
 
+// Plausible reports whether data has the shape of an envelope of this
+// format: the magic, a version, and room for a nonce and a tag. When such
+// data does not open, it was most likely sealed with another store key
+// (a file store refuses to overwrite it), not torn or foreign.
+func Plausible(data []byte) bool {
+	return len(data) >= headerSize+nonceSize+tagSize && string(data[:len(Magic)]) == Magic
+}
+
 func additionalData(header []byte, name string) []byte {
 	ad := make([]byte, 0, len(header)+len(name))
 	ad = append(ad, header...)

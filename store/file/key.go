@@ -34,7 +34,7 @@ func loadOrCreateKey(dir string) ([]byte, error) {
 	}
 	keyFileMu.Lock()
 	defer keyFileMu.Unlock()
-	fl := flock.New(path+lockSuffix, flock.SetPermissions(0o600))
+	fl := flock.New(path+lockSuffix, flock.SetPermissions(0o600), flock.SetFlag(lockFlag))
 	if err := fl.Lock(); err != nil {
 		return nil, fmt.Errorf("kauth: file store: locking key file: %w", err)
 	}
