@@ -23,10 +23,10 @@ type Faults struct {
 	// may fail meanwhile.
 	Cut func(t *testing.T) (restore func())
 
-	// LoseLease makes the lease l, held through A, lapse in the backing
+	// LoseLease makes the lease l on key, held through A, lapse in the backing
 	// as if A had stalled past it, so that another holder may take the
 	// lock. The backend must then notice on its own.
-	LoseLease func(t *testing.T, l kauth.Lease)
+	LoseLease func(t *testing.T, key kauth.Key, l kauth.Lease)
 
 	// Unwritable lists ways to make the backing refuse writes.
 	Unwritable []Unwritable
@@ -125,7 +125,7 @@ func testLeaseLost(t *testing.T, f Faults) {
 	before := fullEntry(1)
 	mustSave(t, f.A, keyKISMock, before)
 	l := lease(t, f.A, keyKISMock)
-	f.LoseLease(t, l)
+	f.LoseLease(t, keyKISMock, l)
 	// Refused at once, even before the holder noticed.
 	saveRefused(t, f.B, l, keyKISMock, before, "after the lease lapsed")
 
