@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"strconv"
 	"testing"
 	"time"
 
@@ -180,4 +181,38 @@ func TestLeaseLostWhenRedisUnreachable(t *testing.T) {
 	if err := l.Save(t.Context(), entry()); !errors.Is(err, kauth.ErrLeaseLost) {
 		t.Errorf("Save under the lost lease = %v; want ErrLeaseLost", err)
 	}
+}
+
+// TestMinimalACLUser backs the README's list of what a Redis user needs:
+// a user allowed exactly those commands, on the prefix's keys, passes the
+// conformance suite.
+func TestMinimalACLUser(t *testing.T) {
+	admin := testredis.Client(t)
+	var b [6]byte
+	rand.Read(b[:])
+	name := "kauthtest-min-" + hex.EncodeToString(b[:])
+	pass := hex.EncodeToString(b[:]) + "-pw"
+	prefix := testredis.Prefix(t)
+	rules := []any{"ACL", "SETUSER", name, "on", ">" + pass, "~" + prefix + ":*", "&" + prefix + ":*", "-@all"}
+	for _, cmd := range []string{"get", "set", "incr", "del", "pexpire", "publish", "subscribe", "ping", "scan", "evalsha", "eval"} {
+		rules = append(rules, "+"+cmd)
+	}
+	// What the client sends on connecting: HELLO (or AUTH), SELECT, and
+	// CLIENT SETINFO, whose refusal it ignores.
+	rules = append(rules, "+hello", "+auth", "+select")
+	if err := admin.Do(t.Context(), rules...).Err(); err != nil {
+		t.Skipf("this Redis does not take ACL users (%v)", err)
+	}
+	t.Cleanup(func() { admin.Do(context.Background(), "ACL", "DELUSER", name) })
+	o := testredis.Options(t)
+	o.Username, o.Password = name, pass
+	key := newKey()
+	n := 0
+	storetest.RunShared(t, func(t *testing.T) (a, b kauth.Store) {
+		n++
+		p := prefix + ":" + strconv.Itoa(n)
+		c1, c2 := goredis.NewClient(o), goredis.NewClient(o)
+		t.Cleanup(func() { c1.Close(); c2.Close() })
+		return newStore(t, c1, key, redis.WithPrefix(p)), newStore(t, c2, key, redis.WithPrefix(p))
+	})
 }
