@@ -9,6 +9,13 @@
 //		storetest.Run(t, func(t *testing.T) kauth.Store { return newEmptyStore(t) })
 //	}
 //
+// Run also checks every store's leases: Done and Err, fences that strictly
+// increase, a Save under a released lease or over a later lease's entry
+// refused with kauth.ErrLeaseLost. What only the backend can cause — a cut
+// connection, a lapsed lease, a read-only or full disk — it hands to
+// RunFaults as hooks (see Faults), which checks Resync after the cut, the
+// loss of the lease, and kauth.ErrStoreUnwritable.
+//
 // What only separate processes can show, a backend's own tests prove with
 // StartChild, AwaitLine and RunProcesses, counting with Increment and Count.
 package storetest
