@@ -7,13 +7,18 @@
 // one key's data lives under one hash tag, so it stays in one Redis Cluster
 // slot:
 //
-//	kauth:{kis/mock/3f2a9c01d4e5}:entry   the sealed entry, with a TTL
-//	kauth:{kis/mock/3f2a9c01d4e5}:lock    the lease lock (random owner token)
-//	kauth:changes                         pub/sub channel of changed keys
+//	kauth:{kis/mock/3f2a9c01d4e5}:entry         the sealed entry, with a TTL
+//	kauth:{kis/mock/3f2a9c01d4e5}:entry:fence   the fence it was written under, same TTL
+//	kauth:{kis/mock/3f2a9c01d4e5}:lock          the lease lock (random owner token)
+//	kauth:{kis/mock/3f2a9c01d4e5}:fence         the fence counter (no TTL)
+//	kauth:changes                               pub/sub channel of changed keys
 //
-// Lock is a lease: SET NX PX with a random owner token, renewed while held
-// and released by compare-and-delete, so a holder that dies releases it
-// when the lease runs out. Watch subscribes to the changes channel.
+// Lock is a lease: SET NX PX with a random owner token and an INCR of the
+// fence counter in one script, renewed while held and released by
+// compare-and-delete, so a holder that dies releases it when the lease
+// runs out. A lease's Save is one script that checks the owner and the
+// fence, writes and publishes. Watch subscribes to the changes channel and
+// reports a resync after every reconnection.
 package redis
 
 import (
