@@ -34,6 +34,9 @@ func loadOrCreateKey(dir string) ([]byte, error) {
 	}
 	keyFileMu.Lock()
 	defer keyFileMu.Unlock()
+	if err := regularOrAbsent(path+lockSuffix, "key lock file"); err != nil {
+		return nil, err
+	}
 	fl := flock.New(path+lockSuffix, flock.SetPermissions(0o600), flock.SetFlag(lockFlag))
 	if err := fl.Lock(); err != nil {
 		return nil, fmt.Errorf("kauth: file store: locking key file: %w", err)
