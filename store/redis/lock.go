@@ -225,12 +225,15 @@ func (s *Store) release(key kauth.Key, lockKey, owner string) {
 // renew extends the lease every third of its length until Unlock, or until
 // the lease is lost: found taken over, or not renewed before it would
 // lapse. sent is when the grant was sent: Redis's TTL runs from a moment
-// no earlier, so the lease surely lasts until sent plus its length.
+// no earlier, so the lease surely lasts until sent plus its length. It is
+// given up a tenth of the lease before that, so that Done is closed before
+// Redis can let another holder in, even if this process is slow to run.
 func (l *lease) renew(sent time.Time) {
 	defer close(l.stopped)
 	s := l.store
 	every := s.lease / 3
-	valid := sent.Add(s.lease)
+	keep := s.lease - s.lease/10
+	valid := sent.Add(keep)
 	lapse := time.NewTimer(time.Until(valid))
 	defer lapse.Stop()
 	next := time.NewTimer(every)
@@ -258,7 +261,7 @@ func (l *lease) renew(sent time.Time) {
 				s.logger.Info("kauth: redis store: renewing the lock works again", slog.String("key", l.Key().String()))
 			}
 			failing = false
-			valid = sent.Add(s.lease)
+			valid = sent.Add(keep)
 			lapse.Reset(time.Until(valid))
 			next.Reset(every)
 		case err == nil:
