@@ -100,6 +100,9 @@ func childMain(role string) error {
 		cancel()
 		fmt.Println("done")
 		return nil
+	case "fences":
+		n, _ := strconv.Atoi(os.Getenv(childNEnv))
+		return storetest.LeaseFences(ctx, s, keyMock, n)
 	case "hold":
 		if _, err := s.Lock(ctx, keyMock); err != nil {
 			return err
@@ -138,6 +141,13 @@ func TestProcessesExcludeEachOther(t *testing.T) {
 	if want := procs * rounds; n != want {
 		t.Errorf("%d processes × %d locked increments left the counter at %d; want %d", procs, rounds, n, want)
 	}
+}
+
+func TestProcessesFences(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	storetest.CheckProcessFences(t, 4, 10, childVars(t, "fences", testredis.Prefix(t), newKey(), childNEnv+"=10")...)
 }
 
 func TestKilledHolderLeaseLapses(t *testing.T) {
