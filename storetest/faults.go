@@ -100,6 +100,7 @@ func testWatchResync(t *testing.T, f Faults) {
 	f.B.Save(ctx, keyKiwoomMock, fullEntry(1)) // may fail while cut
 	time.Sleep(shortWait)
 	restore()
+	restored := time.Now()
 
 	deadline := time.Now().Add(longWait)
 	for log.resynced() == 0 && log.count(keyKiwoomMock) == 0 {
@@ -111,6 +112,7 @@ func testWatchResync(t *testing.T, f Faults) {
 		case <-time.After(shortWait):
 		}
 	}
+	t.Logf("Watch caught up (resync or the key) %v after the view was restored", time.Since(restored).Round(time.Millisecond))
 	// And it still works.
 	log.await(t, keyOtherApp, "a save through the other handle after the cut", func() error {
 		n++

@@ -13,6 +13,7 @@ import (
 
 	"github.com/kauth/kauth"
 	"github.com/kauth/kauth/internal/tcpproxy"
+	"github.com/kauth/kauth/internal/testlog"
 	"github.com/kauth/kauth/internal/testredis"
 	"github.com/kauth/kauth/store/redis"
 	"github.com/kauth/kauth/storetest"
@@ -71,7 +72,13 @@ func TestFaults(t *testing.T) {
 		prefix := testredis.Prefix(t)
 		key := newKey()
 		viaProxy, proxy := proxied(t)
-		opts := []redis.Option{redis.WithPrefix(prefix), redis.WithLease(time.Second), redis.WithWatchPing(100 * time.Millisecond)}
+		var logs testlog.Buffer
+		t.Cleanup(func() {
+			if t.Failed() {
+				t.Logf("store log:\n%s", logs.String())
+			}
+		})
+		opts := []redis.Option{redis.WithPrefix(prefix), redis.WithLease(time.Second), redis.WithWatchPing(100 * time.Millisecond), redis.WithLogger(logs.Logger())}
 		a := newStore(t, viaProxy, key, opts...)
 		b := newStore(t, testredis.Client(t), key, opts...)
 		return storetest.Faults{
