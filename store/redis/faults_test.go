@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"log/slog"
 	"strconv"
 	"testing"
 	"time"
@@ -101,6 +102,9 @@ func TestFaults(t *testing.T) {
 	})
 }
 
+// quiet keeps a store's expected warnings out of the test's output.
+var quiet = redis.WithLogger(slog.New(slog.DiscardHandler))
+
 // TestWatchResyncAfterStall: a link that goes silent without closing (a
 // half-open connection) is noticed by the watch's ping, and the watch
 // reports Resync once the link is back.
@@ -108,7 +112,7 @@ func TestWatchResyncAfterStall(t *testing.T) {
 	prefix := testredis.Prefix(t)
 	key := newKey()
 	viaProxy, proxy := proxied(t)
-	a := newStore(t, viaProxy, key, redis.WithPrefix(prefix), redis.WithWatchPing(50*time.Millisecond))
+	a := newStore(t, viaProxy, key, redis.WithPrefix(prefix), redis.WithWatchPing(50*time.Millisecond), quiet)
 	b := newStore(t, testredis.Client(t), key, redis.WithPrefix(prefix))
 	ctx, cancel := context.WithCancel(t.Context())
 	changes := make(chan kauth.Change, 100)
@@ -156,7 +160,7 @@ func TestLeaseLostWhenRedisUnreachable(t *testing.T) {
 	key := newKey()
 	viaProxy, proxy := proxied(t)
 	const lease = 600 * time.Millisecond
-	a := newStore(t, viaProxy, key, redis.WithPrefix(prefix), redis.WithLease(lease))
+	a := newStore(t, viaProxy, key, redis.WithPrefix(prefix), redis.WithLease(lease), quiet)
 	b := newStore(t, testredis.Client(t), key, redis.WithPrefix(prefix), redis.WithLease(lease))
 	l, err := a.Lock(t.Context(), keyMock)
 	if err != nil {
