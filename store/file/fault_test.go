@@ -165,3 +165,25 @@ func TestFIFONeverHangs(t *testing.T) {
 		})
 	}
 }
+
+// TestSymlinkRefused: an entry file that is a symbolic link is neither
+// followed nor replaced.
+func TestSymlinkRefused(t *testing.T) {
+	dir := cacheDir(t)
+	s := newStore(t, dir)
+	target := filepath.Join(t.TempDir(), "elsewhere")
+	write(t, target, []byte("not ours"))
+	path := filepath.Join(dir, "kis-mock-3f2a9c01d4e5.tok")
+	if err := os.Symlink(target, path); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Load(t.Context(), keyMock); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+		t.Errorf("Load through a symbolic link = %v; want an error saying it is not a regular file", err)
+	}
+	if err := s.Save(t.Context(), keyMock, entry()); !errors.Is(err, kauth.ErrStoreUnwritable) || !strings.Contains(err.Error(), "remove it") {
+		t.Errorf("Save over a symbolic link = %v; want ErrStoreUnwritable saying to remove it", err)
+	}
+	if got := read(t, target); string(got) != "not ours" {
+		t.Errorf("the link's target was changed")
+	}
+}

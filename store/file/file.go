@@ -272,6 +272,9 @@ func readPrivate(path string) ([]byte, error) {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, err
 		}
+		if isLink(path) {
+			return nil, fmt.Errorf("kauth: cache file %s is not a regular file (a symbolic link); remove it", path)
+		}
 		return nil, fmt.Errorf("kauth: reading cache file: %w", err)
 	}
 	defer f.Close()
@@ -292,6 +295,12 @@ func readPrivate(path string) ([]byte, error) {
 		return nil, fmt.Errorf("kauth: reading cache file: %w", err)
 	}
 	return data, nil
+}
+
+// isLink reports whether path is a symbolic link.
+func isLink(path string) bool {
+	fi, err := os.Lstat(path)
+	return err == nil && fi.Mode()&fs.ModeSymlink != 0
 }
 
 // warnOnce logs that the file at path is unreadable, unless this very
