@@ -54,9 +54,13 @@ var (
 // contract, in subtests. newStore is called once per subtest and must return
 // a new, empty store; it should register any cleanup with t.Cleanup.
 //
-// Besides Load, Save, Delete and Lock, Run checks List when the store
-// implements kauth.Lister, and that Watch returns once its context is done
-// when the store implements kauth.Watcher. Run the suite under -race.
+// Besides Load, Save, Delete and Lock, Run checks every lease's Done and
+// Err, that fences strictly increase (past a stored entry's too), and that
+// Lease.Save refuses with kauth.ErrLeaseLost, writing nothing, under a
+// released lease or over an entry that a later lease wrote. It checks List
+// when the store implements kauth.Lister, and that Watch returns once its
+// context is done when the store implements kauth.Watcher. Run the suite
+// under -race.
 func Run(t *testing.T, newStore func(t *testing.T) kauth.Store) {
 	t.Helper()
 	tests := []struct {
