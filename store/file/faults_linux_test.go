@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -116,4 +117,34 @@ func TestFaults(t *testing.T) {
 		}
 		return f
 	})
+}
+
+// TestNewOnReadOnlyDir: a store that cannot even create its key file says
+// what to fix, as a refused Save does.
+func TestNewOnReadOnlyDir(t *testing.T) {
+	mnt := cacheDir(t)
+	if !mountTmpfs(t, mnt) {
+		t.Skip("needs a tmpfs mount (root) to make a directory read-only for root too")
+	}
+	dir := filepath.Join(mnt, "kauth")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	remount(t, mnt, syscall.MS_RDONLY)
+	_, err := file.New(dir)
+	if !errors.Is(err, kauth.ErrStoreUnwritable) || !strings.Contains(err.Error(), "read-only file system; make it writable or set KAUTH_CACHE_DIR") {
+		t.Fatalf("New on a read-only dir without a key file = %v; want ErrStoreUnwritable saying what to fix", err)
+	}
+	// With the key given, the store opens, and reading works.
+	s, err := file.New(dir, file.WithKey(randomKey()))
+	if err != nil {
+		t.Fatalf("New on a read-only dir with a key = %v", err)
+	}
+	if _, err := s.Load(t.Context(), keyMock); !errors.Is(err, kauth.ErrNotFound) {
+		t.Errorf("Load = %v; want ErrNotFound", err)
+	}
+	// A cache dir that cannot be created says so too.
+	if _, err := file.New(filepath.Join(mnt, "missing"), file.WithKey(randomKey())); !errors.Is(err, kauth.ErrStoreUnwritable) {
+		t.Errorf("New of a dir that cannot be created = %v; want ErrStoreUnwritable", err)
+	}
 }

@@ -184,7 +184,7 @@ func checkPrivate(path string, fi fs.FileInfo) error {
 // ensureDir creates dir if needed and checks that it is a private directory.
 func ensureDir(dir string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("kauth: file store: %w", err)
+		return dirFailed(dir, "creating the cache dir", err)
 	}
 	fi, err := os.Stat(dir)
 	if err != nil {
@@ -393,18 +393,23 @@ func (s *Store) current(path string, key kauth.Key) (kauth.Entry, bool, error) {
 // what to fix; errors that the directory's state explains (read-only,
 // full, not writable by this user) wrap kauth.ErrStoreUnwritable.
 func (s *Store) failed(op string, key kauth.Key, err error) error {
+	return dirFailed(s.dir, op+" "+key.String(), err)
+}
+
+// dirFailed is failed for the directory dir and the operation what.
+func dirFailed(dir, what string, err error) error {
 	var hint string
 	switch {
 	case errors.Is(err, syscall.EROFS):
-		hint = fmt.Sprintf("the cache dir %s is on a read-only file system; make it writable or set KAUTH_CACHE_DIR to a writable directory", s.dir)
+		hint = fmt.Sprintf("the cache dir %s is on a read-only file system; make it writable or set KAUTH_CACHE_DIR to a writable directory", dir)
 	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
-		hint = fmt.Sprintf("the disk that holds the cache dir %s is full; free some space or set KAUTH_CACHE_DIR to another disk", s.dir)
+		hint = fmt.Sprintf("the disk that holds the cache dir %s is full; free some space or set KAUTH_CACHE_DIR to another disk", dir)
 	case errors.Is(err, fs.ErrPermission):
-		hint = fmt.Sprintf("the cache dir %s is not writable by this user; chown it to this user with mode 700, or set KAUTH_CACHE_DIR", s.dir)
+		hint = fmt.Sprintf("the cache dir %s is not writable by this user; chown it to this user with mode 700, or set KAUTH_CACHE_DIR", dir)
 	default:
-		return fmt.Errorf("kauth: file store: %s %s: %w", op, key, err)
+		return fmt.Errorf("kauth: file store: %s: %w", what, err)
 	}
-	return fmt.Errorf("kauth: file store: %s %s: %w: %s (%w)", op, key, kauth.ErrStoreUnwritable, hint, err)
+	return fmt.Errorf("kauth: file store: %s: %w: %s (%w)", what, kauth.ErrStoreUnwritable, hint, err)
 }
 
 // writeAtomic replaces path with data: a temporary file in the same

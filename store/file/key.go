@@ -39,7 +39,7 @@ func loadOrCreateKey(dir string) ([]byte, error) {
 	}
 	fl := flock.New(path+lockSuffix, flock.SetPermissions(0o600), flock.SetFlag(lockFlag))
 	if err := fl.Lock(); err != nil {
-		return nil, fmt.Errorf("kauth: file store: locking key file: %w", err)
+		return nil, dirFailed(dir, "locking the key file", err)
 	}
 	defer fl.Unlock()
 	key, err = readKeyFile(path)
@@ -48,7 +48,7 @@ func loadOrCreateKey(dir string) ([]byte, error) {
 	}
 	key = seal.NewKey()
 	if _, err := writeAtomic(path, []byte(seal.EncodeKey(key)+"\n")); err != nil {
-		return nil, fmt.Errorf("kauth: file store: creating key file: %w", err)
+		return nil, dirFailed(dir, "creating the key file", err)
 	}
 	return key, nil
 }
