@@ -109,7 +109,9 @@ func (s *MemoryStore) Lock(ctx context.Context, key Key) (Lease, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	l.fence++
+	// Past the stored entry's fence too: an entry saved with a higher one
+	// (copied from another store) must not make every later lease stale.
+	l.fence = max(l.fence, s.entries[key].Fence) + 1
 	ls := &memLease{LeaseState: NewLeaseState(key, l.fence), store: s, lock: l}
 	l.holder = ls
 	return ls, nil

@@ -39,11 +39,19 @@ var ErrStoreUnwritable = errors.New("kauth: store cannot be written")
 //
 // Load returns ErrNotFound when nothing is stored for key. An entry that
 // cannot be read back (corrupt, truncated, wrongly keyed) must be reported
-// and treated as not found, never as a fatal error. Load and Save never
-// block past ctx, whatever sits in the store's place (a FIFO, a hung
-// server). Save writes e unconditionally; a failed Save leaves the stored
-// entry as it was. Shared stores may refuse keys whose broker, env or
-// fingerprint are not [a-z0-9_].
+// and treated as not found, never as a fatal error.
+//
+// Load, Save, Delete and Lock never block past ctx, whatever sits in the
+// store's place (a FIFO, a hung server).
+//
+// Save writes e, its Fence included, without regard to any lease (Lease.Save
+// is the guarded write). A failed Save leaves the stored entry as it was,
+// whole. When the store cannot keep e for a reason that retrying soon does
+// not cure — a read-only or full disk, a directory or a Redis user without
+// the right to write, an entry there that belongs to another store key —
+// Save's error wraps ErrStoreUnwritable and, on one line, says what to
+// fix; a store never fails silently. Shared stores may refuse keys whose
+// broker, env or fingerprint are not [a-z0-9_].
 type Store interface {
 	Load(ctx context.Context, key Key) (Entry, error)
 	Save(ctx context.Context, key Key, e Entry) error
@@ -57,7 +65,9 @@ type Store interface {
 // the Lease that it holds. For a shared store the lock is held across
 // processes (and hosts), and a holder that dies releases it (by the
 // operating system, or when a lease expires). When ctx ends first, Lock's
-// error wraps ctx.Err().
+// error wraps ctx.Err(); when the store cannot record the lock or its fence
+// (see Store's ErrStoreUnwritable), it fails at once with an error wrapping
+// ErrStoreUnwritable.
 type Locker interface {
 	Lock(ctx context.Context, key Key) (Lease, error)
 }
@@ -65,27 +75,35 @@ type Locker interface {
 // Lease is a held lock on one key. It is safe for concurrent use.
 //
 // A lease can be lost while held: a Redis lease that could not be renewed
-// lapses, and another holder may then take the lock. Done is closed at that
-// moment (or when Unlock is called), so that the holder can stop; and Save
-// refuses to write once the lease is lost, atomically in the store, so that
-// a holder that has not noticed yet cannot overwrite the new holder's entry.
+// lapses, and another holder may then take the lock. The holder learns of
+// it through Done, which is closed at the latest when the store would let
+// another holder in (a lock removed by hand: at the next renewal), or when
+// Unlock is called, so that it can stop; and
+// Save refuses to write once the lease is lost, atomically in the store, so
+// that a holder that has not noticed yet cannot overwrite the new holder's
+// entry. Leases that only Unlock ends (memory, file) keep the same
+// contract.
 type Lease interface {
 	// Done is closed when the lease is lost or released.
 	Done() <-chan struct{}
-	// Err is nil while the lease is held, then ErrLeaseLost (wrapped) if
-	// it was lost, or context.Canceled once Unlock was called.
+	// Err is nil while Done is open, then ErrLeaseLost (wrapped, with the
+	// reason) if the lease was lost, or context.Canceled once Unlock was
+	// called first.
 	Err() error
 	// Fence is strictly greater than the fence of every lease granted
 	// earlier for the same key in the same store (shared stores: across
-	// processes and hosts).
+	// processes and hosts), and than the Fence of the entry stored when
+	// the lease was granted. It never changes.
 	Fence() uint64
 	// Save writes e for the lease's key, with e.Fence set to Fence(), only
 	// if the lease is still held and the stored entry's fence is not
 	// greater; otherwise it writes nothing and returns an error wrapping
-	// ErrLeaseLost.
+	// ErrLeaseLost. The check and the write are one step in the store. Its
+	// other failures are Store.Save's (ErrStoreUnwritable included).
 	Save(ctx context.Context, e Entry) error
-	// Unlock releases the lock. Calling it more than once is harmless; it
-	// never releases a lock that has since passed to another holder.
+	// Unlock releases the lock and closes Done. Calling it more than once
+	// is harmless; it never releases a lock that has since passed to
+	// another holder. Every lease must be unlocked, lost or not.
 	Unlock()
 }
 
@@ -107,9 +125,11 @@ type Change struct {
 // done, then returns nil (or ctx's error); it returns an error at once if
 // it cannot watch at all. It does not report changes made through the same
 // Store value. If it stops seeing changes for a while (a cut connection, a
-// directory that could not be read) it keeps trying, and once it sees again
-// it reports Change{Resync: true} before any further key, so that no change
-// is missed silently.
+// half-open link, a directory that could not be read) it keeps trying, and
+// once it sees again it reports Change{Resync: true} before any further
+// key, so that no change is missed silently: the caller must then read
+// every key it serves again. A Resync may also come when nothing was
+// missed; it is never skipped when something may have been.
 type Watcher interface {
 	Watch(ctx context.Context, changed func(Change)) error
 }

@@ -2,14 +2,18 @@ package storetest
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/kauth/kauth"
 )
 
 // A backend's multi-process tests run the test binary again as child
@@ -87,4 +91,84 @@ func RunProcesses(t *testing.T, n int, env ...string) {
 		})
 	}
 	wg.Wait()
+}
+
+// LeaseFences takes the lease of k n times through s, writing the entry
+// under each, and prints the fence of each as a line "fence N" on stdout:
+// the body of a child of CheckProcessFences.
+func LeaseFences(ctx context.Context, s kauth.Store, k kauth.Key, n int) error {
+	for i := range n {
+		l, err := s.Lock(ctx, k)
+		if err != nil {
+			return fmt.Errorf("Lock: %w", err)
+		}
+		err = l.Save(ctx, kauth.Entry{Rejected: "fence" + strconv.Itoa(i)})
+		l.Unlock()
+		if err != nil {
+			return fmt.Errorf("Lease.Save: %w", err)
+		}
+		fmt.Printf("fence %d\n", l.Fence())
+	}
+	return nil
+}
+
+// CheckProcessFences starts procs children with StartChild(t, env...),
+// all at once, each of which must run LeaseFences with n, and checks what
+// fences promise across processes: each child's fences increase, no two
+// leases of any children share a fence, and every lease wrote (none was
+// refused as stale).
+func CheckProcessFences(t *testing.T, procs, n int, env ...string) {
+	t.Helper()
+	type result struct {
+		fences []uint64
+		err    error
+	}
+	results := make(chan result, procs)
+	for range procs {
+		cmd, out := StartChild(t, env...)
+		go func() {
+			var r result
+			for {
+				line, err := out.ReadString('\n')
+				if f, ok := strings.CutPrefix(strings.TrimSpace(line), "fence "); ok {
+					v, perr := strconv.ParseUint(f, 10, 64)
+					if perr != nil {
+						r.err = perr
+					}
+					r.fences = append(r.fences, v)
+				}
+				if err != nil {
+					break
+				}
+			}
+			if err := cmd.Wait(); err != nil && r.err == nil {
+				r.err = fmt.Errorf("child: %w", err)
+			}
+			results <- r
+		}()
+	}
+	seen := make(map[uint64]bool)
+	for range procs {
+		var r result
+		select {
+		case r = <-results:
+		case <-time.After(60 * time.Second):
+			t.Fatal("children did not finish within 60s")
+		}
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		if len(r.fences) != n {
+			t.Fatalf("a child reported %d fences; want %d", len(r.fences), n)
+		}
+		for i, f := range r.fences {
+			if i > 0 && f <= r.fences[i-1] {
+				t.Errorf("a child's fences do not increase: %v", r.fences)
+			}
+			if seen[f] {
+				t.Errorf("fence %d was granted to two leases", f)
+			}
+			seen[f] = true
+		}
+	}
 }

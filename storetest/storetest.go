@@ -9,6 +9,13 @@
 //		storetest.Run(t, func(t *testing.T) kauth.Store { return newEmptyStore(t) })
 //	}
 //
+// Run also checks every store's leases: Done and Err, fences that strictly
+// increase, a Save under a released lease or over a later lease's entry
+// refused with kauth.ErrLeaseLost. What only the backend can cause — a cut
+// connection, a lapsed lease, a read-only or full disk — it hands to
+// RunFaults as hooks (see Faults), which checks Resync after the cut, the
+// loss of the lease, and kauth.ErrStoreUnwritable.
+//
 // What only separate processes can show, a backend's own tests prove with
 // StartChild, AwaitLine and RunProcesses, counting with Increment and Count.
 package storetest
@@ -47,9 +54,13 @@ var (
 // contract, in subtests. newStore is called once per subtest and must return
 // a new, empty store; it should register any cleanup with t.Cleanup.
 //
-// Besides Load, Save, Delete and Lock, Run checks List when the store
-// implements kauth.Lister, and that Watch returns once its context is done
-// when the store implements kauth.Watcher. Run the suite under -race.
+// Besides Load, Save, Delete and Lock, Run checks every lease's Done and
+// Err, that fences strictly increase (past a stored entry's too), and that
+// Lease.Save refuses with kauth.ErrLeaseLost, writing nothing, under a
+// released lease or over an entry that a later lease wrote. It checks List
+// when the store implements kauth.Lister, and that Watch returns once its
+// context is done when the store implements kauth.Watcher. Run the suite
+// under -race.
 func Run(t *testing.T, newStore func(t *testing.T) kauth.Store) {
 	t.Helper()
 	tests := []struct {
@@ -68,6 +79,11 @@ func Run(t *testing.T, newStore func(t *testing.T) kauth.Store) {
 		{"Concurrent", testConcurrent},
 		{"List", testList},
 		{"WatchStops", testWatchStops},
+		{"LeaseDone", testLeaseDone},
+		{"LeaseFencesIncrease", testLeaseFencesIncrease},
+		{"LeaseSave", testLeaseSave},
+		{"ReleasedLeaseSaveRefused", testReleasedLeaseSaveRefused},
+		{"StaleWriteRefused", testStaleWriteRefused},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -100,6 +116,7 @@ func RunShared(t *testing.T, open func(t *testing.T) (a, b kauth.Store)) {
 		{"SharedLock", testSharedLock},
 		{"SharedCounter", testSharedCounter},
 		{"SharedWatch", testSharedWatch},
+		{"SharedFences", testSharedFences},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -129,6 +146,7 @@ func fullEntry(n int) kauth.Entry {
 		// Add keeps epoch's monotonic reading.
 		LastIssue: epoch.Add(-time.Duration(n)*time.Minute - 1500*time.Millisecond),
 		Rejected:  fmt.Sprintf("rejected%d", n),
+		Fence:     uint64(n),
 	}
 }
 
@@ -159,6 +177,9 @@ func sameEntry(got, want kauth.Entry) string {
 	}
 	if got.Rejected != want.Rejected {
 		diffs = append(diffs, fmt.Sprintf("Rejected = %q; want %q", got.Rejected, want.Rejected))
+	}
+	if got.Fence != want.Fence {
+		diffs = append(diffs, fmt.Sprintf("Fence = %d; want %d", got.Fence, want.Fence))
 	}
 	return strings.Join(diffs, "; ")
 }
@@ -556,15 +577,30 @@ func testSharedCounter(t *testing.T, a, b kauth.Store) {
 
 // watchLog records the keys a Watch reported.
 type watchLog struct {
-	mu   sync.Mutex
-	seen map[kauth.Key]int
-	ping chan struct{}
+	mu      sync.Mutex
+	seen    map[kauth.Key]int
+	resyncs int
+	ping    chan struct{}
+}
+
+func newWatchLog() *watchLog {
+	return &watchLog{seen: make(map[kauth.Key]int), ping: make(chan struct{}, 1)}
+}
+
+func (l *watchLog) resynced() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.resyncs
 }
 
 func (l *watchLog) changed(c kauth.Change) {
 	k := c.Key
 	l.mu.Lock()
-	l.seen[k]++
+	if c.Resync {
+		l.resyncs++
+	} else {
+		l.seen[k]++
+	}
 	l.mu.Unlock()
 	select {
 	case l.ping <- struct{}{}:
@@ -603,7 +639,7 @@ func testSharedWatch(t *testing.T, a, b kauth.Store) {
 		t.Skipf("%T does not implement kauth.Watcher", a)
 	}
 	ctx, cancel := context.WithCancel(t.Context())
-	log := &watchLog{seen: make(map[kauth.Key]int), ping: make(chan struct{}, 1)}
+	log := newWatchLog()
 	done := make(chan error, 1)
 	go func() { done <- w.Watch(ctx, log.changed) }()
 	defer func() {

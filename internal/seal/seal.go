@@ -129,6 +129,9 @@ type record struct {
 	Token     *tokenRecord `json:"token,omitempty"`
 	LastIssue time.Time    `json:"last_issue,omitzero"`
 	Rejected  string       `json:"rejected,omitempty"`
+	// Fence is absent from envelopes written before entries had one; they
+	// open with fence 0.
+	Fence uint64 `json:"fence,omitempty"`
 }
 
 type tokenRecord struct {
@@ -140,7 +143,7 @@ type tokenRecord struct {
 
 // Seal encrypts e for the entry named name (kauth.Key.String()).
 func (s *Sealer) Seal(name string, e kauth.Entry) ([]byte, error) {
-	r := record{LastIssue: e.LastIssue, Rejected: e.Rejected}
+	r := record{LastIssue: e.LastIssue, Rejected: e.Rejected, Fence: e.Fence}
 	if e.Token != (kauth.Token{}) {
 		r.Token = &tokenRecord{
 			AccessToken: e.Token.AccessToken,
@@ -190,7 +193,7 @@ func (s *Sealer) Open(name string, data []byte) (kauth.Entry, error) {
 		// the version. Never include plain in the error: it holds the token.
 		return kauth.Entry{}, ErrCorrupt
 	}
-	e := kauth.Entry{LastIssue: r.LastIssue, Rejected: r.Rejected}
+	e := kauth.Entry{LastIssue: r.LastIssue, Rejected: r.Rejected, Fence: r.Fence}
 	if r.Token != nil {
 		e.Token = kauth.Token{
 			AccessToken: r.Token.AccessToken,
@@ -200,6 +203,14 @@ func (s *Sealer) Open(name string, data []byte) (kauth.Entry, error) {
 		}
 	}
 	return e, nil
+}
+
+// Plausible reports whether data has the shape of an envelope of this
+// format: the magic, a version, and room for a nonce and a tag. When such
+// data does not open, it was most likely sealed with another store key
+// (a file store refuses to overwrite it), not torn or foreign.
+func Plausible(data []byte) bool {
+	return len(data) >= headerSize+nonceSize+tagSize && string(data[:len(Magic)]) == Magic
 }
 
 func additionalData(header []byte, name string) []byte {

@@ -126,3 +126,43 @@ func FuzzOpen(f *testing.F) {
 		}
 	})
 }
+
+func TestSealFence(t *testing.T) {
+	s := testSealer(t)
+	e := sampleEntry()
+	e.Fence = 1<<40 + 7
+	env, err := s.Seal("kis/mock/ab", e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Open("kis/mock/ab", env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Fence != e.Fence {
+		t.Errorf("Open(Seal(Fence %d)).Fence = %d", e.Fence, got.Fence)
+	}
+}
+
+// TestOpenWithoutFence opens an envelope as written before entries had a
+// fence: its record has no "fence" field, and it opens with fence 0.
+func TestOpenWithoutFence(t *testing.T) {
+	s := testSealer(t)
+	name := "kis/mock/ab"
+	plain := []byte(`{"token":{"access_token":"tok","type":"Bearer"},"rejected":"abc"}`)
+	out := make([]byte, headerSize+nonceSize)
+	copy(out, Magic)
+	out[len(Magic)] = Version
+	nonce := out[headerSize:]
+	for i := range nonce {
+		nonce[i] = byte(i)
+	}
+	out = s.aead.Seal(out, nonce, plain, additionalData(out[:headerSize], name))
+	got, err := s.Open(name, out)
+	if err != nil {
+		t.Fatalf("Open of an envelope without a fence = %v", err)
+	}
+	if got.Fence != 0 || got.Token.AccessToken != "tok" || got.Rejected != "abc" {
+		t.Errorf("Open = %+v; want the token, Rejected abc and fence 0", got)
+	}
+}

@@ -155,3 +155,19 @@ func redacted(u string) string {
 	}
 	return p.Redacted()
 }
+
+// Addr returns the host:port of the test Redis, for a proxy to forward to.
+// It skips or fails as URL does.
+func Addr(t testing.TB) string {
+	t.Helper()
+	return need(t).opts.Addr
+}
+
+// Options returns the options of a client of the test Redis (its address,
+// database and password), for tests that build their own client, through a
+// proxy or with their own timeouts. It skips or fails as URL does.
+func Options(t testing.TB) *redis.Options {
+	t.Helper()
+	o := *need(t).opts
+	return &o
+}

@@ -49,6 +49,7 @@ func ExampleNew() {
 	// Output:
 	// key
 	// key.lock
+	// kis-mock-38105fe88a7f.fence
 	// kis-mock-38105fe88a7f.lock
 	// kis-mock-38105fe88a7f.tok
 }

@@ -32,6 +32,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/kauth/kauth"
@@ -183,7 +184,7 @@ func checkPrivate(path string, fi fs.FileInfo) error {
 // ensureDir creates dir if needed and checks that it is a private directory.
 func ensureDir(dir string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("kauth: file store: %w", err)
+		return dirFailed(dir, "creating the cache dir", err)
 	}
 	fi, err := os.Stat(dir)
 	if err != nil {
@@ -253,6 +254,15 @@ func (s *Store) Load(ctx context.Context, key kauth.Key) (kauth.Entry, error) {
 	return e, nil
 }
 
+// kept reports whether an entry file holding data, which this store's key
+// does not open, must be kept rather than replaced: it looks like a kauth
+// envelope, so it was most likely sealed by a process with another
+// KAUTH_KEY, or by a newer kauth, and may hold that process's valid token.
+// A file that does not look like one (empty, torn, foreign) is replaced.
+func kept(data []byte, openErr error) bool {
+	return seal.Plausible(data) || errors.Is(openErr, seal.ErrVersion)
+}
+
 // readPrivate reads a regular file of at most maxEntrySize bytes, after
 // checking on the open file (not the path, which could change in between)
 // that it is private.
@@ -261,6 +271,9 @@ func readPrivate(path string) ([]byte, error) {
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, err
+		}
+		if isLink(path) {
+			return nil, fmt.Errorf("kauth: cache file %s is not a regular file (a symbolic link); remove it", path)
 		}
 		return nil, fmt.Errorf("kauth: reading cache file: %w", err)
 	}
@@ -284,6 +297,12 @@ func readPrivate(path string) ([]byte, error) {
 	return data, nil
 }
 
+// isLink reports whether path is a symbolic link.
+func isLink(path string) bool {
+	fi, err := os.Lstat(path)
+	return err == nil && fi.Mode()&fs.ModeSymlink != 0
+}
+
 // warnOnce logs that the file at path is unreadable, unless this very
 // content was reported already.
 func (s *Store) warnOnce(path string, key kauth.Key, data []byte, cause error) {
@@ -296,6 +315,14 @@ func (s *Store) warnOnce(path string, key kauth.Key, data []byte, cause error) {
 	if ok && seen == sum {
 		return
 	}
+	if kept(data, cause) {
+		s.logger.Warn("kauth: token cache file does not open with this store key; it is kept, and not replaced, until it is removed",
+			slog.String("file", path),
+			slog.String("key", key.String()),
+			slog.String("reason", cause.Error()),
+			slog.String("fix", "set KAUTH_KEY to the key that wrote it, or use another KAUTH_CACHE_DIR, or delete the file"))
+		return
+	}
 	s.logger.Warn("kauth: ignoring unreadable token cache file; it will be replaced",
 		slog.String("file", path),
 		slog.String("key", key.String()),
@@ -304,24 +331,85 @@ func (s *Store) warnOnce(path string, key kauth.Key, data []byte, cause error) {
 }
 
 // Save implements kauth.Store. It replaces the entry atomically: readers see
-// the old file or the new one, never a mix, even if this process dies.
+// the old file or the new one, never a mix, even if this process dies. It
+// refuses, with an error wrapping kauth.ErrStoreUnwritable, to replace a
+// file that looks like an entry but does not open with this store's key
+// (see Load), and when the directory cannot be written (read-only, full,
+// not this user's).
 func (s *Store) Save(ctx context.Context, key kauth.Key, e kauth.Entry) error {
 	path, err := s.path(key)
 	if err != nil {
 		return err
 	}
+	if _, _, err := s.current(path, key); err != nil {
+		return fmt.Errorf("kauth: file store: save %s: %w", key, err)
+	}
+	return s.write(path, key, e)
+}
+
+// write seals e and replaces the entry file at path with it.
+func (s *Store) write(path string, key kauth.Key, e kauth.Entry) error {
 	data, err := s.sealer.Seal(key.String(), e)
 	if err != nil {
 		return fmt.Errorf("kauth: file store: save %s: %w", key, err)
 	}
 	st, err := writeAtomic(path, data)
 	if err != nil {
-		return fmt.Errorf("kauth: file store: save %s: %w", key, err)
+		return s.failed("save", key, err)
 	}
 	s.mu.Lock()
 	s.own[filepath.Base(path)] = st
 	s.mu.Unlock()
 	return nil
+}
+
+// current returns the entry at path, and whether there is a readable one.
+// It fails if the file must not be replaced: not a regular file, open to
+// other users, or an envelope this key does not open (see kept).
+func (s *Store) current(path string, key kauth.Key) (kauth.Entry, bool, error) {
+	data, err := readPrivate(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return kauth.Entry{}, false, nil
+	}
+	if err != nil {
+		// Not a regular file, or open to others: replacing it would hide
+		// the problem, and retrying does not help.
+		return kauth.Entry{}, false, fmt.Errorf("%w: %w", kauth.ErrStoreUnwritable, err)
+	}
+	e, err := s.sealer.Open(key.String(), data)
+	if err == nil {
+		return e, true, nil
+	}
+	if errors.Is(err, seal.ErrVersion) {
+		return kauth.Entry{}, false, fmt.Errorf("%w: %s was written by a newer kauth (%v); upgrade this one, or use another KAUTH_CACHE_DIR", kauth.ErrStoreUnwritable, path, err)
+	}
+	if kept(data, err) {
+		return kauth.Entry{}, false, fmt.Errorf("%w: %s is sealed with another store key (or damaged); set KAUTH_KEY to the same key or use another KAUTH_CACHE_DIR, or delete the file to replace it", kauth.ErrStoreUnwritable, path)
+	}
+	return kauth.Entry{}, false, nil
+}
+
+// failed turns an error of writing the directory into one line that says
+// what to fix; errors that the directory's state explains (read-only,
+// full, not writable by this user) wrap kauth.ErrStoreUnwritable.
+func (s *Store) failed(op string, key kauth.Key, err error) error {
+	return dirFailed(s.dir, op+" "+key.String(), err)
+}
+
+// dirFailed is failed for the directory dir and the operation what.
+func dirFailed(dir, what string, err error) error {
+	var hint string
+	switch {
+	case errors.Is(err, syscall.EROFS):
+		hint = fmt.Sprintf("the cache dir %s is on a read-only file system; make it writable or set KAUTH_CACHE_DIR to a writable directory", dir)
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+		hint = fmt.Sprintf("the disk that holds the cache dir %s is full; free some space or set KAUTH_CACHE_DIR to another disk", dir)
+	case errors.Is(err, fs.ErrPermission):
+		hint = fmt.Sprintf("the cache dir %s is not writable by this user; chown it to this user with mode 700, or set KAUTH_CACHE_DIR", dir)
+	default:
+		return fmt.Errorf("kauth: file store: %s: %w", what, err)
+	}
+	return fmt.Errorf("kauth: file store: %s: %w: %s (%w)", what, kauth.ErrStoreUnwritable, hint, err)
 }
 
 // writeAtomic replaces path with data: a temporary file in the same
@@ -409,13 +497,13 @@ func (s *Store) Delete(ctx context.Context, key kauth.Key) error {
 		return err
 	}
 	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("kauth: file store: delete %s: %w", key, err)
+		return s.failed("delete", key, err)
 	}
 	s.mu.Lock()
 	s.own[filepath.Base(path)] = fileState{}
 	s.mu.Unlock()
 	if err := syncDir(s.dir); err != nil {
-		return fmt.Errorf("kauth: file store: delete %s: %w", key, err)
+		return s.failed("delete", key, err)
 	}
 	return nil
 }

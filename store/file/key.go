@@ -34,9 +34,12 @@ func loadOrCreateKey(dir string) ([]byte, error) {
 	}
 	keyFileMu.Lock()
 	defer keyFileMu.Unlock()
-	fl := flock.New(path+lockSuffix, flock.SetPermissions(0o600))
+	if err := regularOrAbsent(path+lockSuffix, "key lock file"); err != nil {
+		return nil, err
+	}
+	fl := flock.New(path+lockSuffix, flock.SetPermissions(0o600), flock.SetFlag(lockFlag))
 	if err := fl.Lock(); err != nil {
-		return nil, fmt.Errorf("kauth: file store: locking key file: %w", err)
+		return nil, dirFailed(dir, "locking the key file", err)
 	}
 	defer fl.Unlock()
 	key, err = readKeyFile(path)
@@ -45,7 +48,7 @@ func loadOrCreateKey(dir string) ([]byte, error) {
 	}
 	key = seal.NewKey()
 	if _, err := writeAtomic(path, []byte(seal.EncodeKey(key)+"\n")); err != nil {
-		return nil, fmt.Errorf("kauth: file store: creating key file: %w", err)
+		return nil, dirFailed(dir, "creating the key file", err)
 	}
 	return key, nil
 }

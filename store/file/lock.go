@@ -2,20 +2,34 @@ package file
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 
 	"github.com/gofrs/flock"
 
 	"github.com/kauth/kauth"
 )
 
+// fenceSuffix names the file that holds a key's last granted fence.
+const fenceSuffix = ".fence"
+
 // Lock implements kauth.Locker. It excludes the goroutines of this process
-// and every other process using the directory, until the returned function
-// is called or the process dies (the operating system then drops the
-// flock, so a crashed holder never wedges the others). Calling the returned
-// function more than once is harmless.
+// and every other process using the directory, until the lease is unlocked
+// or the process dies (the operating system then drops the flock, so a
+// crashed holder never wedges the others).
+//
+// The lease's fence is one more than the larger of the key's counter file
+// (<name>.fence) and the stored entry's fence; the counter is written, and
+// synced, under the flock before Lock returns. A lock, counter or entry
+// file that is not a regular file (a FIFO, a device, a link) is refused at
+// once, never waited on. When the directory cannot be written, the error
+// wraps kauth.ErrStoreUnwritable.
 func (s *Store) Lock(ctx context.Context, key kauth.Key) (kauth.Lease, error) {
 	n, err := name(key)
 	if err != nil {
@@ -27,7 +41,12 @@ func (s *Store) Lock(ctx context.Context, key kauth.Key) (kauth.Lease, error) {
 	case <-ctx.Done():
 		return nil, fmt.Errorf("kauth: file store: lock %s: %w", key, ctx.Err())
 	}
-	fl := flock.New(filepath.Join(s.dir, n+lockSuffix), flock.SetPermissions(0o600))
+	lockPath := filepath.Join(s.dir, n+lockSuffix)
+	if err := regularOrAbsent(lockPath, "lock file"); err != nil {
+		<-sem
+		return nil, fmt.Errorf("kauth: file store: lock %s: %w", key, err)
+	}
+	fl := flock.New(lockPath, flock.SetPermissions(0o600), flock.SetFlag(lockFlag))
 	// TryLockContext polls a non-blocking flock, so a waiter can give up
 	// when its ctx is done, which a blocking flock(2) cannot.
 	locked, err := fl.TryLockContext(ctx, lockRetry)
@@ -36,16 +55,67 @@ func (s *Store) Lock(ctx context.Context, key kauth.Key) (kauth.Lease, error) {
 		if err == nil {
 			err = ctx.Err()
 		}
+		if ctx.Err() == nil {
+			return nil, s.failed("lock", key, err)
+		}
 		return nil, fmt.Errorf("kauth: file store: lock %s: %w", key, err)
 	}
-	return &lease{LeaseState: kauth.NewLeaseState(key, 0), store: s, unlock: func() {
+	unlock := func() {
 		if err := fl.Unlock(); err != nil {
 			// Unlock closes the descriptor even then: closing drops the flock.
 			s.logger.Warn("kauth: file store: unlock failed", slog.String("key", key.String()), slog.String("err", err.Error()))
 			fl.Close()
 		}
 		<-sem
-	}}, nil
+	}
+	fence, err := s.grant(n, key)
+	if err != nil {
+		unlock()
+		return nil, err
+	}
+	return &lease{LeaseState: kauth.NewLeaseState(key, fence), store: s, unlock: unlock}, nil
+}
+
+// regularOrAbsent fails if path exists and is not a regular file.
+func regularOrAbsent(path, what string) error {
+	fi, err := os.Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("%w: %s %s is not a regular file; remove it", kauth.ErrStoreUnwritable, what, path)
+	}
+	return nil
+}
+
+// grant computes, records and returns the fence of a new lease on the key
+// whose files are named n. The caller holds the flock.
+func (s *Store) grant(n string, key kauth.Key) (uint64, error) {
+	path := filepath.Join(s.dir, n+fenceSuffix)
+	var last uint64
+	data, err := readPrivate(path)
+	switch {
+	case err == nil:
+		// A counter that does not parse is replaced; the entry's fence
+		// still keeps the new one above every write.
+		last, _ = strconv.ParseUint(strings.TrimSpace(string(data)), 10, 64)
+	case !errors.Is(err, fs.ErrNotExist):
+		return 0, fmt.Errorf("kauth: file store: lock %s: %w: %w", key, kauth.ErrStoreUnwritable, err)
+	}
+	entryPath := filepath.Join(s.dir, n+entrySuffix)
+	if e, ok, err := s.current(entryPath, key); err != nil {
+		return 0, fmt.Errorf("kauth: file store: lock %s: %w", key, err)
+	} else if ok {
+		last = max(last, e.Fence)
+	}
+	fence := last + 1
+	if _, err := writeAtomic(path, []byte(strconv.FormatUint(fence, 10)+"\n")); err != nil {
+		return 0, s.failed("lock", key, err)
+	}
+	return fence, nil
 }
 
 // lease is a held flock. It is lost only when released: the operating
@@ -56,13 +126,26 @@ type lease struct {
 	unlock func()
 }
 
-// Save implements kauth.Lease.
+// Save implements kauth.Lease: under the flock, it reads the stored entry
+// and refuses to replace one written under a later lease.
 func (l *lease) Save(ctx context.Context, e kauth.Entry) error {
+	key := l.Key()
 	if err := l.Err(); err != nil {
-		return fmt.Errorf("kauth: file store: save %s: %w", l.Key(), kauth.ErrLeaseLost)
+		return fmt.Errorf("kauth: file store: save %s: %w: the lease was released", key, kauth.ErrLeaseLost)
+	}
+	path, err := l.store.path(key)
+	if err != nil {
+		return err
+	}
+	cur, ok, err := l.store.current(path, key)
+	if err != nil {
+		return fmt.Errorf("kauth: file store: save %s: %w", key, err)
+	}
+	if ok && cur.Fence > l.Fence() {
+		return fmt.Errorf("kauth: file store: save %s: %w: the entry was written under a later lease (fence %d > %d)", key, kauth.ErrLeaseLost, cur.Fence, l.Fence())
 	}
 	e.Fence = l.Fence()
-	return l.store.Save(ctx, l.Key(), e)
+	return l.store.write(path, key, e)
 }
 
 // Unlock implements kauth.Lease.

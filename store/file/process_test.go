@@ -56,6 +56,9 @@ func childMain(role string) error {
 			}
 		}
 		return nil
+	case "fences":
+		n, _ := strconv.Atoi(os.Getenv(childNEnv))
+		return storetest.LeaseFences(ctx, s, keyMock, n)
 	case "hold":
 		if _, err := s.Lock(ctx, keyMock); err != nil {
 			return err
@@ -106,6 +109,13 @@ func TestProcessesExcludeEachOther(t *testing.T) {
 	if want := procs * rounds; n != want {
 		t.Errorf("%d processes × %d locked increments left the counter at %d; want %d", procs, rounds, n, want)
 	}
+}
+
+func TestProcessesFences(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	storetest.CheckProcessFences(t, 4, 10, childVars("fences", cacheDir(t), childNEnv+"=10")...)
 }
 
 func TestKilledHolderReleasesLock(t *testing.T) {

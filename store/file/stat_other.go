@@ -11,3 +11,5 @@ import (
 func inode(fs.FileInfo) uint64 { return 0 }
 
 func openNoFollow(path string) (*os.File, error) { return os.Open(path) }
+
+const lockFlag = os.O_CREATE | os.O_RDWR

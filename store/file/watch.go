@@ -28,8 +28,11 @@ func stateOf(fi fs.FileInfo) fileState {
 // the previous look, and calls changed, from Watch's goroutine, for each
 // key whose file was written or removed by another Store: another process,
 // or another Store on the same directory in this one. Changes made through
-// s itself are not reported. Watch returns nil when ctx is done, or an
-// error at once if it cannot read the directory.
+// s itself are not reported. When the directory cannot be read for a while
+// (removed, renamed, its mode changed), Watch logs it once, keeps polling,
+// and once it reads the directory again reports kauth.Change{Resync: true}
+// before any further key. Watch returns nil when ctx is done, or an error
+// at once if it cannot read the directory when it starts.
 func (s *Store) Watch(ctx context.Context, changed func(kauth.Change)) error {
 	prev, err := s.snapshot()
 	if err != nil {
@@ -54,7 +57,15 @@ func (s *Store) Watch(ctx context.Context, changed func(kauth.Change)) error {
 			failing = true
 			continue
 		}
-		failing = false
+		if failing {
+			// Changes made while the directory could not be read may
+			// have come and gone: say so before any further key.
+			failing = false
+			s.logger.Info("kauth: file store: the cache dir can be read again")
+			prev = cur
+			changed(kauth.Change{Resync: true})
+			continue
+		}
 		for n, st := range cur {
 			if prev[n] != st && !s.isOwn(n, st) {
 				changed(kauth.Change{Key: n})

@@ -7,13 +7,18 @@
 // one key's data lives under one hash tag, so it stays in one Redis Cluster
 // slot:
 //
-//	kauth:{kis/mock/3f2a9c01d4e5}:entry   the sealed entry, with a TTL
-//	kauth:{kis/mock/3f2a9c01d4e5}:lock    the lease lock (random owner token)
-//	kauth:changes                         pub/sub channel of changed keys
+//	kauth:{kis/mock/3f2a9c01d4e5}:entry         the sealed entry, with a TTL
+//	kauth:{kis/mock/3f2a9c01d4e5}:entry:fence   the fence it was written under, same TTL
+//	kauth:{kis/mock/3f2a9c01d4e5}:lock          the lease lock (random owner token)
+//	kauth:{kis/mock/3f2a9c01d4e5}:fence         the fence counter (no TTL)
+//	kauth:changes                               pub/sub channel of changed keys
 //
-// Lock is a lease: SET NX PX with a random owner token, renewed while held
-// and released by compare-and-delete, so a holder that dies releases it
-// when the lease runs out. Watch subscribes to the changes channel.
+// Lock is a lease: SET NX PX with a random owner token and an INCR of the
+// fence counter in one script, renewed while held and released by
+// compare-and-delete, so a holder that dies releases it when the lease
+// runs out. A lease's Save is one script that checks the owner and the
+// fence, writes and publishes. Watch subscribes to the changes channel and
+// reports a resync after every reconnection.
 package redis
 
 import (
@@ -27,6 +32,7 @@ import (
 	"net/url"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -68,6 +74,7 @@ type Store struct {
 	id         string // tells this Store's change messages from others'
 	lease      time.Duration
 	retention  time.Duration
+	ping       time.Duration
 	logger     *slog.Logger
 
 	mu     sync.Mutex
@@ -81,6 +88,7 @@ type config struct {
 	prefix    string
 	lease     time.Duration
 	retention time.Duration
+	ping      time.Duration
 	logger    *slog.Logger
 }
 
@@ -100,14 +108,27 @@ func WithLease(d time.Duration) Option { return func(c *config) { c.lease = d } 
 // hand back a token it rejected, recorded in Entry.Rejected).
 func WithRetention(d time.Duration) Option { return func(c *config) { c.retention = d } }
 
-// WithLogger sets the logger for unreadable entries and lost leases. Nil,
-// or no option, means slog.Default().
+// WithWatchPing sets how long Watch waits for a message before it pings
+// Redis, and then for the answer, before it takes its connection as dead
+// and subscribes again (default DefaultWatchPing): a link that went silent
+// without closing is noticed within twice that.
+func WithWatchPing(d time.Duration) Option { return func(c *config) { c.ping = d } }
+
+// WithLogger sets the logger for unreadable entries, lost leases and
+// watch reconnections; it also receives the Redis client's own log lines
+// (see New). Nil, or no option, means slog.Default().
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
 
 // New returns a Store that uses client, sealing entries with key (32
 // bytes). The Store does not close client. New does no I/O.
+//
+// The Redis client (go-redis) logs through one process-wide logger, which
+// writes raw lines to stderr by default (a line per failed dial while
+// Redis is down). New routes those lines into the Store's logger instead,
+// as warnings, each distinct line at most once a minute; with several
+// Stores, the one created last receives them.
 func New(client goredis.UniversalClient, key []byte, opts ...Option) (*Store, error) {
-	c := config{prefix: DefaultPrefix, lease: DefaultLease, retention: DefaultRetention}
+	c := config{prefix: DefaultPrefix, lease: DefaultLease, retention: DefaultRetention, ping: DefaultWatchPing}
 	for _, o := range opts {
 		o(&c)
 	}
@@ -123,9 +144,13 @@ func New(client goredis.UniversalClient, key []byte, opts ...Option) (*Store, er
 	if c.retention <= 0 {
 		return nil, fmt.Errorf("kauth: redis store: retention %v is not positive", c.retention)
 	}
+	if c.ping < time.Millisecond {
+		return nil, fmt.Errorf("kauth: redis store: watch ping interval %v is too short", c.ping)
+	}
 	if c.logger == nil {
 		c.logger = slog.Default()
 	}
+	routeClientLog(c.logger)
 	sealer, err := seal.New(key)
 	if err != nil {
 		return nil, fmt.Errorf("kauth: redis store: %w", err)
@@ -138,6 +163,7 @@ func New(client goredis.UniversalClient, key []byte, opts ...Option) (*Store, er
 		id:        randomToken(),
 		lease:     c.lease,
 		retention: c.retention,
+		ping:      c.ping,
 		logger:    c.logger,
 		warned:    make(map[kauth.Key][sha256.Size]byte),
 	}, nil
@@ -249,10 +275,32 @@ func (s *Store) tag(key kauth.Key) (string, error) {
 }
 
 func (s *Store) errorf(op string, key *kauth.Key, err error) error {
+	what := op
 	if key != nil {
-		return fmt.Errorf("kauth: redis store: %s %s: %w", op, key, err)
+		what = op + " " + key.String()
 	}
-	return fmt.Errorf("kauth: redis store: %s: %w", op, err)
+	if hint := unwritable(err); hint != "" {
+		return fmt.Errorf("kauth: redis store: %s: %w: %s (%w)", what, kauth.ErrStoreUnwritable, hint, err)
+	}
+	return fmt.Errorf("kauth: redis store: %s: %w", what, err)
+}
+
+// unwritable says what to fix when Redis refused a write for a reason that
+// retrying soon does not cure, or "" for any other error.
+func unwritable(err error) string {
+	switch {
+	case goredis.IsOOMError(err):
+		return "Redis is out of memory (maxmemory); raise maxmemory or free memory"
+	case goredis.IsReadOnlyError(err):
+		return "this Redis is a read-only replica; point KAUTH_STORE at the primary"
+	case goredis.HasErrorPrefix(err, "MISCONF"):
+		return "Redis cannot persist to disk and refuses writes; fix its disk or its save settings"
+	case goredis.IsPermissionError(err),
+		// Redis 7.0 reports a denied command inside a script this way.
+		goredis.HasErrorPrefix(err, "The user executing the script can't run this command"):
+		return "the Redis user may not run the commands kauth needs (SET, INCR, DEL, PEXPIRE, PUBLISH, EVALSHA, EVAL); grant them in its ACL"
+	}
+	return ""
 }
 
 // Load implements kauth.Store. A value that cannot be opened (corrupt,
@@ -311,39 +359,46 @@ func (s *Store) ttl(key kauth.Key, e kauth.Entry, now time.Time) time.Duration {
 	return min(until.Sub(now), maxTTL) + s.retention
 }
 
-// Save implements kauth.Store. It sets the entry with its TTL and announces
-// the change to other Stores' Watch.
+// Save implements kauth.Store. It sets the entry with its TTL, records its
+// fence beside it, and announces the change to other Stores' Watch, in one
+// script.
 func (s *Store) Save(ctx context.Context, key kauth.Key, e kauth.Entry) error {
-	tag, err := s.tag(key)
+	ks, err := s.keys(key)
 	if err != nil {
 		return err
 	}
+	_, err = s.save(ctx, key, ks, "", e)
+	return err
+}
+
+// save runs saveScript: unconditionally without an owner, or guarded by
+// the lease of owner. It returns the script's answer (1 written, -1 lock
+// not owner's, -2 a later fence stored).
+func (s *Store) save(ctx context.Context, key kauth.Key, ks keys, owner string, e kauth.Entry) (int, error) {
 	data, err := s.sealer.Seal(key.String(), e)
 	if err != nil {
-		return s.errorf("save", &key, err)
+		return 0, s.errorf("save", &key, err)
 	}
-	// A pipeline, not MULTI: the channel has no hash tag, so in a Cluster
-	// it may live on another node than the entry.
-	_, err = s.client.Pipelined(ctx, func(p goredis.Pipeliner) error {
-		p.Set(ctx, tag+":entry", data, s.ttl(key, e, time.Now()))
-		p.Publish(ctx, s.channel, s.id+" "+key.String())
-		return nil
-	})
+	ttl := max(s.ttl(key, e, time.Now()).Milliseconds(), 1)
+	n, err := saveScript.Run(ctx, s.client, []string{ks.lock, ks.entry, ks.entryFence},
+		owner, strconv.FormatUint(e.Fence, 10), data, strconv.FormatInt(ttl, 10),
+		s.channel, s.id+" "+key.String()).Int()
 	if err != nil {
-		return s.errorf("save", &key, err)
+		return 0, s.errorf("save", &key, err)
 	}
-	return nil
+	return n, nil
 }
 
 // Delete implements kauth.Store and announces the change to other Stores'
 // Watch. Deleting a missing entry is not an error.
 func (s *Store) Delete(ctx context.Context, key kauth.Key) error {
-	tag, err := s.tag(key)
+	ks, err := s.keys(key)
 	if err != nil {
 		return err
 	}
 	_, err = s.client.Pipelined(ctx, func(p goredis.Pipeliner) error {
-		p.Del(ctx, tag+":entry")
+		// One hash tag: one slot, so one DEL may name both.
+		p.Del(ctx, ks.entry, ks.entryFence)
 		p.Publish(ctx, s.channel, s.id+" "+key.String())
 		return nil
 	})

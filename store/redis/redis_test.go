@@ -83,8 +83,13 @@ func TestKeyLayout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Entry and lock share the hash tag {kis/mock/<fp>}, so one Cluster slot.
-	want := []string{prefix + ":{kis/mock/3f2a9c01d4e5}:entry", prefix + ":{kis/mock/3f2a9c01d4e5}:lock"}
+	if err := unlock.Save(ctx, entry()); err != nil {
+		t.Fatal(err)
+	}
+	// Entry, its fence, the lock and the fence counter share the hash tag
+	// {kis/mock/<fp>}, so one Cluster slot.
+	stem := prefix + ":{kis/mock/3f2a9c01d4e5}:"
+	want := []string{stem + "entry", stem + "entry:fence", stem + "fence", stem + "lock"}
 	keys, err := c.Keys(ctx, prefix+":*").Result()
 	if err != nil {
 		t.Fatal(err)
@@ -93,8 +98,12 @@ func TestKeyLayout(t *testing.T) {
 		t.Errorf("Redis keys = %q; want %q", keys, want)
 	}
 	unlock.Unlock()
-	if n, _ := c.Exists(ctx, want[1]).Result(); n != 0 {
+	if n, _ := c.Exists(ctx, stem+"lock").Result(); n != 0 {
 		t.Errorf("lock key still exists after unlock")
+	}
+	// The fence counter outlives every entry, so fences never repeat.
+	if ttl, _ := c.PTTL(ctx, stem+"fence").Result(); ttl != -1 {
+		t.Errorf("PTTL(fence counter) = %v; want none", ttl)
 	}
 	// The value is sealed: no token, no token type, in clear.
 	raw, err := c.Get(ctx, want[0]).Bytes()
