@@ -63,10 +63,11 @@ expires_at in RFC 3339 in Korea Standard Time (+09:00).`)
 	})
 }
 
-// gaveUp says which setting ended a command that ran out of time, so the
+// gaveUp says which setting ended a command that ran out of time (or
+// whose wait for the broker's issuance spacing would outlast it), so the
 // user knows what to raise.
 func gaveUp(err error, timeout time.Duration) error {
-	if errors.Is(err, context.DeadlineExceeded) {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, kauth.ErrRateLimited) {
 		return fmt.Errorf("%w (gave up after --timeout %v)", err, timeout)
 	}
 	return err
