@@ -135,23 +135,25 @@ func (p policy) afterIssue(a answer) decision {
 // (adopt), keep what is served (keep), or drop what is served (fail).
 func (p policy) reconcile(now time.Time, stored Entry, storedRejected bool, served *Token) verb {
 	tok := stored.Token
-	servedRejected := served != nil && stored.Rejected == served.Fingerprint()
+	adoptable := !storedRejected && p.usable(tok, now) && (served == nil || !older(tok, *served))
 	switch {
-	case served != nil && !servedRejected && tok.AccessToken == served.AccessToken:
-		return keep
-	case !storedRejected && p.usable(tok, now) && (served == nil || servedRejected || !older(tok, *served)):
-		return adopt
-	case servedRejected:
-		// Revoked or rejected elsewhere, and nothing usable in its place.
+	case served != nil && stored.Rejected == served.Fingerprint():
+		// Revoked or rejected elsewhere: take its replacement if there is
+		// one, else drop it.
+		if adoptable && tok.AccessToken != served.AccessToken {
+			return adopt
+		}
 		return fail
-	case served != nil && tok.AccessToken != "" && older(tok, *served):
-		// The store lags behind what we serve (a write of ours failed):
-		// never swap back to an older token.
+	case served != nil && tok.AccessToken == served.AccessToken:
 		return keep
-	case served != nil:
-		// Revoked, invalidated or removed elsewhere.
+	case adoptable:
+		return adopt
+	case served != nil && tok.AccessToken == "":
+		// Removed elsewhere (revoked, invalidated, deleted).
 		return fail
 	}
+	// Nothing better in the store (an older token, one that lags behind a
+	// write of ours that failed, one we know rejected): never swap back.
 	return keep
 }
 
