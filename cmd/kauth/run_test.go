@@ -478,6 +478,8 @@ func TestExitCode(t *testing.T) {
 		{fmt.Errorf("waiting: %w", errors.Join(errors.New("x"), os.ErrDeadlineExceeded)), 1},
 		{kerr(kauth.ErrTokenReturnedAgain), 1},
 		{kerr(kauth.ErrBadRequest), 1},
+		// kauth revoke: revoked at the broker, but the store kept the token.
+		{fmt.Errorf("kauth: kis mock: revoke: revoked at the broker, but the store kept the token: %w", kauth.ErrStoreUnwritable), 1},
 		{errors.New("boom"), 1},
 	} {
 		if got := ExitCode(tt.err); got != tt.want {
