@@ -570,6 +570,41 @@ func TestLeaseLostDuringRefresh(t *testing.T) {
 	}
 }
 
+// Item 7: a lease lost after the broker answered, before the token was
+// written: nothing is written under the lost lease, and the token the
+// broker gave is kept (saved under a new lease) rather than issued again.
+func TestLeaseLostAfterTheAnswer(t *testing.T) {
+	sim := brokersim.New()
+	store := newProbeStore(nil)
+	p := &scripted{now: sim.Now, life: 24 * time.Hour, tokens: []string{"tok-A", "tok-B"}}
+	lossy := &loseOnIssue{Provider: p, lose: store.loseLeases}
+	m := scriptedManager(t, sim, lossy, store)
+	ctx := context.Background()
+	tok, err := m.Token(ctx)
+	if err != nil || tok.AccessToken != "tok-A" {
+		t.Fatalf("Token() = %q, %v; want tok-A, kept from the answer", tok.AccessToken, err)
+	}
+	if n := p.issued(); n != 1 {
+		t.Errorf("issuances = %d; want 1", n)
+	}
+	if e, _ := store.Load(ctx, brokersim.DemoKiwoomMock.Credentials().Key()); e.Token.AccessToken != "tok-A" {
+		t.Errorf("stored token = %q; want tok-A, written under the new lease", e.Token.AccessToken)
+	}
+}
+
+// loseOnIssue takes the lease away while the first Issue is answered.
+type loseOnIssue struct {
+	kauth.Provider
+	once sync.Once
+	lose func()
+}
+
+func (p *loseOnIssue) Issue(ctx context.Context, c kauth.Credentials) (kauth.Token, error) {
+	tok, err := p.Provider.Issue(ctx, c)
+	p.once.Do(p.lose)
+	return tok, err
+}
+
 // gatedStore is a Watcher whose changes the test sends, and whose next Load
 // can be held after it has read the entry, to interleave a reload with a
 // refresh.

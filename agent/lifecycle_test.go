@@ -421,3 +421,27 @@ func TestReloadDrainsRequests(t *testing.T) {
 		t.Errorf("removed account = %d %s; want 404", r.status, r.body)
 	}
 }
+
+// TestAccountsOnOneAppKey: two accounts on one app key share their token
+// through the agent's store. When one heals a token the broker rejected,
+// the other serves the new token at once, not the dead one.
+func TestAccountsOnOneAppKey(t *testing.T) {
+	h := newHarness(t, setup{cfg: func(c *agent.Config) {
+		twin := c.Accounts[1] // kiwoom-mock
+		twin.Name = "kiwoom-mock-twin"
+		c.Accounts = append(c.Accounts, twin)
+	}})
+	old := h.token("kiwoom-mock")
+	if twin := h.token("kiwoom-mock-twin"); twin.AccessToken != old.AccessToken {
+		t.Fatal("two accounts on one app key hold different tokens")
+	}
+	h.sim.InvalidateToken(old.AccessToken)        // behind the agent's back
+	kiwoomOK(t, h.kiwoomInfo("kiwoom-mock", nil)) // rejected, healed, retried
+	fresh := h.token("kiwoom-mock")
+	if fresh.AccessToken == old.AccessToken {
+		t.Fatal("kiwoom-mock still serves the rejected token")
+	}
+	eventually(t, "the twin account serves the new token", func() bool {
+		return h.token("kiwoom-mock-twin").AccessToken == fresh.AccessToken
+	})
+}
