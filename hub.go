@@ -33,7 +33,9 @@ func join(m *Manager) *hub {
 	hubs.mu.Lock()
 	defer hubs.mu.Unlock()
 	var h *hub
-	shared := reflect.TypeOf(m.store).Comparable()
+	// Only pointers are shared by identity: a Store of another kind may
+	// not even be usable as a map key, and copies of it are distinct.
+	shared := reflect.TypeOf(m.store).Kind() == reflect.Pointer
 	if shared {
 		h = hubs.m[m.store]
 	}
