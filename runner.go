@@ -63,13 +63,14 @@ func (m *Manager) refreshOnce(ctx context.Context, ahead bool, orphan *Token) (T
 	e := m.load(ctx)
 	fp := e.Token.Fingerprint()
 	rejected := e.Token.AccessToken != "" && (fp == e.Rejected || m.isRejected(fp))
-	if rejected && e.Rejected != fp {
-		// Our record of the rejection goes to the shared entry with the
-		// next write, so that no process adopts the token again.
-		e.Rejected = fp
-	}
 	if rejected {
 		e.Token = Token{}
+		if e.Rejected != fp {
+			// Our record of the rejection goes to the shared entry, so
+			// that no process adopts the token again.
+			e.Rejected = fp
+			m.save(ctx, lease, e)
+		}
 	}
 	now := m.clock.Now()
 	if e.LastIssue.After(now) {
@@ -90,9 +91,6 @@ func (m *Manager) refreshOnce(ctx context.Context, ahead bool, orphan *Token) (T
 	d := m.policy.beforeIssue(before{now: now, stored: e, ahead: ahead, spent: now.Sub(begin)})
 	switch d.verb {
 	case adopt:
-		if rejected {
-			m.save(ctx, lease, e)
-		}
 		if !m.set(m.newState(e.Token, now, false)) {
 			return Token{}, m.failed(m.errorf(ErrTokenRejected, "the stored token was reported rejected"))
 		}
@@ -103,7 +101,9 @@ func (m *Manager) refreshOnce(ctx context.Context, ahead bool, orphan *Token) (T
 		st := m.newState(e.Token, now, false)
 		st.refreshAt = earlier(d.at.Round(0), st.usableUntil)
 		st.setFast()
-		m.set(st)
+		if !m.set(st) {
+			return Token{}, m.failed(m.errorf(ErrTokenRejected, "the stored token was reported rejected"))
+		}
 		return e.Token, nil
 	case fail:
 		// The spacing outlasts what is left of IssueTimeout: say so at once
