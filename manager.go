@@ -43,15 +43,24 @@ type Config struct {
 	// still served while one background refresh runs. Zero means
 	// DefaultRefreshAhead; negative disables refreshing ahead.
 	RefreshAhead time.Duration
-	// ExpiryMargin: a token is not handed out in its last ExpiryMargin.
+	// ExpiryMargin: no token is handed out in its last ExpiryMargin, or in
+	// the last quarter of its life when that is shorter. When the broker
+	// answers with the same token at that point (Kiwoom while it is valid),
+	// the Manager revokes it and issues a new one, under the store's lock.
 	// Zero means DefaultExpiryMargin.
 	ExpiryMargin time.Duration
-	// MinIssueInterval is the least time between two issuance attempts for
-	// the app key, across every process sharing Store. Zero means
+	// MinIssueInterval is the least time between two issuance attempts that
+	// could have issued (a token, a rate limit) for the app key, across
+	// every process sharing Store. A wait for it never exceeds
+	// MinIssueInterval on this Manager's Clock, whatever time a peer with
+	// another clock recorded. Transient failures (5xx, reset, timeout, HTML
+	// or malformed page) do not count and are retried sooner. Zero means
 	// MinIssueInterval(Credentials.Broker): 61 s for KIS.
 	MinIssueInterval time.Duration
-	// IssueTimeout bounds one issuance, retries included. Zero means
-	// DefaultIssueTimeout. Each caller is bounded by its own ctx as well.
+	// IssueTimeout bounds one issuance, retries and waits included; a wait
+	// for the spacing that would outlast it fails at once with
+	// ErrRateLimited. Zero means DefaultIssueTimeout. Each caller is
+	// bounded by its own ctx as well.
 	IssueTimeout time.Duration
 	// AttemptTimeout bounds one call to the broker within an issuance.
 	// Zero means DefaultAttemptTimeout.
