@@ -13,8 +13,8 @@ import (
 
 // TestTokenWarnsWhenCacheUnwritable: when the token cannot be written to
 // the cache (here a directory sits where its file goes, which stops even
-// root), kauth token still prints the token and exits 0, but says on
-// stderr, in one line, that the next run will have to issue again.
+// root), a kauth token process still prints the token and exits 0, but
+// says on stderr, in one line, that the next run will have to issue again.
 func TestTokenWarnsWhenCacheUnwritable(t *testing.T) {
 	sim := newTestSim(t)
 	env := sim.env(t, kauth.Mock)
@@ -23,7 +23,7 @@ func TestTokenWarnsWhenCacheUnwritable(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(dir, "kis-mock-"+key.Fingerprint+".tok", "x"), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	r := run(t, env, "", "token", "--broker", "kis", "--env", "mock")
+	r := runProcess(t, env, "", "token", "--broker", "kis", "--env", "mock")
 	r.wantCode(t, 0)
 	if strings.TrimSpace(r.stdout) == "" {
 		t.Fatal("no token printed")
@@ -39,7 +39,7 @@ func TestTokenWarnsWhenCacheUnwritable(t *testing.T) {
 	}
 
 	// With a writable cache, no warning.
-	ok := run(t, sim.env(t, kauth.Mock), "", "token", "--broker", "kiwoom", "--env", "mock")
+	ok := runProcess(t, sim.env(t, kauth.Mock), "", "token", "--broker", "kiwoom", "--env", "mock")
 	ok.wantCode(t, 0)
 	if ok.stderr != "" {
 		t.Errorf("stderr with a writable cache = %q; want nothing", ok.stderr)
@@ -47,13 +47,13 @@ func TestTokenWarnsWhenCacheUnwritable(t *testing.T) {
 }
 
 // TestTokenSurvivesTwoBlips: two 502 HTML pages from the KIS token endpoint
-// cost kauth token seconds, not a failed command.
+// cost a kauth token process seconds, not a failed command.
 func TestTokenSurvivesTwoBlips(t *testing.T) {
 	sim := newTestSim(t)
 	sim.Inject(brokersim.Fault{Broker: kauth.KIS, Path: "/oauth2/tokenP", Kind: brokersim.HTMLPage, Count: 2})
 	env := sim.env(t, kauth.Mock)
 	start := time.Now()
-	r := run(t, env, "", "token", "--broker", "kis", "--env", "mock", "--timeout", "20s")
+	r := runProcess(t, env, "", "token", "--broker", "kis", "--env", "mock", "--timeout", "20s")
 	r.wantCode(t, 0)
 	if strings.TrimSpace(r.stdout) == "" {
 		t.Fatal("no token printed")
