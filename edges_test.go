@@ -872,6 +872,19 @@ func TestTransientAnswersRetriedQuickly(t *testing.T) {
 		if !e.LastIssue.IsZero() {
 			t.Errorf("LastIssue = %v after only transient failures; want none recorded (none counted at the broker)", e.LastIssue)
 		}
+		// The failure is answered from memory for 5 s, then tried again.
+		r.sim.ClearFaults()
+		before := r.sim.Stats().Requests
+		if _, err := m.Token(context.Background()); !errors.Is(err, kauth.ErrUnavailable) {
+			t.Errorf("Token() right after = %v; want the remembered ErrUnavailable", err)
+		}
+		if n := r.sim.Stats().Requests - before; n != 0 {
+			t.Errorf("upstream calls right after the failure = %d; want 0", n)
+		}
+		r.sim.Advance(5 * time.Second)
+		if _, err := m.Token(context.Background()); err != nil {
+			t.Errorf("Token() 5 s later, the broker back = %v; want a token", err)
+		}
 	})
 }
 
