@@ -331,7 +331,8 @@ func TestCloseIsFinal(t *testing.T) {
 // serves a token past its time.
 func TestClosedManagersNeverServePastExpiry(t *testing.T) {
 	sim := brokersim.New()
-	sim.KiwoomTokenLifetime = time.Second
+	// Kiwoom prints expiries to the second: 2 s leaves at least one.
+	sim.KiwoomTokenLifetime = 2 * time.Second
 	ts := newSimServer(t, sim)
 	newM := func(app brokersim.App) *kauth.Manager {
 		m, err := kauth.NewManager(kauth.Config{
