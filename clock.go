@@ -2,6 +2,7 @@ package kauth
 
 import (
 	"context"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -72,19 +73,20 @@ func (c *coarseClock) acquire() {
 	go c.run(c.stop, c.done)
 }
 
-// release stops the ticker when its last user is gone.
+// release stops the ticker when its last user is gone. The clock then
+// reads as the end of time, so that a fast path still reading it (a closed
+// Manager holding a token) always falls through to the exact clock rather
+// than trust a frozen reading.
 func (c *coarseClock) release() {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.users--
-	var stop, done chan struct{}
-	if c.users == 0 {
-		stop, done = c.stop, c.done
+	if c.users > 0 {
+		return
 	}
-	c.mu.Unlock()
-	if stop != nil {
-		close(stop)
-		<-done
-	}
+	close(c.stop)
+	<-c.done
+	c.now.Store(math.MaxInt64)
 }
 
 func (c *coarseClock) run(stop, done chan struct{}) {

@@ -41,6 +41,11 @@ var (
 
 	// ErrNotFound is returned by Store.Load when nothing is stored for a key.
 	ErrNotFound = errors.New("kauth: not found")
+
+	// ErrClosed is returned (wrapped) by a Manager's calls that would need
+	// I/O after Close: issuing, refreshing, revoking. A closed Manager never
+	// hands out a token that is no longer usable.
+	ErrClosed = errors.New("kauth: manager closed")
 )
 
 // Error is a failure answered by (or on the way to) a broker. It names the

@@ -2,10 +2,8 @@ package kauth
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -45,15 +43,24 @@ type Config struct {
 	// still served while one background refresh runs. Zero means
 	// DefaultRefreshAhead; negative disables refreshing ahead.
 	RefreshAhead time.Duration
-	// ExpiryMargin: a token is not handed out in its last ExpiryMargin.
+	// ExpiryMargin: no token is handed out in its last ExpiryMargin, or in
+	// the last quarter of its life when that is shorter. When the broker
+	// answers with the same token at that point (Kiwoom while it is valid),
+	// the Manager revokes it and issues a new one, under the store's lock.
 	// Zero means DefaultExpiryMargin.
 	ExpiryMargin time.Duration
-	// MinIssueInterval is the least time between two issuance attempts for
-	// the app key, across every process sharing Store. Zero means
+	// MinIssueInterval is the least time between two issuance attempts that
+	// could have issued (a token, a rate limit) for the app key, across
+	// every process sharing Store. A wait for it never exceeds
+	// MinIssueInterval on this Manager's Clock, whatever time a peer with
+	// another clock recorded. Transient failures (5xx, reset, timeout, HTML
+	// or malformed page) do not count and are retried sooner. Zero means
 	// MinIssueInterval(Credentials.Broker): 61 s for KIS.
 	MinIssueInterval time.Duration
-	// IssueTimeout bounds one issuance, retries included. Zero means
-	// DefaultIssueTimeout. Each caller is bounded by its own ctx as well.
+	// IssueTimeout bounds one issuance, retries and waits included; a wait
+	// for the spacing that would outlast it fails at once with
+	// ErrRateLimited. Zero means DefaultIssueTimeout. Each caller is
+	// bounded by its own ctx as well.
 	IssueTimeout time.Duration
 	// AttemptTimeout bounds one call to the broker within an issuance.
 	// Zero means DefaultAttemptTimeout.
@@ -80,22 +87,29 @@ type Manager struct {
 	coarse   bool // the fast path reads the coarse clock (Config.Clock is nil)
 	log      *slog.Logger
 	onEvent  func(Event)
+	policy   policy
+	hub      *hub
 
-	ahead, margin, minInterval, issueTimeout, attemptTimeout time.Duration
+	attemptTimeout time.Duration
 
 	cur atomic.Pointer[state] // the token being served; nil if none
 
 	mu        sync.Mutex
-	flight    *call  // the blocking issuance in progress, if any
-	bg        bool   // a background refresh is running
-	rejected  string // fingerprint of the last token reported rejected
-	failErr   error  // the last flight's failure, served until failUntil
+	closed    bool
+	flight    *call // the blocking issuance in progress, if any
+	bg        bool  // a background refresh is running
+	reloading bool  // a reload is running
+	again     bool  // reload once more when the running one ends
+	// rejected is the one record of rejections this Manager knows of:
+	// token fingerprint → until when the mark holds (the token's expiry).
+	// The store's Entry.Rejected carries the latest one to other processes.
+	rejected  map[string]time.Time
+	failErr   error // the last broker failure, served until failUntil
 	failUntil time.Time
 
-	ctx       context.Context // canceled by Close; parent of background work
-	cancel    context.CancelFunc
-	wg        sync.WaitGroup
-	closeOnce sync.Once
+	ctx    context.Context // canceled by Close; parent of background work
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // background work; Add only under mu while !closed
 }
 
 // state is an immutable snapshot of the served token with the times the
@@ -133,18 +147,21 @@ func NewManager(cfg Config) (*Manager, error) {
 		return nil, fmt.Errorf("kauth: %s %s: no Provider (use kis.New() or kiwoom.New())", cfg.Credentials.Broker, cfg.Credentials.Env)
 	}
 	m := &Manager{
-		creds:          cfg.Credentials,
-		key:            cfg.Credentials.Key(),
-		provider:       cfg.Provider,
-		store:          cfg.Store,
-		clock:          cfg.Clock,
-		log:            cfg.Logger,
-		onEvent:        cfg.OnEvent,
-		ahead:          orDefault(cfg.RefreshAhead, DefaultRefreshAhead),
-		margin:         orDefault(cfg.ExpiryMargin, DefaultExpiryMargin),
-		minInterval:    orDefault(cfg.MinIssueInterval, MinIssueInterval(cfg.Credentials.Broker)),
-		issueTimeout:   orDefault(cfg.IssueTimeout, DefaultIssueTimeout),
+		creds:    cfg.Credentials,
+		key:      cfg.Credentials.Key(),
+		provider: cfg.Provider,
+		store:    cfg.Store,
+		clock:    cfg.Clock,
+		log:      cfg.Logger,
+		onEvent:  cfg.OnEvent,
+		policy: policy{
+			ahead:       max(orDefault(cfg.RefreshAhead, DefaultRefreshAhead), 0),
+			margin:      orDefault(cfg.ExpiryMargin, DefaultExpiryMargin),
+			minInterval: orDefault(cfg.MinIssueInterval, MinIssueInterval(cfg.Credentials.Broker)),
+			budget:      orDefault(cfg.IssueTimeout, DefaultIssueTimeout),
+		},
 		attemptTimeout: orDefault(cfg.AttemptTimeout, DefaultAttemptTimeout),
+		rejected:       make(map[string]time.Time),
 	}
 	if m.store == nil {
 		m.store = defaultStore(cfg.Provider, cfg.Credentials.Env)
@@ -157,17 +174,8 @@ func NewManager(cfg Config) (*Manager, error) {
 	if m.log == nil {
 		m.log = slog.Default()
 	}
-	if m.ahead < 0 {
-		m.ahead = 0
-	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
-	if w, ok := m.store.(Watcher); ok {
-		m.wg.Add(1)
-		go func() {
-			defer m.wg.Done()
-			m.watch(w)
-		}()
-	}
+	m.hub = join(m)
 	return m, nil
 }
 
@@ -200,13 +208,15 @@ func (m *Manager) Cached() (Token, bool) {
 	return s.tok, m.clock.Now().Before(s.usableUntil)
 }
 
-// Token returns a valid token.
+// Token returns a valid token: one that is not in its last ExpiryMargin.
 //
 // A fresh token in memory costs one atomic load: no lock, no allocation.
 // Inside the refresh-ahead window the current token is returned and one
 // background refresh starts. A missing or expired token makes the caller
 // wait, bounded by ctx, on one issuance shared by every concurrent caller
 // (and, through the Store's lock, by every process sharing the Store).
+// After Close, Token still returns a usable token held in memory; when that
+// is gone it returns ErrClosed.
 func (m *Manager) Token(ctx context.Context) (Token, error) {
 	if s := m.cur.Load(); s != nil {
 		if m.coarse && coarse.now.Load() < s.fastNs {
@@ -232,6 +242,10 @@ func (m *Manager) wait(ctx context.Context) (Token, error) {
 		m.mu.Unlock()
 		return s.tok, nil
 	}
+	if m.closed {
+		m.mu.Unlock()
+		return Token{}, m.closedErr()
+	}
 	if m.failErr != nil && m.clock.Now().Before(m.failUntil) {
 		// The last issuance failed moments ago: answer with its error
 		// instead of calling the broker again for every caller.
@@ -256,45 +270,45 @@ func (m *Manager) wait(ctx context.Context) (Token, error) {
 	}
 }
 
+func (m *Manager) closedErr() error {
+	return fmt.Errorf("kauth: %s %s: %w", m.key.Broker, m.key.Env, ErrClosed)
+}
+
 // fly runs one blocking issuance on a context detached from every caller,
 // so that a caller giving up does not cancel the others' token.
 func (m *Manager) fly(c *call) {
 	defer m.wg.Done()
-	ctx, cancel := context.WithTimeout(m.ctx, m.issueTimeout)
+	ctx, cancel := context.WithTimeout(m.ctx, m.policy.budget)
 	defer cancel()
 	c.tok, c.err = m.refresh(ctx, false)
-
+	if c.err != nil && m.ctx.Err() != nil {
+		c.err = m.closedErr()
+	}
 	m.mu.Lock()
 	m.flight = nil
-	if c.err != nil {
-		m.failErr = c.err
-		m.failUntil = m.clock.Now().Add(max(m.minInterval, 5*time.Second))
-	} else {
-		m.failErr = nil
-	}
 	m.mu.Unlock()
 	close(c.done)
 }
 
 // refreshInBackground starts one background refresh of s, unless one (or a
-// blocking issuance) is already running.
+// blocking issuance) is already running, or the Manager is closed.
 func (m *Manager) refreshInBackground(s *state) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.bg || m.flight != nil || m.cur.Load() != s {
+	if m.closed || m.bg || m.flight != nil || m.cur.Load() != s {
 		return
 	}
 	m.bg = true
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
-		ctx, cancel := context.WithTimeout(m.ctx, m.issueTimeout)
+		ctx, cancel := context.WithTimeout(m.ctx, m.policy.budget)
 		defer cancel()
 		if _, err := m.refresh(ctx, true); err != nil {
 			// Keep serving the valid token, and try again later rather
 			// than on every call.
 			now := m.clock.Now()
-			retry := now.Add(max(s.usableUntil.Sub(now)/4, m.minInterval))
+			retry := now.Add(max(s.usableUntil.Sub(now)/4, m.policy.minInterval))
 			next := *s
 			next.refreshAt = earlier(retry.Round(0), s.usableUntil)
 			next.setFast()
@@ -306,177 +320,14 @@ func (m *Manager) refreshInBackground(s *state) {
 	}()
 }
 
-// refresh is the critical section: under the store's lock it reads the
-// shared entry, adopts a token another process already got, or issues one,
-// and writes the result back. ahead is true for a background refresh of a
-// token that is still valid.
-func (m *Manager) refresh(ctx context.Context, ahead bool) (Token, error) {
-	lease, err := m.store.Lock(ctx, m.key)
-	if err != nil {
-		if ctx.Err() != nil {
-			return Token{}, fmt.Errorf("kauth: %s %s: waiting for the store lock: %w", m.key.Broker, m.key.Env, err)
-		}
-		// The brokers answer a re-issue with the same token, so issuing
-		// without the shared lock costs at most a duplicate call, while
-		// waiting would leave the caller without a token.
-		m.log.Warn("kauth: store lock unavailable; issuing without it", "key", m.key.String(), "err", err)
-		lease = nil
-	} else {
-		defer lease.Unlock()
-	}
-
-	e, err := m.store.Load(ctx, m.key)
-	if err != nil && !errors.Is(err, ErrNotFound) {
-		m.log.Warn("kauth: store read failed; treating as empty", "key", m.key.String(), "err", err)
-	}
-	if err != nil {
-		e = Entry{}
-	}
-	m.mu.Lock()
-	rejected := m.rejected
-	m.mu.Unlock()
-	if fp := e.Token.Fingerprint(); e.Token.AccessToken != "" && (fp == rejected || fp == e.Rejected) {
-		e.Token = Token{}
-	}
-
-	now := m.clock.Now()
-	prev := m.cur.Load()
-	if st := m.newState(e.Token, now, false); e.Token.AccessToken != "" && now.Before(st.usableUntil) {
-		// Another process (or an earlier run) holds a usable token. Take it
-		// unless this is a refresh ahead and it is as old as ours.
-		if !ahead || now.Before(st.refreshAt) {
-			m.set(st)
-			m.emit(Event{Kind: EventReused, Key: m.key, Token: e.Token.Fingerprint(), ExpiresAt: e.Token.ExpiresAt, Source: "store"})
-			return e.Token, nil
-		}
-	}
-
-	if next := e.LastIssue.Add(m.minInterval); now.Before(next) {
-		if e.Token.AccessToken != "" && now.Before(e.Token.ExpiresAt.Add(-m.margin)) {
-			// Too soon to issue again, and what we have still works.
-			st := m.newState(e.Token, now, false)
-			st.refreshAt = earlier(next.Round(0), st.usableUntil)
-			st.setFast()
-			m.set(st)
-			return e.Token, nil
-		}
-		m.emit(Event{Kind: EventWaiting, Key: m.key, Duration: next.Sub(now)})
-		if err := m.clock.Sleep(ctx, next.Sub(now)); err != nil {
-			return Token{}, m.failed(fmt.Errorf("kauth: %s %s: waiting for the issuance interval: %w", m.key.Broker, m.key.Env, err))
-		}
-	}
-
-	tok, took, err := m.issue(ctx, lease, &e)
-	if err != nil {
-		return Token{}, m.failed(err)
-	}
-	if tok.Fingerprint() == rejected || (e.Rejected != "" && tok.Fingerprint() == e.Rejected) {
-		// Handing it out now would only loop between the broker's rejection
-		// and its re-issue: fail this round. The failure is remembered for
-		// a while (see fly), after which the mark is gone and the token is
-		// tried again, so a rejection that was a passing glitch heals
-		// itself and one that was not costs one issuance a minute at most.
-		m.mu.Lock()
-		if m.rejected == tok.Fingerprint() {
-			m.rejected = ""
-		}
-		m.mu.Unlock()
-		e.Token, e.Rejected = Token{}, ""
-		m.save(ctx, lease, e)
-		return Token{}, m.failed(&Error{
-			Broker: m.key.Broker, Env: m.key.Env, Op: "issue", Kind: ErrTokenReturnedAgain,
-			Message: "wait for it to expire, or revoke it (kauth revoke) so the broker mints a new one",
-		})
-	}
-
-	now = m.clock.Now()
-	same := (prev != nil && prev.tok.AccessToken == tok.AccessToken) || e.Token.AccessToken == tok.AccessToken
-	kind := EventIssued
-	switch {
-	case same:
-		kind = EventReused
-	case prev != nil && now.Before(prev.tok.ExpiresAt):
-		kind = EventRefreshed
-	}
-	e.Token = tok
-	m.save(ctx, lease, e)
-	m.set(m.newState(tok, now, same))
-	m.emit(Event{Kind: kind, Key: m.key, Token: tok.Fingerprint(), ExpiresAt: tok.ExpiresAt, Source: "broker", Duration: took})
-	return tok, nil
-}
-
-// issue calls the broker, retrying what is worth retrying with exponential
-// backoff and jitter, and never sooner than the issuance interval. Each
-// attempt is recorded in the store before it is made, so that the interval
-// holds across processes and crashes.
-func (m *Manager) issue(ctx context.Context, lease Lease, e *Entry) (Token, time.Duration, error) {
-	backoff := 500 * time.Millisecond
-	begin := m.clock.Now()
-	for attempt := 1; ; attempt++ {
-		start := m.clock.Now()
-		e.LastIssue = start
-		m.save(ctx, lease, *e)
-		actx, cancel := context.WithTimeout(ctx, m.attemptTimeout)
-		tok, err := m.provider.Issue(actx, m.creds)
-		cancel()
-		took := m.clock.Now().Sub(start)
-		if err == nil {
-			if tok.AccessToken == "" {
-				return Token{}, took, &Error{Broker: m.key.Broker, Env: m.key.Env, Op: "issue", Kind: ErrUnavailable, Message: "empty token in the broker's answer"}
-			}
-			return tok, took, nil
-		}
-		if ctx.Err() != nil || !Retryable(err) {
-			return Token{}, took, err
-		}
-		wait := backoff/2 + rand.N(backoff/2+1)
-		if ra := RetryAfter(err); ra > wait {
-			wait = ra
-		}
-		if spacing := m.minInterval - took; spacing > wait {
-			wait = spacing
-		}
-		// IssueTimeout is a budget on the Manager's clock; a context deadline
-		// is a wall-clock time, whatever m.clock says. Stop before either
-		// would run out during the wait.
-		if m.clock.Now().Add(wait).Sub(begin) > m.issueTimeout {
-			return Token{}, took, err
-		}
-		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < wait {
-			return Token{}, took, err
-		}
-		m.log.Warn("kauth: issuance failed; retrying", "key", m.key.String(), "attempt", attempt, "wait", wait.Round(time.Millisecond), "err", err)
-		if err := m.clock.Sleep(ctx, wait); err != nil {
-			return Token{}, took, err
-		}
-		backoff = min(backoff*2, 30*time.Second)
-	}
-}
-
-// newState computes when tok should be refreshed and until when it is
-// handed out. same says the broker just answered a refresh with the token
-// we had: it will not mint a new one yet (KIS within 6 h of the last issue,
-// Kiwoom while the token is valid), so try again later rather than on
-// every call, and serve the token to its end.
+// newState computes when tok is refreshed and until when it is handed out:
+// never in its last ExpiryMargin, whatever the broker answered.
 func (m *Manager) newState(tok Token, now time.Time, same bool) *state {
 	// Compare on the wall clock, as the broker does: Round(0) drops the
 	// monotonic reading that receipt-based expiries carry, which stops
 	// while the machine is suspended.
-	exp, now := tok.ExpiresAt.Round(0), now.Round(0)
-	s := &state{tok: tok, usableUntil: exp.Add(-m.margin)}
-	s.refreshAt = exp.Add(-m.ahead)
-	if issued := tok.IssuedAt.Round(0); !issued.IsZero() && exp.After(issued) {
-		// A short-lived token is not refreshed in the first three quarters
-		// of its life, however wide the window.
-		s.refreshAt = later(s.refreshAt, issued.Add(exp.Sub(issued)*3/4))
-	}
-	if same {
-		s.usableUntil = exp
-		s.refreshAt = later(s.refreshAt, now.Add(max(exp.Sub(now)/2, 5*time.Minute, m.minInterval)))
-	}
-	if s.refreshAt.After(s.usableUntil) {
-		s.refreshAt = s.usableUntil
-	}
+	s := &state{tok: tok, usableUntil: m.policy.usableUntil(tok)}
+	s.refreshAt = m.policy.refreshAt(tok, now, same)
 	s.setFast()
 	return s
 }
@@ -485,38 +336,62 @@ func (s *state) setFast() {
 	s.fastNs = min(s.refreshAt.UnixNano(), s.usableUntil.Add(-coarseGuard).UnixNano())
 }
 
-func earlier(a, b time.Time) time.Time {
-	if b.Before(a) {
-		return b
-	}
-	return a
-}
-
-func later(a, b time.Time) time.Time {
-	if b.After(a) {
-		return b
-	}
-	return a
-}
-
-// set makes s the served state and clears a remembered failure.
-func (m *Manager) set(s *state) {
-	m.cur.Store(s)
+// set makes s the served state and clears a remembered failure, unless its
+// token was reported rejected meanwhile (an Invalidate that arrived while
+// the refresh ran wins). It reports whether s is served.
+func (m *Manager) set(s *state) bool {
 	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.isRejectedLocked(s.tok.Fingerprint()) {
+		return false
+	}
+	m.cur.Store(s)
 	m.failErr = nil
+	return true
+}
+
+// remember makes callers get err, without another upstream call, for d.
+func (m *Manager) remember(err error, d time.Duration) {
+	m.mu.Lock()
+	m.failErr, m.failUntil = err, m.clock.Now().Add(d)
 	m.mu.Unlock()
 }
 
-func (m *Manager) save(ctx context.Context, lease Lease, e Entry) {
-	var err error
-	if lease != nil {
-		err = lease.Save(ctx, e)
-	} else {
-		err = m.store.Save(ctx, m.key, e)
+// markRejected records that the broker rejected the token fp, which expires
+// at exp, and drops it if it is served. The caller holds m.mu.
+func (m *Manager) markRejectedLocked(fp string, exp time.Time) (dropped *state) {
+	now := m.clock.Now()
+	for k, until := range m.rejected {
+		if !now.Before(until) {
+			delete(m.rejected, k)
+		}
 	}
-	if err != nil {
-		m.log.Warn("kauth: store write failed", "key", m.key.String(), "err", err)
+	if exp.IsZero() || !exp.After(now) {
+		exp = now.Add(24 * time.Hour)
 	}
+	m.rejected[fp] = exp
+	m.failErr = nil
+	if s := m.cur.Load(); s != nil && s.tok.Fingerprint() == fp && m.cur.CompareAndSwap(s, nil) {
+		return s
+	}
+	return nil
+}
+
+func (m *Manager) isRejectedLocked(fp string) bool {
+	until, ok := m.rejected[fp]
+	return ok && m.clock.Now().Before(until)
+}
+
+func (m *Manager) isRejected(fp string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.isRejectedLocked(fp)
+}
+
+func (m *Manager) unmark(fp string) {
+	m.mu.Lock()
+	delete(m.rejected, fp)
+	m.mu.Unlock()
 }
 
 func (m *Manager) failed(err error) error {
@@ -542,6 +417,9 @@ func (m *Manager) emit(ev Event) {
 	}
 	if ev.Err != nil {
 		level = slog.LevelError
+		if ev.Kind == EventStoreFailed {
+			level = slog.LevelWarn
+		}
 		attrs = append(attrs, "err", ev.Err)
 	}
 	m.log.Log(context.Background(), level, "kauth: token "+string(ev.Kind), attrs...)
@@ -550,9 +428,10 @@ func (m *Manager) emit(ev Event) {
 	}
 }
 
-// Invalidate reports that the broker rejected token. If token is the one
-// being served, it is dropped, and the next Token call gets a new one; a
-// token that was already replaced is left alone, so that a late report
+// Invalidate reports that the broker rejected token. It is recorded, so
+// that no later refresh adopts it again from the store, and if it is the
+// token being served it is dropped and the next Token call gets a new one.
+// A token that was already replaced is left alone, so that a late report
 // about an old token cannot throw away a newer one. Invalidate reports
 // whether it dropped the served token.
 func (m *Manager) Invalidate(token string) bool {
@@ -560,115 +439,43 @@ func (m *Manager) Invalidate(token string) bool {
 		return false
 	}
 	fp := Fingerprint(token)
+	var exp time.Time
+	if s := m.cur.Load(); s != nil && s.tok.AccessToken == token {
+		exp = s.tok.ExpiresAt
+	}
 	m.mu.Lock()
-	m.rejected = fp
-	m.failErr = nil
+	s := m.markRejectedLocked(fp, exp)
 	m.mu.Unlock()
-	s := m.cur.Load()
-	if s == nil || s.tok.AccessToken != token || !m.cur.CompareAndSwap(s, nil) {
+	if s == nil {
 		return false
 	}
 	m.emit(Event{Kind: EventInvalidated, Key: m.key, Token: fp, ExpiresAt: s.tok.ExpiresAt})
 	return true
 }
 
-// Revoke revokes the current token at the broker and forgets it in memory
-// and in the store. Every other holder of the same token (other processes,
-// other hosts) loses it too: the brokers hand one token to an app key.
-func (m *Manager) Revoke(ctx context.Context) error {
-	lease, err := m.store.Lock(ctx, m.key)
-	if err != nil {
-		return fmt.Errorf("kauth: %s %s: revoke: %w", m.key.Broker, m.key.Env, err)
-	}
-	defer lease.Unlock()
-	e, err := m.store.Load(ctx, m.key)
-	if err != nil && !errors.Is(err, ErrNotFound) {
-		m.log.Warn("kauth: store read failed", "key", m.key.String(), "err", err)
-	}
-	tok := e.Token
-	if tok.AccessToken == "" {
-		if s := m.cur.Load(); s != nil {
-			tok = s.tok
-		}
-	}
-	if tok.AccessToken == "" {
+// Close stops the Manager's background work and waits for it. After Close,
+// calls that need I/O (an issuance, a refresh, Revoke) return ErrClosed;
+// Token still returns a token held in memory while it is usable, never one
+// past its time. Close is safe to call more than once.
+func (m *Manager) Close() error {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
 		return nil
 	}
-	if err := m.provider.Revoke(ctx, m.creds, tok.AccessToken); err != nil && !errors.Is(err, ErrTokenRejected) {
-		return m.failed(err)
-	}
-	fp := tok.Fingerprint()
-	m.mu.Lock()
-	m.rejected = fp
+	m.closed = true
 	m.mu.Unlock()
-	m.cur.Store(nil)
-	e.Token, e.Rejected = Token{}, fp
-	if err := lease.Save(ctx, e); err != nil {
-		return fmt.Errorf("kauth: %s %s: revoked, but the store kept the token: %w", m.key.Broker, m.key.Env, err)
+	m.cancel()
+	m.wg.Wait()
+	m.hub.leave(m)
+	if m.coarse {
+		coarse.release()
 	}
-	m.emit(Event{Kind: EventRevoked, Key: m.key, Token: fp, ExpiresAt: tok.ExpiresAt})
 	return nil
 }
 
-// watch follows other processes' changes to the shared entry: a new token
-// is adopted, a revoked or rejected one is dropped.
-func (m *Manager) watch(w Watcher) {
-	backoff := time.Second
-	for first := true; m.ctx.Err() == nil; first = false {
-		if !first {
-			// Changes made while the watch was down were not reported.
-			m.reload()
-		}
-		err := w.Watch(m.ctx, func(c Change) {
-			if c.Resync || c.Key == m.key {
-				m.reload()
-			}
-		})
-		if m.ctx.Err() != nil {
-			return
-		}
-		m.log.Warn("kauth: store watch ended; retrying", "key", m.key.String(), "err", err)
-		if m.clock.Sleep(m.ctx, backoff) != nil {
-			return
-		}
-		backoff = min(backoff*2, time.Minute)
-	}
-}
-
-// reload reads the shared entry without the lock (a read is atomic) and
-// brings the served token in line with it.
-func (m *Manager) reload() {
-	ctx, cancel := context.WithTimeout(m.ctx, 10*time.Second)
-	defer cancel()
-	e, err := m.store.Load(ctx, m.key)
-	if err != nil && !errors.Is(err, ErrNotFound) {
-		return
-	}
+func (m *Manager) isClosed() bool {
 	m.mu.Lock()
-	rejected := m.rejected
-	m.mu.Unlock()
-	s := m.cur.Load()
-	now := m.clock.Now()
-	fp := e.Token.Fingerprint()
-	switch {
-	case s != nil && e.Token.AccessToken == s.tok.AccessToken:
-	case e.Token.AccessToken != "" && fp != e.Rejected && fp != rejected && now.Before(e.Token.ExpiresAt.Add(-m.margin)):
-		m.cur.CompareAndSwap(s, m.newState(e.Token, now, false))
-	case s != nil:
-		// Revoked or invalidated elsewhere.
-		m.cur.CompareAndSwap(s, nil)
-	}
-}
-
-// Close stops the Manager's background work and waits for it. After Close,
-// Token still returns a token held in memory, but issues no new one.
-func (m *Manager) Close() error {
-	m.closeOnce.Do(func() {
-		m.cancel()
-		m.wg.Wait()
-		if m.coarse {
-			coarse.release()
-		}
-	})
-	return nil
+	defer m.mu.Unlock()
+	return m.closed
 }

@@ -101,6 +101,11 @@ type account struct {
 
 	stopKeeper context.CancelFunc
 	keeperDone chan struct{}
+	// inUse counts the requests using the account. lookup adds to it under
+	// a.mu while the account is served, so once Reload has swapped it out
+	// no request adds any more, and closeAccount can wait for the count to
+	// drain before it closes the Manager.
+	inUse sync.WaitGroup
 }
 
 // New builds an Agent serving cfg's accounts, reading their credentials
@@ -326,22 +331,43 @@ func (a *Agent) keep(ctx context.Context, acct *account) {
 	}
 }
 
-// closeAccount stops acct's keeper and closes its Manager. Requests in
-// flight still finish with the token in memory.
+// closeAccount stops acct's keeper, waits (up to the shutdown timeout) for
+// the requests still using it, and closes its Manager, so that no request
+// in flight finds its Manager closed.
 func (a *Agent) closeAccount(acct *account) {
 	if acct.stopKeeper != nil {
 		acct.stopKeeper()
 		<-acct.keeperDone
 	}
+	drained := make(chan struct{})
+	go func() {
+		acct.inUse.Wait()
+		close(drained)
+	}()
+	t := time.NewTimer(a.shutdownTimeout())
+	defer t.Stop()
+	select {
+	case <-drained:
+	case <-t.C:
+		a.log.Warn("agent: closing a removed account with requests still in flight", "account", acct.name)
+	}
 	acct.mgr.Close()
 }
 
-// lookup returns the account called name, or nil.
+// lookup returns the account called name, or nil. The caller must call
+// done on a non-nil account when its request no longer uses it.
 func (a *Agent) lookup(name string) *account {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
-	return a.accounts[name]
+	acct := a.accounts[name]
+	if acct != nil {
+		acct.inUse.Add(1)
+	}
+	return acct
 }
+
+// done ends a request's use of acct (see lookup).
+func (acct *account) done() { acct.inUse.Done() }
 
 // snapshot returns the accounts sorted by name.
 func (a *Agent) snapshot() []*account {

@@ -188,7 +188,8 @@ func (a *Agent) serveAccounts(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"accounts": out})
 }
 
-// account finds the account named in the path, or answers 404.
+// account finds the account named in the path, or answers 404. The
+// caller must call done on a non-nil account when it is finished with it.
 func (a *Agent) account(w http.ResponseWriter, name string) *account {
 	acct := a.lookup(name)
 	if acct == nil {
@@ -199,6 +200,7 @@ func (a *Agent) account(w http.ResponseWriter, name string) *account {
 
 func (a *Agent) serveAccount(w http.ResponseWriter, r *http.Request) {
 	if acct := a.account(w, r.PathValue("name")); acct != nil {
+		defer acct.done()
 		writeJSON(w, http.StatusOK, a.info(acct))
 	}
 }
@@ -218,6 +220,7 @@ func (a *Agent) serveToken(w http.ResponseWriter, r *http.Request) {
 	if acct == nil {
 		return
 	}
+	defer acct.done()
 	tok, err := acct.mgr.Token(r.Context())
 	if err != nil {
 		writeKauthError(w, r, err)
@@ -253,6 +256,7 @@ func (a *Agent) serveInvalidate(w http.ResponseWriter, r *http.Request) {
 	if acct == nil {
 		return
 	}
+	defer acct.done()
 	var req InvalidateRequest
 	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()

@@ -395,3 +395,53 @@ accounts:
 func (h *harness) agent0Logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
+
+// TestReloadDrainsRequests: a Reload that removes an account does not close
+// its Manager under a request still using it. Here the request's token was
+// rejected by the broker and the proxy is getting a new one, slowly, when
+// the account is removed: the request still succeeds, and the Manager is
+// closed after it.
+func TestReloadDrainsRequests(t *testing.T) {
+	h := newHarness(t, setup{})
+	old := h.token("kiwoom-mock")
+	h.sim.InvalidateToken(old.AccessToken) // behind the agent's back
+	h.sim.Inject(brokersim.Fault{Broker: kauth.Kiwoom, Path: "/oauth2/token", Kind: brokersim.Latency, Delay: 300 * time.Millisecond})
+	rejected := h.sim.Stats().TokenRejected
+	done := make(chan response, 1)
+	go func() { done <- h.kiwoomInfo("kiwoom-mock", nil) }()
+	eventually(t, "the broker rejected the request's token", func() bool { return h.sim.Stats().TokenRejected > rejected })
+
+	cfg := h.cfg
+	cfg.Accounts = []agent.Account{h.cfg.Accounts[0], h.cfg.Accounts[2]} // without kiwoom-mock
+	if err := h.agent.Reload(cfg); err != nil {
+		t.Fatal(err)
+	}
+	kiwoomOK(t, <-done)
+	if r := h.viaUnix("GET", "/v1/accounts/kiwoom-mock/token", nil, nil); r.status != http.StatusNotFound {
+		t.Errorf("removed account = %d %s; want 404", r.status, r.body)
+	}
+}
+
+// TestAccountsOnOneAppKey: two accounts on one app key share their token
+// through the agent's store. When one heals a token the broker rejected,
+// the other serves the new token at once, not the dead one.
+func TestAccountsOnOneAppKey(t *testing.T) {
+	h := newHarness(t, setup{cfg: func(c *agent.Config) {
+		twin := c.Accounts[1] // kiwoom-mock
+		twin.Name = "kiwoom-mock-twin"
+		c.Accounts = append(c.Accounts, twin)
+	}})
+	old := h.token("kiwoom-mock")
+	if twin := h.token("kiwoom-mock-twin"); twin.AccessToken != old.AccessToken {
+		t.Fatal("two accounts on one app key hold different tokens")
+	}
+	h.sim.InvalidateToken(old.AccessToken)        // behind the agent's back
+	kiwoomOK(t, h.kiwoomInfo("kiwoom-mock", nil)) // rejected, healed, retried
+	fresh := h.token("kiwoom-mock")
+	if fresh.AccessToken == old.AccessToken {
+		t.Fatal("kiwoom-mock still serves the rejected token")
+	}
+	eventually(t, "the twin account serves the new token", func() bool {
+		return h.token("kiwoom-mock-twin").AccessToken == fresh.AccessToken
+	})
+}

@@ -80,6 +80,7 @@ func (a *Agent) serveProxy(w http.ResponseWriter, r *http.Request) {
 	if acct == nil {
 		return
 	}
+	defer acct.done()
 	path := r.PathValue("path")
 	if path == "" {
 		writeError(w, http.StatusNotFound, "not_found", "no broker path: use /proxy/"+acct.name+"/uapi/… or /proxy/"+acct.name+"/api/…")

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/kauth/kauth"
@@ -163,6 +164,16 @@ type appClient struct {
 	creds   kauth.Credentials
 	store   *openedStore
 	manager *kauth.Manager
+
+	mu       sync.Mutex
+	storeErr error // the first store write that failed, if any
+}
+
+// storeFailure returns the first store write that failed, if any.
+func (s *appClient) storeFailure() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.storeErr
 }
 
 func (s *appClient) Close() {
@@ -186,11 +197,22 @@ func (c *cli) newAppClient(b kauth.Broker, e kauth.Env, timeout time.Duration, v
 	if err != nil {
 		return nil, err
 	}
+	ac := &appClient{creds: creds, store: st}
 	m, err := kauth.NewManager(kauth.Config{
 		Credentials: creds,
 		Provider:    p,
 		Store:       st,
 		Logger:      log,
+		OnEvent: func(ev kauth.Event) {
+			if ev.Kind != kauth.EventStoreFailed {
+				return
+			}
+			ac.mu.Lock()
+			if ac.storeErr == nil {
+				ac.storeErr = ev.Err
+			}
+			ac.mu.Unlock()
+		},
 		// A command prints its token and exits, and the caller may hold
 		// on to the token for a while: rather than hand out a token in its
 		// refresh window and refresh in the background (which exiting would
@@ -203,7 +225,8 @@ func (c *cli) newAppClient(b kauth.Broker, e kauth.Env, timeout time.Duration, v
 		st.close()
 		return nil, err
 	}
-	return &appClient{creds: creds, store: st, manager: m}, nil
+	ac.manager = m
+	return ac, nil
 }
 
 // fileExists reports whether path exists.

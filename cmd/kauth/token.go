@@ -50,6 +50,12 @@ expires_at in RFC 3339 in Korea Standard Time (+09:00).`)
 	if err != nil {
 		return gaveUp(err, *timeout)
 	}
+	if err := s.storeFailure(); err != nil {
+		// The token is good, but the cache did not keep it (nor the time of
+		// the issuance): say so, or the next run issues again unawares and
+		// may meet KIS's once-a-minute limit (EGW00133).
+		fmt.Fprintln(c.stderr, errorLine(fmt.Errorf("kauth: %s %s: warning: the token could not be cached, so the next run will issue again: %w", b, e, err)))
+	}
 	if !*asJSON {
 		_, err = fmt.Fprintln(c.stdout, tok.AccessToken)
 		return err
@@ -63,10 +69,11 @@ expires_at in RFC 3339 in Korea Standard Time (+09:00).`)
 	})
 }
 
-// gaveUp says which setting ended a command that ran out of time, so the
+// gaveUp says which setting ended a command that ran out of time (or
+// whose wait for the broker's issuance spacing would outlast it), so the
 // user knows what to raise.
 func gaveUp(err error, timeout time.Duration) error {
-	if errors.Is(err, context.DeadlineExceeded) {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, kauth.ErrRateLimited) {
 		return fmt.Errorf("%w (gave up after --timeout %v)", err, timeout)
 	}
 	return err

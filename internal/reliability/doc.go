@@ -12,6 +12,8 @@
 //     calls and no leaked goroutine;
 //   - cold-start storms issue once, across goroutines and across processes
 //     on the file store and on Redis;
+//   - a process whose clock runs ahead (KAUTH_REL_OFFSET, test binaries
+//     only) delays another process's issuance by one spacing at most;
 //   - thirty virtual days with a restart every ten minutes issue at most
 //     once per validity period and never trip the issuance rate limit;
 //   - processes killed with SIGKILL at random points of a refresh never

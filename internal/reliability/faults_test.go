@@ -240,12 +240,14 @@ func (r *faultRig) checkLogs(t *testing.T, o *outcomes) {
 }
 
 // attemptsPerFlight is how many token requests one blocking issuance may
-// make under a burst of retryable faults: KIS spaces attempts 61 s apart
-// within the 3 min IssueTimeout (3 attempts); Kiwoom backs off
-// exponentially from 0.5 s (with jitter, capped at 30 s) within it: 11 to
-// 17 attempts.
-func attemptsPerFlight(b kauth.Broker) int {
-	if b == kauth.KIS {
+// make under a burst of retryable faults of kind k. An answer that could
+// have issued (KIS EGW00133) spaces KIS attempts 61 s apart within the
+// 3 min IssueTimeout (3 attempts). Everything else — transient answers (5xx,
+// hangs, resets, HTML, malformed) at either broker, and Kiwoom's rate limit
+// under its 1 s spacing — backs off exponentially from 0.5 s (with jitter,
+// capped at 30 s) within it: 11 to 17 attempts.
+func attemptsPerFlight(b kauth.Broker, k brokersim.FaultKind) int {
+	if b == kauth.KIS && k == brokersim.RateLimit {
 		return 3
 	}
 	return 17
@@ -308,7 +310,7 @@ func TestFaultsOnIssue(t *testing.T) {
 				}
 				o := r.load(t, callers, d, false, nil)
 				calls := r.rig.IssueCalls(app.Broker)
-				limit := min(injected, attemptsPerFlight(app.Broker)) + 1
+				limit := min(injected, attemptsPerFlight(app.Broker, tt.faults[0].kind)) + 1
 				if calls > limit {
 					t.Errorf("token endpoint requests = %d; want at most %d (%d faults injected): a retry storm", calls, limit, injected)
 				}

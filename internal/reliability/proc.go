@@ -34,6 +34,7 @@ const (
 	EnvPrefix = "KAUTH_REL_PREFIX" // Redis key prefix
 	EnvBase   = "KAUTH_REL_BASE"   // ScaledClock base, Unix nanoseconds; unset: the real clock
 	EnvScale  = "KAUTH_REL_SCALE"  // ScaledClock scale
+	EnvOffset = "KAUTH_REL_OFFSET" // a Go duration added to the child's clock: a host whose clock is off
 )
 
 // PIDHeader carries the child's process id on its requests to the
@@ -79,6 +80,14 @@ func newChildWorld() (*childWorld, error) {
 			return nil, err
 		}
 		c := ScaledClock{Base: time.Unix(0, ns), Scale: scale}
+		w.clock, w.now = c, c.Now
+	}
+	if off := os.Getenv(EnvOffset); off != "" {
+		d, err := time.ParseDuration(off)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", EnvOffset, err)
+		}
+		c := OffsetClock{Clock: w.clock, Offset: d}
 		w.clock, w.now = c, c.Now
 	}
 	key, err := base64.StdEncoding.DecodeString(os.Getenv("KAUTH_KEY"))

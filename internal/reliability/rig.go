@@ -156,6 +156,16 @@ func (c ScaledClock) Sleep(ctx context.Context, d time.Duration) error {
 	return kauth.SystemClock{}.Sleep(ctx, c.Real(d))
 }
 
+// OffsetClock is Clock off by Offset: the clock of a host that runs ahead
+// (or, negative, behind), or one that NTP is about to step back.
+type OffsetClock struct {
+	kauth.Clock
+	Offset time.Duration
+}
+
+// Now returns the inner clock's time plus Offset.
+func (c OffsetClock) Now() time.Time { return c.Clock.Now().Add(c.Offset) }
+
 // DiscardLogger drops everything.
 func DiscardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 

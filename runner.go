@@ -1,0 +1,436 @@
+package kauth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+)
+
+// This file is the runner: it performs the I/O that the policy decides on
+// (store, lock, broker) and nothing else decides.
+
+// errLeaseLost is what a refresh returns when its lease was lost: the
+// caller locks again and reads what the new holder wrote.
+var errLeaseLost = fmt.Errorf("kauth: refresh stopped: %w", ErrLeaseLost)
+
+// refresh is the critical section: under the store's lock it reads the
+// shared entry, adopts a token another process already got, or issues one,
+// and writes the result back. ahead is true for a background refresh of a
+// token that is still valid. If the lease is lost on the way, it writes
+// nothing and starts again under a new lease, adopting what the new holder
+// wrote.
+func (m *Manager) refresh(ctx context.Context, ahead bool) (Token, error) {
+	var orphan Token // a token the broker gave under a lease lost before it was saved
+	for try := 0; ; try++ {
+		tok, err := m.refreshOnce(ctx, ahead, &orphan)
+		if !errors.Is(err, ErrLeaseLost) || try == 2 || ctx.Err() != nil {
+			return tok, err
+		}
+		m.log.Warn("kauth: store lease lost during a refresh; reading the store again", "key", m.key.String())
+	}
+}
+
+func (m *Manager) refreshOnce(ctx context.Context, ahead bool, orphan *Token) (Token, error) {
+	begin := m.clock.Now()
+	lease, err := m.store.Lock(ctx, m.key)
+	if err != nil {
+		if ctx.Err() != nil {
+			return Token{}, fmt.Errorf("kauth: %s %s: waiting for the store lock: %w", m.key.Broker, m.key.Env, err)
+		}
+		// The brokers answer a re-issue with the same token, so issuing
+		// without the shared lock costs at most a duplicate call, while
+		// waiting would leave the caller without a token.
+		m.log.Warn("kauth: store lock unavailable; issuing without it", "key", m.key.String(), "err", err)
+		lease = nil
+	} else {
+		defer lease.Unlock()
+		// Stop waiting and calling as soon as the lease is lost.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+		go func() {
+			select {
+			case <-lease.Done():
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+	}
+	lost := func() bool { return lease != nil && lease.Err() != nil && !errors.Is(lease.Err(), context.Canceled) }
+
+	e := m.load(ctx)
+	fp := e.Token.Fingerprint()
+	rejected := e.Token.AccessToken != "" && (fp == e.Rejected || m.isRejected(fp))
+	if rejected {
+		e.Token = Token{}
+		if e.Rejected != fp {
+			// Our record of the rejection goes to the shared entry, so
+			// that no process adopts the token again.
+			e.Rejected = fp
+			m.save(ctx, lease, e)
+		}
+	}
+	now := m.clock.Now()
+	if e.LastIssue.After(now) {
+		// A LastIssue in the future (a peer whose clock runs ahead, an NTP
+		// step back) is taken as now, on our clock: it holds issuance back
+		// for one spacing at most, and the next caller finds it over.
+		e.LastIssue = now
+		m.save(ctx, lease, e)
+	}
+	if o := *orphan; o.AccessToken != "" && !m.policy.usable(e.Token, now) && m.policy.usable(o, now) && !m.isRejected(o.Fingerprint()) {
+		// The broker gave us this token under the lease we lost, and the
+		// new holder left no usable one: keep ours rather than issue again.
+		e.Token = o
+		*orphan = Token{}
+		return m.accept(ctx, lease, e, o, false, EventIssued, 0)
+	}
+
+	d := m.policy.beforeIssue(before{now: now, stored: e, ahead: ahead, spent: now.Sub(begin)})
+	switch d.verb {
+	case adopt:
+		if !m.set(m.newState(e.Token, now, false)) {
+			return Token{}, m.failed(m.errorf(ErrTokenRejected, "the stored token was reported rejected"))
+		}
+		m.emit(Event{Kind: EventReused, Key: m.key, Token: e.Token.Fingerprint(), ExpiresAt: e.Token.ExpiresAt, Source: "store"})
+		return e.Token, nil
+	case keep:
+		// Too soon to issue again, and what we have still works.
+		st := m.newState(e.Token, now, false)
+		st.refreshAt = earlier(d.at.Round(0), st.usableUntil)
+		st.setFast()
+		if !m.set(st) {
+			return Token{}, m.failed(m.errorf(ErrTokenRejected, "the stored token was reported rejected"))
+		}
+		return e.Token, nil
+	case fail:
+		// The spacing outlasts what is left of IssueTimeout: say so at once
+		// rather than sleep past the budget. Not remembered: the next
+		// caller may find the spacing over.
+		return Token{}, m.failed(&Error{Broker: m.key.Broker, Env: m.key.Env, Op: "issue", Kind: ErrRateLimited, RetryAfter: d.d,
+			Message: fmt.Sprintf("the issuance spacing (%v) outlasts IssueTimeout", d.d.Round(time.Second))})
+	case waitFor:
+		m.emit(Event{Kind: EventWaiting, Key: m.key, Duration: d.d})
+		if err := m.clock.Sleep(ctx, d.d); err != nil {
+			if lost() {
+				return Token{}, errLeaseLost
+			}
+			return Token{}, m.failed(fmt.Errorf("kauth: %s %s: waiting for the issuance interval: %w", m.key.Broker, m.key.Env, err))
+		}
+	}
+
+	prev := m.cur.Load()
+	revoked := false
+	for {
+		tok, took, err := m.issue(ctx, lease, &e, begin)
+		if lost() {
+			if tok.AccessToken != "" {
+				*orphan = tok
+			}
+			return Token{}, errLeaseLost
+		}
+		if err != nil {
+			if m.ctx.Err() == nil && ctx.Err() == nil {
+				m.remember(err, m.failFor(err))
+			}
+			return Token{}, m.failed(err)
+		}
+		now = m.clock.Now()
+		if prev != nil {
+			tok = keepIssuedAt(tok, prev.tok, e.Token)
+		} else {
+			tok = keepIssuedAt(tok, e.Token)
+		}
+		after := m.policy.afterIssue(answer{now: now, tok: tok, rejected: m.isRejected(tok.Fingerprint()), revoked: revoked})
+		switch after.verb {
+		case fail:
+			if errors.Is(after.err, ErrTokenReturnedAgain) {
+				// Handing it out now would only loop between the broker's
+				// rejection and its re-issue: fail this round. The failure
+				// is remembered for a while, after which the mark is gone
+				// and the token is tried again, so a rejection that was a
+				// passing glitch heals itself and one that was not costs
+				// one issuance a minute at most.
+				m.unmark(tok.Fingerprint())
+				e.Token, e.Rejected = Token{}, ""
+				m.save(ctx, lease, e)
+				err := m.errorf(ErrTokenReturnedAgain, "wait for it to expire, or revoke it (kauth revoke) so the broker mints a new one")
+				m.remember(err, max(m.policy.minInterval, 5*time.Second))
+				return Token{}, m.failed(err)
+			}
+			err := m.errorf(ErrUnavailable, "the broker keeps answering with a token in its last %v", m.policy.margin)
+			m.remember(err, max(m.policy.minInterval, 5*time.Second))
+			return Token{}, m.failed(err)
+		case issue:
+			// The same token, in its last margin: revoke it so that the
+			// broker mints a new one (Kiwoom keeps one token while it is
+			// valid), then issue again, still under the lock.
+			if err := m.provider.Revoke(ctx, m.creds, tok.AccessToken); err != nil && !errors.Is(err, ErrTokenRejected) {
+				return Token{}, m.failed(err)
+			}
+			revoked = true
+			rfp := tok.Fingerprint()
+			m.mu.Lock()
+			m.markRejectedLocked(rfp, tok.ExpiresAt)
+			m.mu.Unlock()
+			e.Token, e.Rejected = Token{}, rfp
+			m.emit(Event{Kind: EventRevoked, Key: m.key, Token: rfp, ExpiresAt: tok.ExpiresAt, Source: "end of a same-token period"})
+			m.hub.changed(m, rfp)
+			if wait := e.LastIssue.Add(m.policy.minInterval).Sub(m.clock.Now()); wait > 0 {
+				m.emit(Event{Kind: EventWaiting, Key: m.key, Duration: wait})
+				if err := m.clock.Sleep(ctx, min(wait, m.policy.minInterval)); err != nil {
+					return Token{}, m.failed(fmt.Errorf("kauth: %s %s: waiting for the issuance interval: %w", m.key.Broker, m.key.Env, err))
+				}
+			}
+			continue
+		}
+		same := (prev != nil && prev.tok.AccessToken == tok.AccessToken) || e.Token.AccessToken == tok.AccessToken
+		kind := EventIssued
+		switch {
+		case same:
+			kind = EventReused
+		case prev != nil && now.Before(prev.tok.ExpiresAt):
+			kind = EventRefreshed
+		}
+		e.Token = tok
+		return m.accept(ctx, lease, e, tok, same, kind, took)
+	}
+}
+
+// accept writes e (holding tok) and serves tok.
+func (m *Manager) accept(ctx context.Context, lease Lease, e Entry, tok Token, same bool, kind EventKind, took time.Duration) (Token, error) {
+	saved := m.save(ctx, lease, e)
+	if errors.Is(saved, ErrLeaseLost) {
+		return Token{}, errLeaseLost
+	}
+	if !m.set(m.newState(tok, m.clock.Now(), same)) {
+		// Reported rejected while we were getting it.
+		err := m.errorf(ErrTokenReturnedAgain, "the token was reported rejected while it was being issued")
+		m.remember(err, max(m.policy.minInterval, 5*time.Second))
+		return Token{}, m.failed(err)
+	}
+	m.emit(Event{Kind: kind, Key: m.key, Token: tok.Fingerprint(), ExpiresAt: tok.ExpiresAt, Source: "broker", Duration: took})
+	if saved == nil {
+		m.hub.changed(m, "")
+	}
+	return tok, nil
+}
+
+// failFor is how long a broker failure is answered from memory.
+func (m *Manager) failFor(err error) time.Duration {
+	if errors.Is(err, ErrUnavailable) {
+		return 5 * time.Second // transient: try again soon
+	}
+	if ra := RetryAfter(err); ra > 0 {
+		return ra
+	}
+	return max(m.policy.minInterval, 5*time.Second)
+}
+
+func (m *Manager) errorf(kind error, msg string, args ...any) *Error {
+	return &Error{Broker: m.key.Broker, Env: m.key.Env, Op: "issue", Kind: kind, Message: fmt.Sprintf(msg, args...)}
+}
+
+// issue calls the broker, retrying what is worth retrying with backoff and
+// jitter. Each attempt is recorded in the store (LastIssue) before it is
+// made, so that the spacing holds across processes and crashes; an attempt
+// that failed transiently did not count at the broker, and its record is
+// taken back.
+func (m *Manager) issue(ctx context.Context, lease Lease, e *Entry, begin time.Time) (Token, time.Duration, error) {
+	backoff := 500 * time.Millisecond
+	counted := e.LastIssue
+	for attempt := 1; ; attempt++ {
+		start := m.clock.Now()
+		e.LastIssue = start
+		if errors.Is(m.save(ctx, lease, *e), ErrLeaseLost) {
+			return Token{}, 0, errLeaseLost
+		}
+		actx, cancel := context.WithTimeout(ctx, m.attemptTimeout)
+		tok, err := m.provider.Issue(actx, m.creds)
+		cancel()
+		took := m.clock.Now().Sub(start)
+		if err == nil {
+			if tok.AccessToken == "" {
+				return Token{}, took, &Error{Broker: m.key.Broker, Env: m.key.Env, Op: "issue", Kind: ErrUnavailable, Message: "empty token in the broker's answer"}
+			}
+			return tok, took, nil
+		}
+		jittered := backoff/2 + rand.N(backoff/2+1)
+		wait, again, count := m.policy.retry(err, took, m.clock.Now().Sub(begin), jittered)
+		if count {
+			counted = start
+		} else {
+			e.LastIssue = counted
+			m.save(ctx, lease, *e)
+		}
+		if !again || ctx.Err() != nil {
+			return Token{}, took, err
+		}
+		// IssueTimeout is a budget on the Manager's clock; a context deadline
+		// is a wall-clock time, whatever m.clock says. Stop before either
+		// would run out during the wait.
+		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < wait {
+			return Token{}, took, err
+		}
+		m.log.Warn("kauth: issuance failed; retrying", "key", m.key.String(), "attempt", attempt, "wait", wait.Round(time.Millisecond), "err", err)
+		if err := m.clock.Sleep(ctx, wait); err != nil {
+			return Token{}, took, err
+		}
+		backoff = min(backoff*2, 30*time.Second)
+	}
+}
+
+// load reads the shared entry; an unreadable one counts as none.
+func (m *Manager) load(ctx context.Context) Entry {
+	e, err := m.store.Load(ctx, m.key)
+	if err != nil {
+		if !errors.Is(err, ErrNotFound) {
+			m.log.Warn("kauth: store read failed; treating as empty", "key", m.key.String(), "err", err)
+		}
+		return Entry{}
+	}
+	return e
+}
+
+// save writes e, under lease if there is one. A failure other than a lost
+// lease is reported as EventStoreFailed: other processes will not see the
+// change, and the next run may have to issue again.
+func (m *Manager) save(ctx context.Context, lease Lease, e Entry) error {
+	var err error
+	if lease != nil {
+		err = lease.Save(ctx, e)
+	} else {
+		err = m.store.Save(ctx, m.key, e)
+	}
+	if err != nil && !errors.Is(err, ErrLeaseLost) {
+		m.emit(Event{Kind: EventStoreFailed, Key: m.key, Err: fmt.Errorf("kauth: %s %s: writing the store: %w", m.key.Broker, m.key.Env, err)})
+	}
+	return err
+}
+
+// Revoke revokes the current token at the broker and forgets it in memory
+// and in the store. Every other holder of the same token loses it too: the
+// brokers hand one token to an app key, and Managers on the same Store
+// value (in this process) and watching it (elsewhere) drop it.
+//
+// If the store cannot record the revoke, Revoke removes the entry instead;
+// if that fails too, it returns an error wrapping the store's (e.g.
+// ErrStoreUnwritable): the token is revoked at the broker and dropped in
+// memory, but other processes may still read it from the store.
+func (m *Manager) Revoke(ctx context.Context) error {
+	if m.isClosed() {
+		return m.closedErr()
+	}
+	lease, err := m.store.Lock(ctx, m.key)
+	if err != nil {
+		return fmt.Errorf("kauth: %s %s: revoke: %w", m.key.Broker, m.key.Env, err)
+	}
+	defer lease.Unlock()
+	e := m.load(ctx)
+	tok := e.Token
+	if tok.AccessToken == "" {
+		if s := m.cur.Load(); s != nil {
+			tok = s.tok
+		}
+	}
+	if tok.AccessToken == "" {
+		return nil
+	}
+	if err := m.provider.Revoke(ctx, m.creds, tok.AccessToken); err != nil && !errors.Is(err, ErrTokenRejected) {
+		return m.failed(err)
+	}
+	fp := tok.Fingerprint()
+	m.mu.Lock()
+	m.markRejectedLocked(fp, tok.ExpiresAt)
+	m.mu.Unlock()
+	e.Token, e.Rejected = Token{}, fp
+	var kept error
+	if err := m.save(ctx, lease, e); err != nil {
+		// Without the record, at least remove the token: a full disk can
+		// still unlink.
+		if derr := m.store.Delete(ctx, m.key); derr != nil {
+			kept = fmt.Errorf("kauth: %s %s: revoke: revoked at the broker, but the store kept the token: %w", m.key.Broker, m.key.Env, err)
+			m.emit(Event{Kind: EventStoreFailed, Key: m.key, Err: kept})
+		}
+	}
+	m.hub.changed(m, fp)
+	m.emit(Event{Kind: EventRevoked, Key: m.key, Token: fp, ExpiresAt: tok.ExpiresAt})
+	return kept
+}
+
+// requestReload brings the served token in line with the store soon, in
+// the background; requests made while a reload runs are folded into one
+// more.
+func (m *Manager) requestReload() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return
+	}
+	if m.reloading {
+		m.again = true
+		return
+	}
+	m.reloading = true
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		for {
+			m.reload()
+			m.mu.Lock()
+			if !m.again || m.closed {
+				m.reloading, m.again = false, false
+				m.mu.Unlock()
+				return
+			}
+			m.again = false
+			m.mu.Unlock()
+		}
+	}()
+}
+
+// reload reads the shared entry under the store's lock, so that no refresh
+// writes between the read and the decision, and brings the served token in
+// line with it: a newer token is adopted, a revoked or rejected one is
+// dropped, and the served token is never swapped back to an older one.
+func (m *Manager) reload() {
+	ctx, cancel := context.WithTimeout(m.ctx, m.policy.budget)
+	defer cancel()
+	lease, err := m.store.Lock(ctx, m.key)
+	if err != nil {
+		return
+	}
+	defer lease.Unlock()
+	e, err := m.store.Load(ctx, m.key)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return
+	}
+	s := m.cur.Load()
+	var served *Token
+	if s != nil {
+		served = &s.tok
+	}
+	now := m.clock.Now()
+	fp := e.Token.Fingerprint()
+	rejected := e.Token.AccessToken != "" && (fp == e.Rejected || m.isRejected(fp))
+	switch m.policy.reconcile(now, e, rejected, served) {
+	case adopt:
+		m.mu.Lock()
+		if !m.isRejectedLocked(fp) {
+			m.cur.CompareAndSwap(s, m.newState(e.Token, now, false))
+		}
+		m.mu.Unlock()
+	case fail:
+		m.cur.CompareAndSwap(s, nil)
+	}
+}
+
+// dropRejected is how a sibling on the same Store value hears of a revoke
+// or rejection at once, without I/O.
+func (m *Manager) dropRejected(fp string) {
+	m.mu.Lock()
+	m.markRejectedLocked(fp, time.Time{})
+	m.mu.Unlock()
+}
