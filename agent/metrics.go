@@ -53,7 +53,7 @@ func newMetrics(a *Agent) *metrics {
 		}, []string{"account", "status"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "kauth_proxy_request_duration_seconds",
-			Help:    "Time from the end of the rate-limit wait to the end of the proxied response.",
+			Help:    "Time from the end of the rate-limit wait to the end of the proxied response, for requests that reached the broker.",
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 		}, []string{"account"}),
 		waits: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -99,9 +99,13 @@ func (m *metrics) forget(name string) {
 	m.latency.DeletePartialMatch(l)
 }
 
-func (m *metrics) proxied(name string, status int, seconds float64) {
+// proxied counts a proxied request, and its broker latency if it reached
+// the broker.
+func (m *metrics) proxied(name string, status int, seconds float64, sent bool) {
 	m.requests.WithLabelValues(name, strconv.Itoa(status)).Inc()
-	m.latency.WithLabelValues(name).Observe(seconds)
+	if sent {
+		m.latency.WithLabelValues(name).Observe(seconds)
+	}
 }
 
 func (m *metrics) waited(name string, seconds float64) {
