@@ -120,7 +120,7 @@ func loadClientKeys(cfg Config, accounts map[string]bool) ([]clientKey, error) {
 		}
 		k, err := loadOrCreateKey(path)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("agent: %s: %w", field, err))
+			errs = append(errs, fmt.Errorf("agent: %s: %s", field, strings.TrimPrefix(err.Error(), "agent: ")))
 			continue
 		}
 		if other, dup := seen[k]; dup {
