@@ -144,6 +144,9 @@ var (
 	expiryDesc = prometheus.NewDesc("kauth_token_expiry_seconds",
 		"Seconds until the account's token expires; negative if it has expired, absent if there is none.",
 		[]string{"account"}, nil)
+	inFlightDesc = prometheus.NewDesc("kauth_proxy_in_flight",
+		"Proxied requests of the account being served now (bounded by max_in_flight).",
+		[]string{"account"}, nil)
 	infoDesc = prometheus.NewDesc("kauth_account_info",
 		"Always 1; labels name each account's broker, env and app key fingerprint.",
 		[]string{"account", "broker", "env", "app"}, nil)
@@ -151,6 +154,7 @@ var (
 
 func (c *accountCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- expiryDesc
+	ch <- inFlightDesc
 	ch <- infoDesc
 }
 
@@ -159,6 +163,7 @@ func (c *accountCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, acct := range c.a.snapshot() {
 		ch <- prometheus.MustNewConstMetric(infoDesc, prometheus.GaugeValue, 1,
 			acct.name, string(acct.creds.Broker), string(acct.creds.Env), acct.creds.Fingerprint())
+		ch <- prometheus.MustNewConstMetric(inFlightDesc, prometheus.GaugeValue, float64(acct.inFlight.Load()), acct.name)
 		if tok, _ := acct.mgr.Cached(); tok.AccessToken != "" {
 			ch <- prometheus.MustNewConstMetric(expiryDesc, prometheus.GaugeValue, tok.ExpiresAt.Sub(now).Seconds(), acct.name)
 		}
