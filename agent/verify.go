@@ -2,7 +2,9 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -77,7 +79,9 @@ func (a *Agent) checkReport(ctx context.Context, acct *account, token string) (r
 	now := a.clock.Now()
 	if !p.at.IsZero() && now.Sub(p.at) < ProbeEvery {
 		if p.token == token && p.verdict == reasonAccepted {
-			return reasonAccepted, 0
+			// The broker accepted it moments ago; if the client's calls
+			// still fail, it may report again when a probe may run.
+			return reasonAccepted, ProbeEvery - now.Sub(p.at)
 		}
 		if p.token == token && p.verdict == reasonConfirmed {
 			// Confirmed a moment ago; the served token is that one only
@@ -132,7 +136,28 @@ func (a *Agent) probe(ctx context.Context, acct *account, token string) (rejecte
 	if resp.StatusCode != http.StatusOK {
 		return false, errors.New("agent: probe answered " + resp.Status)
 	}
-	return false, nil
+	// Both brokers answer errors, rate limits included, with HTTP 200 and
+	// a code in the body (DESIGN §1: KIS rt_cd "1", Kiwoom a non-zero
+	// return_code, a number or a numeric string): only a success proves
+	// the token good.
+	var body struct {
+		RtCd       *string          `json:"rt_cd"`
+		ReturnCode *json.RawMessage `json:"return_code"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&body); err != nil {
+		return false, errors.New("agent: probe answer is not the broker's JSON")
+	}
+	switch acct.creds.Broker {
+	case kauth.KIS:
+		if body.RtCd != nil && *body.RtCd == "0" {
+			return false, nil
+		}
+	case kauth.Kiwoom:
+		if body.ReturnCode != nil && strings.Trim(string(*body.ReturnCode), `"`) == "0" {
+			return false, nil
+		}
+	}
+	return false, errors.New("agent: probe answered with an error code")
 }
 
 // probeRequest builds the probe call of acct's broker: a price quote of
