@@ -263,7 +263,7 @@ func TestSlowBodiesBounded(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { c.Close() })
-		c.SetDeadline(time.Now().Add(10 * time.Second))
+		c.SetDeadline(time.Now().Add(5 * time.Second))
 		fmt.Fprintf(c, "POST /proxy/kiwoom-mock/api/dostk/stkinfo HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer %s\r\n"+
 			"api-id: ka10001\r\nContent-Length: 1000000\r\n\r\n{\"stk_cd\":", h.key)
 		s := slow{c, make(chan response, 1)}
@@ -287,6 +287,13 @@ func TestSlowBodiesBounded(t *testing.T) {
 	for _, r := range []response{h.kiwoomInfo("kiwoom-mock", nil), h.viaTCP("POST", "/proxy/kiwoom-mock/api/dostk/stkinfo", strings.NewReader(`{}`), nil)} {
 		if r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") == "" || r.errorCode(t) != "overloaded" {
 			t.Errorf("third request = %d %v %s; want 503 overloaded with Retry-After", r.status, r.header, r.body)
+		}
+	}
+	// So is a third slow body: the refusal does not wait for the body.
+	for _, network := range []string{"tcp", "unix"} {
+		c := start(network)
+		if r := <-c.done; r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") == "" {
+			t.Errorf("third slow request via %s = %d %s; want 503 with Retry-After at once", network, r.status, r.body)
 		}
 	}
 	// Another account is not affected.

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"io"
 	"net"
 	"net/http"
 	"strconv"
@@ -27,7 +28,14 @@ import (
 //     control. 401.
 //  5. A bounded body: larger than MaxBodyBytes is 413.
 func (a *Agent) guard(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		var w http.ResponseWriter = rw
+		var tb *trackedBody
+		if r.Body != nil && r.Body != http.NoBody {
+			tb = &trackedBody{ReadCloser: r.Body}
+			r.Body = tb
+			w = &closeUnread{ResponseWriter: rw, body: tb}
+		}
 		if r.Header.Get("Origin") != "" {
 			writeError(w, http.StatusForbidden, "forbidden_origin", "requests from web pages (with an Origin header) are refused")
 			return
@@ -64,12 +72,58 @@ func (a *Agent) guard(next http.Handler) http.Handler {
 			writeError(w, http.StatusRequestEntityTooLarge, "body_too_large", "request body larger than the agent's limit")
 			return
 		}
-		if r.Body != nil && r.Body != http.NoBody {
-			r.Body = http.MaxBytesReader(w, r.Body, limit)
+		if tb != nil {
+			tb.ReadCloser = http.MaxBytesReader(w, tb.ReadCloser, limit)
 		}
 		next.ServeHTTP(w, withPrincipal(r, p))
 	})
 }
+
+// trackedBody notes whether a request body was read to its end.
+type trackedBody struct {
+	io.ReadCloser
+	done bool
+}
+
+func (b *trackedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil {
+		b.done = true
+	}
+	return n, err
+}
+
+// closeUnread answers a request whose body was not read to its end (it was
+// refused first) with "Connection: close". Otherwise net/http would read up
+// to 256 KiB of the unread body before sending the answer, with no
+// deadline: a client trickling its body would hold the refusal back for as
+// long as it likes.
+type closeUnread struct {
+	http.ResponseWriter
+	body        *trackedBody
+	wroteHeader bool
+}
+
+func (w *closeUnread) WriteHeader(code int) {
+	if !w.wroteHeader && code >= 200 {
+		w.wroteHeader = true
+		if !w.body.done {
+			w.Header().Set("Connection", "close")
+		}
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *closeUnread) Write(b []byte) (int, error) {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection (read
+// deadlines, flushes).
+func (w *closeUnread) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // localHost reports whether r's Host header names this machine's loopback
 // (or an explicitly allowed name) exactly: localhost, 127.0.0.1 or [::1],
