@@ -277,8 +277,9 @@ type InvalidateResponse struct {
 	// served: ask for the token again) or "unverified" (could not be
 	// checked now: the token stays; report again after RetryAfter).
 	Reason string `json:"reason"`
-	// RetryAfter is the seconds until the report can be checked, with
-	// "unverified".
+	// RetryAfter is the seconds until the agent will probe the broker
+	// again, with "unverified" and with an "accepted" from an earlier
+	// probe: a client whose calls still fail may report again then.
 	RetryAfter int `json:"retry_after,omitempty"`
 }
 
