@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/kauth/kauth"
 	"github.com/kauth/kauth/agent"
+	"github.com/kauth/kauth/brokersim"
 )
 
 // TestBadKeyFileRefused is issue 10 item 7: an agent key file with a
@@ -215,5 +218,67 @@ func TestClientKeyConfigErrors(t *testing.T) {
 				t.Errorf("error %q; want client_keys[0] and %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestDaemonRotatesClientKeyOnReload: through the daemon as kauth serve
+// runs it, a client key file named relative to the config file is created,
+// and replacing it takes effect at Reload, which SIGHUP calls.
+func TestDaemonRotatesClientKeyOnReload(t *testing.T) {
+	dir := shortTempDir(t)
+	sim := brokersim.New()
+	srv := httptest.NewServer(sim)
+	defer srv.Close()
+	app := brokersim.DemoKISMock
+	config := filepath.Join(dir, "kauth.yaml")
+	writeFile(t, dir, "kauth.yaml", "listen:\n  socket: off\n  tcp: 127.0.0.1:0\n  key_file: "+filepath.Join(dir, "agent.key")+
+		"\nclient_keys:\n  - name: bot\n    file: keys/bot.key\n    accounts: [kis-mock]\naccounts:\n  - name: kis-mock\n    broker: kis\n    env: mock\n"+
+		"    appkey: {env: K}\n    appsecret: {env: S}\n    base_url: "+brokersim.BaseURL(srv.URL, kauth.KIS, kauth.Mock)+"\n", 0o600)
+	env := map[string]string{"K": app.AppKey, "S": app.Secret}
+	d := &agent.Daemon{ConfigFile: config, Options: agent.Options{Getenv: func(k string) string { return env[k] }, Logger: discard()}}
+	ran := make(chan error, 1)
+	go func() { ran <- d.Run(context.Background()) }()
+	select {
+	case <-d.Ready():
+	case err := <-ran:
+		t.Fatalf("Run: %v", err)
+	}
+	defer func() {
+		d.Close()
+		if err := <-ran; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	ep := d.Endpoints()
+	c := &http.Client{Transport: &http.Transport{}}
+	defer c.CloseIdleConnections()
+	status := func(key string) int {
+		req, _ := http.NewRequest("GET", "http://"+ep.TCP+"/v1/accounts/kis-mock/token", nil)
+		req.Header.Set("Authorization", "Bearer "+key)
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	keyFile := filepath.Join(dir, "keys", "bot.key")
+	old, err := os.ReadFile(keyFile)
+	if err != nil {
+		t.Fatalf("the client key file was not created beside the config: %v", err)
+	}
+	if got := status(strings.TrimSpace(string(old))); got != 200 {
+		t.Fatalf("bot key = %d; want 200", got)
+	}
+	next := strings.Repeat("C", 43)
+	writeFile(t, filepath.Join(dir, "keys"), "bot.key", next, 0o600)
+	if err := d.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if got := status(next); got != 200 {
+		t.Errorf("new bot key after reload = %d; want 200", got)
+	}
+	if got := status(strings.TrimSpace(string(old))); got != 401 {
+		t.Errorf("old bot key after reload = %d; want 401", got)
 	}
 }
