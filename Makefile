@@ -19,7 +19,8 @@ FUZZERS := \
 	./store/file:FuzzLoad \
 	./store/file:FuzzKeyFile \
 	./agent:FuzzParseConfig \
-	./agent:FuzzLoadConfig
+	./agent:FuzzLoadConfig \
+	./agent:FuzzCanonicalPath
 
 .PHONY: test bench fuzz
 

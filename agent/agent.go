@@ -8,11 +8,14 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"net/netip"
 	"net/url"
 	"os"
 	"reflect"
 	"slices"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -77,9 +80,13 @@ type Agent struct {
 	keyMu   sync.Mutex
 	key     string // the agent key TCP callers present; "" until loaded
 	keyPath string
+	clients []clientKey // the config's client keys, reloaded by Reload
 
 	srvMu   sync.Mutex
 	servers map[*http.Server]bool
+
+	probeMu sync.Mutex
+	probes  map[kauth.Key]*probeState // report checking per app key
 
 	ready     chan struct{}
 	endpoints Endpoints
@@ -98,6 +105,8 @@ type account struct {
 	mgr     *kauth.Manager
 	limiter *rate.Limiter // shared by every account of one app key
 	proxy   *httputil.ReverseProxy
+
+	inFlight atomic.Int64 // proxied requests being served
 
 	stopKeeper context.CancelFunc
 	keeperDone chan struct{}
@@ -124,6 +133,7 @@ func New(cfg Config, opts Options) (*Agent, error) {
 		accounts:  make(map[string]*account),
 		limiters:  make(map[kauth.Key]*rate.Limiter),
 		servers:   make(map[*http.Server]bool),
+		probes:    make(map[kauth.Key]*probeState),
 		ready:     make(chan struct{}),
 	}
 	if a.log == nil {
@@ -142,6 +152,9 @@ func New(cfg Config, opts Options) (*Agent, error) {
 	}
 	if a.client == nil {
 		a.ownTransport = http.DefaultTransport.(*http.Transport).Clone()
+		// A broker name that resolves to a link-local or metadata address
+		// is refused at dial time too, not only in the config.
+		a.ownTransport.DialContext = (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second, Control: refuseDial}).DialContext
 		a.client = &http.Client{Timeout: 30 * time.Second, Transport: a.ownTransport}
 	}
 	a.base = a.client.Transport
@@ -169,6 +182,19 @@ func (a *Agent) Reload(cfg Config) error {
 	rs, err := resolve(cfg, a.getenv)
 	if err != nil {
 		return err
+	}
+	names := make(map[string]bool, len(rs))
+	for _, r := range rs {
+		names[r.Name] = true
+	}
+	clients, err := loadClientKeys(cfg, names)
+	if err != nil {
+		return &ConfigError{err}
+	}
+	// Rotation: an agent key deleted or replaced since it was loaded is
+	// picked up here (on SIGHUP), like the client keys.
+	if err := a.reloadKey(); err != nil {
+		return &ConfigError{err}
 	}
 	a.mu.Lock()
 	if a.closed {
@@ -239,6 +265,9 @@ func (a *Agent) Reload(cfg Config) error {
 		}
 	}
 	a.accounts, a.limiters, a.cfg = next, limiters, cfg
+	a.keyMu.Lock()
+	a.clients = clients
+	a.keyMu.Unlock()
 	for _, acct := range added {
 		a.startKeeper(acct)
 	}
@@ -400,6 +429,20 @@ func (a *Agent) maxBody() int64 {
 		return n
 	}
 	return DefaultMaxBodyBytes
+}
+
+func (a *Agent) bodyTimeout() time.Duration {
+	if d := a.config().BodyTimeout; d > 0 {
+		return d
+	}
+	return DefaultBodyTimeout
+}
+
+func (a *Agent) maxInFlight() int {
+	if n := a.config().MaxInFlight; n > 0 {
+		return n
+	}
+	return DefaultMaxInFlight
 }
 
 func (a *Agent) shutdownTimeout() time.Duration {
@@ -638,10 +681,29 @@ func (a *Agent) loadKey() (string, error) {
 	}
 	k, err := loadOrCreateKey(path)
 	if err != nil {
-		return "", err
+		return "", &ConfigError{err}
 	}
 	a.key, a.keyPath = k, path
 	return k, nil
+}
+
+// reloadKey re-reads the agent key if it was loaded: a deleted key file
+// gets a new key, a replaced one is taken as it is.
+func (a *Agent) reloadKey() error {
+	a.keyMu.Lock()
+	defer a.keyMu.Unlock()
+	if a.key == "" {
+		return nil
+	}
+	k, err := loadOrCreateKey(a.keyPath)
+	if err != nil {
+		return err
+	}
+	if k != a.key {
+		a.log.Info("agent: agent key rotated", "key_file", a.keyPath)
+	}
+	a.key = k
+	return nil
 }
 
 // Close stops the agent: servers stop accepting and finish requests in
@@ -716,4 +778,17 @@ func (a *Agent) revokeAll(accts []*account) []error {
 		a.log.Info("agent: revoked token on shutdown", "account", acct.name, "app", acct.creds.Fingerprint())
 	}
 	return errs
+}
+
+// refuseDial refuses connections to addresses the agent must not call
+// (see checkBrokerHost).
+func refuseDial(network, address string, _ syscall.RawConn) error {
+	host, _, err := net.SplitHostPort(address)
+	if err != nil {
+		return nil
+	}
+	if ip, err := netip.ParseAddr(host); err == nil && !allowedBrokerIP(ip) {
+		return fmt.Errorf("agent: refusing to connect to %s, a link-local, metadata, unspecified or multicast address", host)
+	}
+	return nil
 }

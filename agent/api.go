@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/kauth/kauth"
@@ -23,12 +24,20 @@ func (a *Agent) routes() http.Handler {
 	mux.HandleFunc("/v1/accounts/{name}", a.only("GET", a.serveAccount))
 	mux.HandleFunc("/v1/accounts/{name}/token", a.only("GET", a.serveToken))
 	mux.HandleFunc("/v1/accounts/{name}/invalidate", a.only("POST", a.serveInvalidate))
-	mux.HandleFunc("/proxy/{account}/{path...}", a.serveProxy)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such route: "+r.Method+" "+r.URL.Path+
 			" (see GET /v1/accounts, GET /v1/accounts/{name}/token, POST /v1/accounts/{name}/invalidate, /proxy/{name}/{broker path}, GET /healthz, GET /metrics)")
 	})
-	return a.guard(mux)
+	// The proxy is served outside the mux, which would decode the path
+	// and redirect a non-clean one before serveProxy could refuse it.
+	top := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/proxy/") {
+			a.serveProxy(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+	return a.guard(top)
 }
 
 func (a *Agent) only(method string, h http.HandlerFunc) http.HandlerFunc {
@@ -126,6 +135,10 @@ func (a *Agent) serveHealth(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *Agent) serveMetrics(w http.ResponseWriter, r *http.Request) {
+	if p := principalOf(r); p != nil && !p.all {
+		writeError(w, http.StatusForbidden, "forbidden_account", "client key "+p.name+" may not read /metrics, which covers every account")
+		return
+	}
 	a.metrics.handler().ServeHTTP(w, r)
 }
 
@@ -182,15 +195,23 @@ func (a *Agent) info(acct *account) AccountInfo {
 func (a *Agent) serveAccounts(w http.ResponseWriter, r *http.Request) {
 	accts := a.snapshot()
 	out := make([]AccountInfo, 0, len(accts))
+	p := principalOf(r)
 	for _, acct := range accts {
-		out = append(out, a.info(acct))
+		if p.may(acct.name) {
+			out = append(out, a.info(acct))
+		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"accounts": out})
 }
 
-// account finds the account named in the path, or answers 404. The
-// caller must call done on a non-nil account when it is finished with it.
-func (a *Agent) account(w http.ResponseWriter, name string) *account {
+// account finds the account named in the path, or answers 403 if the
+// caller's client key may not use it, or 404. The caller must call done on
+// a non-nil account when it is finished with it.
+func (a *Agent) account(w http.ResponseWriter, r *http.Request, name string) *account {
+	if p := principalOf(r); !p.may(name) {
+		writeError(w, http.StatusForbidden, "forbidden_account", fmt.Sprintf("client key %s may not use account %q", p.name, name))
+		return nil
+	}
 	acct := a.lookup(name)
 	if acct == nil {
 		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no account %q (GET /v1/accounts lists them)", name))
@@ -199,7 +220,7 @@ func (a *Agent) account(w http.ResponseWriter, name string) *account {
 }
 
 func (a *Agent) serveAccount(w http.ResponseWriter, r *http.Request) {
-	if acct := a.account(w, r.PathValue("name")); acct != nil {
+	if acct := a.account(w, r, r.PathValue("name")); acct != nil {
 		defer acct.done()
 		writeJSON(w, http.StatusOK, a.info(acct))
 	}
@@ -216,7 +237,7 @@ type TokenResponse struct {
 }
 
 func (a *Agent) serveToken(w http.ResponseWriter, r *http.Request) {
-	acct := a.account(w, r.PathValue("name"))
+	acct := a.account(w, r, r.PathValue("name"))
 	if acct == nil {
 		return
 	}
@@ -245,19 +266,36 @@ type InvalidateRequest struct {
 	Token string `json:"token"`
 }
 
-// InvalidateResponse says whether the reported token was the one being
-// served and is now dropped; a report about an older token changes nothing.
+// InvalidateResponse says what the agent made of a report. A report is a
+// claim: the agent drops the token only when the broker rejects it in the
+// agent's own probe call (at most one a minute per app key), so that no
+// client can take a valid token away from the others.
 type InvalidateResponse struct {
+	// Invalidated is true when the reported token was the one being served
+	// and the broker confirmed the rejection: the agent dropped it, and the
+	// next token request gets another.
 	Invalidated bool `json:"invalidated"`
+	// Reason is "confirmed" (dropped), "accepted" (the broker accepted the
+	// token just now: keep using it), "not_current" (not the token being
+	// served: ask for the token again) or "unverified" (could not be
+	// checked now: the token stays; report again after RetryAfter).
+	Reason string `json:"reason"`
+	// RetryAfter is the seconds until the agent will probe the broker
+	// again, with "unverified" and with an "accepted" from an earlier
+	// probe: a client whose calls still fail may report again then.
+	RetryAfter int `json:"retry_after,omitempty"`
 }
 
 func (a *Agent) serveInvalidate(w http.ResponseWriter, r *http.Request) {
-	acct := a.account(w, r.PathValue("name"))
+	acct := a.account(w, r, r.PathValue("name"))
 	if acct == nil {
 		return
 	}
 	defer acct.done()
 	var req InvalidateRequest
+	if !a.readBody(w, r) {
+		return
+	}
 	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
@@ -273,7 +311,11 @@ func (a *Agent) serveInvalidate(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "bad_request", `"token" is empty: send the token the broker rejected`)
 		return
 	}
-	dropped := acct.mgr.Invalidate(req.Token)
-	a.log.Info("agent: token reported rejected", "account", acct.name, "token", kauth.Fingerprint(req.Token), "dropped", dropped)
-	writeJSON(w, http.StatusOK, InvalidateResponse{Invalidated: dropped})
+	reason, retry := a.checkReport(r.Context(), acct, req.Token)
+	res := InvalidateResponse{Invalidated: reason == reasonConfirmed, Reason: reason}
+	if retry > 0 {
+		res.RetryAfter = int((retry + time.Second - 1) / time.Second)
+	}
+	a.log.Info("agent: token reported rejected", "account", acct.name, "token", kauth.Fingerprint(req.Token), "verdict", reason)
+	writeJSON(w, http.StatusOK, res)
 }

@@ -5,12 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -29,6 +32,12 @@ const (
 	// DefaultShutdownTimeout is how long a graceful shutdown waits for
 	// requests in flight.
 	DefaultShutdownTimeout = 10 * time.Second
+	// DefaultBodyTimeout bounds the time a client may take to send a
+	// request body.
+	DefaultBodyTimeout = 10 * time.Second
+	// DefaultMaxInFlight bounds the proxied requests of one account in
+	// flight at once; past it the agent answers 503 with Retry-After.
+	DefaultMaxInFlight = 64
 	// DefaultKeepEvery is how often a keeper looks at its account's token.
 	// On a fresh token that costs an atomic load.
 	DefaultKeepEvery = time.Minute
@@ -46,6 +55,16 @@ type Config struct {
 	// MaxBodyBytes bounds every request body; a larger one is answered
 	// 413. Zero means DefaultMaxBodyBytes.
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// BodyTimeout bounds the time a client may take to send a request
+	// body; a slower one is answered 408. Zero means DefaultBodyTimeout.
+	BodyTimeout time.Duration `yaml:"body_timeout"`
+	// MaxInFlight bounds each account's proxied requests in flight; past
+	// it the agent answers 503 with Retry-After rather than queue. Zero
+	// means DefaultMaxInFlight.
+	MaxInFlight int `yaml:"max_in_flight"`
+	// ClientKeys are keys that open only some accounts over TCP, besides
+	// the agent key that opens all of them.
+	ClientKeys []ClientKey `yaml:"client_keys"`
 	// ShutdownTimeout bounds how long shutdown waits for requests in
 	// flight. Zero means DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
@@ -76,6 +95,15 @@ type Listen struct {
 	// address by name). Everything else is refused, against DNS rebinding.
 	AllowedHosts []string `yaml:"allowed_hosts"`
 }
+
+// ConfigError is a configuration the agent refuses: a setting out of
+// range, a credential or key file it will not read, a broker address it
+// will not call. kauth serve exits 2 on it. Each line of its message names
+// the field.
+type ConfigError struct{ Err error }
+
+func (e *ConfigError) Error() string { return e.Err.Error() }
+func (e *ConfigError) Unwrap() error { return e.Err }
 
 // SocketOff is the Listen.Socket value that serves no unix socket.
 const SocketOff = "off"
@@ -123,6 +151,13 @@ type Secret struct {
 	Value string `yaml:"-"`
 }
 
+// Bounds of Account.RateLimit and Account.Burst.
+const (
+	MinRateLimit = 0.01 // one call every 100 s
+	MaxRateLimit = 1000
+	MaxBurst     = 1000
+)
+
 // DefaultRateLimit returns the proxied calls per second allowed by default
 // for one app key: 90% of the broker's published limit, since the brokers
 // count calls in a sliding second and a request's network latency varies —
@@ -152,6 +187,11 @@ func LoadConfig(path string) (Config, error) {
 		return Config{}, fmt.Errorf("agent: config %s: %w", path, err)
 	}
 	dir := filepath.Dir(path)
+	for i := range cfg.ClientKeys {
+		if f := cfg.ClientKeys[i].File; f != "" && !strings.HasPrefix(f, "~/") && !filepath.IsAbs(f) {
+			cfg.ClientKeys[i].File = filepath.Join(dir, f)
+		}
+	}
 	for i := range cfg.Accounts {
 		for _, s := range []*Secret{&cfg.Accounts[i].AppKey, &cfg.Accounts[i].AppSecret} {
 			if s.File != "" && !strings.HasPrefix(s.File, "~/") && !filepath.IsAbs(s.File) {
@@ -302,6 +342,12 @@ func resolve(cfg Config, getenv func(string) string) ([]resolved, error) {
 	if cfg.ShutdownTimeout < 0 {
 		errs = append(errs, errors.New("agent: shutdown_timeout must not be negative"))
 	}
+	if cfg.BodyTimeout < 0 {
+		errs = append(errs, errors.New("agent: body_timeout must not be negative"))
+	}
+	if cfg.MaxInFlight < 0 {
+		errs = append(errs, errors.New("agent: max_in_flight must not be negative"))
+	}
 	if err := checkTCPAddr(cfg.Listen.TCP, cfg.Listen.AllowNonLoopback); err != nil {
 		errs = append(errs, err)
 	}
@@ -325,7 +371,7 @@ func resolve(cfg Config, getenv func(string) string) ([]resolved, error) {
 		out = append(out, r)
 	}
 	if err := errors.Join(errs...); err != nil {
-		return nil, err
+		return nil, &ConfigError{err}
 	}
 	return out, nil
 }
@@ -360,8 +406,18 @@ func resolveAccount(a Account, getenv func(string) string) (resolved, error) {
 	if err := r.creds.Validate(); err != nil {
 		return r, err
 	}
+	// NaN passes every comparison (no limit at all: the broker's EGW00201
+	// for everyone), +Inf is no limit, and a tiny positive limit makes every
+	// call after the first wait for ages.
 	if r.RateLimit < 0 || r.Burst < 0 {
 		return r, errors.New("rate_limit and burst must not be negative")
+	}
+	if math.IsNaN(r.RateLimit) || math.IsInf(r.RateLimit, 0) ||
+		(r.RateLimit != 0 && (r.RateLimit < MinRateLimit || r.RateLimit > MaxRateLimit)) {
+		return r, fmt.Errorf("rate_limit %v: want calls per second between %v and %v (0 or unset: the broker's default)", r.RateLimit, MinRateLimit, MaxRateLimit)
+	}
+	if r.Burst > MaxBurst {
+		return r, fmt.Errorf("burst %d: want 0 to %d", r.Burst, MaxBurst)
 	}
 	if r.RateLimit == 0 {
 		r.RateLimit = DefaultRateLimit(b, e)
@@ -400,6 +456,9 @@ func resolveAccount(a Account, getenv func(string) string) (resolved, error) {
 	if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
 		return r, fmt.Errorf("base_url %q: no user info, query or fragment", r.baseURL)
 	}
+	if err := checkBrokerHost(u); err != nil {
+		return r, fmt.Errorf("base_url %q: %w", r.baseURL, err)
+	}
 	return r, nil
 }
 
@@ -433,33 +492,90 @@ func (s Secret) read(getenv func(string) string) (string, error) {
 	return readSecretFile(path)
 }
 
+// maxSecretFile bounds a credential file.
+const maxSecretFile = 64 << 10
+
 // readSecretFile reads a credential file, refusing one that group or others
-// could read or write.
+// could read or write, one that is not a regular file (a FIFO would block
+// the agent's start forever, a device could be endless), a kernel file
+// such as /proc/self/environ (which holds the whole environment), and one
+// over 64 KiB rather than read a part of it.
 func readSecretFile(path string) (string, error) {
-	f, err := os.Open(path)
+	// Look before opening: opening a FIFO blocks until a writer comes.
+	fi, err := os.Stat(path)
 	if err != nil {
 		return "", fmt.Errorf("reading credential file: %w", err)
 	}
-	defer f.Close()
-	fi, err := f.Stat()
+	real, err := filepath.EvalSymlinks(path)
 	if err != nil {
 		return "", fmt.Errorf("reading credential file: %w", err)
+	}
+	if abs, err := filepath.Abs(real); err == nil {
+		for _, dir := range []string{"/proc", "/sys", "/dev"} {
+			if abs == dir || strings.HasPrefix(abs, dir+"/") {
+				return "", fmt.Errorf("credential file %s is under %s, not a file of yours; put the credential in a 0600 file", path, dir)
+			}
+		}
 	}
 	if !fi.Mode().IsRegular() {
-		return "", fmt.Errorf("credential file %s is not a regular file", path)
+		return "", fmt.Errorf("credential file %s is not a regular file (%s)", path, fi.Mode().Type())
 	}
 	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
 		return "", fmt.Errorf("credential file %s has mode %04o, readable by others; make it private to its owner: chmod 600 %s", path, perm, path)
 	}
-	data, err := io.ReadAll(io.LimitReader(f, 64<<10))
+	if fi.Size() > maxSecretFile {
+		return "", fmt.Errorf("credential file %s is %d bytes, over the 64 KiB a credential may have", path, fi.Size())
+	}
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return "", fmt.Errorf("reading credential file: %w", err)
+	}
+	defer f.Close()
+	if fi2, err := f.Stat(); err != nil || !os.SameFile(fi, fi2) {
+		return "", fmt.Errorf("credential file %s changed while being read", path)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxSecretFile+1))
 	if err != nil {
 		return "", fmt.Errorf("reading credential file %s: %w", path, err)
+	}
+	if len(data) > maxSecretFile {
+		return "", fmt.Errorf("credential file %s is over the 64 KiB a credential may have", path)
 	}
 	v := strings.TrimSpace(string(data))
 	if v == "" {
 		return "", fmt.Errorf("credential file %s is empty", path)
 	}
 	return v, nil
+}
+
+// checkBrokerHost refuses a broker address the agent must not call: the
+// link-local range, where cloud metadata services live (169.254.169.254
+// hands out the machine's own credentials, and the keeper would call it
+// at once, with the app secret), unspecified and multicast addresses, the
+// metadata services' names, and plain http to anything but loopback, where
+// the app secret and tokens would cross the network in clear.
+func checkBrokerHost(u *url.URL) error {
+	host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
+	if ip, err := netip.ParseAddr(host); err == nil {
+		if !allowedBrokerIP(ip) {
+			return fmt.Errorf("%s is a link-local, metadata, unspecified or multicast address", host)
+		}
+	}
+	switch host {
+	case "metadata", "metadata.google.internal", "metadata.goog", "instance-data", "instance-data.ec2.internal":
+		return fmt.Errorf("%s is a cloud metadata service", host)
+	}
+	if u.Scheme == "http" && !isLoopbackHost(host) {
+		return errors.New("plain http only to loopback (the simulator, a local proxy); use https")
+	}
+	return nil
+}
+
+// allowedBrokerIP reports whether the agent may call ip.
+func allowedBrokerIP(ip netip.Addr) bool {
+	ip = ip.Unmap()
+	return !(ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || ip.IsUnspecified() || ip.IsMulticast() ||
+		ip == netip.MustParseAddr("fd00:ec2::254"))
 }
 
 func expandHome(p string) (string, error) {

@@ -11,7 +11,7 @@
 //	GET  /v1/accounts                    the accounts: broker, env, app fingerprint, token state, expiry
 //	GET  /v1/accounts/{name}             one of them
 //	GET  /v1/accounts/{name}/token       {"access_token","token_type","expires_at","broker","env"}
-//	POST /v1/accounts/{name}/invalidate  {"token":"…"}: the broker rejected this token
+//	POST /v1/accounts/{name}/invalidate  {"token":"…"}: the broker rejected this token (checked before acting)
 //	ANY  /proxy/{name}/{broker path}     the broker's API, authenticated by the agent
 //	GET  /healthz                        liveness (no key needed)
 //	GET  /metrics                        Prometheus metrics
@@ -24,10 +24,13 @@
 // the broker's answer back unchanged, headers included.
 //
 // Errors are JSON, {"error": "…", "code": "…"}, with 404 for an unknown
-// account, 401 without the agent key on TCP, 403 for a browser's Origin or
-// a non-local Host (DNS rebinding), 413 for a body over the limit, 502 when
-// the broker refused or failed (credentials, token, unavailable), 503 when
-// it rate-limited, and 504 when the caller's deadline passed.
+// account, 400 for a non-canonical proxy path or an absolute-form request,
+// 401 without a key on TCP, 403 for a browser's Origin, a non-local Host
+// (DNS rebinding), a path outside the broker's API or an account the
+// client key may not use, 408 for a body that arrives too slowly, 413 for a
+// body over the limit, 502 when the broker refused or failed (credentials,
+// token, unavailable), 503 when it rate-limited or the account has too
+// many requests in flight, and 504 when the caller's deadline passed.
 //
 // # Use
 //
@@ -71,11 +74,20 @@
 //
 // The unix socket is 0600 in a 0700 directory. TCP binds only to loopback
 // unless allow_non_loopback is set, and every TCP call but /healthz must
-// carry "Authorization: Bearer <key>", the key being 32 random bytes
-// (base64url) kept in the 0600 key file; it survives restarts, and
-// deleting the file rotates it. Requests from web pages (an Origin header,
-// or Sec-Fetch-Site) and TCP requests with a Host other than localhost,
-// 127.0.0.1 or [::1] are refused. Credentials sent by a caller to the proxy
-// are stripped, and the broker's /oauth2 endpoints are not proxied. Logs
+// carry "Authorization: Bearer <key>": the agent key (every account), 32
+// random bytes (base64url) kept in the 0600 key file, or a client key
+// (client_keys: the accounts it names). Keys survive restarts; deleting
+// or replacing a key file and sending SIGHUP rotates it; a key file with a
+// loose mode, a symlink or garbage is refused, never replaced. Requests
+// from web pages (an Origin header, or Sec-Fetch-Site), absolute-form
+// requests, and TCP requests with a Host other than exactly localhost,
+// 127.0.0.1 or [::1] (with the agent's port, if any) are refused.
+//
+// No client can hurt another: a report that a token was rejected is
+// checked with the broker (one probe a minute per app key at most) before
+// the token is dropped. The proxy forwards only canonical paths under the
+// broker's API prefix (KIS /uapi/, Kiwoom /api/), strips credentials and
+// trailers a caller sends, removes answer headers that would show the app
+// key or secret, and bounds body read time and requests in flight. Logs
 // name accounts and fingerprints only, never a secret or a whole token.
 package agent

@@ -1,9 +1,10 @@
 package agent
 
 import (
-	"crypto/subtle"
+	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 )
 
@@ -12,18 +13,29 @@ import (
 //  1. No browser: a request with an Origin header, or a Sec-Fetch-Site
 //     other than "none" (typed into the address bar), comes from a web
 //     page, which must never drive the accounts. 403.
-//  2. A local Host header on TCP: localhost, 127.0.0.1 or [::1] (any port),
-//     or one of Listen.AllowedHosts. A page on evil.example that rebinds its
-//     name to 127.0.0.1 sends Host: evil.example (DNS rebinding). 403.
+//  2. No forward proxying: an absolute-form request target
+//     ("GET http://host/… HTTP/1.1") is refused on every listener. 400.
+//  3. A local Host header on TCP: exactly localhost, 127.0.0.1 or [::1],
+//     with no port or the port the request came in on, or one of
+//     Listen.AllowedHosts. A page on evil.example that rebinds its name to
+//     127.0.0.1 sends Host: evil.example (DNS rebinding). 403.
 //     Connections through the unix socket skip this check: browsers cannot
 //     reach a socket, and clients such as requests-unixsocket put the
 //     socket's path in Host.
-//  3. The agent key on TCP: "Authorization: Bearer <key>", except for
-//     GET /healthz, which reveals nothing. The unix socket's 0600 mode is
-//     its access control. 401.
-//  4. A bounded body: larger than MaxBodyBytes is 413.
+//  4. A key on TCP: "Authorization: Bearer <key>", the agent key (every
+//     account) or a client key (its accounts), except for GET /healthz,
+//     which reveals nothing. The unix socket's 0600 mode is its access
+//     control. 401.
+//  5. A bounded body: larger than MaxBodyBytes is 413.
 func (a *Agent) guard(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		var w http.ResponseWriter = rw
+		var tb *trackedBody
+		if r.Body != nil && r.Body != http.NoBody {
+			tb = &trackedBody{ReadCloser: r.Body}
+			r.Body = tb
+			w = &closeUnread{ResponseWriter: rw, body: tb}
+		}
 		if r.Header.Get("Origin") != "" {
 			writeError(w, http.StatusForbidden, "forbidden_origin", "requests from web pages (with an Origin header) are refused")
 			return
@@ -32,20 +44,27 @@ func (a *Agent) guard(next http.Handler) http.Handler {
 			writeError(w, http.StatusForbidden, "forbidden_origin", "requests from web pages (Sec-Fetch-Site: "+s+") are refused")
 			return
 		}
+		if r.URL.Scheme != "" || r.URL.Host != "" || !strings.HasPrefix(r.RequestURI, "/") {
+			writeError(w, http.StatusBadRequest, "bad_request", "the request target must be a path (/v1/…, /proxy/…); the agent is not a forward proxy")
+			return
+		}
 		unix := r.Context().Value(connKind{}) == "unix"
+		p := &principal{all: true}
 		if !unix {
-			if !a.localHost(r.Host) {
-				writeError(w, http.StatusForbidden, "forbidden_host", "Host "+quoteHost(r.Host)+" is not local; use localhost, 127.0.0.1 or [::1]")
+			if !a.localHost(r) {
+				writeError(w, http.StatusForbidden, "forbidden_host", "Host "+quoteHost(r.Host)+" is not local; use localhost, 127.0.0.1 or [::1] with the agent's port")
 				return
 			}
-			if r.URL.Path != "/healthz" && !a.authorized(r) {
-				w.Header().Set("WWW-Authenticate", `Bearer realm="kauth agent"`)
-				msg := "missing or wrong agent key: send Authorization: Bearer <key>"
-				if f := a.keyFile(); f != "" {
-					msg += " with the key in " + f
+			if r.URL.Path != "/healthz" {
+				if p = a.authenticate(r); p == nil {
+					w.Header().Set("WWW-Authenticate", `Bearer realm="kauth agent"`)
+					msg := "missing or wrong agent key: send Authorization: Bearer <key>"
+					if f := a.keyFile(); f != "" {
+						msg += " with the key in " + f
+					}
+					writeError(w, http.StatusUnauthorized, "unauthenticated", msg)
+					return
 				}
-				writeError(w, http.StatusUnauthorized, "unauthenticated", msg)
-				return
 			}
 		}
 		limit := a.maxBody()
@@ -53,45 +72,102 @@ func (a *Agent) guard(next http.Handler) http.Handler {
 			writeError(w, http.StatusRequestEntityTooLarge, "body_too_large", "request body larger than the agent's limit")
 			return
 		}
-		if r.Body != nil && r.Body != http.NoBody {
-			r.Body = http.MaxBytesReader(w, r.Body, limit)
+		if tb != nil {
+			tb.ReadCloser = http.MaxBytesReader(w, tb.ReadCloser, limit)
 		}
-		next.ServeHTTP(w, r)
+		next.ServeHTTP(w, withPrincipal(r, p))
 	})
 }
 
-// localHost reports whether a Host header names this machine's loopback
-// (or an explicitly allowed name).
-func (a *Agent) localHost(hostport string) bool {
-	host := hostport
-	if h, _, err := net.SplitHostPort(hostport); err == nil {
-		host = h
+// trackedBody notes whether a request body was read to its end.
+type trackedBody struct {
+	io.ReadCloser
+	done bool
+}
+
+func (b *trackedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil {
+		b.done = true
 	}
-	host = strings.TrimSuffix(strings.Trim(host, "[]"), ".")
-	switch strings.ToLower(host) {
-	case "localhost", "127.0.0.1", "::1":
+	return n, err
+}
+
+// closeUnread answers a request whose body was not read to its end (it was
+// refused first) with "Connection: close". Otherwise net/http would read up
+// to 256 KiB of the unread body before sending the answer, with no
+// deadline: a client trickling its body would hold the refusal back for as
+// long as it likes.
+type closeUnread struct {
+	http.ResponseWriter
+	body        *trackedBody
+	wroteHeader bool
+}
+
+func (w *closeUnread) WriteHeader(code int) {
+	if !w.wroteHeader && code >= 200 {
+		w.wroteHeader = true
+		if !w.body.done {
+			w.Header().Set("Connection", "close")
+		}
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *closeUnread) Write(b []byte) (int, error) {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection (read
+// deadlines, flushes).
+func (w *closeUnread) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// localHost reports whether r's Host header names this machine's loopback
+// (or an explicitly allowed name) exactly: localhost, 127.0.0.1 or [::1],
+// and if it has a port, the port of the listener r came in on.
+func (a *Agent) localHost(r *http.Request) bool {
+	hostport := r.Host
+	for _, h := range a.config().Listen.AllowedHosts {
+		if strings.EqualFold(h, hostport) {
+			return true
+		}
+	}
+	host, port := hostport, ""
+	if i := strings.LastIndexByte(hostport, ':'); i >= 0 && !strings.HasSuffix(hostport, "]") {
+		host, port = hostport[:i], hostport[i+1:]
+		if !portOf(r, port) {
+			return false
+		}
+	}
+	switch host {
+	case "localhost", "127.0.0.1", "[::1]":
 		return true
 	}
 	for _, h := range a.config().Listen.AllowedHosts {
-		if strings.EqualFold(h, host) || strings.EqualFold(h, hostport) {
+		if strings.EqualFold(h, host) {
 			return true
 		}
 	}
 	return false
 }
 
-// authorized reports whether r carries the agent key, compared in constant
-// time.
-func (a *Agent) authorized(r *http.Request) bool {
-	key, err := a.loadKey()
-	if err != nil || key == "" {
+// portOf reports whether port is the decimal port of the listener that r
+// came in on.
+func portOf(r *http.Request, port string) bool {
+	n, err := strconv.Atoi(port)
+	if err != nil || n <= 0 || n > 65535 || strconv.Itoa(n) != port {
 		return false
 	}
-	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	addr, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
 	if !ok {
-		return false
+		// Outside a server (Handler used directly): any valid port.
+		return true
 	}
-	return subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), []byte(key)) == 1
+	tcp, ok := addr.(*net.TCPAddr)
+	return ok && tcp.Port == n
 }
 
 // quoteHost shows a Host header in an error, bounded, since it is the

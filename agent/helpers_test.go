@@ -59,6 +59,8 @@ type setup struct {
 	cfg     func(*agent.Config)
 	opts    func(*agent.Options)
 	noServe bool
+	// onSim, if set, learns the simulator's URL before the agent starts.
+	onSim func(url string)
 	// clock, if set, is the virtual time of the simulator and the agent.
 	clock *fakeClock
 }
@@ -89,6 +91,9 @@ func newHarness(t *testing.T, s setup) *harness {
 	simSrv := httptest.NewServer(h.sim)
 	t.Cleanup(simSrv.Close)
 	h.simURL = simSrv.URL
+	if s.onSim != nil {
+		s.onSim(h.simURL)
+	}
 
 	h.env = map[string]string{
 		"KIS_MOCK_KEY":    kisMock.AppKey,

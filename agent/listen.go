@@ -1,15 +1,12 @@
 package agent
 
 import (
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 )
 
@@ -105,36 +102,6 @@ func listenUnix(path string) (net.Listener, error) {
 		return nil, fmt.Errorf("agent: %w", err)
 	}
 	return ln, nil
-}
-
-// keyLen is the agent key's size in bytes before encoding.
-const keyLen = 32
-
-// loadOrCreateKey returns the agent key kept in path, creating it (32
-// random bytes, base64url without padding, mode 0600) if the file is
-// missing or unusable. An existing valid key is kept so that running bots
-// survive an agent restart; delete the file to rotate the key.
-func loadOrCreateKey(path string) (string, error) {
-	if err := privateDir(filepath.Dir(path)); err != nil {
-		return "", err
-	}
-	if fi, err := os.Lstat(path); err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o077 == 0 {
-		if data, err := os.ReadFile(path); err == nil {
-			k := strings.TrimSpace(string(data))
-			if b, err := base64.RawURLEncoding.DecodeString(k); err == nil && len(b) == keyLen {
-				return k, nil
-			}
-		}
-	}
-	var b [keyLen]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", fmt.Errorf("agent: generating key: %w", err)
-	}
-	k := base64.RawURLEncoding.EncodeToString(b[:])
-	if err := writePrivate(path, []byte(k+"\n")); err != nil {
-		return "", err
-	}
-	return k, nil
 }
 
 // writePrivate writes data to path atomically with mode 0600.

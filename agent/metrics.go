@@ -53,7 +53,7 @@ func newMetrics(a *Agent) *metrics {
 		}, []string{"account", "status"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "kauth_proxy_request_duration_seconds",
-			Help:    "Time from the end of the rate-limit wait to the end of the proxied response.",
+			Help:    "Time from the end of the rate-limit wait to the end of the proxied response, for requests that reached the broker.",
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 		}, []string{"account"}),
 		waits: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -99,9 +99,13 @@ func (m *metrics) forget(name string) {
 	m.latency.DeletePartialMatch(l)
 }
 
-func (m *metrics) proxied(name string, status int, seconds float64) {
+// proxied counts a proxied request, and its broker latency if it reached
+// the broker.
+func (m *metrics) proxied(name string, status int, seconds float64, sent bool) {
 	m.requests.WithLabelValues(name, strconv.Itoa(status)).Inc()
-	m.latency.WithLabelValues(name).Observe(seconds)
+	if sent {
+		m.latency.WithLabelValues(name).Observe(seconds)
+	}
 }
 
 func (m *metrics) waited(name string, seconds float64) {
@@ -140,6 +144,9 @@ var (
 	expiryDesc = prometheus.NewDesc("kauth_token_expiry_seconds",
 		"Seconds until the account's token expires; negative if it has expired, absent if there is none.",
 		[]string{"account"}, nil)
+	inFlightDesc = prometheus.NewDesc("kauth_proxy_in_flight",
+		"Proxied requests of the account being served now (bounded by max_in_flight).",
+		[]string{"account"}, nil)
 	infoDesc = prometheus.NewDesc("kauth_account_info",
 		"Always 1; labels name each account's broker, env and app key fingerprint.",
 		[]string{"account", "broker", "env", "app"}, nil)
@@ -147,6 +154,7 @@ var (
 
 func (c *accountCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- expiryDesc
+	ch <- inFlightDesc
 	ch <- infoDesc
 }
 
@@ -155,6 +163,7 @@ func (c *accountCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, acct := range c.a.snapshot() {
 		ch <- prometheus.MustNewConstMetric(infoDesc, prometheus.GaugeValue, 1,
 			acct.name, string(acct.creds.Broker), string(acct.creds.Env), acct.creds.Fingerprint())
+		ch <- prometheus.MustNewConstMetric(inFlightDesc, prometheus.GaugeValue, float64(acct.inFlight.Load()), acct.name)
 		if tok, _ := acct.mgr.Cached(); tok.AccessToken != "" {
 			ch <- prometheus.MustNewConstMetric(expiryDesc, prometheus.GaugeValue, tok.ExpiresAt.Sub(now).Seconds(), acct.name)
 		}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httputil"
 	"strings"
@@ -32,17 +33,24 @@ var strippedHeaders = []string{
 }
 
 // newProxy returns the reverse proxy of acct: the broker's answers come
-// back unchanged (headers such as Kiwoom's cont-yn, next-key and api-id
-// included) and their bodies stream; on the way out, kauth.Transport adds
-// the provider's auth headers and heals a rejected token with one retry,
-// and every upstream call, the retry included, waits its turn at the app
-// key's rate limiter.
+// back with their headers (Kiwoom's cont-yn, next-key and api-id included)
+// and their bodies stream; on the way out, kauth.Transport adds the
+// provider's auth headers and heals a rejected token with one retry, and
+// every upstream call, the retry included, waits its turn at the app key's
+// rate limiter. Only the canonical path serveProxy checked is forwarded;
+// request trailers are dropped, and a response header that would show the
+// account's app key or secret to the bot is removed.
 func (a *Agent) newProxy(acct *account) *httputil.ReverseProxy {
 	return &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			out := pr.Out
 			u := *acct.baseURL
-			u.Path = strings.TrimSuffix(u.Path, "/") + "/" + pr.In.PathValue("path")
+			pc, _ := pr.In.Context().Value(proxyKey{}).(*proxyCall)
+			if pc == nil {
+				// Not through serveProxy: forward nothing of the caller's.
+				pc = &proxyCall{path: "/"}
+			}
+			u.Path = strings.TrimSuffix(u.Path, "/") + pc.path
 			u.RawPath = ""
 			u.RawQuery = pr.In.URL.RawQuery
 			out.URL = &u
@@ -50,11 +58,19 @@ func (a *Agent) newProxy(acct *account) *httputil.ReverseProxy {
 			for _, h := range strippedHeaders {
 				out.Header.Del(h)
 			}
+			// Trailers come after the body, where header filtering cannot
+			// see them: a client's Authorization or Appsecret trailer would
+			// reach the broker unfiltered. Brokers take none.
+			out.Trailer = nil
 			// Let the transport negotiate compression and decompress: the
 			// rejected-token check reads the answer's JSON, which a
 			// caller-requested gzip body would hide, leaving the token
 			// unhealed.
 			out.Header.Del("Accept-Encoding")
+		},
+		ModifyResponse: func(resp *http.Response) error {
+			a.scrubResponse(acct, resp)
+			return nil
 		},
 		Transport: &kauth.Transport{
 			Manager: acct.mgr,
@@ -74,78 +90,165 @@ func (a *Agent) newProxy(acct *account) *httputil.ReverseProxy {
 	}
 }
 
-// serveProxy serves /proxy/{account}/{broker path}.
+// scrubResponse removes from a broker's answer every header whose name or
+// value holds the account's app key or secret (a broker or gateway that
+// echoes request headers would otherwise hand them to the bot), and the
+// answer's trailers, which arrive too late to be checked.
+func (a *Agent) scrubResponse(acct *account, resp *http.Response) {
+	secrets := []string{acct.creds.AppKey, acct.creds.AppSecret}
+	for name, vals := range resp.Header {
+		if holdsSecret(name, secrets) {
+			delete(resp.Header, name)
+			a.log.Warn("agent: removed a broker response header that held a credential", "account", acct.name)
+			continue
+		}
+		for _, v := range vals {
+			if holdsSecret(v, secrets) {
+				delete(resp.Header, name)
+				a.log.Warn("agent: removed a broker response header that echoed a credential", "account", acct.name, "header", name)
+				break
+			}
+		}
+	}
+	resp.Trailer = nil
+}
+
+func holdsSecret(s string, secrets []string) bool {
+	for _, sec := range secrets {
+		if sec != "" && strings.Contains(s, sec) {
+			return true
+		}
+	}
+	return false
+}
+
+// proxyKey carries a proxied request's proxyCall.
+type proxyKey struct{}
+
+// proxyCall is what serveProxy knows of one proxied request: the canonical
+// broker path, and, filled in on the way, the rate-limit waits (so that the
+// latency histogram measures the broker, not the queue) and whether any
+// call reached the broker.
+type proxyCall struct {
+	path   string
+	waited atomic.Int64 // nanoseconds spent waiting for the rate limiter
+	sent   atomic.Bool  // an upstream call was made
+}
+
+// serveProxy serves /proxy/{account}/{broker path}. It reads the path from
+// the request's escaped form itself: the mux would decode it (and redirect
+// non-clean paths) first.
 func (a *Agent) serveProxy(w http.ResponseWriter, r *http.Request) {
-	acct := a.account(w, r.PathValue("account"))
+	rest, _ := strings.CutPrefix(r.URL.EscapedPath(), "/proxy/")
+	name, brokerPath, _ := strings.Cut(rest, "/")
+	acct := a.account(w, r, name)
 	if acct == nil {
 		return
 	}
 	defer acct.done()
-	path := r.PathValue("path")
-	if path == "" {
+	if brokerPath == "" {
 		writeError(w, http.StatusNotFound, "not_found", "no broker path: use /proxy/"+acct.name+"/uapi/… or /proxy/"+acct.name+"/api/…")
 		return
 	}
-	if p := strings.ToLower(path); p == "oauth2" || strings.HasPrefix(p, "oauth2/") {
+	path, err := canonicalPath(acct.creds.Broker, "/"+brokerPath)
+	switch {
+	case errors.Is(err, errNotCanonical):
+		writeError(w, http.StatusBadRequest, "bad_path", "broker path refused, "+err.Error())
+		return
+	case err != nil && strings.HasPrefix(strings.ToLower(brokerPath), "oauth2"):
 		// Issuing and revoking belong to the agent: an issuance through the
 		// proxy would dodge the once-a-minute guard and page the account
 		// holder, and a revoke would break every bot sharing the token.
 		writeError(w, http.StatusForbidden, "forbidden_path",
 			"the broker's /oauth2 endpoints are not proxied; get the token from GET /v1/accounts/"+acct.name+"/token")
 		return
+	case err != nil:
+		writeError(w, http.StatusForbidden, "forbidden_path", err.Error())
+		return
 	}
-	if err := bufferBody(r); err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			writeError(w, http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("request body larger than %d bytes", tooBig.Limit))
-			return
-		}
-		writeError(w, http.StatusBadRequest, "bad_request", "reading the request body: "+err.Error())
+	if !a.enter(w, acct) {
+		return
+	}
+	defer acct.inFlight.Add(-1)
+	if !a.readBody(w, r) {
 		return
 	}
 
-	waited := new(atomic.Int64)
-	r = r.WithContext(context.WithValue(r.Context(), waitKey{}, waited))
+	pc := &proxyCall{path: path}
+	r = r.WithContext(context.WithValue(r.Context(), proxyKey{}, pc))
 	sw := &statusWriter{ResponseWriter: w}
 	start := time.Now()
 	acct.proxy.ServeHTTP(sw, r)
-	took := time.Since(start) - time.Duration(waited.Load())
+	waited := time.Duration(pc.waited.Load())
+	took := time.Since(start) - waited
 	if sw.status == 0 {
 		sw.status = http.StatusOK
 	}
-	a.metrics.proxied(acct.name, sw.status, took.Seconds())
+	// A request that never reached the broker (its rate-limit wait was
+	// canceled or would have outlasted its deadline) has no broker latency.
+	a.metrics.proxied(acct.name, sw.status, took.Seconds(), pc.sent.Load())
 	// The path names the broker's API; the query may hold account numbers,
 	// so it stays out of the log.
-	a.log.Debug("agent: proxied", "account", acct.name, "method", r.Method, "path", "/"+path,
-		"status", sw.status, "took", took.Round(time.Millisecond), "waited", time.Duration(waited.Load()).Round(time.Millisecond))
+	a.log.Debug("agent: proxied", "account", acct.name, "method", r.Method, "path", path,
+		"status", sw.status, "took", took.Round(time.Millisecond), "waited", waited.Round(time.Millisecond))
 }
 
-// bufferBody reads r's body (already bounded by the guard) into memory and
-// gives r a GetBody, so that kauth.Transport can replay it when it retries
-// a call whose token the broker rejected. Broker request bodies are small
-// JSON documents; answers, which can be large, still stream.
-func bufferBody(r *http.Request) error {
-	if r.Body == nil || r.Body == http.NoBody {
-		return nil
+// enter admits one more proxied request of acct, or answers 503 with
+// Retry-After when max_in_flight requests are already in flight: a flood
+// of slow requests must not queue without bound.
+func (a *Agent) enter(w http.ResponseWriter, acct *account) bool {
+	limit := int64(a.maxInFlight())
+	if acct.inFlight.Add(1) > limit {
+		acct.inFlight.Add(-1)
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, "overloaded",
+			fmt.Sprintf("account %s has %d proxied requests in flight (max_in_flight); retry shortly", acct.name, limit))
+		return false
 	}
+	return true
+}
+
+// readBody reads r's body (already bounded in size by the guard) into
+// memory within the config's body_timeout, and gives r a GetBody, so that
+// kauth.Transport can replay it when it retries a call whose token the
+// broker rejected. Broker request bodies are small JSON documents; answers,
+// which can be large, still stream. On failure it has answered.
+func (a *Agent) readBody(w http.ResponseWriter, r *http.Request) bool {
+	if r.Body == nil || r.Body == http.NoBody {
+		return true
+	}
+	rc := http.NewResponseController(w)
+	// A body that trickles in would hold memory and a connection for as
+	// long as the client likes.
+	deadline := rc.SetReadDeadline(time.Now().Add(a.bodyTimeout())) == nil
 	data, err := io.ReadAll(r.Body)
 	r.Body.Close()
+	if deadline {
+		rc.SetReadDeadline(time.Time{})
+	}
 	if err != nil {
-		return err
+		var tooBig *http.MaxBytesError
+		var ne net.Error
+		switch {
+		case errors.As(err, &tooBig):
+			writeError(w, http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("request body larger than %d bytes", tooBig.Limit))
+		case errors.As(err, &ne) && ne.Timeout():
+			w.Header().Set("Connection", "close")
+			writeError(w, http.StatusRequestTimeout, "body_timeout", fmt.Sprintf("request body not received within %s (body_timeout)", a.bodyTimeout()))
+		default:
+			writeError(w, http.StatusBadRequest, "bad_request", "reading the request body failed")
+		}
+		return false
 	}
 	r.ContentLength = int64(len(data))
 	if len(data) == 0 {
 		r.Body, r.GetBody = http.NoBody, nil
-		return nil
+		return true
 	}
 	r.Body = io.NopCloser(bytes.NewReader(data))
 	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil }
-	return nil
+	return true
 }
-
-// waitKey carries the per-request sum of rate-limit waits, so that the
-// latency histogram measures the broker, not the queue.
-type waitKey struct{}
 
 // limitedTransport makes each upstream call wait for its app key's rate
 // limiter, bounded by the request's context: callers wait in line rather
@@ -161,16 +264,20 @@ type limitedTransport struct {
 var errRateWait = errors.New("agent: the request's deadline would pass while waiting for the app key's rate limit")
 
 func (t *limitedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if err := t.wait(req.Context()); err != nil {
+	pc, _ := req.Context().Value(proxyKey{}).(*proxyCall)
+	if err := t.wait(req.Context(), pc); err != nil {
 		if req.Body != nil {
 			req.Body.Close()
 		}
 		return nil, err
 	}
+	if pc != nil {
+		pc.sent.Store(true)
+	}
 	return t.base.RoundTrip(req)
 }
 
-func (t *limitedTransport) wait(ctx context.Context) error {
+func (t *limitedTransport) wait(ctx context.Context, pc *proxyCall) error {
 	r := t.acct.limiter.Reserve()
 	if !r.OK() {
 		return errRateWait
@@ -187,18 +294,20 @@ func (t *limitedTransport) wait(ctx context.Context) error {
 	start := time.Now()
 	timer := time.NewTimer(d)
 	defer timer.Stop()
+	var err error
 	select {
 	case <-timer.C:
 	case <-ctx.Done():
 		r.Cancel()
-		return ctx.Err()
+		err = ctx.Err()
 	}
+	// A canceled wait is queue time too, never broker latency.
 	waited := time.Since(start)
-	if acc, ok := ctx.Value(waitKey{}).(*atomic.Int64); ok {
-		acc.Add(int64(waited))
+	if pc != nil {
+		pc.waited.Add(int64(waited))
 	}
 	t.a.metrics.waited(t.acct.name, waited.Seconds())
-	return nil
+	return err
 }
 
 // statusWriter records the status a handler sends.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -87,7 +88,7 @@ other kauth process. SIGHUP reloads the config; SIGINT or SIGTERM stops.`)
 	d := &agent.Daemon{ConfigFile: *config, Sim: *sim, Addr: *addr, Options: opts}
 
 	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
+	go func() { done <- serveError(d.Run(ctx)) }()
 	select {
 	case err := <-done:
 		return err
@@ -104,6 +105,16 @@ other kauth process. SIGHUP reloads the config; SIGINT or SIGTERM stops.`)
 			}
 		}
 	}
+}
+
+// serveError makes a configuration the agent refused a configuration
+// error: exit 2, as the contract says, not 1.
+func serveError(err error) error {
+	var ce *agent.ConfigError
+	if errors.As(err, &ce) {
+		return &configError{err}
+	}
+	return err
 }
 
 func accountNames(cfg agent.Config) []string {

@@ -82,3 +82,42 @@ accounts:
 		t.Errorf("kauth serve logged a secret or whole token")
 	}
 }
+
+// TestServeConfigErrorsExit2: a configuration the agent refuses is a
+// configuration error, exit 2 per the contract, with one line naming the
+// field (issue 10 item 6).
+func TestServeConfigErrorsExit2(t *testing.T) {
+	dir := t.TempDir()
+	env := map[string]string{"KAUTH_CACHE_DIR": filepath.Join(dir, "cache"), "KAUTH_STORE": "memory",
+		"K": "PSabcdefghijklmnopqrstuvwxyz0123456789", "S": strings.Repeat("s", 180)}
+	loose := filepath.Join(dir, "loose.key")
+	os.WriteFile(loose, []byte("x\n"), 0o644)
+	os.Chmod(loose, 0o644)
+	account := func(extra string) string {
+		return "listen:\n  socket: " + filepath.Join(dir, "a.sock") + "\naccounts:\n  - name: a\n    broker: kis\n    env: mock\n    appkey: {env: K}\n    appsecret: {env: S}\n" + extra
+	}
+	for _, tc := range []struct{ name, config, want string }{
+		{"nan rate", account("    rate_limit: .nan\n"), "rate_limit"},
+		{"infinite rate", account("    rate_limit: .inf\n"), "rate_limit"},
+		{"tiny rate", account("    rate_limit: 1e-300\n"), "rate_limit"},
+		{"metadata", account("    base_url: http://169.254.169.254\n"), "base_url"},
+		{"plain http", account("    base_url: http://broker.example\n"), "base_url"},
+		{"client key", account("client_keys:\n  - file: " + loose + "\n    accounts: [a]\n"), "chmod 600"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			config := filepath.Join(dir, "kauth.yaml")
+			os.WriteFile(config, []byte(tc.config), 0o600)
+			r := run(t, env, "", "serve", "--config", config)
+			if r.code != exitUsage {
+				t.Fatalf("exit code = %d; want %d\n%s", r.code, exitUsage, r.stderr)
+			}
+			lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+			if last := lines[len(lines)-1]; !strings.Contains(last, tc.want) {
+				t.Errorf("last stderr line = %q; want it to name %q", last, tc.want)
+			}
+			if strings.Contains(r.stderr, env["S"]) || strings.Contains(r.stderr, env["K"]) {
+				t.Error("stderr shows a credential")
+			}
+		})
+	}
+}

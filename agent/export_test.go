@@ -1,0 +1,5 @@
+package agent
+
+// RefuseDial is the check the agent's own transport runs before it
+// connects: tests call it without connecting anywhere.
+var RefuseDial = func(addr string) error { return refuseDial("tcp", addr, nil) }

@@ -1,0 +1,101 @@
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/kauth/kauth"
+)
+
+// brokerPrefixes are the broker paths the proxy forwards, per broker: the
+// API, never the token endpoints (/oauth2/…) or anything else on the
+// broker's host. KIS serves its API under /uapi/ and Kiwoom under /api/
+// (DESIGN §1; the brokers' published endpoint lists).
+var brokerPrefixes = map[kauth.Broker][]string{
+	kauth.KIS:    {"/uapi/"},
+	kauth.Kiwoom: {"/api/"},
+}
+
+// errNotCanonical marks a broker path refused for its form, as opposed to
+// one outside the allow-list.
+var errNotCanonical = errors.New("not a canonical path")
+
+// canonicalPath checks the broker path of a proxied request, in its
+// escaped form as the client sent it, and returns the path to forward.
+//
+// A gateway in front of the broker (nginx, Spring, a cloud load balancer)
+// may normalize a path the agent forwarded — resolve dot segments, decode
+// %2e or %2f, merge slashes, drop ;parameters — and so turn
+// /uapi/%2e%2e/oauth2/tokenP into the token endpoint, with the app secret
+// attached. So the agent forwards only paths that every such normalization
+// leaves alone: it decodes percent-escapes once, refuses escapes of
+// anything but letters, digits, '-', '_' and '~' (an escaped '/', '.', '\',
+// '%' or ';' has no business in a broker path), allows only those
+// characters and '.' in segments, refuses empty segments and segments made
+// of dots only, and then requires one of the broker's prefixes on the
+// result.
+func canonicalPath(b kauth.Broker, escaped string) (string, error) {
+	if !strings.HasPrefix(escaped, "/") {
+		return "", fmt.Errorf("%w: it must start with /", errNotCanonical)
+	}
+	var sb strings.Builder
+	sb.Grow(len(escaped))
+	for i := 0; i < len(escaped); i++ {
+		c := escaped[i]
+		switch {
+		case c == '%':
+			if i+2 >= len(escaped) || unhex(escaped[i+1]) < 0 || unhex(escaped[i+2]) < 0 {
+				return "", fmt.Errorf("%w: a bad percent-escape", errNotCanonical)
+			}
+			d := byte(unhex(escaped[i+1])<<4 | unhex(escaped[i+2]))
+			if d == '.' || !segmentChar(d) {
+				return "", fmt.Errorf("%w: the escape %s is refused (no encoded slashes, dots, percents or parameters)", errNotCanonical, escaped[i:i+3])
+			}
+			sb.WriteByte(d)
+			i += 2
+		case c == '/' || segmentChar(c):
+			sb.WriteByte(c)
+		case c == ';':
+			return "", fmt.Errorf("%w: ';' parameters are refused", errNotCanonical)
+		default:
+			return "", fmt.Errorf("%w: the character %q is refused", errNotCanonical, c)
+		}
+	}
+	p := sb.String()
+	for _, seg := range strings.Split(p[1:], "/") {
+		if seg == "" {
+			return "", fmt.Errorf("%w: empty segments (//) are refused", errNotCanonical)
+		}
+		if strings.Trim(seg, ".") == "" {
+			return "", fmt.Errorf("%w: dot segments are refused", errNotCanonical)
+		}
+	}
+	for _, pre := range brokerPrefixes[b] {
+		if strings.HasPrefix(p, pre) {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("only %s paths are proxied for %s", strings.Join(brokerPrefixes[b], "…, ")+"…", b)
+}
+
+// segmentChar reports whether c may appear in a canonical path segment.
+func segmentChar(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
+	}
+	return c == '-' || c == '_' || c == '.' || c == '~'
+}
+
+func unhex(c byte) int {
+	switch {
+	case '0' <= c && c <= '9':
+		return int(c - '0')
+	case 'a' <= c && c <= 'f':
+		return int(c-'a') + 10
+	case 'A' <= c && c <= 'F':
+		return int(c-'A') + 10
+	}
+	return -1
+}
