@@ -134,6 +134,9 @@ var (
 	// ErrSlow ends a member whose buffer filled up: it did not read its
 	// messages fast enough, and frames were dropped.
 	ErrSlow = errors.New("realtime: member too slow; frames dropped")
+	// ErrNotSubscribed is Unsubscribe's answer for a topic the member does
+	// not hold.
+	ErrNotSubscribed = errors.New("realtime: not subscribed")
 	// ErrClosed ends members when their Session or they themselves close.
 	ErrClosed = errors.New("realtime: closed")
 )

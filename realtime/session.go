@@ -469,6 +469,12 @@ func (s *Session) exchange(ctx context.Context, conn *websocket.Conn, down chan 
 
 // unsubscribe removes m from t, and t upstream if m was its last member.
 func (s *Session) unsubscribe(ctx context.Context, m *Member, t Topic) error {
+	s.mu.Lock()
+	had := m.topics[t]
+	s.mu.Unlock()
+	if !had {
+		return ErrNotSubscribed
+	}
 	last, live := s.drop(m, t)
 	if !last || !live {
 		return nil
@@ -520,7 +526,7 @@ func (s *Session) leave(m *Member) {
 	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.AckTimeout)
 	defer cancel()
 	for _, t := range topics {
-		if err := s.unsubscribe(ctx, m, t); err != nil {
+		if err := s.unsubscribe(ctx, m, t); err != nil && !errors.Is(err, ErrNotSubscribed) {
 			s.log.Warn("realtime: unsubscribing upstream failed", "topic", t.String(), "err", err)
 		}
 	}
@@ -834,6 +840,7 @@ func (m *Member) Subscribe(ctx context.Context, t Topic) (Ack, error) {
 }
 
 // Unsubscribe removes the member from t, and t upstream if it was the last.
+// It returns ErrNotSubscribed if the member did not hold t.
 func (m *Member) Unsubscribe(ctx context.Context, t Topic) error {
 	return m.s.unsubscribe(ctx, m, t)
 }
