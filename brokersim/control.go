@@ -20,6 +20,8 @@ import (
 //	POST   /_sim/invalidate            {"token":"…"}: make a token invalid
 //	POST   /_sim/register              {"broker","env","appkey","secret"}: register an app
 //	GET    /_sim/apps                  registered apps (fingerprints; key and secret for demo apps)
+//	GET    /_sim/ws                    WebSocket counters per app ("kis/mock/<fingerprint>")
+//	POST   /_sim/ws/drop               drop every live WebSocket session's socket
 func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) {
 	type endpoint struct {
 		methods string
@@ -32,6 +34,8 @@ func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) {
 		"/_sim/invalidate": {"POST", s.controlInvalidate},
 		"/_sim/register":   {"POST", s.controlRegister},
 		"/_sim/apps":       {"GET", s.controlApps},
+		"/_sim/ws":         {"GET", s.controlWS},
+		"/_sim/ws/drop":    {"POST", s.controlWSDrop},
 	}
 	ep, ok := endpoints[r.URL.Path]
 	if !ok {
@@ -186,6 +190,9 @@ func (s *Server) Describe(w io.Writer, root string) {
 	fmt.Fprintf(w, "  POST %s/_sim/clock?advance=25h\n", root)
 	fmt.Fprintf(w, "  POST %s/_sim/fault  {\"broker\":\"kis\",\"path\":\"/oauth2/tokenP\",\"kind\":\"server_error\"}\n", root)
 	fmt.Fprintf(w, "  POST %s/_sim/invalidate  {\"token\":\"…\"}\n", root)
+	fmt.Fprintf(w, "  GET  %s/_sim/ws    POST %s/_sim/ws/drop\n", root, root)
+	fmt.Fprintf(w, "\nwebsockets:\n  kis    %s (any path)\n  kiwoom %s/api/dostk/websocket\n",
+		"ws"+strings.TrimPrefix(BaseURL(root, kauth.KIS, kauth.Real), "http"), "ws"+strings.TrimPrefix(BaseURL(root, kauth.Kiwoom, kauth.Real), "http"))
 	apps := s.Apps()
 	if len(apps) == 0 {
 		fmt.Fprintf(w, "\nno apps registered\n")

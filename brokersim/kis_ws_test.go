@@ -286,3 +286,39 @@ func TestWebSocketUnknownPath(t *testing.T) {
 		t.Errorf("dial elsewhere: %v; want 404", err)
 	}
 }
+
+func TestWebSocketControls(t *testing.T) {
+	_, ts := wsSim(t, nil)
+	key := approvalKey(t, ts)
+	c := dial(t, wsURL(ts, kauth.KIS, kauth.Mock, ""))
+	send(t, c, kisSub(key, "1", "H0STCNT0", "005930"))
+	answer(t, c)
+	get := func(method, path string) map[string]json.RawMessage {
+		t.Helper()
+		req, _ := http.NewRequest(method, ts.URL+path, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var m map[string]json.RawMessage
+		if err := json.NewDecoder(resp.Body).Decode(&m); err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s %s: %d %v", method, path, resp.StatusCode, err)
+		}
+		return m
+	}
+	m := get("GET", "/_sim/ws")
+	var st brokersim.WSStats
+	json.Unmarshal(m[brokersim.DemoKISMock.Credentials().Key().String()], &st)
+	if st.Live != 1 || st.Subscribes != 1 || len(st.Topics) != 1 {
+		t.Errorf("/_sim/ws = %s", m)
+	}
+	if d := get("POST", "/_sim/ws/drop"); string(d["dropped"]) != "1" {
+		t.Errorf("/_sim/ws/drop = %v", d)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, _, err := c.Read(ctx); err == nil {
+		t.Error("session survived the drop")
+	}
+}

@@ -433,3 +433,35 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 
 // kstStamp formats t as the brokers' HHMMSS in KST.
 func kstStamp(t time.Time, layout string) string { return t.In(kauth.KST).Format(layout) }
+
+// controlWS serves GET /_sim/ws: the WebSocket counters of every app that
+// has had a session, by "broker/env/fingerprint".
+func (s *Server) controlWS(w http.ResponseWriter, r *http.Request) {
+	s.ws.mu.Lock()
+	ids := make([]appID, 0, len(s.ws.stats))
+	for id := range s.ws.stats {
+		ids = append(ids, id)
+	}
+	s.ws.mu.Unlock()
+	out := make(map[string]WSStats, len(ids))
+	for _, id := range ids {
+		out[kauth.Key{Broker: id.broker, Env: id.env, Fingerprint: kauth.Fingerprint(id.key)}.String()] = s.WSStats(id.broker, id.env, id.key)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// controlWSDrop serves POST /_sim/ws/drop: every live session's socket is
+// dropped, as a network failure would.
+func (s *Server) controlWSDrop(w http.ResponseWriter, r *http.Request) {
+	s.ws.mu.Lock()
+	var ids []appID
+	for id := range s.ws.live {
+		ids = append(ids, id)
+	}
+	s.ws.mu.Unlock()
+	n := 0
+	for _, id := range ids {
+		n += s.DropWS(id.broker, id.env, id.key)
+	}
+	writeJSON(w, http.StatusOK, map[string]int{"dropped": n})
+}
