@@ -387,6 +387,14 @@ func TestWSAccessRules(t *testing.T) {
 			}
 		})
 	}
+	// websocket-client (python-kis's library) sends Origin: http://<the
+	// URL's host> unless told not to: that is the agent itself, not a page.
+	if _, _, err := h.wsDial("tcp", "kis-mock", http.Header{"Authorization": {"Bearer " + h.key}, "Origin": {"http://" + h.ep.TCP}}, nil); err != nil {
+		t.Errorf("Origin naming the agent itself: %v; want accepted", err)
+	}
+	if _, resp, err := h.wsDial("tcp", "kis-mock", http.Header{"Authorization": {"Bearer " + h.key}, "Origin": {"http://evil.example:" + strings.Split(h.ep.TCP, ":")[1]}}, nil); err == nil || resp.StatusCode != http.StatusForbidden {
+		t.Errorf("foreign Origin: %v; want 403", err)
+	}
 	if _, resp, err := h.wsDial("unix", "nobody", nil, nil); err == nil || resp == nil || resp.StatusCode != http.StatusNotFound {
 		t.Errorf("unknown account: %v; want 404", err)
 	}
