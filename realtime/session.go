@@ -30,6 +30,10 @@ const (
 	DefaultMinBackoff = 100 * time.Millisecond
 	DefaultMaxBackoff = 30 * time.Second
 	DefaultAckTimeout = 10 * time.Second
+	// DefaultIdleTimeout is how long a connection may stay silent before
+	// it is taken for dead. Both brokers send keep-alives (KIS PINGPONG,
+	// Kiwoom PING) well within it.
+	DefaultIdleTimeout = 2 * time.Minute
 )
 
 // Config configures a Session. Credentials and Keys are required.
@@ -51,6 +55,11 @@ type Config struct {
 	MinBackoff, MaxBackoff time.Duration
 	// AckTimeout bounds the wait for the broker's answer to a subscription.
 	AckTimeout time.Duration
+	// IdleTimeout: a connection on which nothing arrives for this long (no
+	// frame, no keep-alive) is closed and replaced, so that a broker that
+	// hangs with its socket open does not stop the feed for good. Zero
+	// means DefaultIdleTimeout.
+	IdleTimeout time.Duration
 	// HTTPClient dials the connection. Nil means http.DefaultClient.
 	HTTPClient *http.Client
 	// Logger receives connection events (fingerprints only). Nil means
@@ -146,6 +155,9 @@ func New(cfg Config) (*Session, error) {
 	cfg.MaxBackoff = max(cfg.MaxBackoff, cfg.MinBackoff)
 	if cfg.AckTimeout <= 0 {
 		cfg.AckTimeout = DefaultAckTimeout
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
 	}
 	s := &Session{
 		cfg:     cfg,
@@ -698,8 +710,15 @@ func (s *Session) read(conn *websocket.Conn, down chan struct{}) {
 	defer close(down)
 	defer conn.CloseNow()
 	for {
-		_, msg, err := conn.Read(s.ctx)
+		// An expired Read closes the connection, which is what a silent
+		// one deserves.
+		rctx, cancel := context.WithTimeout(s.ctx, s.cfg.IdleTimeout)
+		_, msg, err := conn.Read(rctx)
+		cancel()
 		if err != nil {
+			if rctx.Err() != nil && s.ctx.Err() == nil {
+				s.log.Warn("realtime: nothing from the broker; reconnecting", "idle", s.cfg.IdleTimeout)
+			}
 			return
 		}
 		p := s.proto.parse(msg)

@@ -321,3 +321,23 @@ func TestSessionKiwoom(t *testing.T) {
 	next(t, b)
 	eventually(t, "both topics restored", func() bool { return len(e.stats().Topics) == 2 })
 }
+
+// TestSessionReconnectsAfterStall: a broker that goes silent (no frames, no
+// keep-alives) while its socket stays open is given up on after
+// IdleTimeout, and the feed comes back on a new session.
+func TestSessionReconnectsAfterStall(t *testing.T) {
+	e := newEnv(t, kauth.KIS, func(s *brokersim.Server) { s.WS.PingInterval = 10 * time.Millisecond })
+	s := e.session(t, func(c *realtime.Config) { c.IdleTimeout = 200 * time.Millisecond })
+	m := s.Join(64)
+	subscribe(t, m, samsung)
+	e.sim.StallWS(kauth.KIS, kauth.Mock, e.app.AppKey, time.Hour)
+	if msg := next(t, m); msg.Kind != realtime.Interrupted {
+		t.Fatalf("got %v; want Interrupted", msg.Kind)
+	}
+	if msg := next(t, m); msg.Kind != realtime.Restored {
+		t.Fatalf("got %v; want Restored", msg.Kind)
+	}
+	if st := e.stats(); st.Opened != 2 || st.Live != 1 {
+		t.Errorf("simulator: %+v; want a second session", st)
+	}
+}
