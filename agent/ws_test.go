@@ -2,6 +2,9 @@ package agent_test
 
 import (
 	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"encoding/base64"
 	"encoding/json"
 	"net"
 	"net/http"
@@ -466,5 +469,74 @@ func TestApprovalEndpoint(t *testing.T) {
 	}
 	if r := h.viaUnix("GET", "/v1/accounts/kiwoom-mock/approval", nil, nil); r.status != http.StatusBadRequest {
 		t.Errorf("kiwoom approval = %d; want 400", r.status)
+	}
+}
+
+// TestWSExecutionNoticesPassThrough: KIS's encrypted execution notices reach
+// the bot unchanged, decryptable with the key and iv of its subscribe
+// answer.
+func TestWSExecutionNoticesPassThrough(t *testing.T) {
+	h := newHarness(t, wsSetup(nil))
+	w := h.ws("unix", "kis-mock")
+	w.kisSubscribe("1", "H0STCNI9", "myhtsid")
+	var ans struct {
+		Body struct {
+			MsgCd  string `json:"msg_cd"`
+			Output struct {
+				IV  string `json:"iv"`
+				Key string `json:"key"`
+			} `json:"output"`
+		} `json:"body"`
+	}
+	if err := json.Unmarshal([]byte(w.next()), &ans); err != nil || ans.Body.MsgCd != "OPSP0000" || len(ans.Body.Output.Key) != 32 {
+		t.Fatalf("answer = %+v, %v", ans, err)
+	}
+	if !h.sim.NotifyExecution(kauth.Mock, kisMock.AppKey, "005930", 3, 71000) {
+		t.Fatal("no upstream session took the notice")
+	}
+	parts := strings.SplitN(w.next(), "|", 4)
+	if len(parts) != 4 || parts[0] != "1" || parts[1] != "H0STCNI9" {
+		t.Fatalf("notice = %v", parts)
+	}
+	raw, err := base64.StdEncoding.DecodeString(parts[3])
+	if err != nil || len(raw)%aes.BlockSize != 0 {
+		t.Fatalf("not AES blocks: %v", err)
+	}
+	block, _ := aes.NewCipher([]byte(ans.Body.Output.Key))
+	cipher.NewCBCDecrypter(block, []byte(ans.Body.Output.IV)).CryptBlocks(raw, raw)
+	if f := strings.Split(string(raw[:len(raw)-int(raw[len(raw)-1])]), "^"); f[0] != "myhtsid" || f[8] != "005930" || f[9] != "3" {
+		t.Errorf("decrypted = %v", f)
+	}
+}
+
+// TestWSKiwoomInterruptionAndRefresh: Kiwoom bots hear of an interrupted
+// upstream session as a SYSTEM frame and get their items again; a REG with
+// refresh "0" replaces the bot's group.
+func TestWSKiwoomInterruptionAndRefresh(t *testing.T) {
+	h := newHarness(t, wsSetup(nil))
+	w := h.ws("unix", "kiwoom-mock")
+	reg := func(refresh string, items ...string) {
+		w.send(map[string]any{"trnm": "REG", "grp_no": "1", "refresh": refresh, "data": []map[string]any{{"item": items, "type": []string{"0B"}}}})
+		if m := w.next(); !strings.Contains(m, `"return_code":0`) {
+			t.Fatalf("REG = %s", m)
+		}
+	}
+	topics := func() string {
+		return strings.Join(h.sim.WSStats(kauth.Kiwoom, kauth.Mock, kiwoomMock.AppKey).Topics, ",")
+	}
+	reg("1", "005930", "000660")
+	reg("0", "035420")
+	eventually(t, "the group replaced upstream", func() bool { return topics() == "0B|035420" })
+	h.sim.DropWS(kauth.Kiwoom, kauth.Mock, kiwoomMock.AppKey)
+	if m := w.next(); !strings.Contains(m, `"trnm":"SYSTEM"`) || !strings.Contains(m, "kauth_interrupted") {
+		t.Fatalf("after the drop: %s; want SYSTEM kauth_interrupted", m)
+	}
+	eventually(t, "the item restored", func() bool {
+		st := h.sim.WSStats(kauth.Kiwoom, kauth.Mock, kiwoomMock.AppKey)
+		return st.Opened == 2 && topics() == "0B|035420"
+	})
+	h.sim.Tick()
+	if m := w.next(); !strings.Contains(m, `"REAL"`) || !strings.Contains(m, "035420") {
+		t.Errorf("after the restore: %s", m)
 	}
 }
