@@ -22,6 +22,7 @@ import (
 //	GET    /_sim/apps                  registered apps (fingerprints; key and secret for demo apps)
 //	GET    /_sim/ws                    WebSocket counters per app ("kis/mock/<fingerprint>")
 //	POST   /_sim/ws/drop               drop every live WebSocket session's socket
+//	POST   /_sim/ws/tick?n=10          send n data frames per subscribed code now
 func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) {
 	type endpoint struct {
 		methods string
@@ -36,6 +37,7 @@ func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) {
 		"/_sim/apps":       {"GET", s.controlApps},
 		"/_sim/ws":         {"GET", s.controlWS},
 		"/_sim/ws/drop":    {"POST", s.controlWSDrop},
+		"/_sim/ws/tick":    {"POST", s.controlWSTick},
 	}
 	ep, ok := endpoints[r.URL.Path]
 	if !ok {
@@ -190,7 +192,7 @@ func (s *Server) Describe(w io.Writer, root string) {
 	fmt.Fprintf(w, "  POST %s/_sim/clock?advance=25h\n", root)
 	fmt.Fprintf(w, "  POST %s/_sim/fault  {\"broker\":\"kis\",\"path\":\"/oauth2/tokenP\",\"kind\":\"server_error\"}\n", root)
 	fmt.Fprintf(w, "  POST %s/_sim/invalidate  {\"token\":\"…\"}\n", root)
-	fmt.Fprintf(w, "  GET  %s/_sim/ws    POST %s/_sim/ws/drop\n", root, root)
+	fmt.Fprintf(w, "  GET  %s/_sim/ws    POST %s/_sim/ws/drop    POST %s/_sim/ws/tick?n=1\n", root, root, root)
 	fmt.Fprintf(w, "\nwebsockets:\n  kis    %s (any path)\n  kiwoom %s/api/dostk/websocket\n",
 		"ws"+strings.TrimPrefix(BaseURL(root, kauth.KIS, kauth.Real), "http"), "ws"+strings.TrimPrefix(BaseURL(root, kauth.Kiwoom, kauth.Real), "http"))
 	apps := s.Apps()

@@ -313,6 +313,14 @@ func TestWebSocketControls(t *testing.T) {
 	if st.Live != 1 || st.Subscribes != 1 || len(st.Topics) != 1 {
 		t.Errorf("/_sim/ws = %s", m)
 	}
+	if d := get("POST", "/_sim/ws/tick?n=2"); string(d["ticks"]) != "2" {
+		t.Errorf("/_sim/ws/tick = %v", d)
+	}
+	for range 2 {
+		if f := recv(t, c); !strings.HasPrefix(f, "0|H0STCNT0|001|005930^") {
+			t.Errorf("after a tick: %q", f)
+		}
+	}
 	if d := get("POST", "/_sim/ws/drop"); string(d["dropped"]) != "1" {
 		t.Errorf("/_sim/ws/drop = %v", d)
 	}

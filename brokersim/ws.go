@@ -2,8 +2,10 @@ package brokersim
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -464,4 +466,22 @@ func (s *Server) controlWSDrop(w http.ResponseWriter, r *http.Request) {
 		n += s.DropWS(id.broker, id.env, id.key)
 	}
 	writeJSON(w, http.StatusOK, map[string]int{"dropped": n})
+}
+
+// controlWSTick serves POST /_sim/ws/tick?n=…: n ticks now (default 1, at
+// most 10,000), for clients that drive the frames themselves.
+func (s *Server) controlWSTick(w http.ResponseWriter, r *http.Request) {
+	n := 1
+	if q := r.URL.Query().Get("n"); q != "" {
+		v, err := strconv.Atoi(q)
+		if err != nil || v < 1 || v > 10000 {
+			controlError(w, http.StatusBadRequest, fmt.Errorf("brokersim: n=%q: want 1…10000", q))
+			return
+		}
+		n = v
+	}
+	for range n {
+		s.Tick()
+	}
+	writeJSON(w, http.StatusOK, map[string]int{"ticks": n})
 }

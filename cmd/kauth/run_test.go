@@ -412,6 +412,12 @@ func TestApproval(t *testing.T) {
 	if n := sim.Stats().Approvals; n != 1 {
 		t.Errorf("approvals after a second run = %d; want 1 (the managed key is reused)", n)
 	}
+	// kauth status lists the approval key beside the token.
+	st := run(t, env, "", "status")
+	st.wantCode(t, 0)
+	if !strings.Contains(st.stdout, kauth.Fingerprint(fakeKISKey)+"_ap") {
+		t.Errorf("status does not list the approval key:\n%s", st.stdout)
+	}
 }
 
 func TestHashkey(t *testing.T) {
