@@ -125,9 +125,11 @@ func (g *gateway) close() {
 	sessions, approvals := g.sessions, g.approvals
 	g.sessions, g.approvals = map[upstreamID]*realtime.Session{}, map[upstreamID]*kauth.Manager{}
 	g.mu.Unlock()
+	var wg sync.WaitGroup
 	for _, s := range sessions {
-		s.Close()
+		wg.Go(func() { s.Close() })
 	}
+	wg.Wait()
 	for _, m := range approvals {
 		m.Close()
 	}

@@ -241,10 +241,12 @@ func (s *Session) Close() error {
 	for _, m := range members {
 		m.end(ErrClosed)
 	}
-	s.cancel()
 	if conn != nil {
+		// A clean close lets the broker free the app key's session at
+		// once, for the next holder.
 		conn.Close(websocket.StatusNormalClosure, "")
 	}
+	s.cancel()
 	started := false
 	s.start.Do(func() { close(s.runDone) })
 	select {
