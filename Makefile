@@ -19,7 +19,9 @@ FUZZERS := \
 	./store/file:FuzzLoad \
 	./store/file:FuzzKeyFile \
 	./agent:FuzzParseConfig \
-	./agent:FuzzLoadConfig
+	./agent:FuzzLoadConfig \
+	./realtime:FuzzParseKIS \
+	./realtime:FuzzParseKiwoom
 
 .PHONY: test bench fuzz
 

@@ -221,6 +221,9 @@ func (kiwoomProtocol) parse(msg []byte) parsed {
 		if p.op == "LOGIN" {
 			p.kind = pLogin
 			for _, c := range kiwoomAuthCodes {
+				if p.ok {
+					break
+				}
 				if code == c || strings.Contains(m.ReturnMsg, "CODE="+c) || strings.Contains(m.ReturnMsg, "["+c+":") {
 					p.rejected = true
 				}
