@@ -23,13 +23,13 @@ import (
 )
 
 // wsSetup makes the simulator send frames only on Tick, and keep-alives
-// often enough that a gateway which did not echo them would lose its
-// session within the test.
+// now and then (the gateway must echo them; realtime's tests check that it
+// does).
 func wsSetup(tune func(*brokersim.Server)) setup {
 	return setup{sim: func(s *brokersim.Server) {
 		s.WS.TickInterval = -1
-		s.WS.PingInterval = 20 * time.Millisecond
-		s.WS.MissedPings = 3
+		s.WS.PingInterval = 50 * time.Millisecond
+		s.WS.MissedPings = 40
 		if tune != nil {
 			tune(s)
 		}

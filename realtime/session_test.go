@@ -341,3 +341,34 @@ func TestSessionReconnectsAfterStall(t *testing.T) {
 		t.Errorf("simulator: %+v; want a second session", st)
 	}
 }
+
+// TestSessionEchoesKeepAlives: a session that answers every PINGPONG keeps
+// its one upstream session (the simulator drops one that misses 5), and
+// members see the keep-alives.
+func TestSessionEchoesKeepAlives(t *testing.T) {
+	e := newEnv(t, kauth.KIS, func(s *brokersim.Server) {
+		s.WS.PingInterval = 10 * time.Millisecond
+		s.WS.MissedPings = 5
+	})
+	m := e.session(t, nil).Join(256)
+	subscribe(t, m, samsung)
+	keepalives := 0
+	for deadline := time.After(300 * time.Millisecond); keepalives >= 0; {
+		select {
+		case msg := <-m.Messages():
+			if msg.Kind == realtime.KeepAlive {
+				keepalives++
+			} else {
+				t.Fatalf("got %v", msg.Kind)
+			}
+		case <-deadline:
+			if keepalives < 5 {
+				t.Errorf("%d keep-alives in 300 ms; want more than 5", keepalives)
+			}
+			keepalives = -1
+		}
+	}
+	if st := e.stats(); st.Opened != 1 || st.Live != 1 {
+		t.Errorf("simulator: %+v; want the one session kept", st)
+	}
+}
