@@ -222,10 +222,10 @@ func TestKISWebSocketPingPong(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			_, ts := wsSim(t, func(s *brokersim.Server) {
 				s.WS.PingInterval = 20 * time.Millisecond
-				s.WS.MissedPings = 2
+				s.WS.MissedPings = 8
 			})
 			c := dial(t, wsURL(ts, kauth.KIS, kauth.Mock, ""))
-			ctx, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond)
+			ctx, cancel := context.WithTimeout(context.Background(), 600*time.Millisecond)
 			defer cancel()
 			var err error
 			pings := 0

@@ -343,12 +343,12 @@ func TestSessionReconnectsAfterStall(t *testing.T) {
 }
 
 // TestSessionEchoesKeepAlives: a session that answers every PINGPONG keeps
-// its one upstream session (the simulator drops one that misses 5), and
+// its one upstream session (the simulator drops one that misses 10), and
 // members see the keep-alives.
 func TestSessionEchoesKeepAlives(t *testing.T) {
 	e := newEnv(t, kauth.KIS, func(s *brokersim.Server) {
 		s.WS.PingInterval = 10 * time.Millisecond
-		s.WS.MissedPings = 5
+		s.WS.MissedPings = 10
 	})
 	m := e.session(t, nil).Join(256)
 	subscribe(t, m, samsung)
