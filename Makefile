@@ -20,7 +20,9 @@ FUZZERS := \
 	./store/file:FuzzKeyFile \
 	./agent:FuzzParseConfig \
 	./agent:FuzzLoadConfig \
-	./agent:FuzzCanonicalPath
+	./agent:FuzzCanonicalPath \
+	./realtime:FuzzParseKIS \
+	./realtime:FuzzParseKiwoom
 
 .PHONY: test bench fuzz
 

@@ -52,6 +52,10 @@ type Options struct {
 	// refreshes it inside the refresh-ahead window). Zero means
 	// DefaultKeepEvery.
 	KeepEvery time.Duration
+	// WSClientBuffer is how many messages the WebSocket gateway queues for
+	// one local client before closing it as too slow. Zero means
+	// DefaultWSClientBuffer.
+	WSClientBuffer int
 }
 
 // Agent serves a set of accounts: their tokens, an authenticating reverse
@@ -67,6 +71,9 @@ type Agent struct {
 	base      http.RoundTripper
 	keepEvery time.Duration
 	metrics   *metrics
+	ws        *gateway // the WebSocket gateway (ws.go)
+
+	wsClientBuffer int
 
 	ownTransport *http.Transport // the transport New made, closed by Close
 	handler      http.Handler
@@ -165,6 +172,8 @@ func New(cfg Config, opts Options) (*Agent, error) {
 		a.keepEvery = DefaultKeepEvery
 	}
 	a.metrics = newMetrics(a)
+	a.wsClientBuffer = opts.WSClientBuffer
+	a.ws = newGateway(a)
 	a.handler = a.routes()
 	if err := a.Reload(cfg); err != nil {
 		return nil, err
@@ -724,6 +733,7 @@ func (a *Agent) close() error {
 	}
 	revoke := a.cfg.RevokeOnShutdown
 	a.mu.Unlock()
+	a.ws.close() // WebSocket clients are hijacked connections: Shutdown does not wait for them
 
 	a.srvMu.Lock()
 	srvs := make([]*http.Server, 0, len(a.servers))

@@ -24,6 +24,8 @@ func (a *Agent) routes() http.Handler {
 	mux.HandleFunc("/v1/accounts/{name}", a.only("GET", a.serveAccount))
 	mux.HandleFunc("/v1/accounts/{name}/token", a.only("GET", a.serveToken))
 	mux.HandleFunc("/v1/accounts/{name}/invalidate", a.only("POST", a.serveInvalidate))
+	mux.HandleFunc("/v1/accounts/{name}/approval", a.only("GET", a.serveApproval))
+	mux.HandleFunc("/ws/{account}", a.only("GET", a.serveWS))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such route: "+r.Method+" "+r.URL.Path+
 			" (see GET /v1/accounts, GET /v1/accounts/{name}/token, POST /v1/accounts/{name}/invalidate, /proxy/{name}/{broker path}, GET /healthz, GET /metrics)")

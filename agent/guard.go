@@ -4,13 +4,16 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 )
 
 // guard applies the checks every request passes before it reaches a route:
 //
-//  1. No browser: a request with an Origin header, or a Sec-Fetch-Site
+//  1. No browser: a request with an Origin header (but a WebSocket upgrade
+//     whose Origin is the agent's own local address, which websocket-client
+//     sends by default and no web page can have), or a Sec-Fetch-Site
 //     other than "none" (typed into the address bar), comes from a web
 //     page, which must never drive the accounts. 403.
 //  2. No forward proxying: an absolute-form request target
@@ -36,7 +39,7 @@ func (a *Agent) guard(next http.Handler) http.Handler {
 			r.Body = tb
 			w = &closeUnread{ResponseWriter: rw, body: tb}
 		}
-		if r.Header.Get("Origin") != "" {
+		if o := r.Header.Get("Origin"); o != "" && !a.selfOrigin(o, r) {
 			writeError(w, http.StatusForbidden, "forbidden_origin", "requests from web pages (with an Origin header) are refused")
 			return
 		}
@@ -177,4 +180,22 @@ func quoteHost(h string) string {
 		h = h[:100] + "…"
 	}
 	return `"` + strings.ToValidUTF8(h, "?") + `"`
+}
+
+// selfOrigin reports whether a WebSocket upgrade's origin names the agent
+// itself: the local Host the request was sent to. The agent serves no page,
+// so no browser can send it; WebSocket libraries (websocket-client, which
+// python-kis uses) send it by default.
+func (a *Agent) selfOrigin(origin string, r *http.Request) bool {
+	u, err := url.Parse(origin)
+	if err != nil || u.User != nil || u.Path != "" && u.Path != "/" {
+		return false
+	}
+	switch u.Scheme {
+	case "http", "https", "ws", "wss":
+	default:
+		return false
+	}
+	return strings.EqualFold(r.Header.Get("Upgrade"), "websocket") &&
+		strings.EqualFold(u.Host, r.Host) && a.localHost(r)
 }

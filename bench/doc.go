@@ -1,6 +1,7 @@
 // Package bench holds kauth's benchmarks and load tools. It has no API: the
 // benchmarks live in its tests, the load generator in cmd/load and the
-// agent memory probe in cmd/agentmem.
+// agent memory probe in cmd/agentmem, the WebSocket fan-out measurement in
+// cmd/fanout.
 //
 // Run them all, as BENCHMARKS.md reports them, with
 //
@@ -12,6 +13,7 @@
 //	go test -run '^$' -bench 'ColdStorm|ThirtyDays' -benchtime 1x ./bench
 //	go run ./bench/cmd/load
 //	go run ./bench/cmd/agentmem
+//	go run ./bench/cmd/fanout
 //
 // Everything talks to the in-process simulator (brokersim) or to child
 // processes over loopback (127.0.0.1) only.

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Reproduces every number in BENCHMARKS.md on this machine: the Go
 # benchmarks (warm cache, cold-start storms, thirty virtual days), the agent
-# load test and the agent memory probe. Loopback (127.0.0.1) only. The Redis
+# load test, the agent memory probe and the WebSocket fan-out. Loopback (127.0.0.1) only. The Redis
 # storm uses db 15 of 127.0.0.1:6379 unless KAUTH_TEST_REDIS says otherwise, and is
 # skipped without one (unless CI=true).
 #
@@ -22,3 +22,6 @@ go run ./bench/cmd/load
 echo
 echo "## Agent memory (go run ./bench/cmd/agentmem)"
 go run ./bench/cmd/agentmem
+echo
+echo "## WebSocket fan-out (go run ./bench/cmd/fanout)"
+go run ./bench/cmd/fanout

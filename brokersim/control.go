@@ -22,6 +22,9 @@ import (
 //	GET    /_sim/apps                  registered apps (fingerprints; key and secret for demo apps)
 //	GET    /_sim/reissue               the re-issue mode of each broker
 //	POST   /_sim/reissue?broker=kis&mode=new-revoke-old   set one (see ReissueMode)
+//	GET    /_sim/ws                    WebSocket counters per app ("kis/mock/<fingerprint>")
+//	POST   /_sim/ws/drop               drop every live WebSocket session's socket
+//	POST   /_sim/ws/tick?n=10          send n data frames per subscribed code now
 func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) {
 	type endpoint struct {
 		methods string
@@ -35,6 +38,9 @@ func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) {
 		"/_sim/register":   {"POST", s.controlRegister},
 		"/_sim/apps":       {"GET", s.controlApps},
 		"/_sim/reissue":    {"GET, POST", s.controlReissue},
+		"/_sim/ws":         {"GET", s.controlWS},
+		"/_sim/ws/drop":    {"POST", s.controlWSDrop},
+		"/_sim/ws/tick":    {"POST", s.controlWSTick},
 	}
 	ep, ok := endpoints[r.URL.Path]
 	if !ok {
@@ -209,6 +215,9 @@ func (s *Server) Describe(w io.Writer, root string) {
 	fmt.Fprintf(w, "  POST %s/_sim/fault  {\"broker\":\"kis\",\"path\":\"/oauth2/tokenP\",\"kind\":\"server_error\"}\n", root)
 	fmt.Fprintf(w, "  POST %s/_sim/invalidate  {\"token\":\"…\"}\n", root)
 	fmt.Fprintf(w, "  POST %s/_sim/reissue?broker=kis&mode=new-revoke-old   (now: kis %s, kiwoom %s)\n", root, s.Reissue(kauth.KIS), s.Reissue(kauth.Kiwoom))
+	fmt.Fprintf(w, "  GET  %s/_sim/ws    POST %s/_sim/ws/drop    POST %s/_sim/ws/tick?n=1\n", root, root, root)
+	fmt.Fprintf(w, "\nwebsockets:\n  kis    %s (any path)\n  kiwoom %s/api/dostk/websocket\n",
+		"ws"+strings.TrimPrefix(BaseURL(root, kauth.KIS, kauth.Real), "http"), "ws"+strings.TrimPrefix(BaseURL(root, kauth.Kiwoom, kauth.Real), "http"))
 	apps := s.Apps()
 	if len(apps) == 0 {
 		fmt.Fprintf(w, "\nno apps registered\n")

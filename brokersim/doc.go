@@ -41,6 +41,13 @@
 //     "20060102150405" in KST; errors as HTTP 200 with a non-zero
 //     return_code (a number, or a string with KiwoomReturnCodeAsString) and
 //     the real code in brackets: 8001, 8002, 8005, 8030, 8031, 1700, 1634….
+//   - WebSockets (ws.go, kis_ws.go, kiwoom_ws.go): KIS at any path under
+//     ws://…/kis/{env} (subscribe JSON, OPSP0000…OPSP8996 answers, '|'/'^'
+//     data frames, PINGPONG, AES-256-CBC execution notices), Kiwoom at
+//     ws://…/kiwoom/{env}/api/dostk/websocket (LOGIN, REG, REMOVE, REAL,
+//     PING, 8005); one session per app key, the subscription limits, ticks
+//     every WS.TickInterval (or on Tick), and DropWS, StallWS,
+//     RefuseWSLogins, InvalidateApprovalKey for faults.
 //
 // The virtual clock (Now, Advance) starts at the real time and runs with it.
 // Faults (Inject) script latency, hangs, 5xx, connection resets, malformed
@@ -51,7 +58,7 @@
 // The same controls are served over HTTP under /_sim/ (see Describe), for
 // `kauth sim`: GET /_sim/stats, POST /_sim/clock?advance=25h, POST
 // /_sim/fault, POST /_sim/invalidate, POST /_sim/register, GET /_sim/apps,
-// GET and POST /_sim/reissue.
+// GET and POST /_sim/reissue, GET /_sim/ws, POST /_sim/ws/drop.
 //
 // Every time the simulator prints is KST from a fixed zone, never the
 // machine's local zone. Tokens come from crypto/rand. Nothing it logs holds

@@ -313,7 +313,9 @@ func (s *Server) kisApproval(w http.ResponseWriter, r *http.Request, e kauth.Env
 			return kisFlat(code)
 		}
 		s.count(kauth.KIS, e, req.AppKey, func(c *Counts) { c.Approvals++ })
-		return reply{http.StatusOK, map[string]string{"approval_key": uuid()}}
+		key := uuid()
+		s.rememberApproval(appID{kauth.KIS, e, req.AppKey}, key, s.nowLocked())
+		return reply{http.StatusOK, map[string]string{"approval_key": key}}
 	}()
 	writeJSON(w, rep.status, rep.body)
 }

@@ -73,6 +73,9 @@ type Server struct {
 	// next issue mints a new one.
 	ReissueInvalidated bool
 
+	// WS tunes the WebSocket servers (ws.go).
+	WS WSSettings
+
 	// Logf, if set, receives one line per request: broker, env, route,
 	// app key fingerprint and outcome. It never sees a secret or a token.
 	// It is called from the handlers' goroutines, so it must be safe for
@@ -86,6 +89,7 @@ type Server struct {
 	tokens  map[string]*token // by token value
 	faults  []*pendingFault
 	stats   statsState
+	ws      wsState
 	hanging atomic.Int64  // handlers parked in a Hang fault
 	release chan struct{} // closed by ReleaseHangs
 }
@@ -258,6 +262,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p := r.URL.Path
 	if p == "/_sim" || strings.HasPrefix(p, "/_sim/") {
 		s.serveControl(w, r)
+		return
+	}
+	if isWebSocket(r) {
+		s.serveWS(w, r)
 		return
 	}
 	b, e, rest, ok := splitPath(p)

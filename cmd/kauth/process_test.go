@@ -420,7 +420,7 @@ func TestProcessNoLeaks(t *testing.T) {
 		// rejected secrets go to an app that has none cached (real).
 		{with(env, "KIS_APPSECRET", wrongSecret), "", []string{"token", "--broker", "kis", "--env", "real", "-v"}, false, exitCredentials},
 		{with(env, "KIWOOM_SECRETKEY", wrongSecret), "", []string{"token", "--broker", "kiwoom", "--env", "real", "-v"}, false, exitCredentials},
-		{with(env, "KIS_APPSECRET", wrongSecret), "", []string{"approval", "--env", "mock"}, false, exitCredentials},
+		{with(env, "KIS_APPSECRET", wrongSecret), "", []string{"approval", "--env", "real"}, false, exitCredentials},
 		{with(env, "KIS_APPSECRET", wrongSecret), order, []string{"hashkey", "--env", "mock"}, false, exitCredentials},
 		{with(env, "KIS_BASE_URL", "http://127.0.0.1:1", "KAUTH_CACHE_DIR", t.TempDir()+"/other"), "", []string{"token", "--broker", "kis", "--env", "real", "--timeout", "1s", "-v"}, false, exitUnavailable},
 		{with(env, "KIS_APPKEY", ""), "", []string{"token", "--broker", "kis", "--env", "mock"}, false, exitUsage},

@@ -404,8 +404,21 @@ func TestApproval(t *testing.T) {
 	if n := sim.Stats().Approvals; n != 1 {
 		t.Errorf("approvals = %d; want 1", n)
 	}
-	// Without --broker, approval means KIS.
-	run(t, env, "", "approval", "--env", "mock").wantCode(t, 0)
+	// Without --broker, approval means KIS; and the cached key is reused.
+	r2 := run(t, env, "", "approval", "--env", "mock")
+	r2.wantCode(t, 0)
+	if r2.stdout != r.stdout {
+		t.Errorf("second approval printed another key; want the cached one")
+	}
+	if n := sim.Stats().Approvals; n != 1 {
+		t.Errorf("approvals after a second run = %d; want 1 (the managed key is reused)", n)
+	}
+	// kauth status lists the approval key beside the token.
+	st := run(t, env, "", "status")
+	st.wantCode(t, 0)
+	if !strings.Contains(st.stdout, kauth.Fingerprint(fakeKISKey)+"_ap") {
+		t.Errorf("status does not list the approval key:\n%s", st.stdout)
+	}
 }
 
 func TestHashkey(t *testing.T) {

@@ -141,6 +141,9 @@ func (c *cli) printEndpoints(d *agent.Daemon, accounts []string) {
 		fmt.Fprintf(w, "  sim       %s (built-in simulator: made-up demo apps, virtual clock at /_sim/clock)\n", u)
 	}
 	fmt.Fprintf(w, "  accounts  %s\n", strings.Join(accounts, ", "))
+	if len(accounts) > 0 && ep.TCP != "" {
+		fmt.Fprintf(w, "  realtime  ws://%s/ws/%s (the broker's WebSocket protocol, one upstream session per app key)\n", ep.TCP, accounts[0])
+	}
 	if len(accounts) > 0 {
 		switch {
 		case ep.Socket != "":

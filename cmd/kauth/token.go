@@ -138,7 +138,8 @@ func (c *cli) kisProvider(b kauth.Broker, e kauth.Env, timeout time.Duration) (*
 func (c *cli) approval(ctx context.Context, args []string) error {
 	fs := c.flags("approval", "kauth approval [--broker kis] --env real|mock", `
 Print a KIS WebSocket approval key (POST /oauth2/Approval), which real-time
-subscriptions send as approval_key.`)
+subscriptions send as approval_key. The key is cached like a token and
+reused while valid (about 24 h), by this command and the agent alike.`)
 	t := target{fixed: kauth.KIS}
 	t.register(fs)
 	timeout := timeoutFlag(fs)
@@ -150,13 +151,33 @@ subscriptions send as approval_key.`)
 	if err != nil {
 		return err
 	}
+	st, err := c.openStore(c.logger(false))
+	if err != nil {
+		return err
+	}
+	defer st.close()
+	// The approval key is managed like the token: cached encrypted in the
+	// same store, shared with the agent and other processes, issued once
+	// per validity period.
+	m, err := kis.NewApprovalManager(p, kauth.Config{
+		Credentials:  creds,
+		Store:        st,
+		Logger:       c.logger(false),
+		RefreshAhead: -1,
+		ExpiryMargin: kauth.DefaultRefreshAhead,
+		IssueTimeout: *timeout,
+	})
+	if err != nil {
+		return err
+	}
+	defer m.Close()
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	key, err := p.ApprovalKey(ctx, creds)
+	key, err := m.Token(ctx)
 	if err != nil {
 		return gaveUp(err, *timeout)
 	}
-	_, err = fmt.Fprintln(c.stdout, key)
+	_, err = fmt.Fprintln(c.stdout, key.AccessToken)
 	return err
 }
 

@@ -1,0 +1,916 @@
+package realtime
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/kauth/kauth"
+)
+
+// Keys hands out the credential a session opens with and takes back one
+// the broker refused. *kauth.Manager implements it: for KIS an approval-key
+// Manager (kis.NewApprovalManager), for Kiwoom the app's token Manager.
+type Keys interface {
+	Token(ctx context.Context) (kauth.Token, error)
+	Invalidate(token string) bool
+}
+
+// Defaults for Config's zero fields.
+const (
+	DefaultMinBackoff = 100 * time.Millisecond
+	DefaultMaxBackoff = 30 * time.Second
+	DefaultAckTimeout = 10 * time.Second
+	// DefaultIdleTimeout is how long a connection may stay silent before
+	// it is taken for dead. Both brokers send keep-alives (KIS PINGPONG,
+	// Kiwoom PING) well within it.
+	DefaultIdleTimeout = 2 * time.Minute
+)
+
+// Config configures a Session. Credentials and Keys are required.
+type Config struct {
+	// Credentials name the app (only Broker, Env and the app key's
+	// fingerprint are used; the secret is not needed).
+	Credentials kauth.Credentials
+	// Keys is the managed credential of the session.
+	Keys Keys
+	// URL is the broker's WebSocket URL. Empty means URL(Broker, Env, "").
+	URL string
+	// MaxSubscriptions is the number of topics the session may hold. Past
+	// it Subscribe fails with ErrLimit in the broker's terms without asking
+	// the broker. Zero means the broker's limit (KISMaxSubscriptions,
+	// KiwoomMaxSubscriptions).
+	MaxSubscriptions int
+	// MinBackoff and MaxBackoff bound the jittered exponential wait between
+	// reconnection attempts. Zero means the defaults.
+	MinBackoff, MaxBackoff time.Duration
+	// AckTimeout bounds the wait for the broker's answer to a subscription.
+	AckTimeout time.Duration
+	// IdleTimeout: a connection on which nothing arrives for this long (no
+	// frame, no keep-alive) is closed and replaced, so that a broker that
+	// hangs with its socket open does not stop the feed for good. Zero
+	// means DefaultIdleTimeout.
+	IdleTimeout time.Duration
+	// HTTPClient dials the connection. Nil means http.DefaultClient.
+	HTTPClient *http.Client
+	// Logger receives connection events (fingerprints only). Nil means
+	// slog.Default().
+	Logger *slog.Logger
+}
+
+// Stats are a Session's counters.
+type Stats struct {
+	Connected     bool
+	Members       int
+	Subscriptions int    // topics subscribed upstream now
+	FramesIn      uint64 // data frames from the broker
+	FramesOut     uint64 // messages handed to members
+	Drops         uint64 // members dropped for being too slow
+	Reconnects    uint64 // connections opened after the first
+}
+
+// Session is one upstream WebSocket session of an app key, shared by its
+// members. It is safe for concurrent use.
+type Session struct {
+	cfg   Config
+	proto protocol
+	log   *slog.Logger
+	limit int
+
+	ctx     context.Context
+	cancel  context.CancelFunc
+	runDone chan struct{}
+	start   sync.Once
+
+	ctl sync.Mutex // one subscribe/unsubscribe exchange at a time
+
+	mu      sync.Mutex
+	topics  map[Topic]*topicState
+	members map[*Member]struct{}
+	conn    *websocket.Conn // nil while down
+	key     string          // the credential conn opened with
+	ready   chan struct{}   // closed while conn is up and restored
+	down    chan struct{}   // closed when conn ends
+	waiter  *waiter
+	closed  bool
+
+	framesIn, framesOut, drops, reconnects atomic.Uint64
+}
+
+type topicState struct {
+	members map[*Member]struct{}
+	list    []*Member // snapshot of members for fan-out
+	ack     []byte
+	live    bool
+	was     bool // it was live on an earlier connection: restoring it is news
+}
+
+func (ts *topicState) rebuild() {
+	ts.list = make([]*Member, 0, len(ts.members))
+	for m := range ts.members {
+		ts.list = append(ts.list, m)
+	}
+}
+
+type waiter struct {
+	match func(parsed) bool
+	ch    chan answer
+}
+
+type answer struct {
+	p   parsed
+	raw []byte
+}
+
+// New returns a Session for cfg. It connects on the first Subscribe.
+func New(cfg Config) (*Session, error) {
+	c := cfg.Credentials
+	if c.Broker != kauth.KIS && c.Broker != kauth.Kiwoom {
+		return nil, fmt.Errorf("realtime: unknown broker %q", c.Broker)
+	}
+	if c.Env != kauth.Real && c.Env != kauth.Mock {
+		return nil, fmt.Errorf("realtime: %s: unknown env %q", c.Broker, c.Env)
+	}
+	if cfg.Keys == nil {
+		return nil, fmt.Errorf("realtime: %s %s: no Keys (an approval-key or token Manager)", c.Broker, c.Env)
+	}
+	if cfg.URL == "" {
+		cfg.URL = URL(c.Broker, c.Env, "")
+	}
+	if cfg.MinBackoff <= 0 {
+		cfg.MinBackoff = DefaultMinBackoff
+	}
+	if cfg.MaxBackoff <= 0 {
+		cfg.MaxBackoff = DefaultMaxBackoff
+	}
+	cfg.MaxBackoff = max(cfg.MaxBackoff, cfg.MinBackoff)
+	if cfg.AckTimeout <= 0 {
+		cfg.AckTimeout = DefaultAckTimeout
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
+	}
+	s := &Session{
+		cfg:     cfg,
+		proto:   newProtocol(c.Broker),
+		log:     cfg.Logger,
+		topics:  make(map[Topic]*topicState),
+		members: make(map[*Member]struct{}),
+		ready:   make(chan struct{}),
+		runDone: make(chan struct{}),
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	s.log = s.log.With("broker", string(c.Broker), "env", string(c.Env), "app", c.Fingerprint())
+	s.limit = cfg.MaxSubscriptions
+	if s.limit <= 0 {
+		s.limit = s.proto.limit()
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	return s, nil
+}
+
+// Broker returns the session's broker.
+func (s *Session) Broker() kauth.Broker { return s.cfg.Credentials.Broker }
+
+// Env returns the session's env.
+func (s *Session) Env() kauth.Env { return s.cfg.Credentials.Env }
+
+// Limit returns the number of topics the session may hold.
+func (s *Session) Limit() int { return s.limit }
+
+// Stats returns the session's counters.
+func (s *Session) Stats() Stats {
+	s.mu.Lock()
+	st := Stats{Members: len(s.members)}
+	select {
+	case <-s.ready:
+		st.Connected = true
+	default:
+	}
+	for _, ts := range s.topics {
+		if ts.live {
+			st.Subscriptions++
+		}
+	}
+	s.mu.Unlock()
+	st.FramesIn = s.framesIn.Load()
+	st.FramesOut = s.framesOut.Load()
+	st.Drops = s.drops.Load()
+	st.Reconnects = s.reconnects.Load()
+	return st
+}
+
+// Topics returns the topics subscribed upstream now.
+func (s *Session) Topics() []Topic {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Topic
+	for t, ts := range s.topics {
+		if ts.live {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// Close ends every member with ErrClosed and closes the connection.
+func (s *Session) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	conn := s.conn
+	members := make([]*Member, 0, len(s.members))
+	for m := range s.members {
+		members = append(members, m)
+	}
+	s.mu.Unlock()
+	for _, m := range members {
+		m.end(ErrClosed)
+	}
+	if conn != nil {
+		// A clean close lets the broker free the app key's session at
+		// once, for the next holder.
+		conn.Close(websocket.StatusNormalClosure, "")
+	}
+	s.cancel()
+	started := false
+	s.start.Do(func() { close(s.runDone) })
+	select {
+	case <-s.runDone:
+	default:
+		started = true
+	}
+	if started {
+		<-s.runDone
+	}
+	return nil
+}
+
+// Join adds a member whose messages queue up to buffer deep (at least 1).
+func (s *Session) Join(buffer int) *Member {
+	m := &Member{s: s, ch: make(chan Message, max(buffer, 1)), done: make(chan struct{}), topics: make(map[Topic]bool)}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		m.end(ErrClosed)
+		return m
+	}
+	s.members[m] = struct{}{}
+	s.mu.Unlock()
+	return m
+}
+
+// errRetry says that the exchange must be tried again on the next
+// connection.
+var errRetry = errors.New("realtime: connection lost; retrying")
+
+// subscribe makes t live upstream for m.
+func (s *Session) subscribe(ctx context.Context, m *Member, t Topic) (Ack, error) {
+	s.start.Do(func() { go s.run() })
+	s.mu.Lock()
+	if s.closed || m.isDone() {
+		s.mu.Unlock()
+		return Ack{}, ErrClosed
+	}
+	ts := s.topics[t]
+	switch {
+	case ts != nil && m.topics[t]:
+		ack := ts.ack
+		s.mu.Unlock()
+		return Ack{Raw: ack, Already: true}, nil
+	case ts == nil && len(s.topics) >= s.limit:
+		s.mu.Unlock()
+		return Ack{}, s.limitError(t)
+	case ts == nil:
+		ts = &topicState{members: make(map[*Member]struct{})}
+		s.topics[t] = ts
+	}
+	ts.members[m] = struct{}{}
+	ts.rebuild()
+	m.topics[t] = true
+	if ts.live {
+		ack := ts.ack
+		s.mu.Unlock()
+		return Ack{Raw: ack}, nil
+	}
+	s.mu.Unlock()
+	for {
+		ack, err := s.ensure(ctx, t)
+		if err == nil {
+			return Ack{Raw: ack}, nil
+		}
+		if errors.Is(err, errRetry) && ctx.Err() == nil && s.ctx.Err() == nil {
+			continue
+		}
+		s.drop(m, t)
+		if errors.Is(err, errRetry) {
+			if ctx.Err() != nil {
+				return Ack{}, ctx.Err()
+			}
+			return Ack{}, ErrClosed
+		}
+		return Ack{}, err
+	}
+}
+
+func (s *Session) limitError(t Topic) error {
+	e := &Error{Broker: s.Broker(), Env: s.Env(), Topic: t, Local: true}
+	if s.Broker() == kauth.KIS {
+		e.Code, e.Message = kisMaxSubscribe, "MAX SUBSCRIBE OVER"
+	} else {
+		e.Code, e.Message = "1", fmt.Sprintf("등록 종목수 초과 (kauth: %d per session)", s.limit)
+	}
+	return e
+}
+
+// drop removes m from t without touching the broker (the subscription
+// failed, or is being undone by the caller).
+func (s *Session) drop(m *Member, t Topic) (last bool, live bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(m.topics, t)
+	ts := s.topics[t]
+	if ts == nil {
+		return false, false
+	}
+	delete(ts.members, m)
+	ts.rebuild()
+	if len(ts.members) == 0 {
+		delete(s.topics, t)
+		return true, ts.live
+	}
+	return false, false
+}
+
+// ensure subscribes t upstream unless it is already live, and returns the
+// broker's answer.
+func (s *Session) ensure(ctx context.Context, t Topic) ([]byte, error) {
+	// Wait for the connection without holding ctl: restoring a new
+	// connection takes ctl before it opens.
+	s.mu.Lock()
+	ready := s.ready
+	s.mu.Unlock()
+	select {
+	case <-ready:
+	case <-ctx.Done():
+		return nil, errRetry
+	case <-s.ctx.Done():
+		return nil, errRetry
+	}
+	s.ctl.Lock()
+	defer s.ctl.Unlock()
+	s.mu.Lock()
+	ts := s.topics[t]
+	if ts == nil {
+		s.mu.Unlock()
+		return nil, ErrClosed
+	}
+	if ts.live {
+		ack := ts.ack
+		s.mu.Unlock()
+		return ack, nil
+	}
+	if s.ready != ready || s.conn == nil {
+		s.mu.Unlock()
+		return nil, errRetry // reconnected meanwhile: restore saw t, or will
+	}
+	conn, key, down := s.conn, s.key, s.down
+	s.mu.Unlock()
+	a, err := s.exchange(ctx, conn, down, s.proto.request(t, true, key), s.matcher(t, true))
+	if err != nil {
+		return nil, err
+	}
+	if err := s.judge(conn, key, t, a); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	if ts := s.topics[t]; ts != nil {
+		ts.live, ts.was = true, true
+		ts.ack = s.ackOf(a)
+	}
+	s.mu.Unlock()
+	return s.ackOf(a), nil
+}
+
+// ackOf is what members see of a subscribe answer.
+func (s *Session) ackOf(a answer) []byte {
+	if s.Broker() == kauth.KIS {
+		return a.raw
+	}
+	return nil
+}
+
+// judge turns a subscribe answer into nil (subscribed), errRetry (the
+// connection is being replaced: a refused credential, a session in use) or
+// the broker's refusal.
+func (s *Session) judge(conn *websocket.Conn, key string, t Topic, a answer) error {
+	switch {
+	case a.p.ok:
+		return nil
+	case a.p.rejected:
+		s.log.Warn("realtime: broker refused the session credential; replacing it", "code", a.p.code)
+		s.cfg.Keys.Invalidate(key)
+		conn.CloseNow()
+		return errRetry
+	case a.p.inUse:
+		s.log.Warn("realtime: another session holds the app key; retrying", "code", a.p.code)
+		conn.CloseNow()
+		return errRetry
+	}
+	return &Error{Broker: s.Broker(), Env: s.Env(), Topic: t, Code: a.p.code, Message: a.p.msg, Raw: a.raw}
+}
+
+// matcher recognizes the answer to (un)subscribing t.
+func (s *Session) matcher(t Topic, on bool) func(parsed) bool {
+	if s.Broker() == kauth.KIS {
+		return func(p parsed) bool { return p.kind == pAnswer && p.topic == t }
+	}
+	op := "REMOVE"
+	if on {
+		op = "REG"
+	}
+	return func(p parsed) bool { return p.kind == pAnswer && p.op == op }
+}
+
+// exchange sends msg and waits for the answer that match recognizes.
+func (s *Session) exchange(ctx context.Context, conn *websocket.Conn, down chan struct{}, msg []byte, match func(parsed) bool) (answer, error) {
+	w := &waiter{match: match, ch: make(chan answer, 1)}
+	s.mu.Lock()
+	s.waiter = w
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		if s.waiter == w {
+			s.waiter = nil
+		}
+		s.mu.Unlock()
+	}()
+	wctx, cancel := context.WithTimeout(ctx, s.cfg.AckTimeout)
+	defer cancel()
+	if err := conn.Write(wctx, websocket.MessageText, msg); err != nil {
+		conn.CloseNow()
+		return answer{}, errRetry
+	}
+	select {
+	case a := <-w.ch:
+		return a, nil
+	case <-down:
+		return answer{}, errRetry
+	case <-wctx.Done():
+		if ctx.Err() != nil {
+			return answer{}, ctx.Err()
+		}
+		// A broker that does not answer is as good as gone.
+		s.log.Warn("realtime: no answer from the broker; reconnecting", "timeout", s.cfg.AckTimeout)
+		conn.CloseNow()
+		return answer{}, errRetry
+	}
+}
+
+// unsubscribe removes m from t, and t upstream if m was its last member.
+func (s *Session) unsubscribe(ctx context.Context, m *Member, t Topic) error {
+	s.mu.Lock()
+	had := m.topics[t]
+	s.mu.Unlock()
+	if !had {
+		return ErrNotSubscribed
+	}
+	last, live := s.drop(m, t)
+	if !last || !live {
+		return nil
+	}
+	return s.release(ctx, t)
+}
+
+// release unsubscribes t upstream unless someone subscribed it again.
+func (s *Session) release(ctx context.Context, t Topic) error {
+	s.ctl.Lock()
+	defer s.ctl.Unlock()
+	s.mu.Lock()
+	if s.topics[t] != nil {
+		s.mu.Unlock()
+		return nil // wanted again meanwhile: keep it
+	}
+	conn, key, ready, down := s.conn, s.key, s.ready, s.down
+	s.mu.Unlock()
+	select {
+	case <-ready:
+	default:
+		return nil // the connection is gone, and with it the subscription
+	}
+	if conn == nil {
+		return nil
+	}
+	a, err := s.exchange(ctx, conn, down, s.proto.request(t, false, key), s.matcher(t, false))
+	if err != nil {
+		if errors.Is(err, errRetry) {
+			return nil
+		}
+		return err
+	}
+	if !a.p.ok {
+		return &Error{Broker: s.Broker(), Env: s.Env(), Topic: t, Code: a.p.code, Message: a.p.msg, Raw: a.raw}
+	}
+	return nil
+}
+
+// leave removes m from every topic.
+func (s *Session) leave(m *Member) {
+	s.mu.Lock()
+	delete(s.members, m)
+	topics := make([]Topic, 0, len(m.topics))
+	for t := range m.topics {
+		topics = append(topics, t)
+	}
+	s.mu.Unlock()
+	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.AckTimeout)
+	defer cancel()
+	for _, t := range topics {
+		if err := s.unsubscribe(ctx, m, t); err != nil && !errors.Is(err, ErrNotSubscribed) {
+			s.log.Warn("realtime: unsubscribing upstream failed", "topic", t.String(), "err", err)
+		}
+	}
+}
+
+// run keeps a connection up until Close.
+func (s *Session) run() {
+	defer close(s.runDone)
+	backoff := s.cfg.MinBackoff
+	for n := 0; s.ctx.Err() == nil; n++ {
+		if n > 0 {
+			s.reconnects.Add(1)
+		}
+		began := time.Now()
+		err := s.connectOnce()
+		if s.ctx.Err() != nil {
+			return
+		}
+		if time.Since(began) > time.Minute {
+			backoff = s.cfg.MinBackoff // it was up for a good while
+		}
+		wait := backoff/2 + rand.N(backoff/2+1)
+		s.log.Warn("realtime: connection ended; reconnecting", "err", err, "in", wait)
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		backoff = min(backoff*2, s.cfg.MaxBackoff)
+	}
+}
+
+// connectOnce opens, logs in, restores every topic and serves one
+// connection until it ends.
+func (s *Session) connectOnce() error {
+	tctx, cancel := context.WithTimeout(s.ctx, kauth.DefaultIssueTimeout)
+	tok, err := s.cfg.Keys.Token(tctx)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("credential: %w", err)
+	}
+	key := tok.AccessToken
+	dctx, cancel := context.WithTimeout(s.ctx, s.cfg.AckTimeout)
+	conn, _, err := websocket.Dial(dctx, s.cfg.URL, &websocket.DialOptions{HTTPClient: s.cfg.HTTPClient})
+	cancel()
+	if err != nil {
+		return fmt.Errorf("dial: %w", err)
+	}
+	defer conn.CloseNow()
+	conn.SetReadLimit(1 << 20)
+	down := make(chan struct{})
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrClosed
+	}
+	s.conn, s.key, s.down = conn, key, down
+	s.mu.Unlock()
+	go s.read(conn, down)
+	defer s.markDown()
+
+	if msg := s.proto.login(key); msg != nil {
+		a, err := s.exchange(s.ctx, conn, down, msg, func(p parsed) bool { return p.kind == pLogin })
+		if err != nil {
+			return fmt.Errorf("login: %w", err)
+		}
+		if !a.p.ok {
+			if a.p.rejected {
+				s.cfg.Keys.Invalidate(key)
+			}
+			return &Error{Broker: s.Broker(), Env: s.Env(), Code: a.p.code, Message: a.p.msg, Raw: a.raw}
+		}
+	}
+	if err := s.restore(conn, key, down); err != nil {
+		return err
+	}
+	s.log.Info("realtime: connected", "subscriptions", len(s.Topics()))
+	<-down
+	return errors.New("connection closed")
+}
+
+// restore subscribes every wanted topic on a new connection and opens it to
+// Subscribe.
+func (s *Session) restore(conn *websocket.Conn, key string, down chan struct{}) error {
+	s.ctl.Lock()
+	defer s.ctl.Unlock()
+	s.mu.Lock()
+	var todo []Topic
+	for t, ts := range s.topics {
+		if !ts.live {
+			todo = append(todo, t)
+		}
+	}
+	s.mu.Unlock()
+	for _, t := range todo {
+		ctx, cancel := context.WithTimeout(s.ctx, s.cfg.AckTimeout)
+		a, err := s.exchange(ctx, conn, down, s.proto.request(t, true, key), s.matcher(t, true))
+		cancel()
+		if err != nil {
+			return fmt.Errorf("restoring %s: %w", t, err)
+		}
+		err = s.judge(conn, key, t, a)
+		if errors.Is(err, errRetry) {
+			return fmt.Errorf("restoring %s: %s %s", t, a.p.code, a.p.msg)
+		}
+		s.mu.Lock()
+		ts := s.topics[t]
+		var list []*Member
+		if ts != nil {
+			if ts.was {
+				list = ts.list // members waiting in Subscribe get its answer instead
+			}
+			if err == nil {
+				ts.live, ts.was, ts.ack = true, true, s.ackOf(a)
+			} else {
+				list = ts.list
+				delete(s.topics, t)
+				for _, m := range list {
+					delete(m.topics, t)
+				}
+			}
+		}
+		s.mu.Unlock()
+		kind := Restored
+		if err != nil {
+			kind = Lost
+			s.log.Warn("realtime: a subscription could not be restored", "topic", t.String(), "err", err)
+		}
+		for _, m := range list {
+			s.deliver(m, Message{Kind: kind, Topic: t, Raw: a.raw})
+		}
+	}
+	s.mu.Lock()
+	close(s.ready)
+	s.mu.Unlock()
+	return nil
+}
+
+// markDown records the end of the connection and tells the members.
+func (s *Session) markDown() {
+	s.mu.Lock()
+	s.conn = nil
+	select {
+	case <-s.ready:
+		s.ready = make(chan struct{})
+	default:
+	}
+	affected := map[*Member]bool{}
+	for _, ts := range s.topics {
+		if ts.live {
+			for _, m := range ts.list {
+				affected[m] = true
+			}
+		}
+		ts.live = false
+	}
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		return
+	}
+	for m := range affected {
+		s.deliver(m, Message{Kind: Interrupted})
+	}
+}
+
+// read serves the connection's incoming messages.
+func (s *Session) read(conn *websocket.Conn, down chan struct{}) {
+	defer close(down)
+	defer conn.CloseNow()
+	for {
+		// An expired Read closes the connection, which is what a silent
+		// one deserves.
+		rctx, cancel := context.WithTimeout(s.ctx, s.cfg.IdleTimeout)
+		_, msg, err := conn.Read(rctx)
+		cancel()
+		if err != nil {
+			if rctx.Err() != nil && s.ctx.Err() == nil {
+				s.log.Warn("realtime: nothing from the broker; reconnecting", "idle", s.cfg.IdleTimeout)
+			}
+			return
+		}
+		p := s.proto.parse(msg)
+		switch p.kind {
+		case pData:
+			s.framesIn.Add(1)
+			s.route(p, msg)
+		case pKeepAlive:
+			// KIS and Kiwoom close a session whose keep-alives go
+			// unanswered; both official clients echo the frame back.
+			wctx, cancel := context.WithTimeout(s.ctx, 5*time.Second)
+			err := conn.Write(wctx, websocket.MessageText, msg)
+			cancel()
+			if err != nil {
+				return
+			}
+			s.mu.Lock()
+			members := make([]*Member, 0, len(s.members))
+			for m := range s.members {
+				members = append(members, m)
+			}
+			s.mu.Unlock()
+			for _, m := range members {
+				s.deliver(m, Message{Kind: KeepAlive, Raw: msg})
+			}
+		case pAnswer, pLogin:
+			s.mu.Lock()
+			w := s.waiter
+			if w != nil && w.match(p) {
+				s.waiter = nil
+			} else {
+				w = nil
+			}
+			s.mu.Unlock()
+			if w != nil {
+				w.ch <- answer{p: p, raw: msg}
+			}
+		case pSystem:
+			s.log.Warn("realtime: broker notice", "code", p.code, "message", p.msg)
+		}
+	}
+}
+
+// route fans a data frame out to the members of its topic.
+func (s *Session) route(p parsed, msg []byte) {
+	if p.entries == nil {
+		s.mu.Lock()
+		var list []*Member
+		if p.byID {
+			seen := map[*Member]bool{}
+			for t, ts := range s.topics {
+				if t.ID == p.topic.ID {
+					for _, m := range ts.list {
+						if !seen[m] {
+							seen[m] = true
+							list = append(list, m)
+						}
+					}
+				}
+			}
+		} else if ts := s.topics[p.topic]; ts != nil {
+			list = ts.list
+		}
+		s.mu.Unlock()
+		for _, m := range list {
+			s.deliver(m, Message{Kind: Data, Topic: p.topic, Raw: msg})
+		}
+		return
+	}
+	// Kiwoom: one REAL frame may carry several items; each member gets the
+	// frame as is when all of them are its own, else only its entries.
+	per := map[*Member][]int{}
+	var order []*Member
+	s.mu.Lock()
+	for i, t := range p.entries {
+		if ts := s.topics[t]; ts != nil {
+			for _, m := range ts.list {
+				if _, ok := per[m]; !ok {
+					order = append(order, m)
+				}
+				per[m] = append(per[m], i)
+			}
+		}
+	}
+	s.mu.Unlock()
+	for _, m := range order {
+		idx := per[m]
+		raw := msg
+		if len(idx) != len(p.entries) {
+			sub := make([]json.RawMessage, len(idx))
+			for j, i := range idx {
+				sub[j] = p.raw[i]
+			}
+			raw, _ = json.Marshal(struct {
+				Trnm string            `json:"trnm"`
+				Data []json.RawMessage `json:"data"`
+			}{"REAL", sub})
+		}
+		s.deliver(m, Message{Kind: Data, Topic: p.entries[idx[0]], Raw: raw})
+	}
+}
+
+// deliver queues msg for m without blocking; a full queue drops m.
+func (s *Session) deliver(m *Member, msg Message) {
+	if m.isDone() {
+		return
+	}
+	select {
+	case m.ch <- msg:
+		s.framesOut.Add(1)
+	default:
+		if m.end(ErrSlow) {
+			s.drops.Add(1)
+			s.log.Warn("realtime: a member did not keep up; dropped it", "buffer", cap(m.ch))
+		}
+	}
+}
+
+// Member is one subscriber of a Session. Its methods are safe for
+// concurrent use.
+type Member struct {
+	s      *Session
+	ch     chan Message
+	done   chan struct{}
+	once   sync.Once
+	errMu  sync.Mutex
+	err    error
+	topics map[Topic]bool // guarded by s.mu
+}
+
+// Subscribe subscribes the member to t, upstream if no other member has,
+// and returns the broker's answer. It waits, bounded by ctx, while the
+// session connects or reconnects. Errors are *Error (the broker's refusal;
+// errors.Is(err, ErrLimit) past the subscription limit), ErrClosed, or
+// ctx's error.
+func (m *Member) Subscribe(ctx context.Context, t Topic) (Ack, error) {
+	return m.s.subscribe(ctx, m, t)
+}
+
+// Unsubscribe removes the member from t, and t upstream if it was the last.
+// It returns ErrNotSubscribed if the member did not hold t.
+func (m *Member) Unsubscribe(ctx context.Context, t Topic) error {
+	return m.s.unsubscribe(ctx, m, t)
+}
+
+// Messages returns the member's queue. It is never closed: select on Done
+// as well.
+func (m *Member) Messages() <-chan Message { return m.ch }
+
+// Done is closed when the member ends: Close, ErrSlow or the Session's
+// Close.
+func (m *Member) Done() <-chan struct{} { return m.done }
+
+// Err says why the member ended, or nil while it lives.
+func (m *Member) Err() error {
+	m.errMu.Lock()
+	defer m.errMu.Unlock()
+	return m.err
+}
+
+// Close ends the member and frees its subscriptions (upstream as well when
+// it held the last of them).
+func (m *Member) Close() {
+	if m.end(ErrClosed) {
+		m.s.leave(m)
+	}
+}
+
+func (m *Member) isDone() bool {
+	select {
+	case <-m.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// end ends the member; only the first call counts, and frees the member's
+// subscriptions in the background unless the caller does (Close).
+func (m *Member) end(err error) bool {
+	first := false
+	m.once.Do(func() {
+		m.errMu.Lock()
+		m.err = err
+		m.errMu.Unlock()
+		close(m.done)
+		first = true
+		if err != ErrClosed {
+			go m.s.leave(m)
+		}
+	})
+	return first
+}
