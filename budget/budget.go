@@ -136,11 +136,15 @@ func NewShared(cfg Config) (*Shared, error) {
 		cfg.Logger = slog.Default()
 	}
 	emission := time.Duration(float64(time.Second) / cfg.PerSecond)
+	local := rate.NewLimiter(rate.Limit(cfg.PerSecond*cfg.LocalShare), cfg.Burst)
+	// The local share starts empty: a fallback comes when the shared
+	// budget may just have been spent, so it must not open with a burst.
+	local.AllowN(time.Now(), cfg.Burst)
 	return &Shared{
 		cfg:       cfg,
 		emission:  emission,
 		tolerance: emission * time.Duration(cfg.Burst-1),
-		local:     rate.NewLimiter(rate.Limit(cfg.PerSecond*cfg.LocalShare), cfg.Burst),
+		local:     local,
 	}, nil
 }
 
@@ -156,16 +160,24 @@ func (s *Shared) Wait(ctx context.Context) error {
 	if d, ok := ctx.Deadline(); ok {
 		maxWait = time.Until(d)
 		if maxWait <= 0 {
-			return ctx.Err()
+			// Past the deadline, though ctx may not say so yet: ctx.Err()
+			// can still be nil for a moment, and nil would mean "go".
+			return context.DeadlineExceeded
 		}
 	}
 	wait, err := s.reserve(ctx, maxWait)
 	if err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if errors.Is(err, ErrWouldExceed) {
+		if err := ctx.Err(); err != nil {
 			return err
+		}
+		// The caller's own deadline, seen by the client a moment before
+		// ctx reports it, is not Redis failing: falling back then would
+		// let the call through on the local share.
+		if errors.Is(err, ErrWouldExceed) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+			return err
+		}
+		if d, ok := ctx.Deadline(); ok && time.Until(d) < time.Millisecond {
+			return context.DeadlineExceeded
 		}
 		s.setFallback(true, err)
 		return s.local.Wait(ctx)

@@ -12,6 +12,7 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/kauth/kauth"
 	"github.com/kauth/kauth/budget"
 	"github.com/kauth/kauth/internal/testlog"
 	"github.com/kauth/kauth/internal/testredis"
@@ -19,7 +20,13 @@ import (
 
 func newShared(t *testing.T, c goredis.UniversalClient, key string, perSecond float64, burst int) *budget.Shared {
 	t.Helper()
-	s, err := budget.NewShared(budget.Config{Client: c, Key: key, PerSecond: perSecond, Burst: burst, Logger: new(testlog.Buffer).Logger()})
+	log := new(testlog.Buffer)
+	t.Cleanup(func() {
+		if t.Failed() && log.String() != "" {
+			t.Logf("budget log:\n%s", log.String())
+		}
+	})
+	s, err := budget.NewShared(budget.Config{Client: c, Key: key, PerSecond: perSecond, Burst: burst, Logger: log.Logger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,5 +161,24 @@ func TestConfigRefusesNonsense(t *testing.T) {
 		if _, err := budget.NewShared(cfg); err == nil {
 			t.Errorf("NewShared(%+v) succeeded", cfg)
 		}
+	}
+}
+
+func budgetLocal(perSecond float64, burst int) kauth.Limiter { return budget.NewLocal(perSecond, burst) }
+
+// lateCtx is the moment after a deadline when the context has not yet
+// said so: Deadline is past, Err is still nil.
+type lateCtx struct{ context.Context }
+
+func (lateCtx) Deadline() (time.Time, bool) { return time.Now().Add(-time.Millisecond), true }
+func (lateCtx) Err() error                  { return nil }
+
+// Past its deadline a caller never gets a "go", even while its context
+// has not caught up with the clock.
+func TestNoGoPastTheDeadline(t *testing.T) {
+	prefix := testredis.Prefix(t)
+	s := newShared(t, testredis.Client(t), prefix+":{kis/mock/eeeeeeeeeeee}:budget", 1000, 1)
+	if err := s.Wait(lateCtx{t.Context()}); err == nil {
+		t.Fatal("Wait past the deadline = nil; the call would go out unpaced")
 	}
 }
