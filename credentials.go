@@ -18,6 +18,13 @@ type Credentials struct {
 	Env       Env
 	AppKey    string
 	AppSecret string
+	// Egress names the network egress that the broker sees this app's
+	// calls come from (an IP address or any stable name; see ResolveEgress).
+	// A broker that binds a token to the IP that issued it (Kiwoom: 8010)
+	// keys its entries by Egress too, so that hosts behind different IPs
+	// never share a token by mistake, while hosts behind one IP still do.
+	// Empty means one egress for every host sharing the store.
+	Egress string
 }
 
 // Validate reports whether c is complete.
@@ -46,10 +53,21 @@ func Fingerprint(s string) string {
 	return hex.EncodeToString(sum[:6])
 }
 
-// Key returns the cache key of c.
+// Key returns the cache key of c: the app key's fingerprint, followed for
+// a broker that binds tokens to the issuing IP by "_e" and the fingerprint
+// of Egress when it is set.
 func (c Credentials) Key() Key {
-	return Key{Broker: c.Broker, Env: c.Env, Fingerprint: c.Fingerprint()}
+	fp := c.Fingerprint()
+	if c.Egress != "" && BindsTokenToIP(c.Broker) {
+		fp += "_e" + Fingerprint(c.Egress)
+	}
+	return Key{Broker: c.Broker, Env: c.Env, Fingerprint: fp}
 }
+
+// BindsTokenToIP reports whether broker b refuses a token used from another
+// IP than the one that issued it. Kiwoom does (8010, "Token을 발급받은 IP와
+// 서비스를 요청한 IP가 동일하지 않습니다" in its published error-code list).
+func BindsTokenToIP(b Broker) bool { return b == Kiwoom }
 
 // String implements fmt.Stringer without revealing secrets.
 func (c Credentials) String() string {

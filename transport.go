@@ -1,6 +1,7 @@
 package kauth
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -22,6 +23,19 @@ type Transport struct {
 	Manager *Manager
 	// Base makes the requests. If nil, http.DefaultTransport is used.
 	Base http.RoundTripper
+	// Limiter, if set, paces every request sent (a retry after a rejection
+	// included) under the app key's call budget: e.g. a budget.Shared,
+	// which every process and host calling with the app key draws from. A
+	// request whose slot would come after its context's deadline fails at
+	// once with the limiter's error.
+	Limiter Limiter
+}
+
+// Limiter paces calls: Wait blocks until one call may go, or returns an
+// error without waiting when ctx would end first. budget.Local and
+// budget.Shared implement it.
+type Limiter interface {
+	Wait(ctx context.Context) error
 }
 
 // Client returns an *http.Client whose requests are authenticated by m.
@@ -71,6 +85,12 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 func (t *Transport) send(req *http.Request, body io.ReadCloser, auth Authorizer, tok Token) (*http.Response, error) {
+	if t.Limiter != nil {
+		if err := t.Limiter.Wait(req.Context()); err != nil {
+			closeReqBody(body)
+			return nil, fmt.Errorf("kauth: %s %s: call budget: %w", t.Manager.key.Broker, t.Manager.key.Env, err)
+		}
+	}
 	r := req.Clone(req.Context()) // a RoundTripper must not modify the caller's request
 	r.Body = body
 	auth.Authorize(r, t.Manager.creds, tok)

@@ -13,6 +13,7 @@ import (
 	"github.com/kauth/kauth/kis"
 	"github.com/kauth/kauth/kiwoom"
 	"github.com/kauth/kauth/store/file"
+	"github.com/kauth/kauth/store/redis"
 )
 
 // The environment variables that hold credentials, by broker. Kiwoom calls
@@ -128,10 +129,10 @@ func (c *cli) openStore(log *slog.Logger) (*openedStore, error) {
 		return &openedStore{Store: st, name: "file " + dir, close: func() error { return nil }}, nil
 	case kind == "memory":
 		return &openedStore{Store: kauth.NewMemoryStore(), name: "memory", close: func() error { return nil }}, nil
-	case strings.HasPrefix(kind, "redis://"), strings.HasPrefix(kind, "rediss://"), strings.HasPrefix(kind, "unix://"):
+	case redis.IsURL(kind):
 		return c.openRedis(kind, log)
 	}
-	return nil, configErrorf("kauth: KAUTH_STORE=%q: want file, memory or a redis:// URL", redactURL(kind))
+	return nil, configErrorf("kauth: KAUTH_STORE=%q: want file, memory or a redis://, redis+sentinel:// or redis+cluster:// URL", redactURL(kind))
 }
 
 // cacheDir is KAUTH_CACHE_DIR or the user's cache directory + /kauth.

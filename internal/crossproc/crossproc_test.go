@@ -42,6 +42,7 @@ const (
 	envBase   = "KAUTH_CROSSPROC_BASE"   // the simulator's KIS mock base URL
 	envStore  = "KAUTH_CROSSPROC_STORE"  // "file:<dir>" or "redis:<url>"
 	envPrefix = "KAUTH_CROSSPROC_PREFIX" // Redis key namespace
+	envLoop   = "KAUTH_CROSSPROC_LOOP"   // if set, a Go duration: keep getting tokens from fresh Managers for that long
 )
 
 func TestMain(m *testing.M) {
@@ -61,6 +62,9 @@ func child() int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+	if d, err := time.ParseDuration(os.Getenv(envLoop)); err == nil {
+		return loop(store, d)
+	}
 	m, err := kauth.NewManager(kauth.Config{
 		Credentials: brokersim.DemoKISMock.Credentials(),
 		Provider:    &kis.Provider{BaseURL: os.Getenv(envBase)},
@@ -78,6 +82,47 @@ func child() int {
 		return 1
 	}
 	fmt.Println(tok.Fingerprint())
+	return 0
+}
+
+// loop plays a process that restarts over and over for d: each round a
+// fresh Manager (nothing in memory) gets a token within a 5 s deadline, and
+// the child prints every distinct fingerprint it got and how many calls
+// failed or overran their deadline.
+func loop(store kauth.Store, d time.Duration) int {
+	seen := map[string]bool{}
+	failed, late := 0, 0
+	for end := time.Now().Add(d); time.Now().Before(end); {
+		m, err := kauth.NewManager(kauth.Config{
+			Credentials: brokersim.DemoKISMock.Credentials(),
+			Provider:    &kis.Provider{BaseURL: os.Getenv(envBase)},
+			Store:       store,
+			Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
+		})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		start := time.Now()
+		tok, err := m.Token(ctx)
+		if time.Since(start) > 6*time.Second {
+			late++
+		}
+		cancel()
+		m.Close()
+		if err != nil {
+			fmt.Println("error:", err)
+			failed++
+		} else {
+			seen[tok.Fingerprint()] = true
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for fp := range seen {
+		fmt.Println("token:", fp)
+	}
+	fmt.Printf("failed=%d late=%d\n", failed, late)
 	return 0
 }
 

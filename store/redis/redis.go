@@ -29,8 +29,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -171,81 +169,6 @@ func New(client goredis.UniversalClient, key []byte, opts ...Option) (*Store, er
 
 func validPrefixRune(r rune) bool {
 	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("_-.:", r)
-}
-
-// Open returns a Store on the Redis server at rawURL
-// (redis://[[user]:password@]host[:port][/db], rediss:// for TLS, or
-// unix://), sealing entries with key. Unless the URL sets them, a dial
-// times out after 1 s, a read or write after 2 s, and a failed command is
-// retried once, so that an unreachable Redis fails within seconds. Close
-// closes the connection. Errors never repeat the URL's password.
-func Open(rawURL string, key []byte, opts ...Option) (*Store, error) {
-	o, err := parseURL(rawURL)
-	if err != nil {
-		return nil, err
-	}
-	if o.DialTimeout == 0 {
-		o.DialTimeout = openDialTimeout
-	}
-	if o.ReadTimeout == 0 {
-		o.ReadTimeout = openIOTimeout
-	}
-	if o.WriteTimeout == 0 {
-		o.WriteTimeout = openIOTimeout
-	}
-	if o.MaxRetries == 0 {
-		o.MaxRetries = 1
-	}
-	if o.DialerRetries == 0 {
-		// go-redis would dial 5 times per command attempt; MaxRetries
-		// already retries once.
-		o.DialerRetries = 1
-	}
-	client := goredis.NewClient(o)
-	s, err := New(client, key, opts...)
-	if err != nil {
-		client.Close()
-		return nil, err
-	}
-	s.ownsClient = true
-	return s, nil
-}
-
-// parseURL parses a Redis URL without letting a password into an error:
-// net/url's errors quote the whole URL.
-func parseURL(rawURL string) (*goredis.Options, error) {
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		return nil, errors.New("kauth: redis store: the URL does not parse (want redis://[user:password@]host:port/db); it is not shown, as it may hold a password")
-	}
-	o, err := goredis.ParseURL(rawURL)
-	if err != nil {
-		// go-redis names the scheme, path or option at fault, never the
-		// user info.
-		return nil, fmt.Errorf("kauth: redis store: %s: %w", u.Redacted(), err)
-	}
-	return o, nil
-}
-
-// FromEnv returns the Store that the environment describes: Open with the
-// URL in KAUTH_STORE (redis://, rediss:// or unix://) and the key in
-// KAUTH_KEY, which is required, since every host must seal with the same
-// key.
-func FromEnv(opts ...Option) (*Store, error) {
-	rawURL := os.Getenv("KAUTH_STORE")
-	if !strings.HasPrefix(rawURL, "redis://") && !strings.HasPrefix(rawURL, "rediss://") && !strings.HasPrefix(rawURL, "unix://") {
-		return nil, errors.New("kauth: redis store: KAUTH_STORE is not a redis://, rediss:// or unix:// URL")
-	}
-	env := os.Getenv("KAUTH_KEY")
-	if env == "" {
-		return nil, errors.New("kauth: redis store: KAUTH_KEY is not set; a shared store needs the same key on every host (generate one with: openssl rand -base64 32)")
-	}
-	key, err := seal.ParseKey(env)
-	if err != nil {
-		return nil, fmt.Errorf("kauth: KAUTH_KEY: %w", err)
-	}
-	defer clear(key)
-	return Open(rawURL, key, opts...)
 }
 
 // Close closes the Redis client if Open or FromEnv created it. A Store from
