@@ -164,7 +164,9 @@ func TestConfigRefusesNonsense(t *testing.T) {
 	}
 }
 
-func budgetLocal(perSecond float64, burst int) kauth.Limiter { return budget.NewLocal(perSecond, burst) }
+func budgetLocal(perSecond float64, burst int) kauth.Limiter {
+	return budget.NewLocal(perSecond, burst)
+}
 
 // lateCtx is the moment after a deadline when the context has not yet
 // said so: Deadline is past, Err is still nil.
