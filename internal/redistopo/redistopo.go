@@ -223,18 +223,18 @@ type Cluster struct {
 }
 
 // URL returns the cluster's address in the form kauth's Redis store reads:
-// redis+cluster://seed?addr=seed2&addr=seed3 (with a path-less URL, since a
-// cluster has only database 0).
-func (c *Cluster) URL() string {
+// redis+cluster://seed?addr=seed2&addr=seed3 (with a path-less URL, since
+// a cluster has only database 0), plus query (e.g. "&replicas=1").
+func (c *Cluster) URL(query ...string) string {
 	u := "redis+cluster://" + c.Masters[0].Addr
 	for i, n := range c.Masters[1:] {
+		sep := "&"
 		if i == 0 {
-			u += "?addr=" + n.Addr
-		} else {
-			u += "&addr=" + n.Addr
+			sep = "?"
 		}
+		u += sep + "addr=" + n.Addr
 	}
-	return u
+	return u + strings.Join(query, "")
 }
 
 // Client returns a cluster client over the seeds.

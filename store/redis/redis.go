@@ -73,6 +73,8 @@ type Store struct {
 	lease      time.Duration
 	retention  time.Duration
 	ping       time.Duration
+	replicas   int           // writes wait for this many replicas to acknowledge them
+	replWait   time.Duration // for at most this long
 	logger     *slog.Logger
 
 	mu     sync.Mutex
@@ -87,7 +89,26 @@ type config struct {
 	lease     time.Duration
 	retention time.Duration
 	ping      time.Duration
+	replicas  int
+	replWait  time.Duration
 	logger    *slog.Logger
+}
+
+// DefaultReplicaWait bounds how long a write waits for its replicas (see
+// WithReplicas).
+const DefaultReplicaWait = time.Second
+
+// WithReplicas makes every write wait until n replicas have it (Redis
+// WAIT), for at most wait (0 means DefaultReplicaWait), and fail if fewer
+// did. Redis replicates asynchronously: without it, a write that the
+// master acknowledged and lost in a failover before a replica had it is
+// gone (a token, or the issuance spacing), and a Sentinel failover leaves a
+// window in which the old master still accepts writes that the new one
+// never sees. With n ≥ 1, an acknowledged write survives the failover of
+// its master. Open sets it from the URL's replicas=N (default 1 for
+// redis+sentinel://, 0 otherwise).
+func WithReplicas(n int, wait time.Duration) Option {
+	return func(c *config) { c.replicas, c.replWait = n, wait }
 }
 
 // WithPrefix sets the namespace of the Store's Redis keys and channel
@@ -148,6 +169,12 @@ func New(client goredis.UniversalClient, key []byte, opts ...Option) (*Store, er
 	if c.logger == nil {
 		c.logger = slog.Default()
 	}
+	if c.replicas < 0 || c.replWait < 0 {
+		return nil, fmt.Errorf("kauth: redis store: replicas %d, wait %v: must not be negative", c.replicas, c.replWait)
+	}
+	if c.replWait == 0 {
+		c.replWait = DefaultReplicaWait
+	}
 	routeClientLog(c.logger)
 	sealer, err := seal.New(key)
 	if err != nil {
@@ -162,6 +189,8 @@ func New(client goredis.UniversalClient, key []byte, opts ...Option) (*Store, er
 		lease:     c.lease,
 		retention: c.retention,
 		ping:      c.ping,
+		replicas:  c.replicas,
+		replWait:  c.replWait,
 		logger:    c.logger,
 		warned:    make(map[kauth.Key][sha256.Size]byte),
 	}, nil
@@ -303,11 +332,55 @@ func (s *Store) save(ctx context.Context, key kauth.Key, ks keys, owner string, 
 		return 0, s.errorf("save", &key, err)
 	}
 	ttl := max(s.ttl(key, e, time.Now()).Milliseconds(), 1)
-	n, err := saveScript.Run(ctx, s.client, []string{ks.lock, ks.entry, ks.entryFence},
-		owner, strconv.FormatUint(e.Fence, 10), data, strconv.FormatInt(ttl, 10),
-		s.channel, s.id+" "+key.String()).Int()
+	keys := []string{ks.lock, ks.entry, ks.entryFence}
+	args := []any{owner, strconv.FormatUint(e.Fence, 10), data, strconv.FormatInt(ttl, 10), s.channel, s.id + " " + key.String()}
+	if s.replicas == 0 {
+		n, err := saveScript.Run(ctx, s.client, keys, args...).Int()
+		if err != nil {
+			return 0, s.errorf("save", &key, err)
+		}
+		return n, nil
+	}
+	n, err := s.replicated(ctx, ks.entry, func(p goredis.Pipeliner) *goredis.Cmd {
+		return saveScript.Eval(ctx, p, keys, args...)
+	})
 	if err != nil {
 		return 0, s.errorf("save", &key, err)
+	}
+	return n, nil
+}
+
+// errNotReplicated says a write reached the master but not enough replicas.
+var errNotReplicated = errors.New("not acknowledged by enough replicas in time (a failover may be under way); nothing is promised of it")
+
+// replicated runs one script and WAIT on the same connection to the master
+// that serves slotKey (WAIT counts the writes of its own connection), and
+// returns the script's integer answer once s.replicas replicas have it.
+func (s *Store) replicated(ctx context.Context, slotKey string, script func(goredis.Pipeliner) *goredis.Cmd) (int, error) {
+	var node goredis.Cmdable = s.client
+	if cc, ok := s.client.(*goredis.ClusterClient); ok {
+		c, err := cc.MasterForKey(ctx, slotKey)
+		if err != nil {
+			return 0, err
+		}
+		node = c
+	}
+	var res *goredis.Cmd
+	var acks *goredis.Cmd
+	_, err := node.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		res = script(p)
+		acks = p.Do(ctx, "WAIT", s.replicas, s.replWait.Milliseconds())
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.Int()
+	if err != nil {
+		return 0, err
+	}
+	if got, _ := acks.Int64(); n > 0 && got < int64(s.replicas) {
+		return 0, fmt.Errorf("%w (%d of %d replicas)", errNotReplicated, got, s.replicas)
 	}
 	return n, nil
 }

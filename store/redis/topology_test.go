@@ -119,8 +119,10 @@ func lockedCounter(t *testing.T, rawURL string, failover func(context.Context) e
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if int64(got) != done.Load() {
-		t.Errorf("counter = %d; want the %d acknowledged increments (%d failed attempts were retried)", got, done.Load(), failed.Load())
+	// Every acknowledged increment survived; a failed attempt may or may
+	// not have landed (its replicas did not confirm it in time).
+	if int64(got) < done.Load() || int64(got) > done.Load()+failed.Load() {
+		t.Errorf("counter = %d; want the %d acknowledged increments, plus at most the %d failed attempts", got, done.Load(), failed.Load())
 	}
 	t.Logf("%d increments before the failover, %d after it, %d attempts failed in between and were retried", before, done.Load()-mark, failed.Load())
 }

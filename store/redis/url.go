@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -25,7 +26,11 @@ import (
 //	redis+sentinel://[user:password@]sentinel1:port[/db]?master_name=NAME&addr=sentinel2:port&addr=…
 //	redis+cluster://[user:password@]seed1:port?addr=seed2:port&addr=…
 //
-// rediss+sentinel:// and rediss+cluster:// use TLS. With Sentinel the user
+// replicas=N (kauth's own parameter) makes each write wait until N
+// replicas have it, so that it survives a failover (see WithReplicas); it
+// defaults to 1 with Sentinel and 0 otherwise. A Cluster whose masters have
+// replicas wants replicas=1 too. rediss+sentinel:// and rediss+cluster://
+// use TLS. With Sentinel the user
 // and password are the data nodes' (sentinel_username and sentinel_password
 // set the sentinels'); every other go-redis option may be given as a query
 // parameter (dial_timeout=3s, …).
@@ -56,17 +61,48 @@ func IsURL(s string) bool {
 // unreachable Redis fails within seconds. Close closes the connections.
 // Errors never repeat the URL's password.
 func Open(rawURL string, key []byte, opts ...Option) (*Store, error) {
+	rawURL, replicas, err := takeReplicas(rawURL)
+	if err != nil {
+		return nil, err
+	}
 	client, err := openClient(rawURL)
 	if err != nil {
 		return nil, err
 	}
-	s, err := New(client, key, opts...)
+	s, err := New(client, key, append([]Option{WithReplicas(replicas, 0)}, opts...)...)
 	if err != nil {
 		client.Close()
 		return nil, err
 	}
 	s.ownsClient = true
 	return s, nil
+}
+
+// takeReplicas removes kauth's own replicas=N from rawURL's query (go-redis
+// refuses parameters it does not know) and returns it, defaulting to 1 for
+// Sentinel, which always has a replica to fail over to, and 0 otherwise.
+func takeReplicas(rawURL string) (string, int, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return rawURL, 0, nil // openClient reports it without the password
+	}
+	n := 0
+	if strings.HasSuffix(u.Scheme, schemeSentinel) {
+		n = 1
+	}
+	q := u.Query()
+	if v, ok := q["replicas"]; ok {
+		if len(v) != 1 {
+			return "", 0, fmt.Errorf("kauth: redis store: %s: replicas given %d times", u.Redacted(), len(v))
+		}
+		if n, err = strconv.Atoi(v[0]); err != nil || n < 0 || n > 16 {
+			return "", 0, fmt.Errorf("kauth: redis store: %s: replicas=%q: want a number of replicas from 0 to 16", u.Redacted(), v[0])
+		}
+		q.Del("replicas")
+		u.RawQuery = q.Encode()
+		rawURL = u.String()
+	}
+	return rawURL, n, nil
 }
 
 // openClient builds the go-redis client for rawURL with kauth's timeouts.
