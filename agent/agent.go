@@ -69,6 +69,7 @@ type Agent struct {
 	store     kauth.Store
 	client    *http.Client
 	base      http.RoundTripper
+	upstream  http.RoundTripper // base, learning raw header names (rawheader.go)
 	keepEvery time.Duration
 	metrics   *metrics
 	ws        *gateway // the WebSocket gateway (ws.go)
@@ -168,6 +169,7 @@ func New(cfg Config, opts Options) (*Agent, error) {
 	if a.base == nil {
 		a.base = http.DefaultTransport
 	}
+	a.upstream = newRawTransport(a.base)
 	if a.keepEvery <= 0 {
 		a.keepEvery = DefaultKeepEvery
 	}
@@ -762,6 +764,9 @@ func (a *Agent) close() error {
 	}
 	if a.ownTransport != nil {
 		a.ownTransport.CloseIdleConnections()
+	}
+	if rt, ok := a.upstream.(*rawTransport); ok {
+		rt.CloseIdleConnections()
 	}
 	a.log.Info("agent: closed")
 	return errors.Join(errs...)

@@ -74,7 +74,7 @@ func (a *Agent) newProxy(acct *account) *httputil.ReverseProxy {
 		},
 		Transport: &kauth.Transport{
 			Manager: acct.mgr,
-			Base:    &limitedTransport{a: a, acct: acct, base: a.base},
+			Base:    &limitedTransport{a: a, acct: acct, base: a.upstream},
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			if r.Context().Err() == nil && errorKind(err) == "other" {
@@ -175,8 +175,10 @@ func (a *Agent) serveProxy(w http.ResponseWriter, r *http.Request) {
 	}
 
 	pc := &proxyCall{path: path}
-	r = r.WithContext(context.WithValue(r.Context(), proxyKey{}, pc))
-	sw := &statusWriter{ResponseWriter: w}
+	holder := new(rawHolder)
+	ctx := context.WithValue(r.Context(), proxyKey{}, pc)
+	r = r.WithContext(context.WithValue(ctx, rawHolderKey{}, holder))
+	sw := &statusWriter{ResponseWriter: &rawWriter{ResponseWriter: w, holder: holder}}
 	start := time.Now()
 	acct.proxy.ServeHTTP(sw, r)
 	waited := time.Duration(pc.waited.Load())
