@@ -3,10 +3,12 @@ package agent_test
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -22,6 +24,7 @@ import (
 type rawUpstream struct {
 	ln      net.Listener
 	release chan struct{} // lets /uapi/stream send its last chunk
+	scheme  string        // "https" when serving TLS
 
 	mu    sync.Mutex
 	peers map[string]int // remote address of each /uapi request → count
@@ -41,18 +44,24 @@ const rawAnswer = "HTTP/1.1 200 OK\r\n" +
 
 const rawBody = `{"rt_cd":"0","msg_cd":"MCA00000","msg1":"정상처리 되었습니다."}`
 
-func newRawUpstream(t *testing.T) *rawUpstream {
+func newRawUpstream(t *testing.T) *rawUpstream { return newRawUpstreamTLS(t, nil) }
+
+// newRawUpstreamTLS serves over TLS with conf when it is not nil.
+func newRawUpstreamTLS(t *testing.T, conf *tls.Config) *rawUpstream {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	u := &rawUpstream{ln: ln, release: make(chan struct{}), peers: map[string]int{}}
+	if conf != nil {
+		u.ln, u.scheme = tls.NewListener(ln, conf), "https"
+	}
 	u.wg.Add(1)
 	go func() {
 		defer u.wg.Done()
 		for {
-			c, err := ln.Accept()
+			c, err := u.ln.Accept()
 			if err != nil {
 				return
 			}
@@ -75,7 +84,13 @@ func newRawUpstream(t *testing.T) *rawUpstream {
 	return u
 }
 
-func (u *rawUpstream) url() string { return "http://" + u.ln.Addr().String() }
+func (u *rawUpstream) url() string {
+	scheme := u.scheme
+	if scheme == "" {
+		scheme = "http"
+	}
+	return scheme + "://" + u.ln.Addr().String()
+}
 
 func (u *rawUpstream) serve(c net.Conn) {
 	defer c.Close()
@@ -118,12 +133,18 @@ func (u *rawUpstream) serve(c net.Conn) {
 }
 
 // rawAgent serves one KIS account whose broker is u.
-func rawAgent(t *testing.T, u *rawUpstream) *harness {
-	return newHarness(t, setup{cfg: func(c *agent.Config) {
-		c.Accounts = []agent.Account{{Name: "raw", Broker: "kis", Env: "real",
-			AppKey: agent.Secret{Env: "KIS_REAL_KEY"}, AppSecret: agent.Secret{Env: "KIS_REAL_SECRET"},
-			BaseURL: u.url()}}
-	}})
+func rawAgent(t *testing.T, u *rawUpstream) *harness { return rawAgentWith(t, u, nil) }
+
+// rawAgentWith makes the agent's calls through client when it is not nil.
+func rawAgentWith(t *testing.T, u *rawUpstream, client *http.Client) *harness {
+	return newHarness(t, setup{
+		cfg: func(c *agent.Config) {
+			c.Accounts = []agent.Account{{Name: "raw", Broker: "kis", Env: "real",
+				AppKey: agent.Secret{Env: "KIS_REAL_KEY"}, AppSecret: agent.Secret{Env: "KIS_REAL_SECRET"},
+				BaseURL: u.url()}}
+		},
+		opts: func(o *agent.Options) { o.HTTPClient = client },
+	})
 }
 
 // rawExchange sends one request over conn and returns the final answer's
@@ -174,7 +195,25 @@ func rawExchange(t *testing.T, conn net.Conn, br *bufio.Reader, request string) 
 // client connection reach the upstream over one pooled connection.
 func TestProxyRelaysHeaderNamesAsSent(t *testing.T) {
 	u := newRawUpstream(t)
-	h := rawAgent(t, u)
+	checkRawRelay(t, u, rawAgent(t, u))
+}
+
+// TestProxyRelaysHeaderNamesAsSentOverTLS: the same against an HTTPS
+// broker, whose plaintext the capture sits above.
+func TestProxyRelaysHeaderNamesAsSentOverTLS(t *testing.T) {
+	cert := httptest.NewUnstartedServer(nil)
+	cert.StartTLS()
+	conf := cert.TLS.Clone()
+	client := cert.Client() // trusts the certificate
+	cert.Close()
+	tr := client.Transport.(*http.Transport).Clone()
+	u := newRawUpstreamTLS(t, conf)
+	t.Cleanup(tr.CloseIdleConnections) // before the upstream waits for its connections
+	checkRawRelay(t, u, rawAgentWith(t, u, &http.Client{Timeout: 30 * time.Second, Transport: tr}))
+}
+
+func checkRawRelay(t *testing.T, u *rawUpstream, h *harness) {
+	t.Helper()
 	conn, err := net.Dial("tcp", h.ep.TCP)
 	if err != nil {
 		t.Fatal(err)
