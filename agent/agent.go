@@ -113,6 +113,9 @@ type account struct {
 	mgr     *kauth.Manager
 	limiter *rate.Limiter // shared by every account of one app key
 	proxy   *httputil.ReverseProxy
+	// revokePass makes the facade's revoke endpoints revoke the shared
+	// token (config revoke: pass).
+	revokePass bool
 
 	inFlight atomic.Int64 // proxied requests being served
 
@@ -250,7 +253,7 @@ func (a *Agent) Reload(cfg Config) error {
 	var added []*account
 	var buildErr error
 	for _, r := range rs {
-		if o, ok := old[r.Name]; ok && o.creds == r.creds && o.baseURL.String() == r.baseURL {
+		if o, ok := old[r.Name]; ok && o.creds == r.creds && o.baseURL.String() == r.baseURL && o.revokePass == (r.Revoke == RevokePass) {
 			next[r.Name] = o
 			continue
 		}
@@ -324,7 +327,7 @@ func (a *Agent) newAccount(r resolved, lim *rate.Limiter) (*account, error) {
 	if err != nil {
 		return nil, fmt.Errorf("agent: account %s: %w", name, err)
 	}
-	acct := &account{name: name, creds: r.creds, baseURL: u, mgr: mgr, limiter: lim}
+	acct := &account{name: name, creds: r.creds, baseURL: u, mgr: mgr, limiter: lim, revokePass: r.Revoke == RevokePass}
 	acct.proxy = a.newProxy(acct)
 	return acct, nil
 }
