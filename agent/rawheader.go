@@ -123,6 +123,10 @@ func (c *rawConn) observe(p []byte) {
 		c.buf = append(c.buf, p[:end+1]...)
 		p = p[end+1:]
 		c.lineEnd = false
+		if len(c.buf) > maxCapture {
+			c.done, c.buf = true, c.buf[:0]
+			return
+		}
 		if interim(c.buf) {
 			// 100 Continue, 103 Early Hints: the final answer follows.
 			c.buf = c.buf[:0]
