@@ -220,7 +220,15 @@ func newRawTransport(base http.RoundTripper) http.RoundTripper {
 		// HTTP/1.1 only: HTTP/2 has no header case to keep.
 		conf.NextProtos = []string{"http/1.1"}
 		tc := tls.Client(c, conf)
-		if err := tc.HandshakeContext(ctx); err != nil {
+		hctx := ctx
+		if d := t.TLSHandshakeTimeout; d > 0 {
+			// The Transport ignores its own timeout when DialTLSContext
+			// is set; keep it.
+			var cancel context.CancelFunc
+			hctx, cancel = context.WithTimeout(ctx, d)
+			defer cancel()
+		}
+		if err := tc.HandshakeContext(hctx); err != nil {
 			c.Close()
 			return nil, err
 		}
