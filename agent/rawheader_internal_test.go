@@ -1,7 +1,11 @@
 package agent
 
 import (
+	"context"
+	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"reflect"
 	"strings"
 	"testing"
@@ -95,5 +99,41 @@ func TestRawNames(t *testing.T) {
 	want := map[string]string{"Content-Type": "Content-Type", "Tr_cont": "tr_cont", "Api-Id": "api-id"}
 	if got := rawNames([]byte(block)); !reflect.DeepEqual(got, want) {
 		t.Errorf("rawNames = %v, want %v", got, want)
+	}
+}
+
+// BenchmarkRawTransport measures what learning the raw names costs a
+// proxied call: the same keep-alive round trip with and without it.
+func BenchmarkRawTransport(b *testing.B) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h["tr_id"] = []string{"FHKST01010100"}
+		h["tr_cont"] = []string{"D"}
+		h["gt_uid"] = []string{"0123456789ABCDEF0123456789ABCDEF"}
+		h.Set("Content-Type", "application/json; charset=UTF-8")
+		io.WriteString(w, `{"rt_cd":"0","msg_cd":"MCA00000","msg1":"ok"}`)
+	}))
+	defer srv.Close()
+	for _, c := range []struct {
+		name string
+		rt   http.RoundTripper
+	}{
+		{"plain", http.DefaultTransport.(*http.Transport).Clone()},
+		{"raw", newRawTransport(http.DefaultTransport.(*http.Transport).Clone())},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				h := new(rawHolder)
+				req, _ := http.NewRequestWithContext(context.WithValue(context.Background(), rawHolderKey{}, h), "GET", srv.URL, nil)
+				resp, err := c.rt.RoundTrip(req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		})
+		c.rt.(interface{ CloseIdleConnections() }).CloseIdleConnections()
 	}
 }
