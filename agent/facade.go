@@ -95,6 +95,7 @@ func (a *Agent) serveFacade(w http.ResponseWriter, r *http.Request) {
 	if acct == nil {
 		return
 	}
+	defer acct.done()
 	path = "/" + path
 	r = r.WithContext(context.WithValue(r.Context(), facadeKey{}, acct.creds.Broker))
 	kisAcct := acct.creds.Broker == kauth.KIS

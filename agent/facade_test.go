@@ -447,19 +447,33 @@ func TestFacadeTenBotsOneIssuance(t *testing.T) {
 	}
 }
 
-// TestFacadeRevokePass: with revoke: pass the facade revokes at the broker.
+// TestFacadeRevokePass: with revoke: pass the facade revokes at the
+// broker; a reload switches an account between answer and pass.
 func TestFacadeRevokePass(t *testing.T) {
-	h := newHarness(t, setup{cfg: func(c *agent.Config) {
-		for i := range c.Accounts {
-			c.Accounts[i].Revoke = "pass"
+	h := newHarness(t, setup{})
+	base := h.facadeURL("kiwoom-mock")
+	revoke := func(tok string) {
+		t.Helper()
+		a := pyDo(t, h.ep.TCP, "POST", base+"/oauth2/revoke", [][2]string{{"Content-Type", "application/json;charset=UTF-8"}},
+			jsonBody(t, map[string]string{"appkey": placeholderKey, "secretkey": placeholderSecret, "token": tok}))
+		if m := a.json(t); a.status != 200 || m["return_code"] != json.Number("0") {
+			t.Fatalf("revoke = %d %s", a.status, a.body)
 		}
-	}})
-	tok := kiwoomSDKToken(t, h, h.facadeURL("kiwoom-mock"))
-	a := pyDo(t, h.ep.TCP, "POST", h.facadeURL("kiwoom-mock")+"/oauth2/revoke", [][2]string{{"Content-Type", "application/json;charset=UTF-8"}},
-		jsonBody(t, map[string]string{"appkey": placeholderKey, "secretkey": placeholderSecret, "token": tok}))
-	if m := a.json(t); a.status != 200 || m["return_code"] != json.Number("0") {
-		t.Fatalf("revoke = %d %s", a.status, a.body)
 	}
+	revoke(kiwoomSDKToken(t, h, base))
+	if n := h.sim.Stats().Revoked; n != 0 {
+		t.Fatalf("revoke: answer let %d revokes through", n)
+	}
+
+	cfg := h.cfg
+	cfg.Accounts = append([]agent.Account(nil), cfg.Accounts...)
+	for i := range cfg.Accounts {
+		cfg.Accounts[i].Revoke = "pass"
+	}
+	if err := h.agent.Reload(cfg); err != nil {
+		t.Fatal(err)
+	}
+	revoke(kiwoomSDKToken(t, h, base))
 	if n := h.sim.Stats().Revoked; n != 1 {
 		t.Errorf("the broker saw %d revokes, want 1", n)
 	}
