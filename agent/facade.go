@@ -276,32 +276,29 @@ func kiwoomAnswerHeaders(w http.ResponseWriter, apiID string) {
 	h["next-key"] = []string{""}
 }
 
-// approvalKeyer is what KIS's provider offers for WebSocket approval keys.
-type approvalKeyer interface {
-	ApprovalKey(ctx context.Context, c kauth.Credentials) (string, error)
-}
-
-// facadeApproval answers KIS's /oauth2/Approval with an approval key from
-// the provider, asked with the managed credentials.
+// facadeApproval answers KIS's /oauth2/Approval with the account's
+// managed approval key: the one the real-time gateway uses and
+// GET /v1/accounts/{name}/approval hands out, cached and shared through the
+// store like tokens.
 func (a *Agent) facadeApproval(w http.ResponseWriter, r *http.Request, acct *account) {
 	if !a.readOAuth(w, r, acct) {
 		return
 	}
-	p, ok := acct.mgr.Provider().(approvalKeyer)
-	if !ok {
-		writeBrokerError(w, acct, http.StatusNotFound, "not_found", "kauth: this account's provider issues no approval keys")
+	m, err := a.ws.approvalManager(acct)
+	if err != nil {
+		writeBrokerError(w, acct, http.StatusNotFound, "not_found", "kauth: "+err.Error())
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), kauth.DefaultIssueTimeout)
 	defer cancel()
-	key, err := p.ApprovalKey(ctx, acct.creds)
+	tok, err := m.Token(ctx)
 	if err != nil {
 		writeFacadeKauthError(w, r, acct, err)
 		return
 	}
 	// KIS's answer: {"approval_key": "..."} (kis_auth.py auth_ws reads
 	// approval_key).
-	writeJSON(w, http.StatusOK, map[string]string{"approval_key": key})
+	writeJSON(w, http.StatusOK, map[string]string{"approval_key": tok.AccessToken})
 }
 
 // facadeRevoke answers a revoke with the broker's success shape, revoking

@@ -288,11 +288,27 @@ func TestFacadeSpeaksAsKISSample(t *testing.T) {
 		t.Errorf("hashkey = %d %s", a.status, a.body)
 	}
 
-	// Approval key (kis_auth.py auth_ws).
-	a = pyDo(t, h.ep.TCP, "POST", base+"/oauth2/Approval", kisBase(),
-		jsonBody(t, map[string]string{"grant_type": "client_credentials", "appkey": placeholderKey, "secretkey": placeholderSecret}))
-	if m := a.json(t); a.status != 200 || m["approval_key"] == nil || m["approval_key"] == "" {
-		t.Errorf("Approval = %d %s", a.status, a.body)
+	// Approval key (kis_auth.py auth_ws): the managed one, so that three
+	// bots asking cost one approval at KIS.
+	var approval string
+	for i := range 3 {
+		a = pyDo(t, h.ep.TCP, "POST", base+"/oauth2/Approval", kisBase(),
+			jsonBody(t, map[string]string{"grant_type": "client_credentials", "appkey": placeholderKey, "secretkey": placeholderSecret}))
+		m := a.json(t)
+		key, _ := m["approval_key"].(string)
+		if a.status != 200 || key == "" || (i > 0 && key != approval) {
+			t.Fatalf("Approval %d = %d %s", i, a.status, a.body)
+		}
+		approval = key
+		h.sawToken(key)
+	}
+	if n := h.sim.Stats().Approvals; n != 1 {
+		t.Errorf("three approvals cost %d at the broker, want 1", n)
+	}
+	var managed agent.ApprovalResponse
+	h.viaUnix("GET", "/v1/accounts/kis-mock/approval", nil, nil).json(t, &managed)
+	if managed.ApprovalKey != approval {
+		t.Errorf("the facade's approval key is not the managed one")
 	}
 
 	// Revoke: the broker's success shape, and the shared token lives on.
