@@ -9,6 +9,8 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -598,4 +600,37 @@ func TestFacadeKeyAndRoutes(t *testing.T) {
 		t.Errorf("through a reset: %d %s", a.status, a.body)
 	}
 	kisSampleBody(t, a)
+}
+
+// TestFacadeClientKey: a client key in the facade URL opens its accounts
+// only, over TCP and through the socket alike, and a facade URL with it
+// never reaches another account.
+func TestFacadeClientKey(t *testing.T) {
+	dir := shortTempDir(t)
+	botFile := filepath.Join(dir, "bot.key")
+	h := newHarness(t, setup{cfg: func(c *agent.Config) {
+		c.ClientKeys = []agent.ClientKey{{Name: "bot", File: botFile, Accounts: []string{"kis-mock"}}}
+	}})
+	b, err := os.ReadFile(botFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bot := strings.TrimSpace(string(b))
+	h.secrets = append(h.secrets, h.key, bot)
+	body := jsonBody(t, map[string]string{"grant_type": "client_credentials", "appkey": placeholderKey, "appsecret": placeholderSecret})
+	facade := func(acct string) string { return "http://" + h.ep.TCP + "/broker/" + bot + "/" + acct }
+
+	if a := pyDo(t, h.ep.TCP, "POST", facade("kis-mock")+"/oauth2/tokenP", kisBase(), body); a.status != 200 {
+		t.Errorf("its own account: %d %s", a.status, a.body)
+	}
+	for _, acct := range []string{"kis-real", "kiwoom-mock", "no-such-account"} {
+		a := pyDo(t, h.ep.TCP, "POST", facade(acct)+"/oauth2/tokenP", kisBase(), body)
+		if a.status != http.StatusForbidden {
+			t.Errorf("%s over TCP: %d %s; want 403", acct, a.status, a.body)
+		}
+		r := h.viaUnix("POST", "/broker/"+bot+"/"+acct+"/oauth2/tokenP", strings.NewReader(body), nil)
+		if r.status != http.StatusForbidden {
+			t.Errorf("%s through the socket: %d %s; want 403", acct, r.status, r.body)
+		}
+	}
 }
