@@ -583,6 +583,19 @@ func TestFacadeKeyAndRoutes(t *testing.T) {
 			t.Errorf("%s: the answer holds the agent key", c.name)
 		}
 	}
+	// What a normalizing gateway could turn into another endpoint is
+	// refused, as on /proxy.
+	for _, p := range []string{"/uapi/%2e%2e/oauth2/tokenP", "/uapi/../oauth2/revokeP", "/uapi//x", "/uapi/x;y",
+		"/oauth2/tokenP/", "/oauth2/%74okenP", "/uapi/..%2f_sim/stats"} {
+		a := pyDo(t, h.ep.TCP, "POST", h.facadeURL("kis-mock")+p, kisBase(), body)
+		if a.status != 400 && a.status != 404 {
+			t.Errorf("%s: %d %s; want 400 or 404", p, a.status, a.body)
+		}
+		kisSampleBody(t, a) // in KIS's shape
+	}
+	if n := h.sim.Stats().Revoked; n != 0 {
+		t.Errorf("%d revokes reached the broker", n)
+	}
 	// Through the socket, too, the facade wants its key.
 	r := h.viaUnix("POST", "/broker/wrong/kis-mock/oauth2/tokenP", strings.NewReader(body), nil)
 	if r.status != 401 {
