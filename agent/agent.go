@@ -69,6 +69,7 @@ type Agent struct {
 	store     kauth.Store
 	client    *http.Client
 	base      http.RoundTripper
+	upstream  http.RoundTripper // base, learning raw header names (rawheader.go)
 	keepEvery time.Duration
 	metrics   *metrics
 	ws        *gateway // the WebSocket gateway (ws.go)
@@ -112,6 +113,9 @@ type account struct {
 	mgr     *kauth.Manager
 	limiter *rate.Limiter // shared by every account of one app key
 	proxy   *httputil.ReverseProxy
+	// revokePass makes the facade's revoke endpoints revoke the shared
+	// token (config revoke: pass).
+	revokePass bool
 
 	inFlight atomic.Int64 // proxied requests being served
 
@@ -168,6 +172,7 @@ func New(cfg Config, opts Options) (*Agent, error) {
 	if a.base == nil {
 		a.base = http.DefaultTransport
 	}
+	a.upstream = newRawTransport(a.base)
 	if a.keepEvery <= 0 {
 		a.keepEvery = DefaultKeepEvery
 	}
@@ -248,7 +253,7 @@ func (a *Agent) Reload(cfg Config) error {
 	var added []*account
 	var buildErr error
 	for _, r := range rs {
-		if o, ok := old[r.Name]; ok && o.creds == r.creds && o.baseURL.String() == r.baseURL {
+		if o, ok := old[r.Name]; ok && o.creds == r.creds && o.baseURL.String() == r.baseURL && o.revokePass == (r.Revoke == RevokePass) {
 			next[r.Name] = o
 			continue
 		}
@@ -322,7 +327,7 @@ func (a *Agent) newAccount(r resolved, lim *rate.Limiter) (*account, error) {
 	if err != nil {
 		return nil, fmt.Errorf("agent: account %s: %w", name, err)
 	}
-	acct := &account{name: name, creds: r.creds, baseURL: u, mgr: mgr, limiter: lim}
+	acct := &account{name: name, creds: r.creds, baseURL: u, mgr: mgr, limiter: lim, revokePass: r.Revoke == RevokePass}
 	acct.proxy = a.newProxy(acct)
 	return acct, nil
 }
@@ -762,6 +767,9 @@ func (a *Agent) close() error {
 	}
 	if a.ownTransport != nil {
 		a.ownTransport.CloseIdleConnections()
+	}
+	if rt, ok := a.upstream.(*rawTransport); ok {
+		rt.CloseIdleConnections()
 	}
 	a.log.Info("agent: closed")
 	return errors.Join(errs...)

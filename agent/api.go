@@ -37,6 +37,10 @@ func (a *Agent) routes() http.Handler {
 			a.serveProxy(w, r)
 			return
 		}
+		if strings.HasPrefix(r.URL.Path, "/broker/") {
+			a.serveFacade(w, r) // facade.go
+			return
+		}
 		mux.ServeHTTP(w, r)
 	})
 	return a.guard(top)

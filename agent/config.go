@@ -132,7 +132,18 @@ type Account struct {
 	// Burst is how many calls may go at once after a quiet spell. Zero
 	// means 1, which keeps any one-second window under RateLimit+1 calls.
 	Burst int `yaml:"burst"`
+	// Revoke says what the broker facade (/broker/{key}/{name}) does with
+	// a client's revoke call: RevokeAnswer (the default, "answer") answers
+	// the broker's success shape and keeps the token every other holder
+	// shares; RevokePass ("pass") revokes it at the broker.
+	Revoke string `yaml:"revoke"`
 }
+
+// The values of Account.Revoke.
+const (
+	RevokeAnswer = "answer"
+	RevokePass   = "pass"
+)
 
 // Secret says where one credential comes from: an environment variable, or
 // a file readable by its owner only. Exactly one of Env, File and Value is
@@ -424,6 +435,13 @@ func resolveAccount(a Account, getenv func(string) string) (resolved, error) {
 	}
 	if r.Burst == 0 {
 		r.Burst = 1
+	}
+	switch r.Revoke = strings.ToLower(strings.TrimSpace(r.Revoke)); r.Revoke {
+	case "":
+		r.Revoke = RevokeAnswer
+	case RevokeAnswer, RevokePass:
+	default:
+		return r, fmt.Errorf("revoke %q: want answer or pass", a.Revoke)
 	}
 	r.baseURL = strings.TrimSpace(a.BaseURL)
 	if r.baseURL == "" {

@@ -13,6 +13,7 @@
 //	GET  /v1/accounts/{name}/token       {"access_token","token_type","expires_at","broker","env"}
 //	POST /v1/accounts/{name}/invalidate  {"token":"…"}: the broker rejected this token (checked before acting)
 //	ANY  /proxy/{name}/{broker path}     the broker's API, authenticated by the agent
+//	ANY  /broker/{key}/{name}/…          the broker facade: a base URL for unmodified clients (facade.go)
 //	GET  /healthz                        liveness (no key needed)
 //	GET  /metrics                        Prometheus metrics
 //
@@ -21,7 +22,8 @@
 // tr_id and query and no credentials; the agent adds the broker's auth
 // headers (KIS: authorization, appkey, appsecret), waits its turn at the
 // app key's rate limit, heals a rejected token with one retry, and streams
-// the broker's answer back unchanged, headers included.
+// the broker's answer back unchanged, headers included — their names byte
+// for byte as the broker sent them (rawheader.go).
 //
 // Errors are JSON, {"error": "…", "code": "…"}, with 404 for an unknown
 // account, 400 for a non-canonical proxy path or an absolute-form request,

@@ -27,7 +27,8 @@ import (
 //     socket's path in Host.
 //  4. A key on TCP: "Authorization: Bearer <key>", the agent key (every
 //     account) or a client key (its accounts), except for GET /healthz,
-//     which reveals nothing. The unix socket's 0600 mode is its access
+//     which reveals nothing, and for the broker facade, whose URL carries
+//     the key instead (/broker/<key>/…, facade.go). The unix socket's 0600 mode is its access
 //     control. 401.
 //  5. A bounded body: larger than MaxBodyBytes is 413.
 func (a *Agent) guard(next http.Handler) http.Handler {
@@ -60,6 +61,9 @@ func (a *Agent) guard(next http.Handler) http.Handler {
 			}
 			if r.URL.Path != "/healthz" {
 				if p = a.authenticate(r); p == nil {
+					p = a.facadePrincipal(r)
+				}
+				if p == nil {
 					w.Header().Set("WWW-Authenticate", `Bearer realm="kauth agent"`)
 					msg := "missing or wrong agent key: send Authorization: Bearer <key>"
 					if f := a.keyFile(); f != "" {

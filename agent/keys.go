@@ -69,7 +69,15 @@ func (a *Agent) authenticate(r *http.Request) *principal {
 	if !ok {
 		return nil
 	}
-	got = strings.TrimSpace(got)
+	return a.principalFor(strings.TrimSpace(got))
+}
+
+// principalFor returns the principal of a key (the agent key or a client
+// key), or nil. Keys compare in constant time.
+func (a *Agent) principalFor(got string) *principal {
+	if got == "" {
+		return nil
+	}
 	if key, err := a.loadKey(); err == nil && key != "" && subtle.ConstantTimeCompare([]byte(got), []byte(key)) == 1 {
 		return &principal{all: true}
 	}

@@ -74,7 +74,7 @@ func (a *Agent) newProxy(acct *account) *httputil.ReverseProxy {
 		},
 		Transport: &kauth.Transport{
 			Manager: acct.mgr,
-			Base:    &limitedTransport{a: a, acct: acct, base: a.base},
+			Base:    &limitedTransport{a: a, acct: acct, base: a.upstream},
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			if r.Context().Err() == nil && errorKind(err) == "other" {
@@ -82,7 +82,16 @@ func (a *Agent) newProxy(acct *account) *httputil.ReverseProxy {
 				err = &kauth.Error{Broker: acct.creds.Broker, Env: acct.creds.Env, Op: "call", Kind: kauth.ErrUnavailable, Err: err}
 			}
 			if r.Context().Err() == nil {
-				a.log.Warn("agent: proxied request failed", "account", acct.name, "path", r.URL.Path, "kind", errorKind(err), "err", err)
+				// The broker path: a facade URL holds the agent key.
+				path := "/"
+				if pc, _ := r.Context().Value(proxyKey{}).(*proxyCall); pc != nil {
+					path = pc.path
+				}
+				a.log.Warn("agent: proxied request failed", "account", acct.name, "path", path, "kind", errorKind(err), "err", err)
+			}
+			if _, ok := r.Context().Value(facadeKey{}).(kauth.Broker); ok {
+				writeFacadeKauthError(w, r, acct, err)
+				return
 			}
 			writeKauthError(w, r, err)
 		},
@@ -166,6 +175,11 @@ func (a *Agent) serveProxy(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusForbidden, "forbidden_path", err.Error())
 		return
 	}
+	a.relay(w, r, acct, path)
+}
+
+// relay proxies r to acct's broker at path, a canonical broker path.
+func (a *Agent) relay(w http.ResponseWriter, r *http.Request, acct *account, path string) {
 	if !a.enter(w, acct) {
 		return
 	}
@@ -175,8 +189,10 @@ func (a *Agent) serveProxy(w http.ResponseWriter, r *http.Request) {
 	}
 
 	pc := &proxyCall{path: path}
-	r = r.WithContext(context.WithValue(r.Context(), proxyKey{}, pc))
-	sw := &statusWriter{ResponseWriter: w}
+	holder := new(rawHolder)
+	ctx := context.WithValue(r.Context(), proxyKey{}, pc)
+	r = r.WithContext(context.WithValue(ctx, rawHolderKey{}, holder))
+	sw := &statusWriter{ResponseWriter: &rawWriter{ResponseWriter: w, holder: holder}}
 	start := time.Now()
 	acct.proxy.ServeHTTP(sw, r)
 	waited := time.Duration(pc.waited.Load())

@@ -1,0 +1,386 @@
+package agent
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/kauth/kauth"
+	"github.com/kauth/kauth/kis"
+	"github.com/kauth/kauth/kiwoom"
+)
+
+// The broker facade.
+//
+// http://127.0.0.1:PORT/broker/{key}/{account} is a base URL that looks
+// like the account's broker to a client that appends the broker's paths to
+// a domain, as the official clients do (KIS kis_auth.py:
+// f"{my_url}/oauth2/tokenP", f"{my_url}{api_url}"; Kiwoom's SDK
+// kiwoom/core/auth.py and client.py: f"{get_base_url(mode)}{path}"). {key}
+// is the agent key, since such a client sends no header of kauth's own; it
+// is compared in constant time and never logged (the logs name the broker
+// path after the account). Under it:
+//
+//   - the token endpoint (KIS POST /oauth2/tokenP, Kiwoom POST
+//     /oauth2/token) answers with the account's managed token, in the
+//     broker's response format, issuing only when the Manager must;
+//   - KIS POST /oauth2/Approval answers with a WebSocket approval key;
+//   - the revoke endpoints (KIS /oauth2/revokeP, Kiwoom /oauth2/revoke)
+//     answer the broker's success shape without revoking the token every
+//     other holder shares — Kiwoom's guide has every program revoke on exit
+//     — unless the account says revoke: pass;
+//   - everything under the broker's API prefix (KIS /uapi/, Kiwoom /api/)
+//     is proxied as /proxy/{account} is: the client's authorization, appkey
+//     and appsecret are replaced by the managed ones, so a client may hold
+//     placeholders.
+//
+// A client that sends the real app key of ANOTHER account this agent
+// serves (in a token, approval or revoke body, or in the appkey header) —
+// or, for Kiwoom, whose calls carry no app key, the current token of
+// another account — is refused with 403 in the broker's error shape: it is
+// pointed at the wrong account, and answering would trade on an account
+// the bot does not mean. The answer names neither key nor token.
+
+// facadeKey marks a request that came through the facade; its value is the
+// broker, whose error shape failures take.
+type facadeKey struct{}
+
+// facadePrincipal returns the principal of the key in a facade request's
+// path (the agent key or a client key), or nil (the guard's check for TCP
+// callers).
+func (a *Agent) facadePrincipal(r *http.Request) *principal {
+	key, _, ok := splitFacadePath(r.URL.EscapedPath())
+	if !ok {
+		return nil
+	}
+	return a.principalFor(key)
+}
+
+// splitFacadePath splits /broker/{key}/{rest}.
+func splitFacadePath(p string) (key, rest string, ok bool) {
+	rest, ok = strings.CutPrefix(p, "/broker/")
+	if !ok {
+		return "", "", false
+	}
+	key, rest, _ = strings.Cut(rest, "/")
+	return key, rest, key != ""
+}
+
+// serveFacade serves /broker/{key}/{account}/{broker path}.
+func (a *Agent) serveFacade(w http.ResponseWriter, r *http.Request) {
+	// The escaped path, read here rather than by the mux, which would
+	// decode it and redirect a non-clean one (with the key in Location).
+	key, rest, ok := splitFacadePath(r.URL.EscapedPath())
+	p := (*principal)(nil)
+	if ok {
+		p = a.principalFor(key)
+	}
+	if p == nil {
+		// Through the unix socket the guard asks for no key; the facade
+		// always does, since its URL is what a bot is configured with, and
+		// the key in it decides which accounts it opens.
+		writeError(w, http.StatusUnauthorized, "unauthenticated", "missing or wrong key in the facade URL: use /broker/<agent or client key>/<account>")
+		return
+	}
+	r = withPrincipal(r, p)
+	name, path, _ := strings.Cut(rest, "/")
+	acct := a.account(w, r, name)
+	if acct == nil {
+		return
+	}
+	defer acct.done()
+	path = "/" + path
+	r = r.WithContext(context.WithValue(r.Context(), facadeKey{}, acct.creds.Broker))
+	kisAcct := acct.creds.Broker == kauth.KIS
+	switch {
+	case kisAcct && path == "/oauth2/tokenP", !kisAcct && path == "/oauth2/token":
+		a.facadeToken(w, r, acct)
+	case kisAcct && path == "/oauth2/Approval":
+		a.facadeApproval(w, r, acct)
+	case kisAcct && path == "/oauth2/revokeP", !kisAcct && path == "/oauth2/revoke":
+		a.facadeRevoke(w, r, acct)
+	case kisAcct && strings.HasPrefix(path, "/uapi/"), !kisAcct && strings.HasPrefix(path, "/api/"):
+		// The same canonical path check as /proxy: nothing a gateway
+		// could normalize into another endpoint.
+		canon, err := canonicalPath(acct.creds.Broker, path)
+		if err != nil {
+			writeBrokerError(w, acct, http.StatusBadRequest, "bad_path", "kauth: broker path refused, "+err.Error())
+			return
+		}
+		if a.foreignKey(acct, r.Header.Get("Appkey")) || a.foreignToken(acct, r.Header.Get("Authorization")) {
+			a.refuseForeign(w, acct)
+			return
+		}
+		a.relay(w, r, acct, canon)
+	default:
+		prefix := "/uapi/"
+		if !kisAcct {
+			prefix = "/api/"
+		}
+		writeBrokerError(w, acct, http.StatusNotFound, "not_found",
+			fmt.Sprintf("kauth: %s is not served here; the facade serves the token, revoke and approval endpoints and %s…", shortPath(path), prefix))
+	}
+}
+
+// shortPath bounds a path shown in an error, since it is the caller's input.
+func shortPath(p string) string {
+	if len(p) > 100 {
+		p = p[:100] + "…"
+	}
+	return strings.ToValidUTF8(p, "?")
+}
+
+// oauthBody is the JSON body of the brokers' token, approval and revoke
+// calls: KIS sends appkey and appsecret (secretkey on /oauth2/Approval),
+// Kiwoom appkey and secretkey; revokes add token.
+type oauthBody struct {
+	AppKey string `json:"appkey"`
+}
+
+// readOAuth checks the method and reads the body's app key. It answers and
+// returns false on a bad request.
+func (a *Agent) readOAuth(w http.ResponseWriter, r *http.Request, acct *account) bool {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		writeBrokerError(w, acct, http.StatusMethodNotAllowed, "method_not_allowed", "kauth: use POST")
+		return false
+	}
+	// Bounded in size and time as a proxied body is (readBody answers
+	// its own failures).
+	if !a.readBody(w, r) {
+		return false
+	}
+	var b oauthBody
+	if r.Body != nil && r.Body != http.NoBody {
+		data, _ := io.ReadAll(r.Body) // in memory now
+		// A body that is not JSON is the client's business: the managed
+		// credentials are used whatever it holds.
+		_ = json.Unmarshal(data, &b)
+	}
+	if a.foreignKey(acct, b.AppKey) {
+		a.refuseForeign(w, acct)
+		return false
+	}
+	return true
+}
+
+// foreignKey reports whether appkey is the app key of an account served
+// here other than acct (and not acct's own). Every comparison runs in
+// constant time.
+func (a *Agent) foreignKey(acct *account, appkey string) bool {
+	appkey = strings.TrimSpace(appkey)
+	if appkey == "" {
+		return false
+	}
+	own := subtle.ConstantTimeCompare([]byte(appkey), []byte(acct.creds.AppKey)) == 1
+	foreign := false
+	for _, o := range a.snapshot() {
+		if o.creds.AppKey == acct.creds.AppKey {
+			continue
+		}
+		if subtle.ConstantTimeCompare([]byte(appkey), []byte(o.creds.AppKey)) == 1 {
+			foreign = true
+		}
+	}
+	return foreign && !own
+}
+
+// foreignToken reports whether authorization ("Bearer <token>") carries
+// the current token of another app key served here.
+func (a *Agent) foreignToken(acct *account, authorization string) bool {
+	tok, ok := strings.CutPrefix(strings.TrimSpace(authorization), "Bearer ")
+	if !ok {
+		tok, ok = strings.CutPrefix(strings.TrimSpace(authorization), "bearer ")
+	}
+	tok = strings.TrimSpace(tok)
+	if !ok || tok == "" {
+		return false
+	}
+	foreign := false
+	for _, o := range a.snapshot() {
+		if o.creds.Key() == acct.creds.Key() {
+			continue
+		}
+		if t, _ := o.mgr.Cached(); t.AccessToken != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(t.AccessToken)) == 1 {
+			foreign = true
+		}
+	}
+	return foreign
+}
+
+func (a *Agent) refuseForeign(w http.ResponseWriter, acct *account) {
+	a.log.Warn("agent: facade refused a request carrying another account's credentials", "account", acct.name)
+	writeBrokerError(w, acct, http.StatusForbidden, "foreign_credentials",
+		"kauth: this URL serves account "+acct.name+", but the request carries the app key or token of another account served by this agent; use that account's URL")
+}
+
+// facadeToken answers the token endpoint with the managed token.
+func (a *Agent) facadeToken(w http.ResponseWriter, r *http.Request, acct *account) {
+	if !a.readOAuth(w, r, acct) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), kauth.DefaultIssueTimeout)
+	defer cancel()
+	tok, err := acct.mgr.Token(ctx)
+	if err != nil {
+		writeFacadeKauthError(w, r, acct, err)
+		return
+	}
+	if acct.creds.Broker == kauth.KIS {
+		// KIS's answer of /oauth2/tokenP: access_token, token_type "Bearer",
+		// expires_in (seconds; KIS counts them from the first issuance, so
+		// on a re-issue they are the seconds left) and
+		// access_token_token_expired in KST, "2006-01-02 15:04:05" (read
+		// as such by kis_auth.py save_token's strptime and pykis
+		// KisAccessToken's KisDatetime).
+		left := int64(tok.ExpiresAt.Sub(a.clock.Now()) / time.Second)
+		writeJSON(w, http.StatusOK, map[string]any{
+			"access_token":               tok.AccessToken,
+			"token_type":                 "Bearer",
+			"expires_in":                 max(left, 0),
+			"access_token_token_expired": tok.ExpiresAt.In(kauth.KST).Format(kis.ExpiryLayout),
+		})
+		return
+	}
+	// Kiwoom's answer of au10001: expires_dt in KST "20060102150405",
+	// token_type "bearer", token, return_code 0 and return_msg (the SDK,
+	// kiwoom/core/auth.py refresh_access_token, reads token, token_type,
+	// expires_dt and a zero return_code), with the api-id, cont-yn and
+	// next-key headers of every Kiwoom answer.
+	kiwoomAnswerHeaders(w, kiwoom.APIIDIssue)
+	writeJSON(w, http.StatusOK, map[string]any{
+		"expires_dt":  tok.ExpiresAt.In(kauth.KST).Format(kiwoom.ExpiryLayout),
+		"token_type":  "bearer",
+		"token":       tok.AccessToken,
+		"return_code": 0,
+		"return_msg":  kiwoomOKMessage,
+	})
+}
+
+// kiwoomOKMessage is Kiwoom's return_msg of a successful call.
+const kiwoomOKMessage = "정상적으로 처리되었습니다"
+
+// kiwoomAnswerHeaders sets the headers Kiwoom lists on every answer, in
+// its lowercase (kiwoom/_data/kiwoom_api_spec.json; see brokersim).
+func kiwoomAnswerHeaders(w http.ResponseWriter, apiID string) {
+	h := w.Header()
+	h["api-id"] = []string{apiID}
+	h["cont-yn"] = []string{"N"}
+	h["next-key"] = []string{""}
+}
+
+// facadeApproval answers KIS's /oauth2/Approval with the account's
+// managed approval key: the one the real-time gateway uses and
+// GET /v1/accounts/{name}/approval hands out, cached and shared through the
+// store like tokens.
+func (a *Agent) facadeApproval(w http.ResponseWriter, r *http.Request, acct *account) {
+	if !a.readOAuth(w, r, acct) {
+		return
+	}
+	m, err := a.ws.approvalManager(acct)
+	if err != nil {
+		writeBrokerError(w, acct, http.StatusNotFound, "not_found", "kauth: "+err.Error())
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), kauth.DefaultIssueTimeout)
+	defer cancel()
+	tok, err := m.Token(ctx)
+	if err != nil {
+		writeFacadeKauthError(w, r, acct, err)
+		return
+	}
+	// KIS's answer: {"approval_key": "..."} (kis_auth.py auth_ws reads
+	// approval_key).
+	writeJSON(w, http.StatusOK, map[string]string{"approval_key": tok.AccessToken})
+}
+
+// facadeRevoke answers a revoke with the broker's success shape, revoking
+// the shared token only when the account's config says revoke: pass.
+func (a *Agent) facadeRevoke(w http.ResponseWriter, r *http.Request, acct *account) {
+	if !a.readOAuth(w, r, acct) {
+		return
+	}
+	if acct.revokePass {
+		ctx, cancel := context.WithTimeout(r.Context(), kauth.DefaultIssueTimeout)
+		defer cancel()
+		if err := acct.mgr.Revoke(ctx); err != nil {
+			writeFacadeKauthError(w, r, acct, err)
+			return
+		}
+		a.log.Info("agent: facade revoked the token (revoke: pass)", "account", acct.name)
+	} else {
+		a.log.Debug("agent: facade answered a revoke without revoking the shared token", "account", acct.name)
+	}
+	if acct.creds.Broker == kauth.KIS {
+		// KIS's answer of /oauth2/revokeP: code 200 (a number on the wire)
+		// and message; see kis.Provider.Revoke and brokersim's kisRevoke.
+		writeJSON(w, http.StatusOK, map[string]any{"code": 200, "message": "접근토큰 폐기에 성공하였습니다"})
+		return
+	}
+	// Kiwoom's answer of au10002: return_code 0 and return_msg; the SDK
+	// (kiwoom/core/auth.py revoke_access_token) requires return_code to be
+	// present and 0.
+	kiwoomAnswerHeaders(w, kiwoom.APIIDRevoke)
+	writeJSON(w, http.StatusOK, map[string]any{"return_code": 0, "return_msg": kiwoomOKMessage})
+}
+
+// writeFacadeKauthError answers a failure to get a token, an approval key
+// or a revoke in the broker's error shape, with writeKauthError's status.
+func writeFacadeKauthError(w http.ResponseWriter, r *http.Request, acct *account, err error) {
+	rec := &statusRecorder{header: http.Header{}}
+	writeKauthError(rec, r, err) // for the status, Retry-After and code
+	if ra := rec.header.Get("Retry-After"); ra != "" {
+		w.Header().Set("Retry-After", ra)
+	}
+	code := errorKind(err)
+	var ke *kauth.Error
+	if errors.As(err, &ke) && ke.Code != "" {
+		code = ke.Code
+	}
+	writeBrokerError(w, acct, rec.status, code, err.Error())
+}
+
+// statusRecorder catches the status and headers of an answer it discards.
+type statusRecorder struct {
+	header http.Header
+	status int
+}
+
+func (s *statusRecorder) Header() http.Header         { return s.header }
+func (s *statusRecorder) Write(b []byte) (int, error) { return len(b), nil }
+func (s *statusRecorder) WriteHeader(code int)        { s.status = code }
+
+// writeBrokerError answers in the broker's error shape, so that the
+// client's own error path runs: KIS {"rt_cd":"1","msg_cd","msg1"} — what
+// kis_auth.py's APIResp reads (msg_cd, msg1) and pykis's KisHTTPError
+// reads (msg_cd) — with error_code and error_description too, the shape of
+// KIS's /oauth2 errors; Kiwoom {"return_code": n, "return_msg"}, n a
+// number as the SDK's int(data["return_code"]) needs. code is kauth's
+// (e.g. "foreign_credentials") or the broker's own; msg is one line
+// without secrets.
+func writeBrokerError(w http.ResponseWriter, acct *account, status int, code, msg string) {
+	if acct.creds.Broker == kauth.KIS {
+		writeJSON(w, status, map[string]string{
+			"rt_cd": "1", "msg_cd": code, "msg1": msg,
+			"error_code": code, "error_description": msg,
+		})
+		return
+	}
+	n, err := strconv.Atoi(code)
+	if err != nil || n == 0 {
+		switch code {
+		case "rate_limited":
+			n = 1700 // Kiwoom's own "허용된 요청 개수를 초과하였습니다"
+		default:
+			n = 1 // not one of Kiwoom's codes; msg says what happened
+		}
+	}
+	writeJSON(w, status, map[string]any{"return_code": n, "return_msg": msg + " [" + code + "]"})
+}
