@@ -7,8 +7,8 @@ import (
 	"net"
 	"net/url"
 	"os"
-	"strings"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
