@@ -21,6 +21,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/kauth/kauth"
+	"github.com/kauth/kauth/budget"
 	"github.com/kauth/kauth/kis"
 	"github.com/kauth/kauth/kiwoom"
 )
@@ -56,6 +57,27 @@ type Options struct {
 	// one local client before closing it as too slow. Zero means
 	// DefaultWSClientBuffer.
 	WSClientBuffer int
+	// SharedBudget, if set, backs each app key's call budget with one that
+	// every agent (and every Transport) sharing it draws from, across
+	// processes and hosts: kauth serve sets it to a budget.Shared in the
+	// Redis store when KAUTH_STORE is Redis. Nil means each agent paces
+	// only its own calls.
+	SharedBudget func(BudgetSpec) (*budget.Shared, error)
+}
+
+// BudgetSpec is what Options.SharedBudget builds a budget for: one app key
+// at one env, its calls a second and burst (the strictest of the accounts
+// on it), and the share of it this agent takes on its own while the shared
+// budget cannot be reached (Config.BudgetShare). Key's fingerprint is the
+// app key's alone, whatever the egress: the broker counts calls per app key.
+type BudgetSpec struct {
+	Key        kauth.Key
+	PerSecond  float64
+	Burst      int
+	LocalShare float64
+	// OnFallback is called when the budget falls back to the local share
+	// (true) and when it is shared again (false).
+	OnFallback func(bool)
 }
 
 // Agent serves a set of accounts: their tokens, an authenticating reverse
@@ -79,11 +101,13 @@ type Agent struct {
 	ownTransport *http.Transport // the transport New made, closed by Close
 	handler      http.Handler
 
-	mu       sync.RWMutex
-	cfg      Config
-	accounts map[string]*account
-	limiters map[kauth.Key]*rate.Limiter
-	closed   bool
+	mu          sync.RWMutex
+	cfg         Config
+	accounts    map[string]*account
+	limiters    map[kauth.Key]*rate.Limiter
+	budgets     map[kauth.Key]sharedBudget // by app key, when shareBudget is set
+	shareBudget func(BudgetSpec) (*budget.Shared, error)
+	closed      bool
 
 	keyMu   sync.Mutex
 	key     string // the agent key TCP callers present; "" until loaded
@@ -112,7 +136,10 @@ type account struct {
 	baseURL *url.URL
 	mgr     *kauth.Manager
 	limiter *rate.Limiter // shared by every account of one app key
-	proxy   *httputil.ReverseProxy
+	// shared, if not nil, is the app key's budget shared with other agents
+	// (Options.SharedBudget); the proxy then waits on it instead of limiter.
+	shared *budget.Shared
+	proxy  *httputil.ReverseProxy
 	// revokePass makes the facade's revoke endpoints revoke the shared
 	// token (config revoke: pass).
 	revokePass bool
@@ -135,17 +162,19 @@ type account struct {
 // ListenAndServe or Serve.
 func New(cfg Config, opts Options) (*Agent, error) {
 	a := &Agent{
-		log:       opts.Logger,
-		clock:     opts.Clock,
-		getenv:    opts.Getenv,
-		store:     opts.Store,
-		client:    opts.HTTPClient,
-		keepEvery: opts.KeepEvery,
-		accounts:  make(map[string]*account),
-		limiters:  make(map[kauth.Key]*rate.Limiter),
-		servers:   make(map[*http.Server]bool),
-		probes:    make(map[kauth.Key]*probeState),
-		ready:     make(chan struct{}),
+		log:         opts.Logger,
+		clock:       opts.Clock,
+		getenv:      opts.Getenv,
+		store:       opts.Store,
+		client:      opts.HTTPClient,
+		keepEvery:   opts.KeepEvery,
+		accounts:    make(map[string]*account),
+		limiters:    make(map[kauth.Key]*rate.Limiter),
+		budgets:     make(map[kauth.Key]sharedBudget),
+		shareBudget: opts.SharedBudget,
+		servers:     make(map[*http.Server]bool),
+		probes:      make(map[kauth.Key]*probeState),
+		ready:       make(chan struct{}),
 	}
 	if a.log == nil {
 		a.log = slog.Default()
@@ -250,14 +279,24 @@ func (a *Agent) Reload(cfg Config) error {
 		}
 	}
 
+	shared, err := a.sharedBudgets(budgetKeys(rs), limiters, cfg.BudgetShare)
+	if err != nil {
+		a.mu.Unlock()
+		return err
+	}
+
 	var added []*account
 	var buildErr error
 	for _, r := range rs {
-		if o, ok := old[r.Name]; ok && o.creds == r.creds && o.baseURL.String() == r.baseURL && o.revokePass == (r.Revoke == RevokePass) {
+		sb := shared[budgetKey(r.creds)].b
+		if o, ok := old[r.Name]; ok && o.creds == r.creds && o.baseURL.String() == r.baseURL && o.revokePass == (r.Revoke == RevokePass) && o.shared == sb {
 			next[r.Name] = o
 			continue
 		}
 		acct, err := a.newAccount(r, limiters[r.creds.Key()])
+		if acct != nil {
+			acct.shared = sb
+		}
 		if err != nil {
 			buildErr = err
 			break
@@ -278,7 +317,7 @@ func (a *Agent) Reload(cfg Config) error {
 			removed = append(removed, o)
 		}
 	}
-	a.accounts, a.limiters, a.cfg = next, limiters, cfg
+	a.accounts, a.limiters, a.budgets, a.cfg = next, limiters, shared, cfg
 	a.keyMu.Lock()
 	a.clients = clients
 	a.keyMu.Unlock()

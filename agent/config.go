@@ -73,6 +73,12 @@ type Config struct {
 	// to an app key: revoking it breaks every other holder of that token
 	// (other agents, the CLI, other hosts sharing the store).
 	RevokeOnShutdown bool `yaml:"revoke_on_shutdown"`
+	// BudgetShare is the share of each app key's call budget (rate_limit)
+	// this agent uses on its own while the budget shared with other agents
+	// through Redis cannot be reached: with n agents on one app key, 1/n
+	// keeps them under the broker's limit even then. Zero means
+	// DefaultBudgetShare. Only used with a Redis store.
+	BudgetShare float64 `yaml:"budget_share"`
 }
 
 // Listen says where the agent listens.
@@ -358,6 +364,9 @@ func resolve(cfg Config, getenv func(string) string) ([]resolved, error) {
 	}
 	if cfg.MaxInFlight < 0 {
 		errs = append(errs, errors.New("agent: max_in_flight must not be negative"))
+	}
+	if b := cfg.BudgetShare; b != 0 && !(b > 0 && b <= 1) {
+		errs = append(errs, fmt.Errorf("agent: budget_share %v: want a share of the budget in (0, 1]", b))
 	}
 	if err := checkTCPAddr(cfg.Listen.TCP, cfg.Listen.AllowNonLoopback); err != nil {
 		errs = append(errs, err)

@@ -26,6 +26,7 @@ type metrics struct {
 	latency     *prometheus.HistogramVec
 	waits       *prometheus.CounterVec
 	waitSeconds *prometheus.CounterVec
+	fallback    *prometheus.GaugeVec
 }
 
 func newMetrics(a *Agent) *metrics {
@@ -60,12 +61,16 @@ func newMetrics(a *Agent) *metrics {
 			Name: "kauth_proxy_ratelimit_waits_total",
 			Help: "Upstream calls that waited in line for the app key's rate limit.",
 		}, []string{"account"}),
+		fallback: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "kauth_budget_fallback",
+			Help: "1 while an app key's shared call budget cannot be reached and this agent paces on its own share of it (budget_share), else 0.",
+		}, []string{"app"}),
 		waitSeconds: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "kauth_proxy_ratelimit_wait_seconds_total",
 			Help: "Seconds upstream calls spent waiting for the app key's rate limit.",
 		}, []string{"account"}),
 	}
-	m.reg.MustRegister(m.events, m.issuances, m.refreshes, m.failures, m.requests, m.latency, m.waits, m.waitSeconds,
+	m.reg.MustRegister(m.events, m.issuances, m.refreshes, m.failures, m.requests, m.latency, m.waits, m.waitSeconds, m.fallback,
 		&accountCollector{a: a},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -91,6 +96,16 @@ func (m *metrics) onEvent(name string, ev kauth.Event) {
 }
 
 // forget drops the series of a removed account.
+// budgetFallback records whether the app key's shared budget is on this
+// agent's local share.
+func (m *metrics) budgetFallback(app string, on bool) {
+	v := 0.0
+	if on {
+		v = 1
+	}
+	m.fallback.WithLabelValues(app).Set(v)
+}
+
 func (m *metrics) forget(name string) {
 	l := prometheus.Labels{"account": name}
 	for _, v := range []*prometheus.CounterVec{m.events, m.issuances, m.refreshes, m.failures, m.requests, m.waits, m.waitSeconds} {

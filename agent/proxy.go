@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/kauth/kauth"
+	"github.com/kauth/kauth/budget"
 )
 
 // strippedHeaders are the credentials a caller might send: the proxy drops
@@ -294,6 +295,20 @@ func (t *limitedTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 }
 
 func (t *limitedTransport) wait(ctx context.Context, pc *proxyCall) error {
+	if sb := t.acct.shared; sb != nil {
+		start := time.Now()
+		err := sb.Wait(ctx)
+		waited := time.Since(start)
+		if pc != nil {
+			pc.waited.Add(int64(waited))
+		}
+		t.a.metrics.waited(t.acct.name, waited.Seconds())
+		if errors.Is(err, budget.ErrWouldExceed) {
+			return &kauth.Error{Broker: t.acct.creds.Broker, Env: t.acct.creds.Env, Op: "call",
+				Kind: kauth.ErrRateLimited, Code: "agent", Err: errRateWait}
+		}
+		return err
+	}
 	r := t.acct.limiter.Reserve()
 	if !r.OK() {
 		return errRateWait

@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/kauth/kauth/agent"
+	"github.com/kauth/kauth/budget"
+	"github.com/kauth/kauth/store/redis"
 )
 
 // hangups delivers SIGHUP to kauth serve, which reloads its config. main
@@ -84,6 +86,14 @@ other kauth process. SIGHUP reloads the config; SIGINT or SIGTERM stops.`)
 		defer st.close()
 		opts.Store = st.Store
 		log.Info("kauth serve: token store", "store", st.name)
+		if rs, ok := st.Store.(*redis.Store); ok {
+			// Every agent on this Redis draws each app key's calls from one
+			// budget, so that together they stay under the broker's limit.
+			opts.SharedBudget = func(b agent.BudgetSpec) (*budget.Shared, error) {
+				return budget.NewShared(budget.Config{Client: rs.Client(), Key: rs.BudgetKey(b.Key),
+					PerSecond: b.PerSecond, Burst: b.Burst, LocalShare: b.LocalShare, Logger: log, OnFallback: b.OnFallback})
+			}
+		}
 	}
 	d := &agent.Daemon{ConfigFile: *config, Sim: *sim, Addr: *addr, Options: opts}
 

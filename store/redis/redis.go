@@ -200,6 +200,16 @@ func validPrefixRune(r rune) bool {
 	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("_-.:", r)
 }
 
+// Client returns the Store's Redis client, e.g. for a budget.Shared that
+// every process on this Redis draws from.
+func (s *Store) Client() goredis.UniversalClient { return s.client }
+
+// BudgetKey returns the Redis key of the call budget of k's app key
+// (budget.Config.Key): under the Store's prefix, in k's hash tag.
+func (s *Store) BudgetKey(k kauth.Key) string {
+	return s.prefix + ":{" + k.String() + "}:budget"
+}
+
 // Close closes the Redis client if Open or FromEnv created it. A Store from
 // New leaves its client to the caller.
 func (s *Store) Close() error {
