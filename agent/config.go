@@ -2,6 +2,7 @@ package agent
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -143,6 +144,14 @@ type Account struct {
 	// the broker's success shape and keeps the token every other holder
 	// shares; RevokePass ("pass") revokes it at the broker.
 	Revoke string `yaml:"revoke"`
+	// Egress names the network egress the broker sees this agent's calls
+	// come from: "auto" (the local address that routes to the broker), a
+	// name of your own (the same on every host behind one IP, e.g. the
+	// public IP), or empty (one egress for every host). A broker that binds
+	// a token to the IP that issued it (Kiwoom, 8010) keeps one entry per
+	// egress in a shared store, so that hosts behind different IPs never
+	// share its token. The environment-only mode reads KAUTH_EGRESS.
+	Egress string `yaml:"egress"`
 }
 
 // The values of Account.Revoke.
@@ -289,6 +298,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 				Env:       e,
 				AppKey:    Secret{Env: b.key},
 				AppSecret: Secret{Env: b.secret},
+				Egress:    strings.TrimSpace(getenv("KAUTH_EGRESS")),
 			})
 		}
 	}
@@ -485,6 +495,13 @@ func resolveAccount(a Account, getenv func(string) string) (resolved, error) {
 	}
 	if err := checkBrokerHost(u); err != nil {
 		return r, fmt.Errorf("base_url %q: %w", r.baseURL, err)
+	}
+	if a.Egress != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		if r.creds.Egress, err = kauth.ResolveEgress(ctx, a.Egress, r.baseURL); err != nil {
+			return r, fmt.Errorf("egress: %w", err)
+		}
 	}
 	return r, nil
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -43,7 +44,19 @@ func (c *cli) credentials(b kauth.Broker, e kauth.Env) (kauth.Credentials, error
 	case secret == "":
 		return kauth.Credentials{}, configErrorf("kauth: %s %s: %s is not set", b, e, vars[1])
 	}
-	return kauth.Credentials{Broker: b, Env: e, AppKey: key, AppSecret: secret}, nil
+	creds := kauth.Credentials{Broker: b, Env: e, AppKey: key, AppSecret: secret}
+	if eg := strings.TrimSpace(c.getenv("KAUTH_EGRESS")); eg != "" {
+		base, err := c.baseURL(b, e)
+		if err != nil {
+			return kauth.Credentials{}, err
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		if creds.Egress, err = kauth.ResolveEgress(ctx, eg, base); err != nil {
+			return kauth.Credentials{}, configErrorf("KAUTH_EGRESS: %v", err)
+		}
+	}
+	return creds, nil
 }
 
 // baseURL returns the domain that b's requests at e go to: the overriding
