@@ -23,5 +23,8 @@ echo
 echo "## Agent memory (go run ./bench/cmd/agentmem)"
 go run ./bench/cmd/agentmem
 echo
+echo "## One call budget across agents (go run ./bench/cmd/multihost)"
+go run ./bench/cmd/multihost
+echo
 echo "## WebSocket fan-out (go run ./bench/cmd/fanout)"
 go run ./bench/cmd/fanout
