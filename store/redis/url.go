@@ -128,11 +128,7 @@ func openClient(rawURL string) (goredis.UniversalClient, error) {
 		if o.MasterName == "" {
 			return nil, fail(errors.New("a sentinel URL needs master_name=NAME"))
 		}
-		o.DialTimeout = orDuration(o.DialTimeout, openDialTimeout)
-		o.ReadTimeout = orDuration(o.ReadTimeout, openIOTimeout)
-		o.WriteTimeout = orDuration(o.WriteTimeout, openIOTimeout)
-		o.MaxRetries = orInt(o.MaxRetries, 1)
-		o.DialerRetries = orInt(o.DialerRetries, 1)
+		failFast(&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.MaxRetries, &o.DialerRetries)
 		return goredis.NewFailoverClient(o), nil
 	case schemeCluster:
 		plain := *u
@@ -141,11 +137,7 @@ func openClient(rawURL string) (goredis.UniversalClient, error) {
 		if err != nil {
 			return nil, fail(err)
 		}
-		o.DialTimeout = orDuration(o.DialTimeout, openDialTimeout)
-		o.ReadTimeout = orDuration(o.ReadTimeout, openIOTimeout)
-		o.WriteTimeout = orDuration(o.WriteTimeout, openIOTimeout)
-		o.MaxRetries = orInt(o.MaxRetries, 1)
-		o.DialerRetries = orInt(o.DialerRetries, 1)
+		failFast(&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.MaxRetries, &o.DialerRetries)
 		c := goredis.NewClusterClient(o)
 		c.AddHook(&reloadOnNetError{client: c})
 		return c, nil
@@ -154,13 +146,7 @@ func openClient(rawURL string) (goredis.UniversalClient, error) {
 		if err != nil {
 			return nil, fail(err)
 		}
-		o.DialTimeout = orDuration(o.DialTimeout, openDialTimeout)
-		o.ReadTimeout = orDuration(o.ReadTimeout, openIOTimeout)
-		o.WriteTimeout = orDuration(o.WriteTimeout, openIOTimeout)
-		o.MaxRetries = orInt(o.MaxRetries, 1)
-		// go-redis would dial 5 times per command attempt; MaxRetries
-		// already retries once.
-		o.DialerRetries = orInt(o.DialerRetries, 1)
+		failFast(&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.MaxRetries, &o.DialerRetries)
 		return goredis.NewClient(o), nil
 	}
 	return nil, fail(fmt.Errorf("unknown scheme %q (want redis, rediss, unix, redis+sentinel or redis+cluster)", u.Scheme))
@@ -214,18 +200,23 @@ func (h *reloadOnNetError) check(err error) {
 	}()
 }
 
-func orDuration(d, def time.Duration) time.Duration {
-	if d == 0 {
-		return def
+// failFast gives the options that the URL left unset kauth's values: a
+// store that cannot reach Redis must fail within seconds. go-redis would
+// dial 5 times per command attempt; MaxRetries already retries once.
+func failFast(dial, read, write *time.Duration, retries, dialRetries *int) {
+	for _, d := range []struct {
+		p   *time.Duration
+		def time.Duration
+	}{{dial, openDialTimeout}, {read, openIOTimeout}, {write, openIOTimeout}} {
+		if *d.p == 0 {
+			*d.p = d.def
+		}
 	}
-	return d
-}
-
-func orInt(n, def int) int {
-	if n == 0 {
-		return def
+	for _, n := range []*int{retries, dialRetries} {
+		if *n == 0 {
+			*n = 1
+		}
 	}
-	return n
 }
 
 // FromEnv returns the Store that the environment describes: Open with the
