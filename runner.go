@@ -398,6 +398,20 @@ func (m *Manager) requestReload() {
 func (m *Manager) reload() {
 	ctx, cancel := context.WithTimeout(m.ctx, m.policy.budget)
 	defer cancel()
+	// A served token that the store says is revoked or removed is dropped
+	// at once, before the lock: its holder may be issuing, or dead with a
+	// lease that lapses only later, and meanwhile the token must not be
+	// served. Dropping never swaps back to an older token; only adopting
+	// needs the lock.
+	if s := m.cur.Load(); s != nil {
+		if e, err := m.store.Load(ctx, m.key); err == nil || errors.Is(err, ErrNotFound) {
+			fp := e.Token.Fingerprint()
+			rejected := e.Token.AccessToken != "" && (fp == e.Rejected || m.isRejected(fp))
+			if m.policy.reconcile(m.clock.Now(), e, rejected, &s.tok) == fail {
+				m.cur.CompareAndSwap(s, nil)
+			}
+		}
+	}
 	lease, err := m.store.Lock(ctx, m.key)
 	if err != nil {
 		return
