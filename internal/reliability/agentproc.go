@@ -15,6 +15,7 @@ import (
 	"github.com/kauth/kauth"
 	"github.com/kauth/kauth/agent"
 	"github.com/kauth/kauth/brokersim"
+	"github.com/kauth/kauth/store/file"
 	"github.com/kauth/kauth/store/redis"
 )
 
@@ -58,7 +59,8 @@ func parseAccounts(s string) ([]AgentAccount, error) {
 }
 
 // childAgent is kauth's agent, as kauth serve runs it, on the Redis store
-// at EnvRedis (the default prefix, shared with the kauth binary), with the
+// at EnvRedis (the default prefix, shared with the kauth binary), or with
+// EnvStore=file on the file store in KAUTH_CACHE_DIR, with the
 // process's clock off by EnvOffset. It serves loopback TCP only, prints
 // "ready <addr>" once listening, and closes when stdin closes.
 func childAgent() error {
@@ -75,11 +77,21 @@ func childAgent() error {
 		return fmt.Errorf("KAUTH_KEY: %w", err)
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	st, err := redis.Open(os.Getenv(EnvRedis), key, redis.WithLogger(log))
-	if err != nil {
-		return err
+	var st kauth.Store
+	if os.Getenv(EnvStore) == "file" {
+		fs, err := file.New(os.Getenv("KAUTH_CACHE_DIR"), file.WithKey(key), file.WithLogger(log))
+		if err != nil {
+			return err
+		}
+		st = fs
+	} else {
+		rs, err := redis.Open(os.Getenv(EnvRedis), key, redis.WithLogger(log))
+		if err != nil {
+			return err
+		}
+		defer rs.Close()
+		st = rs
 	}
-	defer st.Close()
 	accts, err := parseAccounts(os.Getenv(EnvAccounts))
 	if err != nil {
 		return err
