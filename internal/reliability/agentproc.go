@@ -76,7 +76,7 @@ func childAgent() error {
 	if err != nil {
 		return fmt.Errorf("KAUTH_KEY: %w", err)
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	var st kauth.Store
 	if os.Getenv(EnvStore) == "file" {
 		fs, err := file.New(os.Getenv("KAUTH_CACHE_DIR"), file.WithKey(key), file.WithLogger(log))

@@ -464,6 +464,11 @@ func TestFaultHarness(t *testing.T) {
 				h.gone = append(h.gone, a.child.Stderr())
 			}
 		}
+		if t.Failed() {
+			for i, s := range h.gone {
+				t.Logf("agent process %d's log:\n%s", i, s)
+			}
+		}
 		checkChildOutput(t, h.gone, []brokersim.App{kisApp, kiwoomApp})
 	}()
 	cliProxy := h.newProxy()
