@@ -153,6 +153,9 @@ func TestFaultHarnessFullStore(t *testing.T) {
 	if code != 0 || tok == "" || dead {
 		t.Errorf("kauth token on a full disk after a revoke: exit %d, printed a revoked token: %v; stderr: %s", code, dead, stderr)
 	}
+	if !strings.Contains(stderr, "could not be cached") {
+		t.Errorf("kauth token on a full disk did not warn that the token could not be cached; stderr: %s", stderr)
+	}
 	t.Logf("kauth token on a full disk after a revoke: exit %d; %s", code, strings.TrimSpace(stderr))
 	time.Sleep(healBound + 500*time.Millisecond)
 	close(stop)
