@@ -388,23 +388,20 @@ func (h *harness) checkStore(round int) {
 	}
 }
 
-// cleanup deletes the harness's entries from Redis.
+// cleanup deletes the harness's keys (entries, fences, locks) from Redis.
 func (h *harness) cleanup() {
 	if h.redis == nil {
 		return
 	}
-	key, _ := base64.StdEncoding.DecodeString(h.storeKey)
-	u := url.URL{Scheme: "redis", Host: h.redis.Addr, Path: "/" + strconv.Itoa(h.redis.DB)}
-	if h.redis.Password != "" {
-		u.User = url.UserPassword(h.redis.Username, h.redis.Password)
-	}
-	st, err := redis.Open(u.String(), key, redis.WithLogger(reliability.DiscardLogger()))
-	if err != nil {
-		return
-	}
-	defer st.Close()
+	c := goredis.NewClient(h.redis)
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
 	for _, acct := range h.accounts {
-		st.Delete(context.Background(), acct.App.Credentials().Key())
+		it := c.Scan(ctx, 0, redis.DefaultPrefix+":{"+acct.App.Credentials().Key().String()+"}*", 100).Iterator()
+		for it.Next(ctx) {
+			c.Del(ctx, it.Val())
+		}
 	}
 }
 
