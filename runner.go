@@ -398,6 +398,32 @@ func (m *Manager) requestReload() {
 func (m *Manager) reload() {
 	ctx, cancel := context.WithTimeout(m.ctx, m.policy.budget)
 	defer cancel()
+	// A served token that the store says is revoked or removed is dropped,
+	// or swapped for the replacement stored with the record, at once,
+	// before the lock: the lock's holder may be issuing, or dead with a
+	// lease that lapses only later, and meanwhile the token must not be
+	// served. A revoked token is worse than any other, so this never swaps
+	// back to a better one; only taking a newer token over a live one
+	// needs the lock.
+	if s := m.cur.Load(); s != nil {
+		if e, err := m.store.Load(ctx, m.key); err == nil || errors.Is(err, ErrNotFound) {
+			now := m.clock.Now()
+			fp := e.Token.Fingerprint()
+			rejected := e.Token.AccessToken != "" && (fp == e.Rejected || m.isRejected(fp))
+			switch m.policy.reconcile(now, e, rejected, &s.tok) {
+			case fail:
+				m.cur.CompareAndSwap(s, nil)
+			case adopt:
+				if e.Rejected == s.tok.Fingerprint() {
+					m.mu.Lock()
+					if !m.isRejectedLocked(fp) {
+						m.cur.CompareAndSwap(s, m.newState(e.Token, now, false))
+					}
+					m.mu.Unlock()
+				}
+			}
+		}
+	}
 	lease, err := m.store.Lock(ctx, m.key)
 	if err != nil {
 		return

@@ -19,6 +19,17 @@
 //   - processes killed with SIGKILL at random points of a refresh never
 //     leave a corrupt cache file, and never make the broker mint more than
 //     one token per validity period (plus one);
+//   - the fault harness (TestFaultHarness): three agent processes (clocks
+//     right, 5 min ahead, 1 s behind) and runs of the real kauth binary
+//     share one Redis, each through a TCP proxy (internal/tcpproxy) that
+//     the test cuts, stalls or delays; rounds revoke tokens with kauth
+//     revoke, run kauth token on a broken path and SIGKILL the agent that
+//     holds the issuance lock. No agent serves a revoked token 2 s after
+//     its connection is back, every caller is answered by its deadline,
+//     after each round every agent and the store hold the broker's token,
+//     and the broker mints at most one token per revoke. Its file-store
+//     variant (TestFaultHarnessFullStore, root only: it mounts a 512 KiB
+//     tmpfs) fills the disk under kauth revoke and kauth token;
 //   - no secret or whole token appears in any output, log or cache file of
 //     the CLI and the agent, files and sockets are private, and the agent
 //     refuses unauthenticated, cross-origin and foreign-Host calls.

@@ -26,7 +26,7 @@ import (
 // TestMain calls ChildMain when IsChild reports true. They hold no secret:
 // the children use the simulator's demo apps, named by "broker/env".
 const (
-	EnvRole   = "KAUTH_REL_CHILD"  // "storm" or "hammer"
+	EnvRole   = "KAUTH_REL_CHILD"  // "storm", "hammer" or "agent"
 	EnvSim    = "KAUTH_REL_SIM"    // the simulator's root URL
 	EnvApps   = "KAUTH_REL_APPS"   // comma-separated demo apps, "kis/mock,kiwoom/mock"
 	EnvStore  = "KAUTH_REL_STORE"  // "file" (KAUTH_CACHE_DIR) or "redis"
@@ -52,6 +52,8 @@ func ChildMain() int {
 		err = childStorm()
 	case "hammer":
 		err = childHammer()
+	case "agent":
+		err = childAgent()
 	default:
 		err = fmt.Errorf("unknown role %q", role)
 	}
