@@ -110,11 +110,13 @@ func FuzzKeyFile(f *testing.F) {
 	f.Add([]byte("not base64 at all, a secret-looking line"))
 	f.Add([]byte(""))
 	f.Add([]byte("\n\n"))
-	dir := filepath.Join(f.TempDir(), "cache")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		f.Fatal(err)
-	}
 	f.Fuzz(func(t *testing.T, data []byte) {
+		// A directory of its own each time: an entry sealed with an
+		// earlier input's key is, rightly, never replaced.
+		dir := filepath.Join(t.TempDir(), "cache")
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
 		if err := os.WriteFile(filepath.Join(dir, "key"), data, 0o600); err != nil {
 			t.Fatal(err)
 		}
