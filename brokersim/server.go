@@ -247,6 +247,7 @@ var routes = map[kauth.Broker]map[string]route{
 		"/oauth2/Approval": {http.MethodPost, (*Server).kisApproval},
 		"/uapi/hashkey":    {http.MethodPost, (*Server).kisHashkey},
 		"/uapi/domestic-stock/v1/quotations/inquire-price": {http.MethodGet, (*Server).kisInquirePrice},
+		"/uapi/domestic-stock/v1/quotations/search-info":   {http.MethodGet, (*Server).kisSearchInfo},
 		"/uapi/domestic-stock/v1/trading/inquire-balance":  {http.MethodGet, (*Server).kisInquireBalance},
 	},
 	kauth.Kiwoom: {
