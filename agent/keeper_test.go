@@ -47,7 +47,15 @@ func TestKeeperRefreshesInBackground(t *testing.T) {
 		t.Fatal("the simulator still holds the first token")
 	}
 	eventually(t, "the agent serves the new token", func() bool { return served() == kauth.Fingerprint(second) })
-	if m := h.metrics(); !strings.Contains(m, `kauth_token_refreshes_total{account="kis-mock"} 1`) {
+	// The event that the metric counts comes just after the new token is
+	// served.
+	deadline := time.Now().Add(5 * time.Second)
+	m := h.metrics()
+	for !strings.Contains(m, `kauth_token_refreshes_total{account="kis-mock"} 1`) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+		m = h.metrics()
+	}
+	if !strings.Contains(m, `kauth_token_refreshes_total{account="kis-mock"} 1`) {
 		t.Errorf("metrics lack the refresh:\n%s", grep(m, "kauth_token_"))
 	}
 	// The bots' first call finds the new token, no wait and no issuance.
