@@ -664,9 +664,8 @@ func TestNilStoreSharedPerURL(t *testing.T) {
 }
 
 // TestSystemClockFastPathExpires: with the system clock the fast path reads
-// a coarse wall clock from memory; it must still stop serving a token once
-// its time is up. (goleak in TestMain checks that the clock's ticker stops
-// with the last Manager.)
+// the wall clock on its own (wallNs); it must still stop serving a token
+// once its time is up.
 func TestSystemClockFastPathExpires(t *testing.T) {
 	t.Parallel()
 	sim := brokersim.New()
