@@ -1,0 +1,8 @@
+package file
+
+// Polling makes s's Watch poll even where it could listen to inotify, so
+// that the fallback is tested on Linux too.
+func Polling(s *Store) *Store {
+	s.notify = false
+	return s
+}
