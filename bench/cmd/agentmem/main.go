@@ -11,6 +11,8 @@
 //   - leaves it idle for -idle and reads the CPU time it used
 //     (/proc/<pid>/stat utime+stime) and the context switches of all its
 //     threads (/proc/<pid>/task/*/status): each is a wakeup;
+//   - counts the sockets it holds open (/proc/<pid>/fd): one Redis
+//     subscription per store, not per account, shows here;
 //   - sends SIGTERM and times the exit.
 //
 // For comparison it does the same with one account. The Redis store uses
@@ -61,6 +63,7 @@ type result struct {
 	cpu      float64 // share of one core while idle
 	switches float64 // context switches per second while idle
 	exit     time.Duration
+	sockets  int // open sockets while idle: listeners, Redis, keep-alives
 }
 
 func run(accounts int, idle time.Duration, stores []string, redisURL string) error {
@@ -85,15 +88,15 @@ func run(accounts int, idle time.Duration, stores []string, redisURL string) err
 	runID := fmt.Sprintf("%X", run)
 
 	fmt.Printf("kauth serve, real process, accounts at brokersim on 127.0.0.1; idle %v; RSS from /proc/<pid>/status\n\n", idle)
-	fmt.Printf("| store | accounts | start → all tokens | VmRSS | VmHWM | idle CPU | idle wakeups/s | SIGTERM → exit |\n|---|---:|---:|---:|---:|---:|---:|---:|\n")
+	fmt.Printf("| store | accounts | start → all tokens | VmRSS | VmHWM | idle CPU | idle wakeups/s | open sockets | SIGTERM → exit |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, st := range stores {
 		for _, n := range []int{1, accounts} {
 			r, err := measure(bin, filepath.Join(dir, fmt.Sprint(st, n)), sim, srv.URL, n, st, redisURL, runID, idle)
 			if err != nil {
 				return fmt.Errorf("%s store, %d accounts: %w", st, n, err)
 			}
-			fmt.Printf("| %s | %d | %v | %.1f MiB | %.1f MiB | %.2f %% | %.1f | %v |\n", st, n,
-				r.start.Round(time.Millisecond), mib(r.rss), mib(r.hwm), 100*r.cpu, r.switches, r.exit.Round(time.Millisecond))
+			fmt.Printf("| %s | %d | %v | %.1f MiB | %.1f MiB | %.2f %% | %.1f | %d | %v |\n", st, n,
+				r.start.Round(time.Millisecond), mib(r.rss), mib(r.hwm), 100*r.cpu, r.switches, r.sockets, r.exit.Round(time.Millisecond))
 		}
 	}
 	return nil
@@ -197,6 +200,7 @@ func measure(bin, dir string, sim *brokersim.Server, simURL string, n int, kind,
 		return r, err
 	}
 	sw1 := switches(pid)
+	r.sockets = sockets(pid)
 	took := time.Since(t0).Seconds()
 	r.cpu = float64(cpu1-cpu0) / clockTicks / took
 	r.switches = float64(sw1-sw0) / took
@@ -252,6 +256,18 @@ func switches(pid int) int64 {
 			if _, err := fmt.Sscanf(l, "nonvoluntary_ctxt_switches: %d", &v); err == nil {
 				n += v
 			}
+		}
+	}
+	return n
+}
+
+// sockets counts the sockets pid has open.
+func sockets(pid int) int {
+	fds, _ := filepath.Glob(fmt.Sprintf("/proc/%d/fd/*", pid))
+	n := 0
+	for _, fd := range fds {
+		if l, err := os.Readlink(fd); err == nil && strings.HasPrefix(l, "socket:") {
+			n++
 		}
 	}
 	return n
