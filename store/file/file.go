@@ -508,6 +508,59 @@ func syncDir(dir string) error {
 	if runtime.GOOS == "windows" {
 		return nil // directories cannot be opened for sync there
 	}
+	v, _ := dirSyncs.LoadOrStore(dir, &dirSync{fsync: fsyncDir})
+	return v.(*dirSync).sync(dir)
+}
+
+// dirSyncs holds one dirSync per directory.
+var dirSyncs sync.Map
+
+// dirSync makes the fsync of a directory a group commit: an fsync that
+// starts after a caller's rename makes that rename durable, so the callers
+// that arrive while one is running share the next one instead of queueing
+// one each. A thousand accounts issuing at start-up then pay a few
+// directory fsyncs, not a thousand.
+type dirSync struct {
+	fsync    func(dir string) error // fsyncDir; tests count the calls
+	mu       sync.Mutex
+	cond     *sync.Cond
+	running  bool
+	started  uint64 // fsyncs started
+	finished uint64 // the latest fsync that finished
+	err      error  // its result
+	waiters  int    // callers waiting for a running fsync (for tests)
+}
+
+func (d *dirSync) sync(dir string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.cond == nil {
+		d.cond = sync.NewCond(&d.mu)
+	}
+	// A running fsync may have started before the caller's rename: only
+	// one that starts from now on counts.
+	want := d.started + 1
+	for d.finished < want {
+		if d.running {
+			d.waiters++
+			d.cond.Wait()
+			d.waiters--
+			continue
+		}
+		d.running = true
+		d.started++
+		gen := d.started
+		d.mu.Unlock()
+		err := d.fsync(dir)
+		d.mu.Lock()
+		d.running = false
+		d.finished, d.err = gen, err
+		d.cond.Broadcast()
+	}
+	return d.err
+}
+
+func fsyncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return err
