@@ -26,6 +26,9 @@ FUZZERS := \
 
 .PHONY: test bench fuzz
 
+# A race-built binary sleeps 1 s at exit by default; every test process
+# and re-executed child would pay it.
+test: export GORACE ?= atexit_sleep_ms=0
 test:
 	$(GO) vet ./...
 	$(GO) test -race -timeout 10m ./...

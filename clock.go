@@ -2,9 +2,6 @@ package kauth
 
 import (
 	"context"
-	"math"
-	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -37,68 +34,14 @@ func (SystemClock) Sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// coarseTick is how often the coarse clock is refreshed. Its lag only moves
-// the fast path's decisions by this much, against a one-minute expiry
-// margin and a 30-minute refresh window.
-const coarseTick = 10 * time.Millisecond
-
-// coarseClock is the wall clock as a number in memory, refreshed by one
-// ticker per process while at least one Manager on the system clock is
-// open. time.Now costs two clock reads (wall and monotonic); the fast path
-// of Token needs neither to the nanosecond, so it reads this instead.
+// The fast path of Token reads the wall clock itself on every call, through
+// wallNs: no ticker keeps a copy of it fresh, so a process holding a
+// Manager has no periodic wakeups, and a process that was frozen (SIGSTOP,
+// a suspended laptop) decides on the time it is when it runs again, not on
+// a reading taken before it stopped.
 //
-// It holds wall time on purpose: the brokers' expiries are wall times, and
-// the monotonic clock stops while a machine is suspended, so a laptop that
+// It is wall time on purpose: the brokers' expiries are wall times, and the
+// monotonic clock stops while a machine is suspended, so a laptop that
 // slept through a token's expiry must not keep serving it.
-type coarseClock struct {
-	now   atomic.Int64 // Unix nanoseconds
-	mu    sync.Mutex
-	users int
-	stop  chan struct{}
-	done  chan struct{}
-}
 
-var coarse coarseClock
-
-// acquire starts the ticker for the first user.
-func (c *coarseClock) acquire() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.users++
-	if c.users > 1 {
-		return
-	}
-	c.now.Store(time.Now().UnixNano())
-	c.stop, c.done = make(chan struct{}), make(chan struct{})
-	go c.run(c.stop, c.done)
-}
-
-// release stops the ticker when its last user is gone. The clock then
-// reads as the end of time, so that a fast path still reading it (a closed
-// Manager holding a token) always falls through to the exact clock rather
-// than trust a frozen reading.
-func (c *coarseClock) release() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.users--
-	if c.users > 0 {
-		return
-	}
-	close(c.stop)
-	<-c.done
-	c.now.Store(math.MaxInt64)
-}
-
-func (c *coarseClock) run(stop, done chan struct{}) {
-	defer close(done)
-	t := time.NewTicker(coarseTick)
-	defer t.Stop()
-	for {
-		select {
-		case <-t.C:
-			c.now.Store(time.Now().UnixNano())
-		case <-stop:
-			return
-		}
-	}
-}
+func wallNsNow() int64 { return time.Now().UnixNano() }

@@ -59,8 +59,8 @@ func TestCloseIsFinal(t *testing.T) {
 }
 
 // Item 3: on the system clock, closing one Manager does not freeze the
-// coarse clock under another, and once the last one is closed no Manager
-// serves a token past its time.
+// clock of another, and once the last one is closed no Manager serves a
+// token past its time.
 func TestClosedManagersNeverServePastExpiry(t *testing.T) {
 	sim := brokersim.New()
 	// Kiwoom prints expiries to the second: 2 s leaves at least one.

@@ -84,7 +84,7 @@ type Manager struct {
 	provider Provider
 	store    Store
 	clock    Clock
-	coarse   bool // the fast path reads the coarse clock (Config.Clock is nil)
+	wall     bool // the fast path reads wallNs (the Clock is the system clock)
 	log      *slog.Logger
 	onEvent  func(Event)
 	policy   policy
@@ -118,17 +118,11 @@ type state struct {
 	tok         Token
 	refreshAt   time.Time // from here on, serve and refresh in the background
 	usableUntil time.Time // from here on, the token is not handed out
-	// fastNs (Unix nanoseconds): until then the token is fresh by a wide
-	// margin, so the coarse clock may decide it. It stays coarseGuard short
-	// of usableUntil, so that however late the coarse clock runs, the
-	// decisions near a boundary are taken on the exact clock.
+	// fastNs (Unix nanoseconds, wall clock): before then the token is
+	// served as it is, with no refresh: the earlier of refreshAt and
+	// usableUntil.
 	fastNs int64
 }
-
-// coarseGuard is how close to the end of a token's use the coarse clock
-// stops deciding. A coarse clock delayed by scheduling or GC for less than
-// this cannot hand out a token past its time.
-const coarseGuard = time.Second
 
 // call is one blocking issuance shared by every caller waiting for it.
 type call struct {
@@ -168,9 +162,8 @@ func NewManager(cfg Config) (*Manager, error) {
 	}
 	if m.clock == nil {
 		m.clock = SystemClock{}
-		m.coarse = true
-		coarse.acquire()
 	}
+	_, m.wall = m.clock.(SystemClock)
 	if m.log == nil {
 		m.log = slog.Default()
 	}
@@ -210,7 +203,8 @@ func (m *Manager) Cached() (Token, bool) {
 
 // Token returns a valid token: one that is not in its last ExpiryMargin.
 //
-// A fresh token in memory costs one atomic load: no lock, no allocation.
+// A fresh token in memory costs one atomic load and one read of the wall
+// clock: no lock, no allocation, no ticker.
 // Inside the refresh-ahead window the current token is returned and one
 // background refresh starts. A missing or expired token makes the caller
 // wait, bounded by ctx, on one issuance shared by every concurrent caller
@@ -219,7 +213,10 @@ func (m *Manager) Cached() (Token, bool) {
 // is gone it returns ErrClosed.
 func (m *Manager) Token(ctx context.Context) (Token, error) {
 	if s := m.cur.Load(); s != nil {
-		if m.coarse && coarse.now.Load() < s.fastNs {
+		// wallNs is never earlier than the true time, read at this call:
+		// however long the process was stopped or the machine suspended,
+		// a token past fastNs falls through to the exact checks.
+		if m.wall && wallNs() < s.fastNs {
 			return s.tok, nil
 		}
 		now := m.clock.Now()
@@ -333,7 +330,7 @@ func (m *Manager) newState(tok Token, now time.Time, same bool) *state {
 }
 
 func (s *state) setFast() {
-	s.fastNs = min(s.refreshAt.UnixNano(), s.usableUntil.Add(-coarseGuard).UnixNano())
+	s.fastNs = min(s.refreshAt.UnixNano(), s.usableUntil.UnixNano())
 }
 
 // set makes s the served state and clears a remembered failure, unless its
@@ -468,9 +465,6 @@ func (m *Manager) Close() error {
 	m.cancel()
 	m.wg.Wait()
 	m.hub.leave(m)
-	if m.coarse {
-		coarse.release()
-	}
 	return nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,7 +22,12 @@ import (
 	"github.com/kauth/kauth/kiwoom"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	if os.Getenv(envFrozenChild) != "" {
+		os.Exit(frozenChild())
+	}
+	goleak.VerifyTestMain(m)
+}
 
 // vclock drives the Manager from the simulator's virtual clock: a Sleep
 // advances the simulator instead of waiting, so a minute-long wait for KIS's
@@ -658,9 +664,8 @@ func TestNilStoreSharedPerURL(t *testing.T) {
 }
 
 // TestSystemClockFastPathExpires: with the system clock the fast path reads
-// a coarse wall clock from memory; it must still stop serving a token once
-// its time is up. (goleak in TestMain checks that the clock's ticker stops
-// with the last Manager.)
+// the wall clock on its own (wallNs); it must still stop serving a token
+// once its time is up.
 func TestSystemClockFastPathExpires(t *testing.T) {
 	t.Parallel()
 	sim := brokersim.New()

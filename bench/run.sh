@@ -11,8 +11,8 @@ cd "$(dirname "$0")/.."
 
 echo "# $(date -u +%Y-%m-%d) $(go version) GOMAXPROCS=$(getconf _NPROCESSORS_ONLN) $(uname -sm)"
 echo
-echo "## Warm cache (go test -run '^\$' -bench WarmToken -benchmem -count 5 ./bench)"
-go test -run '^$' -bench 'WarmToken' -benchmem -count 5 ./bench
+echo "## Warm cache (go test -run '^\$' -bench WarmToken -benchmem -cpu 1,2,4,8 -count 5 ./bench)"
+go test -run '^$' -bench 'WarmToken' -benchmem -cpu 1,2,4,8 -count 5 ./bench
 echo
 echo "## Cold-start storms and thirty days (go test -run '^\$' -bench 'ColdStorm|ThirtyDays' -benchtime 3x ./bench)"
 go test -run '^$' -bench 'ColdStorm|ThirtyDays' -benchtime 3x -v ./bench | grep -v '^=== RUN'
@@ -20,9 +20,11 @@ echo
 echo "## Agent on loopback (go run ./bench/cmd/load)"
 go run ./bench/cmd/load
 echo
-echo "## Agent memory (go run ./bench/cmd/agentmem)"
+echo "## Agent at scale: 1,000 accounts, file store and Redis, 60 s idle (go run ./bench/cmd/agentmem)"
 go run ./bench/cmd/agentmem
 echo
+echo "## Wakeups of an idle process holding one Manager (go run ./bench/cmd/idlewake)"
+go run ./bench/cmd/idlewake
 echo "## One call budget across agents (go run ./bench/cmd/multihost)"
 go run ./bench/cmd/multihost
 echo

@@ -3,7 +3,7 @@
 // driven by the simulator, the child-process protocol of the multi-process
 // tests, and the thirty-day scenario.
 //
-// The tests (go test ./internal/reliability) prove, against brokersim:
+// The tests (go test ./internal/reliability/...) prove, against brokersim:
 //
 //   - faults (5xx bursts, hangs, resets, malformed and HTML bodies,
 //     rate-limit storms, tokens revoked behind the Manager's back, clock
@@ -36,7 +36,7 @@
 //
 // The default run takes about a minute. Longer variants run with
 //
-//	KAUTH_SOAK=1 go test ./internal/reliability -run . -timeout 30m
+//	KAUTH_SOAK=1 go test ./internal/reliability/... -run . -timeout 30m
 //
 // which multiplies the rounds, callers and virtual days (see soak).
 // Redis tests use db 15 of 127.0.0.1:6379 unless KAUTH_TEST_REDIS says

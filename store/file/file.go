@@ -14,8 +14,8 @@
 // it creates (0600, random).
 //
 // Lock is an advisory flock(2) on <name>.lock, held across processes, and
-// released by the operating system when its holder dies. Watch polls the
-// directory.
+// released by the operating system when its holder dies. Watch listens to
+// inotify on the directory on Linux, and polls it elsewhere.
 package file
 
 import (
@@ -65,6 +65,7 @@ type Store struct {
 	sealer *seal.Sealer
 	logger *slog.Logger
 	poll   time.Duration
+	notify bool // Watch listens to inotify (else it polls)
 
 	mu sync.Mutex
 	// locks serializes this process's goroutines per key before they take
@@ -108,7 +109,8 @@ func WithLogger(l *slog.Logger) Option {
 }
 
 // WithPollInterval sets how often Watch checks the directory for changes
-// made by other processes. The default is DefaultPollInterval.
+// made by other processes where it cannot listen to inotify, and while the
+// directory cannot be read. The default is DefaultPollInterval.
 func WithPollInterval(d time.Duration) Option {
 	return func(c *config) { c.poll = d }
 }
@@ -152,6 +154,7 @@ func New(dir string, opts ...Option) (*Store, error) {
 		sealer: sealer,
 		logger: c.logger,
 		poll:   c.poll,
+		notify: notifyOS,
 		locks:  make(map[string]chan struct{}),
 		warned: make(map[string][sha256.Size]byte),
 		own:    make(map[string]fileState),
@@ -353,13 +356,29 @@ func (s *Store) write(path string, key kauth.Key, e kauth.Entry) error {
 	if err != nil {
 		return fmt.Errorf("kauth: file store: save %s: %w", key, err)
 	}
-	st, err := writeAtomic(path, data)
+	// The state is recorded as this Store's own before the rename, so that
+	// a watch that hears of the rename at once does not take it for
+	// another Store's write; a failed write puts the old record back.
+	n := filepath.Base(path)
+	var was fileState
+	var had bool
+	_, err = writeAtomic(path, data, func(st fileState) {
+		s.mu.Lock()
+		was, had = s.own[n]
+		s.own[n] = st
+		s.mu.Unlock()
+	}, func() {
+		s.mu.Lock()
+		if had {
+			s.own[n] = was
+		} else {
+			delete(s.own, n)
+		}
+		s.mu.Unlock()
+	})
 	if err != nil {
 		return s.failed("save", key, err)
 	}
-	s.mu.Lock()
-	s.own[filepath.Base(path)] = st
-	s.mu.Unlock()
 	return nil
 }
 
@@ -415,8 +434,10 @@ func dirFailed(dir, what string, err error) error {
 // writeAtomic replaces path with data: a temporary file in the same
 // directory (so rename cannot cross file systems) is written, synced and
 // renamed over path, and the directory is synced so the rename survives a
-// power loss. It returns the state of the new file.
-func writeAtomic(path string, data []byte) (fileState, error) {
+// power loss. It returns the state of the new file. If set, renaming is
+// called with that state just before the rename, and undo if the rename
+// then fails.
+func writeAtomic(path string, data []byte, renaming func(fileState), undo func()) (fileState, error) {
 	dir := filepath.Dir(path)
 	// CreateTemp makes the file 0600, private from its first byte.
 	f, err := os.CreateTemp(dir, tmpPrefix+filepath.Base(path)+"-*")
@@ -447,11 +468,18 @@ func writeAtomic(path string, data []byte) (fileState, error) {
 	if err := f.Close(); err != nil {
 		return fileState{}, err
 	}
+	st := stateOf(fi)
+	if renaming != nil {
+		renaming(st)
+	}
 	if err := os.Rename(tmp, path); err != nil {
+		if undo != nil {
+			undo()
+		}
 		return fileState{}, err
 	}
 	ok = true
-	return stateOf(fi), syncDir(dir)
+	return st, syncDir(dir)
 }
 
 // staleTemp is the age after which a temporary file is surely left over
@@ -480,6 +508,59 @@ func syncDir(dir string) error {
 	if runtime.GOOS == "windows" {
 		return nil // directories cannot be opened for sync there
 	}
+	v, _ := dirSyncs.LoadOrStore(dir, &dirSync{fsync: fsyncDir})
+	return v.(*dirSync).sync(dir)
+}
+
+// dirSyncs holds one dirSync per directory.
+var dirSyncs sync.Map
+
+// dirSync makes the fsync of a directory a group commit: an fsync that
+// starts after a caller's rename makes that rename durable, so the callers
+// that arrive while one is running share the next one instead of queueing
+// one each. A thousand accounts issuing at start-up then pay a few
+// directory fsyncs, not a thousand.
+type dirSync struct {
+	fsync    func(dir string) error // fsyncDir; tests count the calls
+	mu       sync.Mutex
+	cond     *sync.Cond
+	running  bool
+	started  uint64 // fsyncs started
+	finished uint64 // the latest fsync that finished
+	err      error  // its result
+	waiters  int    // callers waiting for a running fsync (for tests)
+}
+
+func (d *dirSync) sync(dir string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.cond == nil {
+		d.cond = sync.NewCond(&d.mu)
+	}
+	// A running fsync may have started before the caller's rename: only
+	// one that starts from now on counts.
+	want := d.started + 1
+	for d.finished < want {
+		if d.running {
+			d.waiters++
+			d.cond.Wait()
+			d.waiters--
+			continue
+		}
+		d.running = true
+		d.started++
+		gen := d.started
+		d.mu.Unlock()
+		err := d.fsync(dir)
+		d.mu.Lock()
+		d.running = false
+		d.finished, d.err = gen, err
+		d.cond.Broadcast()
+	}
+	return d.err
+}
+
+func fsyncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return err
@@ -496,12 +577,22 @@ func (s *Store) Delete(ctx context.Context, key kauth.Key) error {
 	if err != nil {
 		return err
 	}
+	// Recorded before the removal, for the same reason as in write.
+	n := filepath.Base(path)
+	s.mu.Lock()
+	was, had := s.own[n]
+	s.own[n] = fileState{}
+	s.mu.Unlock()
 	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		s.mu.Lock()
+		if had {
+			s.own[n] = was
+		} else {
+			delete(s.own, n)
+		}
+		s.mu.Unlock()
 		return s.failed("delete", key, err)
 	}
-	s.mu.Lock()
-	s.own[filepath.Base(path)] = fileState{}
-	s.mu.Unlock()
 	if err := syncDir(s.dir); err != nil {
 		return s.failed("delete", key, err)
 	}

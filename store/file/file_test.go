@@ -2,9 +2,11 @@ package file_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -66,6 +68,22 @@ func TestConformance(t *testing.T) {
 		opts := []file.Option{file.WithPollInterval(20 * time.Millisecond), file.WithLogger(logs.Logger())}
 		// Both handles find the key in the key file that the first creates.
 		return newStore(t, dir, opts...), newStore(t, dir, opts...)
+	})
+}
+
+// TestConformancePolling: the same with Watch polling, as it does where
+// inotify is not available.
+func TestConformancePolling(t *testing.T) {
+	storetest.RunShared(t, func(t *testing.T) (a, b kauth.Store) {
+		dir := cacheDir(t)
+		var logs testlog.Buffer
+		t.Cleanup(func() {
+			if n := len(logs.Warnings()); n > 0 {
+				t.Errorf("%d unexpected warnings:\n%s", n, logs.String())
+			}
+		})
+		opts := []file.Option{file.WithPollInterval(20 * time.Millisecond), file.WithLogger(logs.Logger())}
+		return file.Polling(newStore(t, dir, opts...)), file.Polling(newStore(t, dir, opts...))
 	})
 }
 
@@ -576,6 +594,62 @@ func TestWithKeyCopies(t *testing.T) {
 	for _, s := range []*file.Store{b, newStore(t, dir, file.WithKey(want))} {
 		if _, err := s.Load(t.Context(), keyMock); err != nil {
 			t.Fatalf("Load = %v; want the entry sealed with the key given to WithKey", err)
+		}
+	}
+}
+
+// TestWatchNeedsNoPolling: on Linux, Watch hears of another handle's save
+// through inotify, with a poll interval far longer than the test, so a
+// Store whose entries do not change wakes no one.
+func TestWatchNeedsNoPolling(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("inotify is Linux's")
+	}
+	dir := cacheDir(t)
+	a := newStore(t, dir, file.WithPollInterval(time.Hour))
+	b := newStore(t, dir, file.WithPollInterval(time.Hour))
+	ctx, cancel := context.WithCancel(t.Context())
+	got := make(chan kauth.Change, 16)
+	done := make(chan error, 1)
+	go func() { done <- a.Watch(ctx, func(c kauth.Change) { got <- c }) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Watch = %v", err)
+		}
+	}()
+	// The watch may not be listening yet: save until it hears.
+	deadline := time.After(10 * time.Second)
+	for i := 1; ; i++ {
+		if err := b.Save(ctx, keyMock, kauth.Entry{Token: kauth.Token{AccessToken: fmt.Sprint("t", i), ExpiresAt: time.Now().Add(time.Hour)}}); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case c := <-got:
+			if c.Resync || c.Key != keyMock {
+				t.Fatalf("Watch reported %+v; want the key %v", c, keyMock)
+			}
+			// Let late reports of b's earlier saves in, then: a's own
+			// save is not reported.
+			for drained := false; !drained; {
+				select {
+				case <-got:
+				case <-time.After(100 * time.Millisecond):
+					drained = true
+				}
+			}
+			if err := a.Save(ctx, keyMock, kauth.Entry{}); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case c := <-got:
+				t.Errorf("Watch reported its own handle's save: %+v", c)
+			case <-time.After(100 * time.Millisecond):
+			}
+			return
+		case <-time.After(50 * time.Millisecond):
+		case <-deadline:
+			t.Fatal("Watch with a one-hour poll interval did not hear of another handle's save in 10 s")
 		}
 	}
 }

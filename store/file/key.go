@@ -47,7 +47,7 @@ func loadOrCreateKey(dir string) ([]byte, error) {
 		return key, err
 	}
 	key = seal.NewKey()
-	if _, err := writeAtomic(path, []byte(seal.EncodeKey(key)+"\n")); err != nil {
+	if _, err := writeAtomic(path, []byte(seal.EncodeKey(key)+"\n"), nil, nil); err != nil {
 		return nil, dirFailed(dir, "creating the key file", err)
 	}
 	return key, nil

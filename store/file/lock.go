@@ -112,7 +112,7 @@ func (s *Store) grant(n string, key kauth.Key) (uint64, error) {
 		last = max(last, e.Fence)
 	}
 	fence := last + 1
-	if _, err := writeAtomic(path, []byte(strconv.FormatUint(fence, 10)+"\n")); err != nil {
+	if _, err := writeAtomic(path, []byte(strconv.FormatUint(fence, 10)+"\n"), nil, nil); err != nil {
 		return 0, s.failed("lock", key, err)
 	}
 	return fence, nil

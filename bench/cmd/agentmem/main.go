@@ -1,17 +1,31 @@
-// Command agentmem measures the resident memory of the kauth agent serving
-// many accounts. It builds ./cmd/kauth, registers -accounts made-up apps
-// (half KIS, half Kiwoom) at a simulator it serves on 127.0.0.1, writes a
-// config naming them (credentials referenced through environment
-// variables), starts `kauth serve --config` as a real process on a unix
-// socket, waits until every account holds a token, and reads VmRSS and
-// VmHWM from /proc/<pid>/status. For comparison it does the same with one
-// account.
+// Command agentmem measures the kauth agent serving many accounts, as a
+// real process: start-up, resident memory, the cost of sitting idle, and
+// how long it takes to exit on SIGTERM. It builds ./cmd/kauth, registers
+// -accounts made-up apps (half KIS, half Kiwoom) at a simulator it serves
+// on 127.0.0.1, writes a config naming them (credentials referenced through
+// environment variables), starts `kauth serve --config` on a unix socket
+// with each store of -stores, and
 //
-//	go run ./bench/cmd/agentmem [-accounts 100]
+//   - times the start until every account holds a token (GET /v1/accounts);
+//   - reads VmRSS and VmHWM from /proc/<pid>/status;
+//   - leaves it idle for -idle and reads the CPU time it used
+//     (/proc/<pid>/stat utime+stime) and the context switches of all its
+//     threads (/proc/<pid>/task/*/status): each is a wakeup;
+//   - counts the sockets it holds open (/proc/<pid>/fd): one Redis
+//     subscription per store, not per account, shows here;
+//   - sends SIGTERM and times the exit.
+//
+// For comparison it does the same with one account. The Redis store uses
+// -redis (db 14 by default, apart from the tests' db 15), with app keys of
+// this run only.
+//
+//	go run ./bench/cmd/agentmem [-accounts 1000] [-idle 60s] [-stores file,redis]
 package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -23,6 +37,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/kauth/kauth"
@@ -30,15 +45,28 @@ import (
 )
 
 func main() {
-	accounts := flag.Int("accounts", 100, "accounts the agent serves")
+	accounts := flag.Int("accounts", 1000, "accounts the agent serves")
+	idle := flag.Duration("idle", 60*time.Second, "how long the agent is left idle before its CPU time is read")
+	stores := flag.String("stores", "file,redis", "stores to measure, comma-separated: file, redis")
+	redisURL := flag.String("redis", "redis://127.0.0.1:6379/14", "the Redis server for the redis store")
 	flag.Parse()
-	if err := run(*accounts); err != nil {
+	if err := run(*accounts, *idle, strings.Split(*stores, ","), *redisURL); err != nil {
 		fmt.Fprintln(os.Stderr, "agentmem:", err)
 		os.Exit(1)
 	}
 }
 
-func run(accounts int) error {
+// result is what one run of the agent measured.
+type result struct {
+	rss, hwm int64 // kB, once every account holds a token
+	start    time.Duration
+	cpu      float64 // share of one core while idle
+	switches float64 // context switches per second while idle
+	exit     time.Duration
+	sockets  int // open sockets while idle: listeners, Redis, keep-alives
+}
+
+func run(accounts int, idle time.Duration, stores []string, redisURL string) error {
 	dir, err := os.MkdirTemp("", "kauth-agentmem-")
 	if err != nil {
 		return err
@@ -55,37 +83,53 @@ func run(accounts int) error {
 	srv := httptest.NewServer(sim)
 	defer srv.Close()
 
-	fmt.Printf("kauth serve, real process, file store, accounts at brokersim on 127.0.0.1; RSS from /proc/<pid>/status\n\n")
-	fmt.Printf("| accounts | VmRSS | VmHWM | start to all tokens |\n|---:|---:|---:|---:|\n")
-	for _, n := range []int{1, accounts} {
-		rss, hwm, took, err := measure(bin, filepath.Join(dir, fmt.Sprint(n)), sim, srv.URL, n)
-		if err != nil {
-			return err
+	run := make([]byte, 4)
+	rand.Read(run)
+	runID := fmt.Sprintf("%X", run)
+
+	fmt.Printf("kauth serve, real process, accounts at brokersim on 127.0.0.1; idle %v; RSS from /proc/<pid>/status\n\n", idle)
+	fmt.Printf("| store | accounts | start → all tokens | VmRSS | VmHWM | idle CPU | idle wakeups/s | open sockets | SIGTERM → exit |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, st := range stores {
+		for _, n := range []int{1, accounts} {
+			r, err := measure(bin, filepath.Join(dir, fmt.Sprint(st, n)), sim, srv.URL, n, st, redisURL, runID, idle)
+			if err != nil {
+				return fmt.Errorf("%s store, %d accounts: %w", st, n, err)
+			}
+			fmt.Printf("| %s | %d | %v | %.1f MiB | %.1f MiB | %.2f %% | %.1f | %d | %v |\n", st, n,
+				r.start.Round(time.Millisecond), mib(r.rss), mib(r.hwm), 100*r.cpu, r.switches, r.sockets, r.exit.Round(time.Millisecond))
 		}
-		fmt.Printf("| %d | %.1f MiB | %.1f MiB | %v |\n", n, mib(rss), mib(hwm), took.Round(time.Millisecond))
 	}
 	return nil
 }
 
-// measure runs the agent with n accounts and returns its VmRSS and VmHWM in
-// kB once every account holds a token.
-func measure(bin, dir string, sim *brokersim.Server, simURL string, n int) (rss, hwm int64, took time.Duration, err error) {
+// measure runs the agent with n accounts on the store kind.
+func measure(bin, dir string, sim *brokersim.Server, simURL string, n int, kind, redisURL, runID string, idle time.Duration) (r result, err error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return 0, 0, 0, err
+		return r, err
 	}
 	var cfg strings.Builder
 	sock := filepath.Join(dir, "agent.sock")
 	fmt.Fprintf(&cfg, "listen:\n  socket: %s\naccounts:\n", sock)
-	env := append(os.Environ(), "KAUTH_CACHE_DIR="+filepath.Join(dir, "cache"), "KAUTH_STORE=file")
+	env := os.Environ()
+	switch kind {
+	case "file":
+		env = append(env, "KAUTH_CACHE_DIR="+filepath.Join(dir, "cache"), "KAUTH_STORE=file")
+	case "redis":
+		key := make([]byte, 32)
+		rand.Read(key)
+		env = append(env, "KAUTH_STORE="+redisURL, "KAUTH_KEY="+base64.StdEncoding.EncodeToString(key))
+	default:
+		return r, fmt.Errorf("unknown store %q (want file or redis)", kind)
+	}
 	for i := range n {
 		b, e := kauth.KIS, kauth.Real
 		if i%2 == 1 {
 			b = kauth.Kiwoom
 		}
 		// Made up, like the simulator's demo apps; they work only there.
-		// Distinct per run: KIS answers a second issuance within a minute
-		// with EGW00133.
-		key := fmt.Sprintf("BENCHFAKEAPPKEY%s%04d-%04d%s", strings.ToUpper(string(b)), n, i, strings.Repeat("0", 12))
+		// Distinct per run and store: KIS answers a second issuance within
+		// a minute with EGW00133, and Redis keeps tokens across runs.
+		key := fmt.Sprintf("BENCHFAKEAPPKEY%s%s%s%04d-%04d%s", strings.ToUpper(string(b)), strings.ToUpper(kind), runID, n, i, strings.Repeat("0", 8))
 		secret := fmt.Sprintf("BENCHFAKESECRET-%04d-NOT-A-REAL-SECRET-%s", i, strings.Repeat("x", 40))
 		sim.Register(b, e, key, secret)
 		fmt.Fprintf(&cfg, "  - name: acct%04d\n    broker: %s\n    env: %s\n    base_url: %s\n    appkey: {env: BENCH_APPKEY_%d}\n    appsecret: {env: BENCH_SECRET_%d}\n",
@@ -94,25 +138,26 @@ func measure(bin, dir string, sim *brokersim.Server, simURL string, n int) (rss,
 	}
 	cfgPath := filepath.Join(dir, "kauth.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg.String()), 0o600); err != nil {
-		return 0, 0, 0, err
+		return r, err
 	}
 	cmd := exec.Command(bin, "serve", "--config", cfgPath)
 	cmd.Env = env
-	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	var stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = io.Discard, &stderr
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
-		return 0, 0, 0, err
+		return r, err
 	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
 	defer func() {
-		cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
 		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			cmd.Process.Kill()
-			<-done
+		case <-exited:
+			return
+		default:
 		}
+		cmd.Process.Kill()
+		<-exited
 	}()
 
 	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
@@ -127,14 +172,112 @@ func measure(bin, dir string, sim *brokersim.Server, simURL string, n int) (rss,
 			break
 		}
 		if time.Now().After(deadline) {
-			return 0, 0, 0, fmt.Errorf("%d accounts: %d hold a token after 60 s (%v)", n, ready, err)
+			return r, fmt.Errorf("%d hold a token after 60 s (%v); agent said:\n%s", ready, err, tail(stderr.String()))
 		}
-		time.Sleep(50 * time.Millisecond)
+		select {
+		case <-exited:
+			return r, fmt.Errorf("the agent exited; it said:\n%s", tail(stderr.String()))
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
-	took = time.Since(start)
+	r.start = time.Since(start)
+	client.CloseIdleConnections()
 	time.Sleep(500 * time.Millisecond) // let the start-up garbage be collected
-	rss, hwm, err = procMem(cmd.Process.Pid)
-	return rss, hwm, took, err
+	pid := cmd.Process.Pid
+	if r.rss, r.hwm, err = procMem(pid); err != nil {
+		return r, err
+	}
+
+	cpu0, err := cpuTicks(pid)
+	if err != nil {
+		return r, err
+	}
+	sw0 := switches(pid)
+	t0 := time.Now()
+	time.Sleep(idle)
+	cpu1, err := cpuTicks(pid)
+	if err != nil {
+		return r, err
+	}
+	sw1 := switches(pid)
+	r.sockets = sockets(pid)
+	took := time.Since(t0).Seconds()
+	r.cpu = float64(cpu1-cpu0) / clockTicks / took
+	r.switches = float64(sw1-sw0) / took
+
+	term := time.Now()
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		return r, err
+	}
+	select {
+	case <-exited:
+		r.exit = time.Since(term)
+	case <-time.After(60 * time.Second):
+		return r, fmt.Errorf("still running 60 s after SIGTERM")
+	}
+	return r, nil
+}
+
+// clockTicks is USER_HZ, the unit of /proc/<pid>/stat's times: 100 on
+// every Linux build that matters.
+const clockTicks = 100
+
+// cpuTicks returns utime+stime of pid, in clock ticks.
+func cpuTicks(pid int) (int64, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name, in parentheses, may hold spaces: split after it.
+	s := string(data)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	// f[0] is field 3 (state); utime and stime are fields 14 and 15.
+	var ut, st int64
+	fmt.Sscan(f[11], &ut)
+	fmt.Sscan(f[12], &st)
+	return ut + st, nil
+}
+
+// switches returns the context switches, voluntary and not, of every
+// thread of pid so far.
+func switches(pid int) int64 {
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", pid))
+	var n int64
+	for _, t := range tasks {
+		data, err := os.ReadFile(t)
+		if err != nil {
+			continue
+		}
+		for _, l := range strings.Split(string(data), "\n") {
+			var v int64
+			if _, err := fmt.Sscanf(l, "voluntary_ctxt_switches: %d", &v); err == nil {
+				n += v
+			}
+			if _, err := fmt.Sscanf(l, "nonvoluntary_ctxt_switches: %d", &v); err == nil {
+				n += v
+			}
+		}
+	}
+	return n
+}
+
+// sockets counts the sockets pid has open.
+func sockets(pid int) int {
+	fds, _ := filepath.Glob(fmt.Sprintf("/proc/%d/fd/*", pid))
+	n := 0
+	for _, fd := range fds {
+		if l, err := os.Readlink(fd); err == nil && strings.HasPrefix(l, "socket:") {
+			n++
+		}
+	}
+	return n
+}
+
+func tail(s string) string {
+	if len(s) > 2000 {
+		s = "…" + s[len(s)-2000:]
+	}
+	return s
 }
 
 // tokensHeld asks the agent how many accounts hold a valid token.

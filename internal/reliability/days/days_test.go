@@ -1,4 +1,4 @@
-package reliability_test
+package days_test
 
 import (
 	"context"
