@@ -63,6 +63,11 @@ type Options struct {
 	// Redis store when KAUTH_STORE is Redis. Nil means each agent paces
 	// only its own calls.
 	SharedBudget func(BudgetSpec) (*budget.Shared, error)
+	// Unpaced turns the per-app-key pacing of proxied calls off, to measure
+	// the agent itself against a simulator without limits
+	// (bench/cmd/load). Never set it in front of a broker: its per-second
+	// limits are what the pacing keeps.
+	Unpaced bool
 }
 
 // BudgetSpec is what Options.SharedBudget builds a budget for: one app key
@@ -107,6 +112,7 @@ type Agent struct {
 	limiters    map[kauth.Key]*rate.Limiter
 	budgets     map[kauth.Key]sharedBudget // by app key, when shareBudget is set
 	shareBudget func(BudgetSpec) (*budget.Shared, error)
+	unpaced     bool
 	closed      bool
 
 	keyMu   sync.Mutex
@@ -172,6 +178,7 @@ func New(cfg Config, opts Options) (*Agent, error) {
 		limiters:    make(map[kauth.Key]*rate.Limiter),
 		budgets:     make(map[kauth.Key]sharedBudget),
 		shareBudget: opts.SharedBudget,
+		unpaced:     opts.Unpaced,
 		servers:     make(map[*http.Server]bool),
 		probes:      make(map[kauth.Key]*probeState),
 		ready:       make(chan struct{}),

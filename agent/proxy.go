@@ -295,6 +295,9 @@ func (t *limitedTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 }
 
 func (t *limitedTransport) wait(ctx context.Context, pc *proxyCall) error {
+	if t.a.unpaced {
+		return nil
+	}
 	if sb := t.acct.shared; sb != nil {
 		start := time.Now()
 		err := sb.Wait(ctx)

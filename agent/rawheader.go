@@ -181,6 +181,12 @@ func newRawTransport(base http.RoundTripper) http.RoundTripper {
 		return base
 	}
 	t := bt.Clone()
+	// One idle connection per concurrent call, up to an account's
+	// in-flight bound: a clone of http.DefaultTransport keeps 2 per host,
+	// so 16 bots at once would open a new connection (against a broker, a
+	// TLS handshake) for most of their calls.
+	t.MaxIdleConnsPerHost = max(t.MaxIdleConnsPerHost, DefaultMaxInFlight)
+	t.MaxIdleConns = max(t.MaxIdleConns, 16*DefaultMaxInFlight)
 	dial := t.DialContext
 	if dial == nil {
 		dial = (&net.Dialer{}).DialContext

@@ -100,6 +100,12 @@ func (p *Provider) Rejected(resp *http.Response) bool {
 		return false
 	}
 	prefix := wire.Peek(resp, wire.PeekSize)
+	// Every rejection names its code in the body: without one of them (or
+	// a 401, whose meaning depends on any other code), skip the parse —
+	// this runs on every answer the Transport relays.
+	if resp.StatusCode != http.StatusUnauthorized && !wire.MentionsAny(prefix, tokenCodes) {
+		return false
+	}
 	f := wire.TopLevel(prefix, "msg_cd", "error_code")
 	code := f["msg_cd"]
 	if code == "" {

@@ -106,6 +106,12 @@ func (p *Provider) Rejected(resp *http.Response) bool {
 		return false
 	}
 	prefix := wire.Peek(resp, wire.PeekSize)
+	// Every rejection names its code in the body (in return_msg's
+	// brackets, or as return_code): without one, skip the parse — this runs
+	// on every answer the Transport relays.
+	if !wire.MentionsAny(prefix, rejectCodes) {
+		return false
+	}
 	f := wire.TopLevel(prefix, "return_code", "return_msg")
 	if wire.Number(f["return_code"]).IsZero() {
 		return false

@@ -395,3 +395,14 @@ func opaqueChar(c byte) bool {
 	}
 	return strings.IndexByte("-._~+/=", c) >= 0
 }
+
+// MentionsAny reports whether b holds any of codes' keys, so that a check
+// for a few error codes can skip parsing the many answers that name none.
+func MentionsAny(b []byte, codes map[string]bool) bool {
+	for c := range codes {
+		if bytes.Contains(b, []byte(c)) {
+			return true
+		}
+	}
+	return false
+}

@@ -33,6 +33,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -49,8 +50,19 @@ func main() {
 	c := flag.Int("c", 16, "concurrent clients in throughput runs")
 	serial := flag.Int("serial", 3000, "requests per latency run (one client)")
 	maxTime := flag.Duration("max", 10*time.Second, "longest time one run may take")
+	profile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to `file`")
 	flag.Parse()
+	if *profile != "" {
+		f, err := os.Create(*profile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "load:", err)
+			os.Exit(1)
+		}
+		pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
 	if err := run(*n, *c, *serial, *maxTime); err != nil {
+		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "load:", err)
 		os.Exit(1)
 	}
@@ -70,7 +82,16 @@ func run(n, conc, serial int, maxTime time.Duration) error {
 	// The simulator, on loopback.
 	sim := brokersim.New()
 	sim.KISRealCallsPerSecond, sim.KISMockCallsPerSecond, sim.KiwoomCallsPerSecond = -1, -1, -1
-	simSrv := httptest.NewServer(sim)
+	// Count the connections the simulator accepts: the proxy must reuse
+	// its upstream connections, not open one per request.
+	var simConns atomic.Int64
+	simSrv := httptest.NewUnstartedServer(sim)
+	simSrv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			simConns.Add(1)
+		}
+	}
+	simSrv.Start()
 	defer simSrv.Close()
 
 	// The agent, on loopback TCP with its key.
@@ -81,10 +102,10 @@ func run(n, conc, serial int, maxTime time.Duration) error {
 	defer os.RemoveAll(dir)
 	cfg := agent.SimConfig(simSrv.URL)
 	for i := range cfg.Accounts {
-		cfg.Accounts[i].RateLimit, cfg.Accounts[i].Burst = 1e9, 1<<20 // measure the agent, not its queue
+		cfg.Accounts[i].RateLimit, cfg.Accounts[i].Burst = agent.MaxRateLimit, agent.MaxBurst // measure the agent, not its queue
 	}
 	cfg.Listen = agent.Listen{Socket: agent.SocketOff, TCP: "127.0.0.1:0", KeyFile: filepath.Join(dir, "agent.key")}
-	a, err := agent.New(cfg, agent.Options{Logger: quiet, Getenv: func(string) string { return "" }})
+	a, err := agent.New(cfg, agent.Options{Logger: quiet, Getenv: func(string) string { return "" }, Unpaced: true})
 	if err != nil {
 		return err
 	}
@@ -206,6 +227,27 @@ func run(n, conc, serial int, maxTime time.Duration) error {
 			added := res[2].p50 - res[1].p50
 			fmt.Printf("\nproxy adds %s at p50 over the direct call (target <= 100 µs: %s)\n\n", us(added), verdict(added <= 100*time.Microsecond))
 		}
+	}
+	// The proxy against a direct call at 1 and at conc clients: throughput,
+	// added latency at p50 under that load, and the upstream connections
+	// the agent opened to carry it.
+	fmt.Printf("## proxy under load\n\n| clients | direct req/s | proxy req/s | ratio | direct p50 | proxy p50 | added p50 | upstream connections opened |\n|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, c := range []int{1, conc} {
+		d, err := drive(client, target{"direct", direct}, n, c, maxTime)
+		if err != nil {
+			return err
+		}
+		before := simConns.Load()
+		pr, err := drive(client, target{"proxy", proxied}, n, c, maxTime)
+		if err != nil {
+			return err
+		}
+		opened := simConns.Load() - before
+		ratio := pr.rps / d.rps
+		added := pr.pct(50) - d.pct(50)
+		fmt.Printf("| %d | %.0f | %.0f | %.2f× | %s | %s | %s | %d |\n", c, d.rps, pr.rps, ratio, us(d.pct(50)), us(pr.pct(50)), us(added), opened)
+		fmt.Printf("\n%d clients: added p50 %s (target <= 100 µs: %s), %.2f× direct throughput (target >= 0.8×: %s), %d upstream connections (target <= %d: %s)\n\n",
+			c, us(added), verdict(added <= 100*time.Microsecond), ratio, verdict(ratio >= 0.8), opened, c, verdict(opened <= int64(c)))
 	}
 	cancel()
 	if err := <-served; err != nil {
