@@ -30,8 +30,8 @@ type Credentials struct {
 // Validate reports whether c is complete.
 func (c Credentials) Validate() error {
 	switch {
-	case c.Broker != KIS && c.Broker != Kiwoom:
-		return fmt.Errorf("kauth: unknown broker %q", c.Broker)
+	case !registered(c.Broker):
+		return fmt.Errorf("kauth: unknown broker %q (want %s)", c.Broker, brokerNames())
 	case c.Env != Real && c.Env != Mock:
 		return fmt.Errorf("kauth: %s: unknown env %q", c.Broker, c.Env)
 	case c.AppKey == "":
@@ -65,9 +65,16 @@ func (c Credentials) Key() Key {
 }
 
 // BindsTokenToIP reports whether broker b refuses a token used from another
-// IP than the one that issued it. Kiwoom does (8010, "Token을 발급받은 IP와
-// 서비스를 요청한 IP가 동일하지 않습니다" in its published error-code list).
-func BindsTokenToIP(b Broker) bool { return b == Kiwoom }
+// IP than the one that issued it (BrokerSpec.BindsTokenToIP; Kiwoom does).
+func BindsTokenToIP(b Broker) bool {
+	s, _ := LookupBroker(b)
+	return s.BindsTokenToIP
+}
+
+func registered(b Broker) bool {
+	_, ok := LookupBroker(b)
+	return ok
+}
 
 // String implements fmt.Stringer without revealing secrets.
 func (c Credentials) String() string {

@@ -38,7 +38,7 @@ var defaultStores sync.Map // string → *MemoryStore
 // Provider that cannot tell its URL shares the one for "".
 func defaultStore(p Provider, env Env) *MemoryStore {
 	url := ""
-	if u, ok := p.(interface{ URL(Env) string }); ok {
+	if u, ok := p.(Locator); ok {
 		url = u.URL(env)
 	}
 	s, _ := defaultStores.LoadOrStore(url, new(MemoryStore))

@@ -31,13 +31,23 @@ type Authorizer interface {
 	Rejected(resp *http.Response) bool
 }
 
+// Locator is implemented by providers that can tell the domain their
+// requests for env go to. Managers with no Store share one in-process
+// MemoryStore per domain, so two Managers aimed at different servers (the
+// broker and a simulator) never share tokens. Every provider of a
+// registered broker implements it.
+type Locator interface {
+	URL(env Env) string
+}
+
 // MinIssueInterval returns the smallest spacing between two issuances for
-// one app key that kauth keeps, across processes: KIS allows one issuance a
-// minute per app key (EGW00133), so 61 s; Kiwoom documents no such limit, so
-// a 1 s guard against storms.
+// one app key that kauth keeps, across processes: the broker's
+// BrokerSpec.MinIssueInterval (KIS 61 s for its one issuance a minute,
+// EGW00133), or a 1 s guard against storms for a broker that documents no
+// limit or is not registered.
 func MinIssueInterval(b Broker) time.Duration {
-	if b == KIS {
-		return 61 * time.Second
+	if s, ok := LookupBroker(b); ok && s.MinIssueInterval > 0 {
+		return s.MinIssueInterval
 	}
 	return time.Second
 }

@@ -21,9 +21,8 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/kauth/kauth"
+	"github.com/kauth/kauth/brokers"
 	"github.com/kauth/kauth/budget"
-	"github.com/kauth/kauth/kis"
-	"github.com/kauth/kauth/kiwoom"
 )
 
 // Options are the agent's collaborators. The zero value of every field is a
@@ -355,12 +354,9 @@ func (a *Agent) newAccount(r resolved, lim *rate.Limiter) (*account, error) {
 		return nil, fmt.Errorf("agent: account %s: base_url: %w", r.Name, err)
 	}
 	name := r.Name
-	var p kauth.Provider
-	switch r.creds.Broker {
-	case kauth.KIS:
-		p = &kis.Provider{BaseURL: r.baseURL, HTTPClient: a.client, Now: a.clock.Now}
-	default:
-		p = &kiwoom.Provider{BaseURL: r.baseURL, HTTPClient: a.client, Now: a.clock.Now}
+	p, err := brokers.NewProvider(r.creds.Broker, r.baseURL, a.client, a.clock.Now)
+	if err != nil {
+		return nil, fmt.Errorf("agent: account %s: %w", r.Name, err)
 	}
 	mgr, err := kauth.NewManager(kauth.Config{
 		Credentials: r.creds,

@@ -20,9 +20,8 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/kauth/kauth"
+	"github.com/kauth/kauth/brokers"
 	"github.com/kauth/kauth/brokersim"
-	"github.com/kauth/kauth/kis"
-	"github.com/kauth/kauth/kiwoom"
 )
 
 // Defaults for Config's zero fields.
@@ -188,16 +187,13 @@ const (
 // for one app key: 90% of the broker's published limit, since the brokers
 // count calls in a sliding second and a request's network latency varies —
 // at exactly the limit, a queue that is always full trips it. KIS real 18
-// (of 20), KIS mock 1.8 (of 2), Kiwoom 4.5 (of 5).
+// (of 20), KIS mock 1.8 (of 2), Kiwoom 4.5 (of 5); each broker's
+// kauth.BrokerSpec.RateLimit. An unknown broker gets 1.
 func DefaultRateLimit(b kauth.Broker, e kauth.Env) float64 {
-	switch {
-	case b == kauth.Kiwoom:
-		return 4.5
-	case e == kauth.Mock:
-		return 1.8
-	default:
-		return 18
+	if s, ok := brokers.Get(b); ok && s.RateLimit != nil {
+		return s.RateLimit(e)
 	}
+	return 1
 }
 
 // LoadConfig reads a YAML config file. Unknown fields are an error that
@@ -264,13 +260,13 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	}
 	var cfg Config
 	var errs []error
-	for _, b := range []struct {
-		broker              kauth.Broker
-		key, secret, envVar string
-	}{
-		{kauth.KIS, "KIS_APPKEY", "KIS_APPSECRET", "KIS_ENV"},
-		{kauth.Kiwoom, "KIWOOM_APPKEY", "KIWOOM_SECRETKEY", "KIWOOM_ENV"},
-	} {
+	var want []string
+	for _, spec := range brokers.All() {
+		b := struct {
+			broker              kauth.Broker
+			key, secret, envVar string
+		}{spec.Name, spec.KeyVar, spec.SecretVar, spec.EnvVar}
+		want = append(want, b.key+" and "+b.secret)
 		if getenv(b.key) == "" && getenv(b.secret) == "" {
 			continue
 		}
@@ -306,7 +302,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		return Config{}, err
 	}
 	if len(cfg.Accounts) == 0 {
-		return Config{}, errors.New("agent: no accounts: set KIS_APPKEY and KIS_APPSECRET, or KIWOOM_APPKEY and KIWOOM_SECRETKEY, or pass a config file")
+		return Config{}, errors.New("agent: no accounts: set " + strings.Join(want, ", or ") + ", or pass a config file")
 	}
 	return cfg, nil
 }
@@ -421,8 +417,8 @@ func resolveAccount(a Account, getenv func(string) string) (resolved, error) {
 	}
 	r.Broker, r.Env = b, e
 	secretName := "appsecret"
-	if b == kauth.Kiwoom {
-		secretName = "appsecret (the Kiwoom secretkey)"
+	if s, _ := brokers.Get(b); s.SecretName != "" && s.SecretName != secretName {
+		secretName = "appsecret (the " + string(b) + " " + s.SecretName + ")"
 	}
 	key, err := a.AppKey.read(getenv)
 	if err != nil {
@@ -466,23 +462,10 @@ func resolveAccount(a Account, getenv func(string) string) (resolved, error) {
 	if r.baseURL == "" {
 		// Read through getenv rather than letting the provider read
 		// os.Getenv, so that Options.Getenv decides everything.
-		switch b {
-		case kauth.KIS:
-			r.baseURL = getenv(kis.BaseURLEnv)
-		case kauth.Kiwoom:
-			r.baseURL = getenv(kiwoom.BaseURLEnv)
-		}
-	}
-	if r.baseURL == "" {
-		switch {
-		case b == kauth.KIS && e == kauth.Real:
-			r.baseURL = kis.RealURL
-		case b == kauth.KIS:
-			r.baseURL = kis.MockURL
-		case e == kauth.Real:
-			r.baseURL = kiwoom.RealURL
-		default:
-			r.baseURL = kiwoom.MockURL
+		spec, _ := brokers.Get(b)
+		r.baseURL = getenv(spec.BaseURLVar)
+		if r.baseURL == "" {
+			r.baseURL = spec.URL(e)
 		}
 	}
 	r.baseURL = strings.TrimRight(strings.TrimSpace(r.baseURL), "/")

@@ -6,15 +6,16 @@ import (
 	"strings"
 
 	"github.com/kauth/kauth"
+	"github.com/kauth/kauth/brokers"
 )
 
-// brokerPrefixes are the broker paths the proxy forwards, per broker: the
+// brokerPrefixes returns the broker paths the proxy forwards for b: the
 // API, never the token endpoints (/oauth2/…) or anything else on the
-// broker's host. KIS serves its API under /uapi/ and Kiwoom under /api/
-// (DESIGN §1; the brokers' published endpoint lists).
-var brokerPrefixes = map[kauth.Broker][]string{
-	kauth.KIS:    {"/uapi/"},
-	kauth.Kiwoom: {"/api/"},
+// broker's host (kauth.BrokerSpec.PathPrefixes; KIS /uapi/, Kiwoom /api/,
+// DESIGN §1).
+func brokerPrefixes(b kauth.Broker) []string {
+	s, _ := brokers.Get(b)
+	return s.PathPrefixes
 }
 
 // errNotCanonical marks a broker path refused for its form, as opposed to
@@ -71,12 +72,12 @@ func canonicalPath(b kauth.Broker, escaped string) (string, error) {
 			return "", fmt.Errorf("%w: dot segments are refused", errNotCanonical)
 		}
 	}
-	for _, pre := range brokerPrefixes[b] {
+	for _, pre := range brokerPrefixes(b) {
 		if strings.HasPrefix(p, pre) {
 			return p, nil
 		}
 	}
-	return "", fmt.Errorf("only %s paths are proxied for %s", strings.Join(brokerPrefixes[b], "…, ")+"…", b)
+	return "", fmt.Errorf("only %s paths are proxied for %s", strings.Join(brokerPrefixes(b), "…, ")+"…", b)
 }
 
 // segmentChar reports whether c may appear in a canonical path segment.

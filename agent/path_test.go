@@ -122,7 +122,7 @@ func FuzzCanonicalPath(f *testing.F) {
 			return
 		}
 		ok := false
-		for _, pre := range brokerPrefixes[b] {
+		for _, pre := range brokerPrefixes(b) {
 			ok = ok || strings.HasPrefix(out, pre)
 		}
 		if !ok {

@@ -6,12 +6,11 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"net/url"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/kauth/kauth"
+	"github.com/kauth/kauth/brokers"
 )
 
 // ProbeEvery is the least time between two probes of one app key's token
@@ -140,64 +139,25 @@ func (a *Agent) probe(ctx context.Context, acct *account, token string) (rejecte
 	// a code in the body (DESIGN §1: KIS rt_cd "1", Kiwoom a non-zero
 	// return_code, a number or a numeric string): only a success proves
 	// the token good.
-	var body struct {
-		RtCd       *string          `json:"rt_cd"`
-		ReturnCode *json.RawMessage `json:"return_code"`
-	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&body); err != nil {
+	spec, _ := brokers.Get(acct.creds.Broker)
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil || !json.Valid(body) {
 		return false, errors.New("agent: probe answer is not the broker's JSON")
 	}
-	switch acct.creds.Broker {
-	case kauth.KIS:
-		if body.RtCd != nil && *body.RtCd == "0" {
-			return false, nil
-		}
-	case kauth.Kiwoom:
-		if body.ReturnCode != nil && strings.Trim(string(*body.ReturnCode), `"`) == "0" {
-			return false, nil
-		}
+	if spec.ProbeOK != nil && spec.ProbeOK(body) {
+		return false, nil
 	}
 	return false, errors.New("agent: probe answered with an error code")
 }
 
-// probeRequest builds the probe call of acct's broker: a price quote of
-// Samsung Electronics (005930), which every app key may make.
+// probeRequest builds the probe call of acct's broker
+// (kauth.BrokerSpec.Probe): a price quote, which every app key may make.
 func probeRequest(ctx context.Context, acct *account) (*http.Request, error) {
-	u := *acct.baseURL
-	base := strings.TrimSuffix(u.Path, "/")
-	switch acct.creds.Broker {
-	case kauth.KIS:
-		// 주식현재가 시세 [v1_국내주식-008]: GET
-		// /uapi/domestic-stock/v1/quotations/inquire-price, tr_id
-		// FHKST01010100, FID_COND_MRKT_DIV_CODE=J, FID_INPUT_ISCD
-		// (koreainvestment/open-trading-api,
-		// examples_llm/domestic_stock/inquire_price). The tr_id is the same
-		// on mock.
-		u.Path = base + "/uapi/domestic-stock/v1/quotations/inquire-price"
-		u.RawQuery = url.Values{"FID_COND_MRKT_DIV_CODE": {"J"}, "FID_INPUT_ISCD": {"005930"}}.Encode()
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
-		if err != nil {
-			return nil, err
-		}
-		req.Header["content-type"] = []string{"application/json; charset=utf-8"}
-		req.Header["tr_id"] = []string{"FHKST01010100"}
-		req.Header["custtype"] = []string{"P"}
-		return req, nil
-	case kauth.Kiwoom:
-		// 주식기본정보요청 ka10001: POST /api/dostk/stkinfo, header api-id,
-		// body {"stk_cd":"005930"} (Kiwoom-Securities/Kiwoom-REST-API,
-		// examples/국내주식/종목정보/get_domestic_stock_info.py).
-		u.Path = base + "/api/dostk/stkinfo"
-		body := `{"stk_cd":"005930"}`
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), strings.NewReader(body))
-		if err != nil {
-			return nil, err
-		}
-		req.Header["Content-Type"] = []string{"application/json;charset=UTF-8"}
-		req.Header["api-id"] = []string{"ka10001"}
-		return req, nil
+	spec, ok := brokers.Get(acct.creds.Broker)
+	if !ok || spec.Probe == nil {
+		return nil, errors.New("agent: no probe call for broker " + string(acct.creds.Broker))
 	}
-	return nil, errors.New("agent: no probe call for broker " + string(acct.creds.Broker))
+	return spec.Probe(ctx, acct.baseURL)
 }
 
 // closeBody drains a little of a response and closes it.

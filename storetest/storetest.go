@@ -33,6 +33,9 @@ import (
 	"time"
 
 	"github.com/kauth/kauth"
+	// The entries below are of registered brokers: their issuance spacing
+	// decides how long a store keeps an entry.
+	_ "github.com/kauth/kauth/brokers"
 )
 
 // Timing used by the lock and watch checks. Generous bounds keep the suite

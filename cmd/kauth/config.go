@@ -11,29 +11,23 @@ import (
 	"time"
 
 	"github.com/kauth/kauth"
-	"github.com/kauth/kauth/kis"
-	"github.com/kauth/kauth/kiwoom"
+	"github.com/kauth/kauth/brokers"
 	"github.com/kauth/kauth/store/file"
 	"github.com/kauth/kauth/store/redis"
 )
 
-// The environment variables that hold credentials, by broker. Kiwoom calls
-// its secret the secretkey.
-var credentialVars = map[kauth.Broker][2]string{
-	kauth.KIS:    {"KIS_APPKEY", "KIS_APPSECRET"},
-	kauth.Kiwoom: {"KIWOOM_APPKEY", "KIWOOM_SECRETKEY"},
-}
-
-// baseURLVars name the variables that override a broker's domain.
-var baseURLVars = map[kauth.Broker]string{
-	kauth.KIS:    kis.BaseURLEnv,
-	kauth.Kiwoom: kiwoom.BaseURLEnv,
+// credentialVars returns the environment variables that hold b's app key
+// and secret (kauth.BrokerSpec.KeyVar, SecretVar; Kiwoom calls its secret
+// the secretkey).
+func credentialVars(b kauth.Broker) [2]string {
+	s := brokers.MustGet(b)
+	return [2]string{s.KeyVar, s.SecretVar}
 }
 
 // credentials reads b's credentials from the environment. A missing one is
 // a configuration error that names the variable.
 func (c *cli) credentials(b kauth.Broker, e kauth.Env) (kauth.Credentials, error) {
-	vars := credentialVars[b]
+	vars := credentialVars(b)
 	key := strings.TrimSpace(c.getenv(vars[0]))
 	secret := strings.TrimSpace(c.getenv(vars[1]))
 	switch {
@@ -62,19 +56,11 @@ func (c *cli) credentials(b kauth.Broker, e kauth.Env) (kauth.Credentials, error
 // baseURL returns the domain that b's requests at e go to: the overriding
 // variable, or the broker's published domain.
 func (c *cli) baseURL(b kauth.Broker, e kauth.Env) (string, error) {
-	v := baseURLVars[b]
+	spec := brokers.MustGet(b)
+	v := spec.BaseURLVar
 	s := strings.TrimSpace(c.getenv(v))
 	if s == "" {
-		switch {
-		case b == kauth.KIS && e == kauth.Real:
-			return kis.RealURL, nil
-		case b == kauth.KIS:
-			return kis.MockURL, nil
-		case e == kauth.Real:
-			return kiwoom.RealURL, nil
-		default:
-			return kiwoom.MockURL, nil
-		}
+		return spec.URL(e), nil
 	}
 	u, err := url.Parse(s)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -95,10 +81,7 @@ func (c *cli) provider(b kauth.Broker, e kauth.Env, timeout time.Duration) (kaut
 	if err != nil {
 		return nil, err
 	}
-	if b == kauth.KIS {
-		return &kis.Provider{BaseURL: base, HTTPClient: httpClient(timeout)}, nil
-	}
-	return &kiwoom.Provider{BaseURL: base, HTTPClient: httpClient(timeout)}, nil
+	return brokers.NewProvider(b, base, httpClient(timeout), nil)
 }
 
 // logger returns where the Manager and stores report: nowhere unless

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kauth/kauth"
+	"github.com/kauth/kauth/brokers"
 )
 
 // flagSet is one subcommand's flags and help text.
@@ -69,7 +70,7 @@ func (t *target) register(fs *flagSet) {
 	if t.fixed != "" {
 		fs.StringVar(&t.broker, "broker", string(t.fixed), "the broker (only "+string(t.fixed)+")")
 	} else {
-		fs.StringVar(&t.broker, "broker", "", "the broker: kis or kiwoom (required)")
+		fs.StringVar(&t.broker, "broker", "", "the broker: "+brokerList()+" (required)")
 	}
 	fs.StringVar(&t.env, "env", "", "the environment: real (alias prod) or mock (aliases dev, paper, vps) (required)")
 }
@@ -77,11 +78,11 @@ func (t *target) register(fs *flagSet) {
 // parse validates the pair.
 func (t *target) parse(cmd string) (kauth.Broker, kauth.Env, error) {
 	if t.broker == "" {
-		return "", "", usageErrorf(cmd, "--broker is required (kis or kiwoom)")
+		return "", "", usageErrorf(cmd, "--broker is required (%s)", brokerList())
 	}
 	b, err := kauth.ParseBroker(t.broker)
 	if err != nil {
-		return "", "", usageErrorf(cmd, "unknown broker %q (want kis or kiwoom)", t.broker)
+		return "", "", usageErrorf(cmd, "unknown broker %q (want %s)", t.broker, brokerList())
 	}
 	if t.fixed != "" && b != t.fixed {
 		return "", "", usageErrorf(cmd, "only %s is supported (%s has no such call)", t.fixed, b)
@@ -117,4 +118,22 @@ func (fs *flagSet) parseTarget(args []string, t *target, timeout *time.Duration)
 		return "", "", usageErrorf(fs.cmd, "--timeout must be positive, not %v", *timeout)
 	}
 	return b, e, nil
+}
+
+// brokerList names the registered brokers for usage lines: "kis, kiwoom,
+// ls or db".
+func brokerList() string {
+	names := brokers.Names()
+	var b strings.Builder
+	for i, n := range names {
+		switch {
+		case i == 0:
+		case i == len(names)-1:
+			b.WriteString(" or ")
+		default:
+			b.WriteString(", ")
+		}
+		b.WriteString(string(n))
+	}
+	return b.String()
 }

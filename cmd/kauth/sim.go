@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kauth/kauth"
+	"github.com/kauth/kauth/brokers"
 	"github.com/kauth/kauth/brokersim"
 )
 
@@ -44,24 +45,25 @@ while valid), new-keep-old (a new token, the old one still valid) or
 new-revoke-old (a new token that invalidates the old one). Runs until
 interrupted.`)
 	addr := fs.String("addr", "127.0.0.1:0", "listen address (port 0 picks a free port, which is printed)")
-	ports := []*rootPort{
-		{broker: kauth.KIS, env: kauth.Real}, {broker: kauth.KIS, env: kauth.Mock},
-		{broker: kauth.Kiwoom, env: kauth.Real}, {broker: kauth.Kiwoom, env: kauth.Mock},
+	var ports []*rootPort
+	reissue := map[kauth.Broker]*string{}
+	for _, spec := range brokers.All() {
+		for _, e := range []kauth.Env{kauth.Real, kauth.Mock} {
+			p := &rootPort{broker: spec.Name, env: e}
+			p.addr = fs.String(string(p.broker)+"-"+string(p.env), "", "also serve "+string(p.broker)+" "+string(p.env)+" at the root of this address")
+			ports = append(ports, p)
+		}
+		reissue[spec.Name] = fs.String(string(spec.Name)+"-reissue", "same", spec.Display+"'s answer to a re-issue while a token is valid: same, new-keep-old or new-revoke-old")
 	}
-	for _, p := range ports {
-		p.addr = fs.String(string(p.broker)+"-"+string(p.env), "", "also serve "+string(p.broker)+" "+string(p.env)+" at the root of this address")
-	}
-	kisReissue := fs.String("kis-reissue", "same", "KIS's answer to a re-issue while a token is valid: same, new-keep-old or new-revoke-old")
-	kiwoomReissue := fs.String("kiwoom-reissue", "same", "Kiwoom's answer to a re-issue while a token is valid: same, new-keep-old or new-revoke-old")
 	quiet := fs.Bool("q", false, "do not log each request to stderr")
 	if err := fs.parse(args); err != nil {
 		return err
 	}
 	sim := brokersim.New()
-	for b, v := range map[kauth.Broker]string{kauth.KIS: *kisReissue, kauth.Kiwoom: *kiwoomReissue} {
-		m, err := brokersim.ParseReissueMode(v)
+	for b, v := range reissue {
+		m, err := brokersim.ParseReissueMode(*v)
 		if err != nil {
-			return usageErrorf("sim", "--%s-reissue %q: want same, new-keep-old or new-revoke-old", b, v)
+			return usageErrorf("sim", "--%s-reissue %q: want same, new-keep-old or new-revoke-old", b, *v)
 		}
 		sim.SetReissue(b, m)
 	}
@@ -163,8 +165,8 @@ func serveAllUntilDone(ctx context.Context, list []served) error {
 // the environment holds, so that a client configured for the real brokers
 // works against the simulator by changing only the base URL.
 func (c *cli) registerEnvApps(sim *brokersim.Server) {
-	for _, b := range []kauth.Broker{kauth.KIS, kauth.Kiwoom} {
-		vars := credentialVars[b]
+	for _, b := range brokers.Names() {
+		vars := credentialVars(b)
 		key, secret := strings.TrimSpace(c.getenv(vars[0])), strings.TrimSpace(c.getenv(vars[1]))
 		if key == "" || secret == "" {
 			continue

@@ -1,0 +1,63 @@
+// Package brokers is kauth's broker registry: the one list of the brokers
+// the CLI, the agent, the demo and the simulator serve. Each broker lives in
+// its own package, which defines its kauth.BrokerSpec and registers it;
+// adding a broker is its package plus one line below.
+package brokers
+
+import (
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/kauth/kauth"
+	"github.com/kauth/kauth/kis"
+	"github.com/kauth/kauth/kiwoom"
+)
+
+// table lists the brokers in the order people see them.
+var table = []kauth.BrokerSpec{
+	kis.Spec,
+	kiwoom.Spec,
+}
+
+// All returns the spec of every broker, in display order.
+func All() []kauth.BrokerSpec { return append([]kauth.BrokerSpec(nil), table...) }
+
+// Names returns the name of every broker, in display order.
+func Names() []kauth.Broker {
+	out := make([]kauth.Broker, len(table))
+	for i, s := range table {
+		out[i] = s.Name
+	}
+	return out
+}
+
+// Get returns the spec of b.
+func Get(b kauth.Broker) (kauth.BrokerSpec, bool) {
+	for _, s := range table {
+		if s.Name == b {
+			return s, true
+		}
+	}
+	return kauth.BrokerSpec{}, false
+}
+
+// MustGet returns the spec of b, or panics: for tests and for names that
+// came through kauth.ParseBroker.
+func MustGet(b kauth.Broker) kauth.BrokerSpec {
+	s, ok := Get(b)
+	if !ok {
+		panic(fmt.Sprintf("brokers: unknown broker %q", b))
+	}
+	return s
+}
+
+// NewProvider returns b's Provider aimed at base ("" for the published
+// domain).
+func NewProvider(b kauth.Broker, base string, client *http.Client, now func() time.Time) (kauth.Provider, error) {
+	s, ok := Get(b)
+	if !ok {
+		return nil, fmt.Errorf("kauth: unknown broker %q", b)
+	}
+	return s.New(base, client, now), nil
+}

@@ -1,0 +1,108 @@
+package brokers_test
+
+import (
+	"context"
+	"net/url"
+	"testing"
+
+	"github.com/kauth/kauth"
+	"github.com/kauth/kauth/brokers"
+)
+
+// TestRegistryComplete checks that every listed broker is registered with
+// the root package and fills every field the CLI, agent and simulator read.
+func TestRegistryComplete(t *testing.T) {
+	if len(brokers.All()) < 2 {
+		t.Fatalf("registry lists %d brokers", len(brokers.All()))
+	}
+	seenVar := map[string]kauth.Broker{}
+	for _, s := range brokers.All() {
+		t.Run(string(s.Name), func(t *testing.T) {
+			reg, ok := kauth.LookupBroker(s.Name)
+			if !ok || reg.Display != s.Display {
+				t.Fatalf("%s not registered with kauth", s.Name)
+			}
+			if b, err := kauth.ParseBroker(string(s.Name)); err != nil || b != s.Name {
+				t.Fatalf("ParseBroker(%q) = %q, %v", s.Name, b, err)
+			}
+			for _, a := range s.Aliases {
+				if b, err := kauth.ParseBroker(a); err != nil || b != s.Name {
+					t.Errorf("ParseBroker(alias %q) = %q, %v", a, b, err)
+				}
+			}
+			switch {
+			case s.Display == "", s.RealURL == "", s.MockURL == "", s.KeyVar == "", s.SecretVar == "",
+				s.BaseURLVar == "", s.EnvVar == "", s.SecretName == "", s.New == nil, s.Reissue == "",
+				len(s.PathPrefixes) == 0, s.RateLimit == nil, s.Probe == nil, s.ProbeOK == nil, s.Sim == "":
+				t.Fatalf("incomplete spec: %+v", s)
+			}
+			if s.MinIssueInterval <= 0 || kauth.MinIssueInterval(s.Name) != s.MinIssueInterval {
+				t.Errorf("MinIssueInterval = %v, kauth says %v", s.MinIssueInterval, kauth.MinIssueInterval(s.Name))
+			}
+			if kauth.BindsTokenToIP(s.Name) != s.BindsTokenToIP {
+				t.Errorf("BindsTokenToIP disagrees")
+			}
+			for _, v := range []string{s.KeyVar, s.SecretVar, s.BaseURLVar, s.EnvVar} {
+				if other, dup := seenVar[v]; dup {
+					t.Errorf("%s is also %s's variable", v, other)
+				}
+				seenVar[v] = s.Name
+			}
+			for _, e := range []kauth.Env{kauth.Real, kauth.Mock} {
+				p := s.New("", nil, nil)
+				l, ok := p.(kauth.Locator)
+				if !ok {
+					t.Fatalf("provider %T does not implement kauth.Locator", p)
+				}
+				if got := l.URL(e); got != s.URL(e) {
+					t.Errorf("URL(%s) = %q, spec says %q", e, got, s.URL(e))
+				}
+				if _, ok := p.(kauth.Authorizer); !ok {
+					t.Errorf("provider %T does not implement kauth.Authorizer", p)
+				}
+				if r := s.RateLimit(e); r <= 0 {
+					t.Errorf("RateLimit(%s) = %v", e, r)
+				}
+			}
+			base, _ := url.Parse("http://127.0.0.1:1/" + string(s.Name) + "/real")
+			req, err := s.Probe(context.Background(), base)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ok = false
+			for _, pre := range s.PathPrefixes {
+				if len(req.URL.Path) > len(base.Path)+len(pre) && req.URL.Path[len(base.Path):len(base.Path)+len(pre)] == pre {
+					ok = true
+				}
+			}
+			if !ok {
+				t.Errorf("probe %s is outside the broker's prefixes %v", req.URL.Path, s.PathPrefixes)
+			}
+			if s.ProbeOK([]byte(`{}`)) || s.ProbeOK([]byte(`not json`)) {
+				t.Error("ProbeOK accepts an answer with no success code")
+			}
+		})
+	}
+}
+
+// TestParseBrokerUnknown names the registered brokers in its error.
+func TestParseBrokerUnknown(t *testing.T) {
+	_, err := kauth.ParseBroker("nope")
+	if err == nil {
+		t.Fatal("nope parsed")
+	}
+	for _, b := range brokers.Names() {
+		if !contains(err.Error(), string(b)) {
+			t.Errorf("error %q does not list %s", err, b)
+		}
+	}
+}
+
+func contains(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if s[i:i+len(sub)] == sub {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,71 @@
+package kis
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/kauth/kauth"
+)
+
+// Spec is KIS's entry in the broker registry.
+var Spec = kauth.BrokerSpec{
+	Name:       kauth.KIS,
+	Display:    "한국투자증권 (KIS)",
+	Aliases:    []string{"koreainvestment", "한국투자증권"},
+	RealURL:    RealURL,
+	MockURL:    MockURL,
+	KeyVar:     "KIS_APPKEY",
+	SecretVar:  "KIS_APPSECRET",
+	BaseURLVar: BaseURLEnv,
+	EnvVar:     "KIS_ENV",
+	SecretName: "appsecret",
+	New: func(base string, client *http.Client, now func() time.Time) kauth.Provider {
+		return &Provider{BaseURL: base, HTTPClient: client, Now: now}
+	},
+	// KIS allows one issuance a minute per app key (EGW00133).
+	MinIssueInterval: 61 * time.Second,
+	Reissue:          "the same token within 6 h of the last issuance",
+	// KIS serves its API under /uapi/ (DESIGN §1).
+	PathPrefixes: []string{"/uapi/"},
+	// 20 calls a second on real, 2 on mock: 90% of that.
+	RateLimit: func(e kauth.Env) float64 {
+		if e == kauth.Mock {
+			return 1.8
+		}
+		return 18
+	},
+	Probe: probe,
+	ProbeOK: func(body []byte) bool {
+		var b struct {
+			RtCd *string `json:"rt_cd"`
+		}
+		return json.Unmarshal(body, &b) == nil && b.RtCd != nil && *b.RtCd == "0"
+	},
+	Sim: "kis",
+}
+
+func init() { kauth.RegisterBroker(Spec) }
+
+// probe builds a price quote of Samsung Electronics (005930).
+//
+// 주식현재가 시세 [v1_국내주식-008]: GET
+// /uapi/domestic-stock/v1/quotations/inquire-price, tr_id FHKST01010100,
+// FID_COND_MRKT_DIV_CODE=J, FID_INPUT_ISCD (koreainvestment/open-trading-api,
+// examples_llm/domestic_stock/inquire_price). The tr_id is the same on mock.
+func probe(ctx context.Context, base *url.URL) (*http.Request, error) {
+	u := *base
+	u.Path = strings.TrimSuffix(u.Path, "/") + "/uapi/domestic-stock/v1/quotations/inquire-price"
+	u.RawQuery = url.Values{"FID_COND_MRKT_DIV_CODE": {"J"}, "FID_INPUT_ISCD": {"005930"}}.Encode()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header["content-type"] = []string{"application/json; charset=utf-8"}
+	req.Header["tr_id"] = []string{"FHKST01010100"}
+	req.Header["custtype"] = []string{"P"}
+	return req, nil
+}

@@ -1,0 +1,129 @@
+package kauth
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// BrokerSpec is everything kauth needs to know about one broker, in one
+// place: the agent, the CLI, the demo, the simulator and the tests read it
+// instead of switching on the broker's name. Each broker package (kis,
+// kiwoom, ls, db) defines its Spec and registers it from init; the brokers
+// package lists them in display order.
+type BrokerSpec struct {
+	// Name is the broker's name in flags, configs and cache keys.
+	Name Broker
+	// Display is the broker's name for people, e.g. "한국투자증권 (KIS)".
+	Display string
+	// Aliases are other names ParseBroker accepts, lowercase.
+	Aliases []string
+
+	// RealURL and MockURL are the published domains per environment. Some
+	// brokers (LS, DB) serve both from one domain and tell real from mock
+	// by the app key; then both are the same.
+	RealURL, MockURL string
+	// KeyVar and SecretVar name the environment variables of the app key
+	// and the secret; BaseURLVar the one that overrides the domain; EnvVar
+	// the one that selects the environments the agent serves.
+	KeyVar, SecretVar, BaseURLVar, EnvVar string
+	// SecretName is what the broker calls its secret ("appsecret",
+	// "secretkey", "appsecretkey").
+	SecretName string
+
+	// New returns the broker's Provider aimed at base (a domain without a
+	// trailing slash; "" for the published one), sending with client and
+	// reading the time from now (nil: time.Now).
+	New func(base string, client *http.Client, now func() time.Time) Provider
+
+	// MinIssueInterval is the least spacing between two issuances for one
+	// app key that kauth keeps across processes.
+	MinIssueInterval time.Duration
+	// BindsTokenToIP reports whether the broker refuses a token used from
+	// another IP than the one that issued it.
+	BindsTokenToIP bool
+	// Reissue says how the broker answers an issuance while its last token
+	// is valid, for people and for the tests that pin it.
+	Reissue string
+
+	// PathPrefixes are the API paths the agent's proxy forwards: the API,
+	// never the token endpoints.
+	PathPrefixes []string
+	// RateLimit returns the default proxied calls per second for one app
+	// key at env: 90% of the broker's published limit.
+	RateLimit func(env Env) float64
+
+	// Probe builds a harmless call that every app key may make (a price
+	// quote), to verify a token reported bad. base is the account's domain.
+	Probe func(ctx context.Context, base *url.URL) (*http.Request, error)
+	// ProbeOK reports whether the probe's JSON answer, status 2xx, is a
+	// success — only a success proves the token good.
+	ProbeOK func(body []byte) bool
+
+	// Sim names the simulator family that serves this broker in
+	// brokersim: "kis", "kiwoom" or "igw" (the LS/DB gateway).
+	Sim string
+}
+
+// URL returns the published domain of s at env.
+func (s BrokerSpec) URL(env Env) string {
+	if env == Mock {
+		return s.MockURL
+	}
+	return s.RealURL
+}
+
+var registry struct {
+	sync.RWMutex
+	specs map[Broker]BrokerSpec
+	order []Broker
+}
+
+// RegisterBroker adds s to the brokers kauth knows. Broker packages call it
+// from init. It panics on an empty or duplicate name, a programming error
+// found at start-up.
+func RegisterBroker(s BrokerSpec) {
+	registry.Lock()
+	defer registry.Unlock()
+	if s.Name == "" || strings.ToLower(string(s.Name)) != string(s.Name) {
+		panic(fmt.Sprintf("kauth: RegisterBroker: bad name %q", s.Name))
+	}
+	if _, dup := registry.specs[s.Name]; dup {
+		panic(fmt.Sprintf("kauth: RegisterBroker: %q registered twice", s.Name))
+	}
+	if registry.specs == nil {
+		registry.specs = make(map[Broker]BrokerSpec)
+	}
+	registry.specs[s.Name] = s
+	registry.order = append(registry.order, s.Name)
+}
+
+// LookupBroker returns the spec of b, if a broker package registered it.
+func LookupBroker(b Broker) (BrokerSpec, bool) {
+	registry.RLock()
+	defer registry.RUnlock()
+	s, ok := registry.specs[b]
+	return s, ok
+}
+
+// RegisteredBrokers returns the names of the registered brokers, sorted.
+func RegisteredBrokers() []Broker {
+	registry.RLock()
+	defer registry.RUnlock()
+	out := slices.Clone(registry.order)
+	slices.Sort(out)
+	return out
+}
+
+func brokerNames() string {
+	var names []string
+	for _, b := range RegisteredBrokers() {
+		names = append(names, string(b))
+	}
+	return strings.Join(names, ", ")
+}
