@@ -47,9 +47,18 @@ type BrokerSpec struct {
 	// BindsTokenToIP reports whether the broker refuses a token used from
 	// another IP than the one that issued it.
 	BindsTokenToIP bool
-	// Reissue says how the broker answers an issuance while its last token
-	// is valid, for people and for the tests that pin it.
+	// Reissue is how the broker answers an issuance while its last token
+	// is valid: "same" (the same token again), "new-keep-old" or
+	// "new-revoke-old" (a new token that invalidates the old one). The
+	// simulator starts in this mode.
 	Reissue string
+	// IssueLimit is the broker's own least spacing of issuances per app
+	// key (KIS and DB: a minute), which the simulator enforces; 0 for none
+	// published.
+	IssueLimit time.Duration
+	// TokenExpiry returns when a token issued at t ends, as the broker
+	// documents it; the simulator hands out such lifetimes.
+	TokenExpiry func(t time.Time) time.Time
 
 	// PathPrefixes are the API paths the agent's proxy forwards: the API,
 	// never the token endpoints.

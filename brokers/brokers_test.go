@@ -32,9 +32,17 @@ func TestRegistryComplete(t *testing.T) {
 			}
 			switch {
 			case s.Display == "", s.RealURL == "", s.MockURL == "", s.KeyVar == "", s.SecretVar == "",
-				s.BaseURLVar == "", s.EnvVar == "", s.SecretName == "", s.New == nil, s.Reissue == "",
+				s.BaseURLVar == "", s.EnvVar == "", s.SecretName == "", s.New == nil, s.TokenExpiry == nil,
 				len(s.PathPrefixes) == 0, s.RateLimit == nil, s.Probe == nil, s.ProbeOK == nil, s.Sim == "":
 				t.Fatalf("incomplete spec: %+v", s)
+			}
+			switch s.Reissue {
+			case "same", "new-keep-old", "new-revoke-old":
+			default:
+				t.Errorf("Reissue %q is not a mode", s.Reissue)
+			}
+			if s.IssueLimit > s.MinIssueInterval {
+				t.Errorf("kauth spaces issuances by %v, less than the broker's limit %v", s.MinIssueInterval, s.IssueLimit)
 			}
 			if s.MinIssueInterval <= 0 || kauth.MinIssueInterval(s.Name) != s.MinIssueInterval {
 				t.Errorf("MinIssueInterval = %v, kauth says %v", s.MinIssueInterval, kauth.MinIssueInterval(s.Name))

@@ -44,9 +44,23 @@ var (
 	DemoKiwoomMock = App{kauth.Kiwoom, kauth.Mock, demoKey("DEMOKIWOOMMOCKAPPKEY", 43), demoKey("DEMOSECRET-KIWOOM-MOCK-", 43)}
 )
 
-// DemoApps returns the four demo apps, one per broker and env.
+// DemoApps returns the demo apps, one per broker and env: the four above,
+// then those of every other registered broker (LS, DB), made from its
+// name — 36-character keys and secrets, the length of LS's.
 func DemoApps() []App {
-	return []App{DemoKISReal, DemoKISMock, DemoKiwoomReal, DemoKiwoomMock}
+	apps := []App{DemoKISReal, DemoKISMock, DemoKiwoomReal, DemoKiwoomMock}
+	for _, b := range simBrokers() {
+		spec, _ := kauth.LookupBroker(b)
+		if _, ok := igwSpec(spec.Name); !ok {
+			continue
+		}
+		up := strings.ToUpper(string(spec.Name))
+		for _, e := range []kauth.Env{kauth.Real, kauth.Mock} {
+			ue := strings.ToUpper(string(e))
+			apps = append(apps, App{spec.Name, e, demoKey("DEMO"+up+ue+"APPKEY", 36), demoKey("DEMOSECRET-"+up+"-"+ue+"-", 36)})
+		}
+	}
+	return apps
 }
 
 // Demo returns the demo app of broker b at env e.

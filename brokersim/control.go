@@ -138,8 +138,8 @@ func (s *Server) controlReissue(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodPost {
 		q := r.URL.Query()
 		b := kauth.Broker(q.Get("broker"))
-		if b != kauth.KIS && b != kauth.Kiwoom {
-			controlError(w, http.StatusBadRequest, fmt.Errorf("brokersim: reissue: broker=%q: want kis or kiwoom", q.Get("broker")))
+		if _, ok := kauth.LookupBroker(b); !ok {
+			controlError(w, http.StatusBadRequest, fmt.Errorf("brokersim: reissue: broker=%q: want one of %v", q.Get("broker"), simBrokers()))
 			return
 		}
 		m, err := ParseReissueMode(q.Get("mode"))
@@ -149,7 +149,11 @@ func (s *Server) controlReissue(w http.ResponseWriter, r *http.Request) {
 		}
 		s.SetReissue(b, m)
 	}
-	writeJSON(w, http.StatusOK, map[kauth.Broker]ReissueMode{kauth.KIS: s.Reissue(kauth.KIS), kauth.Kiwoom: s.Reissue(kauth.Kiwoom)})
+	modes := map[kauth.Broker]ReissueMode{}
+	for _, b := range simBrokers() {
+		modes[b] = s.Reissue(b)
+	}
+	writeJSON(w, http.StatusOK, modes)
 }
 
 func (s *Server) controlRegister(w http.ResponseWriter, r *http.Request) {
@@ -204,7 +208,7 @@ func (s *Server) Describe(w io.Writer, root string) {
 	root = strings.TrimSuffix(root, "/")
 	fmt.Fprintf(w, "brokersim: KIS and Kiwoom auth simulator at %s\n\n", root)
 	fmt.Fprintf(w, "base URLs:\n")
-	for _, b := range []kauth.Broker{kauth.KIS, kauth.Kiwoom} {
+	for _, b := range simBrokers() {
 		for _, e := range []kauth.Env{kauth.Real, kauth.Mock} {
 			fmt.Fprintf(w, "  %-6s %-4s  %s\n", b, e, BaseURL(root, b, e))
 		}
@@ -229,10 +233,8 @@ func (s *Server) Describe(w io.Writer, root string) {
 			fmt.Fprintf(w, "  %-6s %-4s  app %s (secret not shown)\n", a.Broker, a.Env, kauth.Fingerprint(a.AppKey))
 			continue
 		}
-		keyVar, secretVar, baseVar := "KIS_APPKEY", "KIS_APPSECRET", "KIS_BASE_URL"
-		if a.Broker == kauth.Kiwoom {
-			keyVar, secretVar, baseVar = "KIWOOM_APPKEY", "KIWOOM_SECRETKEY", "KIWOOM_BASE_URL"
-		}
+		spec := mustSpec(a.Broker)
+		keyVar, secretVar, baseVar := spec.KeyVar, spec.SecretVar, spec.BaseURLVar
 		fmt.Fprintf(w, "  %-6s %-4s  %s=%s %s=%s %s=%s\n", a.Broker, a.Env,
 			baseVar, BaseURL(root, a.Broker, a.Env), keyVar, a.AppKey, secretVar, a.Secret)
 	}

@@ -149,7 +149,7 @@ func (f Fault) validate() error {
 	if _, ok := faultKindNames[f.Kind]; !ok {
 		return fmt.Errorf("brokersim: unknown fault kind %d", int(f.Kind))
 	}
-	if f.Broker != "" && f.Broker != kauth.KIS && f.Broker != kauth.Kiwoom {
+	if _, known := kauth.LookupBroker(f.Broker); f.Broker != "" && !known {
 		return fmt.Errorf("brokersim: fault for unknown broker %q", f.Broker)
 	}
 	if f.Env != "" && f.Env != kauth.Real && f.Env != kauth.Mock {
@@ -342,6 +342,15 @@ func writeHTML(w http.ResponseWriter, status int, title string) {
 }
 
 func (s *Server) rateLimitAnswer(w http.ResponseWriter, r *http.Request, b kauth.Broker, path string) {
+	if _, ok := igwSpec(b); ok {
+		// IGW00201: under 403 on the token endpoint, 200 on calls.
+		if strings.HasPrefix(path, "/oauth2/") {
+			igwTokenError(w, http.StatusForbidden, "IGW00201", "호출 거래건수를 초과하였습니다.")
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"rsp_cd": "IGW00201", "rsp_msg": "호출 거래건수를 초과하였습니다."})
+		return
+	}
 	if b == kauth.Kiwoom {
 		apiID := r.Header.Get("api-id")
 		if apiID == "" {
@@ -373,6 +382,10 @@ var kiwoomAPIIDs = map[string]string{
 func (s *Server) invalidTokenAnswer(w http.ResponseWriter, r *http.Request, b kauth.Broker, path string) {
 	if tok, _ := bearer(r); tok != "" {
 		s.InvalidateToken(tok)
+	}
+	if _, ok := igwSpec(b); ok {
+		writeJSON(w, http.StatusInternalServerError, map[string]string{"rsp_cd": "IGW00121", "rsp_msg": "유효하지 않은 토큰입니다."})
+		return
 	}
 	if b == kauth.Kiwoom {
 		kiwoomHeaders(w, r, kiwoomAPIIDs[path], "N", "")

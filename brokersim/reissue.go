@@ -82,13 +82,13 @@ func (s *Server) SetReissue(b kauth.Broker, m ReissueMode) {
 func (s *Server) Reissue(b kauth.Broker) ReissueMode {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.reissue[b]
+	return s.reissueModeLocked(b)
 }
 
 // supersedeLocked applies ReissueNewRevokeOld after t was minted: every
 // other token of t's app becomes invalid.
 func (s *Server) supersedeLocked(t *token) {
-	if s.reissue[t.id.broker] != ReissueNewRevokeOld {
+	if s.reissueModeLocked(t.id.broker) != ReissueNewRevokeOld {
 		return
 	}
 	for _, o := range s.tokens {

@@ -77,7 +77,7 @@ func TestReissueControl(t *testing.T) {
 	if got.status != 200 || got.str("kiwoom") != "new-revoke-old" || sim.Reissue(kauth.Kiwoom) != ReissueNewRevokeOld || sim.Reissue(kauth.KIS) != ReissueSame {
 		t.Errorf("POST /_sim/reissue = %d %s", got.status, got.raw)
 	}
-	for _, q := range []string{"broker=ls&mode=same", "broker=kis&mode=sometimes", "broker=kis"} {
+	for _, q := range []string{"broker=nope&mode=same", "broker=kis&mode=sometimes", "broker=kis"} {
 		if bad := do(t, "POST", ts.URL+"/_sim/reissue?"+q, nil, nil); bad.status != 400 || bad.str("error") == "" {
 			t.Errorf("POST /_sim/reissue?%s = %d %s; want 400 with an error", q, bad.status, bad.raw)
 		}

@@ -1,6 +1,7 @@
 package brokersim
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"slices"
@@ -65,6 +66,10 @@ type Server struct {
 	// KiwoomBindIP rejects a Kiwoom token used from another IP address than
 	// the one it was issued to (8010).
 	KiwoomBindIP bool
+
+	// IGWTokenLifetime overrides the lifetime of LS and DB tokens, which
+	// otherwise follows each broker's spec (LS: 07:00 KST the next day).
+	IGWTokenLifetime time.Duration
 
 	// ReissueInvalidated makes the token endpoints hand back a token that
 	// InvalidateToken (or an InvalidToken fault) made invalid, as long as it
@@ -298,7 +303,12 @@ func (s *Server) Handler(b kauth.Broker, e kauth.Env) http.Handler {
 // serveBroker serves the route rest (e.g. "/oauth2/tokenP") of broker b at
 // env e.
 func (s *Server) serveBroker(w http.ResponseWriter, r *http.Request, b kauth.Broker, e kauth.Env, rest string) {
-	rt, ok := routes[b][rest]
+	table := routes[b]
+	if table == nil {
+		table = igwRoutes(b)
+		r = r.WithContext(context.WithValue(r.Context(), igwBrokerKey{}, b))
+	}
+	rt, ok := table[rest]
 	if !ok {
 		notFound(w, r)
 		return
@@ -326,7 +336,7 @@ func splitPath(p string) (kauth.Broker, kauth.Env, string, bool) {
 		return "", "", "", false
 	}
 	b, e := kauth.Broker(parts[0]), kauth.Env(parts[1])
-	if (b != kauth.KIS && b != kauth.Kiwoom) || (e != kauth.Real && e != kauth.Mock) {
+	if (routes[b] == nil && igwRoutes(b) == nil) || (e != kauth.Real && e != kauth.Mock) {
 		return "", "", "", false
 	}
 	return b, e, "/" + parts[2], true

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"strings"
@@ -39,6 +40,13 @@ func orInt(n, def int) int {
 // negative number for none.
 func (s *Server) callLimit(b kauth.Broker, e kauth.Env) int {
 	switch {
+	case b != kauth.KIS && b != kauth.Kiwoom:
+		// The igw brokers: the spec's default rate is 90% of the
+		// published one.
+		if spec, ok := igwSpec(b); ok && spec.RateLimit != nil {
+			return int(math.Round(spec.RateLimit(e) / 0.9))
+		}
+		return 5
 	case b == kauth.Kiwoom:
 		return orInt(s.KiwoomCallsPerSecond, 5)
 	case e == kauth.Real:
@@ -80,7 +88,8 @@ func (s *Server) mintLocked(a *app, now time.Time, lifetime time.Duration, ip st
 		ip:        ip,
 	}
 	for {
-		if a.Broker == kauth.KIS {
+		if a.Broker != kauth.Kiwoom {
+			// KIS, LS and DB hand out JWTs with exp.
 			t.value = kisTokenValue(now, t.expiresAt)
 		} else {
 			t.value = kiwoomTokenValue()

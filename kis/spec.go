@@ -28,7 +28,10 @@ var Spec = kauth.BrokerSpec{
 	},
 	// KIS allows one issuance a minute per app key (EGW00133).
 	MinIssueInterval: 61 * time.Second,
-	Reissue:          "the same token within 6 h of the last issuance",
+	// The same token within 6 h of the last issuance.
+	Reissue:     "same",
+	IssueLimit:  time.Minute,
+	TokenExpiry: func(t time.Time) time.Time { return t.Add(24 * time.Hour) },
 	// KIS serves its API under /uapi/ (DESIGN §1).
 	PathPrefixes: []string{"/uapi/"},
 	// 20 calls a second on real, 2 on mock: 90% of that.

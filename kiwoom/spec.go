@@ -32,7 +32,9 @@ var Spec = kauth.BrokerSpec{
 	// 8010: "Token을 발급받은 IP와 서비스를 요청한 IP가 동일하지 않습니다"
 	// (Kiwoom's published error-code list).
 	BindsTokenToIP: true,
-	Reissue:        "the same token while it is valid",
+	// The same token while it is valid.
+	Reissue:     "same",
+	TokenExpiry: func(t time.Time) time.Time { return t.Add(24 * time.Hour) },
 	// Kiwoom serves its API under /api/ (DESIGN §1).
 	PathPrefixes: []string{"/api/"},
 	// 5 calls a second: 90% of that.
