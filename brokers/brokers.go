@@ -12,12 +12,14 @@ import (
 	"github.com/kauth/kauth"
 	"github.com/kauth/kauth/kis"
 	"github.com/kauth/kauth/kiwoom"
+	"github.com/kauth/kauth/ls"
 )
 
 // table lists the brokers in the order people see them.
 var table = []kauth.BrokerSpec{
 	kis.Spec,
 	kiwoom.Spec,
+	ls.Spec,
 }
 
 // All returns the spec of every broker, in display order.
