@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/kauth/kauth"
+	"github.com/kauth/kauth/db"
 	"github.com/kauth/kauth/kis"
 	"github.com/kauth/kauth/kiwoom"
 	"github.com/kauth/kauth/ls"
@@ -20,6 +21,7 @@ var table = []kauth.BrokerSpec{
 	kis.Spec,
 	kiwoom.Spec,
 	ls.Spec,
+	db.Spec,
 }
 
 // All returns the spec of every broker, in display order.
