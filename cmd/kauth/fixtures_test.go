@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kauth/kauth"
+	"github.com/kauth/kauth/brokers"
 	"github.com/kauth/kauth/brokersim"
 )
 
@@ -19,6 +20,20 @@ const (
 	fakeKiwoomKey    = "FAKE-TEST-KIWOOM-APPKEY-00000000000000000"
 	fakeKiwoomSecret = "FAKE-TEST-KIWOOM-SECRETKEY-not-a-real-one-0"
 )
+
+// fakeApp returns the fake credentials of broker b registered at the test
+// simulators: the constants above for KIS and Kiwoom, made from the name
+// for every other registered broker.
+func fakeApp(b kauth.Broker) (key, secret string) {
+	switch b {
+	case kauth.KIS:
+		return fakeKISKey, fakeKISSecret
+	case kauth.Kiwoom:
+		return fakeKiwoomKey, fakeKiwoomSecret
+	}
+	up := strings.ToUpper(string(b))
+	return "FAKE-TEST-" + up + "-APPKEY-000000000000", "FAKE-TEST-" + up + "-SECRET-not-a-real-one"
+}
 
 // testSim is a broker simulator with the fake apps registered at both
 // envs, served over HTTP.
@@ -31,8 +46,10 @@ func newTestSim(t *testing.T) *testSim {
 	t.Helper()
 	sim := brokersim.New()
 	for _, e := range []kauth.Env{kauth.Real, kauth.Mock} {
-		sim.Register(kauth.KIS, e, fakeKISKey, fakeKISSecret)
-		sim.Register(kauth.Kiwoom, e, fakeKiwoomKey, fakeKiwoomSecret)
+		for _, b := range brokers.Names() {
+			key, secret := fakeApp(b)
+			sim.Register(b, e, key, secret)
+		}
 	}
 	ts := httptest.NewServer(sim)
 	t.Cleanup(ts.Close)
@@ -44,15 +61,12 @@ func (s *testSim) url(b kauth.Broker, e kauth.Env) string { return brokersim.Bas
 // env returns the environment of a command aimed at s at env e, with a
 // fresh file store.
 func (s *testSim) env(t *testing.T, e kauth.Env) map[string]string {
-	return map[string]string{
-		"KIS_APPKEY":       fakeKISKey,
-		"KIS_APPSECRET":    fakeKISSecret,
-		"KIWOOM_APPKEY":    fakeKiwoomKey,
-		"KIWOOM_SECRETKEY": fakeKiwoomSecret,
-		"KIS_BASE_URL":     s.url(kauth.KIS, e),
-		"KIWOOM_BASE_URL":  s.url(kauth.Kiwoom, e),
-		"KAUTH_CACHE_DIR":  t.TempDir() + "/cache",
+	env := map[string]string{"KAUTH_CACHE_DIR": t.TempDir() + "/cache"}
+	for _, spec := range brokers.All() {
+		env[spec.KeyVar], env[spec.SecretVar] = fakeApp(spec.Name)
+		env[spec.BaseURLVar] = s.url(spec.Name, e)
 	}
+	return env
 }
 
 // result is what one Main call left behind.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kauth/kauth"
+	"github.com/kauth/kauth/brokers"
 	"github.com/kauth/kauth/brokersim"
 )
 
@@ -120,14 +121,11 @@ func TestCacheDirTooOpen(t *testing.T) {
 }
 
 func TestTokenTwiceIssuesOnce(t *testing.T) {
-	for _, b := range []kauth.Broker{kauth.KIS, kauth.Kiwoom} {
+	for _, b := range brokers.Names() {
 		t.Run(string(b), func(t *testing.T) {
 			sim := newTestSim(t)
 			env := sim.env(t, kauth.Mock)
-			key := fakeKISKey
-			if b == kauth.Kiwoom {
-				key = fakeKiwoomKey
-			}
+			key, _ := fakeApp(b)
 			r1 := run(t, env, "", "token", "--broker", string(b), "--env", "mock")
 			r1.wantCode(t, 0)
 			r2 := run(t, env, "", "token", "--broker", string(b), "--env", "mock")
@@ -317,7 +315,7 @@ func TestStatus(t *testing.T) {
 }
 
 func TestRevoke(t *testing.T) {
-	for _, b := range []kauth.Broker{kauth.KIS, kauth.Kiwoom} {
+	for _, b := range brokers.Names() {
 		t.Run(string(b), func(t *testing.T) {
 			sim := newTestSim(t)
 			env := sim.env(t, kauth.Mock)
@@ -341,8 +339,9 @@ func TestRevoke(t *testing.T) {
 			if !strings.Contains(st.stdout, `"state": "revoked"`) {
 				t.Errorf("status after revoke:\n%s", st.stdout)
 			}
-			if b == kauth.Kiwoom {
-				// Kiwoom has no issuance limit: the next token is a new one.
+			if brokers.MustGet(b).IssueLimit == 0 {
+				// Kiwoom and LS have no issuance limit: the next token is
+				// a new one.
 				again := run(t, env, "", "token", "--broker", string(b), "--env", "mock")
 				again.wantCode(t, 0)
 				if again.stdout == tok.stdout {
