@@ -109,7 +109,7 @@ func CheckResponse(c kauth.Credentials, op string, resp *http.Response, body []b
 // Spec is DB's entry in the broker registry.
 var Spec = kauth.BrokerSpec{
 	Name:       Broker,
-	Display:    "DB증권 (DB)",
+	Display:    "DB (DB증권)",
 	Aliases:    []string{"dbsec", "db-fi", "db증권"},
 	RealURL:    URL,
 	MockURL:    URL,

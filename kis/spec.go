@@ -14,7 +14,7 @@ import (
 // Spec is KIS's entry in the broker registry.
 var Spec = kauth.BrokerSpec{
 	Name:       kauth.KIS,
-	Display:    "한국투자증권 (KIS)",
+	Display:    "KIS (한국투자증권)",
 	Aliases:    []string{"koreainvestment", "한국투자증권"},
 	RealURL:    RealURL,
 	MockURL:    MockURL,

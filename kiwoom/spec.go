@@ -15,7 +15,7 @@ import (
 // Spec is Kiwoom's entry in the broker registry.
 var Spec = kauth.BrokerSpec{
 	Name:       kauth.Kiwoom,
-	Display:    "키움증권 (Kiwoom)",
+	Display:    "Kiwoom (키움증권)",
 	Aliases:    []string{"키움", "키움증권"},
 	RealURL:    RealURL,
 	MockURL:    MockURL,

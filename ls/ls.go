@@ -109,7 +109,7 @@ func CheckResponse(c kauth.Credentials, op string, resp *http.Response, body []b
 // Spec is LS's entry in the broker registry.
 var Spec = kauth.BrokerSpec{
 	Name:       Broker,
-	Display:    "LS증권 (LS)",
+	Display:    "LS (LS증권)",
 	Aliases:    []string{"ls-sec", "lssec", "ebest", "ls증권", "이베스트"},
 	RealURL:    URL,
 	MockURL:    URL,

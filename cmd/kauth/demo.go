@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -11,21 +10,23 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/kauth/kauth"
+	"github.com/kauth/kauth/brokers"
 	"github.com/kauth/kauth/brokersim"
-	"github.com/kauth/kauth/kis"
-	"github.com/kauth/kauth/kiwoom"
 	"github.com/kauth/kauth/store/file"
 )
 
 func (c *cli) demo(ctx context.Context, args []string) error {
 	fs := c.flags("demo", "kauth demo [-v]", `
-Walk through the life of a token for KIS and for Kiwoom, with no
+Walk through the life of a token for every broker kauth knows (KIS,
+Kiwoom, LS, DB), with no
 credentials and no network: the broker simulator runs in this process on a
 loopback port, with a virtual clock so that a day passes in milliseconds.
 Tokens are cached in an encrypted file store in a temporary directory,
@@ -109,13 +110,13 @@ func (c simClock) Sleep(ctx context.Context, d time.Duration) error {
 }
 
 func (d *demo) run(ctx context.Context) error {
-	fmt.Fprintf(d.out, "kauth demo · the life of an access token, for both brokers\n\n")
+	fmt.Fprintf(d.out, "kauth demo · the life of an access token, for every broker\n\n")
 	fmt.Fprintf(d.out, "  simulator  %s (in this process; virtual clock; made-up demo apps)\n", d.root)
 	fmt.Fprintf(d.out, "  store      AES-256-GCM encrypted files, fresh key, in %s\n", d.tmp)
 	fmt.Fprintf(d.out, "  shown      fingerprints only: no app key, secret or whole token is printed\n")
-	flows := []*flow{
-		{d: d, app: brokersim.DemoKISMock, name: "KIS", title: "KIS (한국투자증권)", callName: "inquire-price", rejectCode: "EGW00121"},
-		{d: d, app: brokersim.DemoKiwoomMock, name: "Kiwoom", title: "Kiwoom (키움증권)", callName: "stkinfo", rejectCode: "8005"},
+	var flows []*flow
+	for _, spec := range brokers.All() {
+		flows = append(flows, &flow{d: d, spec: spec, app: brokersim.Demo(spec.Name, kauth.Mock)})
 	}
 	for _, f := range flows {
 		if err := f.run(ctx); err != nil {
@@ -144,12 +145,9 @@ func (d *demo) handedOut(flows []*flow) int {
 
 // flow is the walk through one broker.
 type flow struct {
-	d          *demo
-	app        brokersim.App
-	name       string // "KIS"
-	title      string // "KIS (한국투자증권)"
-	callName   string
-	rejectCode string // the broker's code for a rejected token
+	d    *demo
+	spec kauth.BrokerSpec
+	app  brokersim.App
 
 	events chan kauth.Event
 	start  time.Time // virtual time at the flow's start
@@ -173,15 +171,9 @@ func (f *flow) manager() (*kauth.Manager, error) {
 		return nil, err
 	}
 	client := &http.Client{Timeout: 10 * time.Second, Transport: f.d.base}
-	var p kauth.Provider
-	if f.app.Broker == kauth.KIS {
-		p = &kis.Provider{BaseURL: f.baseURL(), HTTPClient: client, Now: f.d.sim.Now}
-	} else {
-		p = &kiwoom.Provider{BaseURL: f.baseURL(), HTTPClient: client, Now: f.d.sim.Now}
-	}
 	return kauth.NewManager(kauth.Config{
 		Credentials: f.creds(),
-		Provider:    p,
+		Provider:    f.spec.New(f.baseURL(), client, f.d.sim.Now),
 		Store:       st,
 		Clock:       simClock{f.d.sim},
 		Logger:      f.d.log,
@@ -246,7 +238,7 @@ func (f *flow) run(ctx context.Context) error {
 	f.events = make(chan kauth.Event, 64)
 	d := f.d
 	f.start = d.sim.Now()
-	fmt.Fprintf(d.out, "\n%s %s · app %s · %s\n", f.title, f.app.Env, f.creds().Fingerprint(), f.baseURL())
+	fmt.Fprintf(d.out, "\n%s %s · app %s · %s\n", f.spec.Display, f.app.Env, f.creds().Fingerprint(), f.baseURL())
 	fmt.Fprintf(d.out, "    %-9s %-13s %8s  %6s  %s\n", "clock", "step", "took", "issued", "what happened")
 
 	// 1. The first caller gets a token from the broker.
@@ -301,7 +293,7 @@ func (f *flow) run(ctx context.Context) error {
 		return fmt.Errorf("call: %w", err)
 	}
 	f.served++
-	f.row("call", fmtDur(time.Since(t0)), "%s via kauth.Transport → %s", f.callName, quote)
+	f.row("call", fmtDur(time.Since(t0)), "%s via kauth.Transport → %s", f.callName(), quote)
 
 	// 5. Near expiry: the token is still served while one background
 	// refresh runs.
@@ -328,7 +320,7 @@ func (f *flow) run(ctx context.Context) error {
 		// Kiwoom answers a re-issue with the token that is still valid.
 		f.row("refresh ahead", fmtDur(took), "20m before expiry: served %s at once · refreshed in background → same token",
 			tok.Fingerprint())
-		f.note("%s re-issues a token while it is valid: no new issuance, kauth serves it to expiry", f.name)
+		f.note("%s re-issues a token while it is valid: no new issuance, kauth serves it to expiry", f.spec.Name)
 		d.sim.Advance(tok.ExpiresAt.Add(time.Second).Sub(d.sim.Now()))
 		fresh, took, err := f.token(ctx, m)
 		if err != nil {
@@ -360,10 +352,10 @@ func (f *flow) run(ctx context.Context) error {
 		return fmt.Errorf("rejected token: want 1 rejection and 1 success, got %d and %d",
 			after.TokenRejected-before.TokenRejected, after.OK-before.OK)
 	}
-	f.row("self-heal", fmtDur(took), "broker dropped %s → call got %s → new token %s → retried once → OK",
-		cur.Fingerprint(), f.rejectCode, now.Fingerprint())
+	f.row("self-heal", fmtDur(took), "broker dropped %s → call rejected → new token %s → retried once → OK",
+		cur.Fingerprint(), now.Fingerprint())
 	if waited := d.sim.Now().Sub(v0); waited >= 30*time.Second {
-		f.note("(waited %s for KIS's once-a-minute issuance limit, on the virtual clock)", roughly(waited))
+		f.note("(waited %s for %s's once-a-minute issuance limit, on the virtual clock)", roughly(waited), f.spec.Name)
 	}
 
 	// 7. Revoke.
@@ -387,28 +379,26 @@ func (f *flow) run(ctx context.Context) error {
 	return nil
 }
 
-// call makes the broker's sample protected call (KIS 주식현재가 시세,
-// Kiwoom 주식기본정보) for 삼성전자 and describes the quote.
+// callName names the broker's sample call: the last element of its path.
+func (f *flow) callName() string {
+	req, err := f.spec.Probe(context.Background(), &url.URL{})
+	if err != nil {
+		return "call"
+	}
+	return path.Base(req.URL.Path)
+}
+
+// call makes the broker's sample protected call (its registry probe: KIS
+// 주식현재가 시세, Kiwoom 주식기본정보, LS t1102, DB PRICE) for 삼성전자
+// and describes the quote.
 func (f *flow) call(ctx context.Context, client *http.Client) (string, error) {
-	var req *http.Request
-	var err error
-	if f.app.Broker == kauth.KIS {
-		req, err = http.NewRequestWithContext(ctx, http.MethodGet,
-			f.baseURL()+"/uapi/domestic-stock/v1/quotations/inquire-price?FID_COND_MRKT_DIV_CODE=J&FID_INPUT_ISCD=005930", nil)
-		if err != nil {
-			return "", err
-		}
-		req.Header.Set("Content-Type", "application/json; charset=UTF-8")
-		req.Header.Set("tr_id", "FHKST01010100")
-		req.Header.Set("custtype", "P")
-	} else {
-		req, err = http.NewRequestWithContext(ctx, http.MethodPost, f.baseURL()+"/api/dostk/stkinfo",
-			bytes.NewReader([]byte(`{"stk_cd":"005930"}`)))
-		if err != nil {
-			return "", err
-		}
-		req.Header.Set("Content-Type", "application/json;charset=UTF-8")
-		req.Header.Set("api-id", "ka10001")
+	base, err := url.Parse(f.baseURL())
+	if err != nil {
+		return "", err
+	}
+	req, err := f.spec.Probe(ctx, base)
+	if err != nil {
+		return "", err
 	}
 	resp, err := client.Do(req)
 	if err != nil {
@@ -419,33 +409,62 @@ func (f *flow) call(ctx context.Context, client *http.Client) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if f.app.Broker == kauth.KIS {
-		if err := kis.CheckResponse(f.creds(), kis.OpCall, resp, body); err != nil {
-			return "", err
+	if resp.StatusCode != http.StatusOK || !f.spec.ProbeOK(body) {
+		return "", fmt.Errorf("%s answered %s: %.80s", f.callName(), resp.Status, body)
+	}
+	return describeQuote(body), nil
+}
+
+// describeQuote finds the code, name and price in a quote answer, in
+// whichever of the brokers' shapes it comes: KIS output.stck_shrn_iscd and
+// stck_prpr, Kiwoom stk_cd, stk_nm and cur_prc, the gateway's OutBlock.
+func describeQuote(body []byte) string {
+	var r map[string]json.RawMessage
+	if json.Unmarshal(body, &r) != nil {
+		return "OK"
+	}
+	flat := map[string]string{}
+	var walk func(map[string]json.RawMessage)
+	walk = func(m map[string]json.RawMessage) {
+		for k, v := range m {
+			var s string
+			var n json.Number
+			var sub map[string]json.RawMessage
+			switch {
+			case json.Unmarshal(v, &s) == nil:
+				flat[k] = s
+			case json.Unmarshal(v, &n) == nil:
+				flat[k] = n.String()
+			case json.Unmarshal(v, &sub) == nil:
+				walk(sub)
+			}
 		}
-		var r struct {
-			Output struct {
-				Code  string `json:"stck_shrn_iscd"`
-				Price string `json:"stck_prpr"`
-			} `json:"output"`
+	}
+	walk(r)
+	pick := func(keys ...string) string {
+		for _, k := range keys {
+			if v := flat[k]; v != "" {
+				return v
+			}
 		}
-		if err := json.Unmarshal(body, &r); err != nil {
-			return "", err
-		}
-		return fmt.Sprintf("%s 현재가 %s원", r.Output.Code, groupDigits(r.Output.Price)), nil
+		return ""
 	}
-	if err := kiwoom.CheckResponse(f.creds(), kiwoom.OpCall, resp, body); err != nil {
-		return "", err
+	code := pick("stck_shrn_iscd", "stk_cd", "shcode")
+	name := pick("stk_nm", "hname")
+	price := strings.TrimLeft(pick("stck_prpr", "cur_prc", "price"), "+-")
+	out := code
+	if name != "" {
+		out += " " + name
+	} else if code != "" && price != "" {
+		out += " 현재가"
 	}
-	var r struct {
-		Code  string `json:"stk_cd"`
-		Name  string `json:"stk_nm"`
-		Price string `json:"cur_prc"`
+	if price != "" {
+		out += " " + groupDigits(price) + "원"
 	}
-	if err := json.Unmarshal(body, &r); err != nil {
-		return "", err
+	if out == "" {
+		return "OK"
 	}
-	return fmt.Sprintf("%s %s %s원", r.Code, r.Name, groupDigits(strings.TrimLeft(r.Price, "+-"))), nil
+	return out
 }
 
 // groupDigits writes a number with thousands separators: 71000 → 71,000.

@@ -503,6 +503,15 @@ func TestExitCode(t *testing.T) {
 func TestDemo(t *testing.T) {
 	r := run(t, nil, "", "demo")
 	r.wantCode(t, 0)
+	for _, spec := range brokers.All() {
+		// The demo walks every registered broker, its call and its healing.
+		if !strings.Contains(r.stdout, spec.Display+" mock") {
+			t.Errorf("demo output lacks %s:\n%s", spec.Display, r.stdout)
+		}
+	}
+	if n := strings.Count(r.stdout, "retried once → OK"); n != len(brokers.All()) {
+		t.Errorf("demo healed %d brokers' tokens; want %d", n, len(brokers.All()))
+	}
 	for _, want := range []string{"KIS", "Kiwoom", "issue", "cache hit", "restart", "refresh ahead", "self-heal", "revoke",
 		"0 new issuances", "temp dir removed"} {
 		if !strings.Contains(r.stdout, want) {
