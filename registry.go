@@ -74,6 +74,18 @@ type BrokerSpec struct {
 	// success — only a success proves the token good.
 	ProbeOK func(body []byte) bool
 
+	// TokenPath and RevokePath are the broker's token endpoints, which
+	// the agent's facade answers with the managed token.
+	TokenPath, RevokePath string
+	// FacadeToken, FacadeRevoke and FacadeError, if set, are the facade's
+	// answers in the broker's own shapes: the token endpoint's success for
+	// t at now, the revoke endpoint's success, and an error with the
+	// broker's (or kauth's) code and a one-line message. The agent knows
+	// KIS's and Kiwoom's shapes itself.
+	FacadeToken  func(t Token, now time.Time) any
+	FacadeRevoke func() any
+	FacadeError  func(code, msg string) any
+
 	// Sim names the simulator family that serves this broker in
 	// brokersim: "kis", "kiwoom" or "igw" (the LS/DB gateway).
 	Sim string

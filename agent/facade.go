@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/kauth/kauth"
+	"github.com/kauth/kauth/brokers"
 	"github.com/kauth/kauth/kis"
 	"github.com/kauth/kauth/kiwoom"
 )
@@ -99,14 +100,15 @@ func (a *Agent) serveFacade(w http.ResponseWriter, r *http.Request) {
 	path = "/" + path
 	r = r.WithContext(context.WithValue(r.Context(), facadeKey{}, acct.creds.Broker))
 	kisAcct := acct.creds.Broker == kauth.KIS
+	spec, _ := brokers.Get(acct.creds.Broker)
 	switch {
-	case kisAcct && path == "/oauth2/tokenP", !kisAcct && path == "/oauth2/token":
+	case path == spec.TokenPath:
 		a.facadeToken(w, r, acct)
 	case kisAcct && path == "/oauth2/Approval":
 		a.facadeApproval(w, r, acct)
-	case kisAcct && path == "/oauth2/revokeP", !kisAcct && path == "/oauth2/revoke":
+	case path == spec.RevokePath:
 		a.facadeRevoke(w, r, acct)
-	case kisAcct && strings.HasPrefix(path, "/uapi/"), !kisAcct && strings.HasPrefix(path, "/api/"):
+	case hasAnyPrefix(path, spec.PathPrefixes):
 		// The same canonical path check as /proxy: nothing a gateway
 		// could normalize into another endpoint.
 		canon, err := canonicalPath(acct.creds.Broker, path)
@@ -120,12 +122,8 @@ func (a *Agent) serveFacade(w http.ResponseWriter, r *http.Request) {
 		}
 		a.relay(w, r, acct, canon)
 	default:
-		prefix := "/uapi/"
-		if !kisAcct {
-			prefix = "/api/"
-		}
 		writeBrokerError(w, acct, http.StatusNotFound, "not_found",
-			fmt.Sprintf("kauth: %s is not served here; the facade serves the token, revoke and approval endpoints and %s…", shortPath(path), prefix))
+			fmt.Sprintf("kauth: %s is not served here; the facade serves the token, revoke and approval endpoints and %s…", shortPath(path), strings.Join(spec.PathPrefixes, "…, ")))
 	}
 }
 
@@ -233,6 +231,10 @@ func (a *Agent) facadeToken(w http.ResponseWriter, r *http.Request, acct *accoun
 		writeFacadeKauthError(w, r, acct, err)
 		return
 	}
+	if spec, _ := brokers.Get(acct.creds.Broker); spec.FacadeToken != nil {
+		writeJSON(w, http.StatusOK, spec.FacadeToken(tok, a.clock.Now()))
+		return
+	}
 	if acct.creds.Broker == kauth.KIS {
 		// KIS's answer of /oauth2/tokenP: access_token, token_type "Bearer",
 		// expires_in (seconds; KIS counts them from the first issuance, so
@@ -318,6 +320,10 @@ func (a *Agent) facadeRevoke(w http.ResponseWriter, r *http.Request, acct *accou
 	} else {
 		a.log.Debug("agent: facade answered a revoke without revoking the shared token", "account", acct.name)
 	}
+	if spec, _ := brokers.Get(acct.creds.Broker); spec.FacadeRevoke != nil {
+		writeJSON(w, http.StatusOK, spec.FacadeRevoke())
+		return
+	}
 	if acct.creds.Broker == kauth.KIS {
 		// KIS's answer of /oauth2/revokeP: code 200 (a number on the wire)
 		// and message; see kis.Provider.Revoke and brokersim's kisRevoke.
@@ -366,6 +372,10 @@ func (s *statusRecorder) WriteHeader(code int)        { s.status = code }
 // (e.g. "foreign_credentials") or the broker's own; msg is one line
 // without secrets.
 func writeBrokerError(w http.ResponseWriter, acct *account, status int, code, msg string) {
+	if spec, _ := brokers.Get(acct.creds.Broker); spec.FacadeError != nil {
+		writeJSON(w, status, spec.FacadeError(code, msg))
+		return
+	}
 	if acct.creds.Broker == kauth.KIS {
 		writeJSON(w, status, map[string]string{
 			"rt_cd": "1", "msg_cd": code, "msg1": msg,
@@ -383,4 +393,14 @@ func writeBrokerError(w http.ResponseWriter, acct *account, status int, code, ms
 		}
 	}
 	writeJSON(w, status, map[string]any{"return_code": n, "return_msg": msg + " [" + code + "]"})
+}
+
+// hasAnyPrefix reports whether p starts with one of prefixes.
+func hasAnyPrefix(p string, prefixes []string) bool {
+	for _, pre := range prefixes {
+		if strings.HasPrefix(p, pre) {
+			return true
+		}
+	}
+	return false
 }

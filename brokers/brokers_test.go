@@ -33,7 +33,7 @@ func TestRegistryComplete(t *testing.T) {
 			switch {
 			case s.Display == "", s.RealURL == "", s.MockURL == "", s.KeyVar == "", s.SecretVar == "",
 				s.BaseURLVar == "", s.EnvVar == "", s.SecretName == "", s.New == nil, s.TokenExpiry == nil,
-				len(s.PathPrefixes) == 0, s.RateLimit == nil, s.Probe == nil, s.ProbeOK == nil, s.Sim == "":
+				len(s.PathPrefixes) == 0, s.TokenPath == "", s.RevokePath == "", s.RateLimit == nil, s.Probe == nil, s.ProbeOK == nil, s.Sim == "":
 				t.Fatalf("incomplete spec: %+v", s)
 			}
 			switch s.Reissue {

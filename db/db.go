@@ -134,10 +134,15 @@ var Spec = kauth.BrokerSpec{
 	// Every REST path is under /api/v1/ (OpenApi.py, tr_code_to_path.py).
 	PathPrefixes: []string{"/api/"},
 	// 현재가조회 PRICE: 5 TPS; 90% of that.
-	RateLimit: func(kauth.Env) float64 { return 4.5 },
-	Probe:     probe,
-	ProbeOK:   probeOK,
-	Sim:       "igw",
+	RateLimit:    func(kauth.Env) float64 { return 4.5 },
+	Probe:        probe,
+	ProbeOK:      probeOK,
+	TokenPath:    "/oauth2/token",
+	RevokePath:   "/oauth2/revoke",
+	FacadeToken:  igw.TokenAnswer,
+	FacadeRevoke: igw.RevokeAnswer,
+	FacadeError:  igw.ErrorAnswer,
+	Sim:          "igw",
 }
 
 func init() { kauth.RegisterBroker(Spec) }

@@ -48,7 +48,9 @@ var Spec = kauth.BrokerSpec{
 		}
 		return json.Unmarshal(body, &b) == nil && b.RtCd != nil && *b.RtCd == "0"
 	},
-	Sim: "kis",
+	TokenPath:  "/oauth2/tokenP",
+	RevokePath: "/oauth2/revokeP",
+	Sim:        "kis",
 }
 
 func init() { kauth.RegisterBroker(Spec) }

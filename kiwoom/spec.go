@@ -46,7 +46,9 @@ var Spec = kauth.BrokerSpec{
 		}
 		return json.Unmarshal(body, &b) == nil && b.ReturnCode != nil && b.ReturnCode.IsZero()
 	},
-	Sim: "kiwoom",
+	TokenPath:  "/oauth2/token",
+	RevokePath: "/oauth2/revoke",
+	Sim:        "kiwoom",
 }
 
 func init() { kauth.RegisterBroker(Spec) }

@@ -135,10 +135,15 @@ var Spec = kauth.BrokerSpec{
 	// and REST[업종] 시세.
 	PathPrefixes: []string{"/stock/", "/futureoption/", "/indtp/"},
 	// LS limits each TR per second (t1102 3 TPS); 90% of 3.
-	RateLimit: func(kauth.Env) float64 { return 2.7 },
-	Probe:     probe,
-	ProbeOK:   probeOK,
-	Sim:       "igw",
+	RateLimit:    func(kauth.Env) float64 { return 2.7 },
+	Probe:        probe,
+	ProbeOK:      probeOK,
+	TokenPath:    "/oauth2/token",
+	RevokePath:   "/oauth2/revoke",
+	FacadeToken:  igw.TokenAnswer,
+	FacadeRevoke: igw.RevokeAnswer,
+	FacadeError:  igw.ErrorAnswer,
+	Sim:          "igw",
 }
 
 func init() { kauth.RegisterBroker(Spec) }
