@@ -70,6 +70,10 @@ type Server struct {
 	// IGWTokenLifetime overrides the lifetime of LS and DB tokens, which
 	// otherwise follows each broker's spec (LS: 07:00 KST the next day).
 	IGWTokenLifetime time.Duration
+	// IGWCallsPerSecond limits the protected calls of LS and DB per app
+	// key (IGW00201). 0 means each broker's published rate (its spec's
+	// default over 0.9: LS 3, DB 5); negative disables the limit.
+	IGWCallsPerSecond int
 
 	// ReissueInvalidated makes the token endpoints hand back a token that
 	// InvalidateToken (or an InvalidToken fault) made invalid, as long as it

@@ -40,6 +40,8 @@ func orInt(n, def int) int {
 // negative number for none.
 func (s *Server) callLimit(b kauth.Broker, e kauth.Env) int {
 	switch {
+	case b != kauth.KIS && b != kauth.Kiwoom && s.IGWCallsPerSecond != 0:
+		return s.IGWCallsPerSecond
 	case b != kauth.KIS && b != kauth.Kiwoom:
 		// The igw brokers: the spec's default rate is 90% of the
 		// published one.

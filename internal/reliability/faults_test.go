@@ -1,7 +1,6 @@
 package reliability_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,12 +8,14 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/kauth/kauth"
+	"github.com/kauth/kauth/brokers"
 	"github.com/kauth/kauth/brokersim"
 	"github.com/kauth/kauth/internal/reliability"
 	"github.com/kauth/kauth/internal/testlog"
@@ -89,7 +90,7 @@ func newFaultRig(t *testing.T, app brokersim.App) *faultRig {
 	t.Helper()
 	rig := reliability.NewRig(func(s *brokersim.Server) {
 		// The callers' load is about tokens, not the per-second call limits.
-		s.KISRealCallsPerSecond, s.KISMockCallsPerSecond, s.KiwoomCallsPerSecond = -1, -1, -1
+		s.KISRealCallsPerSecond, s.KISMockCallsPerSecond, s.KiwoomCallsPerSecond, s.IGWCallsPerSecond = -1, -1, -1, -1
 	})
 	t.Cleanup(rig.Close)
 	logs := new(testlog.Buffer)
@@ -109,20 +110,11 @@ func newFaultRig(t *testing.T, app brokersim.App) *faultRig {
 	return &faultRig{rig: rig, app: app, m: m, client: client, logs: logs}
 }
 
-// protectedRequest builds the broker's protected call (KIS inquire-price,
-// Kiwoom ka10001).
+// protectedRequest builds the broker's protected call: its registry probe
+// (KIS inquire-price, Kiwoom ka10001, LS t1102, DB PRICE).
 func (r *faultRig) protectedRequest(ctx context.Context) *http.Request {
-	base := brokersim.BaseURL(r.rig.URL(), r.app.Broker, r.app.Env)
-	var req *http.Request
-	if r.app.Broker == kauth.KIS {
-		req, _ = http.NewRequestWithContext(ctx, "GET", base+"/uapi/domestic-stock/v1/quotations/inquire-price?FID_COND_MRKT_DIV_CODE=J&FID_INPUT_ISCD=005930", nil)
-		req.Header.Set("tr_id", "FHKST01010100")
-		req.Header.Set("custtype", "P")
-	} else {
-		req, _ = http.NewRequestWithContext(ctx, "POST", base+"/api/dostk/stkinfo", bytes.NewReader([]byte(`{"stk_cd":"005930"}`)))
-		req.Header.Set("api-id", "ka10001")
-		req.Header.Set("Content-Type", "application/json;charset=UTF-8")
-	}
+	base, _ := url.Parse(brokersim.BaseURL(r.rig.URL(), r.app.Broker, r.app.Env))
+	req, _ := brokers.MustGet(r.app.Broker).Probe(ctx, base)
 	return req
 }
 
@@ -134,17 +126,18 @@ func answer(body []byte) string {
 		MsgCd      string          `json:"msg_cd"`
 		ReturnCode json.RawMessage `json:"return_code"`
 		ReturnMsg  string          `json:"return_msg"`
+		RspCd      string          `json:"rsp_cd"`
 	}
 	if err := json.Unmarshal(body, &v); err != nil {
 		return "undecodable"
 	}
 	switch {
-	case v.RtCd == "0", string(v.ReturnCode) == "0", string(v.ReturnCode) == `"0"`:
+	case v.RtCd == "0", string(v.ReturnCode) == "0", string(v.ReturnCode) == `"0"`, v.RspCd == "00000":
 		return "ok"
-	case strings.HasPrefix(v.MsgCd, "EGW0012"), strings.Contains(v.ReturnMsg, "[8005:"):
+	case strings.HasPrefix(v.MsgCd, "EGW0012"), strings.Contains(v.ReturnMsg, "[8005:"), strings.HasPrefix(v.RspCd, "IGW0012"):
 		return "rejected"
 	}
-	return "broker error " + v.MsgCd + v.ReturnMsg
+	return "broker error " + v.MsgCd + v.ReturnMsg + v.RspCd
 }
 
 // load runs callers goroutines for about d, half calling Token and half
@@ -247,7 +240,7 @@ func (r *faultRig) checkLogs(t *testing.T, o *outcomes) {
 // under its 1 s spacing — backs off exponentially from 0.5 s (with jitter,
 // capped at 30 s) within it: 11 to 17 attempts.
 func attemptsPerFlight(b kauth.Broker, k brokersim.FaultKind) int {
-	if b == kauth.KIS && k == brokersim.RateLimit {
+	if brokers.MustGet(b).MinIssueInterval >= time.Minute && k == brokersim.RateLimit {
 		return 3
 	}
 	return 17
@@ -255,21 +248,21 @@ func attemptsPerFlight(b kauth.Broker, k brokersim.FaultKind) int {
 
 // issuePath and callPath are the routes of the token endpoint and of the
 // protected call at broker b.
-func issuePath(b kauth.Broker) string {
-	if b == kauth.KIS {
-		return "/oauth2/tokenP"
-	}
-	return "/oauth2/token"
-}
+func issuePath(b kauth.Broker) string { return brokers.MustGet(b).TokenPath }
 
 func callPath(b kauth.Broker) string {
-	if b == kauth.KIS {
-		return "/uapi/domestic-stock/v1/quotations/inquire-price"
-	}
-	return "/api/dostk/stkinfo"
+	req, _ := brokers.MustGet(b).Probe(context.Background(), &url.URL{})
+	return req.URL.Path
 }
 
-var faultApps = []brokersim.App{brokersim.DemoKISReal, brokersim.DemoKiwoomReal}
+// faultApps are the real-env demo apps of every registered broker.
+var faultApps = func() []brokersim.App {
+	var out []brokersim.App
+	for _, b := range brokers.Names() {
+		out = append(out, brokersim.Demo(b, kauth.Real))
+	}
+	return out
+}()
 
 // TestFaultsOnIssue injects bursts of every fault kind on the token
 // endpoint of a cold Manager under 50 concurrent callers, and checks that

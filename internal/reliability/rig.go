@@ -9,13 +9,11 @@ import (
 	"os"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/kauth/kauth"
+	"github.com/kauth/kauth/brokers"
 	"github.com/kauth/kauth/brokersim"
-	"github.com/kauth/kauth/kis"
-	"github.com/kauth/kauth/kiwoom"
 )
 
 // Soak reports whether the long variants are asked for (KAUTH_SOAK set to
@@ -40,7 +38,8 @@ type Rig struct {
 	Sim *brokersim.Server
 	TS  *httptest.Server
 
-	issueCalls  [2]atomic.Int64 // KIS, Kiwoom: requests to the token endpoint
+	issueMu     sync.Mutex
+	issueCalls  map[kauth.Broker]int // requests to each broker's token endpoint
 	interceptMu sync.Mutex
 	intercept   func(r *http.Request)
 }
@@ -57,11 +56,17 @@ func NewRig(configure func(*brokersim.Server)) *Rig {
 }
 
 func (r *Rig) serve(w http.ResponseWriter, req *http.Request) {
-	switch {
-	case strings.HasSuffix(req.URL.Path, "/oauth2/tokenP"):
-		r.issueCalls[0].Add(1)
-	case strings.HasPrefix(req.URL.Path, "/kiwoom/") && strings.HasSuffix(req.URL.Path, "/oauth2/token"):
-		r.issueCalls[1].Add(1)
+	// /{broker}/{env}{TokenPath}, the simulator's prefix layout.
+	if parts := strings.SplitN(strings.TrimPrefix(req.URL.Path, "/"), "/", 3); len(parts) == 3 {
+		b := kauth.Broker(parts[0])
+		if spec, ok := brokers.Get(b); ok && "/"+parts[2] == spec.TokenPath {
+			r.issueMu.Lock()
+			if r.issueCalls == nil {
+				r.issueCalls = map[kauth.Broker]int{}
+			}
+			r.issueCalls[b]++
+			r.issueMu.Unlock()
+		}
 	}
 	r.interceptMu.Lock()
 	f := r.intercept
@@ -83,10 +88,9 @@ func (r *Rig) Intercept(f func(*http.Request)) {
 // IssueCalls returns how many requests reached broker b's token endpoint,
 // faulted ones included.
 func (r *Rig) IssueCalls(b kauth.Broker) int {
-	if b == kauth.KIS {
-		return int(r.issueCalls[0].Load())
-	}
-	return int(r.issueCalls[1].Load())
+	r.issueMu.Lock()
+	defer r.issueMu.Unlock()
+	return r.issueCalls[b]
 }
 
 // Close ends hung requests and stops the server.
@@ -107,11 +111,7 @@ func (r *Rig) Provider(b kauth.Broker, e kauth.Env, now func() time.Time) kauth.
 // NewProvider returns the provider of broker b at env e aimed at a
 // simulator served at root.
 func NewProvider(root string, b kauth.Broker, e kauth.Env, client *http.Client, now func() time.Time) kauth.Provider {
-	url := brokersim.BaseURL(root, b, e)
-	if b == kauth.KIS {
-		return &kis.Provider{BaseURL: url, Now: now, HTTPClient: client}
-	}
-	return &kiwoom.Provider{BaseURL: url, Now: now, HTTPClient: client}
+	return brokers.MustGet(b).New(brokersim.BaseURL(root, b, e), client, now)
 }
 
 // VClock drives a Manager from the simulator's virtual clock: Sleep
