@@ -24,25 +24,29 @@ type rootPort struct {
 }
 
 func (c *cli) sim(ctx context.Context, args []string) error {
-	fs := c.flags("sim", "kauth sim [--addr 127.0.0.1:PORT] [--kis-real ADDR] [--kis-mock ADDR] [--kiwoom-real ADDR] [--kiwoom-mock ADDR] [--kis-reissue MODE] [--kiwoom-reissue MODE] [-q]", `
-Serve the broker simulator: KIS at /kis/real and /kis/mock, Kiwoom at
-/kiwoom/real and /kiwoom/mock, its controls under /_sim/ (GET /_sim/stats,
-POST /_sim/clock?advance=25h, POST /_sim/fault, POST /_sim/reissue). It
-prints the base URLs and its made-up demo credentials, and also accepts
-whatever credentials KIS_APPKEY/KIS_APPSECRET and KIWOOM_APPKEY/
-KIWOOM_SECRETKEY hold, in both environments. Point a client at it with,
-e.g., KIS_BASE_URL=http://127.0.0.1:PORT/kis/mock.
+	fs := c.flags("sim", "kauth sim [--addr 127.0.0.1:PORT] [--kis-real ADDR] [--kis-mock ADDR] [--kiwoom-real ADDR] [--kiwoom-mock ADDR] [--ls-real ADDR] … [--kis-reissue MODE] [--kiwoom-reissue MODE] … [-q]", `
+Serve the broker simulator: every registered broker at /BROKER/ENV (KIS
+at /kis/real and /kis/mock, Kiwoom at /kiwoom/…, LS at /ls/…, DB at
+/db/…), its controls under /_sim/ (GET /_sim/stats, POST
+/_sim/clock?advance=25h, POST /_sim/fault, POST /_sim/reissue). It prints
+the base URLs and its made-up demo credentials, and also accepts whatever
+credentials the brokers' variables hold (KIS_APPKEY/KIS_APPSECRET,
+KIWOOM_APPKEY/KIWOOM_SECRETKEY, LS_APPKEY/LS_APPSECRET,
+DBSEC_APPKEY/DBSEC_APPSECRET), in both environments. Point a client at it
+with, e.g., KIS_BASE_URL=http://127.0.0.1:PORT/kis/mock.
 
---kis-real, --kis-mock, --kiwoom-real and --kiwoom-mock also serve that
-environment at the root of a port of its own (e.g. --kis-mock
-127.0.0.1:29443), for clients that join absolute paths onto a domain, as
-pykis does; the controls are served there too. Every address shares one
-simulator: the same apps, tokens, clock and counters.
+--kis-real, --kis-mock, --kiwoom-real, --kiwoom-mock, --ls-real, --ls-mock,
+--db-real and --db-mock also serve that environment at the root of a port
+of its own (e.g. --kis-mock 127.0.0.1:29443), for clients that join
+absolute paths onto a domain, as pykis does; the controls are served there
+too. Every address shares one simulator: the same apps, tokens, clock and
+counters.
 
---kis-reissue and --kiwoom-reissue set what the broker answers to a
-re-issue while a token is valid: same (the default: KIS within 6 h, Kiwoom
-while valid), new-keep-old (a new token, the old one still valid) or
-new-revoke-old (a new token that invalidates the old one). Runs until
+--kis-reissue, --kiwoom-reissue, --ls-reissue and --db-reissue set what the
+broker answers to a re-issue while a token is valid: same (the default for
+KIS, within 6 h, and Kiwoom, while valid), new-keep-old (a new token, the
+old one still valid) or new-revoke-old (a new token that invalidates the
+old one; the default for LS and DB). Runs until
 interrupted.`)
 	addr := fs.String("addr", "127.0.0.1:0", "listen address (port 0 picks a free port, which is printed)")
 	var ports []*rootPort
@@ -53,7 +57,7 @@ interrupted.`)
 			p.addr = fs.String(string(p.broker)+"-"+string(p.env), "", "also serve "+string(p.broker)+" "+string(p.env)+" at the root of this address")
 			ports = append(ports, p)
 		}
-		reissue[spec.Name] = fs.String(string(spec.Name)+"-reissue", "same", spec.Display+"'s answer to a re-issue while a token is valid: same, new-keep-old or new-revoke-old")
+		reissue[spec.Name] = fs.String(string(spec.Name)+"-reissue", spec.Reissue, spec.Display+"'s answer to a re-issue while a token is valid: same, new-keep-old or new-revoke-old")
 	}
 	quiet := fs.Bool("q", false, "do not log each request to stderr")
 	if err := fs.parse(args); err != nil {

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kauth/kauth"
+	"github.com/kauth/kauth/brokers"
 	"github.com/kauth/kauth/brokersim"
 )
 
@@ -29,7 +31,7 @@ func startSim(t *testing.T, args ...string) (root string, ports map[string]strin
 		code <- c
 	}()
 	rootRE := regexp.MustCompile(`simulator at (http://\S+)`)
-	portRE := regexp.MustCompile(`^\s+(kis|kiwoom)\s+(real|mock)\s+(http://\S+)$`)
+	portRE := regexp.MustCompile(`^\s+([a-z]+)\s+(real|mock)\s+(http://\S+)$`)
 	ports = map[string]string{}
 	sc := bufio.NewScanner(pr)
 	inPorts := false
@@ -159,5 +161,30 @@ func TestSimFlagErrors(t *testing.T) {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
 			run(t, nil, "", args...).wantCode(t, 2)
 		})
+	}
+}
+
+// TestSimRootPortsEveryBroker: kauth sim serves every registered broker at
+// a root port of its own, and kauth token works against it.
+func TestSimRootPortsEveryBroker(t *testing.T) {
+	var args []string
+	for _, b := range brokers.Names() {
+		args = append(args, "--"+string(b)+"-real", "127.0.0.1:0")
+	}
+	_, ports, _ := startSim(t, args...)
+	for _, b := range brokers.Names() {
+		port := ports[string(b)+" real"]
+		if port == "" {
+			t.Fatalf("no root port printed for %s real: %v", b, ports)
+		}
+		spec := brokers.MustGet(b)
+		app := brokersim.Demo(b, kauth.Real)
+		env := map[string]string{spec.KeyVar: app.AppKey, spec.SecretVar: app.Secret, spec.BaseURLVar: port,
+			"KAUTH_CACHE_DIR": t.TempDir() + "/cache"}
+		r := run(t, env, "", "token", "--broker", string(b), "--env", "real")
+		r.wantCode(t, 0)
+		if len(strings.TrimSpace(r.stdout)) < 20 {
+			t.Errorf("%s: token = %q", b, r.stdout)
+		}
 	}
 }
