@@ -86,8 +86,8 @@ func TestParseBrokerEnv(t *testing.T) {
 			t.Errorf("ParseBroker(%q) = %q, %v; want %q", in, got, err, want)
 		}
 	}
-	if _, err := kauth.ParseBroker("ebest"); err == nil {
-		t.Error("ParseBroker(ebest) = nil error")
+	if _, err := kauth.ParseBroker("nomura"); err == nil {
+		t.Error("ParseBroker(nomura) = nil error")
 	}
 }
 

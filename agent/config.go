@@ -307,9 +307,10 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	return cfg, nil
 }
 
-// SimConfig returns a config serving the simulator's four demo apps
-// (brokersim.DemoApps) at a simulator whose root URL is simBaseURL, as
-// accounts kis-real, kis-mock, kiwoom-real and kiwoom-mock. The demo
+// SimConfig returns a config serving the simulator's demo apps
+// (brokersim.DemoApps: real and mock of every broker) at a simulator whose
+// root URL is simBaseURL, as accounts kis-real, kis-mock, kiwoom-real,
+// kiwoom-mock, ls-real, … . The demo
 // credentials are made up and work only against the simulator.
 func SimConfig(simBaseURL string) Config {
 	var cfg Config

@@ -10,6 +10,7 @@ import (
 
 	"github.com/kauth/kauth"
 	"github.com/kauth/kauth/agent"
+	"github.com/kauth/kauth/brokers"
 	"github.com/kauth/kauth/brokersim"
 )
 
@@ -233,8 +234,8 @@ func TestFromEnv(t *testing.T) {
 
 func TestSimConfig(t *testing.T) {
 	cfg := agent.SimConfig("http://127.0.0.1:9999/")
-	if len(cfg.Accounts) != 4 {
-		t.Fatalf("SimConfig has %d accounts; want 4", len(cfg.Accounts))
+	if want := 2 * len(brokers.All()); len(cfg.Accounts) != want {
+		t.Fatalf("SimConfig has %d accounts; want %d, real and mock of every broker", len(cfg.Accounts), want)
 	}
 	for _, a := range cfg.Accounts {
 		if want := string(a.Broker) + "-" + string(a.Env); a.Name != want {

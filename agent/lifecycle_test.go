@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -290,8 +291,13 @@ func TestDaemonSim(t *testing.T) {
 	for _, a := range list.Accounts {
 		names = append(names, a.Name)
 	}
-	if got := strings.Join(names, ","); got != "kis-mock,kis-real,kiwoom-mock,kiwoom-real" {
-		t.Errorf("accounts %s; want the four demo apps", got)
+	var want []string
+	for _, a := range brokersim.DemoApps() {
+		want = append(want, string(a.Broker)+"-"+string(a.Env))
+	}
+	slices.Sort(want)
+	if got := strings.Join(names, ","); got != strings.Join(want, ",") {
+		t.Errorf("accounts %s; want the demo apps %v", got, want)
 	}
 	kisOK(t, h.kisPrice("kis-mock", nil))
 	kiwoomOK(t, h.kiwoomInfo("kiwoom-real", nil))
