@@ -206,7 +206,7 @@ func (s *Server) controlApps(w http.ResponseWriter, r *http.Request) {
 // fingerprint only.
 func (s *Server) Describe(w io.Writer, root string) {
 	root = strings.TrimSuffix(root, "/")
-	fmt.Fprintf(w, "brokersim: KIS and Kiwoom auth simulator at %s\n\n", root)
+	fmt.Fprintf(w, "brokersim: auth simulator at %s for %s\n\n", root, strings.Join(brokerNames(), ", "))
 	fmt.Fprintf(w, "base URLs:\n")
 	for _, b := range simBrokers() {
 		for _, e := range []kauth.Env{kauth.Real, kauth.Mock} {

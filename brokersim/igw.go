@@ -297,3 +297,11 @@ func mustSpec(b kauth.Broker) kauth.BrokerSpec {
 	}
 	return kauth.BrokerSpec{Name: b}
 }
+
+func brokerNames() []string {
+	var out []string
+	for _, b := range simBrokers() {
+		out = append(out, string(b))
+	}
+	return out
+}

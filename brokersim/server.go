@@ -13,7 +13,8 @@ import (
 	"github.com/kauth/kauth"
 )
 
-// Server simulates the auth endpoints of KIS and Kiwoom, real and mock, and
+// Server simulates the auth endpoints of KIS, Kiwoom and every registered
+// gateway broker (LS, DB; see igw.go), real and mock, and
 // one protected call of each, with the brokers' quirks. It is an
 // http.Handler that serves the four base paths /kis/real, /kis/mock,
 // /kiwoom/real and /kiwoom/mock, and its controls under /_sim/.

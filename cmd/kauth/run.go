@@ -45,7 +45,7 @@ var commands = []command{
 	{"approval", "print a KIS WebSocket approval key", (*cli).approval},
 	{"hashkey", "print the KIS hashkey of the order body on stdin", (*cli).hashkey},
 	{"serve", "run the local agent that hands out tokens and proxies calls", (*cli).serve},
-	{"sim", "run the broker simulator (KIS and Kiwoom, real and mock)", (*cli).sim},
+	{"sim", "run the broker simulator (every broker, real and mock)", (*cli).sim},
 	{"demo", "walk through the life of a token on the built-in simulator", (*cli).demo},
 }
 
