@@ -24,11 +24,10 @@ import (
 // the path, drops ;parameters, merges slashes and resolves dot segments,
 // then forwards. It records what it saw.
 type gateway struct {
-	srv    *httptest.Server
-	target string // the simulator's root URL, set once known
-	echo   bool   // answer with the request's app key and secret in headers
-
+	srv      *httptest.Server
+	target   string // the simulator's root URL, set once known
 	mu       sync.Mutex
+	echo     bool        // answer with the request's app key and secret in headers
 	paths    []string    // normalized paths forwarded
 	trailers http.Header // every request trailer seen
 }
@@ -229,7 +228,10 @@ func TestTrailersDropped(t *testing.T) {
 // to the bot.
 func TestEchoedSecretsScrubbed(t *testing.T) {
 	h, g := behindGateway(t, setup{})
+	// The gateway already serves the keepers: set echo under its lock.
+	g.mu.Lock()
 	g.echo = true
+	g.mu.Unlock()
 	for _, network := range []string{"tcp", "unix"} {
 		r := h.raw(network, "GET /proxy/kis-mock/uapi/domestic-stock/v1/quotations/inquire-price?FID_COND_MRKT_DIV_CODE=J&FID_INPUT_ISCD=005930 HTTP/1.1\r\n"+
 			"Host: localhost\r\ntr_id: FHKST01010100\r\ncusttype: P\r\nConnection: close\r\n\r\n")
