@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"io"
 	"net/http"
 	"os"
@@ -93,21 +91,9 @@ func drive(t *testing.T, agents []agentProc, d time.Duration) []int64 {
 // agents that share nothing trip the limit: the same load, the same
 // limits, only the budget differs.
 func TestMultiHost(t *testing.T) {
-	u, client := testredis.URL(t), testredis.Client(t)
+	u := testredis.URL(t)
 	sim := newTestSim(t)
-	var b [6]byte
-	rand.Read(b[:])
-	appKey := "FAKE-TEST-MULTIHOST-APPKEY-" + hex.EncodeToString(b[:])
-	sim.Register(kauth.KIS, kauth.Real, appKey, fakeKISSecret)
-	fp := kauth.Fingerprint(appKey)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		it := client.Scan(ctx, 0, "*"+fp+"*", 100).Iterator()
-		for it.Next(ctx) {
-			client.Del(ctx, it.Val())
-		}
-	})
+	appKey := freshApp(t, sim, kauth.KIS, kauth.Real, "MULTIHOST")
 	env := with(sim.env(t, kauth.Real), "KIS_APPKEY", appKey,
 		"KAUTH_STORE", u, "KAUTH_KEY", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=")
 
@@ -132,10 +118,7 @@ func TestMultiHost(t *testing.T) {
 
 	// The same two agents sharing their token through one file store (one
 	// host), which has no shared budget: each paces only itself.
-	var b2 [6]byte
-	rand.Read(b2[:])
-	other := "FAKE-TEST-MULTIHOST-APPKEY-" + hex.EncodeToString(b2[:])
-	sim.Register(kauth.KIS, kauth.Real, other, fakeKISSecret)
+	other := freshApp(t, sim, kauth.KIS, kauth.Real, "MULTIHOST")
 	alone := startAgents(t, 2, with(sim.env(t, kauth.Real), "KIS_APPKEY", other))
 	drive(t, alone, 2*time.Second)
 	c2 := sim.Stats().App(kauth.KIS, kauth.Real, other)

@@ -13,13 +13,20 @@ import (
 	"github.com/kauth/kauth/internal/testredis"
 )
 
-func TestRedisStore(t *testing.T) {
-	u, client := testredis.URL(t), testredis.Client(t)
-	sim := newTestSim(t)
-	var b [6]byte
-	rand.Read(b[:])
-	appKey := "FAKE-TEST-REDIS-APPKEY-" + hex.EncodeToString(b[:])
-	sim.Register(kauth.Kiwoom, kauth.Mock, appKey, fakeKiwoomSecret)
+// freshApp registers a made-up app key of its own at sim (so that tests
+// sharing the test Redis never share an entry), with the secret of the
+// broker's fixtures, and deletes its Redis keys when the test ends.
+func freshApp(t *testing.T, sim *testSim, b kauth.Broker, e kauth.Env, name string) string {
+	t.Helper()
+	client := testredis.Client(t)
+	var r [6]byte
+	rand.Read(r[:])
+	appKey := "FAKE-TEST-" + name + "-APPKEY-" + hex.EncodeToString(r[:])
+	secret := fakeKISSecret
+	if b == kauth.Kiwoom {
+		secret = fakeKiwoomSecret
+	}
+	sim.Register(b, e, appKey, secret)
 	fp := kauth.Fingerprint(appKey)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -29,6 +36,14 @@ func TestRedisStore(t *testing.T) {
 			client.Del(ctx, it.Val())
 		}
 	})
+	return appKey
+}
+
+func TestRedisStore(t *testing.T) {
+	u := testredis.URL(t)
+	sim := newTestSim(t)
+	appKey := freshApp(t, sim, kauth.Kiwoom, kauth.Mock, "REDIS")
+	fp := kauth.Fingerprint(appKey)
 	env := with(sim.env(t, kauth.Mock),
 		"KAUTH_STORE", u,
 		"KAUTH_KEY", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
