@@ -42,6 +42,8 @@ import (
 
 	"github.com/kauth/kauth"
 	"github.com/kauth/kauth/brokersim"
+
+	"github.com/kauth/kauth/bench/internal/proc"
 )
 
 func main() {
@@ -184,25 +186,25 @@ func measure(bin, dir string, sim *brokersim.Server, simURL string, n int, kind,
 	client.CloseIdleConnections()
 	time.Sleep(500 * time.Millisecond) // let the start-up garbage be collected
 	pid := cmd.Process.Pid
-	if r.rss, r.hwm, err = procMem(pid); err != nil {
+	if r.rss, r.hwm, err = proc.Mem(pid); err != nil {
 		return r, err
 	}
 
-	cpu0, err := cpuTicks(pid)
+	cpu0, err := proc.CPU(pid)
 	if err != nil {
 		return r, err
 	}
-	sw0 := switches(pid)
+	sw0 := proc.Switches(pid)
 	t0 := time.Now()
 	time.Sleep(idle)
-	cpu1, err := cpuTicks(pid)
+	cpu1, err := proc.CPU(pid)
 	if err != nil {
 		return r, err
 	}
-	sw1 := switches(pid)
+	sw1 := proc.Switches(pid)
 	r.sockets = sockets(pid)
 	took := time.Since(t0).Seconds()
-	r.cpu = float64(cpu1-cpu0) / clockTicks / took
+	r.cpu = (cpu1 - cpu0) / took
 	r.switches = float64(sw1-sw0) / took
 
 	term := time.Now()
@@ -216,49 +218,6 @@ func measure(bin, dir string, sim *brokersim.Server, simURL string, n int, kind,
 		return r, fmt.Errorf("still running 60 s after SIGTERM")
 	}
 	return r, nil
-}
-
-// clockTicks is USER_HZ, the unit of /proc/<pid>/stat's times: 100 on
-// every Linux build that matters.
-const clockTicks = 100
-
-// cpuTicks returns utime+stime of pid, in clock ticks.
-func cpuTicks(pid int) (int64, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	// The command name, in parentheses, may hold spaces: split after it.
-	s := string(data)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	// f[0] is field 3 (state); utime and stime are fields 14 and 15.
-	var ut, st int64
-	fmt.Sscan(f[11], &ut)
-	fmt.Sscan(f[12], &st)
-	return ut + st, nil
-}
-
-// switches returns the context switches, voluntary and not, of every
-// thread of pid so far.
-func switches(pid int) int64 {
-	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", pid))
-	var n int64
-	for _, t := range tasks {
-		data, err := os.ReadFile(t)
-		if err != nil {
-			continue
-		}
-		for _, l := range strings.Split(string(data), "\n") {
-			var v int64
-			if _, err := fmt.Sscanf(l, "voluntary_ctxt_switches: %d", &v); err == nil {
-				n += v
-			}
-			if _, err := fmt.Sscanf(l, "nonvoluntary_ctxt_switches: %d", &v); err == nil {
-				n += v
-			}
-		}
-	}
-	return n
 }
 
 // sockets counts the sockets pid has open.
@@ -302,24 +261,6 @@ func tokensHeld(client *http.Client) (int, error) {
 		}
 	}
 	return n, nil
-}
-
-// procMem reads VmRSS and VmHWM (kB) of pid.
-func procMem(pid int) (rss, hwm int64, err error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, 0, err
-	}
-	for _, l := range strings.Split(string(data), "\n") {
-		var v int64
-		if _, err := fmt.Sscanf(l, "VmRSS: %d kB", &v); err == nil {
-			rss = v
-		}
-		if _, err := fmt.Sscanf(l, "VmHWM: %d kB", &v); err == nil {
-			hwm = v
-		}
-	}
-	return rss, hwm, nil
 }
 
 func mib(kb int64) float64 { return float64(kb) / 1024 }

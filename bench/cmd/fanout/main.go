@@ -40,6 +40,8 @@ import (
 	"github.com/kauth/kauth"
 	"github.com/kauth/kauth/brokersim"
 	"github.com/kauth/kauth/kis"
+
+	"github.com/kauth/kauth/bench/internal/proc"
 )
 
 func main() {
@@ -174,7 +176,7 @@ func run(rate, ncodes int, d time.Duration, counts []int) error {
 		sim.Tick()
 	}
 	time.Sleep(300 * time.Millisecond)
-	rss0, _ := procRSS(cmd.Process.Pid)
+	rss0, _, _ := proc.Mem(cmd.Process.Pid)
 	var wg sync.WaitGroup
 	for _, n := range counts {
 		var clients []*websocket.Conn
@@ -200,7 +202,7 @@ func run(rate, ncodes int, d time.Duration, counts []int) error {
 				readFrames(c, &ticks, func() *clientStats { return stats[i] })
 			}()
 		}
-		cpu0, _ := procCPU(cmd.Process.Pid)
+		cpu0, _ := proc.CPU(cmd.Process.Pid)
 		start := time.Now()
 		tk := time.NewTicker(interval)
 		sent := 0
@@ -212,10 +214,10 @@ func run(rate, ncodes int, d time.Duration, counts []int) error {
 		}
 		tk.Stop()
 		wall := time.Since(start)
-		cpu1, _ := procCPU(cmd.Process.Pid)
+		cpu1, _ := proc.CPU(cmd.Process.Pid)
 		// Let the last frames arrive, then stop the readers.
 		time.Sleep(500 * time.Millisecond)
-		rss, _ := procRSS(cmd.Process.Pid)
+		rss, _, _ := proc.Mem(cmd.Process.Pid)
 		cur.Store(nil)
 		for _, c := range clients {
 			c.CloseNow()
@@ -413,31 +415,4 @@ func pct(d []time.Duration, p int) time.Duration {
 	}
 	slices.Sort(d)
 	return d[(len(d)-1)*p/100]
-}
-
-// procCPU returns the user+system CPU seconds of pid.
-func procCPU(pid int) (float64, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	f := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+2:]))
-	utime, _ := strconv.ParseFloat(f[11], 64)
-	stime, _ := strconv.ParseFloat(f[12], 64)
-	return (utime + stime) / 100, nil // USER_HZ is 100 on Linux
-}
-
-// procRSS returns VmRSS of pid in KiB.
-func procRSS(pid int) (int64, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for _, l := range strings.Split(string(data), "\n") {
-		var v int64
-		if _, err := fmt.Sscanf(l, "VmRSS: %d kB", &v); err == nil {
-			return v, nil
-		}
-	}
-	return 0, fmt.Errorf("no VmRSS")
 }

@@ -21,7 +21,6 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
@@ -29,6 +28,8 @@ import (
 	"github.com/kauth/kauth/brokersim"
 	"github.com/kauth/kauth/kiwoom"
 	"github.com/kauth/kauth/store/file"
+
+	"github.com/kauth/kauth/bench/internal/proc"
 )
 
 const envChild = "KAUTH_IDLEWAKE_CHILD" // "none", or the store to hold a Manager on
@@ -77,9 +78,9 @@ func measure(kind string, span time.Duration) (float64, error) {
 	}
 	time.Sleep(time.Second) // let start-up settle
 	pid := cmd.Process.Pid
-	s0, t0 := switches(pid), time.Now()
+	s0, t0 := proc.Switches(pid), time.Now()
 	time.Sleep(span)
-	s1 := switches(pid)
+	s1 := proc.Switches(pid)
 	return float64(s1-s0) / time.Since(t0).Seconds(), nil
 }
 
@@ -128,27 +129,4 @@ func child(kind string) int {
 	signal.Notify(sig, syscall.SIGTERM)
 	<-sig
 	return 0
-}
-
-// switches returns the context switches, voluntary and not, of every
-// thread of pid so far.
-func switches(pid int) int64 {
-	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", pid))
-	var n int64
-	for _, t := range tasks {
-		data, err := os.ReadFile(t)
-		if err != nil {
-			continue
-		}
-		for _, l := range strings.Split(string(data), "\n") {
-			var v int64
-			if _, err := fmt.Sscanf(l, "voluntary_ctxt_switches: %d", &v); err == nil {
-				n += v
-			}
-			if _, err := fmt.Sscanf(l, "nonvoluntary_ctxt_switches: %d", &v); err == nil {
-				n += v
-			}
-		}
-	}
-	return n
 }
