@@ -124,11 +124,7 @@ func (s *Server) kisInquireBalance(w http.ResponseWriter, r *http.Request, e kau
 			return rep, code
 		}
 		key := r.Header.Get("appkey")
-		inputErr := func(field string) (reply, string) {
-			s.reject(kauth.KIS, e, key, nil)
-			return reply{http.StatusOK, kisResult{RtCd: "1", MsgCd: opsqInput,
-				Msg1: "ERROR INVALID INPUT_FILED_SIZE [" + field + "]"}}, opsqInput
-		}
+		inputErr := func(field string) (reply, string) { return s.kisInputErrorLocked(e, key, "["+field+"]") }
 		cano, prdt := queryFold(r, "CANO"), queryFold(r, "ACNT_PRDT_CD")
 		if len(cano) != 8 || !digits(cano) {
 			return inputErr("CANO")

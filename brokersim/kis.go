@@ -10,6 +10,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/kauth/kauth"
@@ -419,6 +420,25 @@ func (s *Server) kisCallLocked(r *http.Request, e kauth.Env, trID string, rep *r
 	return ""
 }
 
+// missing returns the first of fields that q lacks, or "".
+func missing(q url.Values, fields ...string) string {
+	for _, f := range fields {
+		if q.Get(f) == "" {
+			return f
+		}
+	}
+	return ""
+}
+
+// kisInputErrorLocked counts a rejected call of key and answers KIS's
+// input error (OPSQ2002) with detail after its message. Called with s.mu
+// held.
+func (s *Server) kisInputErrorLocked(e kauth.Env, key, detail string) (reply, string) {
+	s.reject(kauth.KIS, e, key, nil)
+	return reply{http.StatusOK, kisResult{RtCd: "1", MsgCd: opsqInput,
+		Msg1: "ERROR INVALID INPUT_FILED_SIZE " + detail}}, opsqInput
+}
+
 // kisInquirePrice serves GET /uapi/domestic-stock/v1/quotations/inquire-price
 // (주식현재가 시세, tr_id FHKST01010100), the protected call of KIS. After
 // the checks of kisCallLocked it checks the query (OPSQ2002).
@@ -432,12 +452,8 @@ func (s *Server) kisInquirePrice(w http.ResponseWriter, r *http.Request, e kauth
 		}
 		key := r.Header.Get("appkey")
 		q := r.URL.Query()
-		for _, f := range []string{"FID_COND_MRKT_DIV_CODE", "FID_INPUT_ISCD"} {
-			if q.Get(f) == "" {
-				s.reject(kauth.KIS, e, key, nil)
-				return reply{http.StatusOK, kisResult{RtCd: "1", MsgCd: opsqInput,
-					Msg1: "ERROR INVALID INPUT_FILED_SIZE [" + f + "] [0]"}}, opsqInput
-			}
+		if f := missing(q, "FID_COND_MRKT_DIV_CODE", "FID_INPUT_ISCD"); f != "" {
+			return s.kisInputErrorLocked(e, key, "["+f+"] [0]")
 		}
 		st, ok := stocks[q.Get("FID_INPUT_ISCD")]
 		if !ok || q.Get("FID_COND_MRKT_DIV_CODE") != "J" {

@@ -69,12 +69,8 @@ func (s *Server) kisSearchInfo(w http.ResponseWriter, r *http.Request, e kauth.E
 		}
 		key := r.Header.Get("appkey")
 		q := r.URL.Query()
-		for _, f := range []string{"PDNO", "PRDT_TYPE_CD"} {
-			if q.Get(f) == "" {
-				s.reject(kauth.KIS, e, key, nil)
-				return reply{http.StatusOK, kisResult{RtCd: "1", MsgCd: opsqInput,
-					Msg1: "ERROR INVALID INPUT_FILED_SIZE [" + f + "] [0]"}}, opsqInput
-			}
+		if f := missing(q, "PDNO", "PRDT_TYPE_CD"); f != "" {
+			return s.kisInputErrorLocked(e, key, "["+f+"] [0]")
 		}
 		st, ok := stocks[q.Get("PDNO")]
 		if !ok || q.Get("PRDT_TYPE_CD") != kisProductStock {
