@@ -64,3 +64,54 @@ func TestRevokedElsewhereDroppedWhileLockHeld(t *testing.T) {
 		})
 	}
 }
+
+// A reload waiting for a lock that another process keeps (issuing, or
+// dead with a lease still running) does not hold up the changes heard
+// after it: a revoke that comes while the first reload waits is seen at
+// once. (The fault harness found an agent serving a revoked token for as
+// long as a lock holder of the round before kept its lease: its reload of
+// an earlier change waited for that lock, and the revoke was folded behind
+// it.)
+func TestRevokeHeardWhileAReloadWaitsForTheLock(t *testing.T) {
+	sim := brokersim.New()
+	p := &scripted{now: sim.Now, life: 24 * time.Hour, tokens: []string{"tok-A", "tok-B"}}
+	store := newGatedStore()
+	m := scriptedManager(t, sim, p, store)
+	ctx := context.Background()
+	key := brokersim.DemoKiwoomMock.Credentials().Key()
+	if _, err := m.Token(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	// Another process takes the lock and keeps it; a first change (the
+	// same token, a new LastIssue) makes the Manager's reload wait for it.
+	lease, err := store.MemoryStore.Lock(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lease.Unlock()
+	e, _ := store.MemoryStore.Load(ctx, key)
+	e.LastIssue = sim.Now()
+	if err := lease.Save(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	store.send(kauth.Change{Key: key})
+	time.Sleep(50 * time.Millisecond)
+
+	// Then tok-A is revoked, still under that lock.
+	e.Rejected, e.Token = e.Token.Fingerprint(), kauth.Token{}
+	if err := lease.Save(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	store.send(kauth.Change{Key: key})
+
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		if got, ok := m.Cached(); !ok {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("2 s after the revoke, with an earlier reload waiting for the lock, the Manager serves %q", got.AccessToken)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -378,9 +378,9 @@ func (m *Manager) requestReload() {
 	go func() {
 		defer m.wg.Done()
 		for {
-			m.reload()
+			retry := m.reload()
 			m.mu.Lock()
-			if !m.again || m.closed {
+			if !(m.again || retry) || m.closed {
 				m.reloading, m.again = false, false
 				m.mu.Unlock()
 				return
@@ -395,7 +395,13 @@ func (m *Manager) requestReload() {
 // writes between the read and the decision, and brings the served token in
 // line with it: a newer token is adopted, a revoked or rejected one is
 // dropped, and the served token is never swapped back to an older one.
-func (m *Manager) reload() {
+//
+// The lock is waited for at most reloadLockWait at a time, and reload
+// reports that it must run again if it did not get it: a holder may keep
+// the lock for a long while (issuing, or dead with a lease still running),
+// and the unlocked check at the top must meanwhile see every later change
+// — a revoke among them — at once, not after that holder is gone.
+func (m *Manager) reload() (retry bool) {
 	ctx, cancel := context.WithTimeout(m.ctx, m.policy.budget)
 	defer cancel()
 	// A served token that the store says is revoked or removed is dropped,
@@ -424,14 +430,18 @@ func (m *Manager) reload() {
 			}
 		}
 	}
-	lease, err := m.store.Lock(ctx, m.key)
+	lctx, lcancel := context.WithTimeout(ctx, reloadLockWait)
+	lease, err := m.store.Lock(lctx, m.key)
+	lcancel()
 	if err != nil {
-		return
+		// Held by another: look again soon. Any other failure (the store
+		// unreachable) waits for the next change or resync.
+		return lctx.Err() != nil && m.ctx.Err() == nil
 	}
 	defer lease.Unlock()
 	e, err := m.store.Load(ctx, m.key)
 	if err != nil && !errors.Is(err, ErrNotFound) {
-		return
+		return false
 	}
 	s := m.cur.Load()
 	var served *Token
@@ -451,7 +461,11 @@ func (m *Manager) reload() {
 	case fail:
 		m.cur.CompareAndSwap(s, nil)
 	}
+	return false
 }
+
+// reloadLockWait bounds one wait of reload for the store's lock.
+const reloadLockWait = time.Second
 
 // dropRejected is how a sibling on the same Store value hears of a revoke
 // or rejection at once, without I/O.
