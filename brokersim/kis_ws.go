@@ -114,6 +114,9 @@ func (s *Server) serveKISWS(w http.ResponseWriter, r *http.Request, e kauth.Env)
 				sess.echoed()
 			}
 		},
+		OnPingReceived: func(ctx context.Context, p []byte) bool {
+			return sess == nil || sess.pinged(ctx, p)
+		},
 	})
 	if err != nil {
 		return

@@ -1,6 +1,7 @@
 package brokersim
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"strconv"
@@ -59,12 +60,18 @@ func kiwoomSystem(code, msg string) []byte {
 }
 
 func (s *Server) serveKiwoomWS(w http.ResponseWriter, r *http.Request, e kauth.Env) {
-	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
+	var sess *wsSession
+	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+		InsecureSkipVerify: true,
+		OnPingReceived: func(ctx context.Context, p []byte) bool {
+			return sess == nil || sess.pinged(ctx, p)
+		},
+	})
 	if err != nil {
 		return
 	}
 	c.SetReadLimit(1 << 16)
-	sess := s.newWSSession(r.Context(), kauth.Kiwoom, e, c)
+	sess = s.newWSSession(r.Context(), kauth.Kiwoom, e, c)
 	defer sess.unbind()
 	defer c.CloseNow()
 	sess.frame = sess.kiwoomFrames

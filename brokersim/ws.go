@@ -105,6 +105,11 @@ type WSStats struct {
 	// Rejected counts answers refusing a credential (KIS OPSP0011, Kiwoom
 	// 8005).
 	Rejected int `json:"rejected"`
+	// Echoes counts the keep-alives the client echoed (text or pong
+	// frame), and Pings the WebSocket ping frames it sent of its own
+	// accord: what a client sends to keep the session alive.
+	Echoes int `json:"echoes"`
+	Pings  int `json:"pings"`
 }
 
 // wsState is the simulator's WebSocket bookkeeping, guarded by its own
@@ -327,6 +332,28 @@ func (ws *wsSession) echoed() {
 	ws.mu.Lock()
 	ws.pending = 0
 	ws.mu.Unlock()
+	ws.count(func(st *WSStats) { st.Echoes++ })
+}
+
+// pinged records a WebSocket ping frame from the client, which the
+// library answers with a pong.
+func (ws *wsSession) pinged(context.Context, []byte) bool {
+	ws.count(func(st *WSStats) { st.Pings++ })
+	return true
+}
+
+// count updates the counters of the session's app, once it is bound to
+// one.
+func (ws *wsSession) count(f func(*WSStats)) {
+	ws.mu.Lock()
+	id := ws.id
+	ws.mu.Unlock()
+	if id == nil {
+		return
+	}
+	ws.s.ws.mu.Lock()
+	f(ws.s.ws.statLocked(*id))
+	ws.s.ws.mu.Unlock()
 }
 
 // tick queues one data frame per subscribed topic.

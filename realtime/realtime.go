@@ -20,9 +20,9 @@
 // credential (the KIS approval key or the Kiwoom access token), subscribes
 // upstream once per topic however many members want it, unsubscribes when
 // the last one leaves, answers the broker's keep-alives, and reconnects with
-// jittered backoff and a fresh credential when the connection drops,
-// restoring every live subscription and telling members (Interrupted, then
-// Restored). A member that does not keep up (its buffer is full) is dropped
+// jittered backoff and a fresh credential when the connection drops or goes
+// silent for a few of the broker's keep-alive beats, restoring every live
+// subscription and telling members (Interrupted, then Restored). A member that does not keep up (its buffer is full) is dropped
 // alone: its Done closes and Err says ErrSlow.
 package realtime
 

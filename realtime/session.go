@@ -31,8 +31,9 @@ const (
 	DefaultMaxBackoff = 30 * time.Second
 	DefaultAckTimeout = 10 * time.Second
 	// DefaultIdleTimeout is how long a connection may stay silent before
-	// it is taken for dead. Both brokers send keep-alives (KIS PINGPONG,
-	// Kiwoom PING) well within it.
+	// it is taken for dead while the broker's keep-alive beat is not known
+	// yet. Both brokers send keep-alives (KIS PINGPONG, Kiwoom PING) well
+	// within it.
 	DefaultIdleTimeout = 2 * time.Minute
 )
 
@@ -57,9 +58,16 @@ type Config struct {
 	AckTimeout time.Duration
 	// IdleTimeout: a connection on which nothing arrives for this long (no
 	// frame, no keep-alive) is closed and replaced, so that a broker that
-	// hangs with its socket open does not stop the feed for good. Zero
-	// means DefaultIdleTimeout.
+	// hangs with its socket open, or a half-open link, does not stop the
+	// feed for good. Zero means DefaultIdleTimeout. Once the broker's
+	// keep-alive beat is known (from the gaps between its first
+	// keep-alives), a connection is replaced sooner: after KeepAliveMisses
+	// beats and a half without anything (at least a second).
 	IdleTimeout time.Duration
+	// KeepAliveMisses is how many of the broker's keep-alives may go
+	// missing before the connection is taken for dead. Zero means
+	// DefaultKeepAliveMisses.
+	KeepAliveMisses int
 	// HTTPClient dials the connection. Nil means http.DefaultClient.
 	HTTPClient *http.Client
 	// Logger receives connection events (fingerprints only). Nil means
@@ -76,6 +84,9 @@ type Stats struct {
 	FramesOut     uint64 // messages handed to members
 	Drops         uint64 // members dropped for being too slow
 	Reconnects    uint64 // connections opened after the first
+	// KeepAlive is the broker's keep-alive beat as the session measured
+	// it, or 0 before two keep-alives have come.
+	KeepAlive time.Duration
 }
 
 // Session is one upstream WebSocket session of an app key, shared by its
@@ -104,6 +115,9 @@ type Session struct {
 	closed  bool
 
 	framesIn, framesOut, drops, reconnects atomic.Uint64
+
+	pulse pulse        // owned by the connection's read loop
+	beat  atomic.Int64 // pulse.period(), for Stats
 }
 
 type topicState struct {
@@ -159,6 +173,9 @@ func New(cfg Config) (*Session, error) {
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = DefaultIdleTimeout
 	}
+	if cfg.KeepAliveMisses <= 0 {
+		cfg.KeepAliveMisses = DefaultKeepAliveMisses
+	}
 	s := &Session{
 		cfg:     cfg,
 		proto:   newProtocol(c.Broker),
@@ -208,6 +225,7 @@ func (s *Session) Stats() Stats {
 	st.FramesOut = s.framesOut.Load()
 	st.Drops = s.drops.Load()
 	st.Reconnects = s.reconnects.Load()
+	st.KeepAlive = time.Duration(s.beat.Load())
 	return st
 }
 
@@ -599,7 +617,14 @@ func (s *Session) connectOnce() error {
 	}
 	s.conn, s.key, s.down = conn, key, down
 	s.mu.Unlock()
-	go s.read(conn, down)
+	// read sets cause before it closes down. The next connection's read
+	// loop starts only after this one has ended: they share s.pulse.
+	var cause error
+	go s.read(conn, down, &cause)
+	defer func() {
+		conn.CloseNow()
+		<-down
+	}()
 	defer s.markDown()
 
 	if msg := s.proto.login(key); msg != nil {
@@ -619,7 +644,7 @@ func (s *Session) connectOnce() error {
 	}
 	s.log.Info("realtime: connected", "subscriptions", len(s.Topics()))
 	<-down
-	return errors.New("connection closed")
+	return cause
 }
 
 // restore subscribes every wanted topic on a new connection and opens it to
@@ -707,19 +732,29 @@ func (s *Session) markDown() {
 	}
 }
 
-// read serves the connection's incoming messages.
-func (s *Session) read(conn *websocket.Conn, down chan struct{}) {
+// read serves the connection's incoming messages until it ends, and sets
+// *cause to why it did.
+func (s *Session) read(conn *websocket.Conn, down chan struct{}, cause *error) {
 	defer close(down)
 	defer conn.CloseNow()
+	s.pulse.reset()
 	for {
 		// An expired Read closes the connection, which is what a silent
 		// one deserves.
-		rctx, cancel := context.WithTimeout(s.ctx, s.cfg.IdleTimeout)
+		beat := s.pulse.period()
+		wait := silence(beat, s.cfg.KeepAliveMisses, s.cfg.IdleTimeout)
+		rctx, cancel := context.WithTimeout(s.ctx, wait)
 		_, msg, err := conn.Read(rctx)
+		expired := errors.Is(rctx.Err(), context.DeadlineExceeded)
 		cancel()
 		if err != nil {
-			if rctx.Err() != nil && s.ctx.Err() == nil {
-				s.log.Warn("realtime: nothing from the broker; reconnecting", "idle", s.cfg.IdleTimeout)
+			switch {
+			case s.ctx.Err() != nil:
+				*cause = ErrClosed
+			case expired:
+				*cause = &silentError{silence: wait, beat: beat}
+			default:
+				*cause = fmt.Errorf("realtime: reading from the broker: %w", err)
 			}
 			return
 		}
@@ -729,12 +764,15 @@ func (s *Session) read(conn *websocket.Conn, down chan struct{}) {
 			s.framesIn.Add(1)
 			s.route(p, msg)
 		case pKeepAlive:
+			s.pulse.beat(time.Now())
+			s.beat.Store(int64(s.pulse.period()))
 			// KIS and Kiwoom close a session whose keep-alives go
 			// unanswered; both official clients echo the frame back.
 			wctx, cancel := context.WithTimeout(s.ctx, 5*time.Second)
 			err := conn.Write(wctx, websocket.MessageText, msg)
 			cancel()
 			if err != nil {
+				*cause = fmt.Errorf("realtime: echoing the keep-alive: %w", err)
 				return
 			}
 			s.mu.Lock()
