@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"crypto/subtle"
 	"encoding/json"
@@ -47,7 +48,10 @@ import (
 // or, for Kiwoom, whose calls carry no app key, the current token of
 // another account — is refused with 403 in the broker's error shape: it is
 // pointed at the wrong account, and answering would trade on an account
-// the bot does not mean. The answer names neither key nor token.
+// the bot does not mean. The answer names neither key nor token. A request
+// that carries a credential twice (a header, or a field of the body, in any
+// letter case) is refused with 400 ambiguous_credentials before that check,
+// since only one of the copies could be checked.
 
 // facadeKey marks a request that came through the facade; its value is the
 // broker, whose error shape failures take.
@@ -97,6 +101,10 @@ func (a *Agent) serveFacade(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer acct.done()
+	if name := repeatedHeader(r.Header); name != "" {
+		a.refuseAmbiguous(w, acct, "the "+name+" header")
+		return
+	}
 	path = "/" + path
 	r = r.WithContext(context.WithValue(r.Context(), facadeKey{}, acct.creds.Broker))
 	kisAcct := acct.creds.Broker == kauth.KIS
@@ -158,6 +166,10 @@ func (a *Agent) readOAuth(w http.ResponseWriter, r *http.Request, acct *account)
 	var b oauthBody
 	if r.Body != nil && r.Body != http.NoBody {
 		data, _ := io.ReadAll(r.Body) // in memory now
+		if name := repeatedField(data); name != "" {
+			a.refuseAmbiguous(w, acct, "the body's "+name+" field")
+			return false
+		}
 		// A body that is not JSON is the client's business: the managed
 		// credentials are used whatever it holds.
 		_ = json.Unmarshal(data, &b)
@@ -217,6 +229,81 @@ func (a *Agent) refuseForeign(w http.ResponseWriter, acct *account) {
 	a.log.Warn("agent: facade refused a request carrying another account's credentials", "account", acct.name)
 	writeBrokerError(w, acct, http.StatusForbidden, "foreign_credentials",
 		"kauth: this URL serves account "+acct.name+", but the request carries the app key or token of another account served by this agent; use that account's URL")
+}
+
+// credentialNames are the names under which the brokers' calls carry an
+// app's credentials, as headers (KIS calls: authorization, appkey,
+// appsecret; Kiwoom calls: authorization) or as the fields of the token,
+// approval and revoke bodies (KIS: appkey, appsecret, and secretkey on
+// /oauth2/Approval; Kiwoom: appkey, secretkey; both revokes: token).
+var credentialNames = []string{"authorization", "appkey", "appsecret", "secretkey", "token"}
+
+// isCredentialName reports whether name is one of credentialNames in any
+// letter case (Unicode simple folding, as Go's JSON decoder matches field
+// names: "APPKEY" and "appKey" are the field appkey).
+func isCredentialName(name string) (string, bool) {
+	for _, c := range credentialNames {
+		if strings.EqualFold(name, c) {
+			return c, true
+		}
+	}
+	return "", false
+}
+
+// repeatedHeader returns the credential header that h carries more than
+// once, in any spelling, or "". Two copies cannot both be checked against
+// the other accounts' credentials, and which one an upstream reads is its
+// own choice.
+func repeatedHeader(h http.Header) string {
+	counts := map[string]int{}
+	for k, vs := range h {
+		if c, ok := isCredentialName(k); ok {
+			if counts[c] += len(vs); counts[c] > 1 {
+				return c
+			}
+		}
+	}
+	return ""
+}
+
+// repeatedField returns the credential field that the top-level JSON
+// object in data holds more than once, in any letter case, or "". Go's
+// decoder keeps the last copy and others may keep the first, so such a
+// body has no one meaning. Only the top level is read: the brokers read
+// the credentials there and nowhere else. A body that is not a JSON object
+// has no repeated field (it is the client's business, as in readOAuth).
+func repeatedField(data []byte) string {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return ""
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return ""
+		}
+		key, _ := tok.(string)
+		if c, ok := isCredentialName(key); ok {
+			if seen[c] {
+				return c
+			}
+			seen[c] = true
+		}
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return ""
+		}
+	}
+	return ""
+}
+
+// refuseAmbiguous answers a request that carries what (a header or a body
+// field, named, never its value) more than once.
+func (a *Agent) refuseAmbiguous(w http.ResponseWriter, acct *account, what string) {
+	a.log.Warn("agent: facade refused a request carrying a credential twice", "account", acct.name, "credential", what)
+	writeBrokerError(w, acct, http.StatusBadRequest, "ambiguous_credentials",
+		"kauth: the request carries "+what+" more than once; send each credential once")
 }
 
 // facadeToken answers the token endpoint with the managed token.
