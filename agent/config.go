@@ -196,13 +196,19 @@ func DefaultRateLimit(b kauth.Broker, e kauth.Env) float64 {
 	return 1
 }
 
-// LoadConfig reads a YAML config file. Unknown fields are an error that
-// names their line, so a misspelt setting is never silently ignored.
-// Relative credential file paths are resolved against the file's directory.
+// MaxConfigSize bounds what LoadConfig reads of a config file: a config
+// is a few kilobytes, and a path such as /dev/zero must not be read without
+// end.
+const MaxConfigSize = 1 << 20
+
+// LoadConfig reads a YAML config file of at most MaxConfigSize bytes.
+// Unknown fields are an error that names their line, so a misspelt
+// setting is never silently ignored. Relative credential file paths are
+// resolved against the file's directory.
 func LoadConfig(path string) (Config, error) {
-	data, err := os.ReadFile(path)
+	data, err := readConfigFile(path)
 	if err != nil {
-		return Config{}, fmt.Errorf("agent: reading config: %w", err)
+		return Config{}, err
 	}
 	cfg, err := ParseConfig(data)
 	if err != nil {
@@ -222,6 +228,25 @@ func LoadConfig(path string) (Config, error) {
 		}
 	}
 	return cfg, nil
+}
+
+// readConfigFile reads path, refusing one over MaxConfigSize rather than
+// reading a part of it (or, for a device or a pipe, reading on without
+// end).
+func readConfigFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("agent: reading config: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxConfigSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("agent: reading config %s: %w", path, err)
+	}
+	if len(data) > MaxConfigSize {
+		return nil, fmt.Errorf("agent: config %s is over 1 MiB, the most a config file may hold", path)
+	}
+	return data, nil
 }
 
 // ParseConfig parses a YAML config document strictly: unknown fields and
