@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -403,6 +404,9 @@ func resolve(cfg Config, getenv func(string) string) ([]resolved, error) {
 	if err := checkTCPAddr(cfg.Listen.TCP, cfg.Listen.AllowNonLoopback); err != nil {
 		errs = append(errs, err)
 	}
+	if err := checkSocketPath(cfg.Listen.Socket); err != nil {
+		errs = append(errs, err)
+	}
 	seen := map[string]bool{}
 	out := make([]resolved, 0, len(cfg.Accounts))
 	for i, a := range cfg.Accounts {
@@ -642,19 +646,46 @@ func expandHome(p string) (string, error) {
 	return filepath.Join(home, p[2:]), nil
 }
 
-// checkTCPAddr refuses a TCP address that is not loopback, unless allowed.
+// checkTCPAddr refuses a TCP address that net.Listen could not take as
+// written — not HOST:PORT, a port that is not a number from 0 to 65535, a
+// host that is neither an IP address nor a host name (a URL such as
+// file:///etc/passwd) — and one that is not loopback, unless allowed.
 func checkTCPAddr(addr string, allowNonLoopback bool) error {
 	if addr == "" {
 		return nil
 	}
-	host, _, err := net.SplitHostPort(addr)
+	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		return fmt.Errorf("agent: listen tcp %q: %w", addr, err)
+		return fmt.Errorf("agent: listen tcp %q: want HOST:PORT, such as 127.0.0.1:8700", addr)
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || strconv.FormatUint(n, 10) != port {
+		return fmt.Errorf("agent: listen tcp %q: the port must be a number from 0 to 65535", addr)
+	}
+	if _, err := netip.ParseAddr(host); err != nil && host != "" && (len(host) > 253 || !hostName.MatchString(host)) {
+		return fmt.Errorf("agent: listen tcp %q: %q is neither an IP address nor a host name", addr, host)
 	}
 	if isLoopbackHost(host) || allowNonLoopback {
 		return nil
 	}
 	return fmt.Errorf("agent: listen tcp %q is not a loopback address; use 127.0.0.1:PORT, or set allow_non_loopback: true to expose the accounts to the network", addr)
+}
+
+// hostName matches a DNS host name: dot-separated labels of letters,
+// digits, '-' and '_', at most 253 bytes.
+var hostName = regexp.MustCompile(`^(?:[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.)*[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.?$`)
+
+// maxSocketPath is the longest path a unix socket address holds: the
+// sun_path array less its terminating NUL (107 bytes on Linux, 103 on
+// the BSDs and macOS).
+const maxSocketPath = len(syscall.RawSockaddrUnix{}.Path) - 1
+
+// checkSocketPath refuses a socket path longer than a unix socket address
+// holds, which bind would refuse with "invalid argument".
+func checkSocketPath(path string) error {
+	if path == SocketOff || len(path) <= maxSocketPath {
+		return nil
+	}
+	return fmt.Errorf("agent: listen socket %q is %d bytes long; a unix socket path holds at most %d: choose a shorter path", path, len(path), maxSocketPath)
 }
 
 // isLoopbackHost reports whether host names the loopback interface.

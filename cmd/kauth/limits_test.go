@@ -52,6 +52,65 @@ func TestServeConfigFileBounded(t *testing.T) {
 	}
 }
 
+// TestServeListenErrorsExit2: an address the agent cannot listen on as
+// written — a URL, a port out of range or missing, a socket path longer
+// than a unix socket address holds — is a configuration error: exit 2 with
+// one line naming the setting, whether it comes from the config file or
+// from --addr.
+func TestServeListenErrorsExit2(t *testing.T) {
+	dir := shortDir(t)
+	env := map[string]string{"KAUTH_CACHE_DIR": filepath.Join(dir, "cache"), "KAUTH_STORE": "memory",
+		"K": "PSabcdefghijklmnopqrstuvwxyz0123456789", "S": strings.Repeat("s", 180)}
+	sock := filepath.Join(dir, "a.sock")
+	config := func(listen string) string {
+		return "listen:\n" + listen + "accounts:\n  - name: a\n    broker: kis\n    env: mock\n    base_url: http://127.0.0.1:1\n    appkey: {env: K}\n    appsecret: {env: S}\n"
+	}
+	long := "/tmp/" + strings.Repeat("d", 120) + "/agent.sock"
+	for _, tc := range []struct {
+		name, config string
+		args         []string
+		want         string
+	}{
+		{"file url", config("  socket: " + sock + "\n  tcp: file:///etc/passwd\n"), nil, "file:///etc/passwd"},
+		{"file url allowed off loopback", config("  socket: " + sock + "\n  allow_non_loopback: true\n  tcp: file:///etc/passwd\n"), nil, "file:///etc/passwd"},
+		{"port out of range", config("  socket: " + sock + "\n  tcp: 127.0.0.1:99999\n"), nil, "127.0.0.1:99999"},
+		{"no port", config("  socket: " + sock + "\n  tcp: 127.0.0.1\n"), nil, "127.0.0.1"},
+		{"socket path too long", config("  socket: " + long + "\n"), nil, "socket"},
+		{"addr flag url", config("  socket: " + sock + "\n"), []string{"--addr", "file:///etc/passwd"}, "file:///etc/passwd"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(dir, "kauth.yaml")
+			if err := os.WriteFile(path, []byte(tc.config), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			r := run(t, env, "", append([]string{"serve", "--config", path}, tc.args...)...)
+			if r.code != exitUsage {
+				t.Fatalf("exit code = %d; want %d\n%s", r.code, exitUsage, r.stderr)
+			}
+			lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+			last := lines[len(lines)-1]
+			if !strings.Contains(last, "listen") || !strings.Contains(last, tc.want) {
+				t.Errorf("last stderr line = %q; want it to name the listen setting and %q", last, tc.want)
+			}
+			if strings.Contains(r.stderr, env["S"]) || strings.Contains(r.stderr, env["K"]) {
+				t.Error("stderr shows a credential")
+			}
+		})
+	}
+}
+
+// shortDir is a temporary directory whose name leaves room for a socket
+// (a unix socket path holds at most 107 bytes).
+func shortDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("/tmp", "kl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
 // endless is a stdin that never ends; it fails the read past limit bytes,
 // so that a reader without bound is an error rather than a full memory.
 type endless struct {
