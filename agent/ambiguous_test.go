@@ -6,6 +6,11 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/kauth/kauth"
+	"github.com/kauth/kauth/agent"
+	"github.com/kauth/kauth/brokersim"
+	"github.com/kauth/kauth/ls"
 )
 
 // TestFacadeRefusesAmbiguousCredentials: a facade request that names a
@@ -97,6 +102,71 @@ func TestFacadeRefusesAmbiguousCredentials(t *testing.T) {
 				}
 			}
 			for _, s := range append(h.secrets, otherTok, ownKiwoom, placeholderKey) {
+				if bytes.Contains(a.body, []byte(s)) {
+					t.Errorf("the answer holds a credential: %s", a.body)
+				}
+			}
+		})
+	}
+}
+
+// TestFacadeFormBodies: LS and DB take their token and revoke calls as
+// form-encoded bodies (appkey, appsecretkey). Through the facade, such a
+// body carrying another account's app key is refused as a JSON body is
+// (403 foreign_credentials), and one carrying a credential twice is 400
+// ambiguous_credentials, both in the gateway's error shape and naming no
+// secret; a body with placeholders is answered with the managed token.
+func TestFacadeFormBodies(t *testing.T) {
+	const (
+		keyA, secretA = "FAKE-TEST-LS-APPKEY-A-0000000000000", "FAKE-TEST-LS-SECRET-A-not-a-real-one"
+		keyB, secretB = "FAKE-TEST-LS-APPKEY-B-0000000000000", "FAKE-TEST-LS-SECRET-B-not-a-real-one"
+	)
+	var simURL string
+	h := newHarness(t, setup{
+		sim: func(s *brokersim.Server) {
+			s.Register(ls.Broker, kauth.Mock, keyA, secretA)
+			s.Register(ls.Broker, kauth.Mock, keyB, secretB)
+		},
+		onSim: func(u string) { simURL = u },
+		cfg: func(c *agent.Config) {
+			for _, a := range []struct{ name, key, secret string }{{"ls-a", keyA, secretA}, {"ls-b", keyB, secretB}} {
+				c.Accounts = append(c.Accounts, agent.Account{Name: a.name, Broker: ls.Broker, Env: kauth.Mock,
+					AppKey: agent.Secret{Value: a.key}, AppSecret: agent.Secret{Value: a.secret},
+					BaseURL: brokersim.BaseURL(simURL, ls.Broker, kauth.Mock)})
+			}
+		},
+	})
+	h.secrets = append(h.secrets, h.key, keyA, secretA, keyB, secretB)
+	form := [][2]string{{"Content-Type", "application/x-www-form-urlencoded"}}
+	tokenURL := h.facadeURL("ls-a") + "/oauth2/token"
+	for _, tc := range []struct {
+		name   string
+		body   string
+		status int
+		code   string
+	}{
+		{"another account's appkey", "grant_type=client_credentials&appkey=" + keyB + "&appsecretkey=x&scope=oob", http.StatusForbidden, "foreign_credentials"},
+		{"appkey twice", "grant_type=client_credentials&appkey=" + placeholderKey + "&appkey=" + keyB + "&appsecretkey=x&scope=oob", http.StatusBadRequest, "ambiguous_credentials"},
+		{"appsecretkey twice", "grant_type=client_credentials&appkey=" + placeholderKey + "&appsecretkey=x&APPSECRETKEY=y&scope=oob", http.StatusBadRequest, "ambiguous_credentials"},
+		{"placeholders", "grant_type=client_credentials&appkey=" + placeholderKey + "&appsecretkey=x&scope=oob", http.StatusOK, ""},
+		{"its own appkey", "grant_type=client_credentials&appkey=" + keyA + "&appsecretkey=" + secretA + "&scope=oob", http.StatusOK, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := pyDo(t, h.ep.TCP, "POST", tokenURL, form, tc.body)
+			if a.status != tc.status {
+				t.Fatalf("status = %d; want %d", a.status, tc.status)
+			}
+			m := a.json(t)
+			if tc.code == "" {
+				if tok, _ := m["access_token"].(string); tok == "" {
+					t.Errorf("answer has no access_token")
+				}
+				return
+			}
+			if m["error_code"] != tc.code || m["rsp_cd"] != tc.code {
+				t.Errorf("answer = %s; want error_code and rsp_cd %s", a.body, tc.code)
+			}
+			for _, s := range h.secrets {
 				if bytes.Contains(a.body, []byte(s)) {
 					t.Errorf("the answer holds a credential: %s", a.body)
 				}

@@ -8,7 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -44,9 +46,9 @@ import (
 //     placeholders.
 //
 // A client that sends the real app key of ANOTHER account this agent
-// serves (in a token, approval or revoke body, or in the appkey header) —
-// or, for Kiwoom, whose calls carry no app key, the current token of
-// another account — is refused with 403 in the broker's error shape: it is
+// serves (in a token, approval or revoke body, JSON or, for LS and DB,
+// form-encoded, or in the appkey header) — or, for Kiwoom, whose calls
+// carry no app key, the current token of another account — is refused with 403 in the broker's error shape: it is
 // pointed at the wrong account, and answering would trade on an account
 // the bot does not mean. The answer names neither key nor token. A request
 // that carries a credential twice (a header, or a field of the body, in any
@@ -145,7 +147,8 @@ func shortPath(p string) string {
 
 // oauthBody is the JSON body of the brokers' token, approval and revoke
 // calls: KIS sends appkey and appsecret (secretkey on /oauth2/Approval),
-// Kiwoom appkey and secretkey; revokes add token.
+// Kiwoom appkey and secretkey; revokes add token. LS and DB send theirs
+// form-encoded instead (see isForm).
 type oauthBody struct {
 	AppKey string `json:"appkey"`
 }
@@ -166,13 +169,21 @@ func (a *Agent) readOAuth(w http.ResponseWriter, r *http.Request, acct *account)
 	var b oauthBody
 	if r.Body != nil && r.Body != http.NoBody {
 		data, _ := io.ReadAll(r.Body) // in memory now
-		if name := repeatedField(data); name != "" {
+		repeated := repeatedField
+		if isForm(r) {
+			repeated = repeatedFormField
+		}
+		if name := repeated(data); name != "" {
 			a.refuseAmbiguous(w, acct, "the body's "+name+" field")
 			return false
 		}
-		// A body that is not JSON is the client's business: the managed
-		// credentials are used whatever it holds.
-		_ = json.Unmarshal(data, &b)
+		if isForm(r) {
+			b.AppKey = formAppKey(data)
+		} else {
+			// A body that is not JSON is the client's business: the
+			// managed credentials are used whatever it holds.
+			_ = json.Unmarshal(data, &b)
+		}
 	}
 	if a.foreignKey(acct, b.AppKey) {
 		a.refuseForeign(w, acct)
@@ -236,7 +247,7 @@ func (a *Agent) refuseForeign(w http.ResponseWriter, acct *account) {
 // appsecret; Kiwoom calls: authorization) or as the fields of the token,
 // approval and revoke bodies (KIS: appkey, appsecret, and secretkey on
 // /oauth2/Approval; Kiwoom: appkey, secretkey; both revokes: token).
-var credentialNames = []string{"authorization", "appkey", "appsecret", "secretkey", "token"}
+var credentialNames = []string{"authorization", "appkey", "appsecret", "secretkey", "appsecretkey", "token"}
 
 // isCredentialName reports whether name is one of credentialNames in any
 // letter case (Unicode simple folding, as Go's JSON decoder matches field
@@ -293,6 +304,42 @@ func repeatedField(data []byte) string {
 		var skip json.RawMessage
 		if err := dec.Decode(&skip); err != nil {
 			return ""
+		}
+	}
+	return ""
+}
+
+// isForm reports whether r's body is form-encoded, as LS's and DB's token
+// and revoke calls are (POST /oauth2/token and /oauth2/revoke,
+// application/x-www-form-urlencoded with appkey and appsecretkey, in both
+// gateways' published OAuth pages).
+func isForm(r *http.Request) bool {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	return err == nil && mt == "application/x-www-form-urlencoded"
+}
+
+// repeatedFormField is repeatedField for a form-encoded body: the
+// credential field named more than once, in any letter case, or "".
+func repeatedFormField(data []byte) string {
+	vals, _ := url.ParseQuery(string(data)) // what parses is what a server reads
+	counts := map[string]int{}
+	for k, vs := range vals {
+		if c, ok := isCredentialName(k); ok {
+			if counts[c] += len(vs); counts[c] > 1 {
+				return c
+			}
+		}
+	}
+	return ""
+}
+
+// formAppKey returns the appkey field of a form-encoded body (named once,
+// in any letter case, as repeatedFormField has made sure), or "".
+func formAppKey(data []byte) string {
+	vals, _ := url.ParseQuery(string(data))
+	for k, vs := range vals {
+		if strings.EqualFold(k, "appkey") && len(vs) > 0 {
+			return vs[0]
 		}
 	}
 	return ""
