@@ -549,10 +549,10 @@ func (a *Agent) Endpoints() Endpoints {
 func (a *Agent) ListenAndServe(ctx context.Context) error {
 	cfg := a.config()
 	if err := checkTCPAddr(cfg.Listen.TCP, cfg.Listen.AllowNonLoopback); err != nil {
-		return err
+		return &ConfigError{err}
 	}
 	if cfg.Listen.Socket == SocketOff && cfg.Listen.TCP == "" {
-		return errors.New("agent: nothing to listen on: the socket is off and no tcp address is set")
+		return &ConfigError{errors.New("agent: nothing to listen on: the socket is off and no tcp address is set")}
 	}
 	var lns []net.Listener
 	fail := func(err error) error {
@@ -575,6 +575,9 @@ func (a *Agent) ListenAndServe(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		if err := checkSocketPath(path); err != nil {
+			return &ConfigError{err}
+		}
 		ln, err := listenUnix(path)
 		if err != nil {
 			return err
@@ -592,7 +595,7 @@ func (a *Agent) ListenAndServe(ctx context.Context) error {
 		}
 		lns = append(lns, ln)
 		if err := checkListener(ln, cfg.Listen.AllowNonLoopback); err != nil {
-			return fail(err)
+			return fail(&ConfigError{err})
 		}
 		ep.TCP = ln.Addr().String()
 		ep.KeyFile = a.keyFile()

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -196,13 +197,19 @@ func DefaultRateLimit(b kauth.Broker, e kauth.Env) float64 {
 	return 1
 }
 
-// LoadConfig reads a YAML config file. Unknown fields are an error that
-// names their line, so a misspelt setting is never silently ignored.
-// Relative credential file paths are resolved against the file's directory.
+// MaxConfigSize bounds what LoadConfig reads of a config file: a config
+// is a few kilobytes, and a path such as /dev/zero must not be read without
+// end.
+const MaxConfigSize = 1 << 20
+
+// LoadConfig reads a YAML config file of at most MaxConfigSize bytes.
+// Unknown fields are an error that names their line, so a misspelt
+// setting is never silently ignored. Relative credential file paths are
+// resolved against the file's directory.
 func LoadConfig(path string) (Config, error) {
-	data, err := os.ReadFile(path)
+	data, err := readConfigFile(path)
 	if err != nil {
-		return Config{}, fmt.Errorf("agent: reading config: %w", err)
+		return Config{}, err
 	}
 	cfg, err := ParseConfig(data)
 	if err != nil {
@@ -222,6 +229,25 @@ func LoadConfig(path string) (Config, error) {
 		}
 	}
 	return cfg, nil
+}
+
+// readConfigFile reads path, refusing one over MaxConfigSize rather than
+// reading a part of it (or, for a device or a pipe, reading on without
+// end).
+func readConfigFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("agent: reading config: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxConfigSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("agent: reading config %s: %w", path, err)
+	}
+	if len(data) > MaxConfigSize {
+		return nil, fmt.Errorf("agent: config %s is over 1 MiB, the most a config file may hold", path)
+	}
+	return data, nil
 }
 
 // ParseConfig parses a YAML config document strictly: unknown fields and
@@ -376,6 +402,9 @@ func resolve(cfg Config, getenv func(string) string) ([]resolved, error) {
 		errs = append(errs, fmt.Errorf("agent: budget_share %v: want a share of the budget in (0, 1]", b))
 	}
 	if err := checkTCPAddr(cfg.Listen.TCP, cfg.Listen.AllowNonLoopback); err != nil {
+		errs = append(errs, err)
+	}
+	if err := checkSocketPath(cfg.Listen.Socket); err != nil {
 		errs = append(errs, err)
 	}
 	seen := map[string]bool{}
@@ -617,19 +646,46 @@ func expandHome(p string) (string, error) {
 	return filepath.Join(home, p[2:]), nil
 }
 
-// checkTCPAddr refuses a TCP address that is not loopback, unless allowed.
+// checkTCPAddr refuses a TCP address that net.Listen could not take as
+// written — not HOST:PORT, a port that is not a number from 0 to 65535, a
+// host that is neither an IP address nor a host name (a URL such as
+// file:///etc/passwd) — and one that is not loopback, unless allowed.
 func checkTCPAddr(addr string, allowNonLoopback bool) error {
 	if addr == "" {
 		return nil
 	}
-	host, _, err := net.SplitHostPort(addr)
+	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		return fmt.Errorf("agent: listen tcp %q: %w", addr, err)
+		return fmt.Errorf("agent: listen tcp %q: want HOST:PORT, such as 127.0.0.1:8700", addr)
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || strconv.FormatUint(n, 10) != port {
+		return fmt.Errorf("agent: listen tcp %q: the port must be a number from 0 to 65535", addr)
+	}
+	if _, err := netip.ParseAddr(host); err != nil && host != "" && (len(host) > 253 || !hostName.MatchString(host)) {
+		return fmt.Errorf("agent: listen tcp %q: %q is neither an IP address nor a host name", addr, host)
 	}
 	if isLoopbackHost(host) || allowNonLoopback {
 		return nil
 	}
 	return fmt.Errorf("agent: listen tcp %q is not a loopback address; use 127.0.0.1:PORT, or set allow_non_loopback: true to expose the accounts to the network", addr)
+}
+
+// hostName matches a DNS host name: dot-separated labels of letters,
+// digits, '-' and '_', at most 253 bytes.
+var hostName = regexp.MustCompile(`^(?:[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.)*[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.?$`)
+
+// maxSocketPath is the longest path a unix socket address holds: the
+// sun_path array less its terminating NUL (107 bytes on Linux, 103 on
+// the BSDs and macOS).
+const maxSocketPath = len(syscall.RawSockaddrUnix{}.Path) - 1
+
+// checkSocketPath refuses a socket path longer than a unix socket address
+// holds, which bind would refuse with "invalid argument".
+func checkSocketPath(path string) error {
+	if path == SocketOff || len(path) <= maxSocketPath {
+		return nil
+	}
+	return fmt.Errorf("agent: listen socket %q is %d bytes long; a unix socket path holds at most %d: choose a shorter path", path, len(path), maxSocketPath)
 }
 
 // isLoopbackHost reports whether host names the loopback interface.

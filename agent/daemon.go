@@ -221,11 +221,17 @@ func applyAddr(cfg Config, addr string) (Config, error) {
 		cfg.Listen.Socket = addr
 	default:
 		if _, _, err := net.SplitHostPort(addr); err != nil {
-			return cfg, fmt.Errorf("agent: address %q: want 127.0.0.1:PORT or unix:/path/to/agent.sock", addr)
+			return cfg, &ConfigError{fmt.Errorf("agent: address %q: want 127.0.0.1:PORT or unix:/path/to/agent.sock", addr)}
 		}
 		cfg.Listen.TCP = addr
 	}
-	return cfg, checkTCPAddr(cfg.Listen.TCP, cfg.Listen.AllowNonLoopback)
+	if err := checkTCPAddr(cfg.Listen.TCP, cfg.Listen.AllowNonLoopback); err != nil {
+		return cfg, &ConfigError{err}
+	}
+	if err := checkSocketPath(cfg.Listen.Socket); err != nil {
+		return cfg, &ConfigError{err}
+	}
+	return cfg, nil
 }
 
 // startSim serves a brokersim with its demo apps on a loopback port.

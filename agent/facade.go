@@ -1,13 +1,16 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -43,11 +46,14 @@ import (
 //     placeholders.
 //
 // A client that sends the real app key of ANOTHER account this agent
-// serves (in a token, approval or revoke body, or in the appkey header) —
-// or, for Kiwoom, whose calls carry no app key, the current token of
-// another account — is refused with 403 in the broker's error shape: it is
+// serves (in a token, approval or revoke body, JSON or, for LS and DB,
+// form-encoded, or in the appkey header) — or, for Kiwoom, whose calls
+// carry no app key, the current token of another account — is refused with 403 in the broker's error shape: it is
 // pointed at the wrong account, and answering would trade on an account
-// the bot does not mean. The answer names neither key nor token.
+// the bot does not mean. The answer names neither key nor token. A request
+// that carries a credential twice (a header, or a field of the body, in any
+// letter case) is refused with 400 ambiguous_credentials before that check,
+// since only one of the copies could be checked.
 
 // facadeKey marks a request that came through the facade; its value is the
 // broker, whose error shape failures take.
@@ -97,6 +103,10 @@ func (a *Agent) serveFacade(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer acct.done()
+	if name := repeatedHeader(r.Header); name != "" {
+		a.refuseAmbiguous(w, acct, "the "+name+" header")
+		return
+	}
 	path = "/" + path
 	r = r.WithContext(context.WithValue(r.Context(), facadeKey{}, acct.creds.Broker))
 	kisAcct := acct.creds.Broker == kauth.KIS
@@ -137,7 +147,8 @@ func shortPath(p string) string {
 
 // oauthBody is the JSON body of the brokers' token, approval and revoke
 // calls: KIS sends appkey and appsecret (secretkey on /oauth2/Approval),
-// Kiwoom appkey and secretkey; revokes add token.
+// Kiwoom appkey and secretkey; revokes add token. LS and DB send theirs
+// form-encoded instead (see isForm).
 type oauthBody struct {
 	AppKey string `json:"appkey"`
 }
@@ -158,9 +169,21 @@ func (a *Agent) readOAuth(w http.ResponseWriter, r *http.Request, acct *account)
 	var b oauthBody
 	if r.Body != nil && r.Body != http.NoBody {
 		data, _ := io.ReadAll(r.Body) // in memory now
-		// A body that is not JSON is the client's business: the managed
-		// credentials are used whatever it holds.
-		_ = json.Unmarshal(data, &b)
+		repeated := repeatedField
+		if isForm(r) {
+			repeated = repeatedFormField
+		}
+		if name := repeated(data); name != "" {
+			a.refuseAmbiguous(w, acct, "the body's "+name+" field")
+			return false
+		}
+		if isForm(r) {
+			b.AppKey = formAppKey(data)
+		} else {
+			// A body that is not JSON is the client's business: the
+			// managed credentials are used whatever it holds.
+			_ = json.Unmarshal(data, &b)
+		}
 	}
 	if a.foreignKey(acct, b.AppKey) {
 		a.refuseForeign(w, acct)
@@ -217,6 +240,117 @@ func (a *Agent) refuseForeign(w http.ResponseWriter, acct *account) {
 	a.log.Warn("agent: facade refused a request carrying another account's credentials", "account", acct.name)
 	writeBrokerError(w, acct, http.StatusForbidden, "foreign_credentials",
 		"kauth: this URL serves account "+acct.name+", but the request carries the app key or token of another account served by this agent; use that account's URL")
+}
+
+// credentialNames are the names under which the brokers' calls carry an
+// app's credentials, as headers (KIS calls: authorization, appkey,
+// appsecret; Kiwoom calls: authorization) or as the fields of the token,
+// approval and revoke bodies (KIS: appkey, appsecret, and secretkey on
+// /oauth2/Approval; Kiwoom: appkey, secretkey; both revokes: token).
+var credentialNames = []string{"authorization", "appkey", "appsecret", "secretkey", "appsecretkey", "token"}
+
+// isCredentialName reports whether name is one of credentialNames in any
+// letter case (Unicode simple folding, as Go's JSON decoder matches field
+// names: "APPKEY" and "appKey" are the field appkey).
+func isCredentialName(name string) (string, bool) {
+	for _, c := range credentialNames {
+		if strings.EqualFold(name, c) {
+			return c, true
+		}
+	}
+	return "", false
+}
+
+// repeatedHeader returns the credential header that h carries more than
+// once, in any spelling, or "". Two copies cannot both be checked against
+// the other accounts' credentials, and which one an upstream reads is its
+// own choice.
+func repeatedHeader(h http.Header) string {
+	counts := map[string]int{}
+	for k, vs := range h {
+		if c, ok := isCredentialName(k); ok {
+			if counts[c] += len(vs); counts[c] > 1 {
+				return c
+			}
+		}
+	}
+	return ""
+}
+
+// repeatedField returns the credential field that the top-level JSON
+// object in data holds more than once, in any letter case, or "". Go's
+// decoder keeps the last copy and others may keep the first, so such a
+// body has no one meaning. Only the top level is read: the brokers read
+// the credentials there and nowhere else. A body that is not a JSON object
+// has no repeated field (it is the client's business, as in readOAuth).
+func repeatedField(data []byte) string {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return ""
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return ""
+		}
+		key, _ := tok.(string)
+		if c, ok := isCredentialName(key); ok {
+			if seen[c] {
+				return c
+			}
+			seen[c] = true
+		}
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return ""
+		}
+	}
+	return ""
+}
+
+// isForm reports whether r's body is form-encoded, as LS's and DB's token
+// and revoke calls are (POST /oauth2/token and /oauth2/revoke,
+// application/x-www-form-urlencoded with appkey and appsecretkey, in both
+// gateways' published OAuth pages).
+func isForm(r *http.Request) bool {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	return err == nil && mt == "application/x-www-form-urlencoded"
+}
+
+// repeatedFormField is repeatedField for a form-encoded body: the
+// credential field named more than once, in any letter case, or "".
+func repeatedFormField(data []byte) string {
+	vals, _ := url.ParseQuery(string(data)) // what parses is what a server reads
+	counts := map[string]int{}
+	for k, vs := range vals {
+		if c, ok := isCredentialName(k); ok {
+			if counts[c] += len(vs); counts[c] > 1 {
+				return c
+			}
+		}
+	}
+	return ""
+}
+
+// formAppKey returns the appkey field of a form-encoded body (named once,
+// in any letter case, as repeatedFormField has made sure), or "".
+func formAppKey(data []byte) string {
+	vals, _ := url.ParseQuery(string(data))
+	for k, vs := range vals {
+		if strings.EqualFold(k, "appkey") && len(vs) > 0 {
+			return vs[0]
+		}
+	}
+	return ""
+}
+
+// refuseAmbiguous answers a request that carries what (a header or a body
+// field, named, never its value) more than once.
+func (a *Agent) refuseAmbiguous(w http.ResponseWriter, acct *account, what string) {
+	a.log.Warn("agent: facade refused a request carrying a credential twice", "account", acct.name, "credential", what)
+	writeBrokerError(w, acct, http.StatusBadRequest, "ambiguous_credentials",
+		"kauth: the request carries "+what+" more than once; send each credential once")
 }
 
 // facadeToken answers the token endpoint with the managed token.

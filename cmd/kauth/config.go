@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -98,6 +99,9 @@ type openedStore struct {
 	kauth.Store
 	name  string       // "file /home/u/.cache/kauth", "memory", "redis://host:6379/0"
 	close func() error // releases connections; never nil
+	// unkept, if set, is why the file store could not be opened and a
+	// memory store stands in: nothing is cached beyond this process.
+	unkept error
 }
 
 // openStore opens the store that the environment selects.
@@ -129,6 +133,24 @@ func (c *cli) openStore(log *slog.Logger) (*openedStore, error) {
 		return c.openRedis(kind, log)
 	}
 	return nil, configErrorf("kauth: KAUTH_STORE=%q: want file, memory or a redis://, redis+sentinel:// or redis+cluster:// URL", redactURL(kind))
+}
+
+// openStoreOrMemory is openStore for a command that can do its work
+// without a cache (kauth token): when the file store cannot be opened
+// because its directory cannot be written — a fresh cache dir on a full or
+// read-only disk, where not even the store's key file can be created — it
+// returns a memory store whose unkept field says why. Nothing can then be
+// cached, and nothing was: without a key file no entry in the directory
+// can be opened.
+func (c *cli) openStoreOrMemory(log *slog.Logger) (*openedStore, error) {
+	st, err := c.openStore(log)
+	if kind := strings.TrimSpace(c.getenv("KAUTH_STORE")); kind != "" && kind != "file" {
+		return st, err
+	}
+	if err != nil && errors.Is(err, kauth.ErrStoreUnwritable) {
+		return &openedStore{Store: kauth.NewMemoryStore(), name: "memory", close: func() error { return nil }, unkept: err}, nil
+	}
+	return st, err
 }
 
 // cacheDir is KAUTH_CACHE_DIR or the user's cache directory + /kauth.
@@ -179,8 +201,10 @@ func (s *appClient) Close() {
 }
 
 // newAppClient reads the credentials of b at e, opens the store and builds a
-// Manager for a command that runs once.
-func (c *cli) newAppClient(b kauth.Broker, e kauth.Env, timeout time.Duration, verbose bool) (*appClient, error) {
+// Manager for a command that runs once. With cacheOptional, a file store
+// that cannot be opened for want of a writable directory gives way to a
+// memory store (see openStoreOrMemory).
+func (c *cli) newAppClient(b kauth.Broker, e kauth.Env, timeout time.Duration, verbose, cacheOptional bool) (*appClient, error) {
 	creds, err := c.credentials(b, e)
 	if err != nil {
 		return nil, err
@@ -190,7 +214,11 @@ func (c *cli) newAppClient(b kauth.Broker, e kauth.Env, timeout time.Duration, v
 		return nil, err
 	}
 	log := c.logger(verbose)
-	st, err := c.openStore(log)
+	open := c.openStore
+	if cacheOptional {
+		open = c.openStoreOrMemory
+	}
+	st, err := open(log)
 	if err != nil {
 		return nil, err
 	}

@@ -39,7 +39,7 @@ expires_at in RFC 3339 in Korea Standard Time (+09:00).`)
 	if err != nil {
 		return err
 	}
-	s, err := c.newAppClient(b, e, *timeout, *verbose)
+	s, err := c.newAppClient(b, e, *timeout, *verbose, true)
 	if err != nil {
 		return err
 	}
@@ -50,7 +50,12 @@ expires_at in RFC 3339 in Korea Standard Time (+09:00).`)
 	if err != nil {
 		return gaveUp(err, *timeout)
 	}
-	if err := s.storeFailure(); err != nil {
+	if err := s.store.unkept; err != nil {
+		// No store: nothing was reused and nothing is kept, so every run
+		// issues (and may meet KIS's once-a-minute limit, EGW00133) until
+		// the directory can be written. Say so on every run.
+		fmt.Fprintln(c.stderr, errorLine(fmt.Errorf("kauth: %s %s: warning: nothing is cached, so the next run will issue again: %w", b, e, err)))
+	} else if err := s.storeFailure(); err != nil {
 		// The token is good, but the cache did not keep it (nor the time of
 		// the issuance): say so, or the next run issues again unawares and
 		// may meet KIS's once-a-minute limit (EGW00133).
@@ -99,7 +104,7 @@ loses it: the brokers hand one token to an app key.`)
 	if err != nil {
 		return err
 	}
-	s, err := c.newAppClient(b, e, *timeout, *verbose)
+	s, err := c.newAppClient(b, e, *timeout, *verbose, false)
 	if err != nil {
 		return err
 	}
