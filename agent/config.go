@@ -151,6 +151,11 @@ type Account struct {
 	// egress in a shared store, so that hosts behind different IPs never
 	// share its token. The environment-only mode reads KAUTH_EGRESS.
 	Egress string `yaml:"egress"`
+	// WSClientMaxSubscriptions is how many real-time topics one local
+	// WebSocket client may hold through the gateway, so that no bot takes
+	// every slot of the app key's one upstream session. Zero means
+	// DefaultWSClientMaxSubscriptions(Broker).
+	WSClientMaxSubscriptions int `yaml:"ws_client_max_subscriptions"`
 }
 
 // The values of Account.Revoke.
@@ -451,6 +456,12 @@ func resolveAccount(a Account, getenv func(string) string) (resolved, error) {
 	}
 	if r.Burst == 0 {
 		r.Burst = 1
+	}
+	if r.WSClientMaxSubscriptions < 0 {
+		return r, fmt.Errorf("ws_client_max_subscriptions %d: must not be negative (0 or unset: %d)", r.WSClientMaxSubscriptions, DefaultWSClientMaxSubscriptions(b))
+	}
+	if r.WSClientMaxSubscriptions == 0 {
+		r.WSClientMaxSubscriptions = DefaultWSClientMaxSubscriptions(b)
 	}
 	switch r.Revoke = strings.ToLower(strings.TrimSpace(r.Revoke)); r.Revoke {
 	case "":

@@ -370,6 +370,14 @@ func (cl *wsClient) kisRequest(ctx context.Context, data []byte) [][]byte {
 	t := realtime.Topic{ID: req.Body.Input.TrID, Key: req.Body.Input.TrKey}
 	switch req.Header.TrType {
 	case "1":
+		if !realtime.Published(kauth.KIS, t.ID) {
+			// Answered here: a made-up tr_id would take one of the
+			// session's 41 slots upstream for nothing.
+			return [][]byte{kisAnswer(t, "1", "OPSP0007", "invalid tr_id: kauth: "+t.ID+" is not a KIS real-time tr_id", nil)}
+		}
+		if !cl.room([]realtime.Topic{t}, nil) {
+			return [][]byte{kisAnswer(t, "1", "OPSP0008", "MAX SUBSCRIBE OVER", nil)}
+		}
 		ack, err := cl.m.Subscribe(ctx, t)
 		if err != nil {
 			return [][]byte{cl.kisRefusal(t, err)}
@@ -464,6 +472,21 @@ func (cl *wsClient) kiwoomRequest(ctx context.Context, data []byte) [][]byte {
 		}
 		return answer(0, "")
 	}
+	for _, t := range topics {
+		if !realtime.Published(kauth.Kiwoom, t.ID) {
+			return answer(1, "kauth: 실시간 항목 "+t.ID+" is not a Kiwoom real-time type")
+		}
+	}
+	var replaced []realtime.Topic
+	if req.Refresh == "0" {
+		cl.mu.Lock()
+		replaced = cl.groups[req.GrpNo]
+		cl.mu.Unlock()
+	}
+	if !cl.room(topics, replaced) {
+		// The whole REG is refused, as Kiwoom refuses one past its limit.
+		return answer(1, fmt.Sprintf("등록 종목수 초과 (kauth: %d per client)", cl.acct.wsClientMax))
+	}
 	if req.Refresh == "0" {
 		cl.mu.Lock()
 		old := cl.groups[req.GrpNo]
@@ -490,6 +513,28 @@ func (cl *wsClient) kiwoomRequest(ctx context.Context, data []byte) [][]byte {
 		cl.mu.Unlock()
 	}
 	return answer(0, "")
+}
+
+// room reports whether the client may hold its topics, less the replaced
+// ones, plus add without going past its account's per-client cap.
+func (cl *wsClient) room(add []realtime.Topic, replaced []realtime.Topic) bool {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	gone := map[realtime.Topic]bool{}
+	for _, t := range replaced {
+		if cl.topics[t] {
+			gone[t] = true
+		}
+	}
+	n := len(cl.topics) - len(gone)
+	seen := map[realtime.Topic]bool{}
+	for _, t := range add {
+		if !seen[t] && (!cl.topics[t] || gone[t]) {
+			n++
+		}
+		seen[t] = true
+	}
+	return n <= cl.acct.wsClientMax
 }
 
 func (cl *wsClient) forget(t realtime.Topic) {
@@ -572,4 +617,15 @@ func (c *wsCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(wsDropsDesc, prometheus.CounterValue, x.drops, l...)
 		ch <- prometheus.MustNewConstMetric(wsReconnectsDesc, prometheus.CounterValue, x.reconnects, l...)
 	}
+}
+
+// DefaultWSClientMaxSubscriptions returns how many topics one local
+// WebSocket client may hold by default: half of what the broker allows one
+// session (KIS 20 of 41, Kiwoom 50 of 100), so that one bot always leaves
+// room for others.
+func DefaultWSClientMaxSubscriptions(b kauth.Broker) int {
+	if b == kauth.KIS {
+		return realtime.KISMaxSubscriptions / 2
+	}
+	return realtime.KiwoomMaxSubscriptions / 2
 }

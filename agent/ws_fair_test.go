@@ -1,0 +1,121 @@
+package agent_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/kauth/kauth"
+	"github.com/kauth/kauth/agent"
+)
+
+// TestWSOneBotCannotTakeEverySlot: a bot that asks for as many codes as
+// KIS allows one session gets the per-client share, and OPSP0008 for the
+// rest; a second bot still subscribes.
+func TestWSOneBotCannotTakeEverySlot(t *testing.T) {
+	h := newHarness(t, wsSetup(nil))
+	greedy, other := h.ws("unix", "kis-mock"), h.ws("unix", "kis-mock")
+	ok := 0
+	for i := 1; i <= 41; i++ {
+		code := fmt.Sprintf("%06d", i)
+		greedy.kisSubscribe("1", "H0STCNT0", code)
+		c := greedy.control()
+		switch {
+		case c.Body.MsgCd == "OPSP0000" && c.Header.TrKey == code:
+			ok++
+		case c.Body.MsgCd == "OPSP0008" && c.Body.Msg1 == "MAX SUBSCRIBE OVER" && c.Body.RtCd == "1" && c.Header.TrKey == code:
+		default:
+			t.Fatalf("greedy bot, code %s: answer %+v; want OPSP0000 or OPSP0008", code, c)
+		}
+	}
+	if want := agent.DefaultWSClientMaxSubscriptions(kauth.KIS); ok != want || want != 20 {
+		t.Errorf("greedy bot holds %d codes; want the default share %d (20 of KIS's 41)", ok, want)
+	}
+	for i := 1; i <= 5; i++ {
+		code := fmt.Sprintf("1%05d", i)
+		other.kisSubscribe("1", "H0STCNT0", code)
+		other.wantControl("OPSP0000", code)
+	}
+	if st := h.kisWS(); len(st.Topics) != 25 {
+		t.Errorf("upstream holds %d topics; want 25", len(st.Topics))
+	}
+}
+
+// TestWSClientCapConfigured: an account's ws_client_max_subscriptions
+// caps each bot; an unsubscribe frees room; a Kiwoom REG past the cap is
+// refused whole, with nothing sent upstream.
+func TestWSClientCapConfigured(t *testing.T) {
+	h := newHarness(t, setup{
+		sim: wsSetup(nil).sim,
+		cfg: func(c *agent.Config) {
+			for i := range c.Accounts {
+				c.Accounts[i].WSClientMaxSubscriptions = 2
+			}
+		},
+	})
+	w := h.ws("unix", "kis-mock")
+	for _, code := range []string{"005930", "000660"} {
+		w.kisSubscribe("1", "H0STCNT0", code)
+		w.wantControl("OPSP0000", code)
+	}
+	w.kisSubscribe("1", "H0STCNT0", "035420")
+	w.wantControl("OPSP0008", "035420")
+	w.kisSubscribe("1", "H0STCNT0", "005930") // held already: no new slot
+	w.wantControl("OPSP0002", "005930")
+	w.kisSubscribe("2", "H0STCNT0", "000660")
+	w.wantControl("OPSP0001", "000660")
+	w.kisSubscribe("1", "H0STCNT0", "035420")
+	w.wantControl("OPSP0000", "035420")
+
+	k := h.ws("unix", "kiwoom-mock")
+	k.send(map[string]string{"trnm": "LOGIN", "token": "placeholder"})
+	if m := k.next(); !strings.Contains(m, `"return_code":0`) {
+		t.Fatalf("login = %s", m)
+	}
+	k.send(map[string]any{"trnm": "REG", "grp_no": "1", "refresh": "1", "data": []map[string]any{{"item": []string{"005930", "000660", "035420"}, "type": []string{"0B"}}}})
+	if m := k.next(); !strings.Contains(m, `"trnm":"REG"`) || strings.Contains(m, `"return_code":0`) {
+		t.Errorf("REG of 3 items past a cap of 2 = %s; want a refusal", m)
+	}
+	if st := h.sim.WSStats(kauth.Kiwoom, kauth.Mock, kiwoomMock.AppKey); st.Subscribes != 0 {
+		t.Errorf("upstream saw %d registrations; want none", st.Subscribes)
+	}
+	k.send(map[string]any{"trnm": "REG", "grp_no": "1", "refresh": "1", "data": []map[string]any{{"item": []string{"005930", "000660"}, "type": []string{"0B"}}}})
+	if m := k.next(); !strings.Contains(m, `"return_code":0`) {
+		t.Errorf("REG of 2 items = %s; want accepted", m)
+	}
+}
+
+// TestWSUnknownTRRefused: tr_ids and types the broker does not publish are
+// refused without asking the broker and without taking a slot.
+func TestWSUnknownTRRefused(t *testing.T) {
+	h := newHarness(t, wsSetup(nil))
+	w := h.ws("unix", "kis-mock")
+	for i := range 30 {
+		id := fmt.Sprintf("H0FAKE%02d", i)
+		w.kisSubscribe("1", id, "005930")
+		if c := w.control(); c.Body.RtCd != "1" || c.Body.MsgCd != "OPSP0007" || c.Header.TrID != id || !strings.Contains(c.Body.Msg1, "tr_id") {
+			t.Fatalf("made-up tr_id %s: answer %+v; want rt_cd 1 OPSP0007 naming the tr_id", id, c)
+		}
+	}
+	if st := h.kisWS(); st.Subscribes != 0 || len(st.Topics) != 0 {
+		t.Errorf("upstream: %+v; want nothing subscribed", st)
+	}
+	for i := 1; i <= agent.DefaultWSClientMaxSubscriptions(kauth.KIS); i++ {
+		code := fmt.Sprintf("%06d", i)
+		w.kisSubscribe("1", "H0STCNT0", code)
+		w.wantControl("OPSP0000", code)
+	}
+
+	k := h.ws("unix", "kiwoom-mock")
+	k.send(map[string]string{"trnm": "LOGIN", "token": "placeholder"})
+	if m := k.next(); !strings.Contains(m, `"return_code":0`) {
+		t.Fatalf("login = %s", m)
+	}
+	k.send(map[string]any{"trnm": "REG", "grp_no": "1", "refresh": "1", "data": []map[string]any{{"item": []string{"005930"}, "type": []string{"ZZ"}}}})
+	if m := k.next(); !strings.Contains(m, `"trnm":"REG"`) || strings.Contains(m, `"return_code":0`) || !strings.Contains(m, "ZZ") {
+		t.Errorf("REG of type ZZ = %s; want a refusal naming it", m)
+	}
+	if st := h.sim.WSStats(kauth.Kiwoom, kauth.Mock, kiwoomMock.AppKey); st.Subscribes != 0 {
+		t.Errorf("upstream saw %d registrations; want none", st.Subscribes)
+	}
+}
