@@ -97,6 +97,10 @@ type WSStats struct {
 	// Subscribes and Unsubscribes count registrations added and removed.
 	Subscribes   int `json:"subscribes"`
 	Unsubscribes int `json:"unsubscribes"`
+	// Controls counts the subscribe and unsubscribe frames the app's
+	// sessions sent (KIS tr_type 1 and 2, Kiwoom REG and REMOVE), accepted
+	// or not: what a broker counts when it polices churn.
+	Controls int `json:"controls"`
 	// Topics are the live session's registrations, sorted: "H0STCNT0|005930"
 	// (KIS tr_id|tr_key) or "0B|005930" (Kiwoom type|item).
 	Topics []string `json:"topics"`
