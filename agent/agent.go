@@ -151,6 +151,9 @@ type account struct {
 	// wsClientMax is how many topics one WebSocket client of the account
 	// may hold.
 	wsClientMax int
+	// wsControlRate paces the control frames of the app key's WebSocket
+	// session (the first account of the app key to open it sets it).
+	wsControlRate float64
 
 	inFlight atomic.Int64 // proxied requests being served
 
@@ -299,7 +302,7 @@ func (a *Agent) Reload(cfg Config) error {
 	for _, r := range rs {
 		sb := shared[budgetKey(r.creds)].b
 		if o, ok := old[r.Name]; ok && o.creds == r.creds && o.baseURL.String() == r.baseURL && o.revokePass == (r.Revoke == RevokePass) && o.shared == sb &&
-			o.wsClientMax == r.WSClientMaxSubscriptions {
+			o.wsClientMax == r.WSClientMaxSubscriptions && o.wsControlRate == r.WSControlRate {
 			next[r.Name] = o
 			continue
 		}
@@ -374,7 +377,7 @@ func (a *Agent) newAccount(r resolved, lim *rate.Limiter) (*account, error) {
 		return nil, fmt.Errorf("agent: account %s: %w", name, err)
 	}
 	acct := &account{name: name, creds: r.creds, baseURL: u, mgr: mgr, limiter: lim, revokePass: r.Revoke == RevokePass,
-		wsClientMax: r.WSClientMaxSubscriptions}
+		wsClientMax: r.WSClientMaxSubscriptions, wsControlRate: r.WSControlRate}
 	acct.proxy = a.newProxy(acct)
 	return acct, nil
 }

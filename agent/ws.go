@@ -110,6 +110,8 @@ func (g *gateway) session(acct *account) (*realtime.Session, error) {
 		URL:         realtime.URL(acct.creds.Broker, acct.creds.Env, acct.baseURL.String()),
 		HTTPClient:  g.a.client,
 		Logger:      g.a.log.With("account", acct.name),
+		ControlRate: acct.wsControlRate,
+		Clock:       g.a.clock,
 	})
 	if err != nil {
 		return nil, err

@@ -1,9 +1,14 @@
 package agent_test
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/coder/websocket"
 
 	"github.com/kauth/kauth"
 	"github.com/kauth/kauth/agent"
@@ -117,5 +122,88 @@ func TestWSUnknownTRRefused(t *testing.T) {
 	}
 	if st := h.sim.WSStats(kauth.Kiwoom, kauth.Mock, kiwoomMock.AppKey); st.Subscribes != 0 {
 		t.Errorf("upstream saw %d registrations; want none", st.Subscribes)
+	}
+}
+
+// TestWSChurnCoalesced: a bot toggling one code 1,000 times gets every
+// answer in KIS's shape, while the broker sees one subscribe, and one
+// unsubscribe once the toggling stops and the release's turn comes.
+func TestWSChurnCoalesced(t *testing.T) {
+	clock := newFakeClock(time.Now())
+	h := newHarness(t, setup{sim: wsSetup(nil).sim, clock: clock})
+	w := h.ws("unix", "kis-mock")
+	const toggles = 1000
+	sent := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		for i := range toggles {
+			trType := "1"
+			if i%2 == 1 {
+				trType = "2"
+			}
+			b, _ := json.Marshal(map[string]any{
+				"header": map[string]string{"approval_key": "placeholder", "custtype": "P", "tr_type": trType, "content-type": "utf-8"},
+				"body":   map[string]any{"input": map[string]string{"tr_id": "H0STCNT0", "tr_key": "005930"}},
+			})
+			if err := w.c.Write(ctx, websocket.MessageText, b); err != nil {
+				sent <- err
+				return
+			}
+		}
+		sent <- nil
+	}()
+	for i := range toggles {
+		want := "OPSP0000"
+		if i%2 == 1 {
+			want = "OPSP0001"
+		}
+		w.wantControl(want, "005930")
+	}
+	if err := <-sent; err != nil {
+		t.Fatal(err)
+	}
+	if st := h.kisWS(); st.Controls != 1 {
+		t.Errorf("upstream saw %d control frames for %d toggles; want 1 (the first subscribe)", st.Controls, toggles)
+	}
+	eventually(t, "the code released upstream", func() bool {
+		clock.Advance(100 * time.Millisecond)
+		return len(h.kisWS().Topics) == 0
+	})
+	if st := h.kisWS(); st.Controls != 2 || st.Subscribes != 1 || st.Unsubscribes != 1 {
+		t.Errorf("upstream: %+v; want one subscribe and one unsubscribe", st)
+	}
+}
+
+// TestWSControlFramesPaced: past the account's ws_control_rate, a new
+// subscription waits for its turn on the clock before it goes upstream.
+func TestWSControlFramesPaced(t *testing.T) {
+	clock := newFakeClock(time.Now())
+	h := newHarness(t, setup{
+		sim:   wsSetup(nil).sim,
+		clock: clock,
+		cfg: func(c *agent.Config) {
+			for i := range c.Accounts {
+				c.Accounts[i].WSControlRate = 2
+			}
+		},
+	})
+	keepers := clock.Sleepers()
+	w := h.ws("unix", "kis-mock")
+	for _, code := range []string{"005930", "000660"} {
+		w.kisSubscribe("1", "H0STCNT0", code)
+		w.wantControl("OPSP0000", code)
+	}
+	w.kisSubscribe("1", "H0STCNT0", "035420")
+	eventually(t, "the third subscribe waits or goes", func() bool {
+		return clock.Sleepers() > keepers || h.kisWS().Controls > 2
+	})
+	if n := h.kisWS().Controls; n != 2 {
+		t.Fatalf("upstream saw %d control frames before the clock moved; want 2 (ws_control_rate 2)", n)
+	}
+	clock.Advance(500 * time.Millisecond)
+	w.wantControl("OPSP0000", "035420")
+	if n := h.kisWS().Controls; n != 3 {
+		t.Errorf("upstream saw %d control frames; want 3", n)
 	}
 }
