@@ -297,6 +297,9 @@ func (ws *wsSession) run(ping func() []byte) {
 		case <-ws.ctx.Done():
 			return
 		case msg := <-ws.out:
+			if !ws.holdWhileStalled() {
+				return
+			}
 			wctx, cancel := context.WithTimeout(ws.ctx, 10*time.Second)
 			err := ws.conn.Write(wctx, websocket.MessageText, msg)
 			cancel()
@@ -323,6 +326,25 @@ func (ws *wsSession) run(ping func() []byte) {
 			}
 			ws.send(ping())
 		}
+	}
+}
+
+// holdWhileStalled waits until the session's stall ends, so that a hung
+// broker answers nothing either; false if the session ended meanwhile.
+func (ws *wsSession) holdWhileStalled() bool {
+	ws.mu.Lock()
+	d := time.Until(ws.stallUntil)
+	ws.mu.Unlock()
+	if d <= 0 {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ws.ctx.Done():
+		return false
 	}
 }
 
