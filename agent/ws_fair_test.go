@@ -207,3 +207,58 @@ func TestWSControlFramesPaced(t *testing.T) {
 		t.Errorf("upstream saw %d control frames; want 3", n)
 	}
 }
+
+// TestWSSubscribeUndoneBeforeItsTurn: a subscribe waiting for its turn and
+// the same bot's unsubscribe of that code cancel out: the bot gets both
+// answers in KIS's shape at once, and the broker sees neither.
+func TestWSSubscribeUndoneBeforeItsTurn(t *testing.T) {
+	clock := newFakeClock(time.Now())
+	h := newHarness(t, setup{
+		sim:   wsSetup(nil).sim,
+		clock: clock,
+		cfg: func(c *agent.Config) {
+			for i := range c.Accounts {
+				c.Accounts[i].WSControlRate = 1
+			}
+		},
+	})
+	keepers := clock.Sleepers()
+	w := h.ws("unix", "kis-mock")
+	w.kisSubscribe("1", "H0STCNT0", "005930")
+	w.wantControl("OPSP0000", "005930")
+	w.kisSubscribe("1", "H0STCNT0", "000660")
+	eventually(t, "the subscribe waits for its turn", func() bool { return clock.Sleepers() > keepers })
+	w.kisSubscribe("2", "H0STCNT0", "000660")
+	w.wantControl("OPSP0000", "000660")
+	w.wantControl("OPSP0001", "000660")
+	clock.Advance(time.Second)
+	w.kisSubscribe("1", "H0STCNT0", "035420")
+	w.wantControl("OPSP0000", "035420")
+	if st := h.kisWS(); st.Controls != 2 || strings.Join(st.Topics, ",") != "H0STCNT0|005930,H0STCNT0|035420" {
+		t.Errorf("upstream: %+v; want only 005930 and 035420 ever sent", st)
+	}
+}
+
+// TestWSBotLeavingMidSubscribeLeavesNoStray: a bot that goes while its
+// subscribe is on the wire neither closes the shared session nor leaves
+// the broker holding a subscription nobody counts.
+func TestWSBotLeavingMidSubscribeLeavesNoStray(t *testing.T) {
+	h := newHarness(t, wsSetup(nil))
+	a, b := h.ws("unix", "kis-mock"), h.ws("unix", "kis-mock")
+	a.kisSubscribe("1", "H0STCNT0", "005930")
+	a.wantControl("OPSP0000", "005930")
+	h.sim.StallWS(kauth.KIS, kauth.Mock, kisMock.AppKey, 300*time.Millisecond)
+	b.kisSubscribe("1", "H0STCNT0", "000660")
+	eventually(t, "the subscribe reaches the broker", func() bool { return h.kisWS().Controls == 2 })
+	b.c.CloseNow()
+	eventually(t, "the broker holds only 005930", func() bool {
+		return strings.Join(h.kisWS().Topics, ",") == "H0STCNT0|005930"
+	})
+	h.sim.Tick()
+	if code, _ := a.frame(); code != "005930" {
+		t.Errorf("bot a got %s", code)
+	}
+	if st := h.kisWS(); st.Opened != 1 {
+		t.Errorf("upstream sessions opened: %d; want the first one kept", st.Opened)
+	}
+}

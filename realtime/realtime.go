@@ -137,6 +137,9 @@ var (
 	// ErrNotSubscribed is Unsubscribe's answer for a topic the member does
 	// not hold.
 	ErrNotSubscribed = errors.New("realtime: not subscribed")
+	// ErrCanceled is Subscribe's answer when the member unsubscribed the
+	// topic before the subscription went to the broker: nothing was sent.
+	ErrCanceled = errors.New("realtime: unsubscribed before the subscription went upstream")
 	// ErrClosed ends members when their Session or they themselves close.
 	ErrClosed = errors.New("realtime: closed")
 )

@@ -447,7 +447,7 @@ func (s *Session) ensure(ctx context.Context, t Topic) ([]byte, error) {
 			if undo != nil {
 				undo()
 			}
-			return nil, ErrClosed
+			return nil, ErrCanceled
 		}
 		if ts.live {
 			ack := ts.ack
@@ -474,7 +474,11 @@ func (s *Session) ensure(ctx context.Context, t Topic) ([]byte, error) {
 			return nil, errRetry
 		}
 	}
-	a, err := s.exchange(ctx, conn, down, s.proto.request(t, true, key), s.matcher(t, true))
+	// Once its turn has come the exchange is the session's, not the
+	// caller's: a caller that gives up mid-write (a bot that goes) would
+	// close the connection every member shares, or leave the broker
+	// holding a subscription nobody counts.
+	a, err := s.exchange(s.ctx, conn, down, s.proto.request(t, true, key), s.matcher(t, true))
 	if err != nil {
 		return nil, err
 	}
@@ -482,11 +486,20 @@ func (s *Session) ensure(ctx context.Context, t Topic) ([]byte, error) {
 		return nil, err
 	}
 	s.mu.Lock()
-	if ts := s.topics[t]; ts != nil {
-		ts.live, ts.was = true, true
-		ts.ack = s.ackOf(a)
+	ts := s.topics[t]
+	stray := ts == nil
+	if stray {
+		// Every member left while the frame was on its way: the broker
+		// holds it now, so it is released like any unwanted topic.
+		ts = &topicState{members: make(map[*Member]struct{})}
+		s.topics[t] = ts
 	}
+	ts.live, ts.was = true, true
+	ts.ack = s.ackOf(a)
 	s.mu.Unlock()
+	if stray {
+		s.queueRelease(t)
+	}
 	return s.ackOf(a), nil
 }
 
@@ -725,7 +738,7 @@ func (s *Session) release(ctx context.Context, t Topic) error {
 	// Being removed: a member that comes now subscribes afresh, after this.
 	s.topics[t].live = false
 	s.mu.Unlock()
-	a, err := s.exchange(ctx, conn, down, s.proto.request(t, false, key), s.matcher(t, false))
+	a, err := s.exchange(s.ctx, conn, down, s.proto.request(t, false, key), s.matcher(t, false))
 	s.mu.Lock()
 	if ts := s.topics[t]; ts != nil && len(ts.members) == 0 {
 		delete(s.topics, t)
@@ -880,6 +893,13 @@ func (s *Session) restore(conn *websocket.Conn, key string, down chan struct{}) 
 		}
 		s.mu.Lock()
 		ts := s.topics[t]
+		if ts == nil && err == nil {
+			// Unwanted while the frame was on its way: release it.
+			s.topics[t] = &topicState{members: make(map[*Member]struct{}), live: true, was: true, ack: s.ackOf(a)}
+			s.mu.Unlock()
+			s.queueRelease(t)
+			continue
+		}
 		var list []*Member
 		if ts != nil {
 			if ts.was {
@@ -1086,8 +1106,9 @@ type Member struct {
 // Subscribe subscribes the member to t, upstream if no other member has,
 // and returns the broker's answer. It waits, bounded by ctx, while the
 // session connects or reconnects. Errors are *Error (the broker's refusal;
-// errors.Is(err, ErrLimit) past the subscription limit), ErrClosed, or
-// ctx's error.
+// errors.Is(err, ErrLimit) past the subscription limit), ErrClosed,
+// ErrCanceled (the member unsubscribed t before it went upstream), or ctx's
+// error.
 func (m *Member) Subscribe(ctx context.Context, t Topic) (Ack, error) {
 	return m.s.subscribe(ctx, m, t)
 }
