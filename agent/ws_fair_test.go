@@ -14,11 +14,22 @@ import (
 	"github.com/kauth/kauth/agent"
 )
 
+// fastControls lets the gateway send control frames quickly, for tests
+// that subscribe many codes and do not look at the pacing.
+func fastControls(s setup) setup {
+	s.cfg = func(c *agent.Config) {
+		for i := range c.Accounts {
+			c.Accounts[i].WSControlRate = agent.MaxWSControlRate
+		}
+	}
+	return s
+}
+
 // TestWSOneBotCannotTakeEverySlot: a bot that asks for as many codes as
 // KIS allows one session gets the per-client share, and OPSP0008 for the
 // rest; a second bot still subscribes.
 func TestWSOneBotCannotTakeEverySlot(t *testing.T) {
-	h := newHarness(t, wsSetup(nil))
+	h := newHarness(t, fastControls(wsSetup(nil)))
 	greedy, other := h.ws("unix", "kis-mock"), h.ws("unix", "kis-mock")
 	ok := 0
 	for i := 1; i <= 41; i++ {
@@ -93,7 +104,7 @@ func TestWSClientCapConfigured(t *testing.T) {
 // TestWSUnknownTRRefused: tr_ids and types the broker does not publish are
 // refused without asking the broker and without taking a slot.
 func TestWSUnknownTRRefused(t *testing.T) {
-	h := newHarness(t, wsSetup(nil))
+	h := newHarness(t, fastControls(wsSetup(nil)))
 	w := h.ws("unix", "kis-mock")
 	for i := range 30 {
 		id := fmt.Sprintf("H0FAKE%02d", i)
