@@ -23,7 +23,9 @@
 // jittered backoff and a fresh credential when the connection drops,
 // restoring every live subscription and telling members (Interrupted, then
 // Restored). A member that does not keep up (its buffer is full) is dropped
-// alone: its Done closes and Err says ErrSlow.
+// alone: its Done closes and Err says ErrSlow. Subscribe and unsubscribe
+// frames are paced (Config.ControlRate), and a topic dropped and taken
+// again before its release went upstream costs the broker nothing.
 package realtime
 
 import (
