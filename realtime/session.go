@@ -38,7 +38,8 @@ const (
 	DefaultIdleTimeout = 2 * time.Minute
 	// DefaultControlRate is how many subscribe and unsubscribe frames per
 	// second a session sends the broker at most. Neither broker publishes a
-	// number; a steady trickle is what their official clients send.
+	// limit on them; five a second still registers KIS's 41 in under ten
+	// seconds.
 	DefaultControlRate = 5
 )
 
