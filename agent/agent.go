@@ -148,6 +148,12 @@ type account struct {
 	// revokePass makes the facade's revoke endpoints revoke the shared
 	// token (config revoke: pass).
 	revokePass bool
+	// wsClientMax is how many topics one WebSocket client of the account
+	// may hold.
+	wsClientMax int
+	// wsControlRate paces the control frames of the app key's WebSocket
+	// session (the first account of the app key to open it sets it).
+	wsControlRate float64
 
 	inFlight atomic.Int64 // proxied requests being served
 
@@ -295,7 +301,8 @@ func (a *Agent) Reload(cfg Config) error {
 	var buildErr error
 	for _, r := range rs {
 		sb := shared[budgetKey(r.creds)].b
-		if o, ok := old[r.Name]; ok && o.creds == r.creds && o.baseURL.String() == r.baseURL && o.revokePass == (r.Revoke == RevokePass) && o.shared == sb {
+		if o, ok := old[r.Name]; ok && o.creds == r.creds && o.baseURL.String() == r.baseURL && o.revokePass == (r.Revoke == RevokePass) && o.shared == sb &&
+			o.wsClientMax == r.WSClientMaxSubscriptions && o.wsControlRate == r.WSControlRate {
 			next[r.Name] = o
 			continue
 		}
@@ -369,7 +376,8 @@ func (a *Agent) newAccount(r resolved, lim *rate.Limiter) (*account, error) {
 	if err != nil {
 		return nil, fmt.Errorf("agent: account %s: %w", name, err)
 	}
-	acct := &account{name: name, creds: r.creds, baseURL: u, mgr: mgr, limiter: lim, revokePass: r.Revoke == RevokePass}
+	acct := &account{name: name, creds: r.creds, baseURL: u, mgr: mgr, limiter: lim, revokePass: r.Revoke == RevokePass,
+		wsClientMax: r.WSClientMaxSubscriptions, wsControlRate: r.WSControlRate}
 	acct.proxy = a.newProxy(acct)
 	return acct, nil
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/kauth/kauth"
 	"github.com/kauth/kauth/brokers"
 	"github.com/kauth/kauth/brokersim"
+	"github.com/kauth/kauth/realtime"
 )
 
 // Defaults for Config's zero fields.
@@ -152,6 +153,17 @@ type Account struct {
 	// egress in a shared store, so that hosts behind different IPs never
 	// share its token. The environment-only mode reads KAUTH_EGRESS.
 	Egress string `yaml:"egress"`
+	// WSClientMaxSubscriptions is how many real-time topics one local
+	// WebSocket client may hold through the gateway, so that no bot takes
+	// every slot of the app key's one upstream session. Zero means
+	// DefaultWSClientMaxSubscriptions(Broker).
+	WSClientMaxSubscriptions int `yaml:"ws_client_max_subscriptions"`
+	// WSControlRate is how many subscribe and unsubscribe frames per second
+	// the gateway sends the broker on the app key's session, whatever its
+	// clients send; the rest wait their turn, and a subscription undone
+	// before its release went upstream costs nothing. Zero means
+	// realtime.DefaultControlRate.
+	WSControlRate float64 `yaml:"ws_control_rate"`
 }
 
 // The values of Account.Revoke.
@@ -176,6 +188,9 @@ type Secret struct {
 	// never sit in one.
 	Value string `yaml:"-"`
 }
+
+// MaxWSControlRate bounds Account.WSControlRate.
+const MaxWSControlRate = 100
 
 // Bounds of Account.RateLimit and Account.Burst.
 const (
@@ -480,6 +495,15 @@ func resolveAccount(a Account, getenv func(string) string) (resolved, error) {
 	}
 	if r.Burst == 0 {
 		r.Burst = 1
+	}
+	if r.WSClientMaxSubscriptions < 0 {
+		return r, fmt.Errorf("ws_client_max_subscriptions %d: must not be negative (0 or unset: %d)", r.WSClientMaxSubscriptions, DefaultWSClientMaxSubscriptions(b))
+	}
+	if r.WSClientMaxSubscriptions == 0 {
+		r.WSClientMaxSubscriptions = DefaultWSClientMaxSubscriptions(b)
+	}
+	if math.IsNaN(r.WSControlRate) || r.WSControlRate < 0 || r.WSControlRate > MaxWSControlRate {
+		return r, fmt.Errorf("ws_control_rate %v: want frames per second between 0 and %v (0 or unset: %v)", r.WSControlRate, MaxWSControlRate, realtime.DefaultControlRate)
 	}
 	switch r.Revoke = strings.ToLower(strings.TrimSpace(r.Revoke)); r.Revoke {
 	case "":

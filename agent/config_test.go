@@ -157,6 +157,8 @@ func TestConfigErrors(t *testing.T) {
 		{"missing file", []agent.Account{with(func(a *agent.Account) { a.AppKey = agent.Secret{File: "/nonexistent/key"} })}, agent.Listen{}, "/nonexistent/key"},
 		{"bad base url", []agent.Account{with(func(a *agent.Account) { a.BaseURL = "openapi.koreainvestment.com" })}, agent.Listen{}, "base_url"},
 		{"negative rate", []agent.Account{with(func(a *agent.Account) { a.RateLimit = -1 })}, agent.Listen{}, "negative"},
+		{"negative ws cap", []agent.Account{with(func(a *agent.Account) { a.WSClientMaxSubscriptions = -1 })}, agent.Listen{}, "ws_client_max_subscriptions -1"},
+		{"negative ws control rate", []agent.Account{with(func(a *agent.Account) { a.WSControlRate = -1 })}, agent.Listen{}, "ws_control_rate -1"},
 		{"public tcp", []agent.Account{good}, agent.Listen{TCP: "0.0.0.0:8700"}, "allow_non_loopback"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

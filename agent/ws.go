@@ -110,6 +110,8 @@ func (g *gateway) session(acct *account) (*realtime.Session, error) {
 		URL:         realtime.URL(acct.creds.Broker, acct.creds.Env, acct.baseURL.String()),
 		HTTPClient:  g.a.client,
 		Logger:      g.a.log.With("account", acct.name),
+		ControlRate: acct.wsControlRate,
+		Clock:       g.a.clock,
 	})
 	if err != nil {
 		return nil, err
@@ -227,6 +229,21 @@ type wsClient struct {
 	mu     sync.Mutex
 	topics map[realtime.Topic]bool
 	groups map[string][]realtime.Topic // Kiwoom grp_no → topics
+	output json.RawMessage             // KIS: the key and iv of the last subscribe answer
+
+	// pending is the KIS subscribe waiting for its answer while the next
+	// request is read (only the read loop touches the pointer).
+	pending *pendingSub
+}
+
+// pendingSub is a KIS subscribe on its way upstream.
+type pendingSub struct {
+	t      realtime.Topic
+	cancel context.CancelFunc
+	done   chan struct{} // closed once the client has its answer
+	// undone says the client unsubscribed t before the answer; canceled
+	// that nothing went upstream. Both are guarded by wsClient.mu.
+	undone, canceled bool
 }
 
 func (cl *wsClient) kis() bool { return cl.acct.creds.Broker == kauth.KIS }
@@ -309,6 +326,12 @@ func (cl *wsClient) translate(msg realtime.Message) [][]byte {
 
 // read serves the client's requests until it goes.
 func (cl *wsClient) read(ctx context.Context) {
+	defer func() {
+		if p := cl.pending; p != nil {
+			p.cancel()
+			<-p.done
+		}
+	}()
 	for {
 		_, data, err := cl.c.Read(ctx)
 		if err != nil {
@@ -368,19 +391,48 @@ func (cl *wsClient) kisRequest(ctx context.Context, data []byte) [][]byte {
 		return nil // the echo of a keep-alive the agent forwarded; upstream was answered already
 	}
 	t := realtime.Topic{ID: req.Body.Input.TrID, Key: req.Body.Input.TrKey}
+	if p := cl.pending; p != nil {
+		// Requests are answered in order; only an unsubscribe of the
+		// pending code overtakes it, and undoes it if it has not gone
+		// upstream yet.
+		if req.Header.TrType == "2" && p.t == t {
+			cl.mu.Lock()
+			p.undone = true
+			cl.mu.Unlock()
+			p.cancel()
+		}
+		<-p.done
+		cl.pending = nil
+		cl.mu.Lock()
+		canceled := p.canceled && p.t == t
+		cl.mu.Unlock()
+		if canceled {
+			return [][]byte{kisAnswer(t, "0", "OPSP0001", "UNSUBSCRIBE SUCCESS", nil)}
+		}
+	}
 	switch req.Header.TrType {
 	case "1":
-		ack, err := cl.m.Subscribe(ctx, t)
-		if err != nil {
-			return [][]byte{cl.kisRefusal(t, err)}
+		if !realtime.Published(kauth.KIS, t.ID) {
+			// Answered here: a made-up tr_id would take one of the
+			// session's 41 slots upstream for nothing.
+			return [][]byte{kisAnswer(t, "1", "OPSP0007", "invalid tr_id: kauth: "+t.ID+" is not a KIS real-time tr_id", nil)}
 		}
-		cl.mu.Lock()
-		cl.topics[t] = true
-		cl.mu.Unlock()
-		if ack.Already || ack.Raw == nil {
-			return [][]byte{kisAnswer(t, "1", "OPSP0002", "ALREADY IN SUBSCRIBE", outputOf(ack.Raw))}
+		if !cl.room([]realtime.Topic{t}, nil) {
+			return [][]byte{kisAnswer(t, "1", "OPSP0008", "MAX SUBSCRIBE OVER", nil)}
 		}
-		return [][]byte{ack.Raw}
+		// The subscribe may wait for its turn upstream: its answer comes
+		// from its own goroutine, so that an unsubscribe read meanwhile can
+		// undo it.
+		sctx, cancel := context.WithCancel(ctx)
+		p := &pendingSub{t: t, cancel: cancel, done: make(chan struct{})}
+		cl.pending = p
+		go func() {
+			defer close(p.done)
+			defer cancel()
+			ack, err := cl.m.Subscribe(sctx, t)
+			cl.send(ctx, cl.kisSubscribed(p, ack, err))
+		}()
+		return nil
 	case "2":
 		err := cl.m.Unsubscribe(ctx, t)
 		cl.mu.Lock()
@@ -392,6 +444,30 @@ func (cl *wsClient) kisRequest(ctx context.Context, data []byte) [][]byte {
 		return [][]byte{kisAnswer(t, "0", "OPSP0001", "UNSUBSCRIBE SUCCESS", nil)}
 	}
 	return [][]byte{kisAnswer(t, "1", "OPSP0007", "invalid tr_type", nil)}
+}
+
+// kisSubscribed is the answer to the subscribe p.
+func (cl *wsClient) kisSubscribed(p *pendingSub, ack realtime.Ack, err error) []byte {
+	t := p.t
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	if err != nil {
+		if p.undone && (errors.Is(err, context.Canceled) || errors.Is(err, realtime.ErrCanceled)) {
+			// Undone before it went upstream: answered as the broker
+			// would have answered the pair, with the session's key and iv.
+			p.canceled = true
+			return kisAnswer(t, "0", "OPSP0000", "SUBSCRIBE SUCCESS", cl.output)
+		}
+		return cl.kisRefusal(t, err)
+	}
+	cl.topics[t] = true
+	if o := outputOf(ack.Raw); o != nil {
+		cl.output = o
+	}
+	if ack.Already || ack.Raw == nil {
+		return kisAnswer(t, "1", "OPSP0002", "ALREADY IN SUBSCRIBE", outputOf(ack.Raw))
+	}
+	return ack.Raw
 }
 
 // outputOf extracts body.output (the AES key and iv) of a KIS answer.
@@ -464,6 +540,21 @@ func (cl *wsClient) kiwoomRequest(ctx context.Context, data []byte) [][]byte {
 		}
 		return answer(0, "")
 	}
+	for _, t := range topics {
+		if !realtime.Published(kauth.Kiwoom, t.ID) {
+			return answer(1, "kauth: 실시간 항목 "+t.ID+" is not a Kiwoom real-time type")
+		}
+	}
+	var replaced []realtime.Topic
+	if req.Refresh == "0" {
+		cl.mu.Lock()
+		replaced = cl.groups[req.GrpNo]
+		cl.mu.Unlock()
+	}
+	if !cl.room(topics, replaced) {
+		// The whole REG is refused, as Kiwoom refuses one past its limit.
+		return answer(1, fmt.Sprintf("등록 종목수 초과 (kauth: %d per client)", cl.acct.wsClientMax))
+	}
 	if req.Refresh == "0" {
 		cl.mu.Lock()
 		old := cl.groups[req.GrpNo]
@@ -490,6 +581,28 @@ func (cl *wsClient) kiwoomRequest(ctx context.Context, data []byte) [][]byte {
 		cl.mu.Unlock()
 	}
 	return answer(0, "")
+}
+
+// room reports whether the client may hold its topics, less the replaced
+// ones, plus add without going past its account's per-client cap.
+func (cl *wsClient) room(add []realtime.Topic, replaced []realtime.Topic) bool {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	gone := map[realtime.Topic]bool{}
+	for _, t := range replaced {
+		if cl.topics[t] {
+			gone[t] = true
+		}
+	}
+	n := len(cl.topics) - len(gone)
+	seen := map[realtime.Topic]bool{}
+	for _, t := range add {
+		if !seen[t] && (!cl.topics[t] || gone[t]) {
+			n++
+		}
+		seen[t] = true
+	}
+	return n <= cl.acct.wsClientMax
 }
 
 func (cl *wsClient) forget(t realtime.Topic) {
@@ -572,4 +685,15 @@ func (c *wsCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(wsDropsDesc, prometheus.CounterValue, x.drops, l...)
 		ch <- prometheus.MustNewConstMetric(wsReconnectsDesc, prometheus.CounterValue, x.reconnects, l...)
 	}
+}
+
+// DefaultWSClientMaxSubscriptions returns how many topics one local
+// WebSocket client may hold by default: half of what the broker allows one
+// session (KIS 20 of 41, Kiwoom 50 of 100), so that one bot always leaves
+// room for others.
+func DefaultWSClientMaxSubscriptions(b kauth.Broker) int {
+	if b == kauth.KIS {
+		return realtime.KISMaxSubscriptions / 2
+	}
+	return realtime.KiwoomMaxSubscriptions / 2
 }

@@ -189,6 +189,7 @@ func (ws *wsSession) kisHandle(data []byte) bool {
 		ws.mu.Unlock()
 	}
 	st := s.ws.statLocked(id)
+	st.Controls++
 	topic := in.TrID + "|" + in.TrKey
 	limit := s.WS.limit(kauth.KIS)
 	ws.mu.Lock()

@@ -148,8 +148,8 @@ func TestKISWebSocketSubscribeAndFrames(t *testing.T) {
 		t.Errorf("unsubscribe again = %s; want OPSP0003", a.Body.MsgCd)
 	}
 	st := sim.WSStats(kauth.KIS, kauth.Mock, brokersim.DemoKISMock.AppKey)
-	if st.Live != 1 || st.Opened != 1 || st.Subscribes != 1 || st.Unsubscribes != 1 || st.Frames != 1 {
-		t.Errorf("stats = %+v", st)
+	if st.Live != 1 || st.Opened != 1 || st.Subscribes != 1 || st.Unsubscribes != 1 || st.Frames != 1 || st.Controls != 4 {
+		t.Errorf("stats = %+v; want 4 control frames among them", st)
 	}
 }
 

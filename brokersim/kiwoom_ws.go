@@ -169,6 +169,7 @@ func (s *Server) kiwoomRegister(sess *wsSession, id appID, m kiwoomWSMessage, gr
 	s.ws.mu.Lock()
 	defer s.ws.mu.Unlock()
 	st := s.ws.statLocked(id)
+	st.Controls++
 	sess.mu.Lock()
 	defer sess.mu.Unlock()
 	if m.Trnm == "REMOVE" {

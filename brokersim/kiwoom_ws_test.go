@@ -96,8 +96,8 @@ func TestKiwoomWebSocket(t *testing.T) {
 		t.Errorf("old session got %+v; want SYSTEM R10001", m)
 	}
 	st := sim.WSStats(kauth.Kiwoom, kauth.Mock, brokersim.DemoKiwoomMock.AppKey)
-	if st.Opened != 2 || st.Replaced != 1 {
-		t.Errorf("stats = %+v", st)
+	if st.Opened != 2 || st.Replaced != 1 || st.Controls != 4 {
+		t.Errorf("stats = %+v; want 4 control frames among them", st)
 	}
 }
 

@@ -97,6 +97,10 @@ type WSStats struct {
 	// Subscribes and Unsubscribes count registrations added and removed.
 	Subscribes   int `json:"subscribes"`
 	Unsubscribes int `json:"unsubscribes"`
+	// Controls counts the subscribe and unsubscribe frames the app's
+	// sessions sent (KIS tr_type 1 and 2, Kiwoom REG and REMOVE), accepted
+	// or not: what a broker counts when it polices churn.
+	Controls int `json:"controls"`
 	// Topics are the live session's registrations, sorted: "H0STCNT0|005930"
 	// (KIS tr_id|tr_key) or "0B|005930" (Kiwoom type|item).
 	Topics []string `json:"topics"`
@@ -298,6 +302,9 @@ func (ws *wsSession) run(ping func() []byte) {
 		case <-ws.ctx.Done():
 			return
 		case msg := <-ws.out:
+			if !ws.holdWhileStalled() {
+				return
+			}
 			wctx, cancel := context.WithTimeout(ws.ctx, 10*time.Second)
 			err := ws.conn.Write(wctx, websocket.MessageText, msg)
 			cancel()
@@ -324,6 +331,25 @@ func (ws *wsSession) run(ping func() []byte) {
 			}
 			ws.send(ping())
 		}
+	}
+}
+
+// holdWhileStalled waits until the session's stall ends, so that a hung
+// broker answers nothing either; false if the session ended meanwhile.
+func (ws *wsSession) holdWhileStalled() bool {
+	ws.mu.Lock()
+	d := time.Until(ws.stallUntil)
+	ws.mu.Unlock()
+	if d <= 0 {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ws.ctx.Done():
+		return false
 	}
 }
 

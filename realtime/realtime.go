@@ -22,8 +22,11 @@
 // the last one leaves, answers the broker's keep-alives, and reconnects with
 // jittered backoff and a fresh credential when the connection drops or goes
 // silent for a few of the broker's keep-alive beats, restoring every live
-// subscription and telling members (Interrupted, then Restored). A member that does not keep up (its buffer is full) is dropped
-// alone: its Done closes and Err says ErrSlow.
+// subscription and telling members (Interrupted, then Restored). A member
+// that does not keep up (its buffer is full) is dropped alone: its Done
+// closes and Err says ErrSlow. Subscribe and unsubscribe frames are paced
+// (Config.ControlRate), and a topic dropped and taken again before its
+// release went upstream costs the broker nothing.
 package realtime
 
 import (
@@ -137,6 +140,9 @@ var (
 	// ErrNotSubscribed is Unsubscribe's answer for a topic the member does
 	// not hold.
 	ErrNotSubscribed = errors.New("realtime: not subscribed")
+	// ErrCanceled is Subscribe's answer when the member unsubscribed the
+	// topic before the subscription went to the broker: nothing was sent.
+	ErrCanceled = errors.New("realtime: unsubscribed before the subscription went upstream")
 	// ErrClosed ends members when their Session or they themselves close.
 	ErrClosed = errors.New("realtime: closed")
 )

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"sync"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"golang.org/x/time/rate"
 
 	"github.com/kauth/kauth"
 )
@@ -35,6 +37,11 @@ const (
 	// yet. Both brokers send keep-alives (KIS PINGPONG, Kiwoom PING) well
 	// within it.
 	DefaultIdleTimeout = 2 * time.Minute
+	// DefaultControlRate is how many subscribe and unsubscribe frames per
+	// second a session sends the broker at most. Neither broker publishes a
+	// limit on them; five a second still registers KIS's 41 in under ten
+	// seconds.
+	DefaultControlRate = 5
 )
 
 // Config configures a Session. Credentials and Keys are required.
@@ -68,6 +75,17 @@ type Config struct {
 	// missing before the connection is taken for dead. Zero means
 	// DefaultKeepAliveMisses.
 	KeepAliveMisses int
+	// ControlRate is how many subscribe and unsubscribe frames per second
+	// the session sends the broker at most, and ControlBurst how many may
+	// go at once after a quiet spell; the others wait their turn. Unsubscribe
+	// returns at once: the topic is released upstream once it has stayed
+	// unwanted for 1/ControlRate and its turn has come, so a topic dropped
+	// and taken again meanwhile costs the broker nothing. Zero means
+	// DefaultControlRate and a burst of ControlRate rounded up.
+	ControlRate  float64
+	ControlBurst int
+	// Clock paces the control frames. Nil means kauth.SystemClock.
+	Clock kauth.Clock
 	// HTTPClient dials the connection. Nil means http.DefaultClient.
 	HTTPClient *http.Client
 	// Logger receives connection events (fingerprints only). Nil means
@@ -118,6 +136,23 @@ type Session struct {
 
 	pulse pulse        // owned by the connection's read loop
 	beat  atomic.Int64 // pulse.period(), for Stats
+
+	clock  kauth.Clock
+	pace   *rate.Limiter // control frames upstream
+	linger time.Duration // how long an unwanted topic stays before release
+	bg     sync.WaitGroup
+	// Releases waiting for their time, oldest first (guarded by mu): only
+	// the latest entry of a topic counts.
+	relQ    []pendingRelease
+	relSeq  map[Topic]uint64
+	relN    uint64
+	relWake chan struct{}
+}
+
+type pendingRelease struct {
+	t   Topic
+	seq uint64
+	due time.Time
 }
 
 type topicState struct {
@@ -176,6 +211,15 @@ func New(cfg Config) (*Session, error) {
 	if cfg.KeepAliveMisses <= 0 {
 		cfg.KeepAliveMisses = DefaultKeepAliveMisses
 	}
+	if cfg.ControlRate <= 0 {
+		cfg.ControlRate = DefaultControlRate
+	}
+	if cfg.ControlBurst <= 0 {
+		cfg.ControlBurst = int(math.Ceil(cfg.ControlRate))
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = kauth.SystemClock{}
+	}
 	s := &Session{
 		cfg:     cfg,
 		proto:   newProtocol(c.Broker),
@@ -184,6 +228,11 @@ func New(cfg Config) (*Session, error) {
 		members: make(map[*Member]struct{}),
 		ready:   make(chan struct{}),
 		runDone: make(chan struct{}),
+		clock:   cfg.Clock,
+		pace:    rate.NewLimiter(rate.Limit(cfg.ControlRate), cfg.ControlBurst),
+		linger:  time.Duration(float64(time.Second) / cfg.ControlRate),
+		relSeq:  make(map[Topic]uint64),
+		relWake: make(chan struct{}, 1),
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -275,6 +324,7 @@ func (s *Session) Close() error {
 	if started {
 		<-s.runDone
 	}
+	s.bg.Wait()
 	return nil
 }
 
@@ -298,7 +348,7 @@ var errRetry = errors.New("realtime: connection lost; retrying")
 
 // subscribe makes t live upstream for m.
 func (s *Session) subscribe(ctx context.Context, m *Member, t Topic) (Ack, error) {
-	s.start.Do(func() { go s.run() })
+	s.start.Do(s.begin)
 	s.mu.Lock()
 	if s.closed || m.isDone() {
 		s.mu.Unlock()
@@ -311,8 +361,17 @@ func (s *Session) subscribe(ctx context.Context, m *Member, t Topic) (Ack, error
 		s.mu.Unlock()
 		return Ack{Raw: ack, Already: true}, nil
 	case ts == nil && len(s.topics) >= s.limit:
+		idle, ok := s.idleLocked()
 		s.mu.Unlock()
-		return Ack{}, s.limitError(t)
+		if !ok {
+			return Ack{}, s.limitError(t)
+		}
+		// A topic nobody wants any more holds the slot until its release:
+		// release it now.
+		if err := s.release(ctx, idle); err != nil {
+			return Ack{}, err
+		}
+		return s.subscribe(ctx, m, t)
 	case ts == nil:
 		ts = &topicState{members: make(map[*Member]struct{})}
 		s.topics[t] = ts
@@ -356,7 +415,8 @@ func (s *Session) limitError(t Topic) error {
 }
 
 // drop removes m from t without touching the broker (the subscription
-// failed, or is being undone by the caller).
+// failed, or is being undone by the caller). A live topic left without
+// members stays, upstream and in the count, until it is released.
 func (s *Session) drop(m *Member, t Topic) (last bool, live bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -368,7 +428,9 @@ func (s *Session) drop(m *Member, t Topic) (last bool, live bool) {
 	delete(ts.members, m)
 	ts.rebuild()
 	if len(ts.members) == 0 {
-		delete(s.topics, t)
+		if !ts.live {
+			delete(s.topics, t)
+		}
 		return true, ts.live
 	}
 	return false, false
@@ -391,24 +453,51 @@ func (s *Session) ensure(ctx context.Context, t Topic) ([]byte, error) {
 	}
 	s.ctl.Lock()
 	defer s.ctl.Unlock()
-	s.mu.Lock()
-	ts := s.topics[t]
-	if ts == nil {
+	var undo func()
+	var conn *websocket.Conn
+	var key string
+	var down chan struct{}
+	for {
+		s.mu.Lock()
+		ts := s.topics[t]
+		if ts == nil {
+			s.mu.Unlock()
+			// Unwanted before it went upstream: the frame is not sent.
+			if undo != nil {
+				undo()
+			}
+			return nil, ErrCanceled
+		}
+		if ts.live {
+			ack := ts.ack
+			s.mu.Unlock()
+			if undo != nil {
+				undo()
+			}
+			return ack, nil
+		}
+		if s.ready != ready || s.conn == nil {
+			s.mu.Unlock()
+			if undo != nil {
+				undo()
+			}
+			return nil, errRetry // reconnected meanwhile: restore saw t, or will
+		}
+		conn, key, down = s.conn, s.key, s.down
 		s.mu.Unlock()
-		return nil, ErrClosed
+		if undo != nil {
+			break // its turn came, and it is still wanted
+		}
+		var err error
+		if undo, err = s.turn(ctx); err != nil {
+			return nil, errRetry
+		}
 	}
-	if ts.live {
-		ack := ts.ack
-		s.mu.Unlock()
-		return ack, nil
-	}
-	if s.ready != ready || s.conn == nil {
-		s.mu.Unlock()
-		return nil, errRetry // reconnected meanwhile: restore saw t, or will
-	}
-	conn, key, down := s.conn, s.key, s.down
-	s.mu.Unlock()
-	a, err := s.exchange(ctx, conn, down, s.proto.request(t, true, key), s.matcher(t, true))
+	// Once its turn has come the exchange is the session's, not the
+	// caller's: a caller that gives up mid-write (a bot that goes) would
+	// close the connection every member shares, or leave the broker
+	// holding a subscription nobody counts.
+	a, err := s.exchange(s.ctx, conn, down, s.proto.request(t, true, key), s.matcher(t, true))
 	if err != nil {
 		return nil, err
 	}
@@ -416,11 +505,20 @@ func (s *Session) ensure(ctx context.Context, t Topic) ([]byte, error) {
 		return nil, err
 	}
 	s.mu.Lock()
-	if ts := s.topics[t]; ts != nil {
-		ts.live, ts.was = true, true
-		ts.ack = s.ackOf(a)
+	ts := s.topics[t]
+	stray := ts == nil
+	if stray {
+		// Every member left while the frame was on its way: the broker
+		// holds it now, so it is released like any unwanted topic.
+		ts = &topicState{members: make(map[*Member]struct{})}
+		s.topics[t] = ts
 	}
+	ts.live, ts.was = true, true
+	ts.ack = s.ackOf(a)
 	s.mu.Unlock()
+	if stray {
+		s.queueRelease(t)
+	}
 	return s.ackOf(a), nil
 }
 
@@ -507,33 +605,164 @@ func (s *Session) unsubscribe(ctx context.Context, m *Member, t Topic) error {
 	if !had {
 		return ErrNotSubscribed
 	}
-	last, live := s.drop(m, t)
-	if !last || !live {
-		return nil
+	if last, live := s.drop(m, t); last && live {
+		s.queueRelease(t)
 	}
-	return s.release(ctx, t)
+	return nil
 }
 
-// release unsubscribes t upstream unless someone subscribed it again.
+// queueRelease schedules the release of t upstream, 1/ControlRate from
+// now.
+func (s *Session) queueRelease(t Topic) {
+	s.mu.Lock()
+	s.relN++
+	s.relSeq[t] = s.relN
+	s.relQ = append(s.relQ, pendingRelease{t: t, seq: s.relN, due: s.clock.Now().Add(s.linger)})
+	if len(s.relQ) > 2*len(s.relSeq)+64 {
+		// A topic toggled over and over: keep only its latest entry.
+		q := s.relQ[:0]
+		for _, p := range s.relQ {
+			if s.relSeq[p.t] == p.seq {
+				q = append(q, p)
+			}
+		}
+		clear(s.relQ[len(q):])
+		s.relQ = q
+	}
+	s.mu.Unlock()
+	select {
+	case s.relWake <- struct{}{}:
+	default:
+	}
+}
+
+// begin starts the connection and the releases.
+func (s *Session) begin() {
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		s.releaser()
+	}()
+	go s.run()
+}
+
+// releaser releases the topics nobody wants, each when its time comes,
+// until the session closes.
+func (s *Session) releaser() {
+	for {
+		s.mu.Lock()
+		var next pendingRelease
+		found := false
+		for len(s.relQ) > 0 && !found {
+			p := s.relQ[0]
+			s.relQ = s.relQ[1:]
+			if s.relSeq[p.t] == p.seq {
+				delete(s.relSeq, p.t)
+				next, found = p, true
+			}
+		}
+		s.mu.Unlock()
+		if !found {
+			select {
+			case <-s.ctx.Done():
+				return
+			case <-s.relWake:
+			}
+			continue
+		}
+		if d := next.due.Sub(s.clock.Now()); d > 0 {
+			if s.clock.Sleep(s.ctx, d) != nil {
+				return
+			}
+		}
+		if err := s.release(s.ctx, next.t); err != nil && s.ctx.Err() == nil {
+			s.log.Warn("realtime: unsubscribing upstream failed", "topic", next.t.String(), "err", err)
+		}
+	}
+}
+
+// idleLocked returns a topic that is live upstream with no member left.
+// The caller holds s.mu.
+func (s *Session) idleLocked() (Topic, bool) {
+	for t, ts := range s.topics {
+		if ts.live && len(ts.members) == 0 {
+			return t, true
+		}
+	}
+	return Topic{}, false
+}
+
+// turn waits for the next control frame's turn. The caller holds ctl;
+// undo gives the turn back when the frame is not sent after all.
+func (s *Session) turn(ctx context.Context) (undo func(), err error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(s.ctx, cancel)()
+	now := s.clock.Now()
+	r := s.pace.ReserveN(now, 1)
+	if !r.OK() {
+		return nil, errors.New("realtime: control rate admits no frame")
+	}
+	if err := s.clock.Sleep(ctx, r.DelayFrom(now)); err != nil {
+		r.CancelAt(s.clock.Now())
+		return nil, err
+	}
+	return func() { r.CancelAt(s.clock.Now()) }, nil
+}
+
+// release unsubscribes t upstream unless someone wants it again.
 func (s *Session) release(ctx context.Context, t Topic) error {
 	s.ctl.Lock()
 	defer s.ctl.Unlock()
-	s.mu.Lock()
-	if s.topics[t] != nil {
-		s.mu.Unlock()
-		return nil // wanted again meanwhile: keep it
+	// idle says whether t is still live with no member, and forgets it
+	// when it is no longer live (the connection went, and with it the
+	// subscription).
+	idle := func() bool {
+		ts := s.topics[t]
+		if ts == nil || len(ts.members) > 0 {
+			return false // gone, or wanted again meanwhile: keep it
+		}
+		if !ts.live {
+			delete(s.topics, t)
+			return false
+		}
+		return true
 	}
-	conn, key, ready, down := s.conn, s.key, s.ready, s.down
+	s.mu.Lock()
+	ok := idle()
 	s.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	undo, err := s.turn(ctx)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	conn, key, ready, down := s.conn, s.key, s.ready, s.down
+	connected := conn != nil
 	select {
 	case <-ready:
 	default:
-		return nil // the connection is gone, and with it the subscription
+		connected = false
 	}
-	if conn == nil {
+	if !idle() || !connected {
+		if ts := s.topics[t]; ts != nil && len(ts.members) == 0 {
+			delete(s.topics, t)
+		}
+		s.mu.Unlock()
+		undo()
 		return nil
 	}
-	a, err := s.exchange(ctx, conn, down, s.proto.request(t, false, key), s.matcher(t, false))
+	// Being removed: a member that comes now subscribes afresh, after this.
+	s.topics[t].live = false
+	s.mu.Unlock()
+	a, err := s.exchange(s.ctx, conn, down, s.proto.request(t, false, key), s.matcher(t, false))
+	s.mu.Lock()
+	if ts := s.topics[t]; ts != nil && len(ts.members) == 0 {
+		delete(s.topics, t)
+	}
+	s.mu.Unlock()
 	if err != nil {
 		if errors.Is(err, errRetry) {
 			return nil
@@ -655,12 +884,29 @@ func (s *Session) restore(conn *websocket.Conn, key string, down chan struct{}) 
 	s.mu.Lock()
 	var todo []Topic
 	for t, ts := range s.topics {
+		if len(ts.members) == 0 {
+			delete(s.topics, t) // unwanted: its release has nothing to undo
+			continue
+		}
 		if !ts.live {
 			todo = append(todo, t)
 		}
 	}
 	s.mu.Unlock()
 	for _, t := range todo {
+		// Restoring is paced like any other subscription: the broker
+		// cannot tell them apart.
+		undo, err := s.turn(s.ctx)
+		if err != nil {
+			return fmt.Errorf("restoring %s: %w", t, err)
+		}
+		s.mu.Lock()
+		wanted := s.topics[t] != nil
+		s.mu.Unlock()
+		if !wanted {
+			undo() // every member left while it waited its turn
+			continue
+		}
 		ctx, cancel := context.WithTimeout(s.ctx, s.cfg.AckTimeout)
 		a, err := s.exchange(ctx, conn, down, s.proto.request(t, true, key), s.matcher(t, true))
 		cancel()
@@ -673,6 +919,13 @@ func (s *Session) restore(conn *websocket.Conn, key string, down chan struct{}) 
 		}
 		s.mu.Lock()
 		ts := s.topics[t]
+		if ts == nil && err == nil {
+			// Unwanted while the frame was on its way: release it.
+			s.topics[t] = &topicState{members: make(map[*Member]struct{}), live: true, was: true, ack: s.ackOf(a)}
+			s.mu.Unlock()
+			s.queueRelease(t)
+			continue
+		}
 		var list []*Member
 		if ts != nil {
 			if ts.was {
@@ -892,8 +1145,9 @@ type Member struct {
 // Subscribe subscribes the member to t, upstream if no other member has,
 // and returns the broker's answer. It waits, bounded by ctx, while the
 // session connects or reconnects. Errors are *Error (the broker's refusal;
-// errors.Is(err, ErrLimit) past the subscription limit), ErrClosed, or
-// ctx's error.
+// errors.Is(err, ErrLimit) past the subscription limit), ErrClosed,
+// ErrCanceled (the member unsubscribed t before it went upstream), or ctx's
+// error.
 func (m *Member) Subscribe(ctx context.Context, t Topic) (Ack, error) {
 	return m.s.subscribe(ctx, m, t)
 }
