@@ -35,18 +35,25 @@ type Catcher struct {
 	// Host is the catcher's host:port, as a redirect error must name it.
 	Host string
 
+	next http.Handler
+
 	mu   sync.Mutex
 	reqs []string // method, path, headers and body of each request
 }
 
 // NewCatcher starts a Catcher, closed when the test ends.
-func NewCatcher(t testing.TB) *Catcher {
+func NewCatcher(t testing.TB) *Catcher { return NewCatcherFor(t, nil) }
+
+// NewCatcherFor starts a Catcher that hands each request, once recorded,
+// to next (a simulator that would take whatever is sent, a WebSocket
+// login included) instead of answering it itself.
+func NewCatcherFor(t testing.TB, next http.Handler) *Catcher {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.2:0")
 	if err != nil {
 		t.Fatalf("listening on 127.0.0.2: %v", err)
 	}
-	c := new(Catcher)
+	c := &Catcher{next: next}
 	c.Server = httptest.NewUnstartedServer(http.HandlerFunc(c.serve))
 	c.Server.Listener.Close()
 	c.Server.Listener = ln
@@ -57,16 +64,19 @@ func NewCatcher(t testing.TB) *Catcher {
 }
 
 func (c *Catcher) serve(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s %s\n", r.Method, r.URL.RequestURI())
 	for k, vs := range r.Header {
 		fmt.Fprintf(&b, "%s: %s\n", k, strings.Join(vs, ","))
 	}
+	if c.next != nil {
+		c.record(b.String())
+		c.next.ServeHTTP(w, r)
+		return
+	}
+	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 	b.Write(body)
-	c.mu.Lock()
-	c.reqs = append(c.reqs, b.String())
-	c.mu.Unlock()
+	c.record(b.String())
 
 	exp := time.Now().Add(20 * time.Hour).In(kauth.KST)
 	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
@@ -75,6 +85,19 @@ func (c *Catcher) serve(w http.ResponseWriter, r *http.Request) {
 		`"return_code":0,"return_msg":"ok","rt_cd":"0","msg_cd":"","msg1":"ok","code":200,"message":"ok",`+
 		`"approval_key":"caught-approval-key","HASH":"caught-hash","scope":"oob","output":{}}`,
 		exp.Format("2006-01-02 15:04:05"), exp.Format("20060102150405"))
+}
+
+func (c *Catcher) record(r string) {
+	c.mu.Lock()
+	c.reqs = append(c.reqs, r)
+	c.mu.Unlock()
+}
+
+// Requests returns how many requests reached the catcher.
+func (c *Catcher) Requests() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.reqs)
 }
 
 // Check fails the test if any request reached the catcher, saying how many
