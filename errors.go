@@ -111,7 +111,8 @@ func (e *Error) Unwrap() []error {
 // redirect, an HTTP 3xx. kauth follows no redirect on a call that carries
 // the app key and secret, a token or an approval key: following would send
 // them to whatever host the Location names. The *Error around it names the
-// broker, env and status, and its Kind is ErrUnavailable.
+// broker, env and status, and its Kind is ErrUnavailable; it is not
+// Retryable.
 //
 //	var re *kauth.RedirectError
 //	if errors.As(err, &re) { /* the broker URL points at a redirect to re.Host */ }
@@ -131,8 +132,13 @@ func (e *RedirectError) Error() string {
 }
 
 // Retryable reports whether err is worth retrying after a wait: the broker
-// was unavailable or rate limited.
+// was unavailable or rate limited. A redirect is not: asking the same URL
+// again gets the same answer, and kauth follows none.
 func Retryable(err error) bool {
+	var re *RedirectError
+	if errors.As(err, &re) {
+		return false
+	}
 	return errors.Is(err, ErrUnavailable) || errors.Is(err, ErrRateLimited)
 }
 
