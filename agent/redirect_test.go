@@ -1,12 +1,15 @@
 package agent_test
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/kauth/kauth"
 	"github.com/kauth/kauth/agent"
@@ -33,9 +36,11 @@ func (f *redirectFront) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // newRedirectHarness starts the harness with kis-mock and kiwoom-mock
-// behind a redirectFront.
-func newRedirectHarness(t *testing.T) (*harness, *redirectFront) {
+// behind a redirectFront that redirects with status from the start (0:
+// not yet).
+func newRedirectHarness(t *testing.T, status int) (*harness, *redirectFront) {
 	f := &redirectFront{catcher: brokertest.NewCatcher(t)}
+	f.redirect.Store(int64(status))
 	front := httptest.NewServer(f)
 	t.Cleanup(front.Close)
 	h := newHarness(t, setup{
@@ -59,7 +64,7 @@ func newRedirectHarness(t *testing.T) (*harness, *redirectFront) {
 // its Location, and the host the Location names gets nothing — neither
 // the token nor the app key and secret the agent adds.
 func TestProxyHandsRedirectsBack(t *testing.T) {
-	h, f := newRedirectHarness(t)
+	h, f := newRedirectHarness(t, 0)
 	kisTok := h.token("kis-mock").AccessToken
 	kiwoomTok := h.token("kiwoom-mock").AccessToken
 	for _, status := range brokertest.RedirectStatuses {
@@ -105,7 +110,7 @@ func noFollow(c *http.Client) *http.Client {
 // host the Location names gets nothing, and the log names the refused
 // redirect.
 func TestProbeRefusesRedirect(t *testing.T) {
-	h, f := newRedirectHarness(t)
+	h, f := newRedirectHarness(t, 0)
 	tok := h.token("kis-mock").AccessToken
 	f.redirect.Store(http.StatusTemporaryRedirect)
 	r := h.viaUnix("POST", "/v1/accounts/kis-mock/invalidate", strings.NewReader(`{"token":"`+tok+`"}`), nil)
@@ -122,5 +127,28 @@ func TestProbeRefusesRedirect(t *testing.T) {
 	want := "redirect to " + f.catcher.Host + " not followed"
 	if logs := h.logs.String(); !strings.Contains(logs, want) {
 		t.Errorf("logs do not say %q:\n%s", want, logs)
+	}
+}
+
+// TestIssueRefusesRedirect checks that the agent's issuance follows no
+// redirect: the app key and secret never reach the host the Location
+// names, the agent serves no token of that host's, and the caller gets an
+// error that names the refused redirect, at once: asking again would get
+// the same redirect.
+func TestIssueRefusesRedirect(t *testing.T) {
+	h, f := newRedirectHarness(t, http.StatusTemporaryRedirect)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", "http://localhost/v1/accounts/kis-mock/token", nil)
+	resp, err := h.unix.Do(req)
+	f.catcher.Check(t, kisMock.AppKey, kisMock.Secret, kiwoomMock.AppKey, kiwoomMock.Secret)
+	if err != nil {
+		t.Fatalf("token: %v; want the agent's error answer", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	want := "redirect to " + f.catcher.Host + " not followed"
+	if resp.StatusCode != http.StatusBadGateway || !strings.Contains(string(body), want) || !strings.Contains(string(body), "HTTP 307") {
+		t.Errorf("token = %d %s; want 502 naming HTTP 307 and %q", resp.StatusCode, body, want)
 	}
 }
