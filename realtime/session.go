@@ -61,8 +61,9 @@ type Config struct {
 	// means DefaultIdleTimeout.
 	IdleTimeout time.Duration
 	// HTTPClient dials the connection. Nil means http.DefaultClient. The
-	// session dials through a copy of it that follows no redirect (see
-	// Session).
+	// session dials through a copy of it that follows no redirect, since
+	// the first frames carry the approval key or the token; the client
+	// itself is left as it is.
 	HTTPClient *http.Client
 	// Logger receives connection events (fingerprints only). Nil means
 	// slog.Default().
