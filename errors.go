@@ -107,9 +107,38 @@ func (e *Error) Unwrap() []error {
 	return errs
 }
 
+// RedirectError is the cause (Error.Err) of a failure whose answer was a
+// redirect, an HTTP 3xx. kauth follows no redirect on a call that carries
+// the app key and secret, a token or an approval key: following would send
+// them to whatever host the Location names. The *Error around it names the
+// broker, env and status, and its Kind is ErrUnavailable; it is not
+// Retryable.
+//
+//	var re *kauth.RedirectError
+//	if errors.As(err, &re) { /* the broker URL points at a redirect to re.Host */ }
+type RedirectError struct {
+	StatusCode int    // the HTTP status: 301, 302, 303, 307, 308…
+	Host       string // the Location's host[:port], "" if the answer named none
+	// The rest of the Location is left out: its path and query may echo
+	// what was sent.
+}
+
+// Error returns "redirect to HOST not followed".
+func (e *RedirectError) Error() string {
+	if e.Host == "" {
+		return "redirect without a Location not followed"
+	}
+	return "redirect to " + oneLine(e.Host) + " not followed"
+}
+
 // Retryable reports whether err is worth retrying after a wait: the broker
-// was unavailable or rate limited.
+// was unavailable or rate limited. A redirect is not: asking the same URL
+// again gets the same answer, and kauth follows none.
 func Retryable(err error) bool {
+	var re *RedirectError
+	if errors.As(err, &re) {
+		return false
+	}
 	return errors.Is(err, ErrUnavailable) || errors.Is(err, ErrRateLimited)
 }
 

@@ -10,7 +10,10 @@ import (
 // against golang.org/x/oauth2. ctx bounds each Token call.
 //
 // oauth2.Transport sends only the authorization header; KIS calls also need
-// appkey and appsecret, which Transport adds.
+// appkey and appsecret, which Transport adds. oauth2.Transport also
+// authorizes each redirect that its http.Client follows, to whatever host:
+// give that client a CheckRedirect that returns http.ErrUseLastResponse,
+// or use Manager.Client, which follows none.
 func (m *Manager) TokenSource(ctx context.Context) oauth2.TokenSource {
 	return tokenSource{ctx: ctx, m: m}
 }

@@ -156,6 +156,7 @@ func TestPolicyRetry(t *testing.T) {
 		{"a transient answer asking for a wait", &Error{Kind: ErrUnavailable, RetryAfter: 5 * time.Second}, 0, 0, 5 * time.Second, true, false},
 		{"EGW00133: wait out the spacing, counted", &Error{Kind: ErrRateLimited, Code: "EGW00133"}, time.Second, 0, 60 * time.Second, true, true},
 		{"bad credentials: stop", &Error{Kind: ErrCredentials}, 0, 0, 0, false, true},
+		{"a redirect: stop, not counted", &Error{Kind: ErrUnavailable, Code: "HTTP 307", Err: &RedirectError{StatusCode: 307, Host: "elsewhere.example"}}, 0, 0, 0, false, false},
 		{"out of budget: stop", unavailable, 0, 179*time.Second + 800*time.Millisecond, 500 * time.Millisecond, false, false},
 		{"EGW00133 past the budget: stop", &Error{Kind: ErrRateLimited}, 0, 150 * time.Second, 61 * time.Second, false, true},
 	} {

@@ -18,6 +18,11 @@ import (
 // body cannot be replayed is not retried, and its rejection is returned.
 //
 // Successful response bodies stream through unbuffered.
+//
+// Transport authenticates no redirect: a 3xx is returned as it came, and a
+// request that an http.Client makes to follow one (Request.Response is
+// set) fails with a *RedirectError without being sent, since it would
+// carry the token, app key and secret to the host the Location names.
 type Transport struct {
 	// Manager supplies the tokens. Its Provider must implement Authorizer.
 	Manager *Manager
@@ -38,14 +43,28 @@ type Limiter interface {
 	Wait(ctx context.Context) error
 }
 
-// Client returns an *http.Client whose requests are authenticated by m.
+// Client returns an *http.Client whose requests are authenticated by m. It
+// follows no redirect: a 3xx is the answer, with its Location.
 func (m *Manager) Client() *http.Client {
-	return &http.Client{Transport: &Transport{Manager: m}}
+	return &http.Client{Transport: &Transport{Manager: m}, CheckRedirect: useLastResponse}
 }
+
+func useLastResponse(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 // RoundTrip implements http.RoundTripper.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	m := t.Manager
+	if prev := req.Response; prev != nil {
+		// The caller's client is following a redirect: req.URL is its
+		// Location. Only its host goes into the error; the query may echo
+		// what was sent.
+		closeReqBody(req.Body)
+		return nil, &Error{
+			Broker: m.key.Broker, Env: m.key.Env, Op: "call", Kind: ErrUnavailable,
+			Code: fmt.Sprintf("HTTP %d", prev.StatusCode), StatusCode: prev.StatusCode,
+			Err: &RedirectError{StatusCode: prev.StatusCode, Host: req.URL.Host},
+		}
+	}
 	auth, ok := m.provider.(Authorizer)
 	if !ok {
 		closeReqBody(req.Body)

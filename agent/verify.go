@@ -11,6 +11,7 @@ import (
 
 	"github.com/kauth/kauth"
 	"github.com/kauth/kauth/brokers"
+	"github.com/kauth/kauth/internal/wire"
 )
 
 // ProbeEvery is the least time between two probes of one app key's token
@@ -129,6 +130,12 @@ func (a *Agent) probe(ctx context.Context, acct *account, token string) (rejecte
 		return false, err
 	}
 	defer closeBody(resp)
+	if re := wire.Redirect(resp); re != nil {
+		// The probe carries the token, app key and secret: a transport
+		// follows no redirect, and the 3xx proves nothing of the token.
+		return false, &kauth.Error{Broker: acct.creds.Broker, Env: acct.creds.Env, Op: "call", Kind: kauth.ErrUnavailable,
+			Code: wire.HTTPCode(re.StatusCode), StatusCode: re.StatusCode, Err: re}
+	}
 	if auth.Rejected(resp) {
 		return true, nil
 	}

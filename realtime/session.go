@@ -86,7 +86,10 @@ type Config struct {
 	ControlBurst int
 	// Clock paces the control frames. Nil means kauth.SystemClock.
 	Clock kauth.Clock
-	// HTTPClient dials the connection. Nil means http.DefaultClient.
+	// HTTPClient dials the connection. Nil means http.DefaultClient. The
+	// session dials through a copy of it that follows no redirect, since
+	// the first frames carry the approval key or the token; the client
+	// itself is left as it is.
 	HTTPClient *http.Client
 	// Logger receives connection events (fingerprints only). Nil means
 	// slog.Default().
@@ -220,6 +223,7 @@ func New(cfg Config) (*Session, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = kauth.SystemClock{}
 	}
+	cfg.HTTPClient = noRedirects(cfg.HTTPClient)
 	s := &Session{
 		cfg:     cfg,
 		proto:   newProtocol(c.Broker),
@@ -833,6 +837,11 @@ func (s *Session) connectOnce() error {
 	dctx, cancel := context.WithTimeout(s.ctx, s.cfg.AckTimeout)
 	conn, _, err := websocket.Dial(dctx, s.cfg.URL, &websocket.DialOptions{HTTPClient: s.cfg.HTTPClient})
 	cancel()
+	if re := (*kauth.RedirectError)(nil); errors.As(err, &re) {
+		// The refused Location's host alone: the dial error would quote
+		// the whole URL.
+		return fmt.Errorf("dial: HTTP %d: %w", re.StatusCode, re)
+	}
 	if err != nil {
 		return fmt.Errorf("dial: %w", err)
 	}
@@ -1205,4 +1214,23 @@ func (m *Member) end(err error) bool {
 		}
 	})
 	return first
+}
+
+// noRedirects returns a copy of c (http.DefaultClient if nil) whose
+// handshake follows no redirect: the first frames on the connection carry
+// the approval key (KIS) or the token (Kiwoom LOGIN), which would go to
+// whatever host the Location names.
+func noRedirects(c *http.Client) *http.Client {
+	if c == nil {
+		c = http.DefaultClient
+	}
+	nc := *c
+	nc.CheckRedirect = func(req *http.Request, _ []*http.Request) error {
+		re := &kauth.RedirectError{Host: req.URL.Host}
+		if req.Response != nil {
+			re.StatusCode = req.Response.StatusCode
+		}
+		return re
+	}
+	return &nc
 }

@@ -46,6 +46,33 @@ func Client(c *http.Client) *http.Client {
 	return c
 }
 
+// NoRedirects returns a shallow copy of c (DefaultClient if c is nil) that
+// follows no redirect: a 3xx comes back as the response. c itself is left
+// as it is. Every request kauth sends to a broker carries the app key and
+// secret, a token or an approval key, and Go's client would resend them
+// (a 307 or 308 with the body, a 301, 302 or 303 with the headers) to
+// whatever host the Location names, and take its answer for the broker's.
+func NoRedirects(c *http.Client) *http.Client {
+	nc := *Client(c)
+	nc.CheckRedirect = useLastResponse
+	return &nc
+}
+
+func useLastResponse(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+// Redirect returns the *kauth.RedirectError of resp if it is a redirect (an
+// HTTP 3xx), and nil otherwise. It names the Location's host alone.
+func Redirect(resp *http.Response) *kauth.RedirectError {
+	if resp == nil || resp.StatusCode/100 != 3 {
+		return nil
+	}
+	re := &kauth.RedirectError{StatusCode: resp.StatusCode}
+	if u, err := resp.Location(); err == nil {
+		re.Host = u.Host
+	}
+	return re
+}
+
 // BaseURL returns field, else the environment variable envVar, else def,
 // without a trailing slash.
 func BaseURL(field, envVar, def string) string {
@@ -90,11 +117,13 @@ func PostJSON(ctx context.Context, client *http.Client, url string, header http.
 }
 
 // Post sends body to url with the given headers and returns the response
-// with its body read whole (at most MaxBody bytes) and closed.
+// with its body read whole (at most MaxBody bytes) and closed. It follows
+// no redirect, whatever client's CheckRedirect says (see NoRedirects).
 //
 // The error is a transport error: the request could not be sent, no
-// response arrived, or the body could not be read. If ctx is done, the
-// error matches ctx.Err() with errors.Is.
+// response arrived, the body could not be read, or the answer was a
+// redirect (a *kauth.RedirectError, with resp the redirect). If ctx is
+// done, the error matches ctx.Err() with errors.Is.
 func Post(ctx context.Context, client *http.Client, url string, header http.Header, body []byte) (*http.Response, []byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
@@ -103,11 +132,15 @@ func Post(ctx context.Context, client *http.Client, url string, header http.Head
 	for k, vs := range header {
 		req.Header[k] = vs
 	}
-	resp, err := Client(client).Do(req)
+	resp, err := NoRedirects(client).Do(req)
 	if err != nil {
 		return nil, nil, withContext(ctx, err)
 	}
 	defer resp.Body.Close()
+	if re := Redirect(resp); re != nil {
+		io.Copy(io.Discard, io.LimitReader(resp.Body, PeekSize))
+		return resp, nil, re
+	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, MaxBody+1))
 	if err != nil {
 		return resp, nil, withContext(ctx, fmt.Errorf("reading response body: %w", err))

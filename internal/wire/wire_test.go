@@ -322,3 +322,48 @@ func TestPostJSON(t *testing.T) {
 		t.Error("PostJSON(a func) succeeded; want the encoding error")
 	}
 }
+
+func TestRedirectNamesHostOnly(t *testing.T) {
+	req := httptest.NewRequest("POST", "https://broker.example:9443/oauth2/tokenP", nil)
+	tests := []struct {
+		status   int
+		location string
+		want     *kauth.RedirectError
+	}{
+		{200, "https://elsewhere.example/", nil},
+		{404, "", nil},
+		{307, "https://user:pass@elsewhere.example:8443/oauth2/tokenP?appkey=PSsecret", &kauth.RedirectError{StatusCode: 307, Host: "elsewhere.example:8443"}},
+		{302, "/login?next=%2Foauth2", &kauth.RedirectError{StatusCode: 302, Host: "broker.example:9443"}},
+		{308, "", &kauth.RedirectError{StatusCode: 308}},
+		{301, "http://[::1", &kauth.RedirectError{StatusCode: 301}},
+	}
+	for _, tt := range tests {
+		resp := &http.Response{StatusCode: tt.status, Header: http.Header{}, Request: req}
+		if tt.location != "" {
+			resp.Header.Set("Location", tt.location)
+		}
+		got := Redirect(resp)
+		switch {
+		case tt.want == nil && got != nil:
+			t.Errorf("Redirect(%d %q) = %+v; want nil", tt.status, tt.location, *got)
+		case tt.want != nil && (got == nil || *got != *tt.want):
+			t.Errorf("Redirect(%d %q) = %v; want %+v", tt.status, tt.location, got, *tt.want)
+		case got != nil && strings.ContainsAny(got.Error(), "?@"):
+			t.Errorf("Redirect(%d %q).Error() = %q shows more than the host", tt.status, tt.location, got.Error())
+		}
+	}
+}
+
+func TestNoRedirectsLeavesTheClient(t *testing.T) {
+	own := &http.Client{Timeout: time.Second}
+	nc := NoRedirects(own)
+	if own.CheckRedirect != nil {
+		t.Error("NoRedirects set the caller's CheckRedirect")
+	}
+	if nc == own || nc.Timeout != time.Second || nc.CheckRedirect == nil {
+		t.Errorf("NoRedirects(own) = %+v; want a copy with its timeout and a CheckRedirect", nc)
+	}
+	if NoRedirects(nil) == DefaultClient || DefaultClient.CheckRedirect != nil {
+		t.Error("NoRedirects(nil) changed DefaultClient")
+	}
+}
