@@ -255,7 +255,12 @@ func (m *Manager) issue(ctx context.Context, lease Lease, e *Entry, begin time.T
 			if tok.AccessToken == "" {
 				return Token{}, took, &Error{Broker: m.key.Broker, Env: m.key.Env, Op: "issue", Kind: ErrUnavailable, Message: "empty token in the broker's answer"}
 			}
-			return tok, took, nil
+			if err := CheckToken(tok.AccessToken); err != nil {
+				// Counted and not retried at once: the broker issued, and
+				// would hand the same token back (KIS within 6 h).
+				return Token{}, took, &Error{Broker: m.key.Broker, Env: m.key.Env, Op: "issue", Kind: ErrMalformedToken, Err: err}
+			}
+			return m.bound(tok), took, nil
 		}
 		jittered := backoff/2 + rand.N(backoff/2+1)
 		wait, again, count := m.policy.retry(err, took, m.clock.Now().Sub(begin), jittered)
@@ -280,6 +285,34 @@ func (m *Manager) issue(ctx context.Context, lease Lease, e *Entry, begin time.T
 		}
 		backoff = min(backoff*2, 30*time.Second)
 	}
+}
+
+// lifetimeSkew is how far past the documented lifetime, counted on our
+// clock, a broker's expiry is still taken as sent: the broker prints its
+// expiry on its own clock, which may run hours ahead of ours.
+const lifetimeSkew = 3 * time.Hour
+
+// bound cuts tok's life to the longest its broker documents, counted from
+// now, its receipt, when the broker's expiry lies beyond that by more than
+// lifetimeSkew: a broker's bad expiry (9999-12-31) would otherwise pin the
+// token for years, past any revoke or rotation kauth does not hear of. The
+// token is still served, and refreshed when its bounded life ends.
+func (m *Manager) bound(tok Token) Token {
+	now := m.clock.Now().Round(0)
+	max := MaxLifetime(m.key.Broker)
+	limit := now.Add(max)
+	if !tok.ExpiresAt.After(limit.Add(lifetimeSkew)) {
+		return tok
+	}
+	m.log.Warn("kauth: the broker's token lifetime exceeds the documented one; cut to it",
+		"key", m.key.String(), "token", tok.Fingerprint(),
+		"broker_expires", tok.ExpiresAt.In(KST).Format(time.RFC3339),
+		"expires", limit.In(KST).Format(time.RFC3339), "max", max)
+	tok.ExpiresAt = limit
+	if tok.IssuedAt.IsZero() || tok.IssuedAt.After(now) {
+		tok.IssuedAt = now
+	}
+	return tok
 }
 
 // load reads the shared entry; an unreadable one counts as none.
