@@ -1,0 +1,65 @@
+package agent
+
+import (
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"testing/iotest"
+)
+
+// TestScrubBodyAcrossReads: every occurrence of a secret is masked however
+// the body is cut into reads (one byte at a time, data with the final
+// error, small buffers at the reader's side), the length is kept, and the
+// body's own error comes through after its last byte.
+func TestScrubBodyAcrossReads(t *testing.T) {
+	key, secret := "PSkey0123456789", "secret/ABC+def=="
+	body := secret + `{"a":"` + key + `x` + secret + secret + `","b":"` + strings.Repeat("y", 70000) + secret + `"}` + key
+	want := strings.NewReplacer(secret, strings.Repeat("*", len(secret)), key, strings.Repeat("*", len(key))).Replace(body)
+	cuts := map[string]func(io.Reader) io.Reader{
+		"whole":      func(r io.Reader) io.Reader { return r },
+		"one byte":   iotest.OneByteReader,
+		"half":       iotest.HalfReader,
+		"data+error": iotest.DataErrReader,
+	}
+	for name, cut := range cuts {
+		for _, size := range []int{1, 7, 512, 64 << 10} {
+			masked := 0
+			rc := newScrubBody(io.NopCloser(cut(strings.NewReader(body))), []string{"", secret, key}, func() { masked++ })
+			var got strings.Builder
+			buf := make([]byte, size)
+			for {
+				n, err := rc.Read(buf)
+				got.Write(buf[:n])
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					t.Fatalf("%s/%d: Read() = %v", name, size, err)
+				}
+			}
+			if got.String() != want {
+				t.Errorf("%s/%d: scrubbed body differs (len %d, want %d); secret left: %v", name, size,
+					got.Len(), len(want), strings.Contains(got.String(), secret) || strings.Contains(got.String(), key))
+			}
+			if masked != 1 {
+				t.Errorf("%s/%d: onMask called %d times; want once", name, size, masked)
+			}
+		}
+	}
+
+	// A read error other than EOF reaches the caller after the bytes
+	// before it, none of which shows a secret.
+	boom := errors.New("boom")
+	rc := newScrubBody(io.NopCloser(io.MultiReader(strings.NewReader("ok "+secret[:5]), iotest.ErrReader(boom))), []string{secret}, nil)
+	got, err := io.ReadAll(rc)
+	if !errors.Is(err, boom) || string(got) != "ok "+secret[:5] {
+		t.Errorf("ReadAll() = %q, %v; want the bytes before the error, then it", got, err)
+	}
+
+	// Without a secret the body is passed as it is.
+	plain := io.NopCloser(strings.NewReader("x"))
+	if newScrubBody(plain, []string{""}, nil) != plain {
+		t.Error("newScrubBody without secrets wrapped the body")
+	}
+}
