@@ -201,3 +201,49 @@ func TestAbsurdLifetimeBounded(t *testing.T) {
 		})
 	}
 }
+
+// TestImpossibleStoredTokensNotServed: a token in the shared store that
+// kauth would have refused from the broker (written by an older kauth, or
+// damaged) is not served: a control byte makes it count as no token, and
+// an expiry far past the broker's documented lifetime is cut to that
+// lifetime from when it was issued.
+func TestImpossibleStoredTokensNotServed(t *testing.T) {
+	for _, spec := range brokers.All() {
+		t.Run(string(spec.Name), func(t *testing.T) {
+			sim := brokersim.New()
+			now := sim.Now().Round(0)
+			ts, issued := answering(t, spec, tokenAnswer(spec, "tok-fresh", now.Add(20*time.Hour), 20*time.Hour))
+			store := kauth.NewMemoryStore()
+			var logs bytes.Buffer
+			m := answeredManager(t, spec, ts, sim, store, &logs)
+			ctx := context.Background()
+
+			bad := kauth.Token{AccessToken: "tok-stored\r\nX-Injected: 1", Type: "Bearer", IssuedAt: now.Add(-time.Hour), ExpiresAt: now.Add(20 * time.Hour)}
+			if err := store.Save(ctx, m.Key(), kauth.Entry{Token: bad, LastIssue: now.Add(-time.Hour)}); err != nil {
+				t.Fatal(err)
+			}
+			tok, err := m.Token(ctx)
+			if err != nil || tok.AccessToken != "tok-fresh" || *issued != 1 {
+				t.Fatalf("Token() over a stored token with CRLF = %v, %v after %d issuances; want the broker's tok-fresh", tok, err, *issued)
+			}
+
+			// A second Manager on the same store, which holds a token
+			// said to live until 9999.
+			issuedAt := now.Add(-time.Hour)
+			forever := kauth.Token{AccessToken: "tok-forever", Type: "Bearer", IssuedAt: issuedAt, ExpiresAt: time.Date(9999, 12, 31, 23, 59, 59, 0, kauth.KST)}
+			store2 := kauth.NewMemoryStore()
+			m2 := answeredManager(t, spec, ts, sim, store2, &logs)
+			if err := store2.Save(ctx, m2.Key(), kauth.Entry{Token: forever, LastIssue: issuedAt}); err != nil {
+				t.Fatal(err)
+			}
+			tok, err = m2.Token(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Cut to 23 h left, it is still served as it is.
+			if limit := issuedAt.Add(spec.MaxLifetime); tok.AccessToken != "tok-forever" || tok.ExpiresAt.After(limit) {
+				t.Errorf("Token() = %.11s expiring %v; want the stored tok-forever expiring by %v (issued + %v)", tok.AccessToken, tok.ExpiresAt, limit, spec.MaxLifetime)
+			}
+		})
+	}
+}

@@ -324,6 +324,27 @@ func (m *Manager) load(ctx context.Context) Entry {
 		}
 		return Entry{}
 	}
+	return m.vet(e)
+}
+
+// vet makes a stored entry safe to serve from: a token kauth would have
+// refused from the broker (one written by an older kauth, or damaged)
+// counts as none, and an expiry more than lifetimeSkew past the broker's
+// documented lifetime, counted from the token's IssuedAt, is cut to it.
+func (m *Manager) vet(e Entry) Entry {
+	if e.Token.AccessToken == "" {
+		return e
+	}
+	if err := CheckToken(e.Token.AccessToken); err != nil {
+		m.log.Warn("kauth: the stored token cannot be a token; treating it as none", "key", m.key.String(), "err", err)
+		e.Token = Token{}
+		return e
+	}
+	if issued := e.Token.IssuedAt.Round(0); !issued.IsZero() {
+		if limit := issued.Add(MaxLifetime(m.key.Broker)); e.Token.ExpiresAt.After(limit.Add(lifetimeSkew)) {
+			e.Token.ExpiresAt = limit
+		}
+	}
 	return e
 }
 
@@ -446,6 +467,7 @@ func (m *Manager) reload() (retry bool) {
 	// needs the lock.
 	if s := m.cur.Load(); s != nil {
 		if e, err := m.store.Load(ctx, m.key); err == nil || errors.Is(err, ErrNotFound) {
+			e = m.vet(e)
 			now := m.clock.Now()
 			fp := e.Token.Fingerprint()
 			rejected := e.Token.AccessToken != "" && (fp == e.Rejected || m.isRejected(fp))
@@ -476,6 +498,7 @@ func (m *Manager) reload() (retry bool) {
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return false
 	}
+	e = m.vet(e)
 	s := m.cur.Load()
 	var served *Token
 	if s != nil {
