@@ -299,15 +299,15 @@ const lifetimeSkew = 3 * time.Hour
 // token is still served, and refreshed when its bounded life ends.
 func (m *Manager) bound(tok Token) Token {
 	now := m.clock.Now().Round(0)
-	max := MaxLifetime(m.key.Broker)
-	limit := now.Add(max)
+	life := MaxLifetime(m.key.Broker)
+	limit := now.Add(life)
 	if !tok.ExpiresAt.After(limit.Add(lifetimeSkew)) {
 		return tok
 	}
 	m.log.Warn("kauth: the broker's token lifetime exceeds the documented one; cut to it",
 		"key", m.key.String(), "token", tok.Fingerprint(),
 		"broker_expires", tok.ExpiresAt.In(KST).Format(time.RFC3339),
-		"expires", limit.In(KST).Format(time.RFC3339), "max", max)
+		"expires", limit.In(KST).Format(time.RFC3339), "max", life)
 	tok.ExpiresAt = limit
 	if tok.IssuedAt.IsZero() || tok.IssuedAt.After(now) {
 		tok.IssuedAt = now
