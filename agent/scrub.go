@@ -57,12 +57,13 @@ func (s *scrubBody) Read(p []byte) (int, error) {
 // fill reads once from the body, masks what it can, and makes ready all
 // that no later read can complete a secret in (everything, at the end).
 func (s *scrubBody) fill() {
-	// Keep only what is not yet sent: the bytes held back.
+	if s.buf == nil {
+		s.buf = make([]byte, 0, s.hold+scrubChunk)
+	}
+	// Keep only what is not yet sent: the bytes held back, at most s.hold
+	// (fill runs once all that was ready is sent), so that a chunk fits.
 	rest := copy(s.buf, s.buf[s.off:])
 	s.buf, s.ready, s.off = s.buf[:rest], s.ready-s.off, 0
-	if cap(s.buf)-len(s.buf) < scrubChunk {
-		s.buf = append(make([]byte, 0, len(s.buf)+scrubChunk), s.buf...)
-	}
 	n, err := s.rc.Read(s.buf[len(s.buf):cap(s.buf)])
 	s.buf = s.buf[:len(s.buf)+n]
 	// A secret that began before s.ready would have been seen whole by an
@@ -79,12 +80,20 @@ func (s *scrubBody) fill() {
 
 func (s *scrubBody) mask(b []byte) {
 	for _, sec := range s.secrets {
+		// Look for the secret's first bytes, then check the rest: a short
+		// pattern is searched many times faster than a long one (a KIS
+		// appsecret has 180 bytes).
+		head := sec[:min(len(sec), 16)]
 		for i := 0; ; {
-			j := bytes.Index(b[i:], sec)
+			j := bytes.Index(b[i:], head)
 			if j < 0 {
 				break
 			}
 			i += j
+			if !bytes.HasPrefix(b[i:], sec) {
+				i++
+				continue
+			}
 			for k := range sec {
 				b[i+k] = '*'
 			}
