@@ -21,6 +21,7 @@ FUZZERS := \
 	./agent:FuzzParseConfig \
 	./agent:FuzzLoadConfig \
 	./agent:FuzzCanonicalPath \
+	./agent:FuzzScrubBody \
 	./realtime:FuzzParseKIS \
 	./realtime:FuzzParseKiwoom
 

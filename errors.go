@@ -39,6 +39,12 @@ var (
 	// very same token again. kauth stops instead of looping.
 	ErrTokenReturnedAgain = errors.New("broker issued the token it had just rejected")
 
+	// ErrMalformedToken: the broker answered an issuance with something
+	// that cannot be a token (see CheckToken). Nothing is stored or
+	// served. The answer counts as an issuance and is not asked for again
+	// at once: a broker that hands back its last token would repeat it.
+	ErrMalformedToken = errors.New("malformed token in the broker's answer")
+
 	// ErrNotFound is returned by Store.Load when nothing is stored for a key.
 	ErrNotFound = errors.New("kauth: not found")
 

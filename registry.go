@@ -59,6 +59,12 @@ type BrokerSpec struct {
 	// TokenExpiry returns when a token issued at t ends, as the broker
 	// documents it; the simulator hands out such lifetimes.
 	TokenExpiry func(t time.Time) time.Time
+	// MaxLifetime is the longest life the broker documents for a token.
+	// A token the broker says lives more than 3 h longer (more than its
+	// clock can be ahead of ours) is kept only MaxLifetime after kauth
+	// received it, and the cut is logged, so that a broker's bad expiry
+	// cannot pin a token for years. Zero means 24 h.
+	MaxLifetime time.Duration
 
 	// PathPrefixes are the API paths the agent's proxy forwards: the API,
 	// never the token endpoints.

@@ -255,7 +255,12 @@ func (m *Manager) issue(ctx context.Context, lease Lease, e *Entry, begin time.T
 			if tok.AccessToken == "" {
 				return Token{}, took, &Error{Broker: m.key.Broker, Env: m.key.Env, Op: "issue", Kind: ErrUnavailable, Message: "empty token in the broker's answer"}
 			}
-			return tok, took, nil
+			if err := CheckToken(tok.AccessToken); err != nil {
+				// Counted and not retried at once: the broker issued, and
+				// would hand the same token back (KIS within 6 h).
+				return Token{}, took, &Error{Broker: m.key.Broker, Env: m.key.Env, Op: "issue", Kind: ErrMalformedToken, Err: err}
+			}
+			return m.bound(tok), took, nil
 		}
 		jittered := backoff/2 + rand.N(backoff/2+1)
 		wait, again, count := m.policy.retry(err, took, m.clock.Now().Sub(begin), jittered)
@@ -282,6 +287,34 @@ func (m *Manager) issue(ctx context.Context, lease Lease, e *Entry, begin time.T
 	}
 }
 
+// lifetimeSkew is how far past the documented lifetime, counted on our
+// clock, a broker's expiry is still taken as sent: the broker prints its
+// expiry on its own clock, which may run hours ahead of ours.
+const lifetimeSkew = 3 * time.Hour
+
+// bound cuts tok's life to the longest its broker documents, counted from
+// now, its receipt, when the broker's expiry lies beyond that by more than
+// lifetimeSkew: a broker's bad expiry (9999-12-31) would otherwise pin the
+// token for years, past any revoke or rotation kauth does not hear of. The
+// token is still served, and refreshed when its bounded life ends.
+func (m *Manager) bound(tok Token) Token {
+	now := m.clock.Now().Round(0)
+	life := MaxLifetime(m.key.Broker)
+	limit := now.Add(life)
+	if !tok.ExpiresAt.After(limit.Add(lifetimeSkew)) {
+		return tok
+	}
+	m.log.Warn("kauth: the broker's token lifetime exceeds the documented one; cut to it",
+		"key", m.key.String(), "token", tok.Fingerprint(),
+		"broker_expires", tok.ExpiresAt.In(KST).Format(time.RFC3339),
+		"expires", limit.In(KST).Format(time.RFC3339), "max", life)
+	tok.ExpiresAt = limit
+	if tok.IssuedAt.IsZero() || tok.IssuedAt.After(now) {
+		tok.IssuedAt = now
+	}
+	return tok
+}
+
 // load reads the shared entry; an unreadable one counts as none.
 func (m *Manager) load(ctx context.Context) Entry {
 	e, err := m.store.Load(ctx, m.key)
@@ -290,6 +323,27 @@ func (m *Manager) load(ctx context.Context) Entry {
 			m.log.Warn("kauth: store read failed; treating as empty", "key", m.key.String(), "err", err)
 		}
 		return Entry{}
+	}
+	return m.vet(e)
+}
+
+// vet makes a stored entry safe to serve from: a token kauth would have
+// refused from the broker (one written by an older kauth, or damaged)
+// counts as none, and an expiry more than lifetimeSkew past the broker's
+// documented lifetime, counted from the token's IssuedAt, is cut to it.
+func (m *Manager) vet(e Entry) Entry {
+	if e.Token.AccessToken == "" {
+		return e
+	}
+	if err := CheckToken(e.Token.AccessToken); err != nil {
+		m.log.Warn("kauth: the stored token cannot be a token; treating it as none", "key", m.key.String(), "err", err)
+		e.Token = Token{}
+		return e
+	}
+	if issued := e.Token.IssuedAt.Round(0); !issued.IsZero() {
+		if limit := issued.Add(MaxLifetime(m.key.Broker)); e.Token.ExpiresAt.After(limit.Add(lifetimeSkew)) {
+			e.Token.ExpiresAt = limit
+		}
 	}
 	return e
 }
@@ -413,6 +467,7 @@ func (m *Manager) reload() (retry bool) {
 	// needs the lock.
 	if s := m.cur.Load(); s != nil {
 		if e, err := m.store.Load(ctx, m.key); err == nil || errors.Is(err, ErrNotFound) {
+			e = m.vet(e)
 			now := m.clock.Now()
 			fp := e.Token.Fingerprint()
 			rejected := e.Token.AccessToken != "" && (fp == e.Rejected || m.isRejected(fp))
@@ -443,6 +498,7 @@ func (m *Manager) reload() (retry bool) {
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return false
 	}
+	e = m.vet(e)
 	s := m.cur.Load()
 	var served *Token
 	if s != nil {

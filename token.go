@@ -1,6 +1,7 @@
 package kauth
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -44,4 +45,41 @@ func (t Token) LogValue() slog.Value {
 		slog.String("token", t.Fingerprint()),
 		slog.Time("expires", t.ExpiresAt.In(KST)),
 	)
+}
+
+// MaxTokenSize is the longest token or approval key kauth accepts from a
+// broker. KIS documents its access_token as 350 bytes at most (접근토큰발급(P)
+// /oauth2/tokenP, response access_token, length 350); the others' tokens
+// are JWTs or keys of that order. Anything far longer is a broker's fault,
+// and would bloat every request that carries it.
+const MaxTokenSize = 4096
+
+// CheckToken reports why s cannot be a token (or an approval key), or nil.
+// A token travels in an HTTP header ("authorization: Bearer <token>"), whose
+// bearer credential RFC 6750 §2.1 makes visible ASCII (b64token): kauth
+// refuses an empty token, one longer than MaxTokenSize, and one with a
+// space, a control byte (a CR or LF would split the header) or a byte
+// beyond ASCII. The reason never quotes s.
+func CheckToken(s string) error {
+	switch {
+	case s == "":
+		return errors.New("empty token")
+	case len(s) > MaxTokenSize:
+		return fmt.Errorf("token of %d bytes, longer than %d", len(s), MaxTokenSize)
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= ' ' || c >= 0x7f {
+			return fmt.Errorf("token with byte 0x%02x at offset %d, outside visible ASCII", c, i)
+		}
+	}
+	return nil
+}
+
+// MaxLifetime returns the longest life kauth grants a token of b: its
+// BrokerSpec.MaxLifetime, or 24 h if that is zero or b is not registered.
+func MaxLifetime(b Broker) time.Duration {
+	if s, ok := LookupBroker(b); ok && s.MaxLifetime > 0 {
+		return s.MaxLifetime
+	}
+	return 24 * time.Hour
 }

@@ -64,8 +64,8 @@ type apiError struct {
 	// Code is a stable machine-readable name: not_found, unauthenticated,
 	// forbidden_origin, forbidden_host, forbidden_path, body_too_large,
 	// method_not_allowed, bad_request, credentials, token_rejected,
-	// token_returned_again, rate_limited, unavailable, timeout, canceled,
-	// internal.
+	// token_returned_again, rate_limited, unavailable, malformed_token,
+	// timeout, canceled, internal.
 	Code string `json:"code"`
 	// Broker, Env and BrokerCode name the broker's own answer, when the
 	// failure came from one (e.g. "kis", "mock", "EGW00133").

@@ -30,6 +30,10 @@ type gateway struct {
 	echo     bool        // answer with the request's app key and secret in headers
 	paths    []string    // normalized paths forwarded
 	trailers http.Header // every request trailer seen
+
+	// bodies: "/kis/mock" → the answer to every API call under it, sent
+	// in two flushed writes.
+	bodies map[string][]byte
 }
 
 func newGateway(t *testing.T) *gateway {
@@ -60,7 +64,24 @@ func (g *gateway) serve(w http.ResponseWriter, r *http.Request) {
 		g.trailers[k] = append(g.trailers[k], v...)
 	}
 	echo := g.echo
+	var answer []byte
+	for root, b := range g.bodies {
+		if strings.HasPrefix(norm, root+"/uapi/") || strings.HasPrefix(norm, root+"/api/") {
+			answer = b
+		}
+	}
 	g.mu.Unlock()
+	if answer != nil {
+		// Split mid-body, so that the agent reads the answer in more
+		// than one piece.
+		w.Header().Set("Content-Type", "application/json;charset=UTF-8")
+		w.Header().Set("Content-Length", fmt.Sprint(len(answer)))
+		half := len(answer)/2 + 7
+		w.Write(answer[:half])
+		w.(http.Flusher).Flush()
+		w.Write(answer[half:])
+		return
+	}
 	if echo {
 		w.Header().Set("X-Echo-Appsecret", r.Header.Get("appsecret"))
 		w.Header()["appkey"] = []string{r.Header.Get("appkey")}
@@ -245,6 +266,86 @@ func TestEchoedSecretsScrubbed(t *testing.T) {
 		}
 		if r.header.Get("Content-Type") == "" {
 			t.Errorf("via %s: the broker's own headers are gone too: %v", network, r.header)
+		}
+	}
+}
+
+// TestEchoedSecretsScrubbedFromBodies: a broker answer whose body repeats
+// the account's app key or secret, anywhere in a large body and across the
+// pieces it arrives in, reaches the bot through the proxy and through the
+// facade with every occurrence masked by as many '*', the rest of the body
+// untouched and its Content-Length right.
+func TestEchoedSecretsScrubbedFromBodies(t *testing.T) {
+	h, g := behindGateway(t, setup{})
+	for _, a := range h.cfg.Accounts {
+		h.token(a.Name)
+	}
+	// An answer of 300 KiB that carries the account's app key and secret
+	// many times, at offsets that fall on every side of the reads'
+	// boundaries, once at its very start and once at its very end.
+	answer := func(key, secret string) (answer, want string) {
+		var b strings.Builder
+		b.WriteString(secret)
+		b.WriteString(`{"rt_cd":"0","return_code":0,"output":[`)
+		for i := 0; b.Len() < 300<<10; i++ {
+			echo := secret
+			if i%3 == 0 {
+				echo = key
+			}
+			fmt.Fprintf(&b, `{"n":%d,"pad":"%s","echo":"%s"},`, i, strings.Repeat("x", i%4099), echo)
+		}
+		b.WriteString(`{}],"msg1":"`)
+		b.WriteString(secret)
+		want = strings.ReplaceAll(b.String(), secret, strings.Repeat("*", len(secret)))
+		return b.String(), strings.ReplaceAll(want, key, strings.Repeat("*", len(key)))
+	}
+	kisAnswer, kisWant := answer(kisMock.AppKey, kisMock.Secret)
+	kiwoomAnswer, kiwoomWant := answer(kiwoomMock.AppKey, kiwoomMock.Secret)
+	g.mu.Lock()
+	g.bodies = map[string][]byte{"/kis/mock": []byte(kisAnswer), "/kiwoom/mock": []byte(kiwoomAnswer)}
+	g.mu.Unlock()
+
+	kisHdr := func() http.Header {
+		return http.Header{"Tr_id": {"FHKST01010100"}, "Custtype": {"P"}, "Appkey": {"placeholder"}, "Appsecret": {"placeholder"}}
+	}
+	kiwoomHdr := func() http.Header {
+		return http.Header{"Api-Id": {"ka10001"}, "Content-Type": {"application/json;charset=UTF-8"}}
+	}
+	const kisPath = "/uapi/domestic-stock/v1/quotations/inquire-price?FID_COND_MRKT_DIV_CODE=J&FID_INPUT_ISCD=005930"
+	for _, c := range []struct {
+		name    string
+		get     func() response
+		secrets []string
+		want    string
+	}{
+		{"kis proxy", func() response { return h.kisPrice("kis-mock", nil) }, []string{kisMock.AppKey, kisMock.Secret}, kisWant},
+		{"kiwoom proxy", func() response { return h.kiwoomInfo("kiwoom-mock", nil) }, []string{kiwoomMock.AppKey, kiwoomMock.Secret}, kiwoomWant},
+		{"kis facade", func() response {
+			return h.do(h.tcp, h.facadeURL("kis-mock"), "GET", kisPath, nil, kisHdr())
+		}, []string{kisMock.AppKey, kisMock.Secret}, kisWant},
+		{"kiwoom facade", func() response {
+			return h.do(h.tcp, h.facadeURL("kiwoom-mock"), "POST", "/api/dostk/stkinfo", strings.NewReader(`{"stk_cd":"005930"}`), kiwoomHdr())
+		}, []string{kiwoomMock.AppKey, kiwoomMock.Secret}, kiwoomWant},
+	} {
+		r := c.get()
+		if r.status != http.StatusOK {
+			t.Errorf("%s: status %d; want 200", c.name, r.status)
+		}
+		got := string(r.body)
+		for _, s := range c.secrets {
+			if n := strings.Count(got, s); n > 0 {
+				t.Errorf("%s: the body shows a credential %d times", c.name, n)
+			}
+		}
+		if got != c.want {
+			i := 0
+			for i < len(got) && i < len(c.want) && got[i] == c.want[i] {
+				i++
+			}
+			t.Errorf("%s: body of %d bytes differs from the masked answer (%d bytes) at offset %d", c.name, len(got), len(c.want), i)
+		}
+		if cl := r.header.Get("Content-Length"); cl != "" && cl != fmt.Sprint(len(got)) {
+			t.Errorf("%s: Content-Length %s for a body of %d bytes", c.name, cl, len(got))
 		}
 	}
 }

@@ -46,7 +46,7 @@ func newMetrics(a *Agent) *metrics {
 		}, []string{"account"}),
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "kauth_token_failures_total",
-			Help: "Failures to get a token, by kind: credentials, token_rejected, token_returned_again, rate_limited, unavailable, bad_request, canceled, other.",
+			Help: "Failures to get a token, by kind: credentials, token_rejected, token_returned_again, rate_limited, unavailable, bad_request, malformed_token, canceled, other.",
 		}, []string{"account", "kind"}),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "kauth_proxy_requests_total",
@@ -145,6 +145,8 @@ func errorKind(err error) string {
 		return "unavailable"
 	case errors.Is(err, kauth.ErrBadRequest):
 		return "bad_request"
+	case errors.Is(err, kauth.ErrMalformedToken):
+		return "malformed_token"
 	case errors.Is(err, errCanceled):
 		return "canceled"
 	}

@@ -103,7 +103,9 @@ func (a *Agent) newProxy(acct *account) *httputil.ReverseProxy {
 // scrubResponse removes from a broker's answer every header whose name or
 // value holds the account's app key or secret (a broker or gateway that
 // echoes request headers would otherwise hand them to the bot), and the
-// answer's trailers, which arrive too late to be checked.
+// answer's trailers, which arrive too late to be checked. In the body,
+// which streams, each occurrence of the key or secret is masked by as many
+// '*' (see scrubBody), so its Content-Length stays right.
 func (a *Agent) scrubResponse(acct *account, resp *http.Response) {
 	secrets := []string{acct.creds.AppKey, acct.creds.AppSecret}
 	for name, vals := range resp.Header {
@@ -121,6 +123,11 @@ func (a *Agent) scrubResponse(acct *account, resp *http.Response) {
 		}
 	}
 	resp.Trailer = nil
+	if resp.Body != nil && resp.Body != http.NoBody && resp.StatusCode != http.StatusSwitchingProtocols {
+		resp.Body = newScrubBody(resp.Body, secrets, func() {
+			a.log.Warn("agent: masked a credential that a broker answer's body echoed", "account", acct.name)
+		})
+	}
 }
 
 func holdsSecret(s string, secrets []string) bool {

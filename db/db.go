@@ -131,6 +131,8 @@ var Spec = kauth.BrokerSpec{
 	// expires_in as DB's clients read it: 24 h (OpenApi.py keeps
 	// response_data['expires_in']; DB's token managers add it to now).
 	TokenExpiry: func(t time.Time) time.Time { return t.Add(24 * time.Hour) },
+	// The 24 h of expires_in above.
+	MaxLifetime: 24 * time.Hour,
 	// Every REST path is under /api/v1/ (OpenApi.py, tr_code_to_path.py).
 	PathPrefixes: []string{"/api/"},
 	// 현재가조회 PRICE: 5 TPS; 90% of that.

@@ -36,6 +36,11 @@ func (p *Provider) ApprovalKey(ctx context.Context, c kauth.Credentials) (string
 	if ar.ApprovalKey == "" {
 		return "", malformed(c, OpApproval, resp, errors.New("answer has no approval_key"))
 	}
+	if err := kauth.CheckToken(ar.ApprovalKey); err != nil {
+		// The key goes into the first frame of every WebSocket session
+		// and into the agent's answers: never one that cannot be a key.
+		return "", &kauth.Error{Broker: kauth.KIS, Env: c.Env, Op: OpApproval, Kind: kauth.ErrMalformedToken, StatusCode: resp.StatusCode, Err: err}
+	}
 	return ar.ApprovalKey, nil
 }
 

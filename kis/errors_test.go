@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -184,6 +185,15 @@ func TestApprovalKey(t *testing.T) {
 		{"bad secret", 403, `{"error_code":"EGW00105","error_description":"유효하지 않은 AppSecret입니다."}`, "",
 			&errWant{Kind: kauth.ErrCredentials, Code: "EGW00105", Status: 403}},
 		{"no key", 200, `{}`, "", &errWant{Kind: kauth.ErrUnavailable, Status: 200, Contains: "no approval_key"}},
+		// A key goes into the WebSocket's first frame and the facade's
+		// answers: one that cannot be a key is refused, not passed on.
+		{"CRLF in key", 200, `{"approval_key":"a2585daf\r\nX-Injected: 1"}`, "",
+			&errWant{Kind: kauth.ErrMalformedToken, Status: 200, Contains: "0x0d"}},
+		{"NUL in key", 200, `{"approval_key":"a2585daf\u0000fake"}`, "",
+			&errWant{Kind: kauth.ErrMalformedToken, Status: 200, Contains: "0x00"}},
+		{"blank key", 200, `{"approval_key":"   "}`, "", &errWant{Kind: kauth.ErrMalformedToken, Status: 200}},
+		{"huge key", 200, `{"approval_key":"` + strings.Repeat("a", 5000) + `"}`, "",
+			&errWant{Kind: kauth.ErrMalformedToken, Status: 200, Contains: "longer than"}},
 		{"HTML", 502, `<html></html>`, "", &errWant{Kind: kauth.ErrUnavailable, Code: "HTTP 502", Status: 502, Contains: "HTML page"}},
 	}
 	for _, tt := range tests {

@@ -32,6 +32,9 @@ var Spec = kauth.BrokerSpec{
 	Reissue:     "same",
 	IssueLimit:  time.Minute,
 	TokenExpiry: func(t time.Time) time.Time { return t.Add(24 * time.Hour) },
+	// "Access token 유효기간: 1일" for the client-credentials grant that
+	// kauth uses (KIS 접근토큰발급(P) /oauth2/tokenP, response access_token).
+	MaxLifetime: 24 * time.Hour,
 	// KIS serves its API under /uapi/ (DESIGN §1).
 	PathPrefixes: []string{"/uapi/"},
 	// 20 calls a second on real, 2 on mock: 90% of that.

@@ -35,6 +35,9 @@ var Spec = kauth.BrokerSpec{
 	// The same token while it is valid.
 	Reissue:     "same",
 	TokenExpiry: func(t time.Time) time.Time { return t.Add(24 * time.Hour) },
+	// "유효기간: 24시간" (Kiwoom 접근토큰 발급 au10001); expires_dt is
+	// read as sent within it.
+	MaxLifetime: 24 * time.Hour,
 	// Kiwoom serves its API under /api/ (DESIGN §1).
 	PathPrefixes: []string{"/api/"},
 	// 5 calls a second: 90% of that.

@@ -129,6 +129,9 @@ var Spec = kauth.BrokerSpec{
 	// is for.
 	Reissue:     "new-revoke-old",
 	TokenExpiry: NextExpiry,
+	// Until 07:00 KST the next day (NextExpiry): 31 h for a token issued
+	// at midnight KST, the longest.
+	MaxLifetime: 31 * time.Hour,
 	// The REST API lives under /stock/ (e.g. /stock/market-data,
 	// /stock/investinfo in LS's REST[주식] pages), never /oauth2/.
 	// /futureoption/market-data and /indtp/market-data in REST[선물옵션]

@@ -80,7 +80,7 @@ func (b Broker) CheckError(t *testing.T, name string, err error, want ErrWant, o
 	}
 }
 
-var kinds = []error{kauth.ErrCredentials, kauth.ErrTokenRejected, kauth.ErrRateLimited, kauth.ErrUnavailable, kauth.ErrBadRequest}
+var kinds = []error{kauth.ErrCredentials, kauth.ErrTokenRejected, kauth.ErrRateLimited, kauth.ErrUnavailable, kauth.ErrBadRequest, kauth.ErrMalformedToken}
 
 // CheckFuzzError asserts that err, if any, is a well-formed *kauth.Error
 // of exactly one kind, without secrets.

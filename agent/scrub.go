@@ -1,0 +1,111 @@
+package agent
+
+import (
+	"bytes"
+	"io"
+)
+
+// scrubBody masks every occurrence of its secrets in a response body as the
+// body streams through, including one split across two reads: each is
+// overwritten with as many '*', so the body keeps its length and its
+// Content-Length stays right, and a JSON string stays a JSON string. At most
+// the longest secret's length less one byte is held back at a time: what
+// may begin a secret that the next read completes.
+type scrubBody struct {
+	rc      io.ReadCloser
+	secrets [][]byte // non-empty
+	hold    int      // the longest secret's length - 1
+	buf     []byte   // read and masked; buf[off:ready] may go out
+	off     int
+	ready   int
+	err     error  // the body's read error, io.EOF at its end
+	onMask  func() // called after the first secret is masked
+	masked  bool
+}
+
+// newScrubBody returns rc with secrets masked, or rc itself if no secret
+// is set.
+func newScrubBody(rc io.ReadCloser, secrets []string, onMask func()) io.ReadCloser {
+	s := &scrubBody{rc: rc, onMask: onMask}
+	for _, sec := range secrets {
+		if sec != "" {
+			s.secrets = append(s.secrets, []byte(sec))
+			s.hold = max(s.hold, len(sec)-1)
+		}
+	}
+	if len(s.secrets) == 0 {
+		return rc
+	}
+	return s
+}
+
+// scrubChunk is how much scrubBody reads from the body at a time.
+const scrubChunk = 32 << 10
+
+func (s *scrubBody) Read(p []byte) (int, error) {
+	for s.off == s.ready {
+		if s.err != nil {
+			return 0, s.err
+		}
+		s.fill()
+	}
+	n := copy(p, s.buf[s.off:s.ready])
+	s.off += n
+	return n, nil
+}
+
+// fill reads once from the body, masks what it can, and makes ready all
+// that no later read can complete a secret in (everything, at the end).
+func (s *scrubBody) fill() {
+	if s.buf == nil {
+		s.buf = make([]byte, 0, s.hold+scrubChunk)
+	}
+	// Keep only what is not yet sent: the bytes held back, at most s.hold
+	// (fill runs once all that was ready is sent), so that a chunk fits.
+	rest := copy(s.buf, s.buf[s.off:])
+	s.buf, s.ready, s.off = s.buf[:rest], s.ready-s.off, 0
+	n, err := s.rc.Read(s.buf[len(s.buf):cap(s.buf)])
+	s.buf = s.buf[:len(s.buf)+n]
+	// A secret that began before s.ready would have been seen whole by an
+	// earlier fill: it is at most s.hold+1 bytes, and s.hold bytes were
+	// held back.
+	s.mask(s.buf[s.ready:])
+	if err != nil {
+		s.err = err
+		s.ready = len(s.buf)
+		return
+	}
+	s.ready = max(s.ready, len(s.buf)-s.hold)
+}
+
+func (s *scrubBody) mask(b []byte) {
+	for _, sec := range s.secrets {
+		// Look for the secret's first bytes, then check the rest: a short
+		// pattern is searched many times faster than a long one (a KIS
+		// appsecret has 180 bytes).
+		head := sec[:min(len(sec), 16)]
+		for i := 0; ; {
+			j := bytes.Index(b[i:], head)
+			if j < 0 {
+				break
+			}
+			i += j
+			if !bytes.HasPrefix(b[i:], sec) {
+				i++
+				continue
+			}
+			for k := range sec {
+				b[i+k] = '*'
+			}
+			i += len(sec)
+			if !s.masked {
+				s.masked = true
+				if s.onMask != nil {
+					s.onMask()
+				}
+			}
+		}
+	}
+}
+
+func (s *scrubBody) Close() error { return s.rc.Close() }
