@@ -29,8 +29,10 @@ var documentedExpiry = map[kauth.Broker]func(t time.Time) time.Time{
 	// au10001 prints the end as expires_dt; the simulator's default
 	// lifetime is 24 h.
 	kauth.Kiwoom: func(t time.Time) time.Time { return t.Add(24 * time.Hour) },
-	// "발급일 익일 07시까지 유효": 07:00 KST the day after the issue, so a
-	// token issued at 23:00 lives 8 h and one issued at 01:00 lives 30 h.
+	// "발급일 익일 07시까지 유효", as LS's clients record it (an issuance
+	// seen to last expires_in≈40867 s fits it): 07:00 KST the day after
+	// the issue, so a token issued at 23:00 lives 8 h and one issued at
+	// 01:00 lives 30 h.
 	ls.Broker: func(t time.Time) time.Time {
 		k := t.In(kst)
 		return time.Date(k.Year(), k.Month(), k.Day(), 7, 0, 0, 0, kst).AddDate(0, 0, 1)
