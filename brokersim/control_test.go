@@ -76,6 +76,23 @@ func TestClock(t *testing.T) {
 	}
 }
 
+func TestStartAt(t *testing.T) {
+	start := time.Date(2027, time.February, 28, 23, 0, 0, 0, kauth.KST)
+	sim := Server{Clock: StartAt(start)}
+	if d := sim.Now().Sub(start); d < 0 || d > time.Second {
+		t.Errorf("Now() = %v; want %v", sim.Now(), start)
+	}
+	before := sim.Now()
+	time.Sleep(20 * time.Millisecond)
+	if d := sim.Now().Sub(before); d < 20*time.Millisecond {
+		t.Errorf("clock from StartAt moved %v in 20ms of real time", d)
+	}
+	sim.Advance(25 * time.Hour)
+	if d := sim.Now().Sub(start); d < 25*time.Hour || d > 25*time.Hour+time.Second {
+		t.Errorf("after Advance(25h), Now is %v past the start", d)
+	}
+}
+
 func TestControlClock(t *testing.T) {
 	sim, ts := newSim(t)
 	ans := do(t, "POST", ts.URL+"/_sim/clock?advance=25h", nil, nil)

@@ -49,7 +49,9 @@
 //     every WS.TickInterval (or on Tick), and DropWS, StallWS,
 //     RefuseWSLogins, InvalidateApprovalKey for faults.
 //
-// The virtual clock (Now, Advance) starts at the real time and runs with it.
+// The virtual clock (Now, Advance) starts at the real time and runs with it;
+// Clock = StartAt(t) starts it at t instead, so that lifetimes that depend on
+// the hour (LS's 07:00 KST) are the same whenever a test runs.
 // Faults (Inject) script latency, hangs, 5xx, connection resets, malformed
 // JSON, HTML error pages and the brokers' own rate-limit and token-rejected
 // answers. Stats counts issues, re-issues, revokes, calls and rejections in

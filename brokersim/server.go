@@ -188,6 +188,15 @@ func (s *Server) nowLocked() time.Time {
 	return now().Add(s.offset)
 }
 
+// StartAt returns a Clock that reads start when StartAt is called and then
+// runs with the real time. A test that sets it gets the same broker
+// lifetimes whatever the hour it runs at: an LS token issued at 10:00 KST
+// lives 21 h, one issued at 01:00 KST lives 30 h.
+func StartAt(start time.Time) func() time.Time {
+	begin := time.Now()
+	return func() time.Time { return start.Add(time.Since(begin)) }
+}
+
 // Advance moves the virtual clock forward by d (backward if d < 0).
 func (s *Server) Advance(d time.Duration) {
 	s.mu.Lock()

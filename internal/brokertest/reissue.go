@@ -91,6 +91,13 @@ func CallOK(t *testing.T, client *http.Client, base string, app brokersim.App) (
 func ReissueDays(t *testing.T, app brokersim.App, mode brokersim.ReissueMode, days int, newProvider NewProvider) {
 	t.Helper()
 	sim := brokersim.New()
+	// The virtual clock moves only by the steps below. On the real clock
+	// every step also costs the real time it takes, which shifts the
+	// refresh-ahead and expiry points against the ten-minute steps from
+	// run to run (further on a loaded machine), and the run met a
+	// different sequence of refreshes each time.
+	start := time.Date(2026, time.March, 10, 10, 0, 0, 0, kauth.KST)
+	sim.Clock = func() time.Time { return start }
 	sim.SetReissue(app.Broker, mode)
 	ts := httptest.NewServer(sim)
 	t.Cleanup(ts.Close)

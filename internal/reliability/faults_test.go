@@ -30,6 +30,12 @@ const (
 	attemptTimeout = 250 * time.Millisecond
 )
 
+// faultStart is where the fault rigs' virtual clock starts, whatever the
+// hour the tests run at: the brokers' lifetimes depend on it (an LS token
+// issued at 10:00 KST lives until 07:00 the next day, 21 h; one issued
+// at 01:00 KST lives 30 h).
+var faultStart = time.Date(2026, time.March, 10, 10, 0, 0, 0, kauth.KST)
+
 // typedKinds are the errors a caller may see: the broker's typed failures,
 // or its own deadline.
 var typedKinds = []error{kauth.ErrUnavailable, kauth.ErrRateLimited, kauth.ErrCredentials, kauth.ErrTokenReturnedAgain, context.DeadlineExceeded}
@@ -89,6 +95,7 @@ type faultRig struct {
 func newFaultRig(t *testing.T, app brokersim.App) *faultRig {
 	t.Helper()
 	rig := reliability.NewRig(func(s *brokersim.Server) {
+		s.Clock = brokersim.StartAt(faultStart)
 		// The callers' load is about tokens, not the per-second call limits.
 		s.KISRealCallsPerSecond, s.KISMockCallsPerSecond, s.KiwoomCallsPerSecond, s.IGWCallsPerSecond = -1, -1, -1, -1
 	})
@@ -521,10 +528,11 @@ func TestRetryAfterClockJump(t *testing.T) {
 	for _, app := range faultApps {
 		t.Run(string(app.Broker), func(t *testing.T) {
 			r := newFaultRig(t, app)
-			if _, err := r.m.Token(context.Background()); err != nil {
+			tok, err := r.m.Token(context.Background())
+			if err != nil {
 				t.Fatal(err)
 			}
-			r.rig.Sim.Advance(25 * time.Hour) // the token has expired
+			r.rig.Sim.Advance(tok.ExpiresAt.Sub(r.rig.Sim.Now()) + time.Minute) // the token has expired
 			r.rig.Sim.Inject(brokersim.Fault{Broker: app.Broker, Path: issuePath(app.Broker), Kind: brokersim.ServerError})
 			ctx, cancel := context.WithTimeout(context.Background(), callDeadline)
 			defer cancel()

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -143,8 +144,23 @@ func TestFaultHarnessFullStore(t *testing.T) {
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
 	}
+	// The agents issue as soon as they hear of the revoke, and a token
+	// they cache before the disk is full leaves kauth token nothing to
+	// issue: on a loaded machine they can beat the filler. Their token
+	// requests wait at the broker until the disk is full, so the next
+	// token always comes after it.
+	hold := make(chan struct{})
+	release := sync.OnceFunc(func() { close(hold) })
+	defer release()
+	rig.Intercept(func(r *http.Request) {
+		if r.Header.Get(reliability.PIDHeader) != "" && strings.Contains(r.URL.Path, "/oauth2/token") {
+			<-hold
+		}
+	})
 	revoke("with room")
 	filler = fillDisk(t, mnt)
+	release()
+	rig.Intercept(nil)
 	code, out, stderr = h.cli(nil, app, "token")
 	tok := strings.TrimSpace(out)
 	h.mu.Lock()
