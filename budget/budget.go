@@ -10,10 +10,12 @@
 // the Redis draws from one budget, whatever its own clock says: a host whose
 // clock runs ahead or behind cannot take more than its share.
 //
-// If Redis cannot be reached, a Shared budget falls back to a local limiter
-// at a configured share of the rate (the share one host may use when the
-// others cannot be asked), says so once through its logger and through
-// OnFallback, and goes back to Redis when it answers again.
+// If Redis cannot be reached (an error, or no answer within the timeout), a
+// Shared budget falls back to a local limiter at a configured share of the
+// rate (the share one host may use when the others cannot be asked), says
+// so once through its logger and through OnFallback, and goes back to Redis
+// when it answers again. Neither hand-over spends twice what the other side
+// has handed out already (see Shared).
 package budget
 
 import (
@@ -90,8 +92,10 @@ type Config struct {
 	// LocalShare is the fraction of PerSecond this process uses on its own
 	// while Redis cannot be reached (0 < LocalShare ≤ 1). Zero means 1/2.
 	LocalShare float64
-	// Timeout bounds one round trip to Redis before falling back. Zero
-	// means 500 ms.
+	// Timeout bounds one round trip to Redis before falling back, whatever
+	// the client's own read timeout; while Redis is down, it is also how
+	// often one caller tries it again (at least every 250 ms). Zero means
+	// 500 ms.
 	Timeout time.Duration
 	// Logger hears of fallbacks and recoveries. Nil means slog.Default().
 	Logger *slog.Logger
