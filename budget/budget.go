@@ -136,6 +136,8 @@ type Shared struct {
 	lastTry   time.Time // when Redis was last tried while down
 	ceiling   time.Time // until then every call also takes a local slot
 	sharedEnd time.Time // the end of the last slot the shared budget is known to have handed out
+	lastReply time.Time // when Redis last answered
+	saturated bool      // the last answer came with a wait: the others spend the budget as it comes
 }
 
 // gcra is the local share: a GCRA (tat is the theoretical arrival time of
@@ -257,6 +259,7 @@ func (s *Shared) Wait(ctx context.Context) error {
 	if !tryRedis {
 		return s.waitLocal(ctx, now, deadline)
 	}
+	sent := time.Now()
 	wait, err := s.reserve(ctx, deadline)
 	switch {
 	case err == nil:
@@ -270,7 +273,7 @@ func (s *Shared) Wait(ctx context.Context) error {
 	case !errors.Is(err, errUnreachable):
 		return err // the caller's own deadline or cancellation
 	}
-	s.fallDown(err)
+	s.fallDown(err, sent)
 	return s.waitLocal(ctx, time.Now(), deadline)
 }
 
@@ -313,6 +316,7 @@ func (s *Shared) up(wait time.Duration) bool {
 	if end := now.Add(wait + s.tolerance + s.emission); end.After(s.sharedEnd) {
 		s.sharedEnd = end
 	}
+	s.lastReply, s.saturated = now, wait > 0
 	was := s.down
 	if was {
 		s.down = false
@@ -328,8 +332,8 @@ func (s *Shared) up(wait time.Duration) bool {
 	return ceiling
 }
 
-// fallDown records that Redis failed with err.
-func (s *Shared) fallDown(err error) {
+// fallDown records that Redis failed with err, on a request sent at sent.
+func (s *Shared) fallDown(err error, sent time.Time) {
 	now := time.Now()
 	s.mu.Lock()
 	was := s.down
@@ -337,8 +341,15 @@ func (s *Shared) fallDown(err error) {
 		s.down = true
 		s.lastTry = now
 		// The slots the shared budget handed out before it went silent
-		// are still being spent: the local share begins after them.
-		s.local.drain(later(now, s.sharedEnd))
+		// are still being spent: the local share begins after them. A
+		// saturated budget handed out one more slot for each emission
+		// that passed between its last answer here and the request that
+		// failed, to the others.
+		end := s.sharedEnd
+		if s.saturated && sent.After(s.lastReply) {
+			end = end.Add(sent.Sub(s.lastReply))
+		}
+		s.local.drain(later(now, end))
 	}
 	s.mu.Unlock()
 	if !was {
