@@ -364,15 +364,29 @@ func later(a, b time.Time) time.Time {
 	return a
 }
 
+// minTry is the least time a caller gives Redis before it is taken to have
+// failed; a caller with less time left than twice that waits for Redis
+// until its deadline.
+const minTry = 50 * time.Millisecond
+
 // reserve runs the reservation in Redis, waiting at most Config.Timeout
-// for it (go-redis bounds a stalled read by its ReadTimeout, not by ctx).
-// An error that is Redis's fault wraps errUnreachable.
+// for it (go-redis bounds a stalled read by its ReadTimeout, not by ctx),
+// and at most half the time the caller has left, so that it still has the
+// other half for the local share. An error that is Redis's fault wraps
+// errUnreachable.
 func (s *Shared) reserve(ctx context.Context, deadline time.Time) (time.Duration, error) {
-	limit := time.Now().Add(s.cfg.Timeout)
-	callers := !deadline.IsZero() && deadline.Before(limit)
-	if callers {
-		limit = deadline
+	try := s.cfg.Timeout
+	callers := false
+	if !deadline.IsZero() {
+		switch left := time.Until(deadline); {
+		case left/2 >= try:
+		case left/2 >= minTry:
+			try = left / 2
+		default:
+			try, callers = left, true
+		}
 	}
+	limit := time.Now().Add(try)
 	rctx, cancel := context.WithDeadline(ctx, limit)
 	defer cancel()
 	us := func(d time.Duration) int64 { return d.Microseconds() }
@@ -407,7 +421,7 @@ func (s *Shared) reserve(ctx context.Context, deadline time.Time) (time.Duration
 			return 0, context.DeadlineExceeded
 		}
 		if errors.Is(a.err, context.DeadlineExceeded) {
-			return 0, fmt.Errorf("%w: no answer in %v", errUnreachable, s.cfg.Timeout)
+			return 0, fmt.Errorf("%w: no answer in %v", errUnreachable, try.Round(time.Millisecond))
 		}
 		return 0, fmt.Errorf("%w: %w", errUnreachable, a.err)
 	}

@@ -220,3 +220,43 @@ func TestBudgetOutlivesItsRedis(t *testing.T) {
 		t.Errorf("%d calls in one second; the broker allows 20", got)
 	}
 }
+
+// Callers whose deadlines are shorter than the budget's Redis timeout still
+// find the local share when Redis stalls: they do not all run out of time
+// waiting for it.
+func TestShortDeadlinesFallBackOnAStall(t *testing.T) {
+	p, err := tcpproxy.New(testredis.Addr(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	log := new(testlog.Buffer)
+	s, err := budget.NewShared(budget.Config{Client: proxiedClient(t, p), Key: testredis.Prefix(t) + ":{kis/real/abababababab}:budget",
+		PerSecond: 18, Burst: 1, Logger: log.Logger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Wait(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	p.Stall()
+	ok, failed := 0, 0
+	var last error
+	for range 5 {
+		ctx, cancel := context.WithTimeout(t.Context(), 400*time.Millisecond)
+		if err := s.Wait(ctx); err != nil {
+			failed++
+			last = err
+		} else {
+			ok++
+		}
+		cancel()
+	}
+	p.Restore()
+	if failed != 0 {
+		t.Errorf("%d of 5 callers with 400 ms deadlines failed while Redis stalled (last: %v); want all served on the local share", failed, last)
+	}
+	if !s.Fallback() {
+		t.Errorf("Fallback() = false after Redis stalled")
+	}
+}
