@@ -109,6 +109,7 @@ type Agent struct {
 	cfg         Config
 	accounts    map[string]*account
 	limiters    map[kauth.Key]*rate.Limiter
+	turns       map[kauth.Key]*turns       // each limiter's clients' turns
 	budgets     map[kauth.Key]sharedBudget // by app key, when shareBudget is set
 	shareBudget func(BudgetSpec) (*budget.Shared, error)
 	unpaced     bool
@@ -121,6 +122,7 @@ type Agent struct {
 
 	srvMu   sync.Mutex
 	servers map[*http.Server]bool
+	connSeq atomic.Uint64 // numbers the connections, to tell clients apart
 
 	probeMu sync.Mutex
 	probes  map[kauth.Key]*probeState // report checking per app key
@@ -141,6 +143,7 @@ type account struct {
 	baseURL *url.URL
 	mgr     *kauth.Manager
 	limiter *rate.Limiter // shared by every account of one app key
+	turns   *turns        // the clients' turns at limiter or shared
 	// shared, if not nil, is the app key's budget shared with other agents
 	// (Options.SharedBudget); the proxy then waits on it instead of limiter.
 	shared *budget.Shared
@@ -281,6 +284,19 @@ func (a *Agent) Reload(cfg Config) error {
 		budgets[k] = b
 	}
 	limiters := make(map[kauth.Key]*rate.Limiter, len(budgets))
+	allTurns := make(map[kauth.Key]*turns, len(budgets))
+	per := cfg.ClientTurns
+	if per == 0 {
+		per = DefaultClientTurns
+	}
+	for k := range budgets {
+		if tu, ok := a.turns[k]; ok {
+			tu.setPer(per)
+			allTurns[k] = tu
+		} else {
+			allTurns[k] = newTurns(per)
+		}
+	}
 	for k, b := range budgets {
 		if l, ok := a.limiters[k]; ok {
 			l.SetLimit(b.limit)
@@ -309,6 +325,7 @@ func (a *Agent) Reload(cfg Config) error {
 		acct, err := a.newAccount(r, limiters[r.creds.Key()])
 		if acct != nil {
 			acct.shared = sb
+			acct.turns = allTurns[r.creds.Key()]
 		}
 		if err != nil {
 			buildErr = err
@@ -330,7 +347,7 @@ func (a *Agent) Reload(cfg Config) error {
 			removed = append(removed, o)
 		}
 	}
-	a.accounts, a.limiters, a.budgets, a.cfg = next, limiters, shared, cfg
+	a.accounts, a.limiters, a.budgets, a.turns, a.cfg = next, limiters, shared, allTurns, cfg
 	a.keyMu.Lock()
 	a.clients = clients
 	a.keyMu.Unlock()
@@ -668,6 +685,7 @@ func (a *Agent) Serve(ctx context.Context, ln net.Listener) error {
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			ctx = context.WithValue(ctx, connIDKey{}, a.connSeq.Add(1))
 			if unix {
 				return context.WithValue(ctx, connKind{}, "unix")
 			}

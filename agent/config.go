@@ -81,6 +81,12 @@ type Config struct {
 	// keeps them under the broker's limit even then. Zero means
 	// DefaultBudgetShare. Only used with a Redis store.
 	BudgetShare float64 `yaml:"budget_share"`
+	// ClientTurns is how many proxied calls of one client may wait for
+	// an app key's call budget at once; the client's other calls line up
+	// behind them, so that one client flooding the proxy does not make the
+	// others wait behind its calls. Clients are told apart by their client
+	// key, or else by their connection. Zero means DefaultClientTurns.
+	ClientTurns int `yaml:"client_turns"`
 }
 
 // Listen says where the agent listens.
@@ -412,6 +418,9 @@ func resolve(cfg Config, getenv func(string) string) ([]resolved, error) {
 	}
 	if cfg.MaxInFlight < 0 {
 		errs = append(errs, errors.New("agent: max_in_flight must not be negative"))
+	}
+	if cfg.ClientTurns < 0 {
+		errs = append(errs, errors.New("agent: client_turns must not be negative"))
 	}
 	if b := cfg.BudgetShare; b != 0 && !(b > 0 && b <= 1) {
 		errs = append(errs, fmt.Errorf("agent: budget_share %v: want a share of the budget in (0, 1]", b))

@@ -289,7 +289,7 @@ var errRateWait = errors.New("agent: the request's deadline would pass while wai
 
 func (t *limitedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	pc, _ := req.Context().Value(proxyKey{}).(*proxyCall)
-	if err := t.wait(req.Context(), pc); err != nil {
+	if err := t.fairWait(req, pc); err != nil {
 		if req.Body != nil {
 			req.Body.Close()
 		}
@@ -299,6 +299,24 @@ func (t *limitedTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		pc.sent.Store(true)
 	}
 	return t.base.RoundTrip(req)
+}
+
+// fairWait waits for the client's turn at the app key's budget, then for
+// the budget. The time in the client's line counts as waiting too.
+func (t *limitedTransport) fairWait(req *http.Request, pc *proxyCall) error {
+	if t.a.unpaced || t.acct.turns == nil {
+		return t.wait(req.Context(), pc)
+	}
+	start := time.Now()
+	give, err := t.acct.turns.take(req.Context(), clientOf(req))
+	if pc != nil {
+		pc.waited.Add(int64(time.Since(start)))
+	}
+	if err != nil {
+		return err
+	}
+	defer give()
+	return t.wait(req.Context(), pc)
 }
 
 func (t *limitedTransport) wait(ctx context.Context, pc *proxyCall) error {

@@ -10,10 +10,12 @@
 // the Redis draws from one budget, whatever its own clock says: a host whose
 // clock runs ahead or behind cannot take more than its share.
 //
-// If Redis cannot be reached, a Shared budget falls back to a local limiter
-// at a configured share of the rate (the share one host may use when the
-// others cannot be asked), says so once through its logger and through
-// OnFallback, and goes back to Redis when it answers again.
+// If Redis cannot be reached (an error, or no answer within the timeout), a
+// Shared budget falls back to a local limiter at a configured share of the
+// rate (the share one host may use when the others cannot be asked), says
+// so once through its logger and through OnFallback, and goes back to Redis
+// when it answers again. Neither hand-over spends twice what the other side
+// has handed out already (see Shared).
 package budget
 
 import (
@@ -90,8 +92,10 @@ type Config struct {
 	// LocalShare is the fraction of PerSecond this process uses on its own
 	// while Redis cannot be reached (0 < LocalShare ≤ 1). Zero means 1/2.
 	LocalShare float64
-	// Timeout bounds one round trip to Redis before falling back. Zero
-	// means 500 ms.
+	// Timeout bounds one round trip to Redis before falling back, whatever
+	// the client's own read timeout; while Redis is down, it is also how
+	// often one caller tries it again (at least every 250 ms). Zero means
+	// 500 ms.
 	Timeout time.Duration
 	// Logger hears of fallbacks and recoveries. Nil means slog.Default().
 	Logger *slog.Logger
@@ -102,13 +106,81 @@ type Config struct {
 
 // Shared is a Limiter whose budget is shared through Redis. It is safe for
 // concurrent use.
+//
+// While Redis cannot be reached (an error, or no answer within
+// Config.Timeout), every call is paced on the local share instead, and one
+// caller at a time, at most once every probe interval (Config.Timeout, at
+// least 250 ms), tries Redis again. The hand-overs keep the app key under
+// its budget:
+//
+//   - on the way out, the local share starts empty after the last slot
+//     this process knows the shared budget to have handed out, so the
+//     calls the others already hold are not spent twice;
+//   - on the way back, the local share stays a ceiling over the shared
+//     budget for a second plus two probe intervals, until every busy
+//     sharer is back on Redis and the calls they made on their own shares
+//     have left the broker's one-second window.
 type Shared struct {
 	cfg       Config
 	emission  time.Duration
 	tolerance time.Duration
-	local     *rate.Limiter
+	probe     time.Duration // the least time between tries of Redis while it is down
+	hold      time.Duration // how long the local share stays a ceiling after Redis returns
 	fallback  atomic.Bool
-	mu        sync.Mutex // serializes fallback reports
+	reportMu  sync.Mutex // serializes fallback reports
+
+	mu        sync.Mutex
+	local     gcra      // the local share
+	down      bool      // Redis failed last time it was tried
+	probing   bool      // a caller is trying Redis while down
+	lastTry   time.Time // when Redis was last tried while down
+	ceiling   time.Time // until then every call also takes a local slot
+	sharedEnd time.Time // the end of the last slot the shared budget is known to have handed out
+	lastReply time.Time // when Redis last answered
+	saturated bool      // the last answer came with a wait: the others spend the budget as it comes
+}
+
+// gcra is the local share: a GCRA (tat is the theoretical arrival time of
+// the next call) that also hands out at most max slots in any second. A
+// GCRA alone lets one more call than its rate into a window (a call at
+// each end): n sharers would add n calls to the broker's second.
+type gcra struct {
+	tat       time.Time
+	emission  time.Duration
+	tolerance time.Duration
+	max       int
+	recent    []time.Time // the last max slots handed out, oldest first
+}
+
+// reserve reserves the next slot at from or later and returns it, or
+// reserves nothing and reports false if the slot comes after deadline
+// (zero: none).
+func (g *gcra) reserve(from, deadline time.Time) (time.Time, bool) {
+	tat := later(g.tat, from)
+	slot := later(tat.Add(-g.tolerance), from)
+	if n := len(g.recent); n > 0 {
+		slot = later(slot, g.recent[n-1])
+		if n == g.max {
+			// The broker counts the calls of the second before each
+			// call: the oldest of the last max must have left it.
+			slot = later(slot, g.recent[0].Add(time.Second+20*time.Millisecond))
+		}
+	}
+	if !deadline.IsZero() && slot.After(deadline) {
+		return slot, false
+	}
+	g.tat = later(tat, slot).Add(g.emission)
+	if len(g.recent) == g.max {
+		g.recent = append(g.recent[:0], g.recent[1:]...)
+	}
+	g.recent = append(g.recent, slot)
+	return slot, true
+}
+
+// drain empties the local share until after end: its first slot comes one
+// emission after end.
+func (g *gcra) drain(end time.Time) {
+	g.tat = later(g.tat, end.Add(g.emission+g.tolerance))
 }
 
 // NewShared returns a Shared budget. It does no I/O.
@@ -136,96 +208,240 @@ func NewShared(cfg Config) (*Shared, error) {
 		cfg.Logger = slog.Default()
 	}
 	emission := time.Duration(float64(time.Second) / cfg.PerSecond)
-	local := rate.NewLimiter(rate.Limit(cfg.PerSecond*cfg.LocalShare), cfg.Burst)
-	// The local share starts empty: a fallback comes when the shared
-	// budget may just have been spent, so it must not open with a burst.
-	local.AllowN(time.Now(), cfg.Burst)
-	return &Shared{
+	localEmission := time.Duration(float64(time.Second) / (cfg.PerSecond * cfg.LocalShare))
+	probe := max(cfg.Timeout, 250*time.Millisecond)
+	s := &Shared{
 		cfg:       cfg,
 		emission:  emission,
 		tolerance: emission * time.Duration(cfg.Burst-1),
-		local:     local,
-	}, nil
+		probe:     probe,
+		hold:      time.Second + 2*probe,
+		local: gcra{emission: localEmission, tolerance: localEmission * time.Duration(cfg.Burst-1),
+			max: max(1, int(math.Floor(cfg.PerSecond*cfg.LocalShare+1e-9)))},
+	}
+	// The local share starts empty: a fallback comes when the shared
+	// budget may just have been spent, so it must not open with a burst.
+	s.local.drain(time.Now())
+	return s, nil
 }
 
 // ErrWouldExceed is returned (wrapped) by Wait when the slot the budget
 // has for the caller comes after the caller's deadline.
 var ErrWouldExceed = errors.New("call budget: the next slot comes after the deadline")
 
+// errUnreachable marks a failure of Redis, as opposed to the caller's.
+var errUnreachable = errors.New("redis unreachable")
+
 // Wait implements Limiter: it reserves the caller's slot in the shared
 // budget and sleeps until it comes. A slot past ctx's deadline is not
-// reserved, so a caller that gives up costs the others nothing.
+// reserved, so a caller that gives up costs the others nothing. Redis
+// failing never fails the call: it is paced on the local share instead.
 func (s *Shared) Wait(ctx context.Context) error {
-	maxWait := time.Duration(math.MaxInt64)
-	if d, ok := ctx.Deadline(); ok {
-		maxWait = time.Until(d)
-		if maxWait <= 0 {
-			// Past the deadline, though ctx may not say so yet: ctx.Err()
-			// can still be nil for a moment, and nil would mean "go".
-			return context.DeadlineExceeded
-		}
+	deadline, hasDeadline := ctx.Deadline()
+	if hasDeadline && !time.Now().Before(deadline) {
+		// Past the deadline, though ctx may not say so yet: ctx.Err()
+		// can still be nil for a moment, and nil would mean "go".
+		return context.DeadlineExceeded
 	}
-	wait, err := s.reserve(ctx, maxWait)
-	if err != nil {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		// The caller's own deadline, seen by the client a moment before
-		// ctx reports it, is not Redis failing: falling back then would
-		// let the call through on the local share.
-		if errors.Is(err, ErrWouldExceed) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-			return err
-		}
-		if d, ok := ctx.Deadline(); ok && time.Until(d) < time.Millisecond {
-			return context.DeadlineExceeded
-		}
-		s.setFallback(true, err)
-		return s.local.Wait(ctx)
+	now := time.Now()
+	s.mu.Lock()
+	down := s.down
+	tryRedis := !down || (!s.probing && now.Sub(s.lastTry) >= s.probe)
+	if down && tryRedis {
+		s.probing = true
+		defer func() {
+			s.mu.Lock()
+			s.probing, s.lastTry = false, time.Now()
+			s.mu.Unlock()
+		}()
 	}
-	s.setFallback(false, nil)
-	if wait <= 0 {
+	s.mu.Unlock()
+	if !tryRedis {
+		return s.waitLocal(ctx, now, deadline)
+	}
+	sent := time.Now()
+	wait, err := s.reserve(ctx, deadline)
+	switch {
+	case err == nil:
+		at := time.Now().Add(wait)
+		if s.up(wait) {
+			// The local share is a ceiling still: the call goes at its
+			// slot there, after its shared one, and never sooner.
+			return s.waitLocal(ctx, at, deadline)
+		}
+		return sleepUntil(ctx, at)
+	case !errors.Is(err, errUnreachable):
+		return err // the caller's own deadline or cancellation
+	}
+	s.fallDown(err, sent)
+	return s.waitLocal(ctx, time.Now(), deadline)
+}
+
+// waitLocal reserves the caller's slot on the local share, at from or
+// later, and sleeps until it comes.
+func (s *Shared) waitLocal(ctx context.Context, from, deadline time.Time) error {
+	s.mu.Lock()
+	slot, ok := s.local.reserve(from, deadline)
+	s.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("kauth: budget %s: %w (in %v, on the local share)", keyName(s.cfg.Key), ErrWouldExceed, time.Until(slot).Round(time.Millisecond))
+	}
+	return sleepUntil(ctx, slot)
+}
+
+// sleepUntil sleeps until t or until ctx ends. A slot left unused is one
+// call's worth of the budget left unused, never one too many.
+func sleepUntil(ctx context.Context, t time.Time) error {
+	d := time.Until(t)
+	if d <= 0 {
 		return nil
 	}
-	t := time.NewTimer(wait)
-	defer t.Stop()
+	tm := time.NewTimer(d)
+	defer tm.Stop()
 	select {
-	case <-t.C:
+	case <-tm.C:
 		return nil
 	case <-ctx.Done():
-		// The slot stays reserved: it is one call's worth of the budget
-		// left unused, never one too many.
 		return ctx.Err()
 	}
 }
 
-func (s *Shared) reserve(ctx context.Context, maxWait time.Duration) (time.Duration, error) {
-	rctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+// up records an answer from Redis that gave a slot wait from now, and
+// reports whether the local share is a ceiling still.
+func (s *Shared) up(wait time.Duration) bool {
+	now := time.Now()
+	s.mu.Lock()
+	// The budget's next slot, as far as this process knows: a fallback
+	// must not hand out again what the others hold.
+	if end := now.Add(wait + s.tolerance + s.emission); end.After(s.sharedEnd) {
+		s.sharedEnd = end
+	}
+	s.lastReply, s.saturated = now, wait > 0
+	was := s.down
+	if was {
+		s.down = false
+		// The local share stays a ceiling while the other sharers may
+		// still pace on theirs, and until their calls leave the window.
+		s.ceiling = now.Add(s.hold)
+	}
+	ceiling := now.Before(s.ceiling)
+	s.mu.Unlock()
+	if was {
+		s.report(nil)
+	}
+	return ceiling
+}
+
+// fallDown records that Redis failed with err, on a request sent at sent.
+func (s *Shared) fallDown(err error, sent time.Time) {
+	now := time.Now()
+	s.mu.Lock()
+	was := s.down
+	if !was {
+		s.down = true
+		s.lastTry = now
+		// The slots the shared budget handed out before it went silent
+		// are still being spent: the local share begins after them. A
+		// saturated budget handed out one more slot for each emission
+		// that passed between its last answer here and the request that
+		// failed, to the others.
+		end := s.sharedEnd
+		if s.saturated && sent.After(s.lastReply) {
+			end = end.Add(sent.Sub(s.lastReply))
+		}
+		s.local.drain(later(now, end))
+	}
+	s.mu.Unlock()
+	if !was {
+		s.report(err)
+	}
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+// minTry is the least time a caller gives Redis before it is taken to have
+// failed; a caller with less time left than twice that waits for Redis
+// until its deadline.
+const minTry = 50 * time.Millisecond
+
+// reserve runs the reservation in Redis, waiting at most Config.Timeout
+// for it (go-redis bounds a stalled read by its ReadTimeout, not by ctx),
+// and at most half the time the caller has left, so that it still has the
+// other half for the local share. An error that is Redis's fault wraps
+// errUnreachable.
+func (s *Shared) reserve(ctx context.Context, deadline time.Time) (time.Duration, error) {
+	try := s.cfg.Timeout
+	callers := false
+	if !deadline.IsZero() {
+		switch left := time.Until(deadline); {
+		case left/2 >= try:
+		case left/2 >= minTry:
+			try = left / 2
+		default:
+			try, callers = left, true
+		}
+	}
+	limit := time.Now().Add(try)
+	rctx, cancel := context.WithDeadline(ctx, limit)
 	defer cancel()
 	us := func(d time.Duration) int64 { return d.Microseconds() }
-	mw := us(maxWait)
-	if maxWait == time.Duration(math.MaxInt64) {
-		mw = math.MaxInt32 * 1000 // ~25 days: "any wait"
+	mw := int64(math.MaxInt32) * 1000 // ~25 days: "any wait"
+	if !deadline.IsZero() {
+		mw = us(time.Until(deadline))
 	}
-	n, err := reserveScript.Run(rctx, s.cfg.Client, []string{s.cfg.Key},
-		us(s.emission), us(s.tolerance), mw).Int64()
-	if err != nil {
-		return 0, err
+	type answer struct {
+		n   int64
+		err error
 	}
-	if n < 0 {
-		return 0, fmt.Errorf("kauth: budget %s: %w (in %v)", keyName(s.cfg.Key), ErrWouldExceed, time.Duration(-1-n)*time.Microsecond)
+	done := make(chan answer, 1)
+	go func() {
+		n, err := reserveScript.Run(rctx, s.cfg.Client, []string{s.cfg.Key},
+			us(s.emission), us(s.tolerance), mw).Int64()
+		done <- answer{n, err}
+	}()
+	var a answer
+	select {
+	case a = <-done:
+	case <-rctx.Done():
+		a.err = rctx.Err()
 	}
-	return time.Duration(n) * time.Microsecond, nil
+	if a.err != nil {
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		if callers && !time.Now().Before(deadline) {
+			// The caller's own deadline, seen a moment before ctx reports
+			// it, is not Redis failing: falling back then would let the
+			// call through on the local share.
+			return 0, context.DeadlineExceeded
+		}
+		if errors.Is(a.err, context.DeadlineExceeded) {
+			return 0, fmt.Errorf("%w: no answer in %v", errUnreachable, try.Round(time.Millisecond))
+		}
+		return 0, fmt.Errorf("%w: %w", errUnreachable, a.err)
+	}
+	if a.n < 0 {
+		return 0, fmt.Errorf("kauth: budget %s: %w (in %v)", keyName(s.cfg.Key), ErrWouldExceed, time.Duration(-1-a.n)*time.Microsecond)
+	}
+	return time.Duration(a.n) * time.Microsecond, nil
 }
 
 // Fallback reports whether the budget is on its local share now.
 func (s *Shared) Fallback() bool { return s.fallback.Load() }
 
-func (s *Shared) setFallback(on bool, cause error) {
-	if s.fallback.Load() == on {
-		return
-	}
+// report tells the logger and OnFallback whether the budget is down now,
+// if that changed since the last report; cause is why it went down.
+func (s *Shared) report(cause error) {
+	s.reportMu.Lock()
+	defer s.reportMu.Unlock()
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	on := s.down
+	s.mu.Unlock()
 	if s.fallback.Load() == on {
 		return
 	}
@@ -234,7 +450,7 @@ func (s *Shared) setFallback(on bool, cause error) {
 		s.cfg.Logger.Warn("kauth: shared call budget unreachable; pacing on this process's share",
 			slog.String("budget", keyName(s.cfg.Key)),
 			slog.Float64("per_second", s.cfg.PerSecond*s.cfg.LocalShare),
-			slog.String("err", cause.Error()))
+			slog.Any("err", cause))
 	} else {
 		s.cfg.Logger.Info("kauth: shared call budget reachable again", slog.String("budget", keyName(s.cfg.Key)))
 	}
