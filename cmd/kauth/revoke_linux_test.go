@@ -68,6 +68,7 @@ func TestRevokeOnFullDisk(t *testing.T) {
 
 			r := runProcess(t, env, "", append([]string{"revoke"}, args...)...)
 			r.wantCode(t, 1)
+			t.Logf("kauth revoke on a full disk: %s", r.stderr)
 			if n := sim.Stats().Revoked; n != 1 {
 				t.Fatalf("the broker revoked %d tokens; want 1 (stderr: %s)", n, r.stderr)
 			}
