@@ -9,19 +9,24 @@ import (
 	"github.com/kauth/kauth/brokersim"
 )
 
-// lostAnswer is a scripted Provider whose revoke reaches the broker but
-// whose answer never comes back, as when the connection drops; it keeps
-// what the store held for the key when the broker was called.
-type lostAnswer struct {
+// revokeProbe is a scripted Provider that keeps what the store held for
+// the key when the broker was asked to revoke; if lost is set, the revoke
+// reaches the broker but its answer never comes back, as when the
+// connection drops.
+type revokeProbe struct {
 	*scripted
 	store kauth.Store
+	lost  bool
 	seen  kauth.Entry
 }
 
-func (p *lostAnswer) Revoke(ctx context.Context, c kauth.Credentials, token string) error {
+func (p *revokeProbe) Revoke(ctx context.Context, c kauth.Credentials, token string) error {
 	p.seen, _ = p.store.Load(ctx, c.Key())
 	p.scripted.Revoke(ctx, c, token)
-	return &kauth.Error{Broker: c.Broker, Env: c.Env, Op: "revoke", Kind: kauth.ErrUnavailable, Message: "connection reset"}
+	if p.lost {
+		return &kauth.Error{Broker: c.Broker, Env: c.Env, Op: "revoke", Kind: kauth.ErrUnavailable, Message: "connection reset"}
+	}
+	return nil
 }
 
 // TestRevokeMarksBeforeBroker: the store says a token is being revoked
@@ -43,7 +48,7 @@ func TestRevokeMarksBeforeBroker(t *testing.T) {
 			ctx := context.Background()
 			sim := brokersim.New()
 			store := kauth.NewMemoryStore()
-			p := &lostAnswer{scripted: &scripted{now: sim.Now, life: 24 * time.Hour, tokens: tc.tokens}, store: store}
+			p := &revokeProbe{scripted: &scripted{now: sim.Now, life: 24 * time.Hour, tokens: tc.tokens}, store: store, lost: true}
 			m := scriptedManager(t, sim, p, store)
 			sib := scriptedManager(t, sim, p, store)
 			tok, err := m.Token(ctx)
@@ -85,5 +90,31 @@ func TestRevokeMarksBeforeBroker(t *testing.T) {
 				t.Errorf("the revoker's Token() = %v, %v; want %s", got, err, tc.want)
 			}
 		})
+	}
+}
+
+// TestSameTokenRevokeMarksBeforeBroker: the revoke that ends a same-token
+// period (the broker hands back the token in its last margin) marks the
+// store entry before the broker is called, as Revoke does.
+func TestSameTokenRevokeMarksBeforeBroker(t *testing.T) {
+	ctx := context.Background()
+	sim := brokersim.New()
+	store := kauth.NewMemoryStore()
+	p := &revokeProbe{scripted: &scripted{now: sim.Now, life: 24 * time.Hour, tokens: []string{"tok-A", "tok-A", "tok-B"}}, store: store}
+	m := scriptedManager(t, sim, p, store)
+	first, err := m.Token(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim.Advance(first.ExpiresAt.Sub(sim.Now()) - 30*time.Second)
+	next, err := m.Token(ctx)
+	if err != nil || next.AccessToken != "tok-B" {
+		t.Fatalf("Token() in the first token's last margin = %v, %v; want tok-B", next, err)
+	}
+	if len(p.revoked) != 1 || p.seen.Revoking != first.Fingerprint() {
+		t.Errorf("revoked %d tokens; the store's mark when the broker was called = %q; want 1 and %q", len(p.revoked), p.seen.Revoking, first.Fingerprint())
+	}
+	if e, err := store.Load(ctx, m.Key()); err != nil || e.Token.AccessToken != "tok-B" || e.Revoking != "" {
+		t.Errorf("store = %v, Revoking %q, %v; want tok-B, no revoke pending", e.Token, e.Revoking, err)
 	}
 }

@@ -173,16 +173,22 @@ func (m *Manager) refreshOnce(ctx context.Context, ahead bool, orphan *Token) (T
 		case issue:
 			// The same token, in its last margin: revoke it so that the
 			// broker mints a new one (Kiwoom keeps one token while it is
-			// valid), then issue again, still under the lock.
+			// valid), then issue again, still under the lock. The store
+			// is marked first, as Revoke does, so that a process killed
+			// once the broker revoked it leaves it unserved.
+			rfp := tok.Fingerprint()
+			e.Revoking = rfp
+			if errors.Is(m.save(ctx, lease, e), ErrLeaseLost) {
+				return Token{}, errLeaseLost
+			}
 			if err := m.provider.Revoke(ctx, m.creds, tok.AccessToken); err != nil && !errors.Is(err, ErrTokenRejected) {
 				return Token{}, m.failed(err)
 			}
 			revoked = true
-			rfp := tok.Fingerprint()
 			m.mu.Lock()
 			m.markRejectedLocked(rfp, tok.ExpiresAt)
 			m.mu.Unlock()
-			e.Token, e.Rejected = Token{}, rfp
+			e.Token, e.Rejected, e.Revoking = Token{}, rfp, ""
 			m.emit(Event{Kind: EventRevoked, Key: m.key, Token: rfp, ExpiresAt: tok.ExpiresAt, Source: "end of a same-token period"})
 			m.hub.changed(m, rfp)
 			if wait := e.LastIssue.Add(m.policy.minInterval).Sub(m.clock.Now()); wait > 0 {
