@@ -6,7 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,22 +16,23 @@ import (
 	"github.com/kauth/kauth/internal/testredis"
 )
 
-// heldRevoke serves a simulator, except that a revoke, once the simulator
-// has carried it out, gets no answer until the client hangs up: a revoker
-// killed then has reached the broker and written nothing since.
+// heldRevoke serves a simulator, except that the first revoke, once the
+// simulator has carried it out, gets no answer until the client hangs up:
+// a revoker killed then has reached the broker and written nothing since.
 type heldRevoke struct {
 	sim     http.Handler
-	once    sync.Once
+	held    atomic.Bool
 	revoked chan struct{} // closed when the first revoke was carried out
 }
 
 func (h *heldRevoke) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if !strings.HasSuffix(r.URL.Path, "/oauth2/revokeP") && !strings.HasSuffix(r.URL.Path, "/oauth2/revoke") {
+	revoke := strings.HasSuffix(r.URL.Path, "/oauth2/revokeP") || strings.HasSuffix(r.URL.Path, "/oauth2/revoke")
+	if !revoke || !h.held.CompareAndSwap(false, true) {
 		h.sim.ServeHTTP(w, r)
 		return
 	}
 	h.sim.ServeHTTP(httptest.NewRecorder(), r)
-	h.once.Do(func() { close(h.revoked) })
+	close(h.revoked)
 	<-r.Context().Done()
 }
 
@@ -54,8 +55,9 @@ func newHeldRevokeSim(t *testing.T) (*testSim, *heldRevoke) {
 // TestProcessRevokeKilledAfterBroker: a kauth revoke killed (SIGKILL) once
 // the broker has revoked the token, before it wrote the store, leaves no
 // process serving that token: kauth status does not call it valid, and
-// kauth token prints another token, or fails, but never prints it. Both
-// the file store and Redis, KIS and Kiwoom.
+// kauth token prints another token, or fails, but never prints it; kauth
+// revoke run again finishes the revoke. Both the file store and Redis, KIS
+// and Kiwoom.
 func TestProcessRevokeKilledAfterBroker(t *testing.T) {
 	for _, store := range []string{"file", "redis"} {
 		for _, b := range []kauth.Broker{kauth.KIS, kauth.Kiwoom} {
@@ -113,6 +115,14 @@ func testRevokeKilledAfterBroker(t *testing.T, store string, b kauth.Broker) {
 		if ts.Token == fp && ts.State == "valid" {
 			t.Errorf("kauth status says the revoked token %s is valid (%d s left)", fp, ts.SecondsLeft)
 		}
+	}
+
+	// Run again, kauth revoke finishes what the killed one began: the
+	// broker refuses the revoked token, and the store records the revoke.
+	again := runProcess(t, env, "", append([]string{"revoke"}, args...)...)
+	again.wantCode(t, 0)
+	if !strings.Contains(again.stdout, "revoked token "+fp) {
+		t.Errorf("kauth revoke run again: stdout = %q; want it to name token %s", again.stdout, fp)
 	}
 
 	// A killed Redis holder keeps the lock for its lease (15 s); KIS then
