@@ -90,7 +90,9 @@ func (c *cli) revoke(ctx context.Context, args []string) error {
 	fs := c.flags("revoke", "kauth revoke --broker kis|kiwoom --env real|mock", `
 Revoke the cached token at the broker and forget it in the store, so that
 the next kauth token issues a new one. Every process sharing the token
-loses it: the brokers hand one token to an app key.`)
+loses it: the brokers hand one token to an app key. The broker is called
+even when the store cannot be locked or written (a full disk); the command
+then exits 1 saying what the store holds.`)
 	var t target
 	t.register(fs)
 	timeout := timeoutFlag(fs)
