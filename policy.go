@@ -137,9 +137,9 @@ func (p policy) reconcile(now time.Time, stored Entry, storedRejected bool, serv
 	tok := stored.Token
 	adoptable := !storedRejected && p.usable(tok, now) && (served == nil || !older(tok, *served))
 	switch {
-	case served != nil && stored.Rejected == served.Fingerprint():
-		// Revoked or rejected elsewhere: take its replacement if there is
-		// one, else drop it.
+	case served != nil && (stored.Rejected == served.Fingerprint() || stored.Revoking == served.Fingerprint()):
+		// Revoked, being revoked or rejected elsewhere: take its
+		// replacement if there is one, else drop it.
 		if adoptable && tok.AccessToken != served.AccessToken {
 			return adopt
 		}

@@ -129,6 +129,8 @@ func TestPolicyReconcile(t *testing.T) {
 		{"a newer token in the store: adopt", Entry{Token: b}, false, &a, adopt},
 		{"an older token in the store (a write of ours failed): keep, never swap back", Entry{Token: a}, false, &b, keep},
 		{"served token revoked elsewhere: drop", Entry{Rejected: b.Fingerprint()}, false, &b, fail},
+		{"served token being revoked elsewhere (its revoker may be dead): drop", Entry{Token: b, Revoking: b.Fingerprint()}, true, &b, fail},
+		{"served token being revoked elsewhere, replaced: adopt", Entry{Token: b, Revoking: a.Fingerprint()}, false, &a, adopt},
 		{"served token rejected elsewhere, replaced: adopt", Entry{Token: b, Rejected: a.Fingerprint()}, false, &a, adopt},
 		{"entry removed elsewhere: drop", Entry{}, false, &b, fail},
 		{"nothing served, a usable token stored: adopt", Entry{Token: b}, false, nil, adopt},

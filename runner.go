@@ -71,6 +71,13 @@ func (m *Manager) refreshOnce(ctx context.Context, ahead bool, orphan *Token) (T
 			e.Rejected = fp
 			m.save(ctx, lease, e)
 		}
+	} else if e.Token.AccessToken != "" && fp == e.Revoking {
+		// A revoke of it was started, and its revoker is gone (we hold
+		// the lock): the broker may have revoked it. Issue instead; if
+		// the revoke never reached the broker, it hands this token back
+		// (KIS within 6 h of its issue, Kiwoom while it is valid), and
+		// then it is good to serve.
+		e.Token = Token{}
 	}
 	now := m.clock.Now()
 	if e.LastIssue.After(now) {
@@ -166,16 +173,22 @@ func (m *Manager) refreshOnce(ctx context.Context, ahead bool, orphan *Token) (T
 		case issue:
 			// The same token, in its last margin: revoke it so that the
 			// broker mints a new one (Kiwoom keeps one token while it is
-			// valid), then issue again, still under the lock.
+			// valid), then issue again, still under the lock. The store
+			// is marked first, as Revoke does, so that a process killed
+			// once the broker revoked it leaves it unserved.
+			rfp := tok.Fingerprint()
+			e.Revoking = rfp
+			if errors.Is(m.save(ctx, lease, e), ErrLeaseLost) {
+				return Token{}, errLeaseLost
+			}
 			if err := m.provider.Revoke(ctx, m.creds, tok.AccessToken); err != nil && !errors.Is(err, ErrTokenRejected) {
 				return Token{}, m.failed(err)
 			}
 			revoked = true
-			rfp := tok.Fingerprint()
 			m.mu.Lock()
 			m.markRejectedLocked(rfp, tok.ExpiresAt)
 			m.mu.Unlock()
-			e.Token, e.Rejected = Token{}, rfp
+			e.Token, e.Rejected, e.Revoking = Token{}, rfp, ""
 			m.emit(Event{Kind: EventRevoked, Key: m.key, Token: rfp, ExpiresAt: tok.ExpiresAt, Source: "end of a same-token period"})
 			m.hub.changed(m, rfp)
 			if wait := e.LastIssue.Add(m.policy.minInterval).Sub(m.clock.Now()); wait > 0 {
@@ -201,6 +214,9 @@ func (m *Manager) refreshOnce(ctx context.Context, ahead bool, orphan *Token) (T
 
 // accept writes e (holding tok) and serves tok.
 func (m *Manager) accept(ctx context.Context, lease Lease, e Entry, tok Token, same bool, kind EventKind, took time.Duration) (Token, error) {
+	// The broker has just handed tok out as valid: whatever revoke was
+	// pending did not kill it.
+	e.Revoking = ""
 	saved := m.save(ctx, lease, e)
 	if errors.Is(saved, ErrLeaseLost) {
 		return Token{}, errLeaseLost
@@ -369,20 +385,39 @@ func (m *Manager) save(ctx context.Context, lease Lease, e Entry) error {
 // brokers hand one token to an app key, and Managers on the same Store
 // value (in this process) and watching it (elsewhere) drop it.
 //
-// If the store cannot record the revoke, Revoke removes the entry instead;
-// if that fails too, it returns an error wrapping the store's (e.g.
-// ErrStoreUnwritable): the token is revoked at the broker and dropped in
-// memory, but other processes may still read it from the store.
+// Before the broker is called, the store entry is marked (Entry.Revoking),
+// so that a revoker that dies at any instant after that leaves the token
+// unserved, never a revoked token in use. The broker is called whatever
+// the store's state: when the store cannot be locked or written (a full
+// disk, Redis away), the token is still revoked, and the store is then
+// asked to record it, or else to remove the entry. Revoke returns an error
+// wrapping the store's (e.g. ErrStoreUnwritable) only when the store still
+// holds the revoked token unmarked: other processes may then use it until
+// the broker refuses it. Store failures that left the store safe are
+// reported as EventStoreFailed.
 func (m *Manager) Revoke(ctx context.Context) error {
 	if m.isClosed() {
 		return m.closedErr()
 	}
 	lease, err := m.store.Lock(ctx, m.key)
 	if err != nil {
-		return fmt.Errorf("kauth: %s %s: revoke: %w", m.key.Broker, m.key.Env, err)
+		if ctx.Err() != nil {
+			return fmt.Errorf("kauth: %s %s: revoke: %w", m.key.Broker, m.key.Env, err)
+		}
+		// The user wants the token dead: revoke it without the lock rather
+		// than not at all, and say what the store could not record.
+		m.emit(Event{Kind: EventStoreFailed, Key: m.key, Err: fmt.Errorf("kauth: %s %s: revoke: locking the store: %w", m.key.Broker, m.key.Env, err)})
+		lease = nil
+	} else {
+		defer lease.Unlock()
 	}
-	defer lease.Unlock()
-	e := m.load(ctx)
+	e, loadErr := m.store.Load(ctx, m.key)
+	if loadErr != nil {
+		e = Entry{}
+		if errors.Is(loadErr, ErrNotFound) {
+			loadErr = nil
+		}
+	}
 	tok := e.Token
 	if tok.AccessToken == "" {
 		if s := m.cur.Load(); s != nil {
@@ -390,22 +425,39 @@ func (m *Manager) Revoke(ctx context.Context) error {
 		}
 	}
 	if tok.AccessToken == "" {
+		if loadErr != nil {
+			return fmt.Errorf("kauth: %s %s: revoke: reading the store for the token to revoke: %w", m.key.Broker, m.key.Env, loadErr)
+		}
 		return nil
 	}
+	fp := tok.Fingerprint()
+	// The mark goes first: from now on no process serves the token, even
+	// if this one dies before it hears the broker's answer.
+	intent := e
+	intent.Revoking = fp
+	marked := loadErr == nil && m.save(ctx, lease, intent) == nil
+	if s := m.cur.Load(); s != nil && s.tok.AccessToken == tok.AccessToken {
+		m.cur.CompareAndSwap(s, nil)
+	}
+	if marked {
+		m.hub.changed(m, "")
+	}
 	if err := m.provider.Revoke(ctx, m.creds, tok.AccessToken); err != nil && !errors.Is(err, ErrTokenRejected) {
+		// The revoke may or may not have reached the broker: the token
+		// stays unserved, and the next caller issues, which hands the
+		// same token back if the broker still holds it valid.
 		return m.failed(err)
 	}
-	fp := tok.Fingerprint()
 	m.mu.Lock()
 	m.markRejectedLocked(fp, tok.ExpiresAt)
 	m.mu.Unlock()
-	e.Token, e.Rejected = Token{}, fp
+	e.Token, e.Rejected, e.Revoking = Token{}, fp, ""
 	var kept error
-	if err := m.save(ctx, lease, e); err != nil {
+	if loadErr != nil || m.save(ctx, lease, e) != nil {
 		// Without the record, at least remove the token: a full disk can
 		// still unlink.
-		if derr := m.store.Delete(ctx, m.key); derr != nil {
-			kept = fmt.Errorf("kauth: %s %s: revoke: revoked at the broker, but the store kept the token: %w", m.key.Broker, m.key.Env, err)
+		if derr := m.store.Delete(ctx, m.key); derr != nil && !marked {
+			kept = fmt.Errorf("kauth: %s %s: revoke: revoked at the broker, but the store still holds the token, unmarked: processes that read it use it until the broker refuses it; run kauth revoke again once the store works: %w", m.key.Broker, m.key.Env, derr)
 			m.emit(Event{Kind: EventStoreFailed, Key: m.key, Err: kept})
 		}
 	}
@@ -470,12 +522,12 @@ func (m *Manager) reload() (retry bool) {
 			e = m.vet(e)
 			now := m.clock.Now()
 			fp := e.Token.Fingerprint()
-			rejected := e.Token.AccessToken != "" && (fp == e.Rejected || m.isRejected(fp))
+			rejected := e.Token.AccessToken != "" && (fp == e.Rejected || fp == e.Revoking || m.isRejected(fp))
 			switch m.policy.reconcile(now, e, rejected, &s.tok) {
 			case fail:
 				m.cur.CompareAndSwap(s, nil)
 			case adopt:
-				if e.Rejected == s.tok.Fingerprint() {
+				if sfp := s.tok.Fingerprint(); e.Rejected == sfp || e.Revoking == sfp {
 					m.mu.Lock()
 					if !m.isRejectedLocked(fp) {
 						m.cur.CompareAndSwap(s, m.newState(e.Token, now, false))
@@ -506,7 +558,7 @@ func (m *Manager) reload() (retry bool) {
 	}
 	now := m.clock.Now()
 	fp := e.Token.Fingerprint()
-	rejected := e.Token.AccessToken != "" && (fp == e.Rejected || m.isRejected(fp))
+	rejected := e.Token.AccessToken != "" && (fp == e.Rejected || fp == e.Revoking || m.isRejected(fp))
 	switch m.policy.reconcile(now, e, rejected, served) {
 	case adopt:
 		m.mu.Lock()

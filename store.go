@@ -17,6 +17,13 @@ type Entry struct {
 	// Rejected is the fingerprint of the last token the broker rejected, so
 	// that no process adopts it again.
 	Rejected string
+	// Revoking is the fingerprint of a token whose revoke was started and
+	// may have reached the broker: from the moment it is recorded, before
+	// the broker is called, no process serves that token, so a revoker that
+	// dies at any instant never leaves a revoked token in use. A later
+	// issuance that hands the same token back (the revoke never reached the
+	// broker, and KIS returns the same token within 6 h) may serve it again.
+	Revoking string
 	// Fence is the fencing value of the lease under which the entry was
 	// last written (see Lease), or 0 for a write made without one. A store
 	// refuses a leased write whose fence is lower than the stored one.

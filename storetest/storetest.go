@@ -149,6 +149,7 @@ func fullEntry(n int) kauth.Entry {
 		// Add keeps epoch's monotonic reading.
 		LastIssue: epoch.Add(-time.Duration(n)*time.Minute - 1500*time.Millisecond),
 		Rejected:  fmt.Sprintf("rejected%d", n),
+		Revoking:  fmt.Sprintf("revoking%d", n),
 		Fence:     uint64(n),
 	}
 }
@@ -180,6 +181,9 @@ func sameEntry(got, want kauth.Entry) string {
 	}
 	if got.Rejected != want.Rejected {
 		diffs = append(diffs, fmt.Sprintf("Rejected = %q; want %q", got.Rejected, want.Rejected))
+	}
+	if got.Revoking != want.Revoking {
+		diffs = append(diffs, fmt.Sprintf("Revoking = %q; want %q", got.Revoking, want.Revoking))
 	}
 	if got.Fence != want.Fence {
 		diffs = append(diffs, fmt.Sprintf("Fence = %d; want %d", got.Fence, want.Fence))
@@ -256,6 +260,7 @@ func testRoundTrip(t *testing.T, s kauth.Store) {
 		{"Zero", kauth.Entry{}},
 		{"LastIssueOnly", kauth.Entry{LastIssue: epoch}},
 		{"RejectedOnly", kauth.Entry{Rejected: "deadbeef0123"}},
+		{"RevokingOnly", kauth.Entry{Revoking: "deadbeef4567"}},
 		{"UTC", kauth.Entry{Token: kauth.Token{
 			AccessToken: "t", Type: "Bearer",
 			IssuedAt:  time.Date(2025, 3, 1, 0, 0, 0, 1, time.UTC),

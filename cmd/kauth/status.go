@@ -136,6 +136,10 @@ func describe(k kauth.Key, e kauth.Entry, now time.Time) tokenStatusJSON {
 	switch {
 	case tok.AccessToken == "" && e.Rejected != "":
 		t.State = "revoked"
+	case tok.AccessToken != "" && tok.Fingerprint() == e.Revoking:
+		// A revoke of it was started and may have reached the broker:
+		// no process serves it.
+		t.State = "revoked"
 	case tok.AccessToken == "":
 		t.State = "none"
 	case now.Before(tok.ExpiresAt):

@@ -95,7 +95,9 @@ func (c *cli) revoke(ctx context.Context, args []string) error {
 	fs := c.flags("revoke", "kauth revoke --broker kis|kiwoom --env real|mock", `
 Revoke the cached token at the broker and forget it in the store, so that
 the next kauth token issues a new one. Every process sharing the token
-loses it: the brokers hand one token to an app key.`)
+loses it: the brokers hand one token to an app key. The broker is called
+even when the store cannot be locked or written (a full disk); the command
+then exits 1 saying what the store holds.`)
 	var t target
 	t.register(fs)
 	timeout := timeoutFlag(fs)
@@ -113,16 +115,32 @@ loses it: the brokers hand one token to an app key.`)
 	defer cancel()
 	entry, err := s.store.Load(ctx, s.creds.Key())
 	if err != nil && !errors.Is(err, kauth.ErrNotFound) {
-		return fmt.Errorf("kauth: %s %s: reading the store: %w", b, e, err)
+		return fmt.Errorf("kauth: %s %s: revoke: nothing was revoked: the store cannot be read for the token to revoke: %w", b, e, err)
 	}
 	if entry.Token.AccessToken == "" {
 		fmt.Fprintf(c.stdout, "kauth: %s %s: no cached token for app %s; nothing to revoke\n", b, e, s.creds.Fingerprint())
 		return nil
 	}
+	fp := entry.Token.Fingerprint()
 	if err := s.manager.Revoke(ctx); err != nil {
 		return gaveUp(err, *timeout)
 	}
-	fmt.Fprintf(c.stdout, "kauth: %s %s: revoked token %s of app %s\n", b, e, entry.Token.Fingerprint(), s.creds.Fingerprint())
+	fmt.Fprintf(c.stdout, "kauth: %s %s: revoked token %s of app %s\n", b, e, fp, s.creds.Fingerprint())
+	if serr := s.storeFailure(); serr != nil {
+		// Revoked at the broker, and the store is safe, but it did not
+		// record all of it: say what it holds now.
+		after, lerr := s.store.Load(ctx, s.creds.Key())
+		left := "the store's entry may be out of date"
+		switch {
+		case errors.Is(lerr, kauth.ErrNotFound):
+			left = "its entry was removed instead, so the next kauth token issues a new token"
+		case lerr == nil && after.Token.Fingerprint() == fp && after.Revoking == fp:
+			left = "its entry still holds the token, marked as being revoked, so no process uses it and the next kauth token issues a new one"
+		case lerr == nil && after.Token.AccessToken == "" && after.Rejected == fp:
+			left = "the revoke is recorded, but it was made without the store's lock"
+		}
+		return fmt.Errorf("kauth: %s %s: revoke: the broker revoked token %s, but the store could not record it: %s: %w", b, e, fp, left, serr)
+	}
 	return nil
 }
 

@@ -129,6 +129,7 @@ type record struct {
 	Token     *tokenRecord `json:"token,omitempty"`
 	LastIssue time.Time    `json:"last_issue,omitzero"`
 	Rejected  string       `json:"rejected,omitempty"`
+	Revoking  string       `json:"revoking,omitempty"`
 	// Fence is absent from envelopes written before entries had one; they
 	// open with fence 0.
 	Fence uint64 `json:"fence,omitempty"`
@@ -143,7 +144,7 @@ type tokenRecord struct {
 
 // Seal encrypts e for the entry named name (kauth.Key.String()).
 func (s *Sealer) Seal(name string, e kauth.Entry) ([]byte, error) {
-	r := record{LastIssue: e.LastIssue, Rejected: e.Rejected, Fence: e.Fence}
+	r := record{LastIssue: e.LastIssue, Rejected: e.Rejected, Revoking: e.Revoking, Fence: e.Fence}
 	if e.Token != (kauth.Token{}) {
 		r.Token = &tokenRecord{
 			AccessToken: e.Token.AccessToken,
@@ -193,7 +194,7 @@ func (s *Sealer) Open(name string, data []byte) (kauth.Entry, error) {
 		// the version. Never include plain in the error: it holds the token.
 		return kauth.Entry{}, ErrCorrupt
 	}
-	e := kauth.Entry{LastIssue: r.LastIssue, Rejected: r.Rejected, Fence: r.Fence}
+	e := kauth.Entry{LastIssue: r.LastIssue, Rejected: r.Rejected, Revoking: r.Revoking, Fence: r.Fence}
 	if r.Token != nil {
 		e.Token = kauth.Token{
 			AccessToken: r.Token.AccessToken,

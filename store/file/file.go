@@ -5,7 +5,9 @@
 // (the fingerprint names the app key without revealing it), holding an
 // AES-256-GCM envelope bound to that key name. Files are written atomically
 // (temporary file, fsync, rename, fsync of the directory), so a reader never
-// sees, and a process killed mid-write never leaves, a torn entry. The
+// sees, and a process killed mid-write never leaves, a torn entry; the
+// temporary files such a process leaves are removed once an hour old, when
+// a Store is opened and, at most every ten minutes, when it writes. The
 // directory must be private (0700) and the files are 0600; looser modes are
 // refused with the chmod that fixes them.
 //
@@ -79,6 +81,8 @@ type Store struct {
 	// own remembers, per file name, the state this Store last left the
 	// file in, so Watch does not report this Store's own writes.
 	own map[string]fileState
+	// swept is when a write last removed stale temporary files.
+	swept time.Time
 }
 
 // An Option configures a Store.
@@ -352,6 +356,7 @@ func (s *Store) Save(ctx context.Context, key kauth.Key, e kauth.Entry) error {
 
 // write seals e and replaces the entry file at path with it.
 func (s *Store) write(path string, key kauth.Key, e kauth.Entry) error {
+	s.sweepTemps()
 	data, err := s.sealer.Seal(key.String(), e)
 	if err != nil {
 		return fmt.Errorf("kauth: file store: save %s: %w", key, err)
@@ -485,6 +490,26 @@ func writeAtomic(path string, data []byte, renaming func(fileState), undo func()
 // staleTemp is the age after which a temporary file is surely left over
 // from a process that died between create and rename.
 const staleTemp = time.Hour
+
+// sweepEvery is how often a Store that stays open removes stale temporary
+// files when it writes.
+const sweepEvery = 10 * time.Minute
+
+// sweepTemps removes stale temporary files, at most once per sweepEvery: a
+// process that keeps the store open for days (the agent) thus cleans up
+// after the writers killed meanwhile, as New does for what came before.
+func (s *Store) sweepTemps() {
+	now := time.Now()
+	s.mu.Lock()
+	due := s.swept.IsZero() || now.Sub(s.swept) >= sweepEvery
+	if due {
+		s.swept = now
+	}
+	s.mu.Unlock()
+	if due {
+		removeStaleTemps(s.dir)
+	}
+}
 
 // removeStaleTemps removes such leftovers. It is best effort: a failure
 // leaves only an unused file behind.

@@ -577,6 +577,38 @@ func TestStaleTempFilesRemoved(t *testing.T) {
 	}
 }
 
+// TestStaleTempFilesRemovedOnSave: a process that keeps its store open
+// (the agent) removes, when it writes, the temporary files that writers
+// killed since it opened the store left behind, and leaves a fresh one,
+// maybe being written, alone.
+func TestStaleTempFilesRemovedOnSave(t *testing.T) {
+	dir := cacheDir(t)
+	s := newStore(t, dir)
+	var stale []string
+	for _, n := range []string{".tmp-kis-mock-ab.tok-1", ".tmp-kis-mock-ab.fence-2", ".tmp-kiwoom-real-cd.tok-3"} {
+		path := filepath.Join(dir, n)
+		write(t, path, []byte("x"))
+		old := time.Now().Add(-2 * time.Hour)
+		if err := os.Chtimes(path, old, old); err != nil {
+			t.Fatal(err)
+		}
+		stale = append(stale, path)
+	}
+	fresh := filepath.Join(dir, ".tmp-kis-mock-ab.tok-4")
+	write(t, fresh, []byte("x"))
+	if err := s.Save(t.Context(), keyMock, entry()); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range stale {
+		if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("a 2 h old temp file %s survived a Save (stat: %v)", filepath.Base(path), err)
+		}
+	}
+	if _, err := os.Stat(fresh); err != nil {
+		t.Errorf("a fresh temp file, maybe being written, was removed: %v", err)
+	}
+}
+
 // TestWithKeyCopies: the caller may wipe its key once the Option is made,
 // and the Option works more than once.
 func TestWithKeyCopies(t *testing.T) {
