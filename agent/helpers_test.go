@@ -21,6 +21,7 @@ import (
 	"github.com/kauth/kauth"
 	"github.com/kauth/kauth/agent"
 	"github.com/kauth/kauth/brokersim"
+	"github.com/kauth/kauth/internal/fakeclock"
 	"github.com/kauth/kauth/internal/testlog"
 )
 
@@ -446,61 +447,9 @@ func jsonField(t *testing.T, body []byte, key string) string {
 func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 // fakeClock is a kauth.Clock whose time moves only when the test says.
-// Sleepers wake when Advance moves the time past their deadline.
-type fakeClock struct {
-	mu       sync.Mutex
-	now      time.Time
-	sleepers map[chan struct{}]time.Time
-}
+type fakeClock = fakeclock.Clock
 
-func newFakeClock(start time.Time) *fakeClock {
-	return &fakeClock{now: start, sleepers: map[chan struct{}]time.Time{}}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	ch := make(chan struct{})
-	c.mu.Lock()
-	c.sleepers[ch] = c.now.Add(d)
-	c.mu.Unlock()
-	select {
-	case <-ch:
-		return nil
-	case <-ctx.Done():
-		c.mu.Lock()
-		delete(c.sleepers, ch)
-		c.mu.Unlock()
-		return ctx.Err()
-	}
-}
-
-// Advance moves the time by d and wakes the sleepers whose time has come.
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-	for ch, at := range c.sleepers {
-		if !at.After(c.now) {
-			close(ch)
-			delete(c.sleepers, ch)
-		}
-	}
-}
-
-// Sleepers returns how many goroutines sleep on the clock.
-func (c *fakeClock) Sleepers() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.sleepers)
-}
+func newFakeClock(start time.Time) *fakeClock { return fakeclock.New(start) }
 
 // deadClient fails every request at once, for agents whose keepers must
 // not reach a real broker.

@@ -1,14 +1,13 @@
 package realtime_test
 
 import (
-	"context"
 	"errors"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/kauth/kauth"
+	"github.com/kauth/kauth/internal/fakeclock"
 	"github.com/kauth/kauth/realtime"
 )
 
@@ -44,62 +43,12 @@ func TestUnwantedTopicYieldsItsSlot(t *testing.T) {
 	}
 }
 
-// stepClock is a kauth.Clock that moves only when the test says.
-type stepClock struct {
-	mu       sync.Mutex
-	now      time.Time
-	sleepers map[chan struct{}]time.Time
-}
-
-func (c *stepClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *stepClock) Sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	ch := make(chan struct{})
-	c.mu.Lock()
-	c.sleepers[ch] = c.now.Add(d)
-	c.mu.Unlock()
-	select {
-	case <-ch:
-		return nil
-	case <-ctx.Done():
-		c.mu.Lock()
-		delete(c.sleepers, ch)
-		c.mu.Unlock()
-		return ctx.Err()
-	}
-}
-
-func (c *stepClock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-	for ch, at := range c.sleepers {
-		if !at.After(c.now) {
-			close(ch)
-			delete(c.sleepers, ch)
-		}
-	}
-}
-
-func (c *stepClock) waiting() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.sleepers)
-}
-
 // TestSubscribeUndoneBeforeItsTurn: a Subscribe waiting for its turn,
 // whose topic the member unsubscribes meanwhile, sends nothing and returns
 // ErrCanceled.
 func TestSubscribeUndoneBeforeItsTurn(t *testing.T) {
 	e := newEnv(t, kauth.KIS, nil)
-	clock := &stepClock{now: time.Now(), sleepers: map[chan struct{}]time.Time{}}
+	clock := fakeclock.New(time.Now())
 	s := e.session(t, func(c *realtime.Config) { c.ControlRate, c.Clock = 1, clock })
 	m := s.Join(16)
 	defer m.Close()
@@ -110,7 +59,7 @@ func TestSubscribeUndoneBeforeItsTurn(t *testing.T) {
 		_, err := m.Subscribe(ctx(t), hynix)
 		done <- err
 	}()
-	for deadline := time.Now().Add(5 * time.Second); clock.waiting() == 0; time.Sleep(time.Millisecond) {
+	for deadline := time.Now().Add(5 * time.Second); clock.Sleepers() == 0; time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("the second Subscribe never waited for its turn")
 		}
@@ -118,7 +67,7 @@ func TestSubscribeUndoneBeforeItsTurn(t *testing.T) {
 	if err := m.Unsubscribe(ctx(t), hynix); err != nil {
 		t.Fatalf("Unsubscribe while waiting: %v", err)
 	}
-	clock.advance(time.Second)
+	clock.Advance(time.Second)
 	if err := <-done; !errors.Is(err, realtime.ErrCanceled) {
 		t.Errorf("Subscribe = %v; want ErrCanceled", err)
 	}

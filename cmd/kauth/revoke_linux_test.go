@@ -1,14 +1,12 @@
 package main
 
 import (
-	"errors"
-	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/kauth/kauth"
+	"github.com/kauth/kauth/storetest"
 )
 
 // fullDisk mounts a small tmpfs at dir, unmounted when the test ends, and
@@ -16,36 +14,10 @@ import (
 // test when this process may not mount (it needs root).
 func fullDisk(t *testing.T, dir string) (fill func()) {
 	t.Helper()
-	if os.Geteuid() != 0 {
+	if !storetest.MountTmpfs(t, dir, "256k") {
 		t.Skip("needs a tmpfs mount (root) to fill a disk")
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=256k,mode=0700"); err != nil {
-		t.Skipf("cannot mount a tmpfs (%v)", err)
-	}
-	t.Cleanup(func() {
-		if err := syscall.Unmount(dir, syscall.MNT_DETACH); err != nil {
-			t.Errorf("unmounting the test tmpfs %s: %v", dir, err)
-		}
-	})
-	return func() {
-		f, err := os.OpenFile(filepath.Join(dir, "filler"), os.O_CREATE|os.O_WRONLY, 0o600)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer f.Close()
-		chunk := make([]byte, 4096)
-		for n := len(chunk); n > 0; {
-			if _, err := f.Write(chunk[:n]); err != nil {
-				if !errors.Is(err, syscall.ENOSPC) {
-					t.Fatalf("filling the disk: %v", err)
-				}
-				n /= 2
-			}
-		}
-	}
+	return func() { storetest.FillDisk(t, filepath.Join(dir, "filler")) }
 }
 
 // TestRevokeOnFullDisk: on a full disk, where the store can neither be

@@ -21,55 +21,13 @@ const tmpfsSize = "256k"
 
 // mountTmpfs mounts a small tmpfs at dir, unmounted when the test ends. It
 // reports false, without failing, when this process may not mount.
-func mountTmpfs(t *testing.T, dir string) bool {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		return false
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size="+tmpfsSize+",mode=0700"); err != nil {
-		t.Logf("cannot mount a tmpfs (%v)", err)
-		return false
-	}
-	t.Cleanup(func() {
-		if err := syscall.Unmount(dir, syscall.MNT_DETACH); err != nil {
-			t.Errorf("unmounting the test tmpfs %s: %v", dir, err)
-		}
-	})
-	return true
-}
+func mountTmpfs(t *testing.T, dir string) bool { return storetest.MountTmpfs(t, dir, tmpfsSize) }
 
 func remount(t *testing.T, dir string, flags uintptr) {
 	t.Helper()
 	if err := syscall.Mount("", dir, "", syscall.MS_REMOUNT|flags, ""); err != nil {
 		t.Fatalf("remount %s: %v", dir, err)
 	}
-}
-
-// fill writes a file at path until the disk under it is full, and returns
-// the function that frees the space again.
-func fill(t *testing.T, path string) func() {
-	t.Helper()
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY, 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
-	chunk := make([]byte, 4096)
-	for {
-		if _, err := f.Write(chunk); err != nil {
-			if !errors.Is(err, syscall.ENOSPC) {
-				t.Fatalf("filling the disk: %v", err)
-			}
-			break
-		}
-	}
-	// Smaller writes too, until not one byte fits.
-	for _, err := f.Write(chunk[:1]); err == nil; _, err = f.Write(chunk[:1]) {
-	}
-	f.Close()
-	return func() { os.Remove(path) }
 }
 
 // TestFaults runs the storetest fault checks on a directory that, when this
@@ -104,7 +62,7 @@ func TestFaults(t *testing.T) {
 				return a, func() { remount(t, mnt, 0) }
 			}})
 			f.Unwritable = append(f.Unwritable, storetest.Unwritable{Name: "Full", Break: func(t *testing.T) (kauth.Store, func()) {
-				return a, fill(t, filepath.Join(dir, "filler"))
+				return a, storetest.FillDisk(t, filepath.Join(dir, "filler"))
 			}})
 		} else if os.Geteuid() != 0 {
 			t.Log("not root: the read-only case uses chmod 500 and the full-disk case is skipped (it needs a tmpfs mount)")
