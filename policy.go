@@ -167,7 +167,7 @@ func older(a, b Token) bool {
 // issued at the broker, so that LastIssue keeps it.
 func (p policy) retry(err error, took, spent, backoff time.Duration) (wait time.Duration, again, counted bool) {
 	// A 5xx, a reset, a timeout or an HTML or malformed page never reached
-	// the broker's issuance (DESIGN §2: transient is not an issuance); a
+	// the broker's issuance (a transient answer is not an issuance); a
 	// token or EGW00133 could have (KIS counts once a minute per app key,
 	// 접근토큰발급 /oauth2/tokenP: "1분당 1회").
 	counted = !errors.Is(err, ErrUnavailable)

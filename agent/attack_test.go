@@ -157,7 +157,7 @@ func (h *harness) raw(network, request string) response {
 	return response{resp.StatusCode, resp.Header, body}
 }
 
-// TestSmugglingBehindNormalizingGateway is issue 10 item 2: paths that a
+// TestSmugglingBehindNormalizingGateway: paths that a
 // normalizing gateway would turn into the token endpoint or the
 // simulator's controls are refused before anything is forwarded.
 func TestSmugglingBehindNormalizingGateway(t *testing.T) {
@@ -224,7 +224,7 @@ func TestSmugglingBehindNormalizingGateway(t *testing.T) {
 	}
 }
 
-// TestTrailersDropped is issue 10 item 3: request trailers carrying
+// TestTrailersDropped: request trailers carrying
 // credentials never reach the broker.
 func TestTrailersDropped(t *testing.T) {
 	h, g := behindGateway(t, setup{})
@@ -244,7 +244,7 @@ func TestTrailersDropped(t *testing.T) {
 	}
 }
 
-// TestEchoedSecretsScrubbed is issue 10 item 4: a broker (or gateway)
+// TestEchoedSecretsScrubbed: a broker (or gateway)
 // answer that repeats the app key or secret in a header does not show it
 // to the bot.
 func TestEchoedSecretsScrubbed(t *testing.T) {
@@ -350,7 +350,7 @@ func TestEchoedSecretsScrubbedFromBodies(t *testing.T) {
 	}
 }
 
-// TestSlowBodiesBounded is issue 10 item 5: a body that trickles in is cut
+// TestSlowBodiesBounded: a body that trickles in is cut
 // off at body_timeout, and past max_in_flight an account's proxy answers
 // 503 with Retry-After rather than queue.
 func TestSlowBodiesBounded(t *testing.T) {
@@ -430,7 +430,7 @@ func inFlight(h *harness) int {
 	return -1
 }
 
-// TestAbsoluteFormRefused is issue 10 item 8: the agent is no forward
+// TestAbsoluteFormRefused: the agent is no forward
 // proxy; a request target naming a host is refused on both listeners.
 func TestAbsoluteFormRefused(t *testing.T) {
 	h := newHarness(t, setup{})
@@ -448,7 +448,7 @@ func TestAbsoluteFormRefused(t *testing.T) {
 	}
 }
 
-// TestCanceledWaitIsNoLatency is issue 10 item 9: a request canceled while
+// TestCanceledWaitIsNoLatency: a request canceled while
 // it waits for the rate limit never reached the broker, and is no
 // observation of broker latency.
 func TestCanceledWaitIsNoLatency(t *testing.T) {

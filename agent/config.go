@@ -377,7 +377,7 @@ func SimConfig(simBaseURL string) Config {
 var unknownFieldRE = regexp.MustCompile(`field (\S+) not found in type \S+`)
 
 // oneLineYAMLError turns the YAML decoder's multi-line report into one
-// line per DESIGN's error contract: "line 7: unknown field "app_secret"; …".
+// line, as every kauth error is: "line 7: unknown field "app_secret"; …".
 func oneLineYAMLError(err error) error {
 	var te *yaml.TypeError
 	if !errors.As(err, &te) {

@@ -15,7 +15,7 @@ import (
 	"github.com/kauth/kauth/brokersim"
 )
 
-// TestBadKeyFileRefused is issue 10 item 7: an agent key file with a
+// TestBadKeyFileRefused: an agent key file with a
 // loose mode, garbage or a symlink is refused with the command that fixes
 // it, and left as it is; bots holding the key are not silently locked out.
 func TestBadKeyFileRefused(t *testing.T) {

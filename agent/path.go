@@ -11,8 +11,7 @@ import (
 
 // brokerPrefixes returns the broker paths the proxy forwards for b: the
 // API, never the token endpoints (/oauth2/…) or anything else on the
-// broker's host (kauth.BrokerSpec.PathPrefixes; KIS /uapi/, Kiwoom /api/,
-// DESIGN §1).
+// broker's host (kauth.BrokerSpec.PathPrefixes; KIS /uapi/, Kiwoom /api/).
 func brokerPrefixes(b kauth.Broker) []string {
 	s, _ := brokers.Get(b)
 	return s.PathPrefixes

@@ -9,7 +9,7 @@ import (
 	"github.com/kauth/kauth"
 )
 
-// pathSeeds are real broker paths and the smuggling attempts of issue 10.
+// pathSeeds are real broker paths and smuggling attempts against the proxy.
 var pathSeeds = []string{
 	"/uapi/domestic-stock/v1/quotations/inquire-price",
 	"/uapi/domestic-stock/v1/trading/order-cash",

@@ -13,7 +13,7 @@ import (
 	"github.com/kauth/kauth/agent"
 )
 
-// TestConfigRefusesWhatItMust is issue 10 item 6: settings that would
+// TestConfigRefusesWhatItMust: settings that would
 // unleash the rate limit, stall every call, call a metadata service or
 // send the secret in clear, and credential files that hang or leak, are
 // refused with one line naming the field.

@@ -11,7 +11,7 @@ import (
 	"github.com/kauth/kauth/brokersim"
 )
 
-// TestHostileReportsCauseNoOutage is issue 10 item 1: a client reading the
+// TestHostileReportsCauseNoOutage: a client reading the
 // token and reporting it rejected, in a loop, over TCP and the socket,
 // must neither take the token away from another client nor make the agent
 // call the broker more than once a minute per account.

@@ -74,7 +74,7 @@ func TestBrowserAndRebindingRefused(t *testing.T) {
 		{"127.0.0.1", nil, "127.0.0.1", 200, ""},
 		{"[::1]", nil, "[::1]:" + port, 200, ""},
 		{"[::1] without port", nil, "[::1]", 200, ""},
-		// Exactly loopback names and the agent's own port (issue 10 item 8).
+		// Exactly loopback names and the agent's own port.
 		{"localhost, another port", nil, "localhost:1", 403, "forbidden_host"},
 		{"localhost:evil", nil, "localhost:evil", 403, "forbidden_host"},
 		{"[localhost]", nil, "[localhost]", 403, "forbidden_host"},

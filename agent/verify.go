@@ -62,7 +62,7 @@ func (a *Agent) prober(acct *account) *probeState {
 }
 
 // checkReport decides what a client's report that token was rejected
-// means, and acts on it. A report is a claim, not a fact (issue 10): a
+// means, and acts on it. A report is a claim, not a fact: a
 // client that reads a valid token and reports it rejected would otherwise
 // take it away from every client, and a broker that hands the same token
 // back would leave the account with none. So only the token being served
@@ -143,7 +143,7 @@ func (a *Agent) probe(ctx context.Context, acct *account, token string) (rejecte
 		return false, errors.New("agent: probe answered " + resp.Status)
 	}
 	// Both brokers answer errors, rate limits included, with HTTP 200 and
-	// a code in the body (DESIGN §1: KIS rt_cd "1", Kiwoom a non-zero
+	// a code in the body (KIS rt_cd "1", Kiwoom a non-zero
 	// return_code, a number or a numeric string): only a success proves
 	// the token good.
 	spec, _ := brokers.Get(acct.creds.Broker)

@@ -152,7 +152,7 @@ func (w *wsState) statLocked(id appID) *WSStats {
 }
 
 // rememberApproval records an approval key that /oauth2/Approval handed
-// out, valid for a day (DESIGN: "lives about 24 h").
+// out, valid for a day (KIS 실시간 (웹소켓) 접속키 발급: valid about 24 h).
 func (s *Server) rememberApproval(id appID, key string, now time.Time) {
 	s.ws.mu.Lock()
 	defer s.ws.mu.Unlock()

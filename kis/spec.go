@@ -35,7 +35,7 @@ var Spec = kauth.BrokerSpec{
 	// "Access token 유효기간: 1일" for the client-credentials grant that
 	// kauth uses (KIS 접근토큰발급(P) /oauth2/tokenP, response access_token).
 	MaxLifetime: 24 * time.Hour,
-	// KIS serves its API under /uapi/ (DESIGN §1).
+	// KIS serves its API under /uapi/ (every REST path in its API portal).
 	PathPrefixes: []string{"/uapi/"},
 	// 20 calls a second on real, 2 on mock: 90% of that.
 	RateLimit: func(e kauth.Env) float64 {

@@ -38,7 +38,7 @@ var Spec = kauth.BrokerSpec{
 	// "유효기간: 24시간" (Kiwoom 접근토큰 발급 au10001); expires_dt is
 	// read as sent within it.
 	MaxLifetime: 24 * time.Hour,
-	// Kiwoom serves its API under /api/ (DESIGN §1).
+	// Kiwoom serves its API under /api/ (the REST API guide's /api/dostk/…).
 	PathPrefixes: []string{"/api/"},
 	// 5 calls a second: 90% of that.
 	RateLimit: func(kauth.Env) float64 { return 4.5 },

@@ -147,7 +147,7 @@ var (
 	ErrClosed = errors.New("realtime: closed")
 )
 
-// Published WebSocket URLs (KIS: DESIGN and the official samples'
+// Published WebSocket URLs (KIS: the official samples'
 // ops/vops settings; Kiwoom: the official SDK's get_ws_base_url plus
 // /api/dostk/websocket).
 const (

@@ -12,7 +12,7 @@ import (
 	"github.com/kauth/kauth"
 )
 
-// Exit codes, as DESIGN §4 fixes them.
+// Exit codes, as the README's command section documents them.
 const (
 	exitOK          = 0
 	exitFailure     = 1 // anything else

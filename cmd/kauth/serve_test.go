@@ -85,7 +85,7 @@ accounts:
 
 // TestServeConfigErrorsExit2: a configuration the agent refuses is a
 // configuration error, exit 2 per the contract, with one line naming the
-// field (issue 10 item 6).
+// field.
 func TestServeConfigErrorsExit2(t *testing.T) {
 	dir := t.TempDir()
 	env := map[string]string{"KAUTH_CACHE_DIR": filepath.Join(dir, "cache"), "KAUTH_STORE": "memory",
