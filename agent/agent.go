@@ -23,6 +23,7 @@ import (
 	"github.com/kauth/kauth"
 	"github.com/kauth/kauth/brokers"
 	"github.com/kauth/kauth/budget"
+	"github.com/kauth/kauth/internal/buildinfo"
 )
 
 // Options are the agent's collaborators. The zero value of every field is a
@@ -611,7 +612,9 @@ func (a *Agent) ListenAndServe(ctx context.Context) error {
 	if closed {
 		return fail(errClosed)
 	}
-	a.log.Info("agent: listening", "socket", ep.Socket, "tcp", ep.TCP, "key_file", ep.KeyFile)
+	bi := buildinfo.Get()
+	a.log.Info("agent: listening", "socket", ep.Socket, "tcp", ep.TCP, "key_file", ep.KeyFile,
+		"version", bi.Version, "commit", bi.CommitLabel(), "go", bi.GoVersion)
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
