@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"reflect"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -165,8 +166,12 @@ type account struct {
 // (through opts.Getenv or from their files) and starting one keeper per
 // account, which gets a token right away and keeps it fresh. It reports
 // every configuration problem at once. It does not listen: call
-// ListenAndServe or Serve.
+// ListenAndServe or Serve. On windows it refuses: it could not check who
+// may read its key file, secret files and socket.
 func New(cfg Config, opts Options) (*Agent, error) {
+	if err := servePlatform(runtime.GOOS); err != nil {
+		return nil, err
+	}
 	a := &Agent{
 		log:         opts.Logger,
 		clock:       opts.Clock,
