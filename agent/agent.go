@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"reflect"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -23,6 +24,7 @@ import (
 	"github.com/kauth/kauth"
 	"github.com/kauth/kauth/brokers"
 	"github.com/kauth/kauth/budget"
+	"github.com/kauth/kauth/internal/buildinfo"
 )
 
 // Options are the agent's collaborators. The zero value of every field is a
@@ -173,8 +175,12 @@ type account struct {
 // (through opts.Getenv or from their files) and starting one keeper per
 // account, which gets a token right away and keeps it fresh. It reports
 // every configuration problem at once. It does not listen: call
-// ListenAndServe or Serve.
+// ListenAndServe or Serve. On windows it refuses: it could not check who
+// may read its key file, secret files and socket.
 func New(cfg Config, opts Options) (*Agent, error) {
+	if err := servePlatform(runtime.GOOS); err != nil {
+		return nil, err
+	}
 	a := &Agent{
 		log:         opts.Logger,
 		clock:       opts.Clock,
@@ -639,7 +645,9 @@ func (a *Agent) ListenAndServe(ctx context.Context) error {
 	if closed {
 		return fail(errClosed)
 	}
-	a.log.Info("agent: listening", "socket", ep.Socket, "tcp", ep.TCP, "key_file", ep.KeyFile)
+	bi := buildinfo.Get()
+	a.log.Info("agent: listening", "socket", ep.Socket, "tcp", ep.TCP, "key_file", ep.KeyFile,
+		"version", bi.Version, "commit", bi.CommitLabel(), "go", bi.GoVersion)
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

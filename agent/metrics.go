@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/kauth/kauth"
+	"github.com/kauth/kauth/internal/buildinfo"
 )
 
 // metrics are the agent's Prometheus series. Each Agent has its own
@@ -70,7 +71,14 @@ func newMetrics(a *Agent) *metrics {
 			Help: "Seconds upstream calls spent waiting for the app key's rate limit.",
 		}, []string{"account"}),
 	}
-	m.reg.MustRegister(m.events, m.issuances, m.refreshes, m.failures, m.requests, m.latency, m.waits, m.waitSeconds, m.fallback,
+	bi := buildinfo.Get()
+	build := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name:        "kauth_build_info",
+		Help:        "Always 1; its labels name the running kauth build.",
+		ConstLabels: prometheus.Labels{"version": bi.Version, "commit": bi.CommitLabel(), "goversion": bi.GoVersion},
+	})
+	build.Set(1)
+	m.reg.MustRegister(build, m.events, m.issuances, m.refreshes, m.failures, m.requests, m.latency, m.waits, m.waitSeconds, m.fallback,
 		&accountCollector{a: a},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),

@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -23,9 +22,7 @@ func TestConfigRefusesWhatItMust(t *testing.T) {
 		return map[string]string{"KEY": "some-app-key", "SECRET": "some-secret"}[k]
 	}
 	fifo := filepath.Join(dir, "fifo")
-	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	mkfifo(t, fifo)
 	big := writeFile(t, dir, "big", strings.Repeat("k", 64<<10+1), 0o600)
 	environ := filepath.Join(dir, "environ")
 	os.Symlink("/proc/self/environ", environ)

@@ -311,7 +311,7 @@ func TestWSSlowClientIsolated(t *testing.T) {
 	// notices within a few hundred frames rather than megabytes.
 	small := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
-			return c.Control(func(fd uintptr) { syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 1024) })
+			return c.Control(func(fd uintptr) { setReceiveBuffer(fd, 1024) })
 		}}
 		return d.DialContext(ctx, "unix", h.ep.Socket)
 	}}}

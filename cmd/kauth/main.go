@@ -11,6 +11,7 @@
 //	kauth serve    [--config FILE] [--sim] [--addr ADDR]
 //	kauth sim      [--addr 127.0.0.1:PORT]
 //	kauth demo
+//	kauth version  (or kauth --version)
 //
 // Credentials come only from the environment (KIS_APPKEY, KIS_APPSECRET,
 // KIWOOM_APPKEY, KIWOOM_SECRETKEY) or a config file, never from flags:

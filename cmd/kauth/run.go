@@ -47,6 +47,7 @@ var commands = []command{
 	{"serve", "run the local agent that hands out tokens and proxies calls", (*cli).serve},
 	{"sim", "run the broker simulator (every broker, real and mock)", (*cli).sim},
 	{"demo", "walk through the life of a token on the built-in simulator", (*cli).demo},
+	{"version", "print the version, commit, build date and Go version", (*cli).version},
 }
 
 // Main runs the command line args and returns the process's exit code. An
@@ -82,6 +83,8 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		}
 		c.usage(stdout)
 		return nil
+	case "--version", "-version":
+		name = "version"
 	}
 	for _, cmd := range commands {
 		if cmd.name == name {

@@ -23,7 +23,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -136,9 +135,7 @@ func (n *Node) Start() error {
 	}
 	cmd := exec.Command(bin, n.args...)
 	cmd.Dir = n.dir
-	// Its own process group, so that a test binary killed by a signal
-	// does not take the node down with it mid-test, and Kill reaches it.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = nodeProcAttr()
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("redistopo: starting redis-server on %s: %w", n.Addr, err)
 	}

@@ -13,7 +13,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -108,7 +107,7 @@ func TestCrashDuringRefresh(t *testing.T) {
 		}
 		delay := time.Duration(rand.IntN(4000)) * time.Microsecond
 		time.AfterFunc(delay, func() {
-			syscall.Kill(pid, syscall.SIGKILL)
+			killPID(pid)
 			killed <- pid
 		})
 	})
@@ -136,7 +135,7 @@ func TestCrashDuringRefresh(t *testing.T) {
 				break
 			}
 			mu.Unlock()
-			syscall.Kill(pid, syscall.SIGKILL)
+			killPID(pid)
 		}
 		mu.Lock()
 		c := procs[pid]

@@ -17,7 +17,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -480,7 +479,7 @@ func TestFaultHarness(t *testing.T) {
 			return
 		}
 		time.AfterFunc(time.Duration(mrand.IntN(3000))*time.Microsecond, func() {
-			syscall.Kill(pid, syscall.SIGKILL)
+			killPID(pid)
 			killed <- pid
 		})
 	})

@@ -169,10 +169,17 @@ func New(dir string, opts ...Option) (*Store, error) {
 func (s *Store) Dir() string { return s.dir }
 
 // checkPrivate refuses a file or directory that users other than the owner
-// can access. Windows has no such mode bits; its ACLs are left to the user.
+// can access.
 func checkPrivate(path string, fi fs.FileInfo) error {
-	if runtime.GOOS == "windows" {
-		return nil
+	return checkPrivateOn(runtime.GOOS, path, fi)
+}
+
+// checkPrivateOn is checkPrivate on goos. Windows keeps access in ACLs, not
+// mode bits, and kauth does not read them: rather than keep tokens and
+// keys where it cannot tell who may read them, it refuses.
+func checkPrivateOn(goos, path string, fi fs.FileInfo) error {
+	if goos == "windows" {
+		return fmt.Errorf("kauth: file store: %s: on windows kauth cannot check that only you can read it; set KAUTH_STORE=memory, or a redis:// URL with KAUTH_KEY", path)
 	}
 	perm := fi.Mode().Perm()
 	if perm&0o077 == 0 {
