@@ -141,16 +141,28 @@ type Shared struct {
 }
 
 // gcra is the local share: a GCRA (tat is the theoretical arrival time of
-// the next call) that also hands out at most max slots in any second. A
+// the next call) that also lets at most max calls through in any second. A
 // GCRA alone lets one more call than its rate into a window (a call at
 // each end): n sharers would add n calls to the broker's second.
+//
+// The second is counted twice: by the slots handed out, which paces the
+// reservations, and by the moments the calls are let through, which is
+// what the broker sees. A caller woken late (a loaded host, a pause of
+// the process) goes together with the calls whose slots came after its
+// own, and the slots alone would then put more than max calls into a
+// second.
 type gcra struct {
 	tat       time.Time
 	emission  time.Duration
 	tolerance time.Duration
 	max       int
 	recent    []time.Time // the last max slots handed out, oldest first
+	sent      []time.Time // the last max calls let through, oldest first
 }
+
+// window is the second the broker counts calls in, and a margin for the
+// way from here to it.
+const window = time.Second + 20*time.Millisecond
 
 // reserve reserves the next slot at from or later and returns it, or
 // reserves nothing and reports false if the slot comes after deadline
@@ -163,7 +175,7 @@ func (g *gcra) reserve(from, deadline time.Time) (time.Time, bool) {
 		if n == g.max {
 			// The broker counts the calls of the second before each
 			// call: the oldest of the last max must have left it.
-			slot = later(slot, g.recent[0].Add(time.Second+20*time.Millisecond))
+			slot = later(slot, g.recent[0].Add(window))
 		}
 	}
 	if !deadline.IsZero() && slot.After(deadline) {
@@ -175,6 +187,20 @@ func (g *gcra) reserve(from, deadline time.Time) (time.Time, bool) {
 	}
 	g.recent = append(g.recent, slot)
 	return slot, true
+}
+
+// letThrough lets one call through at now if fewer than max went in the
+// window before it, and records it; if not, it returns when the oldest of
+// them leaves the window.
+func (g *gcra) letThrough(now time.Time) (time.Time, bool) {
+	if len(g.sent) == g.max {
+		if next := g.sent[0].Add(window); now.Before(next) {
+			return next, false
+		}
+		g.sent = append(g.sent[:0], g.sent[1:]...)
+	}
+	g.sent = append(g.sent, now)
+	return now, true
 }
 
 // drain empties the local share until after end: its first slot comes one
@@ -236,7 +262,11 @@ var errUnreachable = errors.New("redis unreachable")
 // budget and sleeps until it comes. A slot past ctx's deadline is not
 // reserved, so a caller that gives up costs the others nothing. Redis
 // failing never fails the call: it is paced on the local share instead.
-func (s *Shared) Wait(ctx context.Context) error {
+func (s *Shared) Wait(ctx context.Context) error { return s.wait(ctx, 1) }
+
+// wait is Wait, asking Redis again at most again times for a slot when the
+// caller woke too late for the one it had.
+func (s *Shared) wait(ctx context.Context, again int) error {
 	deadline, hasDeadline := ctx.Deadline()
 	if hasDeadline && !time.Now().Before(deadline) {
 		// Past the deadline, though ctx may not say so yet: ctx.Err()
@@ -269,7 +299,16 @@ func (s *Shared) Wait(ctx context.Context) error {
 			// slot there, after its shared one, and never sooner.
 			return s.waitLocal(ctx, at, deadline)
 		}
-		return sleepUntil(ctx, at)
+		if err := sleepUntil(ctx, at); err != nil {
+			return err
+		}
+		if again > 0 && time.Since(at) > s.emission {
+			// Woken later than the next slot: that one's caller may be
+			// going now too, and the broker would see the two at once.
+			// The slot is left unused, and the call takes a new one.
+			return s.wait(ctx, again-1)
+		}
+		return nil
 	case !errors.Is(err, errUnreachable):
 		return err // the caller's own deadline or cancellation
 	}
@@ -286,7 +325,19 @@ func (s *Shared) waitLocal(ctx context.Context, from, deadline time.Time) error 
 	if !ok {
 		return fmt.Errorf("kauth: budget %s: %w (in %v, on the local share)", keyName(s.cfg.Key), ErrWouldExceed, time.Until(slot).Round(time.Millisecond))
 	}
-	return sleepUntil(ctx, slot)
+	for {
+		if err := sleepUntil(ctx, slot); err != nil {
+			return err
+		}
+		// Counted as the call goes, not as its slot was due: see gcra.
+		s.mu.Lock()
+		next, ok := s.local.letThrough(time.Now())
+		s.mu.Unlock()
+		if ok {
+			return nil
+		}
+		slot = next
+	}
 }
 
 // sleepUntil sleeps until t or until ctx ends. A slot left unused is one
@@ -371,17 +422,25 @@ const minTry = 50 * time.Millisecond
 
 // reserve runs the reservation in Redis, waiting at most Config.Timeout
 // for it (go-redis bounds a stalled read by its ReadTimeout, not by ctx),
-// and at most half the time the caller has left, so that it still has the
-// other half for the local share. An error that is Redis's fault wraps
-// errUnreachable.
+// and at most half the time the caller has left besides what the local
+// share needs, so that it still has time for the local share. An error
+// that is Redis's fault wraps errUnreachable.
 func (s *Shared) reserve(ctx context.Context, deadline time.Time) (time.Duration, error) {
 	try := s.cfg.Timeout
 	callers := false
 	if !deadline.IsZero() {
-		switch left := time.Until(deadline); {
-		case left/2 >= try:
-		case left/2 >= minTry:
-			try = left / 2
+		// After a fallback the local share's first slot is a local
+		// emission away (see drain): Redis gets half of the time besides
+		// that, so the other half is left for a caller woken late.
+		left := time.Until(deadline)
+		half := (left - s.local.emission - s.local.tolerance) / 2
+		if half < minTry {
+			half = left / 2
+		}
+		switch {
+		case half >= try:
+		case half >= minTry:
+			try = half
 		default:
 			try, callers = left, true
 		}
