@@ -148,8 +148,32 @@ func ReissueDays(t *testing.T, app brokersim.App, mode brokersim.ReissueMode, da
 		}
 		sim.Advance(step)
 	}
+	// A refresh ahead started by the last step may still be under way, and
+	// Close would cancel it once the broker has answered: wait (the clock
+	// stands still) until every holder serves the broker's current token
+	// and no token request has reached the broker for a while.
+	settledAt, lastCalls := time.Time{}, -1
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		st := sim.Stats().App(app.Broker, app.Env, app.AppKey)
+		cur, _, _ := sim.CurrentToken(app.Broker, app.Env, app.AppKey)
+		settled := st.Issued+st.Reissued == lastCalls
+		lastCalls = st.Issued + st.Reissued
+		for h, m := range managers {
+			if tok, _ := m.Cached(); tok.AccessToken != cur {
+				settled = false
+				CallOK(t, holders[h], base, app)
+			}
+		}
+		if !settled {
+			settledAt = time.Time{}
+		} else if settledAt.IsZero() {
+			settledAt = time.Now()
+		} else if time.Since(settledAt) > 300*time.Millisecond {
+			break
+		}
+	}
 	for _, m := range managers {
-		m.Close() // wait for background refreshes
+		m.Close()
 	}
 
 	c := sim.Stats().App(app.Broker, app.Env, app.AppKey)
