@@ -17,6 +17,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/kauth/kauth"
+	"github.com/kauth/kauth/internal/wire"
 )
 
 // Keys hands out the credential a session opens with and takes back one
@@ -223,7 +224,11 @@ func New(cfg Config) (*Session, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = kauth.SystemClock{}
 	}
-	cfg.HTTPClient = noRedirects(cfg.HTTPClient)
+	if cfg.HTTPClient == nil {
+		// Not wire.DefaultClient: a client Timeout would end the session.
+		cfg.HTTPClient = http.DefaultClient
+	}
+	cfg.HTTPClient = wire.NoRedirects(cfg.HTTPClient)
 	s := &Session{
 		cfg:     cfg,
 		proto:   newProtocol(c.Broker),
@@ -835,9 +840,9 @@ func (s *Session) connectOnce() error {
 	}
 	key := tok.AccessToken
 	dctx, cancel := context.WithTimeout(s.ctx, s.cfg.AckTimeout)
-	conn, _, err := websocket.Dial(dctx, s.cfg.URL, &websocket.DialOptions{HTTPClient: s.cfg.HTTPClient})
+	conn, resp, err := websocket.Dial(dctx, s.cfg.URL, &websocket.DialOptions{HTTPClient: s.cfg.HTTPClient})
 	cancel()
-	if re := (*kauth.RedirectError)(nil); errors.As(err, &re) {
+	if re := wire.Redirect(resp); err != nil && re != nil {
 		// The refused Location's host alone: the dial error would quote
 		// the whole URL.
 		return fmt.Errorf("dial: HTTP %d: %w", re.StatusCode, re)
@@ -1214,23 +1219,4 @@ func (m *Member) end(err error) bool {
 		}
 	})
 	return first
-}
-
-// noRedirects returns a copy of c (http.DefaultClient if nil) whose
-// handshake follows no redirect: the first frames on the connection carry
-// the approval key (KIS) or the token (Kiwoom LOGIN), which would go to
-// whatever host the Location names.
-func noRedirects(c *http.Client) *http.Client {
-	if c == nil {
-		c = http.DefaultClient
-	}
-	nc := *c
-	nc.CheckRedirect = func(req *http.Request, _ []*http.Request) error {
-		re := &kauth.RedirectError{Host: req.URL.Host}
-		if req.Response != nil {
-			re.StatusCode = req.Response.StatusCode
-		}
-		return re
-	}
-	return &nc
 }
