@@ -308,6 +308,15 @@ func (m *Manager) issue(ctx context.Context, lease Lease, e *Entry, begin time.T
 // expiry on its own clock, which may run hours ahead of ours.
 const lifetimeSkew = 3 * time.Hour
 
+// cutLife returns expires cut to from+life, and true, when it lies more
+// than lifetimeSkew beyond that; otherwise expires as it is.
+func cutLife(expires, from time.Time, life time.Duration) (time.Time, bool) {
+	if limit := from.Add(life); expires.After(limit.Add(lifetimeSkew)) {
+		return limit, true
+	}
+	return expires, false
+}
+
 // bound cuts tok's life to the longest its broker documents, counted from
 // now, its receipt, when the broker's expiry lies beyond that by more than
 // lifetimeSkew: a broker's bad expiry (9999-12-31) would otherwise pin the
@@ -316,8 +325,8 @@ const lifetimeSkew = 3 * time.Hour
 func (m *Manager) bound(tok Token) Token {
 	now := m.clock.Now().Round(0)
 	life := MaxLifetime(m.key.Broker)
-	limit := now.Add(life)
-	if !tok.ExpiresAt.After(limit.Add(lifetimeSkew)) {
+	limit, cut := cutLife(tok.ExpiresAt, now, life)
+	if !cut {
 		return tok
 	}
 	m.log.Warn("kauth: the broker's token lifetime exceeds the documented one; cut to it",
@@ -357,9 +366,7 @@ func (m *Manager) vet(e Entry) Entry {
 		return e
 	}
 	if issued := e.Token.IssuedAt.Round(0); !issued.IsZero() {
-		if limit := issued.Add(MaxLifetime(m.key.Broker)); e.Token.ExpiresAt.After(limit.Add(lifetimeSkew)) {
-			e.Token.ExpiresAt = limit
-		}
+		e.Token.ExpiresAt, _ = cutLife(e.Token.ExpiresAt, issued, MaxLifetime(m.key.Broker))
 	}
 	return e
 }
