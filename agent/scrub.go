@@ -2,7 +2,9 @@ package agent
 
 import (
 	"bytes"
+	"errors"
 	"io"
+	"sync"
 )
 
 // scrubBody masks every occurrence of its secrets in a response body as the
@@ -21,6 +23,7 @@ type scrubBody struct {
 	err     error  // the body's read error, io.EOF at its end
 	onMask  func() // called after the first secret is masked
 	masked  bool
+	pooled  *[]byte // s.buf's pool entry, given back by Close
 }
 
 // newScrubBody returns rc with secrets masked, or rc itself if no secret
@@ -42,6 +45,11 @@ func newScrubBody(rc io.ReadCloser, secrets []string, onMask func()) io.ReadClos
 // scrubChunk is how much scrubBody reads from the body at a time.
 const scrubChunk = 32 << 10
 
+// scrubBufs keeps the buffers of finished bodies: every proxied answer
+// passes through a scrubBody, and a new buffer each would be most of what
+// a proxied call allocates.
+var scrubBufs = sync.Pool{New: func() any { return new([]byte) }}
+
 func (s *scrubBody) Read(p []byte) (int, error) {
 	for s.off == s.ready {
 		if s.err != nil {
@@ -58,7 +66,11 @@ func (s *scrubBody) Read(p []byte) (int, error) {
 // that no later read can complete a secret in (everything, at the end).
 func (s *scrubBody) fill() {
 	if s.buf == nil {
-		s.buf = make([]byte, 0, s.hold+scrubChunk)
+		s.pooled = scrubBufs.Get().(*[]byte)
+		if cap(*s.pooled) < s.hold+scrubChunk {
+			*s.pooled = make([]byte, 0, s.hold+scrubChunk)
+		}
+		s.buf = (*s.pooled)[:0]
 	}
 	// Keep only what is not yet sent: the bytes held back, at most s.hold
 	// (fill runs once all that was ready is sent), so that a chunk fits.
@@ -108,4 +120,17 @@ func (s *scrubBody) mask(b []byte) {
 	}
 }
 
-func (s *scrubBody) Close() error { return s.rc.Close() }
+// Close closes the body and gives the buffer back; Read must not be called
+// after it.
+func (s *scrubBody) Close() error {
+	if s.pooled != nil {
+		scrubBufs.Put(s.pooled)
+		s.pooled, s.buf, s.off, s.ready = nil, nil, 0, 0
+		if s.err == nil {
+			s.err = errClosedBody
+		}
+	}
+	return s.rc.Close()
+}
+
+var errClosedBody = errors.New("agent: read on a closed body")
