@@ -246,7 +246,7 @@ func (p policy) afterIssue(a answer) decision {
 		// again.
 		return decision{verb: issue, tok: tok}
 	}
-	return unavailable(fmt.Sprintf("the broker answered with a token that had expired (%s) when it was asked", tok.ExpiresAt.Format(time.RFC3339)))
+	return unavailable(fmt.Sprintf("the broker answered with a token that had expired (%s) when it was asked", tok.ExpiresAt.In(KST).Format(time.RFC3339)))
 }
 
 // reissue decides, once a same-token answer was revoked or had expired,
@@ -339,6 +339,15 @@ func (p policy) retry(err error, took, spent, backoff time.Duration) (wait time.
 		return wait, false, counted
 	}
 	return wait, true, counted
+}
+
+// retryAhead is when a refresh ahead that failed at now is tried again,
+// for a token served until usableUntil: after a quarter of what is left,
+// and no sooner than the issuance spacing, so that a failing broker is not
+// asked on every call.
+func (p policy) retryAhead(now, usableUntil time.Time) time.Time {
+	retry := now.Add(max(usableUntil.Sub(now)/4, p.minInterval))
+	return earlier(retry.Round(0), usableUntil)
 }
 
 // refreshAt is when tok is refreshed in the background. same says the

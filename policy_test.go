@@ -212,6 +212,24 @@ func TestPolicyReissue(t *testing.T) {
 	}
 }
 
+func TestPolicyRetryAhead(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		left time.Duration // until the token stops being served
+		want time.Duration // from now
+	}{
+		{"20 min left: after a quarter of it", 20 * time.Minute, 5 * time.Minute},
+		{"2 min left: no sooner than the spacing", 2 * time.Minute, 61 * time.Second},
+		{"30 s left: never past the end of the token", 30 * time.Second, 30 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := kisPol.retryAhead(t0, t0.Add(tc.left)); !got.Equal(t0.Add(tc.want)) {
+				t.Errorf("retryAhead() = now+%v; want now+%v", got.Sub(t0), tc.want)
+			}
+		})
+	}
+}
+
 func TestPolicyHoldFor(t *testing.T) {
 	for _, tc := range []struct {
 		name string

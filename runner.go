@@ -198,7 +198,7 @@ func (m *Manager) accept(ctx context.Context, lease Lease, e Entry, tok Token, s
 	if !m.set(m.newState(tok, m.clock.Now(), same)) {
 		// Reported rejected while we were getting it.
 		err := m.errorf(ErrTokenReturnedAgain, "the token was reported rejected while it was being issued")
-		m.remember(err, max(m.policy.minInterval, 5*time.Second))
+		m.remember(err, m.policy.holdFailure())
 		return Token{}, m.failed(err)
 	}
 	m.emit(Event{Kind: kind, Key: m.key, Token: tok.Fingerprint(), ExpiresAt: tok.ExpiresAt, Source: "broker", Duration: took})
