@@ -61,13 +61,14 @@ const (
 	revoking                 // a revoke of it was started (Entry.Revoking) and may or may not have reached the broker
 )
 
-// standingOf is the one rule that says whether the token stored in e may
-// be served. marked says this process recorded a refusal of that token.
-func standingOf(e Entry, marked bool) standing {
-	if e.Token.AccessToken == "" {
+// standingOf is the one rule that says whether tok may be served, given
+// the records of entry e (its Rejected and Revoking) and marked, whether
+// this process recorded a refusal of tok.
+func standingOf(tok Token, e Entry, marked bool) standing {
+	if tok.AccessToken == "" {
 		return sound
 	}
-	switch fp := e.Token.Fingerprint(); {
+	switch fp := tok.Fingerprint(); {
 	case marked || fp == e.Rejected:
 		return refused
 	case fp == e.Revoking:
@@ -129,7 +130,7 @@ func keepIssuedAt(tok Token, known ...Token) Token {
 // in it, and a LastIssue in the future is taken as now.
 func (p policy) beforeIssue(b before) decision {
 	e, save := b.stored, false
-	switch standingOf(e, b.marked) {
+	switch standingOf(e.Token, e, b.marked) {
 	case refused:
 		if fp := e.Token.Fingerprint(); e.Rejected != fp {
 			// The refusal goes to the shared entry, so that no process
@@ -286,9 +287,9 @@ func (p policy) holdFor(err error) time.Duration {
 // between the read and the decision.
 func (p policy) reconcile(now time.Time, stored Entry, marked bool, served *Token, locked bool) verb {
 	tok := stored.Token
-	adoptable := standingOf(stored, marked) == sound && p.usable(tok, now) && (served == nil || !older(tok, *served))
+	adoptable := standingOf(tok, stored, marked) == sound && p.usable(tok, now) && (served == nil || !older(tok, *served))
 	switch {
-	case served != nil && (stored.Rejected == served.Fingerprint() || stored.Revoking == served.Fingerprint()):
+	case served != nil && standingOf(*served, stored, false) != sound:
 		// Revoked, being revoked or rejected elsewhere: take its
 		// replacement if there is one, else drop it.
 		if adoptable && tok.AccessToken != served.AccessToken {

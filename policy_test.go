@@ -107,23 +107,27 @@ func TestPolicyBeforeIssue(t *testing.T) {
 }
 
 func TestPolicyStanding(t *testing.T) {
-	a := tokAt("A", t0, time.Hour)
+	a, b := tokAt("A", t0, time.Hour), tokAt("B", t0, time.Hour)
 	for _, tc := range []struct {
 		name   string
+		tok    Token
 		e      Entry
 		marked bool
 		want   standing
 	}{
-		{"nothing stored", Entry{Rejected: a.Fingerprint()}, true, sound},
-		{"nothing known against it", Entry{Token: a}, false, sound},
-		{"refused here", Entry{Token: a}, true, refused},
-		{"refused elsewhere", Entry{Token: a, Rejected: a.Fingerprint()}, false, refused},
-		{"another token refused", Entry{Token: a, Rejected: Fingerprint("B")}, false, sound},
-		{"being revoked", Entry{Token: a, Revoking: a.Fingerprint()}, false, revoking},
-		{"being revoked and refused: refused", Entry{Token: a, Revoking: a.Fingerprint(), Rejected: a.Fingerprint()}, false, refused},
+		{"no token", Token{}, Entry{Rejected: a.Fingerprint()}, true, sound},
+		{"nothing known against it", a, Entry{Token: a}, false, sound},
+		{"refused here", a, Entry{Token: a}, true, refused},
+		{"refused elsewhere", a, Entry{Token: a, Rejected: a.Fingerprint()}, false, refused},
+		{"another token refused", a, Entry{Token: a, Rejected: b.Fingerprint()}, false, sound},
+		{"being revoked", a, Entry{Token: a, Revoking: a.Fingerprint()}, false, revoking},
+		{"being revoked and refused: refused", a, Entry{Token: a, Revoking: a.Fingerprint(), Rejected: a.Fingerprint()}, false, refused},
+		{"a served token the entry records as refused, replaced", a, Entry{Token: b, Rejected: a.Fingerprint()}, false, refused},
+		{"a served token the entry records as being revoked, replaced", a, Entry{Token: b, Revoking: a.Fingerprint()}, false, revoking},
+		{"a served token the entry does not hold", a, Entry{Token: b}, false, sound},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := standingOf(tc.e, tc.marked); got != tc.want {
+			if got := standingOf(tc.tok, tc.e, tc.marked); got != tc.want {
 				t.Errorf("standingOf() = %v; want %v", got, tc.want)
 			}
 		})
