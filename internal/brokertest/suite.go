@@ -81,6 +81,7 @@ type Facts struct {
 type TokenCase struct {
 	Name    string
 	Body    string
+	Token   string // Facts.Token if empty
 	Type    string // "Bearer" if empty
 	Expires time.Time
 }
@@ -165,8 +166,12 @@ func (f Facts) testIssue(t *testing.T) {
 			if wantType == "" {
 				wantType = "Bearer"
 			}
-			if got.AccessToken != f.Token {
-				t.Errorf("Issue().AccessToken = %q; want the fake token", got.AccessToken)
+			wantToken := tc.Token
+			if wantToken == "" {
+				wantToken = f.Token
+			}
+			if got.AccessToken != wantToken {
+				t.Errorf("Issue().AccessToken = %q; want %q", got.AccessToken, wantToken)
 			}
 			if got.Type != wantType {
 				t.Errorf("Issue().Type = %q; want %q", got.Type, wantType)
