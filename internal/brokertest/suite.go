@@ -31,6 +31,10 @@ type Facts struct {
 	AppKey, AppSecret, Token string
 	// Other is another broker, whose credentials the provider must refuse.
 	Other kauth.Broker
+	// Env is the environment the token tests run in: kauth.Mock if empty
+	// (a broker without a mock environment sets kauth.Real). Revoke and
+	// the bad credentials run in kauth.Real.
+	Env kauth.Env
 
 	// RealURL and MockURL are the default domains; BaseURLEnv the variable
 	// that overrides them.
@@ -140,6 +144,14 @@ func (f Facts) creds(env kauth.Env) kauth.Credentials {
 
 func (f Facts) now() time.Time { return f.Received }
 
+// env is the environment of the token tests.
+func (f Facts) env() kauth.Env {
+	if f.Env == "" {
+		return kauth.Mock
+	}
+	return f.Env
+}
+
 // tokenRoute answers the token call with status, body and header after
 // checking the request.
 func (f Facts) tokenRoute(t *testing.T, status int, body string, header ...string) map[string]http.HandlerFunc {
@@ -158,7 +170,7 @@ func (f Facts) testIssue(t *testing.T) {
 	for _, tc := range f.Tokens {
 		t.Run(tc.Name, func(t *testing.T) {
 			srv := NewServer(t, f.tokenRoute(t, http.StatusOK, tc.Body))
-			got, err := f.New(srv.URL, nil, f.now).Issue(context.Background(), f.creds(kauth.Mock))
+			got, err := f.New(srv.URL, nil, f.now).Issue(context.Background(), f.creds(f.env()))
 			if err != nil {
 				t.Fatalf("Issue() error = %v", err)
 			}
@@ -222,14 +234,14 @@ func (f Facts) testIssueErrors(t *testing.T) {
 	for _, tc := range append(f.sharedIssueErrors(), f.IssueErrors...) {
 		t.Run(tc.Name, func(t *testing.T) {
 			srv := NewServer(t, f.tokenRoute(t, tc.Status, tc.Body, tc.Header...))
-			tok, err := f.New(srv.URL, nil, f.now).Issue(context.Background(), f.creds(kauth.Mock))
+			tok, err := f.New(srv.URL, nil, f.now).Issue(context.Background(), f.creds(f.env()))
 			if tok != (kauth.Token{}) {
 				t.Errorf("Issue() = %v with error %v; want a zero Token", tok, err)
 			}
 			if tc.Want == nil {
 				t.Fatalf("case %q has no Want", tc.Name)
 			}
-			f.CheckError(t, "Issue()", err, *tc.Want, "issue", kauth.Mock)
+			f.CheckError(t, "Issue()", err, *tc.Want, "issue", f.env())
 		})
 	}
 }
@@ -277,8 +289,8 @@ func hang(release chan struct{}) http.HandlerFunc {
 func (f Facts) testTransportErrors(t *testing.T) {
 	unavailable := ErrWant{Kind: kauth.ErrUnavailable}
 	issue := func(t *testing.T, ctx context.Context, base string, client *http.Client) error {
-		_, err := f.New(base, client, nil).Issue(ctx, f.creds(kauth.Mock))
-		f.CheckError(t, "Issue()", err, unavailable, "issue", kauth.Mock)
+		_, err := f.New(base, client, nil).Issue(ctx, f.creds(f.env()))
+		f.CheckError(t, "Issue()", err, unavailable, "issue", f.env())
 		return err
 	}
 	route := func(h http.HandlerFunc) map[string]http.HandlerFunc {
@@ -401,7 +413,7 @@ func (f Facts) testRedirects(t *testing.T) {
 					}}
 				}
 				p := f.New(srv.URL, client, time.Now)
-				c := f.creds(kauth.Mock)
+				c := f.creds(f.env())
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 				defer cancel()
 
@@ -411,8 +423,8 @@ func (f Facts) testRedirects(t *testing.T) {
 				if tok.AccessToken != "" {
 					t.Errorf("Issue took the token %q from %s", tok.AccessToken, catcher.Host)
 				}
-				CheckRedirectError(t, issueErr, f.Name, kauth.Mock, "issue", status, catcher.Host, f.AppKey, f.AppSecret)
-				CheckRedirectError(t, revokeErr, f.Name, kauth.Mock, "revoke", status, catcher.Host, f.AppKey, f.AppSecret, f.Token)
+				CheckRedirectError(t, issueErr, f.Name, f.env(), "issue", status, catcher.Host, f.AppKey, f.AppSecret)
+				CheckRedirectError(t, revokeErr, f.Name, f.env(), "revoke", status, catcher.Host, f.AppKey, f.AppSecret, f.Token)
 				if got := hits(); got != 2 {
 					t.Errorf("the broker got %d requests; want 2", got)
 				}
@@ -497,7 +509,7 @@ func (f Facts) testURL(t *testing.T) {
 func (f Facts) testEnvBaseURL(t *testing.T) {
 	srv := NewServer(t, f.tokenRoute(t, http.StatusOK, f.Tokens[0].Body))
 	t.Setenv(f.BaseURLEnv, srv.URL)
-	if _, err := f.New("", nil, nil).Issue(context.Background(), f.creds(kauth.Mock)); err != nil {
+	if _, err := f.New("", nil, nil).Issue(context.Background(), f.creds(f.env())); err != nil {
 		t.Fatalf("Issue() with $%s = %v; want nil", f.BaseURLEnv, err)
 	}
 }
@@ -579,7 +591,7 @@ func (f Facts) expiryReport(t *testing.T) string {
 	}
 	for _, tc := range f.Tokens {
 		srv := NewServer(t, f.tokenRoute(t, http.StatusOK, tc.Body))
-		tok, err := f.New(srv.URL, nil, f.now).Issue(context.Background(), f.creds(kauth.Mock))
+		tok, err := f.New(srv.URL, nil, f.now).Issue(context.Background(), f.creds(f.env()))
 		if err != nil {
 			t.Fatalf("Issue(%s) = %v", tc.Name, err)
 		}

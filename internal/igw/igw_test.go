@@ -16,8 +16,21 @@ import (
 	"github.com/kauth/kauth/ls"
 )
 
+// checkResponses are the brokers' CheckResponse, each the one place its
+// answers become errors.
+var checkResponses = map[kauth.Broker]func(kauth.Credentials, string, *http.Response, []byte) error{
+	ls.Broker: ls.CheckResponse,
+	db.Broker: db.CheckResponse,
+}
+
 func TestCheckResponseOfACall(t *testing.T) {
-	c := kauth.Credentials{Broker: ls.Broker, Env: kauth.Real, AppKey: "FAKE-KEY-0000000000", AppSecret: "FAKE-SECRET-000000000"}
+	for broker, check := range checkResponses {
+		t.Run(string(broker), func(t *testing.T) { testCheckResponseOfACall(t, broker, check) })
+	}
+}
+
+func testCheckResponseOfACall(t *testing.T, broker kauth.Broker, check func(kauth.Credentials, string, *http.Response, []byte) error) {
+	c := kauth.Credentials{Broker: broker, Env: kauth.Real, AppKey: "FAKE-KEY-0000000000", AppSecret: "FAKE-SECRET-000000000"}
 	for _, tt := range []struct {
 		name   string
 		status int
@@ -35,13 +48,13 @@ func TestCheckResponseOfACall(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			resp := brokertest.Response(t, tt.status, []string{"Content-Type", "application/json; charset=utf-8"}, tt.body)
-			err := igw.CheckResponse(ls.Broker, c, igw.OpCall, resp, []byte(tt.body))
+			err := check(c, igw.OpCall, resp, []byte(tt.body))
 			if (tt.kind == nil) != (err == nil) || (tt.kind != nil && !errors.Is(err, tt.kind)) {
 				t.Errorf("CheckResponse() = %v; want %v", err, tt.kind)
 			}
 			var e *kauth.Error
-			if err != nil && (!errors.As(err, &e) || e.Broker != ls.Broker || e.Op != igw.OpCall) {
-				t.Errorf("CheckResponse() = %#v; want a *kauth.Error of ls call", err)
+			if err != nil && (!errors.As(err, &e) || e.Broker != broker || e.Op != igw.OpCall) {
+				t.Errorf("CheckResponse() = %#v; want a *kauth.Error of %s call", err, broker)
 			}
 		})
 	}
@@ -108,4 +121,33 @@ func TestBrokerFacts(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzCheckResponse: whatever the gateway answers, CheckResponse returns
+// nil or one well-formed *kauth.Error that holds no secret.
+func FuzzCheckResponse(f *testing.F) {
+	const key, secret = "FAKE-FUZZ-APPKEY-00000000000", "FAKE-FUZZ-SECRET-00000000000"
+	for _, seed := range []struct {
+		status int
+		body   string
+	}{
+		{200, `{"access_token":"x.y.z","scope":"oob","token_type":"Bearer","expires_in":86400}`},
+		{403, `{"error_code":"IGW00105","error_description":"유효하지 않은 AppSecret입니다."}`},
+		{500, `{"rsp_cd":"IGW00121","rsp_msg":"유효하지 않은 토큰입니다."}`},
+		{200, `{"rsp_cd":"IGW00201","rsp_msg":"호출 거래건수를 초과하였습니다."}`},
+		{200, `{"code":400,"message":"` + secret + `"}`},
+		{502, `<html>bad gateway</html>`},
+	} {
+		f.Add(seed.status, seed.body, igw.OpCall)
+		f.Add(seed.status, seed.body, igw.OpIssue)
+	}
+	b := brokertest.Broker{Name: ls.Broker, Secrets: []string{key, secret}}
+	c := kauth.Credentials{Broker: ls.Broker, Env: kauth.Real, AppKey: key, AppSecret: secret}
+	f.Fuzz(func(t *testing.T, status int, body, op string) {
+		if status < 100 || status > 599 {
+			return
+		}
+		resp := brokertest.Response(t, status, []string{"Content-Type", "application/json"}, body)
+		b.CheckFuzzError(t, ls.CheckResponse(c, op, resp, []byte(body)))
+	})
 }
