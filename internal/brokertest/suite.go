@@ -77,8 +77,9 @@ type Facts struct {
 	Expiries    []ExpiryCase
 
 	// Reissue, if its Broker is set, is a simulator app the re-issue days
-	// run on under every re-issue behaviour.
-	Reissue brokersim.App
+	// run on, under each of ReissueModes (every behaviour if empty).
+	Reissue      brokersim.App
+	ReissueModes []brokersim.ReissueMode
 }
 
 // TokenCase is an answer of the token call and the token it gives.
@@ -604,7 +605,11 @@ func (f Facts) expiryReport(t *testing.T) string {
 // while a token is valid — the same token, a new one with the old still
 // valid, or a new one that invalidates the old.
 func (f Facts) testReissue(t *testing.T) {
-	for _, mode := range []brokersim.ReissueMode{brokersim.ReissueSame, brokersim.ReissueNewKeepOld, brokersim.ReissueNewRevokeOld} {
+	modes := f.ReissueModes
+	if len(modes) == 0 {
+		modes = []brokersim.ReissueMode{brokersim.ReissueSame, brokersim.ReissueNewKeepOld, brokersim.ReissueNewRevokeOld}
+	}
+	for _, mode := range modes {
 		t.Run(mode.String(), func(t *testing.T) {
 			t.Parallel()
 			ReissueDays(t, f.Reissue, mode, 3, f.New)

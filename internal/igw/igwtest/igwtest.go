@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kauth/kauth"
+	"github.com/kauth/kauth/brokersim"
 	"github.com/kauth/kauth/internal/brokertest"
 )
 
@@ -138,5 +139,11 @@ func Facts(b Broker) brokertest.Facts {
 		// are the caller's.
 		Authorization:  map[string]string{"authorization": "Bearer " + token},
 		AuthorizeOmits: []string{"appkey", "appsecretkey", "appsecret"},
+		// A re-issue invalidates the previous token ("KR/US 가 같은 appkey 를
+		// 공유하면 한쪽 재발급이 다른 쪽을 무효화한다", an LS client's notes);
+		// DB publishes nothing and shares the gateway. kauth must also be
+		// right should the old token stay valid.
+		Reissue:      brokersim.Demo(b.Name, kauth.Real),
+		ReissueModes: []brokersim.ReissueMode{brokersim.ReissueNewRevokeOld, brokersim.ReissueNewKeepOld},
 	}
 }
