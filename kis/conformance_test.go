@@ -18,14 +18,6 @@ func TestProvider(t *testing.T) {
 	brokertest.Run(t, facts)
 }
 
-func kst(s string) time.Time {
-	tm, err := time.ParseInLocation("2006-01-02 15:04:05", s, kauth.KST)
-	if err != nil {
-		panic(err)
-	}
-	return tm
-}
-
 var facts = brokertest.Facts{
 	Broker: broker,
 	New: func(base string, c *http.Client, now func() time.Time) kauth.Provider {
@@ -51,7 +43,7 @@ var facts = brokertest.Facts{
 	},
 	Received: received,
 	Tokens: []brokertest.TokenCase{
-		{Name: "seed answer", Body: seedToken, Expires: kst("2023-12-22 08:16:59")},
+		{Name: "seed answer", Body: seedToken, Expires: time.Date(2023, 12, 22, 8, 16, 59, 0, kauth.KST)},
 		// A re-issue within 6 h returns the old token: expires_in still
 		// says a full day, the printed expiry says 5 h.
 		{Name: "reissued token keeps the printed expiry",
@@ -68,13 +60,13 @@ var facts = brokertest.Facts{
 			Expires: received.Add(24 * time.Hour)},
 		{Name: "no expires_in",
 			Body:    `{"access_token":"` + fakeToken + `","access_token_token_expired":"2023-12-21 20:00:00","token_type":"Bearer"}`,
-			Expires: kst("2023-12-21 20:00:00")},
+			Expires: time.Date(2023, 12, 21, 20, 0, 0, 0, kauth.KST)},
 		{Name: "lower-case token type",
 			Body:    `{"access_token":"` + fakeToken + `","access_token_token_expired":"2023-12-22 08:16:59","token_type":"bearer","expires_in":86400}`,
-			Expires: kst("2023-12-22 08:16:59")},
+			Expires: time.Date(2023, 12, 22, 8, 16, 59, 0, kauth.KST)},
 		{Name: "unknown fields are ignored",
 			Body:    `{"access_token":"` + fakeToken + `","access_token_token_expired":"2023-12-22 08:16:59","token_type":"Bearer","expires_in":86400,"rt_cd":"0","msg_cd":"","extra":{"a":[1,2]}}`,
-			Expires: kst("2023-12-22 08:16:59")},
+			Expires: time.Date(2023, 12, 22, 8, 16, 59, 0, kauth.KST)},
 	},
 	IssueErrors: []brokertest.ErrorCase{
 		{"EGW00133 issuance limit", 403,

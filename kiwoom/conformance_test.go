@@ -17,14 +17,6 @@ func TestProvider(t *testing.T) {
 	brokertest.Run(t, facts)
 }
 
-func kst(s string) time.Time {
-	tm, err := time.ParseInLocation("20060102150405", s, kauth.KST)
-	if err != nil {
-		panic(err)
-	}
-	return tm
-}
-
 var facts = brokertest.Facts{
 	Broker: broker,
 	New: func(base string, c *http.Client, now func() time.Time) kauth.Provider {
@@ -51,17 +43,17 @@ var facts = brokertest.Facts{
 	},
 	Received: received,
 	Tokens: []brokertest.TokenCase{
-		{Name: "seed answer", Body: seedToken, Expires: kst("20241107083713")},
+		{Name: "seed answer", Body: seedToken, Expires: time.Date(2024, 11, 7, 8, 37, 13, 0, kauth.KST)},
 		// Lifetimes vary: trust expires_dt, never "now + 24 h".
 		{Name: "18 hour token",
 			Body:    `{"expires_dt":"20241107023713","return_msg":"정상적으로 처리되었습니다","token_type":"bearer","return_code":0,"token":"` + fakeToken + `"}`,
 			Expires: received.Add(18 * time.Hour)},
 		{Name: "return_code as a string",
 			Body:    `{"expires_dt":"20241107083713","return_msg":"정상적으로 처리되었습니다","token_type":"Bearer","return_code":"0","token":"` + fakeToken + `"}`,
-			Expires: kst("20241107083713")},
+			Expires: time.Date(2024, 11, 7, 8, 37, 13, 0, kauth.KST)},
 		{Name: "no return_code",
 			Body:    `{"expires_dt":"20241107083713","token_type":"BEARER","token":"` + fakeToken + `"}`,
-			Expires: kst("20241107083713")},
+			Expires: time.Date(2024, 11, 7, 8, 37, 13, 0, kauth.KST)},
 	},
 	IssueErrors: []brokertest.ErrorCase{
 		{"8001 bad appkey", 200, authFail("8001", "App Key와 Secret Key 검증에 실패했습니다"), nil,
