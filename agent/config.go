@@ -200,11 +200,37 @@ type Secret struct {
 // the credential is ({env: NAME} or {file: PATH}), never what it is. The
 // value itself never reaches an error message.
 func (s *Secret) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return nil // not given: resolve says which credential is missing
+	}
 	if n.Kind != yaml.MappingNode {
 		return &plainSecretError{line: n.Line}
 	}
-	type plain Secret // without this method
-	return n.Decode((*plain)(s))
+	// Decoded by hand: a Node's Decode does not keep the decoder's
+	// KnownFields, and an unknown field here ({value: …}) must fail.
+	var errs []string
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		var dst *string
+		switch k.Value {
+		case "env":
+			dst = &s.Env
+		case "file":
+			dst = &s.File
+		default:
+			errs = append(errs, fmt.Sprintf("line %d: unknown field %q in a credential (want env or file)", k.Line, k.Value))
+			continue
+		}
+		if v.Kind != yaml.ScalarNode {
+			errs = append(errs, fmt.Sprintf("line %d: %s wants a name, not a list or map", v.Line, k.Value))
+			continue
+		}
+		*dst = v.Value
+	}
+	if len(errs) > 0 {
+		return &yaml.TypeError{Errors: errs}
+	}
+	return nil
 }
 
 // plainSecretError is a credential given as a plain value at line.
