@@ -388,6 +388,7 @@ func (a *Agent) newAccount(r resolved, lim *rate.Limiter) (*account, error) {
 	if err != nil {
 		return nil, fmt.Errorf("agent: account %s: %w", r.Name, err)
 	}
+	a.metrics.account(name)
 	mgr, err := kauth.NewManager(kauth.Config{
 		Credentials: r.creds,
 		Provider:    p,
