@@ -4,6 +4,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -181,3 +182,33 @@ func TestPrintSocket(t *testing.T) {
 		t.Errorf("with a config: --print-socket = %q; want the config's socket", got)
 	}
 }
+
+// TestREADMETokenJSON: the README's example of kauth token --json has the
+// shape the command prints: the same fields, in the same order, indented
+// the same way.
+func TestREADMETokenJSON(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, after, ok := strings.Cut(string(readme), "kauth token --broker kis --env real --json\n")
+	if !ok {
+		t.Fatal("the README has no kauth token --json example")
+	}
+	var doc []string
+	for _, l := range strings.Split(after, "\n") {
+		if !strings.HasPrefix(l, "# ") {
+			break
+		}
+		doc = append(doc, strings.TrimPrefix(l, "# "))
+	}
+	sim := newTestSim(t)
+	r := run(t, sim.env(t, kauth.Real), "", "token", "--broker", "kis", "--env", "real", "--json")
+	r.wantCode(t, 0)
+	shape := func(s string) string { return jsonValue.ReplaceAllString(strings.TrimSpace(s), `: "…"`) }
+	if got, want := shape(r.stdout), shape(strings.Join(doc, "\n")); got != want {
+		t.Errorf("kauth token --json prints\n%s\nbut the README shows\n%s", got, want)
+	}
+}
+
+var jsonValue = regexp.MustCompile(`: "[^"]*"`)
