@@ -64,18 +64,20 @@ func TestAgentServesEveryBroker(t *testing.T) {
 	for _, s := range specs {
 		name := string(s.Name) + "-mock"
 		t.Run(string(s.Name), func(t *testing.T) {
+			bp := s.New("", nil, nil).(brokerProbe)
+			tokenPath, _ := bp.FacadePaths()
 			tok := h.token(name).AccessToken
 			if tok == "" {
 				t.Fatal("no token")
 			}
 			// The probe call through the proxy: the agent adds the token.
-			probe, _ := s.Probe(context.Background(), &url.URL{})
+			probe, _ := bp.Probe(context.Background(), &url.URL{})
 			hdr := http.Header{}
 			for k, v := range probe.Header {
 				hdr[k] = v
 			}
 			body := func() *strings.Reader {
-				p, _ := s.Probe(context.Background(), &url.URL{})
+				p, _ := bp.Probe(context.Background(), &url.URL{})
 				var b strings.Builder
 				if p.Body != nil {
 					buf := make([]byte, 4096)
@@ -85,23 +87,23 @@ func TestAgentServesEveryBroker(t *testing.T) {
 				return strings.NewReader(b.String())
 			}
 			r := h.viaUnix(probe.Method, "/proxy/"+name+probe.URL.Path, body(), hdr)
-			if r.status != 200 || !s.ProbeOK(r.body) {
+			if r.status != 200 || !bp.ProbeOK(r.body) {
 				t.Fatalf("proxied %s = %d %s", probe.URL.Path, r.status, r.body)
 			}
 			// The token endpoint is never proxied.
-			if r := h.viaUnix("POST", "/proxy/"+name+s.TokenPath, nil, nil); r.status == 200 {
-				t.Errorf("proxied %s = 200; want it refused", s.TokenPath)
+			if r := h.viaUnix("POST", "/proxy/"+name+tokenPath, nil, nil); r.status == 200 {
+				t.Errorf("proxied %s = 200; want it refused", tokenPath)
 			}
 			// The facade answers the token endpoint with the managed token,
 			// in the broker's shape.
-			f := h.do(h.tcp, h.facadeURL(name), "POST", s.TokenPath, strings.NewReader("grant_type=client_credentials&scope=oob"),
+			f := h.do(h.tcp, h.facadeURL(name), "POST", tokenPath, strings.NewReader("grant_type=client_credentials&scope=oob"),
 				http.Header{"Content-Type": {"application/x-www-form-urlencoded"}})
 			if f.status != 200 || jsonField(t, f.body, "access_token") != tok || jsonField(t, f.body, "token_type") != "Bearer" {
-				t.Errorf("facade %s = %d %s", s.TokenPath, f.status, f.body)
+				t.Errorf("facade %s = %d %s", tokenPath, f.status, f.body)
 			}
 			// And its API, with the token the bot holds.
 			fc := h.do(h.tcp, h.facadeURL(name), probe.Method, probe.URL.Path, body(), withAuth(hdr, tok))
-			if fc.status != 200 || !s.ProbeOK(fc.body) {
+			if fc.status != 200 || !bp.ProbeOK(fc.body) {
 				t.Errorf("facade %s = %d %s", probe.URL.Path, fc.status, fc.body)
 			}
 			// An unknown path: the broker's error shape.
@@ -133,4 +135,12 @@ func withAuth(h http.Header, tok string) http.Header {
 	}
 	out.Set("Authorization", "Bearer "+tok)
 	return out
+}
+
+// brokerProbe is what this test asks of a broker's Provider: its probe
+// call and its token endpoint.
+type brokerProbe interface {
+	Probe(ctx context.Context, base *url.URL) (*http.Request, error)
+	ProbeOK(body []byte) bool
+	FacadePaths() (token, revoke string)
 }

@@ -15,7 +15,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kauth/kauth"
-	"github.com/kauth/kauth/kis"
 	"github.com/kauth/kauth/realtime"
 )
 
@@ -28,7 +27,8 @@ const DefaultWSClientBuffer = 1024
 // with the reason "kauth: client too slow; frames dropped".
 const WSCloseSlow = websocket.StatusPolicyViolation
 
-// gateway is the agent's WebSocket side: one approval-key Manager (KIS) and
+// gateway is the agent's WebSocket side: one approval-key Manager (for a
+// broker whose sessions need one, see approvalIssuer) and
 // one upstream realtime.Session per app key and broker URL, shared by every
 // local client of every account of that app key.
 type gateway struct {
@@ -59,8 +59,9 @@ func idOf(acct *account) upstreamID {
 
 // approvalManager returns the approval-key Manager of acct's app key.
 func (g *gateway) approvalManager(acct *account) (*kauth.Manager, error) {
-	if acct.creds.Broker != kauth.KIS {
-		return nil, fmt.Errorf("agent: account %s: approval keys are KIS's; %s real-time sessions log in with the access token", acct.name, acct.creds.Broker)
+	ai, ok := acct.mgr.Provider().(approvalIssuer)
+	if !ok {
+		return nil, fmt.Errorf("agent: account %s: %s has no approval keys; its real-time sessions log in with the access token", acct.name, acct.creds.Broker)
 	}
 	id := idOf(acct)
 	g.mu.Lock()
@@ -72,7 +73,7 @@ func (g *gateway) approvalManager(acct *account) (*kauth.Manager, error) {
 		return m, nil
 	}
 	a := g.a
-	m, err := kis.NewApprovalManager(&kis.Provider{BaseURL: acct.baseURL.String(), HTTPClient: a.client, Now: a.clock.Now}, kauth.Config{
+	m, err := ai.NewApprovalManager(kauth.Config{
 		Credentials: acct.creds,
 		Store:       a.store,
 		Clock:       a.clock,

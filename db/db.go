@@ -133,18 +133,7 @@ var Spec = kauth.BrokerSpec{
 	TokenExpiry: func(t time.Time) time.Time { return t.Add(24 * time.Hour) },
 	// The 24 h of expires_in above.
 	MaxLifetime: 24 * time.Hour,
-	// Every REST path is under /api/v1/ (OpenApi.py, tr_code_to_path.py).
-	PathPrefixes: []string{"/api/"},
-	// 현재가조회 PRICE: 5 TPS; 90% of that.
-	RateLimit:    func(kauth.Env) float64 { return 4.5 },
-	Probe:        probe,
-	ProbeOK:      probeOK,
-	TokenPath:    "/oauth2/token",
-	RevokePath:   "/oauth2/revoke",
-	FacadeToken:  igw.TokenAnswer,
-	FacadeRevoke: igw.RevokeAnswer,
-	FacadeError:  igw.ErrorAnswer,
-	Sim:          "igw",
+	Sim:         "igw",
 }
 
 func init() { kauth.RegisterBroker(Spec) }

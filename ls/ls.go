@@ -132,21 +132,7 @@ var Spec = kauth.BrokerSpec{
 	// Until 07:00 KST the next day (NextExpiry): 31 h for a token issued
 	// at midnight KST, the longest.
 	MaxLifetime: 31 * time.Hour,
-	// The REST API lives under /stock/ (e.g. /stock/market-data,
-	// /stock/investinfo in LS's REST[주식] pages), never /oauth2/.
-	// /futureoption/market-data and /indtp/market-data in REST[선물옵션]
-	// and REST[업종] 시세.
-	PathPrefixes: []string{"/stock/", "/futureoption/", "/indtp/"},
-	// LS limits each TR per second (t1102 3 TPS); 90% of 3.
-	RateLimit:    func(kauth.Env) float64 { return 2.7 },
-	Probe:        probe,
-	ProbeOK:      probeOK,
-	TokenPath:    "/oauth2/token",
-	RevokePath:   "/oauth2/revoke",
-	FacadeToken:  igw.TokenAnswer,
-	FacadeRevoke: igw.RevokeAnswer,
-	FacadeError:  igw.ErrorAnswer,
-	Sim:          "igw",
+	Sim:         "igw",
 }
 
 func init() { kauth.RegisterBroker(Spec) }
