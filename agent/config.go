@@ -513,10 +513,10 @@ func resolveAccount(a Account, getenv func(string) string, list brokerList) (res
 		r.Burst = 1
 	}
 	if r.WSClientMaxSubscriptions < 0 {
-		return r, fmt.Errorf("ws_client_max_subscriptions %d: must not be negative (0 or unset: %d)", r.WSClientMaxSubscriptions, DefaultWSClientMaxSubscriptions(b))
+		return r, fmt.Errorf("ws_client_max_subscriptions %d: must not be negative (0 or unset: %d)", r.WSClientMaxSubscriptions, defaultWSClientMax(spec.New("", nil, nil)))
 	}
 	if r.WSClientMaxSubscriptions == 0 {
-		r.WSClientMaxSubscriptions = DefaultWSClientMaxSubscriptions(b)
+		r.WSClientMaxSubscriptions = defaultWSClientMax(spec.New("", nil, nil))
 	}
 	if math.IsNaN(r.WSControlRate) || r.WSControlRate < 0 || r.WSControlRate > MaxWSControlRate {
 		return r, fmt.Errorf("ws_control_rate %v: want frames per second between 0 and %v (0 or unset: %v)", r.WSControlRate, MaxWSControlRate, realtime.DefaultControlRate)
