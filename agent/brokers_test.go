@@ -31,8 +31,9 @@ func gatewaySpecs(t *testing.T) []kauth.BrokerSpec {
 // TestAgentServesEveryBroker: an account of each further broker gets its
 // token from the agent, its probe call through /proxy with the token
 // attached, its token endpoint from the facade in the broker's shape, its
-// errors in the broker's shape, and a report of its token checked with the
-// broker's probe.
+// errors in the broker's shape, a one-line refusal of a WebSocket when
+// the broker has no real-time protocol, and a report of its token checked
+// with the broker's probe.
 func TestAgentServesEveryBroker(t *testing.T) {
 	specs := gatewaySpecs(t)
 	clock := newFakeClock(time.Now())
@@ -110,6 +111,12 @@ func TestAgentServesEveryBroker(t *testing.T) {
 			nf := h.do(h.tcp, h.facadeURL(name), "GET", "/nowhere", nil, nil)
 			if nf.status != 404 || jsonField(t, nf.body, "rsp_cd") != "not_found" {
 				t.Errorf("facade /nowhere = %d %s; want 404 in the broker's shape", nf.status, nf.body)
+			}
+			// No real-time protocol: the gateway refuses in one line.
+			ws := h.viaUnix("GET", "/ws/"+name, nil, http.Header{"Upgrade": {"websocket"}, "Connection": {"Upgrade"}})
+			if ws.status != http.StatusServiceUnavailable || !strings.Contains(string(ws.body), "has no real-time protocol") ||
+				strings.Contains(strings.TrimSpace(string(ws.body)), "\n") {
+				t.Errorf("/ws/%s = %d %s; want 503 saying %s has no real-time protocol", name, ws.status, ws.body, s.Name)
 			}
 			// A report of the token is checked with the broker's probe.
 			h.sim.InvalidateToken(tok)
