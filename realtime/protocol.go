@@ -40,6 +40,14 @@ type Protocol interface {
 	Published(id string) bool
 }
 
+// Pacer is implemented by a Protocol whose broker publishes how many
+// subscribe and unsubscribe messages a second it accepts. A Session whose
+// Config.ControlRate is zero sends at most ControlRate a second, or
+// DefaultControlRate if its Protocol is no Pacer.
+type Pacer interface {
+	ControlRate() float64
+}
+
 // FrameKind says what a message from the broker is.
 type FrameKind int
 

@@ -84,8 +84,9 @@ type Config struct {
 	// go at once after a quiet spell; the others wait their turn. Unsubscribe
 	// returns at once: the topic is released upstream once it has stayed
 	// unwanted for 1/ControlRate and its turn has come, so a topic dropped
-	// and taken again meanwhile costs the broker nothing. Zero means
-	// DefaultControlRate and a burst of ControlRate rounded up.
+	// and taken again meanwhile costs the broker nothing. Zero means the
+	// Protocol's rate (Pacer) or DefaultControlRate, and a burst of
+	// ControlRate rounded up.
 	ControlRate  float64
 	ControlBurst int
 	// Clock paces the control frames. Nil means kauth.SystemClock.
@@ -220,6 +221,9 @@ func New(cfg Config) (*Session, error) {
 	}
 	if cfg.ControlRate <= 0 {
 		cfg.ControlRate = DefaultControlRate
+		if p, ok := cfg.Protocol.(Pacer); ok && p.ControlRate() > 0 {
+			cfg.ControlRate = p.ControlRate()
+		}
 	}
 	if cfg.ControlBurst <= 0 {
 		cfg.ControlBurst = int(math.Ceil(cfg.ControlRate))
