@@ -13,9 +13,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
+
 	"github.com/kauth/kauth"
 	"github.com/kauth/kauth/agent"
 	"github.com/kauth/kauth/brokers"
+	"github.com/kauth/kauth/realtime"
 )
 
 // A made-up broker, "acme", that none of kauth's packages know: its token
@@ -24,17 +27,62 @@ import (
 const acme kauth.Broker = "acme"
 
 // acmeBroker is acme's server: POST /auth/issue answers a token, GET
-// /v2/quote/… needs X-Acme-Auth: <token>. Anything else fails the test.
+// /v2/quote/… needs X-Acme-Auth: <token>, and GET /stream is its real-time
+// WebSocket. Anything else fails the test.
 type acmeBroker struct {
-	t      *testing.T
-	issued atomic.Int32
-	calls  atomic.Int32
+	t        *testing.T
+	issued   atomic.Int32
+	calls    atomic.Int32
+	sessions atomic.Int32
+	subs     atomic.Int32
+}
+
+// acmeFrame is every message of acme's real-time protocol: {"op":"sub"|
+// "unsub","topic","key"} from the client, the same with "ok" back, and
+// {"op":"data","topic","px"}.
+type acmeFrame struct {
+	Op    string `json:"op"`
+	Topic string `json:"topic"`
+	Key   string `json:"key,omitempty"`
+	OK    bool   `json:"ok,omitempty"`
+	Px    int    `json:"px,omitempty"`
+}
+
+// stream serves acme's WebSocket: each subscription with the current
+// token is answered, then gets one data frame.
+func (b *acmeBroker) stream(w http.ResponseWriter, r *http.Request) {
+	c, err := websocket.Accept(w, r, nil)
+	if err != nil {
+		return
+	}
+	defer c.CloseNow()
+	b.sessions.Add(1)
+	for {
+		_, data, err := c.Read(r.Context())
+		if err != nil {
+			return
+		}
+		var f acmeFrame
+		json.Unmarshal(data, &f)
+		f.OK, f.Key = f.Key == b.token(), ""
+		if f.Op == "sub" && f.OK {
+			b.subs.Add(1)
+		}
+		out, _ := json.Marshal(f)
+		c.Write(r.Context(), websocket.MessageText, out)
+		if f.Op == "sub" && f.OK {
+			out, _ = json.Marshal(acmeFrame{Op: "data", Topic: f.Topic, Px: 100})
+			c.Write(r.Context(), websocket.MessageText, out)
+		}
+	}
 }
 
 func (b *acmeBroker) token() string { return fmt.Sprintf("acme-made-up-token-%d", b.issued.Load()) }
 
 func (b *acmeBroker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
+	case r.Method == http.MethodGet && r.URL.Path == "/stream":
+		b.stream(w, r)
 	case r.Method == http.MethodPost && r.URL.Path == "/auth/issue":
 		b.issued.Add(1)
 		json.NewEncoder(w).Encode(map[string]any{"tok": b.token(), "ttl": 3600})
@@ -115,6 +163,73 @@ func (p *acmeProvider) ProbeOK(body []byte) bool {
 	return json.Unmarshal(body, &b) == nil && b.Fine
 }
 
+func (p *acmeProvider) Realtime() realtime.Protocol { return acmeRealtime{} }
+
+// acmeRealtime is acme's real-time protocol, upstream and to local
+// clients, which speak it as they would to acme.
+type acmeRealtime struct{}
+
+func (acmeRealtime) URL(_ kauth.Env, restBase string) string {
+	return "ws" + strings.TrimPrefix(restBase, "http") + "/stream"
+}
+
+func (acmeRealtime) Login(string) []byte { return nil }
+
+func (acmeRealtime) Request(t realtime.Topic, on bool, key string) []byte {
+	op := "unsub"
+	if on {
+		op = "sub"
+	}
+	b, _ := json.Marshal(acmeFrame{Op: op, Topic: t.Key, Key: key})
+	return b
+}
+
+func (acmeRealtime) Parse(msg []byte) realtime.Frame {
+	var f acmeFrame
+	if json.Unmarshal(msg, &f) != nil {
+		return realtime.Frame{}
+	}
+	t := realtime.Topic{ID: "px", Key: f.Topic}
+	switch f.Op {
+	case "data":
+		return realtime.Frame{Kind: realtime.FrameData, Topic: t}
+	case "sub", "unsub":
+		return realtime.Frame{Kind: realtime.FrameAnswer, Topic: t, Op: f.Op, OK: f.OK, Rejected: !f.OK, Code: "acme"}
+	}
+	return realtime.Frame{}
+}
+
+func (acmeRealtime) Answers(f realtime.Frame, t realtime.Topic, on bool) bool {
+	return f.Kind == realtime.FrameAnswer && f.Topic == t && (f.Op == "sub") == on
+}
+
+func (acmeRealtime) Limits(int) (int, string, string) { return 6, "acme_limit", "too many topics" }
+
+func (acmeRealtime) Published(id string) bool { return id == "px" }
+
+func (acmeRealtime) NewClient(c realtime.ClientConfig) realtime.Client { return acmeClient{c} }
+
+type acmeClient struct{ cfg realtime.ClientConfig }
+
+func (cl acmeClient) Handle(ctx context.Context, msg []byte) [][]byte {
+	var f acmeFrame
+	if json.Unmarshal(msg, &f) != nil || f.Op != "sub" {
+		return nil
+	}
+	_, err := cl.cfg.Member.Subscribe(ctx, realtime.Topic{ID: "px", Key: f.Topic})
+	out, _ := json.Marshal(acmeFrame{Op: "sub", Topic: f.Topic, OK: err == nil})
+	return [][]byte{out}
+}
+
+func (cl acmeClient) Translate(msg realtime.Message) [][]byte {
+	if msg.Kind == realtime.Data {
+		return [][]byte{msg.Raw}
+	}
+	return nil
+}
+
+func (acmeClient) Close() {}
+
 var acmeSpec = kauth.BrokerSpec{
 	Name: acme, Display: "Acme (made up)", Aliases: []string{"acme-sec"},
 	RealURL: "https://acme.invalid", MockURL: "https://acme.invalid",
@@ -125,9 +240,9 @@ var acmeSpec = kauth.BrokerSpec{
 }
 
 // TestNewBrokerNeedsNoAgentChange plugs a broker the agent has never heard
-// of into its account list, and shows the facade, the proxy, the probe and
-// the default rate limit serve it in its own shapes: a new broker needs
-// its package, not a case in the agent.
+// of into its account list, and shows the facade, the proxy, the probe, the
+// default rate limit and the WebSocket gateway serve it in its own shapes:
+// a new broker needs its package, not a case in the agent.
 func TestNewBrokerNeedsNoAgentChange(t *testing.T) {
 	if _, ok := kauth.LookupBroker(acme); !ok {
 		// Credentials.Validate accepts only the brokers the root knows.
@@ -201,5 +316,24 @@ func TestNewBrokerNeedsNoAgentChange(t *testing.T) {
 	h.viaUnix("POST", "/v1/accounts/acme-real/invalidate", body, http.Header{"Content-Type": {"application/json"}}).json(t, &inv)
 	if inv.Reason != "accepted" || upstream.calls.Load() != calls+1 {
 		t.Errorf("report = %+v after %d probe calls; want accepted after acme's probe", inv, upstream.calls.Load()-calls)
+	}
+
+	// Two bots on acme's real-time protocol share one upstream session
+	// and one subscription, opened with the managed token.
+	for i := 0; i < 2; i++ {
+		w := h.ws("tcp", "acme-real")
+		w.send(acmeFrame{Op: "sub", Topic: "ACME", Key: "placeholder"})
+		var ack, data acmeFrame
+		if err := json.Unmarshal([]byte(w.next()), &ack); err != nil || !ack.OK || ack.Topic != "ACME" {
+			t.Fatalf("bot %d: subscribe answer %+v, %v; want ok", i, ack, err)
+		}
+		if i == 0 {
+			if err := json.Unmarshal([]byte(w.next()), &data); err != nil || data.Op != "data" || data.Px != 100 {
+				t.Fatalf("bot %d: frame %+v, %v; want acme's data", i, data, err)
+			}
+		}
+	}
+	if n, m := upstream.sessions.Load(), upstream.subs.Load(); n != 1 || m != 1 {
+		t.Errorf("acme saw %d sessions and %d subscriptions; want 1 and 1", n, m)
 	}
 }
