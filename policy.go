@@ -382,3 +382,40 @@ func later(a, b time.Time) time.Time {
 	}
 	return a
 }
+
+// lifetimeSkew is how far past the documented lifetime, counted on our
+// clock, a broker's expiry is still taken as sent: the broker prints its
+// expiry on its own clock, which may run hours ahead of ours.
+const lifetimeSkew = 3 * time.Hour
+
+// lifeOrDay is life, or 24 h if life is zero (a broker that documents no
+// longest life).
+func lifeOrDay(life time.Duration) time.Duration {
+	if life <= 0 {
+		return 24 * time.Hour
+	}
+	return life
+}
+
+// cutLife decides the life kauth grants tok, counted from from: the token
+// received now from the broker, or a stored token's IssuedAt. A broker's
+// expiry more than lifetimeSkew beyond from plus life, the longest its
+// broker documents (0: 24 h), is cut to from plus life, and cutLife says
+// so: a broker's bad expiry (9999-12-31) would otherwise pin the token for
+// years, past any revoke or rotation kauth does not hear of. A cut token
+// whose IssuedAt is unknown or after from is taken as issued at from. A
+// zero from (a stored token without IssuedAt) cuts nothing.
+func cutLife(tok Token, from time.Time, life time.Duration) (Token, bool) {
+	if from.IsZero() {
+		return tok, false
+	}
+	limit := from.Add(lifeOrDay(life))
+	if !tok.ExpiresAt.After(limit.Add(lifetimeSkew)) {
+		return tok, false
+	}
+	tok.ExpiresAt = limit
+	if tok.IssuedAt.IsZero() || tok.IssuedAt.After(from) {
+		tok.IssuedAt = from
+	}
+	return tok, true
+}

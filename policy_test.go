@@ -338,3 +338,50 @@ func TestPolicyRetry(t *testing.T) {
 		})
 	}
 }
+
+func TestPolicyCutLife(t *testing.T) {
+	day := 24 * time.Hour
+	far := time.Date(9999, 12, 31, 23, 59, 59, 0, KST)
+	for _, tc := range []struct {
+		name string
+		tok  Token
+		from time.Time
+		life time.Duration
+		want Token
+		cut  bool
+	}{
+		{name: "a day's token: as sent", tok: tokAt("A", t0, day), from: t0, life: day, want: tokAt("A", t0, day)},
+		{name: "exactly at the skew: as sent", tok: tokAt("A", t0, day+3*time.Hour), from: t0, life: day, want: tokAt("A", t0, day+3*time.Hour)},
+		{name: "a second over the skew: cut to the documented life", tok: tokAt("A", t0, day+3*time.Hour+time.Second), from: t0, life: day,
+			want: tokAt("A", t0, day), cut: true},
+		{name: "a broker's bad expiry (9999-12-31): cut", tok: Token{AccessToken: "A", IssuedAt: t0, ExpiresAt: far}, from: t0, life: day,
+			want: tokAt("A", t0, day), cut: true},
+		{name: "a longer documented life (31 h): 34 h as sent", tok: tokAt("A", t0, 34*time.Hour), from: t0, life: 31 * time.Hour,
+			want: tokAt("A", t0, 34*time.Hour)},
+		{name: "a longer documented life (31 h): 35 h cut to 31 h", tok: tokAt("A", t0, 35*time.Hour), from: t0, life: 31 * time.Hour,
+			want: tokAt("A", t0, 31*time.Hour), cut: true},
+		{name: "a zero documented life means 24 h: 27 h as sent", tok: tokAt("A", t0, 27*time.Hour), from: t0,
+			want: tokAt("A", t0, 27*time.Hour)},
+		{name: "a zero documented life means 24 h: 28 h cut to 24 h", tok: tokAt("A", t0, 28*time.Hour), from: t0,
+			want: tokAt("A", t0, day), cut: true},
+		{name: "received without IssuedAt and cut: issued at its receipt", tok: Token{AccessToken: "A", ExpiresAt: far}, from: t0, life: day,
+			want: tokAt("A", t0, day), cut: true},
+		{name: "received with an IssuedAt after its receipt and cut: issued at its receipt", tok: Token{AccessToken: "A", IssuedAt: t0.Add(time.Hour), ExpiresAt: far}, from: t0, life: day,
+			want: tokAt("A", t0, day), cut: true},
+		{name: "a stored token cut from its issuance, not from now", tok: Token{AccessToken: "A", IssuedAt: t0.Add(-20 * time.Hour), ExpiresAt: far}, from: t0.Add(-20 * time.Hour), life: day,
+			want: tokAt("A", t0.Add(-20*time.Hour), day), cut: true},
+		{name: "a stored token over the skew from its issuance, inside it from now: still cut", tok: tokAt("A", t0.Add(-2*time.Hour), day+4*time.Hour), from: t0.Add(-2 * time.Hour), life: day,
+			want: tokAt("A", t0.Add(-2*time.Hour), day), cut: true},
+		{name: "a stored token without IssuedAt: nothing to count from, as stored", tok: Token{AccessToken: "A", ExpiresAt: far}, life: day,
+			want: Token{AccessToken: "A", ExpiresAt: far}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.tok.Type, tc.want.Type = "", ""
+			got, cut := cutLife(tc.tok, tc.from, tc.life)
+			if !got.ExpiresAt.Equal(tc.want.ExpiresAt) || !got.IssuedAt.Equal(tc.want.IssuedAt) || got.AccessToken != tc.want.AccessToken || cut != tc.cut {
+				t.Errorf("cutLife() = issued %v, expires %v, cut %v; want issued %v, expires %v, cut %v",
+					got.IssuedAt, got.ExpiresAt, cut, tc.want.IssuedAt, tc.want.ExpiresAt, tc.cut)
+			}
+		})
+	}
+}

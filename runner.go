@@ -266,41 +266,20 @@ func (m *Manager) issue(ctx context.Context, lease Lease, e *Entry, begin time.T
 	}
 }
 
-// lifetimeSkew is how far past the documented lifetime, counted on our
-// clock, a broker's expiry is still taken as sent: the broker prints its
-// expiry on its own clock, which may run hours ahead of ours.
-const lifetimeSkew = 3 * time.Hour
-
-// cutLife returns expires cut to from+life, and true, when it lies more
-// than lifetimeSkew beyond that; otherwise expires as it is.
-func cutLife(expires, from time.Time, life time.Duration) (time.Time, bool) {
-	if limit := from.Add(life); expires.After(limit.Add(lifetimeSkew)) {
-		return limit, true
-	}
-	return expires, false
-}
-
-// bound cuts tok's life to the longest its broker documents, counted from
-// now, its receipt, when the broker's expiry lies beyond that by more than
-// lifetimeSkew: a broker's bad expiry (9999-12-31) would otherwise pin the
-// token for years, past any revoke or rotation kauth does not hear of. The
-// token is still served, and refreshed when its bounded life ends.
+// bound cuts tok's life, received now, to the longest its broker
+// documents when the broker's expiry lies too far beyond it (see cutLife),
+// and says so in the log. The token is still served, and refreshed when its
+// bounded life ends.
 func (m *Manager) bound(tok Token) Token {
-	now := m.clock.Now().Round(0)
 	life := MaxLifetime(m.key.Broker)
-	limit, cut := cutLife(tok.ExpiresAt, now, life)
-	if !cut {
-		return tok
+	cut, ok := cutLife(tok, m.clock.Now().Round(0), life)
+	if ok {
+		m.log.Warn("kauth: the broker's token lifetime exceeds the documented one; cut to it",
+			"key", m.key.String(), "token", tok.Fingerprint(),
+			"broker_expires", tok.ExpiresAt.In(KST).Format(time.RFC3339),
+			"expires", cut.ExpiresAt.In(KST).Format(time.RFC3339), "max", lifeOrDay(life))
 	}
-	m.log.Warn("kauth: the broker's token lifetime exceeds the documented one; cut to it",
-		"key", m.key.String(), "token", tok.Fingerprint(),
-		"broker_expires", tok.ExpiresAt.In(KST).Format(time.RFC3339),
-		"expires", limit.In(KST).Format(time.RFC3339), "max", life)
-	tok.ExpiresAt = limit
-	if tok.IssuedAt.IsZero() || tok.IssuedAt.After(now) {
-		tok.IssuedAt = now
-	}
-	return tok
+	return cut
 }
 
 // load reads the shared entry; an unreadable one counts as none.
@@ -328,9 +307,7 @@ func (m *Manager) vet(e Entry) Entry {
 		e.Token = Token{}
 		return e
 	}
-	if issued := e.Token.IssuedAt.Round(0); !issued.IsZero() {
-		e.Token.ExpiresAt, _ = cutLife(e.Token.ExpiresAt, issued, MaxLifetime(m.key.Broker))
-	}
+	e.Token, _ = cutLife(e.Token, e.Token.IssuedAt.Round(0), MaxLifetime(m.key.Broker))
 	return e
 }
 
