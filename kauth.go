@@ -15,7 +15,6 @@ package kauth
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 )
@@ -28,27 +27,6 @@ const (
 	KIS    Broker = "kis"    // 한국투자증권 Open API
 	Kiwoom Broker = "kiwoom" // 키움증권 REST API
 )
-
-// ParseBroker parses a broker name or one of its aliases (see
-// BrokerSpec.Aliases), case-insensitively. Only registered brokers parse:
-// import the broker's package (or the brokers package for all of them).
-func ParseBroker(s string) (Broker, error) {
-	name := strings.ToLower(strings.TrimSpace(s))
-	registry.RLock()
-	defer registry.RUnlock()
-	for _, b := range registry.order {
-		spec := registry.specs[b]
-		if name == string(b) || slices.Contains(spec.Aliases, name) {
-			return b, nil
-		}
-	}
-	names := make([]string, 0, len(registry.order))
-	for _, b := range registry.order {
-		names = append(names, string(b))
-	}
-	slices.Sort(names)
-	return "", fmt.Errorf("kauth: unknown broker %q (want %s)", s, strings.Join(names, ", "))
-}
 
 // Env is a broker environment: real trading or the mock (모의투자) server.
 // Real and mock have separate apps, tokens and limits, and kauth keeps them

@@ -55,7 +55,7 @@ type Config struct {
 	// MinIssueInterval on this Manager's Clock, whatever time a peer with
 	// another clock recorded. Transient failures (5xx, reset, timeout, HTML
 	// or malformed page) do not count and are retried sooner. Zero means
-	// MinIssueInterval(Credentials.Broker): 61 s for KIS.
+	// MinIssueInterval(Provider): 61 s for KIS.
 	MinIssueInterval time.Duration
 	// IssueTimeout bounds one issuance, retries and waits included; a wait
 	// for the spacing that would outlast it fails at once with
@@ -140,6 +140,10 @@ func NewManager(cfg Config) (*Manager, error) {
 	if cfg.Provider == nil {
 		return nil, fmt.Errorf("kauth: %s %s: no Provider (use kis.New() or kiwoom.New())", cfg.Credentials.Broker, cfg.Credentials.Env)
 	}
+	if !BindsTokenToIP(cfg.Provider) {
+		// Every host shares this broker's tokens, whatever its egress.
+		cfg.Credentials.Egress = ""
+	}
 	m := &Manager{
 		creds:    cfg.Credentials,
 		key:      cfg.Credentials.Key(),
@@ -151,7 +155,7 @@ func NewManager(cfg Config) (*Manager, error) {
 		policy: policy{
 			ahead:       max(orDefault(cfg.RefreshAhead, DefaultRefreshAhead), 0),
 			margin:      orDefault(cfg.ExpiryMargin, DefaultExpiryMargin),
-			minInterval: orDefault(cfg.MinIssueInterval, MinIssueInterval(cfg.Credentials.Broker)),
+			minInterval: orDefault(cfg.MinIssueInterval, MinIssueInterval(cfg.Provider)),
 			budget:      orDefault(cfg.IssueTimeout, DefaultIssueTimeout),
 		},
 		attemptTimeout: orDefault(cfg.AttemptTimeout, DefaultAttemptTimeout),

@@ -324,7 +324,7 @@ func cutLife(expires, from time.Time, life time.Duration) (time.Time, bool) {
 // token is still served, and refreshed when its bounded life ends.
 func (m *Manager) bound(tok Token) Token {
 	now := m.clock.Now().Round(0)
-	life := MaxLifetime(m.key.Broker)
+	life := MaxLifetime(m.provider)
 	limit, cut := cutLife(tok.ExpiresAt, now, life)
 	if !cut {
 		return tok
@@ -366,7 +366,7 @@ func (m *Manager) vet(e Entry) Entry {
 		return e
 	}
 	if issued := e.Token.IssuedAt.Round(0); !issued.IsZero() {
-		e.Token.ExpiresAt, _ = cutLife(e.Token.ExpiresAt, issued, MaxLifetime(m.key.Broker))
+		e.Token.ExpiresAt, _ = cutLife(e.Token.ExpiresAt, issued, MaxLifetime(m.provider))
 	}
 	return e
 }
@@ -376,6 +376,7 @@ func (m *Manager) vet(e Entry) Entry {
 // change, and the next run may have to issue again.
 func (m *Manager) save(ctx context.Context, lease Lease, e Entry) error {
 	var err error
+	e.IssueInterval = m.policy.minInterval
 	if lease != nil {
 		err = lease.Save(ctx, e)
 	} else {

@@ -69,12 +69,19 @@ type Server struct {
 	KiwoomBindIP bool
 
 	// IGWTokenLifetime overrides the lifetime of LS and DB tokens, which
-	// otherwise follows each broker's spec (LS: 07:00 KST the next day).
+	// otherwise follows each broker's documented expiry (LS: 07:00 KST the
+	// next day).
 	IGWTokenLifetime time.Duration
 	// IGWCallsPerSecond limits the protected calls of LS and DB per app
-	// key (IGW00201). 0 means each broker's published rate (its spec's
-	// default over 0.9: LS 3, DB 5); negative disables the limit.
+	// key (IGW00201). 0 means each broker's published rate (LS 3, DB 5);
+	// negative disables the limit.
 	IGWCallsPerSecond int
+
+	// Vars names the environment variables that Describe prints for a demo
+	// app of broker b: the base URL's, the app key's and the secret's. If
+	// nil, they are the broker's name in capitals followed by _BASE_URL,
+	// _APPKEY and _APPSECRET.
+	Vars func(b kauth.Broker) (baseURL, appKey, secret string)
 
 	// ReissueInvalidated makes the token endpoints hand back a token that
 	// InvalidateToken (or an InvalidToken fault) made invalid, as long as it

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"math"
 	"net"
 	"net/http"
 	"strings"
@@ -45,8 +44,8 @@ func (s *Server) callLimit(b kauth.Broker, e kauth.Env) int {
 	case b != kauth.KIS && b != kauth.Kiwoom:
 		// The igw brokers: the spec's default rate is 90% of the
 		// published one.
-		if spec, ok := igwSpec(b); ok && spec.RateLimit != nil {
-			return int(math.Round(spec.RateLimit(e) / 0.9))
+		if sb, ok := igwBroker(b); ok && sb.callsPerSecond > 0 {
+			return sb.callsPerSecond
 		}
 		return 5
 	case b == kauth.Kiwoom:

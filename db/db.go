@@ -106,7 +106,7 @@ func CheckResponse(c kauth.Credentials, op string, resp *http.Response, body []b
 	return gateway.CheckResponse(c, op, resp, body)
 }
 
-// Spec is DB's entry in the broker registry.
+// Spec names DB in the broker list.
 var Spec = kauth.BrokerSpec{
 	Name:       Broker,
 	Display:    "DB (DB증권)",
@@ -121,18 +121,6 @@ var Spec = kauth.BrokerSpec{
 	New: func(base string, client *http.Client, now func() time.Time) kauth.Provider {
 		return &Provider{BaseURL: base, HTTPClient: client, Now: now}
 	},
-	// One issuance a minute per app key (IGW00201 past it, as DB users
-	// report: "토큰 발급이 403(IGW00201 호출 거래건수 초과)으로 막힌 상태").
-	IssueLimit:       time.Minute,
-	MinIssueInterval: 61 * time.Second,
-	// DB publishes nothing on re-issues; its gateway is LS's, whose
-	// re-issue invalidates the previous token: the simulator assumes so.
-	Reissue: "new-revoke-old",
-	// expires_in as DB's clients read it: 24 h (OpenApi.py keeps
-	// response_data['expires_in']; DB's token managers add it to now).
-	TokenExpiry: func(t time.Time) time.Time { return t.Add(24 * time.Hour) },
-	// The 24 h of expires_in above.
-	MaxLifetime: 24 * time.Hour,
 	// Every REST path is under /api/v1/ (OpenApi.py, tr_code_to_path.py).
 	PathPrefixes: []string{"/api/"},
 	// 현재가조회 PRICE: 5 TPS; 90% of that.
@@ -144,10 +132,17 @@ var Spec = kauth.BrokerSpec{
 	FacadeToken:  igw.TokenAnswer,
 	FacadeRevoke: igw.RevokeAnswer,
 	FacadeError:  igw.ErrorAnswer,
-	Sim:          "igw",
 }
 
-func init() { kauth.RegisterBroker(Spec) }
+// MinIssueInterval implements kauth.IssueSpacer: 61 s, since DB allows one
+// issuance a minute per app key (IGW00201 past it, as DB users report:
+// "토큰 발급이 403(IGW00201 호출 거래건수 초과)으로 막힌 상태").
+func (p *Provider) MinIssueInterval() time.Duration { return 61 * time.Second }
+
+// MaxLifetime implements kauth.LifetimeCapper: expires_in as DB's clients
+// read it, 24 h (teranum/python-packages OpenApi.py keeps
+// response_data['expires_in']; DB's token managers add it to now).
+func (p *Provider) MaxLifetime() time.Duration { return 24 * time.Hour }
 
 // probe builds 현재가조회 (PRICE) for Samsung Electronics: POST
 // /api/v1/quote/kr-stock/inquiry/price with cont_yn and cont_key, body

@@ -106,7 +106,7 @@ func CheckResponse(c kauth.Credentials, op string, resp *http.Response, body []b
 	return gateway.CheckResponse(c, op, resp, body)
 }
 
-// Spec is LS's entry in the broker registry.
+// Spec names LS in the broker list.
 var Spec = kauth.BrokerSpec{
 	Name:       Broker,
 	Display:    "LS (LS증권)",
@@ -121,17 +121,6 @@ var Spec = kauth.BrokerSpec{
 	New: func(base string, client *http.Client, now func() time.Time) kauth.Provider {
 		return &Provider{BaseURL: base, HTTPClient: client, Now: now}
 	},
-	// LS publishes no issuance limit for /oauth2/token: the 1 s guard.
-	MinIssueInterval: time.Second,
-	// Two programs sharing an app key invalidate each other's token by
-	// issuing ("KR/US 가 같은 appkey 를 공유하면 한쪽 재발급이 다른 쪽을
-	// 무효화한다", an LS client's notes): one shared token is what kauth
-	// is for.
-	Reissue:     "new-revoke-old",
-	TokenExpiry: NextExpiry,
-	// Until 07:00 KST the next day (NextExpiry): 31 h for a token issued
-	// at midnight KST, the longest.
-	MaxLifetime: 31 * time.Hour,
 	// The REST API lives under /stock/ (e.g. /stock/market-data,
 	// /stock/investinfo in LS's REST[주식] pages), never /oauth2/.
 	// /futureoption/market-data and /indtp/market-data in REST[선물옵션]
@@ -146,10 +135,18 @@ var Spec = kauth.BrokerSpec{
 	FacadeToken:  igw.TokenAnswer,
 	FacadeRevoke: igw.RevokeAnswer,
 	FacadeError:  igw.ErrorAnswer,
-	Sim:          "igw",
 }
 
-func init() { kauth.RegisterBroker(Spec) }
+// MinIssueInterval implements kauth.IssueSpacer. LS publishes no issuance
+// limit for /oauth2/token: the 1 s guard. (Two programs sharing an app key
+// invalidate each other's token by issuing — "KR/US 가 같은 appkey 를
+// 공유하면 한쪽 재발급이 다른 쪽을 무효화한다", an LS client's notes — so
+// one shared token is what kauth is for.)
+func (p *Provider) MinIssueInterval() time.Duration { return time.Second }
+
+// MaxLifetime implements kauth.LifetimeCapper: until 07:00 KST the next day
+// (NextExpiry), 31 h for a token issued at midnight KST, the longest.
+func (p *Provider) MaxLifetime() time.Duration { return 31 * time.Hour }
 
 // probe builds 주식현재가(시세)조회 t1102 for Samsung Electronics: POST
 // /stock/market-data with headers tr_cd t1102, tr_cont N, tr_cont_key and

@@ -80,7 +80,7 @@ func (t *target) parse(cmd string) (kauth.Broker, kauth.Env, error) {
 	if t.broker == "" {
 		return "", "", usageErrorf(cmd, "--broker is required (%s)", brokerList())
 	}
-	b, err := kauth.ParseBroker(t.broker)
+	b, err := brokers.Parse(t.broker)
 	if err != nil {
 		return "", "", usageErrorf(cmd, "unknown broker %q (want %s)", t.broker, brokerList())
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/kauth/kauth/agent"
 	"github.com/kauth/kauth/budget"
+	"github.com/kauth/kauth/internal/agentsim"
 	"github.com/kauth/kauth/store/redis"
 )
 
@@ -61,7 +62,7 @@ other kauth process. SIGHUP reloads the config; SIGINT or SIGTERM stops.`)
 	var accounts []string
 	switch {
 	case *sim:
-		for _, a := range agent.SimConfig("http://127.0.0.1").Accounts {
+		for _, a := range agentsim.Config("http://127.0.0.1").Accounts {
 			accounts = append(accounts, a.Name)
 		}
 	case *config != "":
@@ -95,7 +96,10 @@ other kauth process. SIGHUP reloads the config; SIGINT or SIGTERM stops.`)
 			}
 		}
 	}
-	d := &agent.Daemon{ConfigFile: *config, Sim: *sim, Addr: *addr, Options: opts}
+	d := &agent.Daemon{ConfigFile: *config, Addr: *addr, Options: opts}
+	if *sim {
+		d.Sim = agentsim.Start
+	}
 
 	done := make(chan error, 1)
 	go func() { done <- serveError(d.Run(ctx)) }()

@@ -13,6 +13,7 @@ import (
 	"github.com/kauth/kauth"
 	"github.com/kauth/kauth/brokers"
 	"github.com/kauth/kauth/brokersim"
+	"github.com/kauth/kauth/internal/agentsim"
 )
 
 // rootPort is one environment served at the root of a port of its own.
@@ -49,6 +50,7 @@ old one still valid) or new-revoke-old (a new token that invalidates the
 old one; the default for LS and DB). Runs until
 interrupted.`)
 	addr := fs.String("addr", "127.0.0.1:0", "listen address (port 0 picks a free port, which is printed)")
+	sim := agentsim.New()
 	var ports []*rootPort
 	reissue := map[kauth.Broker]*string{}
 	for _, spec := range brokers.All() {
@@ -57,13 +59,12 @@ interrupted.`)
 			p.addr = fs.String(string(p.broker)+"-"+string(p.env), "", "also serve "+string(p.broker)+" "+string(p.env)+" at the root of this address")
 			ports = append(ports, p)
 		}
-		reissue[spec.Name] = fs.String(string(spec.Name)+"-reissue", spec.Reissue, spec.Display+"'s answer to a re-issue while a token is valid: same, new-keep-old or new-revoke-old")
+		reissue[spec.Name] = fs.String(string(spec.Name)+"-reissue", sim.Reissue(spec.Name).String(), spec.Display+"'s answer to a re-issue while a token is valid: same, new-keep-old or new-revoke-old")
 	}
 	quiet := fs.Bool("q", false, "do not log each request to stderr")
 	if err := fs.parse(args); err != nil {
 		return err
 	}
-	sim := brokersim.New()
 	for b, v := range reissue {
 		m, err := brokersim.ParseReissueMode(*v)
 		if err != nil {
