@@ -33,14 +33,15 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	o := Options{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}
 	if len(os.Args) > 1 && os.Args[1] == "serve" {
 		// The agent reloads its config on SIGHUP; other commands keep the
 		// default, which ends them with the terminal.
 		hup := make(chan os.Signal, 1)
 		signal.Notify(hup, syscall.SIGHUP)
-		hangups = hup
+		o.Hangups = hup
 	}
-	code := Main(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv)
+	code := MainOptions(ctx, os.Args[1:], o)
 	stop()
 	os.Exit(code)
 }

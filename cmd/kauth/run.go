@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"sync"
 
@@ -29,6 +30,18 @@ type cli struct {
 	stdout io.Writer
 	stderr io.Writer
 	getenv func(string) string
+	// hangups delivers the requests to reload (SIGHUP) to kauth serve.
+	hangups <-chan os.Signal
+}
+
+// Options are what a command runs with besides its arguments.
+type Options struct {
+	Stdin          io.Reader // nil: empty
+	Stdout, Stderr io.Writer
+	Getenv         func(string) string // nil: an empty environment
+	// Hangups, if not nil, delivers the requests to reload its config to
+	// kauth serve: main passes SIGHUP. Other commands ignore it.
+	Hangups <-chan os.Signal
 }
 
 // command is one subcommand.
@@ -53,24 +66,35 @@ var commands = []command{
 // Main runs the command line args and returns the process's exit code. An
 // error is printed to stderr as one line.
 func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
-	err := Run(ctx, args, stdin, stdout, stderr, getenv)
+	return MainOptions(ctx, args, Options{Stdin: stdin, Stdout: stdout, Stderr: stderr, Getenv: getenv})
+}
+
+// MainOptions is Main with Options.
+func MainOptions(ctx context.Context, args []string, o Options) int {
+	err := RunOptions(ctx, args, o)
 	if err == nil {
 		return exitOK
 	}
-	fmt.Fprintln(stderr, errorLine(err))
+	fmt.Fprintln(o.Stderr, errorLine(err))
 	return ExitCode(err)
 }
 
 // Run runs the command line args (without the program name). It returns
 // nil for success and for --help.
 func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) error {
+	return RunOptions(ctx, args, Options{Stdin: stdin, Stdout: stdout, Stderr: stderr, Getenv: getenv})
+}
+
+// RunOptions is Run with Options.
+func RunOptions(ctx context.Context, args []string, o Options) error {
+	getenv, stdin := o.Getenv, o.Stdin
 	if getenv == nil {
 		getenv = func(string) string { return "" }
 	}
 	if stdin == nil {
 		stdin = strings.NewReader("")
 	}
-	c := &cli{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}
+	c := &cli{stdin: stdin, stdout: o.Stdout, stderr: o.Stderr, getenv: getenv, hangups: o.Hangups}
 	if len(args) == 0 {
 		return usageErrorf("", "no command given; run kauth help")
 	}
@@ -79,9 +103,9 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case "help", "-h", "-help", "--help":
 		if len(rest) > 0 {
 			// "kauth help token" is "kauth token --help".
-			return Run(ctx, []string{rest[0], "--help"}, stdin, stdout, stderr, getenv)
+			return RunOptions(ctx, []string{rest[0], "--help"}, o)
 		}
-		c.usage(stdout)
+		c.usage(c.stdout)
 		return nil
 	case "--version", "-version":
 		name = "version"

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
 	"strings"
 
 	"github.com/kauth/kauth/agent"
@@ -14,10 +13,6 @@ import (
 	"github.com/kauth/kauth/internal/agentsim"
 	"github.com/kauth/kauth/store/redis"
 )
-
-// hangups delivers SIGHUP to kauth serve, which reloads its config. main
-// wires it; it is nil in tests, which call Reload themselves.
-var hangups <-chan os.Signal
 
 func (c *cli) serve(ctx context.Context, args []string) error {
 	fs := c.flags("serve", "kauth serve [--config FILE] [--sim] [--addr ADDR] [--debug]", `
@@ -113,7 +108,7 @@ other kauth process. SIGHUP reloads the config; SIGINT or SIGTERM stops.`)
 		select {
 		case err := <-done:
 			return err
-		case <-hangups:
+		case <-c.hangups:
 			if err := d.Reload(); err != nil {
 				log.Error("kauth serve: reload failed; the old config stays in force", "err", err)
 			}
