@@ -11,8 +11,8 @@ import (
 )
 
 // Item 6: a revoke, an invalidation and a new token reach the sibling
-// Managers on the same Store value (two agent accounts on one app key; two
-// nil-Store Managers in one process).
+// Managers of one Group on the same Store value (two agent accounts on one
+// app key; two nil-Store Managers of one Group).
 func TestSiblingsOnOneStore(t *testing.T) {
 	for _, shared := range []string{"one Store value", "nil Store"} {
 		t.Run(shared, func(t *testing.T) {
@@ -22,8 +22,9 @@ func TestSiblingsOnOneStore(t *testing.T) {
 			if shared == "nil Store" {
 				store = nil
 			}
-			m1 := r.manager(t, app, func(c *kauth.Config) { c.Store = store })
-			m2 := r.manager(t, app, func(c *kauth.Config) { c.Store = store })
+			g := kauth.NewGroup()
+			m1 := r.manager(t, app, func(c *kauth.Config) { c.Store, c.Group = store, g })
+			m2 := r.manager(t, app, func(c *kauth.Config) { c.Store, c.Group = store, g })
 			ctx := context.Background()
 			t1, err := m1.Token(ctx)
 			if err != nil {

@@ -34,11 +34,15 @@ type Config struct {
 	Credentials Credentials
 	// Provider talks to the broker: kis.New() or kiwoom.New().
 	Provider Provider
-	// Store shares tokens beyond this Manager. If nil, a process-wide
-	// MemoryStore per broker URL is used, so Managers built twice for one
-	// app key and one broker URL in one process issue once between them,
-	// while a simulator or a proxy at another URL keeps tokens of its own.
+	// Store shares tokens beyond this Manager. If nil, Group's MemoryStore
+	// for the broker URL is used, so Managers built twice for one app key
+	// and one broker URL in one Group issue once between them, while a
+	// simulator or a proxy at another URL keeps tokens of its own.
 	Store Store
+	// Group is what this Manager shares in memory with the other Managers
+	// of its Group (see Group). If nil, the Manager is a group of its own:
+	// with no Store it shares its tokens with no other Manager.
+	Group *Group
 	// RefreshAhead: inside this window before expiry the current token is
 	// still served while one background refresh runs. Zero means
 	// DefaultRefreshAhead; negative disables refreshing ahead.
@@ -89,6 +93,7 @@ type Manager struct {
 	onEvent  func(Event)
 	policy   policy
 	hub      *hub
+	group    *Group
 
 	attemptTimeout time.Duration
 
@@ -161,8 +166,12 @@ func NewManager(cfg Config) (*Manager, error) {
 		attemptTimeout: orDefault(cfg.AttemptTimeout, DefaultAttemptTimeout),
 		rejected:       make(map[string]time.Time),
 	}
+	m.group = cfg.Group
+	if m.group == nil {
+		m.group = new(Group)
+	}
 	if m.store == nil {
-		m.store = defaultStore(cfg.Provider, cfg.Credentials.Env)
+		m.store = m.group.memoryStore(cfg.Provider, cfg.Credentials.Env)
 	}
 	if m.clock == nil {
 		m.clock = SystemClock{}
@@ -172,7 +181,7 @@ func NewManager(cfg Config) (*Manager, error) {
 		m.log = slog.Default()
 	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
-	m.hub = join(m)
+	m.hub = m.group.join(m)
 	return m, nil
 }
 

@@ -32,10 +32,10 @@ type Authorizer interface {
 }
 
 // Locator is implemented by providers that can tell the domain their
-// requests for env go to. Managers with no Store share one in-process
+// requests for env go to. Managers of one Group with no Store share one
 // MemoryStore per domain, so two Managers aimed at different servers (the
-// broker and a simulator) never share tokens. Every provider of a
-// registered broker implements it.
+// broker and a simulator) never share tokens. Every provider of a listed
+// broker implements it.
 type Locator interface {
 	URL(env Env) string
 }

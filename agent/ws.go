@@ -75,6 +75,7 @@ func (g *gateway) approvalManager(acct *account) (*kauth.Manager, error) {
 	m, err := kis.NewApprovalManager(&kis.Provider{BaseURL: acct.baseURL.String(), HTTPClient: a.client, Now: a.clock.Now}, kauth.Config{
 		Credentials: acct.creds,
 		Store:       a.store,
+		Group:       a.group,
 		Clock:       a.clock,
 		Logger:      a.log.With("account", acct.name, "credential", "approval_key"),
 	})
