@@ -13,11 +13,11 @@ import (
 	"github.com/kauth/kauth"
 )
 
-// Server simulates the auth endpoints of KIS, Kiwoom and every registered
-// gateway broker (LS, DB; see igw.go), real and mock, and
-// one protected call of each, with the brokers' quirks. It is an
-// http.Handler that serves the four base paths /kis/real, /kis/mock,
-// /kiwoom/real and /kiwoom/mock, and its controls under /_sim/.
+// Server simulates the auth endpoints of the brokers it knows (Brokers:
+// KIS, Kiwoom, and the gateway brokers LS and DB, see family.go and
+// igw.go), real and mock, and one protected call of each, with the brokers'
+// quirks. It is an http.Handler that serves the base paths /BROKER/ENV
+// (/kis/real, /kis/mock, /kiwoom/real, …), and its controls under /_sim/.
 //
 // The zero value works: no apps are registered, the clock is real time and
 // every setting has the default documented on its field. Set the fields

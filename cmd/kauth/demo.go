@@ -25,9 +25,8 @@ import (
 
 func (c *cli) demo(ctx context.Context, args []string) error {
 	fs := c.flags("demo", "kauth demo [-v]", `
-Walk through the life of a token for every broker kauth knows (KIS,
-Kiwoom, LS, DB), with no
-credentials and no network: the broker simulator runs in this process on a
+Walk through the life of a token for every broker kauth knows (`+brokerDisplays()+`),
+with no credentials and no network: the broker simulator runs in this process on a
 loopback port, with a virtual clock so that a day passes in milliseconds.
 Tokens are cached in an encrypted file store in a temporary directory,
 which is removed at the end. Only fingerprints of keys and tokens are
@@ -388,7 +387,7 @@ func (f *flow) callName() string {
 	return path.Base(req.URL.Path)
 }
 
-// call makes the broker's sample protected call (its registry probe: KIS
+// call makes the broker's sample protected call (its spec's probe: KIS
 // 주식현재가 시세, Kiwoom 주식기본정보, LS t1102, DB PRICE) for 삼성전자
 // and describes the quote.
 func (f *flow) call(ctx context.Context, client *http.Client) (string, error) {

@@ -57,7 +57,7 @@ func (fs *flagSet) help(w io.Writer) {
 		fs.PrintDefaults()
 		fs.SetOutput(io.Discard)
 	}
-	fmt.Fprint(w, envHelp)
+	fmt.Fprint(w, envHelp())
 }
 
 // target is the --broker and --env pair.
@@ -120,7 +120,7 @@ func (fs *flagSet) parseTarget(args []string, t *target, timeout *time.Duration)
 	return b, e, nil
 }
 
-// brokerList names the registered brokers for usage lines: "kis, kiwoom,
+// brokerList names the listed brokers for usage lines: "kis, kiwoom,
 // ls or db".
 func brokerList() string {
 	names := brokers.Names()

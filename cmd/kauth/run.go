@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/kauth/kauth"
+	"github.com/kauth/kauth/brokers"
 )
 
 // Exit codes, as the README's command section documents them.
@@ -123,34 +124,82 @@ func RunOptions(ctx context.Context, args []string, o Options) error {
 }
 
 func (c *cli) usage(w io.Writer) {
-	fmt.Fprint(w, `kauth keeps the access tokens of the KIS (한국투자증권) and Kiwoom (키움증권)
-Open APIs valid, shared and safe.
+	fmt.Fprintf(w, `kauth keeps the access tokens of Korean brokers' Open APIs valid, shared and
+safe: %s.
 
 Usage: kauth <command> [flags]
 
 Commands:
-`)
+`, brokerDisplays())
 	for _, cmd := range commands {
 		fmt.Fprintf(w, "  %-9s %s\n", cmd.name, cmd.summary)
 	}
-	fmt.Fprint(w, envHelp+`
+	fmt.Fprint(w, envHelp()+`
 Run "kauth <command> --help" for a command's flags.
 `)
 }
 
-// envHelp lists the environment, shared by every help text.
-const envHelp = `
-Environment (credentials are never taken from flags: arguments show in ps):
-  KIS_APPKEY, KIS_APPSECRET          KIS credentials
-  KIWOOM_APPKEY, KIWOOM_SECRETKEY    Kiwoom credentials
-  KIS_BASE_URL, KIWOOM_BASE_URL      override the broker's domain (proxy, simulator)
-  KAUTH_STORE                        file (default), memory, or a redis:// URL
-  KAUTH_CACHE_DIR                    the file store's directory (default: user cache dir/kauth)
-  KAUTH_KEY                          base64 32-byte store key (default: a 0600 key file in the cache dir)
-
+// envHelp lists the environment, shared by every help text: each listed
+// broker's variables, then kauth's own.
+func envHelp() string {
+	var b strings.Builder
+	b.WriteString("\nEnvironment (credentials are never taken from flags: arguments show in ps):\n")
+	line := func(vars, what string) { fmt.Fprintf(&b, "  %-34s %s\n", vars, what) }
+	for _, s := range brokers.All() {
+		line(s.KeyVar+", "+s.SecretVar, s.Display+" credentials")
+	}
+	var bases []string
+	for _, s := range brokers.All() {
+		bases = append(bases, s.BaseURLVar)
+	}
+	b.WriteString("  " + strings.Join(bases, ", ") + "\n")
+	line("", "override the broker's domain (proxy, simulator)")
+	line("KAUTH_STORE", "file (default), memory, or a redis:// URL")
+	line("KAUTH_CACHE_DIR", "the file store's directory (default: user cache dir/kauth)")
+	line("KAUTH_KEY", "base64 32-byte store key (default: a 0600 key file in the cache dir)")
+	b.WriteString(`
 Exit codes: 0 ok, 2 usage or configuration error, 3 credentials rejected,
 4 broker unavailable or rate limited after retries, 1 anything else.
-`
+`)
+	return b.String()
+}
+
+// brokerDisplays names every listed broker for people: "KIS (한국투자증권),
+// Kiwoom (키움증권), …".
+func brokerDisplays() string {
+	var names []string
+	for _, s := range brokers.All() {
+		names = append(names, s.Display)
+	}
+	return strings.Join(names, ", ")
+}
+
+// brokerStrings returns the names of the listed brokers.
+func brokerStrings() []string {
+	var names []string
+	for _, b := range brokers.Names() {
+		names = append(names, string(b))
+	}
+	return names
+}
+
+// envVars returns the variables that select each broker's environments.
+func envVars() []string {
+	var vars []string
+	for _, s := range brokers.All() {
+		vars = append(vars, s.EnvVar)
+	}
+	return vars
+}
+
+// brokerAlts is the --broker placeholder of a synopsis: "kis|kiwoom|…".
+func brokerAlts() string {
+	var names []string
+	for _, b := range brokers.Names() {
+		names = append(names, string(b))
+	}
+	return strings.Join(names, "|")
+}
 
 // usageError is a command line that cannot be run as given: exit code 2.
 type usageError struct{ msg string }

@@ -15,7 +15,7 @@ import (
 )
 
 func (c *cli) serve(ctx context.Context, args []string) error {
-	fs := c.flags("serve", "kauth serve [--config FILE] [--sim] [--addr ADDR] [--debug]", `
+	fs := c.flags("serve", "kauth serve [--config FILE] [--sim] [--addr ADDR] [--debug]", fmt.Sprintf(`
 Run the local agent: bots in any language get tokens from it, or call the
 brokers through its authenticating proxy, without holding the app secrets:
 
@@ -26,11 +26,12 @@ brokers through its authenticating proxy, without holding the app secrets:
 It listens on a unix socket (0600; default $XDG_RUNTIME_DIR/kauth/agent.sock)
 and, with --addr 127.0.0.1:PORT, on loopback TCP as well, where callers
 present the agent key from its 0600 key file. Without --config it serves the
-accounts in the environment: kis-<env> and kiwoom-<env>, for the envs in
-KIS_ENV, KIWOOM_ENV or KAUTH_ENV (default real). With --sim it serves the
-built-in simulator's demo apps as kis-real, kis-mock, kiwoom-real and
-kiwoom-mock. Tokens are shared through the store (KAUTH_STORE) with every
-other kauth process. SIGHUP reloads the config; SIGINT or SIGTERM stops.`)
+accounts in the environment: <broker>-<env> for every broker whose
+credentials are set (%s), for the envs in its variable (%s) or KAUTH_ENV
+(default real). With --sim it serves the built-in simulator's demo apps as
+<broker>-real and <broker>-mock. Tokens are shared through the store
+(KAUTH_STORE) with every other kauth process. SIGHUP reloads the config;
+SIGINT or SIGTERM stops.`, strings.Join(brokerStrings(), ", "), strings.Join(envVars(), ", ")))
 	config := fs.String("config", "", "YAML config `file` (accounts, listen settings); credentials referenced from it, never in it")
 	sim := fs.Bool("sim", false, "serve the built-in simulator's demo apps (no credentials, no network)")
 	addr := fs.String("addr", "", "also listen on loopback TCP (127.0.0.1:PORT; port 0 picks one), or move the socket (unix:/path)")
