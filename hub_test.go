@@ -10,7 +10,7 @@ import (
 	"github.com/kauth/kauth/brokersim"
 )
 
-// Item 6: a revoke, an invalidation and a new token reach the sibling
+// A revoke, an invalidation and a new token reach the sibling
 // Managers of one Group on the same Store value (two agent accounts on one
 // app key; two nil-Store Managers of one Group).
 func TestSiblingsOnOneStore(t *testing.T) {
@@ -159,7 +159,7 @@ func (l *freeOnUnlock) Unlock() {
 	l.free()
 }
 
-// Item 8: a reload that read the store before a refresh wrote it never
+// A reload that read the store before a refresh wrote it never
 // swaps the served token back to the older one; and a resync reloads.
 func TestReloadNeverGoesBack(t *testing.T) {
 	sim := brokersim.New()
