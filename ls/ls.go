@@ -126,7 +126,7 @@ var Spec = kauth.BrokerSpec{
 	FacadeError:  igw.ErrorAnswer,
 }
 
-// probe and probeOK are the Provider's probe, for the registry.
+// probe and probeOK are the Provider's probe, for the Spec.
 func probe(ctx context.Context, base *url.URL) (*http.Request, error) { return New().Probe(ctx, base) }
 func probeOK(body []byte) bool                                        { return New().ProbeOK(body) }
 
