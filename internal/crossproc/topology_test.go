@@ -8,12 +8,14 @@ import (
 	"time"
 
 	"github.com/kauth/kauth/brokersim"
+	"github.com/kauth/kauth/internal/longtest"
 	"github.com/kauth/kauth/internal/redistopo"
 )
 
 // Cold processes on a Redis Cluster and on a Sentinel setup issue once
 // between them, as they do on one server.
 func TestTopologyProcessesIssueOnce(t *testing.T) {
+	longtest.Skip(t, "a Redis Cluster and a Sentinel setup under a storm of processes; store/redis keeps one of each in the default run")
 	for name, start := range map[string]func(t *testing.T) string{
 		"cluster":  func(t *testing.T) string { return redistopo.StartCluster(t, 3).URL() },
 		"sentinel": func(t *testing.T) string { return redistopo.StartSentinel(t).URL("/0") },
@@ -39,6 +41,7 @@ func TestTopologyProcessesIssueOnce(t *testing.T) {
 // promotes the replica; a Cluster master is killed) costs no second
 // issuance, and no caller waits past its deadline.
 func TestFailoverDuringStormIssuesOnce(t *testing.T) {
+	longtest.Skip(t, "a Sentinel and a Cluster failover under a storm of processes; store/redis keeps a Sentinel failover under load in the default run")
 	cases := map[string]func(t *testing.T) (url string, failover func(context.Context) error){
 		"sentinel": func(t *testing.T) (string, func(context.Context) error) {
 			s := redistopo.StartSentinel(t)
