@@ -3,6 +3,8 @@ package crossproc_test
 import (
 	"context"
 	"encoding/base64"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -64,8 +66,12 @@ func TestFailoverDuringStormIssuesOnce(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			url, failover := setup(t)
 			sim, base := newSim(t)
+			// The children restart until told to stop, a second after the
+			// failover is complete, rather than for a fixed time that a slow
+			// failover could outlast.
+			stop := filepath.Join(t.TempDir(), "stop")
 			env := []string{envBase + "=" + base, envStore + "=redis:" + url, envPrefix + "=kauthfo",
-				"KAUTH_KEY=" + base64.StdEncoding.EncodeToString(newKey(t)), envLoop + "=8s"}
+				"KAUTH_KEY=" + base64.StdEncoding.EncodeToString(newKey(t)), envLoop + "=60s", envStop + "=" + stop}
 			done := make(chan []string, 1)
 			go func() { done <- storm(t, 4, env) }()
 			// Let the storm issue its one token and spread it first.
@@ -76,7 +82,16 @@ func TestFailoverDuringStormIssuesOnce(t *testing.T) {
 			time.Sleep(300 * time.Millisecond)
 			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 			defer cancel()
-			if err := failover(ctx); err != nil {
+			err := failover(ctx)
+			if err == nil {
+				// Rounds on the new master, after the failover.
+				time.Sleep(time.Second)
+			}
+			if werr := os.WriteFile(stop, nil, 0o600); werr != nil {
+				t.Fatal(werr)
+			}
+			if err != nil {
+				<-done
 				t.Fatal(err)
 			}
 			outs := <-done
