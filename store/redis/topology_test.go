@@ -95,7 +95,10 @@ func lockedCounter(t *testing.T, rawURL string, failover func(context.Context) e
 			}
 		}()
 	}
-	time.Sleep(500 * time.Millisecond)
+	// Some increments acknowledged on the first master, then the failover.
+	for done.Load() < 20 && ctx.Err() == nil {
+		time.Sleep(10 * time.Millisecond)
+	}
 	before := done.Load()
 	if err := failover(ctx); err != nil {
 		t.Fatal(err)
