@@ -1,4 +1,4 @@
-# make test       the default suite with the race detector (under 5 minutes on 2 cores)
+# make test       the default suite with the race detector (a few minutes on 2 cores)
 # make test-long  the same plus the long runs (KAUTH_LONG=1): Redis Sentinel and
 #                 Cluster topologies and failovers, the reliability soaks; as CI runs it
 # make bench      every benchmark and load test behind BENCHMARKS.md
