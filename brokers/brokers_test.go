@@ -2,8 +2,10 @@ package brokers_test
 
 import (
 	"context"
+	"net/http"
 	"net/url"
 	"testing"
+	"time"
 
 	"github.com/kauth/kauth"
 	"github.com/kauth/kauth/brokers"
@@ -32,9 +34,15 @@ func TestRegistryComplete(t *testing.T) {
 			}
 			switch {
 			case s.Display == "", s.RealURL == "", s.MockURL == "", s.KeyVar == "", s.SecretVar == "",
-				s.BaseURLVar == "", s.EnvVar == "", s.SecretName == "", s.New == nil, s.TokenExpiry == nil,
-				len(s.PathPrefixes) == 0, s.TokenPath == "", s.RevokePath == "", s.RateLimit == nil, s.Probe == nil, s.ProbeOK == nil, s.Sim == "":
+				s.BaseURLVar == "", s.EnvVar == "", s.SecretName == "", s.New == nil, s.TokenExpiry == nil, s.Sim == "":
 				t.Fatalf("incomplete spec: %+v", s)
+			}
+			ap, ok := s.New("", nil, nil).(agentBroker)
+			if !ok {
+				t.Fatalf("provider %T lacks what the agent asks of a broker", s.New("", nil, nil))
+			}
+			if tok, rev := ap.FacadePaths(); tok == "" || rev == "" || len(ap.APIPrefixes()) == 0 {
+				t.Fatalf("FacadePaths() = %q, %q, APIPrefixes() = %q", tok, rev, ap.APIPrefixes())
 			}
 			switch s.Reissue {
 			case "same", "new-keep-old", "new-revoke-old":
@@ -68,25 +76,25 @@ func TestRegistryComplete(t *testing.T) {
 				if _, ok := p.(kauth.Authorizer); !ok {
 					t.Errorf("provider %T does not implement kauth.Authorizer", p)
 				}
-				if r := s.RateLimit(e); r <= 0 {
-					t.Errorf("RateLimit(%s) = %v", e, r)
+				if r := ap.DefaultRateLimit(e); r <= 0 {
+					t.Errorf("DefaultRateLimit(%s) = %v", e, r)
 				}
 			}
 			base, _ := url.Parse("http://127.0.0.1:1/" + string(s.Name) + "/real")
-			req, err := s.Probe(context.Background(), base)
+			req, err := ap.Probe(context.Background(), base)
 			if err != nil {
 				t.Fatal(err)
 			}
 			ok = false
-			for _, pre := range s.PathPrefixes {
+			for _, pre := range ap.APIPrefixes() {
 				if len(req.URL.Path) > len(base.Path)+len(pre) && req.URL.Path[len(base.Path):len(base.Path)+len(pre)] == pre {
 					ok = true
 				}
 			}
 			if !ok {
-				t.Errorf("probe %s is outside the broker's prefixes %v", req.URL.Path, s.PathPrefixes)
+				t.Errorf("probe %s is outside the broker's prefixes %v", req.URL.Path, ap.APIPrefixes())
 			}
-			if s.ProbeOK([]byte(`{}`)) || s.ProbeOK([]byte(`not json`)) {
+			if ap.ProbeOK([]byte(`{}`)) || ap.ProbeOK([]byte(`not json`)) {
 				t.Error("ProbeOK accepts an answer with no success code")
 			}
 		})
@@ -113,4 +121,18 @@ func contains(s, sub string) bool {
 		}
 	}
 	return false
+}
+
+// agentBroker is what the agent asks of every broker's Provider: the
+// facade's endpoints and answers, the proxied API, the probe and the
+// default rate limit.
+type agentBroker interface {
+	FacadePaths() (token, revoke string)
+	FacadeToken(t kauth.Token, now time.Time) (http.Header, any)
+	FacadeRevoke() (http.Header, any)
+	FacadeError(code, msg string) any
+	APIPrefixes() []string
+	DefaultRateLimit(env kauth.Env) float64
+	Probe(ctx context.Context, base *url.URL) (*http.Request, error)
+	ProbeOK(body []byte) bool
 }
