@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -122,11 +123,11 @@ func (c *cli) agentClient(cfg agent.Config, addr string) (*agentHTTP, string, st
 // the request ("Post \"http://localhost/v1/reload\": dial unix …").
 func rootCause(err error) string {
 	var op *net.OpError
-	if errorsAs(err, &op) && op.Err != nil {
+	if errors.As(err, &op) && op.Err != nil {
 		return op.Err.Error()
 	}
 	var pe *os.PathError
-	if errorsAs(err, &pe) {
+	if errors.As(err, &pe) {
 		return pe.Err.Error()
 	}
 	return err.Error()

@@ -60,12 +60,14 @@ func TestReloadCommand(t *testing.T) {
 		},
 	}}
 	names := func() string {
-		var list []struct {
-			Name string `json:"name"`
+		var list struct {
+			Accounts []struct {
+				Name string `json:"name"`
+			} `json:"accounts"`
 		}
 		getJSON(t, unix, "http://localhost/v1/accounts", "", &list)
 		var out []string
-		for _, a := range list {
+		for _, a := range list.Accounts {
 			out = append(out, a.Name)
 		}
 		return strings.Join(out, ",")
@@ -77,8 +79,8 @@ func TestReloadCommand(t *testing.T) {
 	if !strings.Contains(r.stdout, "2 accounts") {
 		t.Errorf("kauth reload printed %q; want it to count 2 accounts", r.stdout)
 	}
-	if got := names(); got != "paper,kiwoom-paper" {
-		t.Errorf("after reload the agent serves %s; want paper,kiwoom-paper", got)
+	if got := names(); got != "kiwoom-paper,paper" {
+		t.Errorf("after reload the agent serves %s; want kiwoom-paper,paper", got)
 	}
 
 	os.WriteFile(config, []byte("listen:\n  socket: "+sock+"\naccounts:\n  - name: x\n    brokr: kis\n"), 0o600)
@@ -87,7 +89,7 @@ func TestReloadCommand(t *testing.T) {
 	if !strings.Contains(r.stderr, "line 5") || !strings.Contains(r.stderr, "brokr") {
 		t.Errorf("a broken config: stderr = %q; want it to name line 5 and the field", r.stderr)
 	}
-	if got := names(); got != "paper,kiwoom-paper" {
+	if got := names(); got != "kiwoom-paper,paper" {
 		t.Errorf("after a refused reload the agent serves %s; want the running config kept", got)
 	}
 
