@@ -1,6 +1,7 @@
 # make test   the whole suite with the race detector (a few minutes on 2 cores)
 # make bench  every benchmark and load test behind BENCHMARKS.md
 # make fuzz   each fuzzer for FUZZTIME (default 5s), as CI runs them
+# make dist   release archives and SHA256SUMS in dist/ (VERSION=v1.2.0 to name one)
 #
 # The reliability suite's long variants: KAUTH_SOAK=1 make test
 
@@ -25,7 +26,7 @@ FUZZERS := \
 	./realtime:FuzzParseKIS \
 	./realtime:FuzzParseKiwoom
 
-.PHONY: test bench fuzz
+.PHONY: test bench fuzz dist
 
 # A race-built binary sleeps 1 s at exit by default; every test process
 # and re-executed child would pay it.
@@ -33,6 +34,10 @@ test: export GORACE ?= atexit_sleep_ms=0
 test:
 	$(GO) vet ./...
 	$(GO) test -race -timeout 10m ./...
+
+# Every target of scripts/dist.sh; VERSION defaults to git describe.
+dist:
+	VERSION='$(VERSION)' ./scripts/dist.sh
 
 bench:
 	./bench/run.sh
