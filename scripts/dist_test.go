@@ -145,10 +145,12 @@ func dirNames(t *testing.T, dir string) []string {
 }
 
 // checkSums verifies SHA256SUMS in dir: with sha256sum -c where it is
-// installed, and by reading it here.
+// installed, else by hashing here; and that it lists the archives.
 func checkSums(t *testing.T, dir string, archives []string) {
 	t.Helper()
-	if _, err := exec.LookPath("sha256sum"); err == nil {
+	_, err := exec.LookPath("sha256sum")
+	haveTool := err == nil
+	if haveTool {
 		cmd := exec.Command("sha256sum", "-c", "SHA256SUMS")
 		cmd.Dir = dir
 		if out, err := cmd.CombinedOutput(); err != nil {
@@ -168,6 +170,10 @@ func checkSums(t *testing.T, dir string, archives []string) {
 		if !ok {
 			t.Fatalf("SHA256SUMS line %q: want HASH, two spaces, NAME", sc.Text())
 		}
+		listed = append(listed, name)
+		if haveTool {
+			continue // checked above; hashing here under -race is slow
+		}
 		b, err := os.ReadFile(filepath.Join(dir, name))
 		if err != nil {
 			t.Fatalf("SHA256SUMS names %s: %v", name, err)
@@ -176,7 +182,6 @@ func checkSums(t *testing.T, dir string, archives []string) {
 		if hex.EncodeToString(h[:]) != sum {
 			t.Errorf("SHA256SUMS: %s has sum %x; the file says %s", name, h, sum)
 		}
-		listed = append(listed, name)
 	}
 	if !slices.Equal(listed, archives) {
 		t.Errorf("SHA256SUMS lists %q; want %q, in that order", listed, archives)
@@ -189,8 +194,19 @@ type entry struct {
 	mode     int64
 	mtime    time.Time
 	uid, gid int
-	data     []byte
+	size     int64
+	data     []byte // the whole file, or only its first bytes for a big one
 	order    int
+}
+
+// keep is how much of a member the test reads: the files it compares, and
+// the start of a binary (race-instrumented decompression is slow). The
+// linux binary is read whole, to be run.
+func keep(name string, size int64) int64 {
+	if strings.HasSuffix(name, "/kauth.exe") {
+		return 2
+	}
+	return size
 }
 
 func readTarGz(t *testing.T, path string) map[string]*entry {
@@ -217,8 +233,8 @@ func readTarGz(t *testing.T, path string) map[string]*entry {
 		if err != nil {
 			t.Fatal(err)
 		}
-		data, _ := io.ReadAll(tr)
-		out[h.Name] = &entry{dir: h.Typeflag == tar.TypeDir, mode: h.Mode, mtime: h.ModTime, uid: h.Uid, gid: h.Gid, data: data, order: i}
+		data, _ := io.ReadAll(io.LimitReader(tr, keep(h.Name, h.Size)))
+		out[h.Name] = &entry{dir: h.Typeflag == tar.TypeDir, mode: h.Mode, mtime: h.ModTime, uid: h.Uid, gid: h.Gid, size: h.Size, data: data, order: i}
 	}
 	return out
 }
@@ -236,9 +252,10 @@ func readZip(t *testing.T, path string) map[string]*entry {
 		if err != nil {
 			t.Fatal(err)
 		}
-		data, _ := io.ReadAll(rc)
+		size := int64(f.UncompressedSize64)
+		data, _ := io.ReadAll(io.LimitReader(rc, keep(f.Name, size)))
 		rc.Close()
-		out[f.Name] = &entry{dir: f.Mode().IsDir(), mode: int64(f.Mode().Perm()), mtime: f.Modified, data: data, order: i}
+		out[f.Name] = &entry{dir: f.Mode().IsDir(), mode: int64(f.Mode().Perm()), mtime: f.Modified, size: size, data: data, order: i}
 	}
 	return out
 }
@@ -284,8 +301,8 @@ func checkEntries(t *testing.T, archive string, got map[string]*entry, dir, exe 
 	if !bytes.HasPrefix(got[dir+"/README.md"].data, []byte("# kauth")) {
 		t.Errorf("%s: README.md is not the repository's", archive)
 	}
-	if len(got[dir+"/"+exe].data) < 1<<20 {
-		t.Errorf("%s: %s is %d bytes; want a kauth binary", archive, exe, len(got[dir+"/"+exe].data))
+	if got[dir+"/"+exe].size < 1<<20 {
+		t.Errorf("%s: %s is %d bytes; want a kauth binary", archive, exe, got[dir+"/"+exe].size)
 	}
 }
 
