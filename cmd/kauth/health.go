@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -30,41 +29,15 @@ container image runs it as its HEALTHCHECK: it has no shell or curl.`)
 	if *timeout <= 0 {
 		return usageErrorf("health", "--timeout %v: want a positive duration such as 5s", *timeout)
 	}
-	network, address := "unix", ""
-	switch a := *addr; {
-	case a == "":
-		p, err := agent.DefaultSocketPath(c.getenv)
-		if err != nil {
-			return &configError{err}
-		}
-		address = p
-	case strings.HasPrefix(a, "unix:"):
-		address = strings.TrimPrefix(a, "unix:")
-	case strings.HasPrefix(a, "/"):
-		address = a
-	default:
-		if _, port, err := net.SplitHostPort(a); err != nil || port == "" {
-			return usageErrorf("health", "--addr %q: want HOST:PORT or unix:/path/to/agent.sock", a)
-		}
-		network, address = "tcp", a
+	conn, err := c.dialAgent("health", agent.Config{}, *addr, false)
+	if err != nil {
+		return err
 	}
-	where := address
-	if network == "unix" {
-		where = "unix:" + address
-	}
+	where := conn.where
 
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	client := &http.Client{
-		Transport: &http.Transport{
-			// The agent is local: never through an HTTP_PROXY.
-			Proxy: nil,
-			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-				return (&net.Dialer{}).DialContext(ctx, network, address)
-			},
-		},
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
+	client := conn.client()
 	defer client.CloseIdleConnections()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://localhost/healthz", nil)
 	if err != nil {
@@ -79,12 +52,12 @@ container image runs it as its HEALTHCHECK: it has no shell or curl.`)
 		if errors.Is(err, context.DeadlineExceeded) {
 			return fmt.Errorf("kauth health: no answer from the agent at %s within %v", where, *timeout)
 		}
-		return fmt.Errorf("kauth health: no agent answers at %s: %v", where, healthCause(err))
+		return fmt.Errorf("kauth health: no agent answers at %s: %v", where, innermost(err))
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	if err != nil {
-		return fmt.Errorf("kauth health: reading the answer of %s: %v", where, healthCause(err))
+		return fmt.Errorf("kauth health: reading the answer of %s: %v", where, innermost(err))
 	}
 	var h struct {
 		Status       string `json:"status"`
@@ -96,18 +69,6 @@ container image runs it as its HEALTHCHECK: it has no shell or curl.`)
 	}
 	fmt.Fprintf(c.stdout, "ok: %d accounts, %d tokens usable (%s)\n", h.Accounts, h.TokensUsable, where)
 	return nil
-}
-
-// healthCause is the innermost error of a failed call, which says what went
-// wrong (connection refused, no such file) without the URL around it.
-func healthCause(err error) error {
-	for {
-		u := errors.Unwrap(err)
-		if u == nil {
-			return err
-		}
-		err = u
-	}
 }
 
 // healthClip returns at most n bytes of b as one line.

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -10,10 +9,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/kauth/kauth"
-	"github.com/kauth/kauth/internal/testlog"
 )
 
 // TestHealth: kauth health asks a running agent's /healthz over its socket
@@ -38,28 +35,11 @@ accounts:
     appsecret: {env: KIS_APPSECRET}
 `), 0o600)
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var stdout, stderr testlog.Buffer
-	code := make(chan int, 1)
-	go func() {
-		code <- Main(ctx, []string{"serve", "--config", config}, nil, &stdout, &stderr, func(k string) string { return env[k] })
-	}()
+	srv := startServe(t, env, "--config", config)
 	tcpRE := regexp.MustCompile(`tcp +http://(\S+)`)
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(stdout.String(), "accounts  paper") {
-		if time.Now().After(deadline) {
-			t.Fatalf("kauth serve did not get ready:\n%s\n%s", stdout.String(), stderr.String())
-		}
-		select {
-		case c := <-code:
-			t.Fatalf("kauth serve exited %d:\n%s", c, stderr.String())
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
-	m := tcpRE.FindStringSubmatch(stdout.String())
+	m := tcpRE.FindStringSubmatch(srv.stdout.String())
 	if m == nil {
-		t.Fatalf("kauth serve printed no tcp address:\n%s", stdout.String())
+		t.Fatalf("kauth serve printed no tcp address:\n%s", srv.stdout.String())
 	}
 	tcp := m[1]
 
@@ -136,13 +116,7 @@ accounts:
 		})
 	}
 
-	cancel()
-	select {
-	case c := <-code:
-		if c != 0 {
-			t.Errorf("kauth serve exited %d; want 0\n%s", c, stderr.String())
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("kauth serve did not stop")
+	if c := srv.stop(t); c != 0 {
+		t.Errorf("kauth serve exited %d; want 0\n%s", c, srv.stderr.String())
 	}
 }
