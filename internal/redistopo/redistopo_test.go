@@ -48,14 +48,18 @@ func TestClusterServesEverySlotAndFailsOver(t *testing.T) {
 func TestSentinelFailover(t *testing.T) {
 	longtest.Skip(t, "a Sentinel failover; store/redis runs one on this harness under load in the default run")
 	s := StartSentinel(t)
-	// A failover takes 10–15 s; the client then finds the new master
-	// through the Sentinel, which a loaded machine can slow past 30 s.
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
 	c := s.Client()
 	defer c.Close()
 	if err := c.Set(ctx, "k", "v", 0).Err(); err != nil {
 		t.Fatal(err)
+	}
+	// Replication is asynchronous: a forced failover may promote a replica
+	// that has not yet received the write (then GET answers nil for good).
+	// WAIT until the replica holds it.
+	if n, err := c.Do(ctx, "WAIT", 1, 10000).Int(); err != nil || n < 1 {
+		t.Fatalf("WAIT 1 = %d, %v; want the replica to acknowledge the write", n, err)
 	}
 	before, _ := s.MasterAddr(ctx)
 	after, err := s.Failover(ctx)
@@ -66,14 +70,15 @@ func TestSentinelFailover(t *testing.T) {
 		t.Fatalf("master %s → %s; want the replica %s", before, after, s.Replica.Addr)
 	}
 	for {
-		if v, err := c.Get(ctx, "k").Result(); err == nil {
+		v, err := c.Get(ctx, "k").Result()
+		if err == nil {
 			if v != "v" {
 				t.Fatalf("GET after failover = %q", v)
 			}
 			break
 		}
 		if ctx.Err() != nil {
-			t.Fatal("the failover client did not reach the new master")
+			t.Fatalf("the failover client did not reach the new master: last GET: %v", err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
