@@ -97,6 +97,9 @@ func (s *Server) reissueModeLocked(b kauth.Broker) ReissueMode {
 	if m, ok := s.reissue[b]; ok {
 		return m
 	}
+	if b == tossBroker {
+		return ReissueNewRevokeOld
+	}
 	if spec, ok := kauth.LookupBroker(b); ok {
 		if m, err := ParseReissueMode(spec.Reissue); err == nil {
 			return m
@@ -287,7 +290,7 @@ func simBrokers() []kauth.Broker {
 			out = append(out, b)
 		}
 	}
-	return out
+	return append(out, tossBroker)
 }
 
 // mustSpec returns the registered spec of b, or one that names b alone.

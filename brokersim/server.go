@@ -100,6 +100,7 @@ type Server struct {
 	faults  []*pendingFault
 	stats   statsState
 	ws      wsState
+	toss    tossState
 	hanging atomic.Int64  // handlers parked in a Hang fault
 	release chan struct{} // closed by ReleaseHangs
 }
@@ -275,6 +276,7 @@ var routes = map[kauth.Broker]map[string]route{
 		"/api/dostk/stkinfo": {http.MethodPost, (*Server).kiwoomStkinfo},
 		"/api/dostk/acnt":    {http.MethodPost, (*Server).kiwoomAcnt},
 	},
+	tossBroker: tossRoutes,
 }
 
 // ServeHTTP implements http.Handler.
