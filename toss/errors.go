@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/kauth/kauth"
@@ -158,7 +159,7 @@ func checkResponse(c kauth.Credentials, op string, resp *http.Response, body []b
 	case '"':
 		var s string
 		json.Unmarshal(raw, &s)
-		code = wire.Code(s)
+		code = tossCode(s)
 		e.Message = wire.Message(a.ErrorDescription, secrets...)
 		kind, ok = oauthKinds[code]
 	case '{':
@@ -166,7 +167,7 @@ func checkResponse(c kauth.Credentials, op string, resp *http.Response, body []b
 		if err := json.Unmarshal(raw, &ae); err != nil {
 			return byStatus(e, resp, now, fmt.Errorf("unexpected JSON: %w", err))
 		}
-		code = wire.Code(ae.Code)
+		code = tossCode(ae.Code)
 		e.Message = wire.Message(ae.Message, secrets...)
 		kind, ok = apiKinds[code]
 		if secs, valid := ae.Data.RetryAfterSeconds.Int(); valid && secs > 0 && secs <= 86400 {
@@ -220,15 +221,34 @@ func checkResponse(c kauth.Credentials, op string, resp *http.Response, body []b
 func byStatus(e *kauth.Error, resp *http.Response, now time.Time, cause error) *kauth.Error {
 	wire.ByStatus(e, resp, now, cause, e.Op == OpIssue)
 	if resp.StatusCode == http.StatusForbidden {
-		e.Kind = kauth.ErrCredentials
-		if cause == nil {
-			e.Err = &IPNotAllowedError{Code: e.Code}
+		// The allow-list's refusal may come from the edge as a page of
+		// its own: the advice matters more than the page's shape.
+		e.Kind, e.Err = kauth.ErrCredentials, &IPNotAllowedError{Code: e.Code}
+		if e.Message == "" && cause != nil {
+			e.Message = cause.Error()
 		}
 	}
 	if e.Kind == kauth.ErrRateLimited && e.RetryAfter == 0 {
 		e.RetryAfter = RateLimitRetryAfter
 	}
 	return e
+}
+
+// tossCode returns s if it looks like one of Toss's codes — lower-case
+// letters, digits, '-' and '_', at most 48 bytes ("amount-order-outside-
+// regular-hours" is 34) — and "" otherwise, so that a body that puts
+// something else in a code field cannot smuggle it into an error.
+func tossCode(s string) string {
+	s = strings.TrimSpace(s)
+	if s == "" || len(s) > 48 {
+		return ""
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return ""
+		}
+	}
+	return s
 }
 
 // transportError wraps a failure to get an answer at all.

@@ -150,5 +150,5 @@ func apiCode(body []byte) string {
 	if err := unmarshal(body, &env); err != nil || env.Error == nil {
 		return ""
 	}
-	return wire.Code(env.Error.Code)
+	return tossCode(env.Error.Code)
 }
