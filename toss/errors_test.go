@@ -129,4 +129,3 @@ func TestRejected(t *testing.T) {
 func TestRejectedStreams(t *testing.T) {
 	brokertest.RejectedStreams(t, "/api/v1/orders", `{"result":{"orderId":"`, New().Rejected)
 }
-
