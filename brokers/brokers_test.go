@@ -2,11 +2,14 @@ package brokers_test
 
 import (
 	"context"
+	"errors"
 	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/kauth/kauth"
 	"github.com/kauth/kauth/brokers"
+	"github.com/kauth/kauth/internal/brokertest"
 )
 
 // TestRegistryComplete checks that every listed broker is registered with
@@ -31,10 +34,30 @@ func TestRegistryComplete(t *testing.T) {
 				}
 			}
 			switch {
-			case s.Display == "", s.RealURL == "", s.MockURL == "", s.KeyVar == "", s.SecretVar == "",
+			case s.Display == "", s.RealURL == "", s.KeyVar == "", s.SecretVar == "",
 				s.BaseURLVar == "", s.EnvVar == "", s.SecretName == "", s.New == nil, s.TokenExpiry == nil,
-				len(s.PathPrefixes) == 0, s.TokenPath == "", s.RevokePath == "", s.RateLimit == nil, s.Probe == nil, s.ProbeOK == nil, s.Sim == "":
+				len(s.PathPrefixes) == 0, s.TokenPath == "", s.RateLimit == nil, s.Probe == nil, s.ProbeOK == nil, s.Sim == "":
 				t.Fatalf("incomplete spec: %+v", s)
+			}
+			// A broker with no paper-trading environment (Toss) has no
+			// MockURL; its Provider refuses mock before sending anything.
+			// One with no revoke endpoint has no RevokePath; its Revoke
+			// fails without sending.
+			if s.MockURL == "" || s.RevokePath == "" {
+				srv := brokertest.NewServer(t, nil) // any request fails the test
+				p := s.New(srv.URL, nil, nil)
+				if s.MockURL == "" {
+					_, err := p.Issue(context.Background(), kauth.Credentials{Broker: s.Name, Env: kauth.Mock, AppKey: "k", AppSecret: "s"})
+					if !errors.Is(err, kauth.ErrBadRequest) || !strings.Contains(err.Error(), "mock") {
+						t.Errorf("Issue at mock with no MockURL = %v; want a bad request naming mock", err)
+					}
+				}
+				if s.RevokePath == "" {
+					err := p.Revoke(context.Background(), kauth.Credentials{Broker: s.Name, Env: kauth.Real, AppKey: "k", AppSecret: "s"}, "t")
+					if !errors.Is(err, kauth.ErrBadRequest) || kauth.Retryable(err) {
+						t.Errorf("Revoke with no RevokePath = %v; want a bad request, not retryable", err)
+					}
+				}
 			}
 			switch s.Reissue {
 			case "same", "new-keep-old", "new-revoke-old":
