@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/kauth/kauth"
+	"github.com/kauth/kauth/brokers"
 	"github.com/kauth/kauth/kis"
 )
 
@@ -105,6 +106,11 @@ then exits 1 saying what the store holds.`)
 	b, e, err := fs.parseTarget(args, &t, timeout)
 	if err != nil {
 		return err
+	}
+	if spec, _ := brokers.Get(b); spec.RevokePath == "" {
+		// Nothing is touched: marking the token revoked would only make
+		// the next kauth token issue, which kills it for every holder.
+		return fmt.Errorf("kauth: %s %s: revoke: %s has no token revoke endpoint; a token lives until it expires or a new one is issued", b, e, spec.Display)
 	}
 	s, err := c.newAppClient(b, e, *timeout, *verbose, false)
 	if err != nil {
