@@ -149,6 +149,9 @@ type account struct {
 	// shared, if not nil, is the app key's budget shared with other agents
 	// (Options.SharedBudget); the proxy then waits on it instead of limiter.
 	shared *budget.Shared
+	// groups, if not nil, paces the calls of a broker that limits per API
+	// group (Toss), in place of limiter and shared.
+	groups *groupBudgets
 	proxy  *httputil.ReverseProxy
 	// revokePass makes the facade's revoke endpoints revoke the shared
 	// token (config revoke: pass).
@@ -401,6 +404,7 @@ func (a *Agent) newAccount(r resolved, lim *rate.Limiter) (*account, error) {
 	}
 	acct := &account{name: name, creds: r.creds, baseURL: u, mgr: mgr, limiter: lim, revokePass: r.Revoke == RevokePass,
 		wsClientMax: r.WSClientMaxSubscriptions, wsControlRate: r.WSControlRate}
+	acct.groups = newGroupBudgets(p, u.Path, a.clock.Now)
 	acct.proxy = a.newProxy(acct)
 	return acct, nil
 }

@@ -39,6 +39,7 @@ import (
 	"time"
 
 	"github.com/kauth/kauth"
+	"github.com/kauth/kauth/internal/tossapi"
 	"github.com/kauth/kauth/internal/wire"
 )
 
@@ -151,4 +152,18 @@ func apiCode(body []byte) string {
 		return ""
 	}
 	return tossCode(env.Error.Code)
+}
+
+// RateGroup returns the rate-limit group of a call (method, path) and the
+// calls per second Toss documents for it at now — ORDER_INFO allows 3
+// instead of 6 from 09:00 to 09:10 KST — or "" and 0 for a path whose
+// group Toss does not document. Toss limits calls per client and per
+// group, and tells the limit in force in X-RateLimit-Limit (overview,
+// Rate Limits); see internal/tossapi for the table and its source.
+func (p *Provider) RateGroup(method, path string, now time.Time) (group string, perSecond float64) {
+	g := tossapi.Group(method, path)
+	if g == "" {
+		return "", 0
+	}
+	return g, float64(tossapi.PerSecond(g, now))
 }

@@ -1,0 +1,106 @@
+package agent_test
+
+import (
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kauth/kauth"
+	"github.com/kauth/kauth/agent"
+	"github.com/kauth/kauth/brokersim"
+	"github.com/kauth/kauth/toss"
+)
+
+// newTossHarness serves the demo Toss client as account toss-real.
+func newTossHarness(t *testing.T) *harness {
+	t.Helper()
+	app := brokersim.DemoTossReal
+	env := map[string]string{"K_TOSS": app.AppKey, "S_TOSS": app.Secret}
+	h := newHarness(t, setup{cfg: func(c *agent.Config) {
+		c.Accounts = []agent.Account{{Name: "toss-real", Broker: toss.Broker, Env: kauth.Real,
+			AppKey: agent.Secret{Env: "K_TOSS"}, AppSecret: agent.Secret{Env: "S_TOSS"}}}
+	}, opts: func(o *agent.Options) {
+		get := o.Getenv
+		o.Getenv = func(k string) string {
+			if v, ok := env[k]; ok {
+				return v
+			}
+			return get(k)
+		}
+	}, onSim: func(u string) {
+		env[toss.BaseURLEnv] = brokersim.BaseURL(u, toss.Broker, kauth.Real)
+	}})
+	h.secrets = append(h.secrets, app.AppKey, app.Secret)
+	return h
+}
+
+// TestTossGroupBudgets: the agent paces Toss's calls per API group — three
+// ACCOUNT calls (1 a second) are spread over two seconds and more, while
+// MARKET_DATA calls made at the same time do not wait behind them — and
+// the broker rate-limits none of them.
+func TestTossGroupBudgets(t *testing.T) {
+	h := newTossHarness(t)
+	if tok := h.token("toss-real"); tok.AccessToken == "" {
+		t.Fatal("no token")
+	}
+	start := time.Now()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var accountsDone, pricesDone []time.Duration
+	call := func(path string, done *[]time.Duration) {
+		defer wg.Done()
+		r := h.viaUnix("GET", "/proxy/toss-real"+path, nil, nil)
+		if r.status != 200 {
+			t.Errorf("GET %s = %d %s", path, r.status, r.body)
+		}
+		mu.Lock()
+		*done = append(*done, time.Since(start))
+		mu.Unlock()
+	}
+	for range 3 {
+		wg.Add(1)
+		go call("/api/v1/accounts", &accountsDone)
+	}
+	for range 5 {
+		wg.Add(1)
+		go call(toss.ProbePath, &pricesDone)
+	}
+	wg.Wait()
+	slowest := func(ds []time.Duration) (m time.Duration) {
+		for _, d := range ds {
+			m = max(m, d)
+		}
+		return m
+	}
+	if d := slowest(accountsDone); d < 2*time.Second {
+		t.Errorf("3 ACCOUNT calls took %v; want them paced at under 1 a second", d)
+	}
+	if d := slowest(pricesDone); d > time.Second {
+		t.Errorf("5 MARKET_DATA calls took %v; want them not held behind ACCOUNT", d)
+	}
+	if st := h.sim.Stats().App(toss.Broker, kauth.Real, brokersim.DemoTossReal.AppKey); st.RateLimited != 0 {
+		t.Errorf("the broker rate-limited %d calls; want 0", st.RateLimited)
+	}
+}
+
+// TestTossGroupRetryAfter: after a 429 with Retry-After, the group's next
+// call waits that long; other groups do not.
+func TestTossGroupRetryAfter(t *testing.T) {
+	h := newTossHarness(t)
+	h.token("toss-real")
+	h.sim.Inject(brokersim.Fault{Kind: brokersim.RateLimit, Broker: toss.Broker, Env: kauth.Real, Path: "/api/v1/prices", Count: 1})
+	if r := h.viaUnix("GET", "/proxy/toss-real"+toss.ProbePath, nil, nil); r.status != http.StatusTooManyRequests {
+		t.Fatalf("faulted call = %d %s; want the broker's 429", r.status, r.body)
+	}
+	start := time.Now()
+	if r := h.viaUnix("GET", "/proxy/toss-real/api/v1/accounts", nil, nil); r.status != 200 || time.Since(start) > 500*time.Millisecond {
+		t.Errorf("another group's call = %d after %v; want it at once", r.status, time.Since(start))
+	}
+	if r := h.viaUnix("GET", "/proxy/toss-real"+toss.ProbePath, nil, nil); r.status != 200 {
+		t.Fatalf("next call = %d %s", r.status, r.body)
+	}
+	if d := time.Since(start); d < 900*time.Millisecond {
+		t.Errorf("the call after a 429 with Retry-After: 1 went after %v; want a second's wait", d)
+	}
+}
