@@ -2,6 +2,7 @@ package agent_test
 
 import (
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -102,5 +103,25 @@ func TestTossGroupRetryAfter(t *testing.T) {
 	}
 	if d := time.Since(start); d < 900*time.Millisecond {
 		t.Errorf("the call after a 429 with Retry-After: 1 went after %v; want a second's wait", d)
+	}
+}
+
+// TestTossAccountHeaderPassesThrough: the proxy adds the bearer token and
+// passes X-Tossinvest-Account, which Toss's account calls require, through
+// untouched; without it the broker's own 400 comes back.
+func TestTossAccountHeaderPassesThrough(t *testing.T) {
+	h := newTossHarness(t)
+	h.token("toss-real")
+	r := h.viaUnix("GET", "/proxy/toss-real/api/v1/holdings", nil, http.Header{"X-Tossinvest-Account": {"1"}})
+	if r.status != 200 || !strings.Contains(string(r.body), `"result"`) {
+		t.Fatalf("holdings with the account header = %d %s", r.status, r.body)
+	}
+	r = h.viaUnix("GET", "/proxy/toss-real/api/v1/holdings", nil, nil)
+	if r.status != 400 || !strings.Contains(string(r.body), "account-header-required") {
+		t.Fatalf("holdings without the account header = %d %s; want the broker's 400", r.status, r.body)
+	}
+	// The token endpoint is never proxied.
+	if r := h.viaUnix("POST", "/proxy/toss-real/oauth2/token", nil, nil); r.status != http.StatusForbidden {
+		t.Errorf("proxied /oauth2/token = %d; want it refused", r.status)
 	}
 }
