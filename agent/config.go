@@ -470,6 +470,9 @@ func resolveAccount(a Account, getenv func(string) string) (resolved, error) {
 		return r, err
 	}
 	r.Broker, r.Env = b, e
+	if s, _ := brokers.Get(b); e == kauth.Mock && s.MockURL == "" {
+		return r, fmt.Errorf("%s has no paper-trading (mock) environment: use env real", s.Display)
+	}
 	secretName := "appsecret"
 	if s, _ := brokers.Get(b); s.SecretName != "" && s.SecretName != secretName {
 		secretName = "appsecret (the " + string(b) + " " + s.SecretName + ")"
