@@ -76,6 +76,12 @@ type Server struct {
 	// default over 0.9: LS 3, DB 5); negative disables the limit.
 	IGWCallsPerSecond int
 
+	// TossCallsPerSecond overrides the per-client, per-group limits of
+	// Toss (the documented table, see internal/tossapi): a positive value
+	// is every group's limit; a negative value disables them. 0 means the
+	// documented limits.
+	TossCallsPerSecond int
+
 	// ReissueInvalidated makes the token endpoints hand back a token that
 	// InvalidateToken (or an InvalidToken fault) made invalid, as long as it
 	// would otherwise be re-issued: it scripts a broker that returns the very

@@ -83,6 +83,9 @@ func (s *Server) tossAllowedLocked(r *http.Request) bool {
 // tossLimit returns the limit of group at now: its documented calls per
 // second, or a negative number for none.
 func (s *Server) tossLimit(group string, now time.Time) int {
+	if s.TossCallsPerSecond != 0 {
+		return s.TossCallsPerSecond
+	}
 	if n := tossapi.PerSecond(group, now); n > 0 {
 		return n
 	}

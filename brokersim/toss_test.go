@@ -239,3 +239,26 @@ func TestTossAccountHeader(t *testing.T) {
 		t.Fatalf("prices without a token = %d %v; want 401 edge-blocked", status, body)
 	}
 }
+
+func TestTossCallsPerSecond(t *testing.T) {
+	sim, ts := newSim(t)
+	sim.TossCallsPerSecond = -1
+	base := BaseURL(ts.URL, tossBroker, kauth.Real)
+	tok := tossIssue(t, base)
+	for i := range 5 {
+		if status, h, body := tossDo(t, "GET", base+"/api/v1/accounts", tok, nil, nil); status != 200 || h.Get("X-RateLimit-Limit") != "" {
+			t.Fatalf("accounts call %d with no limits = %d %v %v", i, status, h, body)
+		}
+	}
+	sim2, ts2 := newSim(t)
+	sim2.TossCallsPerSecond = 2
+	base = BaseURL(ts2.URL, tossBroker, kauth.Real)
+	tok = tossIssue(t, base)
+	tossDo(t, "GET", base+"/api/v1/prices", tok, nil, nil)
+	if status, h, _ := tossDo(t, "GET", base+"/api/v1/prices", tok, nil, nil); status != 200 || h.Get("X-RateLimit-Limit") != "2" {
+		t.Fatalf("prices at 2 a second = %d %v", status, h)
+	}
+	if status, _, _ := tossDo(t, "GET", base+"/api/v1/prices", tok, nil, nil); status != 429 {
+		t.Fatalf("third prices call in a second = %d; want 429", status)
+	}
+}
