@@ -44,6 +44,7 @@ type tossState struct {
 	buckets map[tossBucketKey]*tossBucket
 	allow   map[string]bool // nil: every IP may call
 	seq     int             // request ids
+	ws      tossWS
 }
 
 type tossBucketKey struct {
