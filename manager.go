@@ -304,10 +304,8 @@ func (m *Manager) refreshInBackground(s *state) {
 		if _, err := m.refresh(ctx, true); err != nil {
 			// Keep serving the valid token, and try again later rather
 			// than on every call.
-			now := m.clock.Now()
-			retry := now.Add(max(s.usableUntil.Sub(now)/4, m.policy.minInterval))
 			next := *s
-			next.refreshAt = earlier(retry.Round(0), s.usableUntil)
+			next.refreshAt = m.policy.retryAhead(m.clock.Now(), s.usableUntil)
 			next.setFast()
 			m.cur.CompareAndSwap(s, &next)
 		}

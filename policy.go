@@ -2,6 +2,7 @@ package kauth
 
 import (
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -20,31 +21,74 @@ type policy struct {
 type verb int
 
 const (
-	adopt   verb = iota + 1 // serve the stored token
+	adopt   verb = iota + 1 // serve the stored token (decision.tok)
 	keep                    // serve the stored token, and try again at decision.at
 	waitFor                 // wait decision.d, then issue
 	issue                   // issue now
 	fail                    // give up with decision.err
+	accept                  // write decision.tok to the store and serve it
+	revoke                  // revoke decision.tok at the broker, then issue again
 )
 
-var verbNames = [...]string{adopt: "adopt", keep: "keep", waitFor: "wait", issue: "issue", fail: "fail"}
+var verbNames = [...]string{adopt: "adopt", keep: "keep", waitFor: "wait", issue: "issue", fail: "fail", accept: "accept", revoke: "revoke"}
 
 func (v verb) String() string { return verbNames[v] }
 
 type decision struct {
-	verb verb
-	d    time.Duration // for waitFor
-	at   time.Time     // for keep: when to refresh again
-	err  error         // for fail
+	verb  verb
+	entry Entry         // beforeIssue: the entry the refresh holds from here on
+	save  bool          // beforeIssue: write entry before acting on verb
+	tok   Token         // adopt, keep, accept, revoke: the token
+	same  bool          // accept: the broker handed back a token already held
+	event EventKind     // adopt, accept: the event that reports it
+	d     time.Duration // waitFor: the wait; fail: the RetryAfter, if any
+	at    time.Time     // keep: when to refresh again
+	err   error         // fail: the kind of failure
+	why   string        // fail: what the caller is told
+	hold  time.Duration // fail: how long the failure is answered from memory (0: not at all)
+	// forget, for fail: the refusal of tok is forgotten here and in the
+	// store, so that tok is tried again once the failure is no longer
+	// remembered.
+	forget bool
+}
+
+// standing says whether a stored token may be served, and if not, why.
+type standing int
+
+const (
+	sound    standing = iota // nothing is known against it
+	refused                  // the broker refused it (Entry.Rejected, or this process's record)
+	revoking                 // a revoke of it was started (Entry.Revoking) and may or may not have reached the broker
+)
+
+// standingOf is the one rule that says whether tok may be served, given
+// the records of entry e (its Rejected and Revoking) and marked, whether
+// this process recorded a refusal of tok.
+func standingOf(tok Token, e Entry, marked bool) standing {
+	if tok.AccessToken == "" {
+		return sound
+	}
+	switch fp := tok.Fingerprint(); {
+	case marked || fp == e.Rejected:
+		return refused
+	case fp == e.Revoking:
+		return revoking
+	}
+	return sound
 }
 
 // before is the situation when a refresh holds the store's lock.
 type before struct {
-	now      time.Time
-	stored   Entry         // the shared entry; zero if none or unreadable
-	rejected bool          // the stored token is marked rejected (here or in the entry)
-	ahead    bool          // a refresh ahead of a token still served
-	spent    time.Duration // how much of the issuance budget is already used
+	now    time.Time
+	stored Entry // the shared entry; zero if none or unreadable
+	marked bool  // this process recorded a refusal of the stored token
+	// orphan is a token the broker gave this refresh under a lease lost
+	// before it was saved (zero if none); orphanMarked says it was
+	// reported rejected since.
+	orphan       Token
+	orphanMarked bool
+	ahead        bool          // a refresh ahead of a token still served
+	spent        time.Duration // how much of the issuance budget is already used
 }
 
 // usable reports whether tok may be handed out at now.
@@ -78,66 +122,174 @@ func keepIssuedAt(tok Token, known ...Token) Token {
 	return tok
 }
 
-// beforeIssue decides whether a refresh adopts the stored token, waits for
-// the issuance spacing, or issues.
+// beforeIssue decides what a refresh does with what the store holds: adopt
+// the stored token, keep it a while, take back a token the broker gave it
+// under a lost lease, wait for the issuance spacing, or issue. The entry
+// it returns is the one the refresh holds from then on: a refused or
+// revoking token is taken out of it, a refusal known only here is recorded
+// in it, and a LastIssue in the future is taken as now.
 func (p policy) beforeIssue(b before) decision {
-	tok := b.stored.Token
-	usable := !b.rejected && p.usable(tok, b.now)
-	if usable && !b.ahead {
-		return decision{verb: adopt}
+	e, save := b.stored, false
+	switch standingOf(e.Token, e, b.marked) {
+	case refused:
+		if fp := e.Token.Fingerprint(); e.Rejected != fp {
+			// The refusal goes to the shared entry, so that no process
+			// adopts the token again.
+			e.Rejected, save = fp, true
+		}
+		e.Token = Token{}
+	case revoking:
+		// A revoke of it was started, and its revoker is gone (we hold
+		// the lock): the broker may have revoked it. Issue instead; if
+		// the revoke never reached the broker, it hands this token back
+		// (KIS within 6 h of its issue, Kiwoom while it is valid), and
+		// then it is good to serve.
+		e.Token = Token{}
 	}
-	if usable && b.ahead && b.now.Before(p.refreshAt(tok, b.now, false)) {
-		// Someone refreshed already: the stored token is newer than ours.
-		return decision{verb: adopt}
-	}
-	if next := b.stored.LastIssue.Add(p.minInterval); b.now.Before(next) {
+	if e.LastIssue.After(b.now) {
 		// A LastIssue in the future (a peer whose clock runs ahead, an NTP
-		// step back) must not hold issuance back for longer than the
-		// spacing itself, counted on our clock.
-		d := min(next.Sub(b.now), p.minInterval)
-		if usable {
-			return decision{verb: keep, at: b.now.Add(d)}
-		}
-		if b.spent+d > p.budget {
-			return decision{verb: fail, d: d, err: ErrRateLimited}
-		}
-		return decision{verb: waitFor, d: d}
+		// step back) is taken as now, on our clock: it holds issuance back
+		// for one spacing at most, and the next caller finds it over.
+		e.LastIssue, save = b.now, true
 	}
-	return decision{verb: issue}
+	tok := e.Token
+	usable := p.usable(tok, b.now)
+	if o := b.orphan; o.AccessToken != "" && !b.orphanMarked && !usable && p.usable(o, b.now) {
+		// The broker gave us this token under the lease we lost, and the
+		// new holder left no usable one: keep ours rather than issue again.
+		e.Token = o
+		return decision{verb: accept, entry: e, save: save, tok: o, event: EventIssued}
+	}
+	d := decision{entry: e, save: save}
+	switch {
+	case usable && !b.ahead,
+		// Someone refreshed already: the stored token is newer than ours.
+		usable && b.ahead && b.now.Before(p.refreshAt(tok, b.now, false)):
+		d.verb, d.tok, d.event = adopt, tok, EventReused
+		return d
+	}
+	if next := e.LastIssue.Add(p.minInterval); b.now.Before(next) {
+		wait := min(next.Sub(b.now), p.minInterval)
+		switch {
+		case usable:
+			// Too soon to issue again, and what we have still works.
+			d.verb, d.tok, d.at = keep, tok, b.now.Add(wait)
+		case b.spent+wait > p.budget:
+			// Say so at once rather than sleep past the budget. Not
+			// remembered: the next caller may find the spacing over.
+			d.verb, d.d, d.err = fail, wait, ErrRateLimited
+			d.why = fmt.Sprintf("the issuance spacing (%v) outlasts IssueTimeout", wait.Round(time.Second))
+		default:
+			d.verb, d.d = waitFor, wait
+		}
+		return d
+	}
+	d.verb = issue
+	return d
 }
 
 // answer is what the broker handed back, and what was there before.
 type answer struct {
-	now      time.Time
-	tok      Token
-	rejected bool // tok is marked rejected
-	revoked  bool // this refresh already revoked a token at its end
+	now    time.Time
+	asked  time.Time // when the request that got tok was sent
+	tok    Token     // as the broker handed it
+	marked bool      // tok is in this process's record of refusals
+	served *Token    // the token this Manager served when the refresh began, if any
+	stored Token     // the token the refresh holds from the store (zero if none, refused or revoking)
+	again  bool      // this refresh already issued again after a same-token answer
 }
 
-// afterIssue decides what to do with the broker's token.
+// afterIssue decides what to do with the broker's token: accept it (and
+// which event reports it), revoke it and issue again, issue again, or
+// fail.
 func (p policy) afterIssue(a answer) decision {
+	known := []Token{a.stored}
+	if a.served != nil {
+		known = append(known, *a.served)
+	}
+	tok := keepIssuedAt(a.tok, known...)
+	unavailable := func(why string) decision {
+		return decision{verb: fail, tok: tok, err: ErrUnavailable, why: why, hold: p.holdFailure()}
+	}
 	switch {
-	case a.rejected:
-		return decision{verb: fail, err: ErrTokenReturnedAgain}
-	case p.usable(a.tok, a.now):
-		return decision{verb: adopt}
-	case !a.revoked && a.tok.AccessToken != "" && a.now.Before(a.tok.ExpiresAt):
+	case a.marked:
+		// Handing it out now would only loop between the broker's
+		// rejection and its re-issue: fail this round. The failure is
+		// remembered for a while, after which the mark is gone and the
+		// token is tried again, so a rejection that was a passing glitch
+		// heals itself and one that was not costs one issuance a minute
+		// at most.
+		return decision{verb: fail, tok: tok, err: ErrTokenReturnedAgain, hold: p.holdFailure(), forget: true,
+			why: "wait for it to expire, or revoke it (kauth revoke) so the broker mints a new one"}
+	case p.usable(tok, a.now):
+		d := decision{verb: accept, tok: tok, event: EventIssued}
+		switch {
+		case tok.AccessToken == a.stored.AccessToken || (a.served != nil && tok.AccessToken == a.served.AccessToken):
+			d.same, d.event = true, EventReused
+		case a.served != nil && a.now.Before(a.served.ExpiresAt):
+			d.event = EventRefreshed
+		}
+		return d
+	case tok.AccessToken == "":
+		return unavailable("empty token in the broker's answer")
+	case a.again:
+		return unavailable(fmt.Sprintf("the broker keeps answering with a token in its last %v", p.margin))
+	case a.now.Before(tok.ExpiresAt):
 		// The broker handed back a token in its last margin: it keeps the
 		// same token while it is valid (Kiwoom; KIS within 6 h of an
 		// issue). Revoke it and issue again, under the lock, so that the
 		// next one is new.
-		return decision{verb: issue}
+		return decision{verb: revoke, tok: tok}
+	case a.asked.Before(tok.ExpiresAt):
+		// Valid when the broker answered, expired by the time the answer
+		// is read (the clock moved while the call was on the way): the
+		// broker mints a new one once its token has expired, so issue
+		// again.
+		return decision{verb: issue, tok: tok}
 	}
-	return decision{verb: fail, err: ErrUnavailable}
+	return unavailable(fmt.Sprintf("the broker answered with a token that had expired (%s) when it was asked", tok.ExpiresAt.In(KST).Format(time.RFC3339)))
+}
+
+// reissue decides, once a same-token answer was revoked or had expired,
+// how long to wait before issuing again: the rest of the issuance spacing
+// since lastIssue, at most one spacing on our clock.
+func (p policy) reissue(now, lastIssue time.Time) decision {
+	if wait := lastIssue.Add(p.minInterval).Sub(now); wait > 0 {
+		return decision{verb: waitFor, d: min(wait, p.minInterval)}
+	}
+	return decision{verb: issue}
+}
+
+// holdFailure is how long a failed issuance whose cause lies with the
+// broker's token is answered from memory.
+func (p policy) holdFailure() time.Duration {
+	return max(p.minInterval, 5*time.Second)
+}
+
+// holdFor is how long a broker failure err is answered from memory.
+func (p policy) holdFor(err error) time.Duration {
+	if errors.Is(err, ErrUnavailable) {
+		return 5 * time.Second // transient: try again soon
+	}
+	if ra := RetryAfter(err); ra > 0 {
+		return ra
+	}
+	return p.holdFailure()
 }
 
 // reconcile decides what a reload does with the stored entry: serve it
 // (adopt), keep what is served (keep), or drop what is served (fail).
-func (p policy) reconcile(now time.Time, stored Entry, storedRejected bool, served *Token) verb {
+// marked says this process recorded a refusal of the stored token. Without
+// the store's lock (locked false) a reload only drops a served token that
+// was revoked or rejected elsewhere, or swaps it for the replacement stored
+// with that record: a revoked token is worse than any other, while taking a
+// newer token over a live one needs the lock, so that no refresh writes
+// between the read and the decision.
+func (p policy) reconcile(now time.Time, stored Entry, marked bool, served *Token, locked bool) verb {
 	tok := stored.Token
-	adoptable := !storedRejected && p.usable(tok, now) && (served == nil || !older(tok, *served))
+	adoptable := standingOf(tok, stored, marked) == sound && p.usable(tok, now) && (served == nil || !older(tok, *served))
 	switch {
-	case served != nil && (stored.Rejected == served.Fingerprint() || stored.Revoking == served.Fingerprint()):
+	case served != nil && standingOf(*served, stored, false) != sound:
 		// Revoked, being revoked or rejected elsewhere: take its
 		// replacement if there is one, else drop it.
 		if adoptable && tok.AccessToken != served.AccessToken {
@@ -146,14 +298,15 @@ func (p policy) reconcile(now time.Time, stored Entry, storedRejected bool, serv
 		return fail
 	case served != nil && tok.AccessToken == served.AccessToken:
 		return keep
-	case adoptable:
+	case adoptable && locked:
 		return adopt
 	case served != nil && tok.AccessToken == "":
 		// Removed elsewhere (revoked, invalidated, deleted).
 		return fail
 	}
 	// Nothing better in the store (an older token, one that lags behind a
-	// write of ours that failed, one we know rejected): never swap back.
+	// write of ours that failed, one we know rejected), or no lock to take
+	// a newer one under: never swap back.
 	return keep
 }
 
@@ -187,6 +340,15 @@ func (p policy) retry(err error, took, spent, backoff time.Duration) (wait time.
 		return wait, false, counted
 	}
 	return wait, true, counted
+}
+
+// retryAhead is when a refresh ahead that failed at now is tried again,
+// for a token served until usableUntil: after a quarter of what is left,
+// and no sooner than the issuance spacing, so that a failing broker is not
+// asked on every call.
+func (p policy) retryAhead(now, usableUntil time.Time) time.Time {
+	retry := now.Add(max(usableUntil.Sub(now)/4, p.minInterval))
+	return earlier(retry.Round(0), usableUntil)
 }
 
 // refreshAt is when tok is refreshed in the background. same says the

@@ -24,28 +24,49 @@ func TestPolicyBeforeIssue(t *testing.T) {
 	fresh := tokAt("A", t0.Add(-time.Hour), day)           // 23 h left
 	window := tokAt("A", t0.Add(-day+20*time.Minute), day) // 20 min left: refresh ahead
 	last := tokAt("A", t0.Add(-day+30*time.Second), day)   // 30 s left: inside the margin
+	orphan := tokAt("O", t0.Add(-time.Second), day)        // given under a lease lost before it was saved
 	for _, tc := range []struct {
 		name string
 		pol  policy
 		in   before
-		want verb
-		d    time.Duration
-		err  error
+		want decision // verb, and the fields below when set
+		// entry is the entry the refresh must hold from then on; save,
+		// whether it must be written first.
+		entry Entry
+		save  bool
 	}{
-		{name: "nothing stored: issue", in: before{now: t0}, want: issue},
-		{name: "a usable stored token: adopt", in: before{now: t0, stored: Entry{Token: fresh}}, want: adopt},
-		{name: "a stored token marked rejected: issue", in: before{now: t0, stored: Entry{Token: fresh}, rejected: true}, want: issue},
-		{name: "a stored token in its last margin: issue", in: before{now: t0, stored: Entry{Token: last}}, want: issue},
-		{name: "refresh ahead, store holds our old token: issue", in: before{now: t0, stored: Entry{Token: window}, ahead: true}, want: issue},
-		{name: "refresh ahead, someone refreshed already: adopt", in: before{now: t0, stored: Entry{Token: fresh}, ahead: true}, want: adopt},
-		{name: "issued 10 s ago, nothing usable: wait the rest", in: before{now: t0, stored: Entry{LastIssue: t0.Add(-10 * time.Second)}}, want: waitFor, d: 51 * time.Second},
-		{name: "issued 10 s ago, a usable token: keep it, try later", in: before{now: t0, stored: Entry{Token: window, LastIssue: t0.Add(-10 * time.Second)}, ahead: true}, want: keep},
-		{name: "LastIssue 5 min in the future: wait one spacing at most", in: before{now: t0, stored: Entry{LastIssue: t0.Add(5 * time.Minute)}}, want: waitFor, d: 61 * time.Second},
-		{name: "LastIssue 1 h in the future: still one spacing", in: before{now: t0, stored: Entry{LastIssue: t0.Add(time.Hour)}}, want: waitFor, d: 61 * time.Second},
-		{name: "the spacing outlasts IssueTimeout: fail now", pol: policy{margin: time.Minute, minInterval: 61 * time.Second, budget: 20 * time.Second},
-			in: before{now: t0, stored: Entry{LastIssue: t0.Add(-time.Second)}}, want: fail, d: 60 * time.Second, err: ErrRateLimited},
-		{name: "the spacing outlasts what is left of the budget: fail now", in: before{now: t0, stored: Entry{LastIssue: t0.Add(-10 * time.Second)}, spent: 150 * time.Second}, want: fail, d: 51 * time.Second, err: ErrRateLimited},
-		{name: "spacing over: issue", in: before{now: t0, stored: Entry{Token: last, LastIssue: t0.Add(-61 * time.Second)}}, want: issue},
+		{name: "nothing stored: issue", in: before{now: t0}, want: decision{verb: issue}},
+		{name: "a usable stored token: adopt, reported as reused", in: before{now: t0, stored: Entry{Token: fresh}},
+			want: decision{verb: adopt, tok: fresh, event: EventReused}, entry: Entry{Token: fresh}},
+		{name: "a stored token refused here: record it in the entry, issue", in: before{now: t0, stored: Entry{Token: fresh}, marked: true},
+			want: decision{verb: issue}, entry: Entry{Rejected: fresh.Fingerprint()}, save: true},
+		{name: "a stored token refused elsewhere: issue, nothing to write", in: before{now: t0, stored: Entry{Token: fresh, Rejected: fresh.Fingerprint()}},
+			want: decision{verb: issue}, entry: Entry{Rejected: fresh.Fingerprint()}},
+		{name: "a stored token being revoked (its revoker gone): issue, no refusal recorded", in: before{now: t0, stored: Entry{Token: fresh, Revoking: fresh.Fingerprint()}},
+			want: decision{verb: issue}, entry: Entry{Revoking: fresh.Fingerprint()}},
+		{name: "a stored token in its last margin: issue", in: before{now: t0, stored: Entry{Token: last}}, want: decision{verb: issue}, entry: Entry{Token: last}},
+		{name: "refresh ahead, store holds our old token: issue", in: before{now: t0, stored: Entry{Token: window}, ahead: true}, want: decision{verb: issue}},
+		{name: "refresh ahead, someone refreshed already: adopt", in: before{now: t0, stored: Entry{Token: fresh}, ahead: true}, want: decision{verb: adopt, tok: fresh, event: EventReused}},
+		{name: "issued 10 s ago, nothing usable: wait the rest", in: before{now: t0, stored: Entry{LastIssue: t0.Add(-10 * time.Second)}}, want: decision{verb: waitFor, d: 51 * time.Second}},
+		{name: "issued 10 s ago, a usable token: keep it, try later", in: before{now: t0, stored: Entry{Token: window, LastIssue: t0.Add(-10 * time.Second)}, ahead: true},
+			want: decision{verb: keep, tok: window, at: t0.Add(51 * time.Second)}},
+		{name: "LastIssue 5 min in the future: taken as now and written, wait one spacing", in: before{now: t0, stored: Entry{LastIssue: t0.Add(5 * time.Minute)}},
+			want: decision{verb: waitFor, d: 61 * time.Second}, entry: Entry{LastIssue: t0}, save: true},
+		{name: "LastIssue 1 h in the future: still one spacing", in: before{now: t0, stored: Entry{LastIssue: t0.Add(time.Hour)}},
+			want: decision{verb: waitFor, d: 61 * time.Second}, entry: Entry{LastIssue: t0}, save: true},
+		{name: "the spacing outlasts IssueTimeout: fail now, not remembered", pol: policy{margin: time.Minute, minInterval: 61 * time.Second, budget: 20 * time.Second},
+			in: before{now: t0, stored: Entry{LastIssue: t0.Add(-time.Second)}}, want: decision{verb: fail, d: 60 * time.Second, err: ErrRateLimited}},
+		{name: "the spacing outlasts what is left of the budget: fail now", in: before{now: t0, stored: Entry{LastIssue: t0.Add(-10 * time.Second)}, spent: 150 * time.Second},
+			want: decision{verb: fail, d: 51 * time.Second, err: ErrRateLimited}},
+		{name: "spacing over: issue", in: before{now: t0, stored: Entry{Token: last, LastIssue: t0.Add(-61 * time.Second)}}, want: decision{verb: issue}},
+		{name: "an orphan, nothing usable stored: accept it, reported as issued", in: before{now: t0, stored: Entry{Token: last}, orphan: orphan},
+			want: decision{verb: accept, tok: orphan, event: EventIssued}, entry: Entry{Token: orphan}},
+		{name: "an orphan, the stored token refused here: accept it, the refusal recorded", in: before{now: t0, stored: Entry{Token: fresh}, marked: true, orphan: orphan},
+			want: decision{verb: accept, tok: orphan, event: EventIssued}, entry: Entry{Token: orphan, Rejected: fresh.Fingerprint()}, save: true},
+		{name: "an orphan, a usable token stored by the new holder: adopt the stored one", in: before{now: t0, stored: Entry{Token: fresh}, orphan: orphan},
+			want: decision{verb: adopt, tok: fresh, event: EventReused}},
+		{name: "an orphan refused since: issue", in: before{now: t0, orphan: orphan, orphanMarked: true}, want: decision{verb: issue}},
+		{name: "an orphan in its last margin: issue", in: before{now: t0, orphan: last}, want: decision{verb: issue}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			pol := tc.pol
@@ -53,8 +74,27 @@ func TestPolicyBeforeIssue(t *testing.T) {
 				pol = kisPol
 			}
 			got := pol.beforeIssue(tc.in)
-			if got.verb != tc.want || (tc.d != 0 && got.d != tc.d) || (tc.err != nil && !errors.Is(got.err, tc.err)) {
-				t.Errorf("beforeIssue() = %v %v %v; want %v %v %v", got.verb, got.d, got.err, tc.want, tc.d, tc.err)
+			w := tc.want
+			if got.verb != w.verb || (w.d != 0 && got.d != w.d) || (w.err != nil && !errors.Is(got.err, w.err)) {
+				t.Errorf("beforeIssue() = %v %v %v; want %v %v %v", got.verb, got.d, got.err, w.verb, w.d, w.err)
+			}
+			if w.tok.AccessToken != "" && got.tok != w.tok {
+				t.Errorf("beforeIssue() token = %q; want %q", got.tok.AccessToken, w.tok.AccessToken)
+			}
+			if got.event != w.event {
+				t.Errorf("beforeIssue() event = %q; want %q", got.event, w.event)
+			}
+			if !w.at.IsZero() && !got.at.Equal(w.at) {
+				t.Errorf("keep until %v; want %v", got.at, w.at)
+			}
+			if tc.entry != (Entry{}) && got.entry != tc.entry {
+				t.Errorf("beforeIssue() entry = %+v; want %+v", got.entry, tc.entry)
+			}
+			if got.save != tc.save {
+				t.Errorf("beforeIssue() save = %v; want %v", got.save, tc.save)
+			}
+			if got.verb == fail && (got.hold != 0 || got.why == "") {
+				t.Errorf("a failed wait for the spacing: hold %v, message %q; want not remembered, and said", got.hold, got.why)
 			}
 			if got.verb == waitFor && got.d > pol.minInterval {
 				t.Errorf("wait %v exceeds MinIssueInterval %v", got.d, pol.minInterval)
@@ -66,31 +106,147 @@ func TestPolicyBeforeIssue(t *testing.T) {
 	}
 }
 
+func TestPolicyStanding(t *testing.T) {
+	a, b := tokAt("A", t0, time.Hour), tokAt("B", t0, time.Hour)
+	for _, tc := range []struct {
+		name   string
+		tok    Token
+		e      Entry
+		marked bool
+		want   standing
+	}{
+		{"no token", Token{}, Entry{Rejected: a.Fingerprint()}, true, sound},
+		{"nothing known against it", a, Entry{Token: a}, false, sound},
+		{"refused here", a, Entry{Token: a}, true, refused},
+		{"refused elsewhere", a, Entry{Token: a, Rejected: a.Fingerprint()}, false, refused},
+		{"another token refused", a, Entry{Token: a, Rejected: b.Fingerprint()}, false, sound},
+		{"being revoked", a, Entry{Token: a, Revoking: a.Fingerprint()}, false, revoking},
+		{"being revoked and refused: refused", a, Entry{Token: a, Revoking: a.Fingerprint(), Rejected: a.Fingerprint()}, false, refused},
+		{"a served token the entry records as refused, replaced", a, Entry{Token: b, Rejected: a.Fingerprint()}, false, refused},
+		{"a served token the entry records as being revoked, replaced", a, Entry{Token: b, Revoking: a.Fingerprint()}, false, revoking},
+		{"a served token the entry does not hold", a, Entry{Token: b}, false, sound},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := standingOf(tc.tok, tc.e, tc.marked); got != tc.want {
+				t.Errorf("standingOf() = %v; want %v", got, tc.want)
+			}
+		})
+	}
+}
+
 func TestPolicyAfterIssue(t *testing.T) {
 	day := 24 * time.Hour
+	a := tokAt("A", t0.Add(-2*time.Hour), day)
+	aAgain := tokAt("A", t0, day-2*time.Hour) // A handed back: the broker's IssuedAt is the answer's
+	inMargin := tokAt("A", t0.Add(-day+30*time.Second), day)
+	expired := tokAt("A", t0.Add(-2*day), day)
 	for _, tc := range []struct {
 		name string
 		pol  policy
 		in   answer
-		want verb
-		err  error
+		want decision // verb, and the fields below when set
 	}{
-		{name: "a new token: adopt", in: answer{now: t0, tok: tokAt("B", t0, day)}, want: adopt},
-		{name: "the token just rejected, again: fail", in: answer{now: t0, tok: tokAt("A", t0, day), rejected: true}, want: fail, err: ErrTokenReturnedAgain},
-		{name: "the same token in its last margin: revoke and issue again", in: answer{now: t0, tok: tokAt("A", t0.Add(-day+30*time.Second), day)}, want: issue},
-		{name: "in its last margin even after a revoke: fail", in: answer{now: t0, tok: tokAt("A", t0.Add(-day+30*time.Second), day), revoked: true}, want: fail, err: ErrUnavailable},
-		{name: "an expired answer: fail", in: answer{now: t0, tok: tokAt("A", t0.Add(-2*day), day)}, want: fail, err: ErrUnavailable},
-		{name: "a fresh token with less life than the margin: adopt (margin capped at a quarter of its life)",
-			pol: policy{margin: 30 * time.Minute, minInterval: time.Second, budget: time.Minute}, in: answer{now: t0, tok: tokAt("B", t0, 15*time.Minute)}, want: adopt},
+		{name: "a new token, nothing before: accept, issued", in: answer{now: t0, tok: tokAt("B", t0, day)}, want: decision{verb: accept, event: EventIssued}},
+		{name: "a new token over a live one: accept, refreshed", in: answer{now: t0, tok: tokAt("B", t0, day), served: &a}, want: decision{verb: accept, event: EventRefreshed}},
+		{name: "a new token over an expired one: accept, issued", in: answer{now: t0, tok: tokAt("B", t0, day), served: &expired, stored: expired}, want: decision{verb: accept, event: EventIssued}},
+		{name: "a new token over one in its last margin: accept, refreshed", in: answer{now: t0, tok: tokAt("B", t0, day), served: &inMargin}, want: decision{verb: accept, event: EventRefreshed}},
+		{name: "the served token handed back: accept, reused, its first IssuedAt kept", in: answer{now: t0, tok: aAgain, served: &a},
+			want: decision{verb: accept, event: EventReused, same: true, tok: a}},
+		{name: "the stored token handed back: accept, reused", in: answer{now: t0, tok: aAgain, stored: a},
+			want: decision{verb: accept, event: EventReused, same: true, tok: a}},
+		{name: "the token just rejected, again: fail, forget the refusal, remembered", in: answer{now: t0, tok: tokAt("A", t0, day), marked: true},
+			want: decision{verb: fail, err: ErrTokenReturnedAgain, forget: true, hold: 61 * time.Second}},
+		{name: "the same token in its last margin: revoke and issue again", in: answer{now: t0, tok: inMargin}, want: decision{verb: revoke, tok: inMargin}},
+		{name: "in its last margin even after a revoke: fail", in: answer{now: t0, tok: inMargin, again: true}, want: decision{verb: fail, err: ErrUnavailable, hold: 61 * time.Second}},
+		{name: "valid when asked, expired on the way: issue again",
+			in: answer{now: t0, asked: t0.Add(-2 * time.Minute), tok: tokAt("A", t0.Add(-day-time.Minute), day)}, want: decision{verb: issue}},
+		{name: "expired on the way after one more issue: fail",
+			in: answer{now: t0, asked: t0.Add(-2 * time.Minute), tok: tokAt("A", t0.Add(-day-time.Minute), day), again: true}, want: decision{verb: fail, err: ErrUnavailable}},
+		{name: "an expired answer: fail", in: answer{now: t0, tok: tokAt("A", t0.Add(-2*day), day)}, want: decision{verb: fail, err: ErrUnavailable, hold: 61 * time.Second}},
+		{name: "a fresh token with less life than the margin: accept (margin capped at a quarter of its life)",
+			pol: policy{margin: 30 * time.Minute, minInterval: time.Second, budget: time.Minute}, in: answer{now: t0, tok: tokAt("B", t0, 15*time.Minute)}, want: decision{verb: accept, event: EventIssued}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			pol := tc.pol
 			if pol == (policy{}) {
 				pol = kisPol
 			}
-			got := pol.afterIssue(tc.in)
-			if got.verb != tc.want || (tc.err != nil && !errors.Is(got.err, tc.err)) {
-				t.Errorf("afterIssue() = %v %v; want %v %v", got.verb, got.err, tc.want, tc.err)
+			in := tc.in
+			if in.asked.IsZero() {
+				in.asked = in.now
+			}
+			got := pol.afterIssue(in)
+			w := tc.want
+			if got.verb != w.verb || (w.err != nil && !errors.Is(got.err, w.err)) {
+				t.Errorf("afterIssue() = %v %v; want %v %v", got.verb, got.err, w.verb, w.err)
+			}
+			if got.event != w.event || got.same != w.same || got.forget != w.forget {
+				t.Errorf("afterIssue() event %q, same %v, forget %v; want %q, %v, %v", got.event, got.same, got.forget, w.event, w.same, w.forget)
+			}
+			if w.hold != 0 && got.hold != w.hold {
+				t.Errorf("afterIssue() hold = %v; want %v", got.hold, w.hold)
+			}
+			if got.verb == fail && got.why == "" {
+				t.Error("afterIssue() fails without saying why")
+			}
+			if w.tok.AccessToken != "" && got.tok != w.tok {
+				t.Errorf("afterIssue() token = %q issued %v; want %q issued %v", got.tok.AccessToken, got.tok.IssuedAt, w.tok.AccessToken, w.tok.IssuedAt)
+			}
+		})
+	}
+}
+
+func TestPolicyReissue(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		lastIssue time.Time
+		want      verb
+		d         time.Duration
+	}{
+		{"right after an attempt: wait the rest of the spacing", t0.Add(-time.Second), waitFor, 60 * time.Second},
+		{"the spacing over: issue", t0.Add(-61 * time.Second), issue, 0},
+		{"an attempt recorded in the future: one spacing at most", t0.Add(time.Hour), waitFor, 61 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := kisPol.reissue(t0, tc.lastIssue)
+			if got.verb != tc.want || got.d != tc.d {
+				t.Errorf("reissue() = %v %v; want %v %v", got.verb, got.d, tc.want, tc.d)
+			}
+		})
+	}
+}
+
+func TestPolicyRetryAhead(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		left time.Duration // until the token stops being served
+		want time.Duration // from now
+	}{
+		{"20 min left: after a quarter of it", 20 * time.Minute, 5 * time.Minute},
+		{"2 min left: no sooner than the spacing", 2 * time.Minute, 61 * time.Second},
+		{"30 s left: never past the end of the token", 30 * time.Second, 30 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := kisPol.retryAhead(t0, t0.Add(tc.left)); !got.Equal(t0.Add(tc.want)) {
+				t.Errorf("retryAhead() = now+%v; want now+%v", got.Sub(t0), tc.want)
+			}
+		})
+	}
+}
+
+func TestPolicyHoldFor(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		err  error
+		want time.Duration
+	}{
+		{"transient: seconds", &Error{Kind: ErrUnavailable}, 5 * time.Second},
+		{"a wait asked for", &Error{Kind: ErrRateLimited, RetryAfter: 30 * time.Second}, 30 * time.Second},
+		{"anything else: one spacing", &Error{Kind: ErrCredentials}, 61 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := kisPol.holdFor(tc.err); got != tc.want {
+				t.Errorf("holdFor(%v) = %v; want %v", tc.err, got, tc.want)
 			}
 		})
 	}
@@ -119,27 +275,39 @@ func TestPolicyReconcile(t *testing.T) {
 	a := tokAt("A", t0.Add(-2*time.Hour), day)
 	b := tokAt("B", t0.Add(-time.Hour), day)
 	for _, tc := range []struct {
-		name     string
-		stored   Entry
-		rejected bool
-		served   *Token
-		want     verb
+		name   string
+		stored Entry
+		marked bool // a refusal of the stored token was recorded here
+		served *Token
+		want   verb
 	}{
 		{"the store holds what we serve: keep", Entry{Token: b}, false, &b, keep},
 		{"a newer token in the store: adopt", Entry{Token: b}, false, &a, adopt},
 		{"an older token in the store (a write of ours failed): keep, never swap back", Entry{Token: a}, false, &b, keep},
 		{"served token revoked elsewhere: drop", Entry{Rejected: b.Fingerprint()}, false, &b, fail},
-		{"served token being revoked elsewhere (its revoker may be dead): drop", Entry{Token: b, Revoking: b.Fingerprint()}, true, &b, fail},
+		{"served token being revoked elsewhere (its revoker may be dead): drop", Entry{Token: b, Revoking: b.Fingerprint()}, false, &b, fail},
 		{"served token being revoked elsewhere, replaced: adopt", Entry{Token: b, Revoking: a.Fingerprint()}, false, &a, adopt},
 		{"served token rejected elsewhere, replaced: adopt", Entry{Token: b, Rejected: a.Fingerprint()}, false, &a, adopt},
 		{"entry removed elsewhere: drop", Entry{}, false, &b, fail},
 		{"nothing served, a usable token stored: adopt", Entry{Token: b}, false, nil, adopt},
 		{"a stored token we know rejected: keep ours", Entry{Token: b}, true, &a, keep},
+		{"a stored token rejected elsewhere: keep ours", Entry{Token: b, Rejected: b.Fingerprint()}, false, &a, keep},
+		{"nothing served, the stored token being revoked: nothing to adopt", Entry{Token: b, Revoking: b.Fingerprint()}, false, nil, keep},
+		{"nothing served, the stored token rejected elsewhere: nothing to adopt", Entry{Token: b, Rejected: b.Fingerprint()}, false, nil, keep},
 		{"a stored token in its last margin: keep ours", Entry{Token: tokAt("B", t0.Add(-day+30*time.Second), day)}, false, &a, keep},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := kisPol.reconcile(t0, tc.stored, tc.rejected, tc.served); got != tc.want {
+			if got := kisPol.reconcile(t0, tc.stored, tc.marked, tc.served, true); got != tc.want {
 				t.Errorf("reconcile() = %v; want %v", got, tc.want)
+			}
+			// Without the lock, a reload only drops a revoked or removed
+			// token, or takes the replacement stored with its record.
+			unlocked := tc.want
+			if tc.want == adopt && (tc.served == nil || (tc.stored.Rejected != tc.served.Fingerprint() && tc.stored.Revoking != tc.served.Fingerprint())) {
+				unlocked = keep
+			}
+			if got := kisPol.reconcile(t0, tc.stored, tc.marked, tc.served, false); got != unlocked {
+				t.Errorf("reconcile() without the lock = %v; want %v", got, unlocked)
 			}
 		})
 	}

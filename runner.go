@@ -61,75 +61,51 @@ func (m *Manager) refreshOnce(ctx context.Context, ahead bool, orphan *Token) (T
 	lost := func() bool { return lease != nil && lease.Err() != nil && !errors.Is(lease.Err(), context.Canceled) }
 
 	e := m.load(ctx)
-	fp := e.Token.Fingerprint()
-	rejected := e.Token.AccessToken != "" && (fp == e.Rejected || m.isRejected(fp))
-	if rejected {
-		e.Token = Token{}
-		if e.Rejected != fp {
-			// Our record of the rejection goes to the shared entry, so
-			// that no process adopts the token again.
-			e.Rejected = fp
-			m.save(ctx, lease, e)
-		}
-	} else if e.Token.AccessToken != "" && fp == e.Revoking {
-		// A revoke of it was started, and its revoker is gone (we hold
-		// the lock): the broker may have revoked it. Issue instead; if
-		// the revoke never reached the broker, it hands this token back
-		// (KIS within 6 h of its issue, Kiwoom while it is valid), and
-		// then it is good to serve.
-		e.Token = Token{}
-	}
 	now := m.clock.Now()
-	if e.LastIssue.After(now) {
-		// A LastIssue in the future (a peer whose clock runs ahead, an NTP
-		// step back) is taken as now, on our clock: it holds issuance back
-		// for one spacing at most, and the next caller finds it over.
-		e.LastIssue = now
+	o := *orphan
+	d := m.policy.beforeIssue(before{
+		now: now, stored: e, marked: m.marked(e.Token),
+		orphan: o, orphanMarked: m.marked(o),
+		ahead: ahead, spent: now.Sub(begin),
+	})
+	e = d.entry
+	if d.save {
 		m.save(ctx, lease, e)
 	}
-	if o := *orphan; o.AccessToken != "" && !m.policy.usable(e.Token, now) && m.policy.usable(o, now) && !m.isRejected(o.Fingerprint()) {
-		// The broker gave us this token under the lease we lost, and the
-		// new holder left no usable one: keep ours rather than issue again.
-		e.Token = o
-		*orphan = Token{}
-		return m.accept(ctx, lease, e, o, false, EventIssued, 0)
-	}
-
-	d := m.policy.beforeIssue(before{now: now, stored: e, ahead: ahead, spent: now.Sub(begin)})
 	switch d.verb {
+	case accept:
+		*orphan = Token{}
+		return m.accept(ctx, lease, e, d.tok, d.same, d.event, 0)
 	case adopt:
-		if !m.set(m.newState(e.Token, now, false)) {
+		if !m.set(m.newState(d.tok, now, false)) {
 			return Token{}, m.failed(m.errorf(ErrTokenRejected, "the stored token was reported rejected"))
 		}
-		m.emit(Event{Kind: EventReused, Key: m.key, Token: e.Token.Fingerprint(), ExpiresAt: e.Token.ExpiresAt, Source: "store"})
-		return e.Token, nil
+		m.emit(Event{Kind: d.event, Key: m.key, Token: d.tok.Fingerprint(), ExpiresAt: d.tok.ExpiresAt, Source: "store"})
+		return d.tok, nil
 	case keep:
-		// Too soon to issue again, and what we have still works.
-		st := m.newState(e.Token, now, false)
+		st := m.newState(d.tok, now, false)
 		st.refreshAt = earlier(d.at.Round(0), st.usableUntil)
 		st.setFast()
 		if !m.set(st) {
 			return Token{}, m.failed(m.errorf(ErrTokenRejected, "the stored token was reported rejected"))
 		}
-		return e.Token, nil
+		return d.tok, nil
 	case fail:
-		// The spacing outlasts what is left of IssueTimeout: say so at once
-		// rather than sleep past the budget. Not remembered: the next
-		// caller may find the spacing over.
-		return Token{}, m.failed(&Error{Broker: m.key.Broker, Env: m.key.Env, Op: "issue", Kind: ErrRateLimited, RetryAfter: d.d,
-			Message: fmt.Sprintf("the issuance spacing (%v) outlasts IssueTimeout", d.d.Round(time.Second))})
+		return Token{}, m.failed(&Error{Broker: m.key.Broker, Env: m.key.Env, Op: "issue", Kind: d.err, RetryAfter: d.d, Message: d.why})
 	case waitFor:
-		m.emit(Event{Kind: EventWaiting, Key: m.key, Duration: d.d})
-		if err := m.clock.Sleep(ctx, d.d); err != nil {
+		if err := m.waitSpacing(ctx, d.d); err != nil {
 			if lost() {
 				return Token{}, errLeaseLost
 			}
-			return Token{}, m.failed(fmt.Errorf("kauth: %s %s: waiting for the issuance interval: %w", m.key.Broker, m.key.Env, err))
+			return Token{}, m.failed(err)
 		}
 	}
 
-	prev := m.cur.Load()
-	revoked := false
+	var served *Token
+	if prev := m.cur.Load(); prev != nil {
+		served = &prev.tok
+	}
+	again := false
 	for {
 		tok, took, err := m.issue(ctx, lease, &e, begin)
 		if lost() {
@@ -140,76 +116,74 @@ func (m *Manager) refreshOnce(ctx context.Context, ahead bool, orphan *Token) (T
 		}
 		if err != nil {
 			if m.ctx.Err() == nil && ctx.Err() == nil {
-				m.remember(err, m.failFor(err))
+				m.remember(err, m.policy.holdFor(err))
 			}
 			return Token{}, m.failed(err)
 		}
 		now = m.clock.Now()
-		if prev != nil {
-			tok = keepIssuedAt(tok, prev.tok, e.Token)
-		} else {
-			tok = keepIssuedAt(tok, e.Token)
-		}
-		after := m.policy.afterIssue(answer{now: now, tok: tok, rejected: m.isRejected(tok.Fingerprint()), revoked: revoked})
+		after := m.policy.afterIssue(answer{
+			now: now, asked: now.Add(-took), tok: tok, marked: m.marked(tok),
+			served: served, stored: e.Token, again: again,
+		})
 		switch after.verb {
+		case accept:
+			e.Token = after.tok
+			return m.accept(ctx, lease, e, after.tok, after.same, after.event, took)
 		case fail:
-			if errors.Is(after.err, ErrTokenReturnedAgain) {
-				// Handing it out now would only loop between the broker's
-				// rejection and its re-issue: fail this round. The failure
-				// is remembered for a while, after which the mark is gone
-				// and the token is tried again, so a rejection that was a
-				// passing glitch heals itself and one that was not costs
-				// one issuance a minute at most.
-				m.unmark(tok.Fingerprint())
+			if after.forget {
+				m.unmark(after.tok.Fingerprint())
 				e.Token, e.Rejected = Token{}, ""
 				m.save(ctx, lease, e)
-				err := m.errorf(ErrTokenReturnedAgain, "wait for it to expire, or revoke it (kauth revoke) so the broker mints a new one")
-				m.remember(err, max(m.policy.minInterval, 5*time.Second))
-				return Token{}, m.failed(err)
 			}
-			err := m.errorf(ErrUnavailable, "the broker keeps answering with a token in its last %v", m.policy.margin)
-			m.remember(err, max(m.policy.minInterval, 5*time.Second))
+			err := m.errorf(after.err, "%s", after.why)
+			m.remember(err, after.hold)
 			return Token{}, m.failed(err)
-		case issue:
+		case revoke:
 			// The same token, in its last margin: revoke it so that the
-			// broker mints a new one (Kiwoom keeps one token while it is
-			// valid), then issue again, still under the lock. The store
-			// is marked first, as Revoke does, so that a process killed
-			// once the broker revoked it leaves it unserved.
-			rfp := tok.Fingerprint()
+			// broker mints a new one. The store is marked first, as Revoke
+			// does, so that a process killed once the broker revoked it
+			// leaves it unserved.
+			rfp := after.tok.Fingerprint()
 			e.Revoking = rfp
 			if errors.Is(m.save(ctx, lease, e), ErrLeaseLost) {
 				return Token{}, errLeaseLost
 			}
-			if err := m.provider.Revoke(ctx, m.creds, tok.AccessToken); err != nil && !errors.Is(err, ErrTokenRejected) {
+			if err := m.provider.Revoke(ctx, m.creds, after.tok.AccessToken); err != nil && !errors.Is(err, ErrTokenRejected) {
 				return Token{}, m.failed(err)
 			}
-			revoked = true
 			m.mu.Lock()
-			m.markRejectedLocked(rfp, tok.ExpiresAt)
+			m.markRejectedLocked(rfp, after.tok.ExpiresAt)
 			m.mu.Unlock()
 			e.Token, e.Rejected, e.Revoking = Token{}, rfp, ""
-			m.emit(Event{Kind: EventRevoked, Key: m.key, Token: rfp, ExpiresAt: tok.ExpiresAt, Source: "end of a same-token period"})
+			m.emit(Event{Kind: EventRevoked, Key: m.key, Token: rfp, ExpiresAt: after.tok.ExpiresAt, Source: "end of a same-token period"})
 			m.hub.changed(m, rfp)
-			if wait := e.LastIssue.Add(m.policy.minInterval).Sub(m.clock.Now()); wait > 0 {
-				m.emit(Event{Kind: EventWaiting, Key: m.key, Duration: wait})
-				if err := m.clock.Sleep(ctx, min(wait, m.policy.minInterval)); err != nil {
-					return Token{}, m.failed(fmt.Errorf("kauth: %s %s: waiting for the issuance interval: %w", m.key.Broker, m.key.Env, err))
+		case issue:
+			// Expired on the way: there is nothing to revoke.
+		}
+		again = true
+		if w := m.policy.reissue(m.clock.Now(), e.LastIssue); w.verb == waitFor {
+			if err := m.waitSpacing(ctx, w.d); err != nil {
+				if lost() {
+					return Token{}, errLeaseLost
 				}
+				return Token{}, m.failed(err)
 			}
-			continue
 		}
-		same := (prev != nil && prev.tok.AccessToken == tok.AccessToken) || e.Token.AccessToken == tok.AccessToken
-		kind := EventIssued
-		switch {
-		case same:
-			kind = EventReused
-		case prev != nil && now.Before(prev.tok.ExpiresAt):
-			kind = EventRefreshed
-		}
-		e.Token = tok
-		return m.accept(ctx, lease, e, tok, same, kind, took)
 	}
+}
+
+// waitSpacing waits d for the issuance spacing, and says so.
+func (m *Manager) waitSpacing(ctx context.Context, d time.Duration) error {
+	m.emit(Event{Kind: EventWaiting, Key: m.key, Duration: d})
+	if err := m.clock.Sleep(ctx, d); err != nil {
+		return fmt.Errorf("kauth: %s %s: waiting for the issuance interval: %w", m.key.Broker, m.key.Env, err)
+	}
+	return nil
+}
+
+// marked reports whether this process recorded a refusal of tok.
+func (m *Manager) marked(tok Token) bool {
+	return tok.AccessToken != "" && m.isRejected(tok.Fingerprint())
 }
 
 // accept writes e (holding tok) and serves tok.
@@ -224,7 +198,7 @@ func (m *Manager) accept(ctx context.Context, lease Lease, e Entry, tok Token, s
 	if !m.set(m.newState(tok, m.clock.Now(), same)) {
 		// Reported rejected while we were getting it.
 		err := m.errorf(ErrTokenReturnedAgain, "the token was reported rejected while it was being issued")
-		m.remember(err, max(m.policy.minInterval, 5*time.Second))
+		m.remember(err, m.policy.holdFailure())
 		return Token{}, m.failed(err)
 	}
 	m.emit(Event{Kind: kind, Key: m.key, Token: tok.Fingerprint(), ExpiresAt: tok.ExpiresAt, Source: "broker", Duration: took})
@@ -232,17 +206,6 @@ func (m *Manager) accept(ctx context.Context, lease Lease, e Entry, tok Token, s
 		m.hub.changed(m, "")
 	}
 	return tok, nil
-}
-
-// failFor is how long a broker failure is answered from memory.
-func (m *Manager) failFor(err error) time.Duration {
-	if errors.Is(err, ErrUnavailable) {
-		return 5 * time.Second // transient: try again soon
-	}
-	if ra := RetryAfter(err); ra > 0 {
-		return ra
-	}
-	return max(m.policy.minInterval, 5*time.Second)
 }
 
 func (m *Manager) errorf(kind error, msg string, args ...any) *Error {
@@ -528,19 +491,11 @@ func (m *Manager) reload() (retry bool) {
 		if e, err := m.store.Load(ctx, m.key); err == nil || errors.Is(err, ErrNotFound) {
 			e = m.vet(e)
 			now := m.clock.Now()
-			fp := e.Token.Fingerprint()
-			rejected := e.Token.AccessToken != "" && (fp == e.Rejected || fp == e.Revoking || m.isRejected(fp))
-			switch m.policy.reconcile(now, e, rejected, &s.tok) {
+			switch m.policy.reconcile(now, e, m.marked(e.Token), &s.tok, false) {
 			case fail:
 				m.cur.CompareAndSwap(s, nil)
 			case adopt:
-				if sfp := s.tok.Fingerprint(); e.Rejected == sfp || e.Revoking == sfp {
-					m.mu.Lock()
-					if !m.isRejectedLocked(fp) {
-						m.cur.CompareAndSwap(s, m.newState(e.Token, now, false))
-					}
-					m.mu.Unlock()
-				}
+				m.swap(s, e.Token, now)
 			}
 		}
 	}
@@ -564,19 +519,23 @@ func (m *Manager) reload() (retry bool) {
 		served = &s.tok
 	}
 	now := m.clock.Now()
-	fp := e.Token.Fingerprint()
-	rejected := e.Token.AccessToken != "" && (fp == e.Rejected || fp == e.Revoking || m.isRejected(fp))
-	switch m.policy.reconcile(now, e, rejected, served) {
+	switch m.policy.reconcile(now, e, m.marked(e.Token), served, true) {
 	case adopt:
-		m.mu.Lock()
-		if !m.isRejectedLocked(fp) {
-			m.cur.CompareAndSwap(s, m.newState(e.Token, now, false))
-		}
-		m.mu.Unlock()
+		m.swap(s, e.Token, now)
 	case fail:
 		m.cur.CompareAndSwap(s, nil)
 	}
 	return false
+}
+
+// swap serves tok in place of s, unless a refusal of tok was recorded
+// meanwhile or s is no longer served.
+func (m *Manager) swap(s *state, tok Token, now time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.isRejectedLocked(tok.Fingerprint()) {
+		m.cur.CompareAndSwap(s, m.newState(tok, now, false))
+	}
 }
 
 // reloadLockWait bounds one wait of reload for the store's lock.

@@ -377,3 +377,88 @@ func TestTransientAnswersRetriedQuickly(t *testing.T) {
 		}
 	})
 }
+
+// The clock moves while a re-issue is on the way (another holder or the
+// caller's own steps): Kiwoom hands back the same token, valid when it
+// answered, that has expired by the time the answer is read. That is no
+// outage and no failure to remember: the Manager issues again, and the
+// broker, its token expired, mints a new one.
+func TestSameTokenExpiredOnTheWay(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		left time.Duration // life left in the first token when it is refreshed
+	}{
+		{"in its last margin", 30 * time.Second},
+		{"refreshed ahead", 5 * time.Minute},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRig(t)
+			app := brokersim.DemoKiwoomMock
+			slow := &advanceOnIssue{sim: r.sim}
+			var mu sync.Mutex
+			var failed []error
+			m := r.manager(t, app, func(c *kauth.Config) {
+				slow.Provider = c.Provider
+				c.Provider = slow
+				c.OnEvent = func(ev kauth.Event) {
+					if ev.Kind == kauth.EventFailed {
+						mu.Lock()
+						failed = append(failed, ev.Err)
+						mu.Unlock()
+					}
+				}
+			})
+			ctx := context.Background()
+			first, err := m.Token(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.sim.Advance(first.ExpiresAt.Sub(r.sim.Now()) - tc.left)
+			slow.arm(tc.left + time.Second) // the answer arrives once the token has expired
+			if _, err := m.Token(ctx); err != nil {
+				t.Fatalf("Token() with %v left = %v; want a token", tc.left, err)
+			}
+			m.WaitIdle()
+			tok, err := m.Token(ctx)
+			if err != nil {
+				t.Fatalf("Token() after a same-token answer that expired on the way = %v; want a new token", err)
+			}
+			if tok.AccessToken == first.AccessToken {
+				t.Fatal("Token() handed out the expired token")
+			}
+			if left := tok.ExpiresAt.Sub(r.sim.Now()); left < 23*time.Hour {
+				t.Errorf("new token has %v left; want a fresh one", left)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(failed) != 0 {
+				t.Errorf("failed events = %v; want none", failed)
+			}
+		})
+	}
+}
+
+// advanceOnIssue moves the simulator's clock by d while the next Issue is
+// answered, once armed.
+type advanceOnIssue struct {
+	kauth.Provider
+	sim *brokersim.Server
+	mu  sync.Mutex
+	d   time.Duration
+}
+
+func (p *advanceOnIssue) arm(d time.Duration) {
+	p.mu.Lock()
+	p.d = d
+	p.mu.Unlock()
+}
+
+func (p *advanceOnIssue) Issue(ctx context.Context, c kauth.Credentials) (kauth.Token, error) {
+	tok, err := p.Provider.Issue(ctx, c)
+	p.mu.Lock()
+	d := p.d
+	p.d = 0
+	p.mu.Unlock()
+	p.sim.Advance(d)
+	return tok, err
+}

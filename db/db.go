@@ -22,15 +22,12 @@ package db
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/kauth/kauth"
 	"github.com/kauth/kauth/internal/igw"
-	"github.com/kauth/kauth/internal/wire"
 )
 
 // Broker is DB's name in kauth.
@@ -52,19 +49,39 @@ const (
 	OpCall   = igw.OpCall
 )
 
-var gateway = igw.Gateway{Broker: Broker}
+// facts is DB behind the gateway.
+type facts struct{}
 
-// Provider implements kauth.Provider and kauth.Authorizer for DB. Its zero
-// value is ready to use, and it is safe for concurrent use.
-type Provider struct {
-	// BaseURL overrides the domain (a proxy, the simulator, a test
-	// server). If empty, $DBSEC_BASE_URL is used, then URL.
-	BaseURL string
-	// HTTPClient sends the requests. If nil, a client with a 30 s timeout.
-	HTTPClient *http.Client
-	// Now returns the current time. If nil, time.Now is used.
-	Now func() time.Time
+func (facts) Config() igw.Config {
+	return igw.Config{
+		Broker:     Broker,
+		URL:        URL,
+		BaseURLEnv: BaseURLEnv,
+		// One issuance a minute per app key (IGW00201 past it, as DB
+		// users report: "토큰 발급이 403(IGW00201 호출 거래건수 초과)으로
+		// 막힌 상태"), and a second to spare.
+		MinIssueInterval: 61 * time.Second,
+		// expires_in as DB's clients read it: 24 h (OpenApi.py keeps
+		// response_data['expires_in']; DB's token managers add it to now).
+		MaxLifetime: 24 * time.Hour,
+		// 현재가조회 (PRICE) for Samsung Electronics: POST
+		// /api/v1/quote/kr-stock/inquiry/price with cont_yn and cont_key,
+		// body {"In":{"InputCondMrktDivCode":"J","InputIscd1":"005930"}}
+		// (tr_code_to_path.py "PRICE"; the In fields as DB's examples
+		// send them).
+		Probe: igw.Call{
+			Path:        "/api/v1/quote/kr-stock/inquiry/price",
+			ContentType: "application/json; charset=UTF-8",
+			Header:      map[string]string{"cont_yn": "N", "cont_key": ""},
+			Body:        `{"In":{"InputCondMrktDivCode":"J","InputIscd1":"005930"}}`,
+		},
+	}
 }
+
+// Provider implements kauth.Provider, kauth.Authorizer and kauth.Locator
+// for DB. Its zero value is ready to use, and it is safe for
+// concurrent use. BaseURL, if empty, falls back to $DBSEC_BASE_URL, then URL.
+type Provider = igw.Provider[facts]
 
 var (
 	_ kauth.Provider   = (*Provider)(nil)
@@ -75,35 +92,10 @@ var (
 // New returns a Provider with default settings.
 func New() *Provider { return new(Provider) }
 
-// URL returns the domain that requests for env go to: the same for both.
-func (p *Provider) URL(env kauth.Env) string {
-	return wire.EnvURL(p.BaseURL, BaseURLEnv, env, URL, URL)
-}
-
-// Issue asks DB for an access token (POST /oauth2/token).
-func (p *Provider) Issue(ctx context.Context, c kauth.Credentials) (kauth.Token, error) {
-	return gateway.Issue(ctx, p.HTTPClient, p.URL(c.Env), c, p.Now)
-}
-
-// Revoke asks DB to revoke token (POST /oauth2/revoke).
-func (p *Provider) Revoke(ctx context.Context, c kauth.Credentials, token string) error {
-	return gateway.Revoke(ctx, p.HTTPClient, p.URL(c.Env), c, token, p.Now)
-}
-
-// Authorize sets "authorization: Bearer <token>". cont_yn and cont_key are
-// the caller's.
-func (p *Provider) Authorize(req *http.Request, _ kauth.Credentials, t kauth.Token) {
-	gateway.Authorize(req, t)
-}
-
-// Rejected reports whether resp rejected the token: HTTP 401 or rsp_cd
-// IGW00121…IGW00126 under any status. IGW00201 is not a rejection.
-func (p *Provider) Rejected(resp *http.Response) bool { return gateway.Rejected(resp) }
-
-// CheckResponse turns a DB answer into nil or a *kauth.Error: the one place
-// DB's answers become errors.
+// CheckResponse turns a DB answer into nil or a *kauth.Error: the one
+// place its answers become errors.
 func CheckResponse(c kauth.Credentials, op string, resp *http.Response, body []byte) error {
-	return gateway.CheckResponse(c, op, resp, body)
+	return igw.CheckResponse(Broker, c, op, resp, body)
 }
 
 // Spec is DB's entry in the broker registry.
@@ -149,28 +141,6 @@ var Spec = kauth.BrokerSpec{
 
 func init() { kauth.RegisterBroker(Spec) }
 
-// probe builds 현재가조회 (PRICE) for Samsung Electronics: POST
-// /api/v1/quote/kr-stock/inquiry/price with cont_yn and cont_key, body
-// {"In":{"InputCondMrktDivCode":"J","InputIscd1":"005930"}}
-// (tr_code_to_path.py "PRICE"; the In fields as DB's examples send them).
-func probe(ctx context.Context, base *url.URL) (*http.Request, error) {
-	u := *base
-	u.Path = strings.TrimSuffix(u.Path, "/") + "/api/v1/quote/kr-stock/inquiry/price"
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(),
-		strings.NewReader(`{"In":{"InputCondMrktDivCode":"J","InputIscd1":"005930"}}`))
-	if err != nil {
-		return nil, err
-	}
-	req.Header["Content-Type"] = []string{"application/json; charset=UTF-8"}
-	req.Header["cont_yn"] = []string{"N"}
-	req.Header["cont_key"] = []string{""}
-	return req, nil
-}
-
-// probeOK: rsp_cd "00000" is the gateway's success.
-func probeOK(body []byte) bool {
-	var b struct {
-		RspCd string `json:"rsp_cd"`
-	}
-	return json.Unmarshal(body, &b) == nil && b.RspCd == "00000"
-}
+// probe and probeOK are the Provider's probe, for the registry.
+func probe(ctx context.Context, base *url.URL) (*http.Request, error) { return New().Probe(ctx, base) }
+func probeOK(body []byte) bool                                        { return New().ProbeOK(body) }

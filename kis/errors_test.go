@@ -1,7 +1,6 @@
 package kis
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"net/http"
@@ -92,85 +91,6 @@ func checkErrorKindOnly(t *testing.T, err error, kind error, e **kauth.Error) {
 	if !errorsAs(err, e) || !errorsIs(err, kind) {
 		t.Fatalf("CheckResponse() = %v; want a *kauth.Error of kind %v", err, kind)
 	}
-}
-
-func TestRejected(t *testing.T) {
-	tests := []struct {
-		name   string
-		status int
-		body   string
-		want   bool
-	}{
-		{"expired under 200", 200, `{"rt_cd":"1","msg_cd":"EGW00123","msg1":"기간이 만료된 token 입니다."}`, true},
-		{"expired under 500", 500, `{"rt_cd":"1","msg_cd":"EGW00123","msg1":"기간이 만료된 token 입니다."}`, true},
-		{"invalid under 500", 500, `{"rt_cd":"1","msg_cd":"EGW00121","msg1":"유효하지 않은 token 입니다."}`, true},
-		{"not found under 200", 200, `{"msg_cd":"EGW00122","rt_cd":"1","msg1":"token을 찾을 수 없습니다."}`, true},
-		{"code after a large field", 500, `{"output":"` + string(bytes.Repeat([]byte("x"), 100)) + `","rt_cd":"1","msg_cd":"EGW00123"}`, true},
-		{"bare 401", 401, ``, true},
-		{"success", 200, `{"rt_cd":"0","msg_cd":"MCA00000","msg1":"정상처리 되었습니다.","output":{}}`, false},
-		{"rate limit", 500, `{"rt_cd":"1","msg_cd":"EGW00201","msg1":"초당 거래건수를 초과하였습니다."}`, false},
-		{"bad appkey", 403, `{"error_code":"EGW00103","error_description":"유효하지 않은 AppKey입니다."}`, false},
-		{"401 with another code", 401, `{"error_code":"EGW00103","error_description":"유효하지 않은 AppKey입니다."}`, false},
-		{"HTML page", 500, `<html>error EGW00123</html>`, false},
-		{"empty", 500, ``, false},
-		{"message mentions the code", 200, `{"rt_cd":"1","msg_cd":"APBK0001","msg1":"EGW00123"}`, false},
-	}
-	p := New()
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			resp := brokertest.Response(t, tt.status, nil, tt.body)
-			if got := p.Rejected(resp); got != tt.want {
-				t.Errorf("Rejected() = %v; want %v", got, tt.want)
-			}
-			got, err := io.ReadAll(resp.Body)
-			if err != nil || string(got) != tt.body {
-				t.Errorf("body after Rejected() = %q, %v; want %q", got, err, tt.body)
-			}
-			if err := resp.Body.Close(); err != nil {
-				t.Errorf("Body.Close() = %v", err)
-			}
-		})
-	}
-	t.Run("nil", func(t *testing.T) {
-		if p.Rejected(nil) {
-			t.Error("Rejected(nil) = true; want false")
-		}
-	})
-}
-
-// TestRejectedStreams checks that Rejected reads only the start of a large
-// successful body: the server holds back the rest until Rejected returns,
-// and the caller then reads the whole body intact.
-func TestRejectedStreams(t *testing.T) {
-	brokertest.RejectedStreams(t, "/uapi/domestic-stock/v1/trading/inquire-balance",
-		`{"rt_cd":"0","msg_cd":"MCA00000","output":"`, New().Rejected)
-}
-
-func TestAuthorize(t *testing.T) {
-	req, _ := http.NewRequest(http.MethodGet, RealURL+"/uapi/domestic-stock/v1/quotations/inquire-price", nil)
-	req.Header.Set("tr_id", "FHKST01010100")
-	req.Header.Set("custtype", "P")
-	req.Header.Set("Authorization", "Bearer stale")
-	New().Authorize(req, realCreds, kauth.Token{AccessToken: fakeToken, Type: "Bearer"})
-	want := map[string]string{
-		"authorization": "Bearer " + fakeToken,
-		"appkey":        fakeAppKey,
-		"appsecret":     fakeAppSecret,
-		"tr_id":         "FHKST01010100",
-		"custtype":      "P",
-	}
-	for k, v := range want {
-		if got := req.Header.Values(k); len(got) != 1 || got[0] != v {
-			t.Errorf("Authorize(): header %s = %q; want [%q]", k, got, v)
-		}
-	}
-	t.Run("nil header", func(t *testing.T) {
-		req := &http.Request{Method: http.MethodGet}
-		New().Authorize(req, realCreds, kauth.Token{AccessToken: fakeToken})
-		if got := req.Header.Get("authorization"); got != "Bearer "+fakeToken {
-			t.Errorf("Authorize(): authorization = %q; want the bearer token", got)
-		}
-	})
 }
 
 func TestApprovalKey(t *testing.T) {

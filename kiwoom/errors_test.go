@@ -1,8 +1,6 @@
 package kiwoom
 
 import (
-	"io"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -89,80 +87,4 @@ func TestCheckResponse(t *testing.T) {
 		err := CheckResponse(realCreds, OpCall, nil, nil)
 		broker.CheckError(t, "CheckResponse()", err, errWant{Kind: kauth.ErrUnavailable}, OpCall, kauth.Real)
 	})
-}
-
-func TestRejected(t *testing.T) {
-	tests := []struct {
-		name   string
-		status int
-		body   string
-		want   bool
-	}{
-		{"8005", 200, authFail("8005", "Token이 유효하지 않습니다"), true},
-		{"8005, return_code as a string", 200, `{"return_code":"3","return_msg":"인증에 실패했습니다[8005:Token이 유효하지 않습니다]"}`, true},
-		{"8003", 200, authFail("8003", "Access Token을 조회하는데 실패했습니다"), true},
-		{"8010: a new token does not fix the IP", 200, authFail("8010", "Token을 발급받은 IP와 서비스를 요청한 IP가 동일하지 않습니다"), false},
-		{"8031", 200, authFail("8031", "투자구분(실전/모의)이 달라서 Token를 사용할수가 없습니다"), true},
-		{"8103", 200, authFail("8103", "토큰 인증 또는 단말기인증에 실패했습니다"), true},
-		{"fields in the other order", 200, `{"return_msg":"인증에 실패했습니다[8005:Token이 유효하지 않습니다]","return_code":3}`, true},
-		{"bare 401", 401, ``, true},
-		{"401 with a body", 401, `{"return_code":3,"return_msg":"인증에 실패했습니다"}`, true},
-		{"success", 200, `{"stk_cd":"005930","return_code":0,"return_msg":"정상적으로 처리되었습니다"}`, false},
-		{"bad appkey", 200, authFail("8001", "App Key와 Secret Key 검증에 실패했습니다"), false},
-		{"rate limit", 200, `{"return_code":5,"return_msg":"허용된 요청 개수를 초과하였습니다[1700:허용된 요청 개수를 초과하였습니다. API ID=ka10001]"}`, false},
-		{"code with return_code 0", 200, `{"return_code":0,"return_msg":"[8005:이상한 응답]"}`, false},
-		{"HTML", 500, `<html>[8005:Token]</html>`, false},
-		{"empty", 200, ``, false},
-	}
-	p := New()
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			resp := brokertest.Response(t, tt.status, nil, tt.body)
-			if got := p.Rejected(resp); got != tt.want {
-				t.Errorf("Rejected() = %v; want %v", got, tt.want)
-			}
-			got, err := io.ReadAll(resp.Body)
-			if err != nil || string(got) != tt.body {
-				t.Errorf("body after Rejected() = %q, %v; want %q", got, err, tt.body)
-			}
-			if err := resp.Body.Close(); err != nil {
-				t.Errorf("Body.Close() = %v", err)
-			}
-		})
-	}
-	t.Run("nil", func(t *testing.T) {
-		if p.Rejected(nil) {
-			t.Error("Rejected(nil) = true; want false")
-		}
-	})
-}
-
-// TestRejectedStreams checks that Rejected reads only the start of a large
-// successful body: the server holds back the rest until Rejected returns,
-// and the caller then reads the whole body intact.
-func TestRejectedStreams(t *testing.T) {
-	brokertest.RejectedStreams(t, "/api/dostk/stkinfo",
-		`{"return_code":0,"return_msg":"정상적으로 처리되었습니다","stk_list":"`, New().Rejected)
-}
-
-func TestAuthorize(t *testing.T) {
-	req, _ := http.NewRequest(http.MethodPost, RealURL+"/api/dostk/stkinfo", nil)
-	req.Header.Set("api-id", "ka10001")
-	req.Header.Set("cont-yn", "N")
-	New().Authorize(req, realCreds, kauth.Token{AccessToken: fakeToken, Type: "Bearer"})
-	want := map[string]string{
-		"authorization": "Bearer " + fakeToken,
-		"api-id":        "ka10001",
-		"cont-yn":       "N",
-	}
-	for k, v := range want {
-		if got := req.Header.Values(k); len(got) != 1 || got[0] != v {
-			t.Errorf("Authorize(): header %s = %q; want [%q]", k, got, v)
-		}
-	}
-	for _, k := range []string{"appkey", "secretkey", "appsecret"} {
-		if got := req.Header.Get(k); got != "" {
-			t.Errorf("Authorize(): header %s = %q; want none", k, got)
-		}
-	}
 }

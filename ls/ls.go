@@ -23,15 +23,12 @@ package ls
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/kauth/kauth"
 	"github.com/kauth/kauth/internal/igw"
-	"github.com/kauth/kauth/internal/wire"
 )
 
 // Broker is LS's name in kauth.
@@ -51,19 +48,37 @@ const (
 	OpCall   = igw.OpCall
 )
 
-var gateway = igw.Gateway{Broker: Broker}
+// facts is LS behind the gateway.
+type facts struct{}
 
-// Provider implements kauth.Provider and kauth.Authorizer for LS. Its zero
-// value is ready to use, and it is safe for concurrent use.
-type Provider struct {
-	// BaseURL overrides the domain (a proxy, the simulator, a test
-	// server). If empty, $LS_BASE_URL is used, then URL.
-	BaseURL string
-	// HTTPClient sends the requests. If nil, a client with a 30 s timeout.
-	HTTPClient *http.Client
-	// Now returns the current time. If nil, time.Now is used.
-	Now func() time.Time
+func (facts) Config() igw.Config {
+	return igw.Config{
+		Broker:     Broker,
+		URL:        URL,
+		BaseURLEnv: BaseURLEnv,
+		// LS publishes no issuance limit for /oauth2/token: the 1 s guard.
+		MinIssueInterval: time.Second,
+		// Until 07:00 KST the next day (NextExpiry): 31 h for a token
+		// issued at midnight KST, the longest.
+		MaxLifetime: 31 * time.Hour,
+		// 주식현재가(시세)조회 t1102 for Samsung Electronics: POST
+		// /stock/market-data with headers tr_cd t1102, tr_cont N,
+		// tr_cont_key and body {"t1102InBlock":{"shcode":"005930",
+		// "exchgubun":"K"}} (LS REST[주식] 시세; the exchgubun field as
+		// LS's SDK models it).
+		Probe: igw.Call{
+			Path:        "/stock/market-data",
+			ContentType: "application/json; charset=utf-8",
+			Header:      map[string]string{"tr_cd": "t1102", "tr_cont": "N", "tr_cont_key": ""},
+			Body:        `{"t1102InBlock":{"shcode":"005930","exchgubun":"K"}}`,
+		},
+	}
 }
+
+// Provider implements kauth.Provider, kauth.Authorizer and kauth.Locator
+// for LS. Its zero value is ready to use, and it is safe for
+// concurrent use. BaseURL, if empty, falls back to $LS_BASE_URL, then URL.
+type Provider = igw.Provider[facts]
 
 var (
 	_ kauth.Provider   = (*Provider)(nil)
@@ -74,36 +89,10 @@ var (
 // New returns a Provider with default settings.
 func New() *Provider { return new(Provider) }
 
-// URL returns the domain that requests for env go to: the same for both.
-func (p *Provider) URL(env kauth.Env) string {
-	return wire.EnvURL(p.BaseURL, BaseURLEnv, env, URL, URL)
-}
-
-// Issue asks LS for an access token (POST /oauth2/token).
-func (p *Provider) Issue(ctx context.Context, c kauth.Credentials) (kauth.Token, error) {
-	return gateway.Issue(ctx, p.HTTPClient, p.URL(c.Env), c, p.Now)
-}
-
-// Revoke asks LS to revoke token (POST /oauth2/revoke).
-func (p *Provider) Revoke(ctx context.Context, c kauth.Credentials, token string) error {
-	return gateway.Revoke(ctx, p.HTTPClient, p.URL(c.Env), c, token, p.Now)
-}
-
-// Authorize sets "authorization: Bearer <token>". tr_cd, tr_cont and
-// tr_cont_key are the caller's.
-func (p *Provider) Authorize(req *http.Request, _ kauth.Credentials, t kauth.Token) {
-	gateway.Authorize(req, t)
-}
-
-// Rejected reports whether resp rejected the token: HTTP 401 or rsp_cd
-// IGW00121…IGW00126 under any status (LS sends them with 500 too).
-// IGW00201, the call-rate limit, is not a rejection.
-func (p *Provider) Rejected(resp *http.Response) bool { return gateway.Rejected(resp) }
-
 // CheckResponse turns an LS answer into nil or a *kauth.Error: the one
-// place LS's answers become errors.
+// place its answers become errors.
 func CheckResponse(c kauth.Credentials, op string, resp *http.Response, body []byte) error {
-	return gateway.CheckResponse(c, op, resp, body)
+	return igw.CheckResponse(Broker, c, op, resp, body)
 }
 
 // Spec is LS's entry in the broker registry.
@@ -151,32 +140,9 @@ var Spec = kauth.BrokerSpec{
 
 func init() { kauth.RegisterBroker(Spec) }
 
-// probe builds 주식현재가(시세)조회 t1102 for Samsung Electronics: POST
-// /stock/market-data with headers tr_cd t1102, tr_cont N, tr_cont_key and
-// body {"t1102InBlock":{"shcode":"005930","exchgubun":"K"}} (LS REST[주식]
-// 시세; the exchgubun field as LS's SDK models it).
-func probe(ctx context.Context, base *url.URL) (*http.Request, error) {
-	u := *base
-	u.Path = strings.TrimSuffix(u.Path, "/") + "/stock/market-data"
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(),
-		strings.NewReader(`{"t1102InBlock":{"shcode":"005930","exchgubun":"K"}}`))
-	if err != nil {
-		return nil, err
-	}
-	req.Header["Content-Type"] = []string{"application/json; charset=utf-8"}
-	req.Header["tr_cd"] = []string{"t1102"}
-	req.Header["tr_cont"] = []string{"N"}
-	req.Header["tr_cont_key"] = []string{""}
-	return req, nil
-}
-
-// probeOK: rsp_cd "00000" is LS's success.
-func probeOK(body []byte) bool {
-	var b struct {
-		RspCd string `json:"rsp_cd"`
-	}
-	return json.Unmarshal(body, &b) == nil && b.RspCd == "00000"
-}
+// probe and probeOK are the Provider's probe, for the registry.
+func probe(ctx context.Context, base *url.URL) (*http.Request, error) { return New().Probe(ctx, base) }
+func probeOK(body []byte) bool                                        { return New().ProbeOK(body) }
 
 // NextExpiry returns when an LS token issued at t ends: 07:00 KST the next
 // day ("발급일 익일 07시까지 유효", as LS clients record it; an issuance

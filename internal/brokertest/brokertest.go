@@ -1,12 +1,14 @@
-// Package brokertest holds what the tests of the broker packages (kis,
-// kiwoom) share: a fake upstream that fails on unknown routes, request
+// Package brokertest holds what the tests of the broker packages share:
+// the conformance suite every broker's provider runs (Run, with the
+// broker's Facts), a fake upstream that fails on unknown routes, request
 // and error assertions parameterized by broker, and harnesses that run the
-// same check for either broker.
+// same check for any broker.
 package brokertest
 
 import (
 	"encoding/json"
 	"io"
+	"mime"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -112,4 +114,29 @@ func Response(t *testing.T, status int, header []string, body string) *http.Resp
 		resp.Header.Set(header[i], header[i+1])
 	}
 	return resp
+}
+
+// CheckFormRequest asserts a form-encoded request whose fields are exactly
+// form.
+func (b Broker) CheckFormRequest(t *testing.T, r *http.Request, form map[string]string) {
+	t.Helper()
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/x-www-form-urlencoded" {
+		t.Errorf("request Content-Type = %q; want a form", r.Header.Get("Content-Type"))
+	}
+	if err := r.ParseForm(); err != nil {
+		t.Errorf("request form: %v", err)
+		return
+	}
+	got := map[string]string{}
+	for k := range r.PostForm {
+		got[k] = r.PostForm.Get(k)
+	}
+	if len(got) != len(form) {
+		t.Errorf("request form has %d fields; want %d (%v)", len(got), len(form), keys(got))
+	}
+	for k, want := range form {
+		if got[k] != want {
+			t.Errorf("request form %s = %q; want %q", k, got[k], want)
+		}
+	}
 }

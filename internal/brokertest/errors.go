@@ -74,6 +74,9 @@ func (b Broker) CheckError(t *testing.T, name string, err error, want ErrWant, o
 	if want.Contains != "" && !strings.Contains(err.Error(), want.Contains) {
 		t.Errorf("%s = %q; want it to mention %q", name, err, want.Contains)
 	}
+	if strings.ContainsAny(err.Error(), "\r\n") {
+		t.Errorf("%s = %q; want one line", name, err)
+	}
 	prefix := "kauth: " + string(b.Name) + " " + string(env) + " " + op + ":"
 	if !strings.HasPrefix(err.Error(), prefix) {
 		t.Errorf("%s = %q; want prefix %q", name, err, prefix)

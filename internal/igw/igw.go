@@ -1,7 +1,9 @@
-// Package igw implements the token calls of the brokers whose Open API
-// sits behind the same OAuth2 gateway: LS증권 and DB증권. Both answer with
-// "IGW" codes, take the same form-encoded token request and carry the token
-// the same way; the ls and db packages are thin providers over a Gateway.
+// Package igw implements the brokers whose Open API sits behind the same
+// OAuth2 gateway: LS증권 and DB증권. Both answer with "IGW" codes, take the
+// same form-encoded token request and carry the token the same way, so the
+// provider is written once here, as Provider, and the ls and db packages
+// hold only their facts: a Config (name, domain, variable, probe call,
+// issuance rules) behind a Facts type.
 //
 // Wire facts (LS증권 OPEN API, REST 접근토큰 발급 and 폐기, the pages of
 // openapi.ls-sec.co.kr/apiservice as mirrored in changmai/sector_industry_find,
@@ -30,13 +32,9 @@ package igw
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -44,156 +42,88 @@ import (
 	"github.com/kauth/kauth/internal/wire"
 )
 
-// The ops of the errors a Gateway returns.
+// The ops of the errors a Provider returns.
 const (
 	OpIssue  = "issue"
 	OpRevoke = "revoke"
 	OpCall   = "call"
 )
 
-// RateLimitRetryAfter is the back-off after IGW00201 when the answer names
-// none: the gateway counts calls per second.
-const RateLimitRetryAfter = time.Second
-
-// Gateway is one broker behind the IGW gateway.
-type Gateway struct {
+// Config is what one broker behind the gateway is: everything the two
+// differ in. The token calls, the codes and the error rules are the
+// gateway's and live in this package.
+type Config struct {
+	// Broker is the broker's name in kauth; errors name it.
 	Broker kauth.Broker
+	// URL is the REST domain, for real and mock alike: both brokers tell
+	// a mock app by its key, not by the domain.
+	URL string
+	// BaseURLEnv is the environment variable that overrides URL when
+	// Provider.BaseURL is empty.
+	BaseURLEnv string
+	// MinIssueInterval spaces issuances for one app key.
+	MinIssueInterval time.Duration
+	// MaxLifetime is the longest a token of the broker can live.
+	MaxLifetime time.Duration
+	// Probe is a cheap authenticated call that proves a token works.
+	Probe Call
 }
 
-// codeKinds classifies the gateway's codes.
-var codeKinds = map[string]error{
-	"IGW00103": kauth.ErrCredentials, // 유효하지 않은 AppKey입니다
-	"IGW00105": kauth.ErrCredentials, // 유효하지 않은 AppSecret입니다
-	// Token errors: a fresh token may succeed.
-	"IGW00121": kauth.ErrTokenRejected, // 유효하지 않은 접근토큰 (invalid or expired)
-	"IGW00122": kauth.ErrTokenRejected,
-	"IGW00123": kauth.ErrTokenRejected, // 토큰 만료
-	"IGW00124": kauth.ErrTokenRejected,
-	"IGW00125": kauth.ErrTokenRejected,
-	"IGW00126": kauth.ErrTokenRejected,
-	"IGW00201": kauth.ErrRateLimited, // 호출 거래건수를 초과하였습니다
+// Call is one REST call of a broker: POST Path with Header and Body.
+type Call struct {
+	Path        string
+	ContentType string
+	// Header holds the broker's own headers, set verbatim (the gateway's
+	// header names, such as tr_cd, are lower-case and not canonical).
+	Header map[string]string
+	Body   string
 }
 
-// rejectCodes are the codes after which a fresh token may succeed.
-func rejectCode(code string) bool { return codeKinds[code] == kauth.ErrTokenRejected }
-
-// tokenResponse is the answer of POST /oauth2/token.
-type tokenResponse struct {
-	AccessToken string      `json:"access_token"`
-	TokenType   string      `json:"token_type"`
-	Scope       string      `json:"scope"`
-	ExpireIn    wire.Number `json:"expire_in"`  // the table: a string
-	ExpiresIn   wire.Number `json:"expires_in"` // the example: a number
+// Facts is a broker behind the gateway as a type, so that a Provider of it
+// needs no field to know which broker it is and its zero value works.
+// Config must return the same value on every call.
+type Facts interface {
+	Config() Config
 }
 
-// Issue asks the gateway at base for an access token.
-func (g Gateway) Issue(ctx context.Context, client *http.Client, base string, c kauth.Credentials, now func() time.Time) (kauth.Token, error) {
-	if err := g.check(c, OpIssue); err != nil {
-		return kauth.Token{}, err
-	}
-	form := url.Values{
-		"grant_type":   {"client_credentials"},
-		"appkey":       {c.AppKey},
-		"appsecretkey": {c.AppSecret},
-		"scope":        {"oob"},
-	}
-	resp, data, err := wire.Post(ctx, client, base+"/oauth2/token", formHeader(), []byte(form.Encode()))
-	at := wire.Now(now)
-	if err != nil {
-		return kauth.Token{}, wire.TransportError(g.Broker, c.Env, OpIssue, resp, err)
-	}
-	if err := g.checkResponse(c, OpIssue, resp, data, at); err != nil {
-		return kauth.Token{}, err
-	}
-	var tr tokenResponse
-	if err := json.Unmarshal(data, &tr); err != nil {
-		return kauth.Token{}, wire.Malformed(g.Broker, c.Env, OpIssue, resp, fmt.Errorf("unexpected JSON: %w", err))
-	}
-	if tr.AccessToken == "" {
-		return kauth.Token{}, wire.Malformed(g.Broker, c.Env, OpIssue, resp, errors.New("answer has no access_token"))
-	}
-	expires, ok := Expiry(tr.AccessToken, at, tr.ExpireIn, tr.ExpiresIn)
-	if !ok {
-		return kauth.Token{}, wire.Malformed(g.Broker, c.Env, OpIssue, resp, errors.New("answer has no usable lifetime (expire_in, expires_in or the token's exp)"))
-	}
-	return kauth.Token{
-		AccessToken: tr.AccessToken,
-		Type:        wire.TokenType(tr.TokenType),
-		IssuedAt:    at,
-		ExpiresAt:   expires,
-	}, nil
+// Provider implements kauth.Provider, kauth.Authorizer and kauth.Locator
+// for the broker F. Its zero value is ready to use, and it is safe for
+// concurrent use.
+type Provider[F Facts] struct {
+	// BaseURL overrides the domain (a proxy, the simulator, a test
+	// server). If empty, the broker's BaseURLEnv is used, then its URL.
+	BaseURL string
+	// HTTPClient sends the requests. If nil, a client with a 30 s timeout.
+	HTTPClient *http.Client
+	// Now returns the current time. If nil, time.Now is used.
+	Now func() time.Time
 }
 
-// Expiry returns the earliest of now plus each lifetime (seconds) and the
-// exp of the token's JWT payload, if any of them is usable.
-func Expiry(token string, now time.Time, lifetimes ...wire.Number) (time.Time, bool) {
-	var best time.Time
-	take := func(t time.Time) {
-		if best.IsZero() || t.Before(best) {
-			best = t
-		}
-	}
-	for _, n := range lifetimes {
-		if s, ok := n.Int(); ok && s > 0 && s < 1<<31 {
-			take(now.Add(time.Duration(s) * time.Second))
-		}
-	}
-	if exp, ok := JWTExpiry(token); ok {
-		take(exp)
-	}
-	return best, !best.IsZero()
+func (p *Provider[F]) config() Config {
+	var f F
+	return f.Config()
 }
 
-// JWTExpiry reads the exp claim of a JWT's payload, unverified: it says
-// when the gateway will stop accepting the token, whatever the answer's
-// lifetime field claims.
-func JWTExpiry(token string) (time.Time, bool) {
-	parts := strings.Split(token, ".")
-	if len(parts) != 3 || len(parts[1]) > 4096 {
-		return time.Time{}, false
-	}
-	payload, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
-	if err != nil {
-		return time.Time{}, false
-	}
-	var claims struct {
-		Exp json.Number `json:"exp"`
-	}
-	if json.Unmarshal(payload, &claims) != nil || claims.Exp == "" {
-		return time.Time{}, false
-	}
-	exp, err := strconv.ParseInt(claims.Exp.String(), 10, 64)
-	if err != nil || exp <= 0 || exp > 1<<40 {
-		return time.Time{}, false
-	}
-	return time.Unix(exp, 0), true
+// URL returns the domain that requests for env go to: the same for both.
+func (p *Provider[F]) URL(env kauth.Env) string {
+	c := p.config()
+	return wire.EnvURL(p.BaseURL, c.BaseURLEnv, env, c.URL, c.URL)
 }
 
-// Revoke asks the gateway at base to revoke token.
-func (g Gateway) Revoke(ctx context.Context, client *http.Client, base string, c kauth.Credentials, token string, now func() time.Time) error {
-	if err := g.check(c, OpRevoke); err != nil {
-		return err
-	}
-	if token == "" {
-		return &kauth.Error{Broker: g.Broker, Env: c.Env, Op: OpRevoke, Kind: kauth.ErrBadRequest, Message: "no token to revoke"}
-	}
-	form := url.Values{
-		"appkey":          {c.AppKey},
-		"appsecretkey":    {c.AppSecret},
-		"token_type_hint": {"access_token"},
-		"token":           {token},
-	}
-	resp, data, err := wire.Post(ctx, client, base+"/oauth2/revoke", formHeader(), []byte(form.Encode()))
-	if err != nil {
-		return wire.TransportError(g.Broker, c.Env, OpRevoke, resp, err)
-	}
-	return g.checkResponse(c, OpRevoke, resp, data, wire.Now(now), token)
+// Issue asks the broker for an access token (POST /oauth2/token).
+func (p *Provider[F]) Issue(ctx context.Context, c kauth.Credentials) (kauth.Token, error) {
+	return issue(ctx, p.config().Broker, p.HTTPClient, p.URL(c.Env), c, p.Now)
+}
+
+// Revoke asks the broker to revoke token (POST /oauth2/revoke).
+func (p *Provider[F]) Revoke(ctx context.Context, c kauth.Credentials, token string) error {
+	return revoke(ctx, p.config().Broker, p.HTTPClient, p.URL(c.Env), c, token, p.Now)
 }
 
 // Authorize sets the authorization header ("Bearer <token>"). The other
 // headers of a call (tr_cd, tr_cont, tr_cont_key for LS; cont_yn, cont_key
 // for DB) are the caller's.
-func (g Gateway) Authorize(req *http.Request, t kauth.Token) {
+func (p *Provider[F]) Authorize(req *http.Request, _ kauth.Credentials, t kauth.Token) {
 	if req.Header == nil {
 		req.Header = make(http.Header)
 	}
@@ -204,7 +134,7 @@ func (g Gateway) Authorize(req *http.Request, t kauth.Token) {
 // or rsp_cd (or error_code) IGW00121…IGW00126 under any status — the
 // gateway sends them with 200 and with 500. IGW00201 is a rate limit, never
 // a rejection. It reads at most a few KiB and leaves resp.Body readable.
-func (g Gateway) Rejected(resp *http.Response) bool {
+func (p *Provider[F]) Rejected(resp *http.Response) bool {
 	if resp == nil {
 		return false
 	}
@@ -218,104 +148,34 @@ func (g Gateway) Rejected(resp *http.Response) bool {
 	return rejectCode(f["rsp_cd"]) || rejectCode(f["error_code"])
 }
 
-// envelope is every shape of the gateway's answers that carries a code.
-type envelope struct {
-	RspCd            string      `json:"rsp_cd"`
-	RspMsg           string      `json:"rsp_msg"`
-	ErrorCode        string      `json:"error_code"`
-	ErrorDescription string      `json:"error_description"`
-	Code             wire.Number `json:"code"` // revoke: 200
-	Message          string      `json:"message"`
+// MinIssueInterval is how far apart the broker's issuances for one app
+// key must be.
+func (p *Provider[F]) MinIssueInterval() time.Duration { return p.config().MinIssueInterval }
+
+// MaxLifetime is the longest a token of the broker lives.
+func (p *Provider[F]) MaxLifetime() time.Duration { return p.config().MaxLifetime }
+
+// Probe builds the broker's probe call under base.
+func (p *Provider[F]) Probe(ctx context.Context, base *url.URL) (*http.Request, error) {
+	call := p.config().Probe
+	u := *base
+	u.Path = strings.TrimSuffix(u.Path, "/") + call.Path
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), strings.NewReader(call.Body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header["Content-Type"] = []string{call.ContentType}
+	for k, v := range call.Header {
+		req.Header[k] = []string{v}
+	}
+	return req, nil
 }
 
-// CheckResponse turns an answer of the gateway into nil or a *kauth.Error:
-// the one place the gateway's answers become errors. The code in the body
-// decides, whatever the status; an answer without one is judged by its
-// status. The error never holds the app key, the secret or a token.
-func (g Gateway) CheckResponse(c kauth.Credentials, op string, resp *http.Response, body []byte) error {
-	return g.checkResponse(c, op, resp, body, time.Now())
-}
-
-func (g Gateway) checkResponse(c kauth.Credentials, op string, resp *http.Response, body []byte, now time.Time, secrets ...string) error {
-	e := &kauth.Error{Broker: g.Broker, Env: c.Env, Op: op}
-	if resp == nil {
-		e.Kind, e.Err = kauth.ErrUnavailable, errors.New("no response")
-		return e
+// ProbeOK reports whether body, the answer of the probe, is a success:
+// rsp_cd "00000" is the gateway's.
+func (p *Provider[F]) ProbeOK(body []byte) bool {
+	var b struct {
+		RspCd string `json:"rsp_cd"`
 	}
-	status := resp.StatusCode
-	e.StatusCode = status
-	secrets = append(secrets, c.AppKey, c.AppSecret)
-	tokenless := op == OpIssue || op == OpRevoke
-	if shape := wire.Shape(body, resp.Header); shape != "" {
-		return wire.ByStatus(e, resp, now, errors.New(shape), tokenless)
-	}
-	var env envelope
-	if err := json.Unmarshal(body, &env); err != nil {
-		return wire.ByStatus(e, resp, now, fmt.Errorf("unexpected JSON: %w", err), tokenless)
-	}
-	code, msg := strings.TrimSpace(env.RspCd), env.RspMsg
-	if code == "" {
-		code, msg = strings.TrimSpace(env.ErrorCode), env.ErrorDescription
-	}
-	if code == "" && op == OpRevoke && !env.Code.IsZero() && string(env.Code) != "200" {
-		code, msg = wire.Code(string(env.Code)), env.Message
-	}
-	if code == "" || code == "00000" || (strings.HasPrefix(code, "0") && status/100 == 2 && len(code) == 5) {
-		if status/100 == 2 {
-			return nil
-		}
-		return wire.ByStatus(e, resp, now, nil, tokenless)
-	}
-	e.Code, e.Message = wire.Code(code), wire.Message(msg, secrets...)
-	kind, ok := codeKinds[code]
-	switch {
-	case !ok:
-		wire.ByStatus(e, resp, now, nil, tokenless)
-		e.Code = wire.Code(code)
-		if e.Kind == kauth.ErrUnavailable && status/100 == 2 {
-			// A refusal under HTTP 200 that we cannot classify: the same
-			// request gets the same answer.
-			e.Kind = kauth.ErrBadRequest
-		}
-		return e
-	case kind == kauth.ErrTokenRejected && tokenless:
-		// The token calls carry no access token: a token code there
-		// means the gateway refused the app.
-		kind = kauth.ErrCredentials
-	}
-	e.Kind = kind
-	if kind == kauth.ErrRateLimited {
-		e.RetryAfter = wire.RetryAfter(resp.Header, now)
-		if e.RetryAfter == 0 {
-			e.RetryAfter = RateLimitRetryAfter
-		}
-	}
-	return e
-}
-
-// check validates c before anything is sent.
-func (g Gateway) check(c kauth.Credentials, op string) error {
-	return wire.CheckCredentials(g.Broker, c, op, "app secret key")
-}
-
-func formHeader() http.Header {
-	return http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}
-}
-
-// TokenAnswer is the gateway's answer of /oauth2/token for t at now, as
-// the token page's example sends it (expires_in a number of seconds).
-func TokenAnswer(t kauth.Token, now time.Time) any {
-	left := int64(t.ExpiresAt.Sub(now) / time.Second)
-	return map[string]any{"access_token": t.AccessToken, "scope": "oob", "token_type": "Bearer", "expires_in": max(left, 0)}
-}
-
-// RevokeAnswer is the gateway's answer of a successful /oauth2/revoke.
-func RevokeAnswer() any {
-	return map[string]any{"code": 200, "message": "접근토큰 폐기에 성공하였습니다."}
-}
-
-// ErrorAnswer is an error in both of the gateway's shapes: rsp_cd and
-// rsp_msg (calls) with error_code and error_description (token endpoints).
-func ErrorAnswer(code, msg string) any {
-	return map[string]string{"rsp_cd": code, "rsp_msg": msg, "error_code": code, "error_description": msg}
+	return json.Unmarshal(body, &b) == nil && b.RspCd == "00000"
 }
