@@ -228,9 +228,6 @@ func byStatus(e *kauth.Error, resp *http.Response, now time.Time, cause error) *
 			e.Message = cause.Error()
 		}
 	}
-	if e.Kind == kauth.ErrRateLimited && e.RetryAfter == 0 {
-		e.RetryAfter = RateLimitRetryAfter
-	}
 	return e
 }
 

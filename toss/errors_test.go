@@ -102,7 +102,7 @@ func TestRejected(t *testing.T) {
 		{"invalid-token", 401, nil, `{"error":{"requestId":"1","code":"invalid-token","message":""}}`, true},
 		{"expired-token", 401, nil, `{"error":{"requestId":"1","code":"expired-token","message":""}}`, true},
 		{"bare 401 with invalid_token", 401, []string{"WWW-Authenticate", `Bearer realm="openapi", error="invalid_token"`}, ``, true},
-		{"bare 401", 401, nil, ``, false},
+		{"bare 401", 401, nil, ``, true},
 		{"edge-blocked 401", 401, nil, `{"error":{"requestId":"1","code":"edge-blocked","message":""}}`, false},
 		{"login-user-not-found", 401, nil, `{"error":{"requestId":"1","code":"login-user-not-found","message":""}}`, false},
 		{"ip allow-list", 403, nil, `{"error":{"requestId":"1","code":"edge-blocked","message":""}}`, false},

@@ -34,8 +34,9 @@ package toss
 
 import (
 	"bytes"
+	"context"
 	"net/http"
-	"strings"
+	"net/url"
 	"time"
 
 	"github.com/kauth/kauth"
@@ -114,11 +115,11 @@ func (p *Provider) Authorize(req *http.Request, _ kauth.Credentials, t kauth.Tok
 
 // Rejected reports whether resp says that the access token was rejected:
 // HTTP 401 with code invalid-token (invalid, or killed by a later
-// issuance) or expired-token, or, for a 401 whose body names no code, a
-// WWW-Authenticate header with error="invalid_token"
-// (components.responses.Unauthorized). The other 401 codes are not healed
-// by a new token: edge-blocked means no Authorization header was sent.
-// A 403 (the IP allow-list) never is.
+// issuance) or expired-token (components.responses.Unauthorized), or a 401
+// whose body names no code. The other 401 codes are not healed by a new
+// token: edge-blocked means no Authorization header was sent, and
+// login-user-not-found that the client has no login behind it. A 403 (the
+// IP allow-list) never is.
 //
 // Rejected reads at most a few KiB of the body and leaves resp.Body
 // readable from its beginning.
@@ -127,12 +128,8 @@ func (p *Provider) Rejected(resp *http.Response) bool {
 		return false
 	}
 	prefix := wire.Peek(resp, wire.PeekSize)
-	switch code := apiCode(prefix); code {
-	case "":
-		return strings.Contains(resp.Header.Get("WWW-Authenticate"), `error="invalid_token"`)
-	default:
-		return rejectCodes[code]
-	}
+	code := apiCode(prefix)
+	return code == "" || rejectCodes[code]
 }
 
 // rejectCodes are the 401 codes after which a fresh token may succeed
@@ -167,3 +164,14 @@ func (p *Provider) RateGroup(method, path string, now time.Time) (group string, 
 	}
 	return g, float64(tossapi.PerSecond(g, now))
 }
+
+// Probe builds a harmless call that every client may make, to check a
+// token: the current price of Samsung Electronics, GET
+// /api/v1/prices?symbols=005930 (MARKET_DATA, token only; see ProbePath).
+func (p *Provider) Probe(ctx context.Context, base *url.URL) (*http.Request, error) {
+	return probe(ctx, base)
+}
+
+// ProbeOK reports whether the probe's answer, status 2xx, is a success:
+// {"result":[…]} with at least one price and no error.
+func (p *Provider) ProbeOK(body []byte) bool { return probeOK(body) }
