@@ -125,7 +125,3 @@ func TestRejected(t *testing.T) {
 		t.Error("Rejected(nil) = true")
 	}
 }
-
-func TestRejectedStreams(t *testing.T) {
-	brokertest.RejectedStreams(t, "/api/v1/orders", `{"result":{"orderId":"`, New().Rejected)
-}
