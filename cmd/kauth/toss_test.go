@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/url"
@@ -133,6 +134,22 @@ func TestTossOneClientManyHolders(t *testing.T) {
 	r.wantCode(t, 0)
 	if r.stdout != healed+"\n" {
 		t.Errorf("kauth token after the heal printed %q; want the healed token", r.stdout)
+	}
+	// kauth status shows the shared token by its fingerprint.
+	st := runProcess(t, env, "", "status", "--json")
+	st.wantCode(t, 0)
+	var status statusJSON
+	if err := json.Unmarshal([]byte(st.stdout), &status); err != nil {
+		t.Fatalf("status --json: %v: %s", err, st.stdout)
+	}
+	found := false
+	for _, tok := range status.Tokens {
+		if tok.Broker == toss.Broker && tok.App == kauth.Fingerprint(client) {
+			found = tok.Token == kauth.Fingerprint(healed) && tok.State == "valid" && tok.Env == kauth.Real
+		}
+	}
+	if !found || strings.Contains(st.stdout, healed) {
+		t.Errorf("status --json does not show the healed Toss token valid, by fingerprint only:\n%s", st.stdout)
 	}
 	for _, a := range agents {
 		a.stop(t, os.Interrupt)
