@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -190,6 +191,19 @@ func (m *Manager) Provider() Provider { return m.provider }
 
 // Store returns the Manager's store.
 func (m *Manager) Store() Store { return m.store }
+
+// BaseURL returns the domain the Manager's tokens are for, without a
+// trailing slash: the Provider's URL for the Credentials' Env (its BaseURL
+// override, the broker's variable such as KIS_BASE_URL, or the published
+// real or mock domain), so that a program builds its API requests on the
+// domain that issued the token. It returns "" for a Provider that is not a
+// Locator.
+func (m *Manager) BaseURL() string {
+	if l, ok := m.provider.(Locator); ok {
+		return strings.TrimSuffix(l.URL(m.creds.Env), "/")
+	}
+	return ""
+}
 
 // Cached returns the token currently held in memory, without any I/O, and
 // whether it may still be handed out.

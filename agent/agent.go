@@ -391,6 +391,7 @@ func (a *Agent) newAccount(r resolved, lim *rate.Limiter) (*account, error) {
 	if err != nil {
 		return nil, fmt.Errorf("agent: account %s: %w", r.Name, err)
 	}
+	a.metrics.account(name)
 	mgr, err := kauth.NewManager(kauth.Config{
 		Credentials: r.creds,
 		Provider:    p,
@@ -582,50 +583,53 @@ func (a *Agent) Endpoints() Endpoints {
 // nil after such a stop. Call Close afterwards to stop the keepers and
 // close the Managers.
 func (a *Agent) ListenAndServe(ctx context.Context) error {
-	cfg := a.config()
+	lns, ep, err := openListeners(a.config(), a.getenv)
+	if err != nil {
+		return err
+	}
+	return a.serveListeners(ctx, lns, ep)
+}
+
+// openListeners opens what cfg says to listen on: the unix socket and the
+// TCP address. It runs before any keeper starts, so that an agent that
+// cannot listen (another agent on the socket, a port in use) fails with
+// one line before it has issued anything.
+func openListeners(cfg Config, getenv func(string) string) ([]net.Listener, Endpoints, error) {
+	var ep Endpoints
 	if err := checkTCPAddr(cfg.Listen.TCP, cfg.Listen.AllowNonLoopback); err != nil {
-		return &ConfigError{err}
+		return nil, ep, &ConfigError{err}
 	}
 	if cfg.Listen.Socket == SocketOff && cfg.Listen.TCP == "" {
-		return &ConfigError{errors.New("agent: nothing to listen on: the socket is off and no tcp address is set")}
+		return nil, ep, &ConfigError{errors.New("agent: nothing to listen on: the socket is off and no tcp address is set")}
 	}
 	var lns []net.Listener
-	fail := func(err error) error {
+	fail := func(err error) ([]net.Listener, Endpoints, error) {
 		for _, ln := range lns {
 			ln.Close()
 		}
-		return err
+		return nil, ep, err
 	}
-	var ep Endpoints
 	if cfg.Listen.Socket != SocketOff {
-		path := cfg.Listen.Socket
-		if path == "" {
-			p, err := DefaultSocketPath(a.getenv)
-			if err != nil {
-				return err
-			}
-			path = p
-		}
-		path, err := expandHome(path)
+		path, err := SocketPath(cfg, getenv)
 		if err != nil {
-			return err
+			return fail(err)
 		}
 		if err := checkSocketPath(path); err != nil {
-			return &ConfigError{err}
+			return fail(&ConfigError{err})
 		}
 		ln, err := listenUnix(path)
 		if err != nil {
-			return err
+			return fail(err)
 		}
 		lns = append(lns, ln)
 		ep.Socket = path
 	}
 	if cfg.Listen.TCP != "" {
-		if _, err := a.loadKey(); err != nil {
-			return fail(err)
-		}
 		ln, err := net.Listen("tcp", cfg.Listen.TCP)
 		if err != nil {
+			if errors.Is(err, syscall.EADDRINUSE) {
+				return fail(&ConfigError{fmt.Errorf("agent: %s is in use (another kauth serve?); stop it or choose another --addr or listen.tcp", cfg.Listen.TCP)})
+			}
 			return fail(fmt.Errorf("agent: %w", err))
 		}
 		lns = append(lns, ln)
@@ -633,6 +637,41 @@ func (a *Agent) ListenAndServe(ctx context.Context) error {
 			return fail(&ConfigError{err})
 		}
 		ep.TCP = ln.Addr().String()
+	}
+	return lns, ep, nil
+}
+
+// SocketPath returns the path of the unix socket an agent with cfg listens
+// on: cfg's listen.socket, else DefaultSocketPath; "" when the socket is
+// off.
+func SocketPath(cfg Config, getenv func(string) string) (string, error) {
+	if cfg.Listen.Socket == SocketOff {
+		return "", nil
+	}
+	path := cfg.Listen.Socket
+	if path == "" {
+		p, err := DefaultSocketPath(getenv)
+		if err != nil {
+			return "", err
+		}
+		path = p
+	}
+	return expandHome(path)
+}
+
+// serveListeners serves the agent on lns, which openListeners opened, until
+// ctx is done or Close is called.
+func (a *Agent) serveListeners(ctx context.Context, lns []net.Listener, ep Endpoints) error {
+	fail := func(err error) error {
+		for _, ln := range lns {
+			ln.Close()
+		}
+		return err
+	}
+	if ep.TCP != "" {
+		if _, err := a.loadKey(); err != nil {
+			return fail(err)
+		}
 		ep.KeyFile = a.keyFile()
 	}
 	a.mu.Lock()

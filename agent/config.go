@@ -195,6 +195,65 @@ type Secret struct {
 	Value string `yaml:"-"`
 }
 
+// UnmarshalYAML refuses a credential written into the config as a plain
+// value: a config file is copied, shared and committed, so it says where
+// the credential is ({env: NAME} or {file: PATH}), never what it is. The
+// value itself never reaches an error message.
+func (s *Secret) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return nil // not given: resolve says which credential is missing
+	}
+	if n.Kind != yaml.MappingNode {
+		return &plainSecretError{line: n.Line}
+	}
+	// Decoded by hand: a Node's Decode does not keep the decoder's
+	// KnownFields, and an unknown field here ({value: …}) must fail.
+	var errs []string
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		var dst *string
+		switch k.Value {
+		case "env":
+			dst = &s.Env
+		case "file":
+			dst = &s.File
+		default:
+			errs = append(errs, fmt.Sprintf("line %d: unknown field %q in a credential (want env or file)", k.Line, k.Value))
+			continue
+		}
+		if v.Kind != yaml.ScalarNode {
+			errs = append(errs, fmt.Sprintf("line %d: %s wants a name, not a list or map", v.Line, k.Value))
+			continue
+		}
+		*dst = v.Value
+	}
+	if len(errs) > 0 {
+		return &yaml.TypeError{Errors: errs}
+	}
+	return nil
+}
+
+// plainSecretError is a credential given as a plain value at line.
+type plainSecretError struct{ line int }
+
+func (e *plainSecretError) Error() string {
+	return fmt.Sprintf("line %d: a credential is written in the config; give it as {env: NAME} (an environment variable) or {file: PATH} (a file of mode 0600), so that the file holds no secret", e.line)
+}
+
+// explain names the field of e from the config's text: "line 7: appkey is
+// written in the config; …".
+func (e *plainSecretError) explain(data []byte) error {
+	lines := strings.Split(string(data), "\n")
+	if e.line < 1 || e.line > len(lines) {
+		return e
+	}
+	field, _, ok := strings.Cut(strings.TrimLeft(strings.TrimSpace(lines[e.line-1]), "- "), ":")
+	if !ok || !nameRE.MatchString(field) {
+		return e
+	}
+	return fmt.Errorf("line %d: %s is written in the config; give it as {env: NAME} (an environment variable) or {file: PATH} (a file of mode 0600), so that the file holds no secret", e.line, field)
+}
+
 // MaxWSControlRate bounds Account.WSControlRate.
 const MaxWSControlRate = 100
 
@@ -280,6 +339,10 @@ func ParseConfig(data []byte) (Config, error) {
 	if err := dec.Decode(&cfg); err != nil {
 		if errors.Is(err, io.EOF) {
 			return Config{}, errors.New("empty config: list at least one account under accounts:")
+		}
+		var pe *plainSecretError
+		if errors.As(err, &pe) {
+			return Config{}, pe.explain(data)
 		}
 		return Config{}, oneLineYAMLError(err)
 	}

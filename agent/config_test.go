@@ -191,6 +191,9 @@ func TestFromEnv(t *testing.T) {
 		{"kauth env for both brokers", map[string]string{"KIS_APPKEY": "k", "KIS_APPSECRET": "s", "KIWOOM_APPKEY": "k", "KIWOOM_SECRETKEY": "s", "KAUTH_ENV": "mock"}, []string{"kis-mock", "kiwoom-mock"}, ""},
 		{"broker env wins", map[string]string{"KIWOOM_APPKEY": "k", "KIWOOM_SECRETKEY": "s", "KAUTH_ENV": "mock", "KIWOOM_ENV": "real"}, []string{"kiwoom-real"}, ""},
 		{"bad env", map[string]string{"KIS_APPKEY": "k", "KIS_APPSECRET": "s", "KIS_ENV": "staging"}, nil, "KIS_ENV"},
+		// The README's Configuration section names these variables.
+		{"ls and db", map[string]string{"LS_APPKEY": "k", "LS_APPSECRET": "s", "LS_ENV": "mock", "DBSEC_APPKEY": "k", "DBSEC_APPSECRET": "s"}, []string{"ls-mock", "db-real"}, ""},
+		{"db by kauth env", map[string]string{"DBSEC_APPKEY": "k", "DBSEC_APPSECRET": "s", "KAUTH_ENV": "real,mock", "DBSEC_ENV": ""}, []string{"db-real", "db-mock"}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg, err := agent.FromEnv(func(k string) string { return tc.env[k] })

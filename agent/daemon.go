@@ -103,8 +103,17 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	// Listen before New starts the keepers: an agent that cannot listen
+	// must fail before it issues anything.
+	lns, ep, err := openListeners(cfg, opts.Getenv)
+	if err != nil {
+		return err
+	}
 	a, err := New(cfg, opts)
 	if err != nil {
+		for _, ln := range lns {
+			ln.Close()
+		}
 		return err
 	}
 	d.mu.Lock()
@@ -117,7 +126,7 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		case <-ctx.Done():
 		}
 	}()
-	serveErr := a.ListenAndServe(ctx)
+	serveErr := a.serveListeners(ctx, lns, ep)
 	return errors.Join(serveErr, a.Close())
 }
 

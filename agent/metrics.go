@@ -103,6 +103,30 @@ func (m *metrics) onEvent(name string, ev kauth.Event) {
 	}
 }
 
+// eventKinds and failureKinds are the label values of the token counters;
+// failureKinds are errorKind's answers.
+var (
+	eventKinds = []kauth.EventKind{kauth.EventIssued, kauth.EventRefreshed, kauth.EventReused, kauth.EventInvalidated,
+		kauth.EventRevoked, kauth.EventFailed, kauth.EventWaiting, kauth.EventStoreFailed}
+	failureKinds = []string{"credentials", "token_rejected", "token_returned_again", "rate_limited", "unavailable",
+		"bad_request", "malformed_token", "canceled", "other"}
+)
+
+// account starts the series of account name at zero: a counter that first
+// appears at 1 is invisible to increase() and rate(), so an alert on the
+// first failure would never fire.
+func (m *metrics) account(name string) {
+	for _, k := range eventKinds {
+		m.events.WithLabelValues(name, string(k))
+	}
+	for _, k := range failureKinds {
+		m.failures.WithLabelValues(name, k)
+	}
+	for _, v := range []*prometheus.CounterVec{m.issuances, m.refreshes, m.waits, m.waitSeconds} {
+		v.WithLabelValues(name)
+	}
+}
+
 // forget drops the series of a removed account.
 // budgetFallback records whether the app key's shared budget is on this
 // agent's local share.

@@ -102,6 +102,17 @@ type openedStore struct {
 	// unkept, if set, is why the file store could not be opened and a
 	// memory store stands in: nothing is cached beyond this process.
 	unkept error
+	// hint, if set, adds to a failure of the store what the user can check
+	// ("; is Redis running … (KAUTH_STORE)?"), or "".
+	hint func(error) string
+}
+
+// storeHint returns what the user can check about a failure of s, or "".
+func (s *openedStore) storeHint(err error) string {
+	if s.hint == nil {
+		return ""
+	}
+	return s.hint(err)
 }
 
 // openStore opens the store that the environment selects.

@@ -1,8 +1,12 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"log/slog"
+	"net"
 	"strings"
+	"time"
 
 	"github.com/kauth/kauth/store/file"
 	"github.com/kauth/kauth/store/redis"
@@ -26,5 +30,43 @@ func (c *cli) openRedis(rawURL string, log *slog.Logger) (*openedStore, error) {
 	if err != nil {
 		return nil, &configError{err}
 	}
-	return &openedStore{Store: st, name: redactURL(rawURL), close: st.Close}, nil
+	// One ping finds the mistakes that no retry cures (a database the
+	// server does not have, a wrong password) before anything is issued.
+	// An unreachable Redis is not one of them: the command goes on, and
+	// says so if the token could not be kept.
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if err := st.Ping(ctx); err != nil {
+		if msg := redisConfigMistake(err); msg != "" {
+			st.Close()
+			return nil, configErrorf("kauth: KAUTH_STORE=%s: %s", redactURL(rawURL), msg)
+		}
+	}
+	name := redactURL(rawURL)
+	return &openedStore{Store: st, name: name, close: st.Close,
+		hint: func(err error) string {
+			var op *net.OpError
+			if errors.As(err, &op) || errors.Is(err, context.DeadlineExceeded) {
+				return "; is Redis running and reachable at " + name + " (KAUTH_STORE)?"
+			}
+			return ""
+		}}, nil
+}
+
+// redisConfigMistake says what to fix when Redis refused a connection for
+// a reason of the configuration, or "" for any other error.
+func redisConfigMistake(err error) string {
+	msg := err.Error()
+	switch {
+	// Redis answers SELECT of a database past its "databases" setting
+	// (16 by default) with "ERR DB index is out of range"; servers before
+	// 6.0 with "ERR invalid DB index".
+	case strings.Contains(msg, "DB index is out of range"), strings.Contains(msg, "invalid DB index"):
+		return "Redis has no such database; the number after the host must be below the server's \"databases\" setting (16 by default)"
+	case strings.Contains(msg, "WRONGPASS"), strings.Contains(msg, "invalid password"), strings.Contains(msg, "invalid username-password"):
+		return "Redis refused the user name or password in the URL"
+	case strings.Contains(msg, "NOAUTH"):
+		return "Redis requires a password: put it in the URL (redis://:PASSWORD@host:port/db)"
+	}
+	return ""
 }

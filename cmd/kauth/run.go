@@ -179,7 +179,30 @@ func errorLine(err error) string {
 	if !strings.HasPrefix(s, "kauth") {
 		s = "kauth: " + s
 	}
-	return s
+	return dedupPrefixes(s)
+}
+
+// dedupPrefixes drops the "kauth" and "<broker> <env>" prefixes that each
+// layer of a wrapped error adds again ("kauth: kis mock: warning: …: kauth:
+// kis mock: writing the store: kauth: redis store: …"), keeping the first
+// of each, so that the line names them once.
+func dedupPrefixes(s string) string {
+	parts := strings.Split(s, ": ")
+	if len(parts) < 3 || parts[0] != "kauth" {
+		return s
+	}
+	target := parts[1]
+	if b, e, ok := strings.Cut(target, " "); !ok || strings.Contains(e, " ") || b == "" {
+		target = "" // not "<broker> <env>"
+	}
+	out := parts[:2]
+	for _, p := range parts[2:] {
+		if p == "kauth" || (target != "" && p == target) {
+			continue
+		}
+		out = append(out, p)
+	}
+	return strings.Join(out, ": ")
 }
 
 // syncWriter serializes writes from concurrent goroutines (request logs of

@@ -27,8 +27,10 @@ brokers through its authenticating proxy, without holding the app secrets:
   ANY  /proxy/{name}/{broker path}   the broker's API with the auth headers added
   GET  /v1/accounts, /healthz, /metrics
 
-It listens on a unix socket (0600; default $XDG_RUNTIME_DIR/kauth/agent.sock)
-and, with --addr 127.0.0.1:PORT, on loopback TCP as well, where callers
+It listens on a unix socket (0600): listen.socket in the config, else
+$XDG_RUNTIME_DIR/kauth/agent.sock, else (no XDG_RUNTIME_DIR: cron, sudo,
+containers) agent.sock in the cache directory ($KAUTH_CACHE_DIR, else the
+user cache directory + /kauth); --print-socket prints which. With --addr 127.0.0.1:PORT, on loopback TCP as well, where callers
 present the agent key from its 0600 key file. Without --config it serves the
 accounts in the environment: kis-<env> and kiwoom-<env>, for the envs in
 KIS_ENV, KIWOOM_ENV or KAUTH_ENV (default real). With --sim it serves the
@@ -39,8 +41,12 @@ other kauth process. SIGHUP reloads the config; SIGINT or SIGTERM stops.`)
 	sim := fs.Bool("sim", false, "serve the built-in simulator's demo apps (no credentials, no network)")
 	addr := fs.String("addr", "", "also listen on loopback TCP (127.0.0.1:PORT; port 0 picks one), or move the socket (unix:/path)")
 	debug := fs.Bool("debug", false, "log at debug level")
+	printSocket := fs.Bool("print-socket", false, "print the path of the unix socket the agent would listen on, and exit")
 	if err := fs.parse(args); err != nil {
 		return err
+	}
+	if *printSocket {
+		return c.printSocket(*config, *addr)
 	}
 	if *sim && *config != "" {
 		return usageErrorf("serve", "--sim and --config exclude each other")
@@ -78,6 +84,7 @@ other kauth process. SIGHUP reloads the config; SIGINT or SIGTERM stops.`)
 		accounts = accountNames(cfg)
 	}
 	opts := agent.Options{Logger: log, Getenv: c.getenv}
+	storeName := "memory"
 	if !*sim {
 		st, err := c.openStore(log)
 		if err != nil {
@@ -85,7 +92,7 @@ other kauth process. SIGHUP reloads the config; SIGINT or SIGTERM stops.`)
 		}
 		defer st.close()
 		opts.Store = st.Store
-		log.Info("kauth serve: token store", "store", st.name)
+		storeName = st.name
 		if rs, ok := st.Store.(*redis.Store); ok {
 			// Every agent on this Redis draws each app key's calls from one
 			// budget, so that together they stay under the broker's limit.
@@ -104,7 +111,7 @@ other kauth process. SIGHUP reloads the config; SIGINT or SIGTERM stops.`)
 		return err
 	case <-d.Ready():
 	}
-	c.printEndpoints(d, accounts)
+	c.printEndpoints(d, accounts, storeName)
 	for {
 		select {
 		case err := <-done:
@@ -137,7 +144,7 @@ func accountNames(cfg agent.Config) []string {
 
 // printEndpoints tells the user where the agent listens and how to ask it
 // for a token.
-func (c *cli) printEndpoints(d *agent.Daemon, accounts []string) {
+func (c *cli) printEndpoints(d *agent.Daemon, accounts []string, store string) {
 	ep := d.Endpoints()
 	w := c.stdout
 	fmt.Fprintf(w, "kauth serve: agent ready\n")
@@ -151,6 +158,7 @@ func (c *cli) printEndpoints(d *agent.Daemon, accounts []string) {
 		fmt.Fprintf(w, "  sim       %s (built-in simulator: made-up demo apps, virtual clock at /_sim/clock)\n", u)
 	}
 	fmt.Fprintf(w, "  accounts  %s\n", strings.Join(accounts, ", "))
+	fmt.Fprintf(w, "  store     %s\n", store)
 	if len(accounts) > 0 && ep.TCP != "" {
 		fmt.Fprintf(w, "  realtime  ws://%s/ws/%s (the broker's WebSocket protocol, one upstream session per app key)\n", ep.TCP, accounts[0])
 	}
@@ -162,4 +170,30 @@ func (c *cli) printEndpoints(d *agent.Daemon, accounts []string) {
 			fmt.Fprintf(w, "  try       curl -H \"Authorization: Bearer $(cat %s)\" http://%s/v1/accounts/%s/token\n", ep.KeyFile, ep.TCP, accounts[0])
 		}
 	}
+}
+
+// printSocket prints the unix socket that kauth serve with config and addr
+// listens on, by the rule the agent follows.
+func (c *cli) printSocket(config, addr string) error {
+	var cfg agent.Config
+	if config != "" {
+		var err error
+		if cfg, err = agent.LoadConfig(config); err != nil {
+			return &configError{err}
+		}
+	}
+	if p, ok := strings.CutPrefix(addr, "unix:"); ok {
+		cfg.Listen.Socket = p
+	} else if strings.HasPrefix(addr, "/") {
+		cfg.Listen.Socket = addr
+	}
+	path, err := agent.SocketPath(cfg, c.getenv)
+	if err != nil {
+		return &configError{err}
+	}
+	if path == "" {
+		return configErrorf("kauth: the config turns the socket off (listen.socket: off)")
+	}
+	_, err = fmt.Fprintln(c.stdout, path)
+	return err
 }

@@ -60,7 +60,7 @@ expires_at in RFC 3339 in Korea Standard Time (+09:00).`)
 		// The token is good, but the cache did not keep it (nor the time of
 		// the issuance): say so, or the next run issues again unawares and
 		// may meet KIS's once-a-minute limit (EGW00133).
-		fmt.Fprintln(c.stderr, errorLine(fmt.Errorf("kauth: %s %s: warning: the token could not be cached, so the next run will issue again: %w", b, e, err)))
+		fmt.Fprintln(c.stderr, errorLine(fmt.Errorf("kauth: %s %s: warning: the token could not be cached, so the next run will issue again: %w%s", b, e, err, s.store.storeHint(err))))
 	}
 	if !*asJSON {
 		_, err = fmt.Fprintln(c.stdout, tok.AccessToken)

@@ -45,7 +45,9 @@ func IsURL(s string) bool {
 	if !ok {
 		return false
 	}
-	switch scheme {
+	// URL schemes are case-insensitive (RFC 3986 §3.1); url.Parse, which
+	// Open uses, lowercases them too.
+	switch strings.ToLower(scheme) {
 	case "redis", "rediss", "unix",
 		"redis" + schemeSentinel, "rediss" + schemeSentinel,
 		"redis" + schemeCluster, "rediss" + schemeCluster:
