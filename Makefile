@@ -22,8 +22,8 @@ FUZZERS := \
 	./agent:FuzzLoadConfig \
 	./agent:FuzzCanonicalPath \
 	./agent:FuzzScrubBody \
-	./realtime:FuzzParseKIS \
-	./realtime:FuzzParseKiwoom
+	./kis:FuzzParseRealtime \
+	./kiwoom:FuzzParseRealtime
 
 .PHONY: test bench fuzz
 

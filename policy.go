@@ -382,3 +382,141 @@ func later(a, b time.Time) time.Time {
 	}
 	return a
 }
+
+// lifetimeSkew is how far past the documented lifetime, counted on our
+// clock, a broker's expiry is still taken as sent: the broker prints its
+// expiry on its own clock, which may run hours ahead of ours.
+const lifetimeSkew = 3 * time.Hour
+
+// lifeOrDay is life, or 24 h if life is zero (a broker that documents no
+// longest life).
+func lifeOrDay(life time.Duration) time.Duration {
+	if life <= 0 {
+		return 24 * time.Hour
+	}
+	return life
+}
+
+// cutLife decides the life kauth grants tok, counted from from: the token
+// received now from the broker, or a stored token's IssuedAt. A broker's
+// expiry more than lifetimeSkew beyond from plus life, the longest its
+// broker documents (0: 24 h), is cut to from plus life, and cutLife says
+// so: a broker's bad expiry (9999-12-31) would otherwise pin the token for
+// years, past any revoke or rotation kauth does not hear of. A cut token
+// whose IssuedAt is unknown or after from is taken as issued at from. A
+// zero from (a stored token without IssuedAt) cuts nothing.
+func cutLife(tok Token, from time.Time, life time.Duration) (Token, bool) {
+	if from.IsZero() {
+		return tok, false
+	}
+	limit := from.Add(lifeOrDay(life))
+	if !tok.ExpiresAt.After(limit.Add(lifetimeSkew)) {
+		return tok, false
+	}
+	tok.ExpiresAt = limit
+	if tok.IssuedAt.IsZero() || tok.IssuedAt.After(from) {
+		tok.IssuedAt = from
+	}
+	return tok, true
+}
+
+// found is what a user's revoke finds before it calls the broker.
+type found struct {
+	unlocked bool   // the store could not be locked
+	gaveUp   bool   // unlocked because the caller's context ended
+	stored   Entry  // the shared entry; zero if none or unreadable
+	unread   bool   // the store could not be read (not: it holds nothing)
+	served   *Token // the token this Manager serves, if any
+}
+
+// revokePlan is what a user's revoke does before it calls the broker.
+type revokePlan struct {
+	// verb is revoke (call the broker on tok), fail (stop with the
+	// store's error, told why) or keep (nothing to revoke: done).
+	verb verb
+	why  string // fail: what the caller is told, before the store's error
+	// storeFailed, when set, is reported as EventStoreFailed with the
+	// store's error: the revoke goes on without what it names.
+	storeFailed string
+	tok         Token
+	// mark is the entry written before the broker is called, if write:
+	// from then on no process serves tok, even if this one dies before
+	// it hears the broker's answer.
+	mark  Entry
+	write bool
+	drop  bool // tok is served here: stop serving it before the call
+}
+
+// planRevoke decides what a user's revoke does with what it found: revoke
+// the stored token, else the one served here; mark it in the store first
+// if the store could be read; stop serving it. A store that cannot be
+// locked does not stop a revoke (the user wants the token dead), unless
+// the caller gave up; a store that cannot be read stops it only when this
+// Manager serves nothing either.
+func (p policy) planRevoke(f found) revokePlan {
+	if f.unlocked && f.gaveUp {
+		return revokePlan{verb: fail}
+	}
+	var r revokePlan
+	if f.unlocked {
+		r.storeFailed = "locking the store"
+	}
+	r.tok = f.stored.Token
+	if r.tok.AccessToken == "" && f.served != nil {
+		r.tok = *f.served
+	}
+	switch {
+	case r.tok.AccessToken == "" && f.unread:
+		r.verb, r.why = fail, "reading the store for the token to revoke"
+		return r
+	case r.tok.AccessToken == "":
+		r.verb = keep
+		return r
+	}
+	r.verb = revoke
+	r.mark, r.write = f.stored, !f.unread
+	r.mark.Revoking = r.tok.Fingerprint()
+	r.drop = f.served != nil && f.served.AccessToken == r.tok.AccessToken
+	return r
+}
+
+// revokeAnswer is the broker's answer to a revoke of tok, and what the
+// revoke knows of the store.
+type revokeAnswer struct {
+	tok    Token
+	err    error // the broker's answer: nil if it revoked tok
+	stored Entry // the shared entry as read before the call (zero if none or unreadable)
+	unread bool  // the store could not be read
+	marked bool  // the Revoking mark was written before the call
+}
+
+// revokeEnd is what a revoke does once the broker has answered.
+type revokeEnd struct {
+	// verb is revoke (tok is dead at the broker: record it) or fail (the
+	// revoke may or may not have reached the broker: return its error).
+	verb  verb
+	event EventKind // EventRevoked or EventFailed
+	// entry is written, if save, to record the revoke; if it is not
+	// written, the entry is deleted, and if that fails too and unmarked,
+	// the store still holds tok with no mark: the caller is told.
+	entry    Entry
+	save     bool
+	unmarked bool
+}
+
+// revoked decides what follows the broker's answer to a revoke. A revoke
+// that failed, or timed out, may have reached the broker: tok stays
+// unserved and marked as being revoked, never served again as if nothing
+// happened, and the next caller issues, which hands the same token back if
+// the broker still holds it valid (KIS within 6 h of its issue, Kiwoom
+// while it is valid). A broker that refuses tok as unknown or expired
+// (ErrTokenRejected: already revoked, or replaced) has no more use for it
+// than one that revoked it: tok is recorded as refused, and forgotten.
+func (p policy) revoked(a revokeAnswer) revokeEnd {
+	if a.err != nil && !errors.Is(a.err, ErrTokenRejected) {
+		return revokeEnd{verb: fail, event: EventFailed}
+	}
+	e := a.stored
+	e.Token, e.Rejected, e.Revoking = Token{}, a.tok.Fingerprint(), ""
+	return revokeEnd{verb: revoke, event: EventRevoked, entry: e, save: !a.unread, unmarked: !a.marked}
+}

@@ -1,6 +1,7 @@
 package kauth
 
 import (
+	"context"
 	"errors"
 	"testing"
 	"time"
@@ -334,6 +335,126 @@ func TestPolicyRetry(t *testing.T) {
 			wait, again, counted := kisPol.retry(tc.err, tc.took, tc.spent, 500*time.Millisecond)
 			if again != tc.wantAgain || counted != tc.counted || (tc.wantAgain && wait != tc.wantWait) {
 				t.Errorf("retry(%v) = %v, again %v, counted %v; want %v, %v, %v", tc.err, wait, again, counted, tc.wantWait, tc.wantAgain, tc.counted)
+			}
+		})
+	}
+}
+
+func TestPolicyCutLife(t *testing.T) {
+	day := 24 * time.Hour
+	far := time.Date(9999, 12, 31, 23, 59, 59, 0, KST)
+	for _, tc := range []struct {
+		name string
+		tok  Token
+		from time.Time
+		life time.Duration
+		want Token
+		cut  bool
+	}{
+		{name: "a day's token: as sent", tok: tokAt("A", t0, day), from: t0, life: day, want: tokAt("A", t0, day)},
+		{name: "exactly at the skew: as sent", tok: tokAt("A", t0, day+3*time.Hour), from: t0, life: day, want: tokAt("A", t0, day+3*time.Hour)},
+		{name: "a second over the skew: cut to the documented life", tok: tokAt("A", t0, day+3*time.Hour+time.Second), from: t0, life: day,
+			want: tokAt("A", t0, day), cut: true},
+		{name: "a broker's bad expiry (9999-12-31): cut", tok: Token{AccessToken: "A", IssuedAt: t0, ExpiresAt: far}, from: t0, life: day,
+			want: tokAt("A", t0, day), cut: true},
+		{name: "a longer documented life (31 h): 34 h as sent", tok: tokAt("A", t0, 34*time.Hour), from: t0, life: 31 * time.Hour,
+			want: tokAt("A", t0, 34*time.Hour)},
+		{name: "a longer documented life (31 h): 35 h cut to 31 h", tok: tokAt("A", t0, 35*time.Hour), from: t0, life: 31 * time.Hour,
+			want: tokAt("A", t0, 31*time.Hour), cut: true},
+		{name: "a zero documented life means 24 h: 27 h as sent", tok: tokAt("A", t0, 27*time.Hour), from: t0,
+			want: tokAt("A", t0, 27*time.Hour)},
+		{name: "a zero documented life means 24 h: 28 h cut to 24 h", tok: tokAt("A", t0, 28*time.Hour), from: t0,
+			want: tokAt("A", t0, day), cut: true},
+		{name: "received without IssuedAt and cut: issued at its receipt", tok: Token{AccessToken: "A", ExpiresAt: far}, from: t0, life: day,
+			want: tokAt("A", t0, day), cut: true},
+		{name: "received with an IssuedAt after its receipt and cut: issued at its receipt", tok: Token{AccessToken: "A", IssuedAt: t0.Add(time.Hour), ExpiresAt: far}, from: t0, life: day,
+			want: tokAt("A", t0, day), cut: true},
+		{name: "a stored token cut from its issuance, not from now", tok: Token{AccessToken: "A", IssuedAt: t0.Add(-20 * time.Hour), ExpiresAt: far}, from: t0.Add(-20 * time.Hour), life: day,
+			want: tokAt("A", t0.Add(-20*time.Hour), day), cut: true},
+		{name: "a stored token over the skew from its issuance, inside it from now: still cut", tok: tokAt("A", t0.Add(-2*time.Hour), day+4*time.Hour), from: t0.Add(-2 * time.Hour), life: day,
+			want: tokAt("A", t0.Add(-2*time.Hour), day), cut: true},
+		{name: "a stored token without IssuedAt: nothing to count from, as stored", tok: Token{AccessToken: "A", ExpiresAt: far}, life: day,
+			want: Token{AccessToken: "A", ExpiresAt: far}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.tok.Type, tc.want.Type = "", ""
+			got, cut := cutLife(tc.tok, tc.from, tc.life)
+			if !got.ExpiresAt.Equal(tc.want.ExpiresAt) || !got.IssuedAt.Equal(tc.want.IssuedAt) || got.AccessToken != tc.want.AccessToken || cut != tc.cut {
+				t.Errorf("cutLife() = issued %v, expires %v, cut %v; want issued %v, expires %v, cut %v",
+					got.IssuedAt, got.ExpiresAt, cut, tc.want.IssuedAt, tc.want.ExpiresAt, tc.cut)
+			}
+		})
+	}
+}
+
+func TestPolicyPlanRevoke(t *testing.T) {
+	day := 24 * time.Hour
+	stored := tokAt("S", t0.Add(-time.Hour), day)
+	served := tokAt("V", t0.Add(-2*time.Hour), day)
+	for _, tc := range []struct {
+		name string
+		in   found
+		want revokePlan
+	}{
+		{name: "a stored token: mark it in the store, then revoke it", in: found{stored: Entry{Token: stored, LastIssue: t0}},
+			want: revokePlan{verb: revoke, tok: stored, mark: Entry{Token: stored, LastIssue: t0, Revoking: stored.Fingerprint()}, write: true}},
+		{name: "the stored token is the one served here: mark it, stop serving it, revoke it", in: found{stored: Entry{Token: stored}, served: &stored},
+			want: revokePlan{verb: revoke, tok: stored, mark: Entry{Token: stored, Revoking: stored.Fingerprint()}, write: true, drop: true}},
+		{name: "the store holds a newer token than the one served here: revoke the stored one, keep serving", in: found{stored: Entry{Token: stored}, served: &served},
+			want: revokePlan{verb: revoke, tok: stored, mark: Entry{Token: stored, Revoking: stored.Fingerprint()}, write: true}},
+		{name: "a stored token already refused: revoke it all the same", in: found{stored: Entry{Token: stored, Rejected: stored.Fingerprint()}},
+			want: revokePlan{verb: revoke, tok: stored, mark: Entry{Token: stored, Rejected: stored.Fingerprint(), Revoking: stored.Fingerprint()}, write: true}},
+		{name: "nothing stored, a token served here: mark the entry, stop serving it, revoke it", in: found{stored: Entry{LastIssue: t0}, served: &served},
+			want: revokePlan{verb: revoke, tok: served, mark: Entry{LastIssue: t0, Revoking: served.Fingerprint()}, write: true, drop: true}},
+		{name: "nothing stored, nothing served: nothing to revoke", in: found{stored: Entry{LastIssue: t0}}, want: revokePlan{verb: keep}},
+		{name: "the store unreadable, a token served here: revoke it without a mark", in: found{unread: true, served: &served},
+			want: revokePlan{verb: revoke, tok: served, mark: Entry{Revoking: served.Fingerprint()}, drop: true}},
+		{name: "the store unreadable, nothing served: fail, saying what could not be read", in: found{unread: true},
+			want: revokePlan{verb: fail, why: "reading the store for the token to revoke"}},
+		{name: "the store cannot be locked: revoke all the same, and report the store", in: found{unlocked: true, stored: Entry{Token: stored}},
+			want: revokePlan{verb: revoke, storeFailed: "locking the store", tok: stored, mark: Entry{Token: stored, Revoking: stored.Fingerprint()}, write: true}},
+		{name: "the store cannot be locked nor read, a token served here: revoke it, report the store", in: found{unlocked: true, unread: true, served: &served},
+			want: revokePlan{verb: revoke, storeFailed: "locking the store", tok: served, mark: Entry{Revoking: served.Fingerprint()}, drop: true}},
+		{name: "the caller gave up waiting for the lock: fail, touching nothing", in: found{unlocked: true, gaveUp: true, stored: Entry{Token: stored}, served: &stored},
+			want: revokePlan{verb: fail}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := kisPol.planRevoke(tc.in)
+			if got != tc.want {
+				t.Errorf("planRevoke() = %+v; want %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestPolicyRevoked(t *testing.T) {
+	tok := tokAt("S", t0.Add(-time.Hour), 24*time.Hour)
+	fp := tok.Fingerprint()
+	pending := Entry{Token: tok, LastIssue: t0, Revoking: fp}
+	gone := Entry{LastIssue: t0, Rejected: fp}
+	lost := &Error{Op: "revoke", Kind: ErrUnavailable, Message: "connection reset"}
+	for _, tc := range []struct {
+		name string
+		in   revokeAnswer
+		want revokeEnd
+	}{
+		{name: "revoked: record the refusal, forget the token, clear the mark", in: revokeAnswer{tok: tok, stored: pending, marked: true},
+			want: revokeEnd{verb: revoke, event: EventRevoked, entry: gone, save: true}},
+		{name: "already gone at the broker (refused as unknown or expired): as revoked", in: revokeAnswer{tok: tok, err: &Error{Kind: ErrTokenRejected}, stored: pending, marked: true},
+			want: revokeEnd{verb: revoke, event: EventRevoked, entry: gone, save: true}},
+		{name: "a failed revoke may have reached the broker: fail, the mark stays", in: revokeAnswer{tok: tok, err: lost, stored: pending, marked: true},
+			want: revokeEnd{verb: fail, event: EventFailed}},
+		{name: "a revoke that timed out may have reached the broker: fail, the mark stays", in: revokeAnswer{tok: tok, err: context.DeadlineExceeded, stored: pending, marked: true},
+			want: revokeEnd{verb: fail, event: EventFailed}},
+		{name: "revoked, the mark never written: record it; if that fails, the caller is told", in: revokeAnswer{tok: tok, stored: Entry{Token: tok, LastIssue: t0}},
+			want: revokeEnd{verb: revoke, event: EventRevoked, entry: gone, save: true, unmarked: true}},
+		{name: "revoked, the store unreadable: nothing to write over, remove the entry", in: revokeAnswer{tok: tok, unread: true},
+			want: revokeEnd{verb: revoke, event: EventRevoked, entry: Entry{Rejected: fp}, unmarked: true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := kisPol.revoked(tc.in)
+			if got != tc.want {
+				t.Errorf("revoked() = %+v; want %+v", got, tc.want)
 			}
 		})
 	}

@@ -1,19 +1,18 @@
 package kauth
 
 import (
-	"context"
 	"fmt"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 )
 
-// BrokerSpec is everything kauth needs to know about one broker, in one
-// place: the agent, the CLI, the demo, the simulator and the tests read it
-// instead of switching on the broker's name. Each broker package (kis,
+// BrokerSpec is what kauth needs to know about one broker, in one place:
+// the CLI, the demo, the simulator and the tests read it instead of
+// switching on the broker's name. What the agent needs (its facade, proxy,
+// probe and real-time gateway) it asks of the broker's Provider. Each broker package (kis,
 // kiwoom, ls, db) defines its Spec and registers it from init; the brokers
 // package lists them in display order.
 type BrokerSpec struct {
@@ -65,32 +64,6 @@ type BrokerSpec struct {
 	// received it, and the cut is logged, so that a broker's bad expiry
 	// cannot pin a token for years. Zero means 24 h.
 	MaxLifetime time.Duration
-
-	// PathPrefixes are the API paths the agent's proxy forwards: the API,
-	// never the token endpoints.
-	PathPrefixes []string
-	// RateLimit returns the default proxied calls per second for one app
-	// key at env: 90% of the broker's published limit.
-	RateLimit func(env Env) float64
-
-	// Probe builds a harmless call that every app key may make (a price
-	// quote), to verify a token reported bad. base is the account's domain.
-	Probe func(ctx context.Context, base *url.URL) (*http.Request, error)
-	// ProbeOK reports whether the probe's JSON answer, status 2xx, is a
-	// success — only a success proves the token good.
-	ProbeOK func(body []byte) bool
-
-	// TokenPath and RevokePath are the broker's token endpoints, which
-	// the agent's facade answers with the managed token.
-	TokenPath, RevokePath string
-	// FacadeToken, FacadeRevoke and FacadeError, if set, are the facade's
-	// answers in the broker's own shapes: the token endpoint's success for
-	// t at now, the revoke endpoint's success, and an error with the
-	// broker's (or kauth's) code and a one-line message. The agent knows
-	// KIS's and Kiwoom's shapes itself.
-	FacadeToken  func(t Token, now time.Time) any
-	FacadeRevoke func() any
-	FacadeError  func(code, msg string) any
 
 	// Sim names the simulator family that serves this broker in
 	// brokersim: "kis", "kiwoom" or "igw" (the LS/DB gateway).

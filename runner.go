@@ -148,14 +148,16 @@ func (m *Manager) refreshOnce(ctx context.Context, ahead bool, orphan *Token) (T
 			if errors.Is(m.save(ctx, lease, e), ErrLeaseLost) {
 				return Token{}, errLeaseLost
 			}
-			if err := m.provider.Revoke(ctx, m.creds, after.tok.AccessToken); err != nil && !errors.Is(err, ErrTokenRejected) {
+			err := m.provider.Revoke(ctx, m.creds, after.tok.AccessToken)
+			end := m.policy.revoked(revokeAnswer{tok: after.tok, err: err, stored: e, marked: true})
+			if end.verb == fail {
 				return Token{}, m.failed(err)
 			}
 			m.mu.Lock()
 			m.markRejectedLocked(rfp, after.tok.ExpiresAt)
 			m.mu.Unlock()
-			e.Token, e.Rejected, e.Revoking = Token{}, rfp, ""
-			m.emit(Event{Kind: EventRevoked, Key: m.key, Token: rfp, ExpiresAt: after.tok.ExpiresAt, Source: "end of a same-token period"})
+			e = end.entry
+			m.emit(Event{Kind: end.event, Key: m.key, Token: rfp, ExpiresAt: after.tok.ExpiresAt, Source: "end of a same-token period"})
 			m.hub.changed(m, rfp)
 		case issue:
 			// Expired on the way: there is nothing to revoke.
@@ -266,41 +268,20 @@ func (m *Manager) issue(ctx context.Context, lease Lease, e *Entry, begin time.T
 	}
 }
 
-// lifetimeSkew is how far past the documented lifetime, counted on our
-// clock, a broker's expiry is still taken as sent: the broker prints its
-// expiry on its own clock, which may run hours ahead of ours.
-const lifetimeSkew = 3 * time.Hour
-
-// cutLife returns expires cut to from+life, and true, when it lies more
-// than lifetimeSkew beyond that; otherwise expires as it is.
-func cutLife(expires, from time.Time, life time.Duration) (time.Time, bool) {
-	if limit := from.Add(life); expires.After(limit.Add(lifetimeSkew)) {
-		return limit, true
-	}
-	return expires, false
-}
-
-// bound cuts tok's life to the longest its broker documents, counted from
-// now, its receipt, when the broker's expiry lies beyond that by more than
-// lifetimeSkew: a broker's bad expiry (9999-12-31) would otherwise pin the
-// token for years, past any revoke or rotation kauth does not hear of. The
-// token is still served, and refreshed when its bounded life ends.
+// bound cuts tok's life, received now, to the longest its broker
+// documents when the broker's expiry lies too far beyond it (see cutLife),
+// and says so in the log. The token is still served, and refreshed when its
+// bounded life ends.
 func (m *Manager) bound(tok Token) Token {
-	now := m.clock.Now().Round(0)
 	life := MaxLifetime(m.key.Broker)
-	limit, cut := cutLife(tok.ExpiresAt, now, life)
-	if !cut {
-		return tok
+	cut, ok := cutLife(tok, m.clock.Now().Round(0), life)
+	if ok {
+		m.log.Warn("kauth: the broker's token lifetime exceeds the documented one; cut to it",
+			"key", m.key.String(), "token", tok.Fingerprint(),
+			"broker_expires", tok.ExpiresAt.In(KST).Format(time.RFC3339),
+			"expires", cut.ExpiresAt.In(KST).Format(time.RFC3339), "max", lifeOrDay(life))
 	}
-	m.log.Warn("kauth: the broker's token lifetime exceeds the documented one; cut to it",
-		"key", m.key.String(), "token", tok.Fingerprint(),
-		"broker_expires", tok.ExpiresAt.In(KST).Format(time.RFC3339),
-		"expires", limit.In(KST).Format(time.RFC3339), "max", life)
-	tok.ExpiresAt = limit
-	if tok.IssuedAt.IsZero() || tok.IssuedAt.After(now) {
-		tok.IssuedAt = now
-	}
-	return tok
+	return cut
 }
 
 // load reads the shared entry; an unreadable one counts as none.
@@ -328,9 +309,7 @@ func (m *Manager) vet(e Entry) Entry {
 		e.Token = Token{}
 		return e
 	}
-	if issued := e.Token.IssuedAt.Round(0); !issued.IsZero() {
-		e.Token.ExpiresAt, _ = cutLife(e.Token.ExpiresAt, issued, MaxLifetime(m.key.Broker))
-	}
+	e.Token, _ = cutLife(e.Token, e.Token.IssuedAt.Round(0), MaxLifetime(m.key.Broker))
 	return e
 }
 
@@ -369,70 +348,65 @@ func (m *Manager) Revoke(ctx context.Context) error {
 	if m.isClosed() {
 		return m.closedErr()
 	}
-	lease, err := m.store.Lock(ctx, m.key)
-	if err != nil {
-		if ctx.Err() != nil {
-			return fmt.Errorf("kauth: %s %s: revoke: %w", m.key.Broker, m.key.Env, err)
-		}
-		// The user wants the token dead: revoke it without the lock rather
-		// than not at all, and say what the store could not record.
-		m.emit(Event{Kind: EventStoreFailed, Key: m.key, Err: fmt.Errorf("kauth: %s %s: revoke: locking the store: %w", m.key.Broker, m.key.Env, err)})
-		lease = nil
+	var f found
+	lease, lockErr := m.store.Lock(ctx, m.key)
+	if lockErr != nil {
+		f.unlocked, f.gaveUp = true, ctx.Err() != nil
 	} else {
 		defer lease.Unlock()
 	}
 	e, loadErr := m.store.Load(ctx, m.key)
-	if loadErr != nil {
-		e = Entry{}
-		if errors.Is(loadErr, ErrNotFound) {
-			loadErr = nil
-		}
+	if errors.Is(loadErr, ErrNotFound) {
+		loadErr = nil
 	}
-	tok := e.Token
-	if tok.AccessToken == "" {
-		if s := m.cur.Load(); s != nil {
-			tok = s.tok
-		}
+	if loadErr == nil {
+		f.stored = e
 	}
-	if tok.AccessToken == "" {
-		if loadErr != nil {
-			return fmt.Errorf("kauth: %s %s: revoke: reading the store for the token to revoke: %w", m.key.Broker, m.key.Env, loadErr)
-		}
+	f.unread = loadErr != nil
+	s := m.cur.Load()
+	if s != nil {
+		f.served = &s.tok
+	}
+	plan := m.policy.planRevoke(f)
+	if plan.storeFailed != "" {
+		m.emit(Event{Kind: EventStoreFailed, Key: m.key, Err: fmt.Errorf("kauth: %s %s: revoke: %s: %w", m.key.Broker, m.key.Env, plan.storeFailed, lockErr)})
+	}
+	switch plan.verb {
+	case keep:
 		return nil
+	case fail:
+		if plan.why == "" {
+			return fmt.Errorf("kauth: %s %s: revoke: %w", m.key.Broker, m.key.Env, lockErr)
+		}
+		return fmt.Errorf("kauth: %s %s: revoke: %s: %w", m.key.Broker, m.key.Env, plan.why, loadErr)
 	}
-	fp := tok.Fingerprint()
-	// The mark goes first: from now on no process serves the token, even
-	// if this one dies before it hears the broker's answer.
-	intent := e
-	intent.Revoking = fp
-	marked := loadErr == nil && m.save(ctx, lease, intent) == nil
-	if s := m.cur.Load(); s != nil && s.tok.AccessToken == tok.AccessToken {
-		m.cur.CompareAndSwap(s, nil)
+	tok, fp := plan.tok, plan.tok.Fingerprint()
+	marked := plan.write && m.save(ctx, lease, plan.mark) == nil
+	if cur := m.cur.Load(); plan.drop && cur != nil && cur.tok.AccessToken == tok.AccessToken {
+		m.cur.CompareAndSwap(cur, nil)
 	}
 	if marked {
 		m.hub.changed(m, "")
 	}
-	if err := m.provider.Revoke(ctx, m.creds, tok.AccessToken); err != nil && !errors.Is(err, ErrTokenRejected) {
-		// The revoke may or may not have reached the broker: the token
-		// stays unserved, and the next caller issues, which hands the
-		// same token back if the broker still holds it valid.
+	err := m.provider.Revoke(ctx, m.creds, tok.AccessToken)
+	end := m.policy.revoked(revokeAnswer{tok: tok, err: err, stored: f.stored, unread: f.unread, marked: marked})
+	if end.verb == fail {
 		return m.failed(err)
 	}
 	m.mu.Lock()
 	m.markRejectedLocked(fp, tok.ExpiresAt)
 	m.mu.Unlock()
-	e.Token, e.Rejected, e.Revoking = Token{}, fp, ""
 	var kept error
-	if loadErr != nil || m.save(ctx, lease, e) != nil {
+	if !end.save || m.save(ctx, lease, end.entry) != nil {
 		// Without the record, at least remove the token: a full disk can
 		// still unlink.
-		if derr := m.store.Delete(ctx, m.key); derr != nil && !marked {
+		if derr := m.store.Delete(ctx, m.key); derr != nil && end.unmarked {
 			kept = fmt.Errorf("kauth: %s %s: revoke: revoked at the broker, but the store still holds the token, unmarked: processes that read it use it until the broker refuses it; run kauth revoke again once the store works: %w", m.key.Broker, m.key.Env, derr)
 			m.emit(Event{Kind: EventStoreFailed, Key: m.key, Err: kept})
 		}
 	}
 	m.hub.changed(m, fp)
-	m.emit(Event{Kind: EventRevoked, Key: m.key, Token: fp, ExpiresAt: tok.ExpiresAt})
+	m.emit(Event{Kind: end.event, Key: m.key, Token: fp, ExpiresAt: tok.ExpiresAt})
 	return kept
 }
 

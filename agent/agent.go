@@ -69,6 +69,11 @@ type Options struct {
 	// (bench/cmd/load). Never set it in front of a broker: its per-second
 	// limits are what the pacing keeps.
 	Unpaced bool
+	// Brokers are the brokers the agent serves accounts of, found by name
+	// or alias. Nil means brokers.All(). Everything the agent needs of a
+	// broker beyond its names and variables it asks of the broker's
+	// Provider, so a broker outside that list is served as well.
+	Brokers []kauth.BrokerSpec
 }
 
 // BudgetSpec is what Options.SharedBudget builds a budget for: one app key
@@ -115,6 +120,7 @@ type Agent struct {
 	budgets     map[kauth.Key]sharedBudget // by app key, when shareBudget is set
 	shareBudget func(BudgetSpec) (*budget.Shared, error)
 	unpaced     bool
+	brokers     brokerList // the brokers served (Options.Brokers)
 	closed      bool
 
 	keyMu   sync.Mutex
@@ -196,12 +202,16 @@ func New(cfg Config, opts Options) (*Agent, error) {
 		budgets:     make(map[kauth.Key]sharedBudget),
 		shareBudget: opts.SharedBudget,
 		unpaced:     opts.Unpaced,
+		brokers:     brokerList(opts.Brokers),
 		servers:     make(map[*http.Server]bool),
 		probes:      make(map[kauth.Key]*probeState),
 		ready:       make(chan struct{}),
 	}
 	if a.log == nil {
 		a.log = slog.Default()
+	}
+	if a.brokers == nil {
+		a.brokers = brokers.All()
 	}
 	if a.clock == nil {
 		a.clock = kauth.SystemClock{}
@@ -246,7 +256,7 @@ func New(cfg Config, opts Options) (*Agent, error) {
 // need them. If cfg is invalid, nothing changes and the error says why.
 // Listen settings take effect at the next ListenAndServe.
 func (a *Agent) Reload(cfg Config) error {
-	rs, err := resolve(cfg, a.getenv)
+	rs, err := resolve(cfg, a.getenv, a.brokers)
 	if err != nil {
 		return err
 	}
@@ -387,10 +397,11 @@ func (a *Agent) newAccount(r resolved, lim *rate.Limiter) (*account, error) {
 		return nil, fmt.Errorf("agent: account %s: base_url: %w", r.Name, err)
 	}
 	name := r.Name
-	p, err := brokers.NewProvider(r.creds.Broker, r.baseURL, a.client, a.clock.Now)
+	spec, err := a.brokers.get(r.creds.Broker)
 	if err != nil {
 		return nil, fmt.Errorf("agent: account %s: %w", r.Name, err)
 	}
+	p := spec.New(r.baseURL, a.client, a.clock.Now)
 	a.metrics.account(name)
 	mgr, err := kauth.NewManager(kauth.Config{
 		Credentials: r.creds,

@@ -32,8 +32,9 @@ func gatewaySpecs(t *testing.T) []kauth.BrokerSpec {
 // TestAgentServesEveryBroker: an account of each further broker gets its
 // token from the agent, its probe call through /proxy with the token
 // attached, its token endpoint from the facade in the broker's shape, its
-// errors in the broker's shape, and a report of its token checked with the
-// broker's probe.
+// errors in the broker's shape, a one-line refusal of a WebSocket when
+// the broker has no real-time protocol, and a report of its token checked
+// with the broker's probe.
 func TestAgentServesEveryBroker(t *testing.T) {
 	specs := gatewaySpecs(t)
 	clock := newFakeClock(time.Now())
@@ -65,18 +66,20 @@ func TestAgentServesEveryBroker(t *testing.T) {
 	for _, s := range specs {
 		name := string(s.Name) + "-" + string(specEnv(s))
 		t.Run(string(s.Name), func(t *testing.T) {
+			bp := s.New("", nil, nil).(brokerProbe)
+			tokenPath, _ := bp.FacadePaths()
 			tok := h.token(name).AccessToken
 			if tok == "" {
 				t.Fatal("no token")
 			}
 			// The probe call through the proxy: the agent adds the token.
-			probe, _ := s.Probe(context.Background(), &url.URL{})
+			probe, _ := bp.Probe(context.Background(), &url.URL{})
 			hdr := http.Header{}
 			for k, v := range probe.Header {
 				hdr[k] = v
 			}
 			body := func() *strings.Reader {
-				p, _ := s.Probe(context.Background(), &url.URL{})
+				p, _ := bp.Probe(context.Background(), &url.URL{})
 				var b strings.Builder
 				if p.Body != nil {
 					buf := make([]byte, 4096)
@@ -86,29 +89,35 @@ func TestAgentServesEveryBroker(t *testing.T) {
 				return strings.NewReader(b.String())
 			}
 			r := h.viaUnix(probe.Method, "/proxy/"+name+probe.URL.Path, body(), hdr)
-			if r.status != 200 || !s.ProbeOK(r.body) {
+			if r.status != 200 || !bp.ProbeOK(r.body) {
 				t.Fatalf("proxied %s = %d %s", probe.URL.Path, r.status, r.body)
 			}
 			// The token endpoint is never proxied.
-			if r := h.viaUnix("POST", "/proxy/"+name+s.TokenPath, nil, nil); r.status == 200 {
-				t.Errorf("proxied %s = 200; want it refused", s.TokenPath)
+			if r := h.viaUnix("POST", "/proxy/"+name+tokenPath, nil, nil); r.status == 200 {
+				t.Errorf("proxied %s = 200; want it refused", tokenPath)
 			}
 			// The facade answers the token endpoint with the managed token,
 			// in the broker's shape.
-			f := h.do(h.tcp, h.facadeURL(name), "POST", s.TokenPath, strings.NewReader("grant_type=client_credentials&scope=oob"),
+			f := h.do(h.tcp, h.facadeURL(name), "POST", tokenPath, strings.NewReader("grant_type=client_credentials&scope=oob"),
 				http.Header{"Content-Type": {"application/x-www-form-urlencoded"}})
 			if f.status != 200 || jsonField(t, f.body, "access_token") != tok || jsonField(t, f.body, "token_type") != "Bearer" {
-				t.Errorf("facade %s = %d %s", s.TokenPath, f.status, f.body)
+				t.Errorf("facade %s = %d %s", tokenPath, f.status, f.body)
 			}
 			// And its API, with the token the bot holds.
 			fc := h.do(h.tcp, h.facadeURL(name), probe.Method, probe.URL.Path, body(), withAuth(hdr, tok))
-			if fc.status != 200 || !s.ProbeOK(fc.body) {
+			if fc.status != 200 || !bp.ProbeOK(fc.body) {
 				t.Errorf("facade %s = %d %s", probe.URL.Path, fc.status, fc.body)
 			}
 			// An unknown path: the broker's error shape.
 			nf := h.do(h.tcp, h.facadeURL(name), "GET", "/nowhere", nil, nil)
-			if nf.status != 404 || !strings.Contains(string(nf.body), `"not_found"`) || !sameKeys(t, nf.body, s.FacadeError("not_found", "")) {
+			if nf.status != 404 || !strings.Contains(string(nf.body), `"not_found"`) || !sameKeys(t, nf.body, bp.(interface{ FacadeError(code, msg string) any }).FacadeError("not_found", "")) {
 				t.Errorf("facade /nowhere = %d %s; want 404 in the broker's shape", nf.status, nf.body)
+			}
+			// No real-time protocol: the gateway refuses in one line.
+			ws := h.viaUnix("GET", "/ws/"+name, nil, http.Header{"Upgrade": {"websocket"}, "Connection": {"Upgrade"}})
+			if ws.status != http.StatusServiceUnavailable || !strings.Contains(string(ws.body), "has no real-time protocol") ||
+				strings.Contains(strings.TrimSpace(string(ws.body)), "\n") {
+				t.Errorf("/ws/%s = %d %s; want 503 saying %s has no real-time protocol", name, ws.status, ws.body, s.Name)
 			}
 			// A report of the token is checked with the broker's probe.
 			h.sim.InvalidateToken(tok)
@@ -160,4 +169,12 @@ func withAuth(h http.Header, tok string) http.Header {
 	}
 	out.Set("Authorization", "Bearer "+tok)
 	return out
+}
+
+// brokerProbe is what this test asks of a broker's Provider: its probe
+// call and its token endpoint.
+type brokerProbe interface {
+	Probe(ctx context.Context, base *url.URL) (*http.Request, error)
+	ProbeOK(body []byte) bool
+	FacadePaths() (token, revoke string)
 }

@@ -268,11 +268,17 @@ const (
 // for one app key: 90% of the broker's published limit, since the brokers
 // count calls in a sliding second and a request's network latency varies —
 // at exactly the limit, a queue that is always full trips it. KIS real 18
-// (of 20), KIS mock 1.8 (of 2), Kiwoom 4.5 (of 5); each broker's
-// kauth.BrokerSpec.RateLimit. An unknown broker gets 1.
+// (of 20), KIS mock 1.8 (of 2), Kiwoom 4.5 (of 5): what each broker's
+// Provider says (its DefaultRateLimit method). A broker that says nothing
+// gets 1.
 func DefaultRateLimit(b kauth.Broker, e kauth.Env) float64 {
-	if s, ok := brokers.Get(b); ok && s.RateLimit != nil {
-		return s.RateLimit(e)
+	return defaultRateLimit(providerOf(b), e)
+}
+
+// defaultRateLimit is DefaultRateLimit for the broker of p.
+func defaultRateLimit(p kauth.Provider, e kauth.Env) float64 {
+	if rl, ok := p.(rateLimiter); ok {
+		return rl.DefaultRateLimit(e)
 	}
 	return 1
 }
@@ -465,7 +471,7 @@ type resolved struct {
 
 // resolve validates cfg and reads every account's credentials. It reports
 // every problem at once, each naming its account.
-func resolve(cfg Config, getenv func(string) string) ([]resolved, error) {
+func resolve(cfg Config, getenv func(string) string, list brokerList) ([]resolved, error) {
 	var errs []error
 	if len(cfg.Accounts) == 0 {
 		errs = append(errs, errors.New("agent: no accounts configured"))
@@ -497,7 +503,7 @@ func resolve(cfg Config, getenv func(string) string) ([]resolved, error) {
 	seen := map[string]bool{}
 	out := make([]resolved, 0, len(cfg.Accounts))
 	for i, a := range cfg.Accounts {
-		r, err := resolveAccount(a, getenv)
+		r, err := resolveAccount(a, getenv, list)
 		if err != nil {
 			name := a.Name
 			if name == "" {
@@ -519,15 +525,16 @@ func resolve(cfg Config, getenv func(string) string) ([]resolved, error) {
 	return out, nil
 }
 
-func resolveAccount(a Account, getenv func(string) string) (resolved, error) {
+func resolveAccount(a Account, getenv func(string) string, list brokerList) (resolved, error) {
 	r := resolved{Account: a}
 	if !nameRE.MatchString(a.Name) {
 		return r, fmt.Errorf("name %q: use 1-64 lower-case letters, digits, '.', '_' or '-'", a.Name)
 	}
-	b, err := kauth.ParseBroker(string(a.Broker))
+	spec, err := list.parse(string(a.Broker))
 	if err != nil {
 		return r, err
 	}
+	b := spec.Name
 	e, err := kauth.ParseEnv(string(a.Env))
 	if err != nil {
 		return r, err
@@ -537,8 +544,8 @@ func resolveAccount(a Account, getenv func(string) string) (resolved, error) {
 		return r, fmt.Errorf("%s has no paper-trading (mock) environment: use env real", s.Display)
 	}
 	secretName := "appsecret"
-	if s, _ := brokers.Get(b); s.SecretName != "" && s.SecretName != secretName {
-		secretName = "appsecret (the " + string(b) + " " + s.SecretName + ")"
+	if spec.SecretName != "" && spec.SecretName != secretName {
+		secretName = "appsecret (the " + string(b) + " " + spec.SecretName + ")"
 	}
 	key, err := a.AppKey.read(getenv)
 	if err != nil {
@@ -566,16 +573,16 @@ func resolveAccount(a Account, getenv func(string) string) (resolved, error) {
 		return r, fmt.Errorf("burst %d: want 0 to %d", r.Burst, MaxBurst)
 	}
 	if r.RateLimit == 0 {
-		r.RateLimit = DefaultRateLimit(b, e)
+		r.RateLimit = defaultRateLimit(spec.New("", nil, nil), e)
 	}
 	if r.Burst == 0 {
 		r.Burst = 1
 	}
 	if r.WSClientMaxSubscriptions < 0 {
-		return r, fmt.Errorf("ws_client_max_subscriptions %d: must not be negative (0 or unset: %d)", r.WSClientMaxSubscriptions, DefaultWSClientMaxSubscriptions(b))
+		return r, fmt.Errorf("ws_client_max_subscriptions %d: must not be negative (0 or unset: %d)", r.WSClientMaxSubscriptions, defaultWSClientMax(spec.New("", nil, nil)))
 	}
 	if r.WSClientMaxSubscriptions == 0 {
-		r.WSClientMaxSubscriptions = DefaultWSClientMaxSubscriptions(b)
+		r.WSClientMaxSubscriptions = defaultWSClientMax(spec.New("", nil, nil))
 	}
 	if math.IsNaN(r.WSControlRate) || r.WSControlRate < 0 || r.WSControlRate > MaxWSControlRate {
 		return r, fmt.Errorf("ws_control_rate %v: want frames per second between 0 and %v (0 or unset: %v)", r.WSControlRate, MaxWSControlRate, realtime.DefaultControlRate)
@@ -591,7 +598,6 @@ func resolveAccount(a Account, getenv func(string) string) (resolved, error) {
 	if r.baseURL == "" {
 		// Read through getenv rather than letting the provider read
 		// os.Getenv, so that Options.Getenv decides everything.
-		spec, _ := brokers.Get(b)
 		r.baseURL = getenv(spec.BaseURLVar)
 		if r.baseURL == "" {
 			r.baseURL = spec.URL(e)

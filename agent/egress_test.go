@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/kauth/kauth"
+	"github.com/kauth/kauth/brokers"
 )
 
 func TestAccountEgress(t *testing.T) {
@@ -15,20 +16,20 @@ func TestAccountEgress(t *testing.T) {
 		return Account{Name: "kw", Broker: kauth.Kiwoom, Env: kauth.Mock, AppKey: Secret{Env: "K"}, AppSecret: Secret{Env: "S"},
 			BaseURL: "http://127.0.0.1:9/kiwoom/mock", Egress: egress}
 	}
-	a, err := resolveAccount(acct("nat-a"), getenv)
+	a, err := resolveAccount(acct("nat-a"), getenv, brokers.All())
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := resolveAccount(acct("nat-b"), getenv)
-	none, _ := resolveAccount(acct(""), getenv)
-	auto, err := resolveAccount(acct("auto"), getenv)
+	b, _ := resolveAccount(acct("nat-b"), getenv, brokers.All())
+	none, _ := resolveAccount(acct(""), getenv, brokers.All())
+	auto, err := resolveAccount(acct("auto"), getenv, brokers.All())
 	if err != nil || auto.creds.Egress != "127.0.0.1" {
 		t.Errorf("egress auto toward loopback = %q, %v; want 127.0.0.1", auto.creds.Egress, err)
 	}
 	if a.creds.Key() == b.creds.Key() || a.creds.Key() == none.creds.Key() {
 		t.Errorf("Kiwoom accounts behind egresses nat-a, nat-b and none share keys: %v %v %v", a.creds.Key(), b.creds.Key(), none.creds.Key())
 	}
-	if _, err := resolveAccount(acct("bad\nname"), getenv); err == nil || !strings.Contains(err.Error(), "egress") {
+	if _, err := resolveAccount(acct("bad\nname"), getenv, brokers.All()); err == nil || !strings.Contains(err.Error(), "egress") {
 		t.Errorf("an egress with a newline = %v; want an error naming egress", err)
 	}
 }

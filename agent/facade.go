@@ -11,14 +11,9 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/kauth/kauth"
-	"github.com/kauth/kauth/brokers"
-	"github.com/kauth/kauth/kis"
-	"github.com/kauth/kauth/kiwoom"
 )
 
 // The broker facade.
@@ -109,19 +104,27 @@ func (a *Agent) serveFacade(w http.ResponseWriter, r *http.Request) {
 	}
 	path = "/" + path
 	r = r.WithContext(context.WithValue(r.Context(), facadeKey{}, acct.creds.Broker))
-	kisAcct := acct.creds.Broker == kauth.KIS
-	spec, _ := brokers.Get(acct.creds.Broker)
+	prov := acct.mgr.Provider()
+	var tokenPath, revokePath, approvalPath string
+	if fe, ok := prov.(facadeEndpoints); ok {
+		tokenPath, revokePath = fe.FacadePaths()
+	}
+	approval, _ := prov.(approvalIssuer)
+	if approval != nil {
+		approvalPath = approval.ApprovalPath()
+	}
+	prefixes := apiPrefixes(prov)
 	switch {
-	case path == spec.TokenPath:
+	case tokenPath != "" && path == tokenPath:
 		a.facadeToken(w, r, acct)
-	case kisAcct && path == "/oauth2/Approval":
-		a.facadeApproval(w, r, acct)
-	case path == spec.RevokePath:
+	case approvalPath != "" && path == approvalPath:
+		a.facadeApproval(w, r, acct, approval)
+	case revokePath != "" && path == revokePath:
 		a.facadeRevoke(w, r, acct)
-	case hasAnyPrefix(path, spec.PathPrefixes):
+	case hasAnyPrefix(path, prefixes):
 		// The same canonical path check as /proxy: nothing a gateway
 		// could normalize into another endpoint.
-		canon, err := canonicalPath(acct.creds.Broker, path)
+		canon, err := canonicalPath(prefixes, path)
 		if err != nil {
 			writeBrokerError(w, acct, http.StatusBadRequest, "bad_path", "kauth: broker path refused, "+err.Error())
 			return
@@ -133,7 +136,7 @@ func (a *Agent) serveFacade(w http.ResponseWriter, r *http.Request) {
 		a.relay(w, r, acct, canon)
 	default:
 		writeBrokerError(w, acct, http.StatusNotFound, "not_found",
-			fmt.Sprintf("kauth: %s is not served here; the facade serves the token, revoke and approval endpoints and %s…", shortPath(path), strings.Join(spec.PathPrefixes, "…, ")))
+			fmt.Sprintf("kauth: %s is not served here; the facade serves the token, revoke and approval endpoints and %s…", shortPath(path), strings.Join(prefixes, "…, ")))
 	}
 }
 
@@ -365,58 +368,29 @@ func (a *Agent) facadeToken(w http.ResponseWriter, r *http.Request, acct *accoun
 		writeFacadeKauthError(w, r, acct, err)
 		return
 	}
-	if spec, _ := brokers.Get(acct.creds.Broker); spec.FacadeToken != nil {
-		writeJSON(w, http.StatusOK, spec.FacadeToken(tok, a.clock.Now()))
+	fa, ok := acct.mgr.Provider().(facadeAnswers)
+	if !ok {
+		writeBrokerError(w, acct, http.StatusNotFound, "not_found", "kauth: the facade has no token answer for "+string(acct.creds.Broker))
 		return
 	}
-	if acct.creds.Broker == kauth.KIS {
-		// KIS's answer of /oauth2/tokenP: access_token, token_type "Bearer",
-		// expires_in (seconds; KIS counts them from the first issuance, so
-		// on a re-issue they are the seconds left) and
-		// access_token_token_expired in KST, "2006-01-02 15:04:05" (read
-		// as such by kis_auth.py save_token's strptime and pykis
-		// KisAccessToken's KisDatetime).
-		left := int64(tok.ExpiresAt.Sub(a.clock.Now()) / time.Second)
-		writeJSON(w, http.StatusOK, map[string]any{
-			"access_token":               tok.AccessToken,
-			"token_type":                 "Bearer",
-			"expires_in":                 max(left, 0),
-			"access_token_token_expired": tok.ExpiresAt.In(kauth.KST).Format(kis.ExpiryLayout),
-		})
-		return
-	}
-	// Kiwoom's answer of au10001: expires_dt in KST "20060102150405",
-	// token_type "bearer", token, return_code 0 and return_msg (the SDK,
-	// kiwoom/core/auth.py refresh_access_token, reads token, token_type,
-	// expires_dt and a zero return_code), with the api-id, cont-yn and
-	// next-key headers of every Kiwoom answer.
-	kiwoomAnswerHeaders(w, kiwoom.APIIDIssue)
-	writeJSON(w, http.StatusOK, map[string]any{
-		"expires_dt":  tok.ExpiresAt.In(kauth.KST).Format(kiwoom.ExpiryLayout),
-		"token_type":  "bearer",
-		"token":       tok.AccessToken,
-		"return_code": 0,
-		"return_msg":  kiwoomOKMessage,
-	})
+	h, body := fa.FacadeToken(tok, a.clock.Now())
+	writeFacadeAnswer(w, h, body)
 }
 
-// kiwoomOKMessage is Kiwoom's return_msg of a successful call.
-const kiwoomOKMessage = "정상적으로 처리되었습니다"
-
-// kiwoomAnswerHeaders sets the headers Kiwoom lists on every answer, in
-// its lowercase (kiwoom/_data/kiwoom_api_spec.json; see brokersim).
-func kiwoomAnswerHeaders(w http.ResponseWriter, apiID string) {
-	h := w.Header()
-	h["api-id"] = []string{apiID}
-	h["cont-yn"] = []string{"N"}
-	h["next-key"] = []string{""}
+// writeFacadeAnswer writes a success in the broker's shape: its headers as
+// they are (the broker's letter case) and its JSON body.
+func writeFacadeAnswer(w http.ResponseWriter, h http.Header, body any) {
+	for k, vs := range h {
+		w.Header()[k] = vs
+	}
+	writeJSON(w, http.StatusOK, body)
 }
 
 // facadeApproval answers KIS's /oauth2/Approval with the account's
 // managed approval key: the one the real-time gateway uses and
 // GET /v1/accounts/{name}/approval hands out, cached and shared through the
 // store like tokens.
-func (a *Agent) facadeApproval(w http.ResponseWriter, r *http.Request, acct *account) {
+func (a *Agent) facadeApproval(w http.ResponseWriter, r *http.Request, acct *account, ai approvalIssuer) {
 	if !a.readOAuth(w, r, acct) {
 		return
 	}
@@ -432,9 +406,7 @@ func (a *Agent) facadeApproval(w http.ResponseWriter, r *http.Request, acct *acc
 		writeFacadeKauthError(w, r, acct, err)
 		return
 	}
-	// KIS's answer: {"approval_key": "..."} (kis_auth.py auth_ws reads
-	// approval_key).
-	writeJSON(w, http.StatusOK, map[string]string{"approval_key": tok.AccessToken})
+	writeJSON(w, http.StatusOK, ai.FacadeApproval(tok))
 }
 
 // facadeRevoke answers a revoke with the broker's success shape, revoking
@@ -454,21 +426,13 @@ func (a *Agent) facadeRevoke(w http.ResponseWriter, r *http.Request, acct *accou
 	} else {
 		a.log.Debug("agent: facade answered a revoke without revoking the shared token", "account", acct.name)
 	}
-	if spec, _ := brokers.Get(acct.creds.Broker); spec.FacadeRevoke != nil {
-		writeJSON(w, http.StatusOK, spec.FacadeRevoke())
+	fa, ok := acct.mgr.Provider().(facadeAnswers)
+	if !ok {
+		writeBrokerError(w, acct, http.StatusNotFound, "not_found", "kauth: the facade has no revoke answer for "+string(acct.creds.Broker))
 		return
 	}
-	if acct.creds.Broker == kauth.KIS {
-		// KIS's answer of /oauth2/revokeP: code 200 (a number on the wire)
-		// and message; see kis.Provider.Revoke and brokersim's kisRevoke.
-		writeJSON(w, http.StatusOK, map[string]any{"code": 200, "message": "접근토큰 폐기에 성공하였습니다"})
-		return
-	}
-	// Kiwoom's answer of au10002: return_code 0 and return_msg; the SDK
-	// (kiwoom/core/auth.py revoke_access_token) requires return_code to be
-	// present and 0.
-	kiwoomAnswerHeaders(w, kiwoom.APIIDRevoke)
-	writeJSON(w, http.StatusOK, map[string]any{"return_code": 0, "return_msg": kiwoomOKMessage})
+	h, body := fa.FacadeRevoke()
+	writeFacadeAnswer(w, h, body)
 }
 
 // writeFacadeKauthError answers a failure to get a token, an approval key
@@ -497,36 +461,17 @@ func (s *statusRecorder) Header() http.Header         { return s.header }
 func (s *statusRecorder) Write(b []byte) (int, error) { return len(b), nil }
 func (s *statusRecorder) WriteHeader(code int)        { s.status = code }
 
-// writeBrokerError answers in the broker's error shape, so that the
-// client's own error path runs: KIS {"rt_cd":"1","msg_cd","msg1"} — what
-// kis_auth.py's APIResp reads (msg_cd, msg1) and pykis's KisHTTPError
-// reads (msg_cd) — with error_code and error_description too, the shape of
-// KIS's /oauth2 errors; Kiwoom {"return_code": n, "return_msg"}, n a
-// number as the SDK's int(data["return_code"]) needs. code is kauth's
+// writeBrokerError answers in the broker's error shape (the Provider's
+// FacadeError), so that the client's own error path runs; a broker with
+// none gets the agent API's own error answer. code is kauth's
 // (e.g. "foreign_credentials") or the broker's own; msg is one line
 // without secrets.
 func writeBrokerError(w http.ResponseWriter, acct *account, status int, code, msg string) {
-	if spec, _ := brokers.Get(acct.creds.Broker); spec.FacadeError != nil {
-		writeJSON(w, status, spec.FacadeError(code, msg))
+	if fa, ok := acct.mgr.Provider().(facadeAnswers); ok {
+		writeJSON(w, status, fa.FacadeError(code, msg))
 		return
 	}
-	if acct.creds.Broker == kauth.KIS {
-		writeJSON(w, status, map[string]string{
-			"rt_cd": "1", "msg_cd": code, "msg1": msg,
-			"error_code": code, "error_description": msg,
-		})
-		return
-	}
-	n, err := strconv.Atoi(code)
-	if err != nil || n == 0 {
-		switch code {
-		case "rate_limited":
-			n = 1700 // Kiwoom's own "허용된 요청 개수를 초과하였습니다"
-		default:
-			n = 1 // not one of Kiwoom's codes; msg says what happened
-		}
-	}
-	writeJSON(w, status, map[string]any{"return_code": n, "return_msg": msg + " [" + code + "]"})
+	writeError(w, status, code, msg)
 }
 
 // hasAnyPrefix reports whether p starts with one of prefixes.

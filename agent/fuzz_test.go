@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/kauth/kauth/brokers"
 )
 
 // Made-up credentials that a fuzzed config may reference: errors must never
@@ -85,7 +87,7 @@ func FuzzParseConfig(f *testing.F) {
 				}
 			}
 		}
-		rs, err := resolve(cfg, getenv)
+		rs, err := resolve(cfg, getenv, brokers.All())
 		if err != nil {
 			if msg := err.Error(); strings.Contains(msg, fuzzEnvSecret) || strings.Contains(msg, fuzzFileSecret) {
 				t.Fatalf("resolve() error repeats a secret: %v", err)

@@ -4,18 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-
-	"github.com/kauth/kauth"
-	"github.com/kauth/kauth/brokers"
 )
-
-// brokerPrefixes returns the broker paths the proxy forwards for b: the
-// API, never the token endpoints (/oauth2/…) or anything else on the
-// broker's host (kauth.BrokerSpec.PathPrefixes; KIS /uapi/, Kiwoom /api/).
-func brokerPrefixes(b kauth.Broker) []string {
-	s, _ := brokers.Get(b)
-	return s.PathPrefixes
-}
 
 // errNotCanonical marks a broker path refused for its form, as opposed to
 // one outside the allow-list.
@@ -33,9 +22,9 @@ var errNotCanonical = errors.New("not a canonical path")
 // anything but letters, digits, '-', '_' and '~' (an escaped '/', '.', '\',
 // '%' or ';' has no business in a broker path), allows only those
 // characters and '.' in segments, refuses empty segments and segments made
-// of dots only, and then requires one of the broker's prefixes on the
-// result.
-func canonicalPath(b kauth.Broker, escaped string) (string, error) {
+// of dots only, and then requires one of prefixes (the broker's API paths,
+// see apiPrefixer) on the result.
+func canonicalPath(prefixes []string, escaped string) (string, error) {
 	if !strings.HasPrefix(escaped, "/") {
 		return "", fmt.Errorf("%w: it must start with /", errNotCanonical)
 	}
@@ -71,12 +60,15 @@ func canonicalPath(b kauth.Broker, escaped string) (string, error) {
 			return "", fmt.Errorf("%w: dot segments are refused", errNotCanonical)
 		}
 	}
-	for _, pre := range brokerPrefixes(b) {
+	if len(prefixes) == 0 {
+		return "", errors.New("the broker names no API paths to proxy")
+	}
+	for _, pre := range prefixes {
 		if strings.HasPrefix(p, pre) {
 			return p, nil
 		}
 	}
-	return "", fmt.Errorf("only %s paths are proxied for %s", strings.Join(brokerPrefixes(b), "…, ")+"…", b)
+	return "", fmt.Errorf("only %s paths are proxied", strings.Join(prefixes, "…, ")+"…")
 }
 
 // segmentChar reports whether c may appear in a canonical path segment.

@@ -67,7 +67,7 @@ func TestCanonicalPath(t *testing.T) {
 		{kauth.KIS, "/UAPI/x", ""},
 		{kauth.KIS, "/oauth2/tokenP", ""},
 	} {
-		got, err := canonicalPath(tc.broker, tc.in)
+		got, err := canonicalPath(apiPrefixes(providerOf(tc.broker)), tc.in)
 		if tc.want == "" {
 			if err == nil {
 				t.Errorf("canonicalPath(%s, %q) = %q; want a refusal", tc.broker, tc.in, got)
@@ -114,7 +114,8 @@ func FuzzCanonicalPath(f *testing.F) {
 		if kiwoom {
 			b = kauth.Kiwoom
 		}
-		out, err := canonicalPath(b, in)
+		prefixes := apiPrefixes(providerOf(b))
+		out, err := canonicalPath(prefixes, in)
 		if err != nil {
 			if out != "" {
 				t.Fatalf("refused %q but returned %q", in, out)
@@ -122,7 +123,7 @@ func FuzzCanonicalPath(f *testing.F) {
 			return
 		}
 		ok := false
-		for _, pre := range brokerPrefixes(b) {
+		for _, pre := range prefixes {
 			ok = ok || strings.HasPrefix(out, pre)
 		}
 		if !ok {
@@ -134,7 +135,7 @@ func FuzzCanonicalPath(f *testing.F) {
 		if n := normalize(in); n != out {
 			t.Fatalf("canonicalPath(%q) = %q, but a gateway reads the input as %q", in, out, n)
 		}
-		if again, err := canonicalPath(b, out); err != nil || again != out {
+		if again, err := canonicalPath(prefixes, out); err != nil || again != out {
 			t.Fatalf("canonicalPath is not idempotent on %q: %q, %v", out, again, err)
 		}
 		if strings.ContainsAny(out, "%;\\?#") {

@@ -164,10 +164,10 @@ func (a *Agent) serveProxy(w http.ResponseWriter, r *http.Request) {
 	}
 	defer acct.done()
 	if brokerPath == "" {
-		writeError(w, http.StatusNotFound, "not_found", "no broker path: use /proxy/"+acct.name+"/uapi/… or /proxy/"+acct.name+"/api/…")
+		writeError(w, http.StatusNotFound, "not_found", "no broker path: use /proxy/"+acct.name+strings.Join(acct.prefixes(), "… or /proxy/"+acct.name)+"…")
 		return
 	}
-	path, err := canonicalPath(acct.creds.Broker, "/"+brokerPath)
+	path, err := canonicalPath(acct.prefixes(), "/"+brokerPath)
 	switch {
 	case errors.Is(err, errNotCanonical):
 		writeError(w, http.StatusBadRequest, "bad_path", "broker path refused, "+err.Error())

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/kauth/kauth"
-	"github.com/kauth/kauth/brokers"
 	"github.com/kauth/kauth/internal/wire"
 )
 
@@ -118,7 +117,11 @@ func (a *Agent) probe(ctx context.Context, acct *account, token string) (rejecte
 	if !ok {
 		return false, errors.New("agent: the provider cannot authorize calls")
 	}
-	req, err := probeRequest(ctx, acct)
+	pr, ok := acct.mgr.Provider().(prober)
+	if !ok {
+		return false, errors.New("agent: no probe call for broker " + string(acct.creds.Broker))
+	}
+	req, err := pr.Probe(ctx, acct.baseURL)
 	if err != nil {
 		return false, err
 	}
@@ -142,29 +145,17 @@ func (a *Agent) probe(ctx context.Context, acct *account, token string) (rejecte
 	if resp.StatusCode != http.StatusOK {
 		return false, errors.New("agent: probe answered " + resp.Status)
 	}
-	// Both brokers answer errors, rate limits included, with HTTP 200 and
-	// a code in the body (KIS rt_cd "1", Kiwoom a non-zero
-	// return_code, a number or a numeric string): only a success proves
-	// the token good.
-	spec, _ := brokers.Get(acct.creds.Broker)
+	// Brokers answer errors, rate limits included, with HTTP 200 and a
+	// code in the body: only what the broker's ProbeOK calls a success
+	// proves the token good.
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil || !json.Valid(body) {
 		return false, errors.New("agent: probe answer is not the broker's JSON")
 	}
-	if spec.ProbeOK != nil && spec.ProbeOK(body) {
+	if pr.ProbeOK(body) {
 		return false, nil
 	}
 	return false, errors.New("agent: probe answered with an error code")
-}
-
-// probeRequest builds the probe call of acct's broker
-// (kauth.BrokerSpec.Probe): a price quote, which every app key may make.
-func probeRequest(ctx context.Context, acct *account) (*http.Request, error) {
-	spec, ok := brokers.Get(acct.creds.Broker)
-	if !ok || spec.Probe == nil {
-		return nil, errors.New("agent: no probe call for broker " + string(acct.creds.Broker))
-	}
-	return spec.Probe(ctx, acct.baseURL)
 }
 
 // closeBody drains a little of a response and closes it.

@@ -3,9 +3,11 @@ package brokers_test
 import (
 	"context"
 	"errors"
+	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kauth/kauth"
 	"github.com/kauth/kauth/brokers"
@@ -35,15 +37,22 @@ func TestRegistryComplete(t *testing.T) {
 			}
 			switch {
 			case s.Display == "", s.RealURL == "", s.KeyVar == "", s.SecretVar == "",
-				s.BaseURLVar == "", s.EnvVar == "", s.SecretName == "", s.New == nil, s.TokenExpiry == nil,
-				len(s.PathPrefixes) == 0, s.TokenPath == "", s.RateLimit == nil, s.Probe == nil, s.ProbeOK == nil, s.Sim == "":
+				s.BaseURLVar == "", s.EnvVar == "", s.SecretName == "", s.New == nil, s.TokenExpiry == nil, s.Sim == "":
 				t.Fatalf("incomplete spec: %+v", s)
+			}
+			ap, ok := s.New("", nil, nil).(agentBroker)
+			if !ok {
+				t.Fatalf("provider %T lacks what the agent asks of a broker", s.New("", nil, nil))
+			}
+			tok, rev := ap.FacadePaths()
+			if tok == "" || len(ap.APIPrefixes()) == 0 {
+				t.Fatalf("FacadePaths() = %q, %q, APIPrefixes() = %q", tok, rev, ap.APIPrefixes())
 			}
 			// A broker with no paper-trading environment (Toss) has no
 			// MockURL; its Provider refuses mock before sending anything.
-			// One with no revoke endpoint has no RevokePath; its Revoke
-			// fails without sending.
-			if s.MockURL == "" || s.RevokePath == "" {
+			// One with no revoke endpoint names none; its Revoke fails
+			// without sending.
+			if s.MockURL == "" || rev == "" {
 				srv := brokertest.NewServer(t, nil) // any request fails the test
 				p := s.New(srv.URL, nil, nil)
 				if s.MockURL == "" {
@@ -52,10 +61,10 @@ func TestRegistryComplete(t *testing.T) {
 						t.Errorf("Issue at mock with no MockURL = %v; want a bad request naming mock", err)
 					}
 				}
-				if s.RevokePath == "" {
+				if rev == "" {
 					err := p.Revoke(context.Background(), kauth.Credentials{Broker: s.Name, Env: kauth.Real, AppKey: "k", AppSecret: "s"}, "t")
 					if !errors.Is(err, kauth.ErrBadRequest) || kauth.Retryable(err) {
-						t.Errorf("Revoke with no RevokePath = %v; want a bad request, not retryable", err)
+						t.Errorf("Revoke with no revoke endpoint = %v; want a bad request, not retryable", err)
 					}
 				}
 			}
@@ -91,25 +100,25 @@ func TestRegistryComplete(t *testing.T) {
 				if _, ok := p.(kauth.Authorizer); !ok {
 					t.Errorf("provider %T does not implement kauth.Authorizer", p)
 				}
-				if r := s.RateLimit(e); r <= 0 {
-					t.Errorf("RateLimit(%s) = %v", e, r)
+				if r := ap.DefaultRateLimit(e); r <= 0 {
+					t.Errorf("DefaultRateLimit(%s) = %v", e, r)
 				}
 			}
 			base, _ := url.Parse("http://127.0.0.1:1/" + string(s.Name) + "/real")
-			req, err := s.Probe(context.Background(), base)
+			req, err := ap.Probe(context.Background(), base)
 			if err != nil {
 				t.Fatal(err)
 			}
 			ok = false
-			for _, pre := range s.PathPrefixes {
+			for _, pre := range ap.APIPrefixes() {
 				if len(req.URL.Path) > len(base.Path)+len(pre) && req.URL.Path[len(base.Path):len(base.Path)+len(pre)] == pre {
 					ok = true
 				}
 			}
 			if !ok {
-				t.Errorf("probe %s is outside the broker's prefixes %v", req.URL.Path, s.PathPrefixes)
+				t.Errorf("probe %s is outside the broker's prefixes %v", req.URL.Path, ap.APIPrefixes())
 			}
-			if s.ProbeOK([]byte(`{}`)) || s.ProbeOK([]byte(`not json`)) {
+			if ap.ProbeOK([]byte(`{}`)) || ap.ProbeOK([]byte(`not json`)) {
 				t.Error("ProbeOK accepts an answer with no success code")
 			}
 		})
@@ -136,4 +145,18 @@ func contains(s, sub string) bool {
 		}
 	}
 	return false
+}
+
+// agentBroker is what the agent asks of every broker's Provider: the
+// facade's endpoints and answers, the proxied API, the probe and the
+// default rate limit.
+type agentBroker interface {
+	FacadePaths() (token, revoke string)
+	FacadeToken(t kauth.Token, now time.Time) (http.Header, any)
+	FacadeRevoke() (http.Header, any)
+	FacadeError(code, msg string) any
+	APIPrefixes() []string
+	DefaultRateLimit(env kauth.Env) float64
+	Probe(ctx context.Context, base *url.URL) (*http.Request, error)
+	ProbeOK(body []byte) bool
 }

@@ -16,7 +16,7 @@ import (
 // The IGW gateway family: LS증권 and DB증권 (see internal/igw for the wire
 // facts and their sources). Every registered broker whose spec names Sim
 // "igw" is served from its spec alone: the token and revoke endpoints, and
-// one protected call, the spec's Probe, with the headers the probe sends.
+// one protected call, its Provider's Probe, with the headers the probe sends.
 
 // igwSpec returns the spec of b if the igw family serves it.
 func igwSpec(b kauth.Broker) (kauth.BrokerSpec, bool) {
@@ -27,7 +27,13 @@ func igwSpec(b kauth.Broker) (kauth.BrokerSpec, bool) {
 // igwCall is the protected call of an igw broker: its probe's path and the
 // headers the gateway requires on it.
 func igwCall(spec kauth.BrokerSpec) (path string, headers []string) {
-	req, err := spec.Probe(context.Background(), &url.URL{Scheme: "http", Host: "sim"})
+	pr, ok := spec.New("", nil, nil).(interface {
+		Probe(ctx context.Context, base *url.URL) (*http.Request, error)
+	})
+	if !ok {
+		return "", nil
+	}
+	req, err := pr.Probe(context.Background(), &url.URL{Scheme: "http", Host: "sim"})
 	if err != nil {
 		return "", nil
 	}

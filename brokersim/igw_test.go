@@ -32,7 +32,7 @@ func igwBrokers(t *testing.T) []kauth.BrokerSpec {
 func igwProbe(t *testing.T, spec kauth.BrokerSpec, base, tok string, drop string) (*http.Response, []byte) {
 	t.Helper()
 	u, _ := url.Parse(base)
-	req, err := spec.Probe(context.Background(), u)
+	req, err := probeOf(spec).Probe(context.Background(), u)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,11 +65,11 @@ func TestIGWIssueAndCall(t *testing.T) {
 					t.Errorf("ExpiresAt = %v; want the spec's %v", tok.ExpiresAt, want)
 				}
 				resp, body := igwProbe(t, spec, base, tok.AccessToken, "")
-				if resp.StatusCode != 200 || !spec.ProbeOK(body) {
+				if resp.StatusCode != 200 || !probeOf(spec).ProbeOK(body) {
 					t.Fatalf("probe = %d %s", resp.StatusCode, body)
 				}
 				// The gateway echoes the call's continuation headers.
-				probe, _ := spec.Probe(context.Background(), &url.URL{})
+				probe, _ := probeOf(spec).Probe(context.Background(), &url.URL{})
 				for k := range probe.Header {
 					if !strings.EqualFold(k, "content-type") && resp.Header.Values(k) == nil {
 						t.Errorf("answer lacks the %s header", k)
@@ -80,7 +80,7 @@ func TestIGWIssueAndCall(t *testing.T) {
 					if strings.EqualFold(k, "content-type") {
 						continue
 					}
-					if resp, body := igwProbe(t, spec, base, tok.AccessToken, k); resp.StatusCode == 200 && spec.ProbeOK(body) {
+					if resp, body := igwProbe(t, spec, base, tok.AccessToken, k); resp.StatusCode == 200 && probeOf(spec).ProbeOK(body) {
 						t.Errorf("a call without %s succeeded", k)
 					}
 				}
@@ -166,7 +166,7 @@ func TestIGWIssuanceLimitAndReissue(t *testing.T) {
 			}
 			mode, _ := ParseReissueMode(spec.Reissue)
 			resp, body := igwProbe(t, spec, base, first.AccessToken, "")
-			oldOK := resp.StatusCode == 200 && spec.ProbeOK(body)
+			oldOK := resp.StatusCode == 200 && probeOf(spec).ProbeOK(body)
 			switch mode {
 			case ReissueSame:
 				if second.AccessToken != first.AccessToken {
@@ -193,7 +193,7 @@ func TestIGWCallRateLimit(t *testing.T) {
 			}
 			limit := sim.callLimit(spec.Name, kauth.Real)
 			for i := 0; i < limit; i++ {
-				if resp, body := igwProbe(t, spec, base, tok.AccessToken, ""); !spec.ProbeOK(body) {
+				if resp, body := igwProbe(t, spec, base, tok.AccessToken, ""); !probeOf(spec).ProbeOK(body) {
 					t.Fatalf("call %d = %d %s", i, resp.StatusCode, body)
 				}
 			}
@@ -203,7 +203,7 @@ func TestIGWCallRateLimit(t *testing.T) {
 				t.Errorf("call past the limit = %d %s; want IGW00201, not a token rejection", resp.StatusCode, body)
 			}
 			sim.Advance(time.Second)
-			if _, body := igwProbe(t, spec, base, tok.AccessToken, ""); !spec.ProbeOK(body) {
+			if _, body := igwProbe(t, spec, base, tok.AccessToken, ""); !probeOf(spec).ProbeOK(body) {
 				t.Errorf("a second later = %s; want success", body)
 			}
 		})
@@ -220,4 +220,15 @@ func TestIGWRootPort(t *testing.T) {
 		}
 		ts.Close()
 	}
+}
+
+// probeOf returns the protected call of spec's broker.
+func probeOf(spec kauth.BrokerSpec) interface {
+	Probe(ctx context.Context, base *url.URL) (*http.Request, error)
+	ProbeOK(body []byte) bool
+} {
+	return spec.New("", nil, nil).(interface {
+		Probe(ctx context.Context, base *url.URL) (*http.Request, error)
+		ProbeOK(body []byte) bool
+	})
 }

@@ -43,10 +43,12 @@ func (s *Server) callLimit(b kauth.Broker, e kauth.Env) int {
 	case b != kauth.KIS && b != kauth.Kiwoom && s.IGWCallsPerSecond != 0:
 		return s.IGWCallsPerSecond
 	case b != kauth.KIS && b != kauth.Kiwoom:
-		// The igw brokers: the spec's default rate is 90% of the
+		// The igw brokers: the Provider's default rate is 90% of the
 		// published one.
-		if spec, ok := igwSpec(b); ok && spec.RateLimit != nil {
-			return int(math.Round(spec.RateLimit(e) / 0.9))
+		if spec, ok := igwSpec(b); ok {
+			if rl, ok := spec.New("", nil, nil).(interface{ DefaultRateLimit(kauth.Env) float64 }); ok {
+				return int(math.Round(rl.DefaultRateLimit(e) / 0.9))
+			}
 		}
 		return 5
 	case b == kauth.Kiwoom:

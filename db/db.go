@@ -21,9 +21,7 @@
 package db
 
 import (
-	"context"
 	"net/http"
-	"net/url"
 	"time"
 
 	"github.com/kauth/kauth"
@@ -75,6 +73,11 @@ func (facts) Config() igw.Config {
 			Header:      map[string]string{"cont_yn": "N", "cont_key": ""},
 			Body:        `{"In":{"InputCondMrktDivCode":"J","InputIscd1":"005930"}}`,
 		},
+		// DB's REST API: every path is under /api/v1/ (OpenApi.py,
+		// tr_code_to_path.py).
+		APIPrefixes: []string{"/api/"},
+		// 현재가조회 PRICE allows 5 TPS; 90% of that.
+		RateLimit: 4.5,
 	}
 }
 
@@ -125,22 +128,7 @@ var Spec = kauth.BrokerSpec{
 	TokenExpiry: func(t time.Time) time.Time { return t.Add(24 * time.Hour) },
 	// The 24 h of expires_in above.
 	MaxLifetime: 24 * time.Hour,
-	// Every REST path is under /api/v1/ (OpenApi.py, tr_code_to_path.py).
-	PathPrefixes: []string{"/api/"},
-	// 현재가조회 PRICE: 5 TPS; 90% of that.
-	RateLimit:    func(kauth.Env) float64 { return 4.5 },
-	Probe:        probe,
-	ProbeOK:      probeOK,
-	TokenPath:    "/oauth2/token",
-	RevokePath:   "/oauth2/revoke",
-	FacadeToken:  igw.TokenAnswer,
-	FacadeRevoke: igw.RevokeAnswer,
-	FacadeError:  igw.ErrorAnswer,
-	Sim:          "igw",
+	Sim:         "igw",
 }
 
 func init() { kauth.RegisterBroker(Spec) }
-
-// probe and probeOK are the Provider's probe, for the registry.
-func probe(ctx context.Context, base *url.URL) (*http.Request, error) { return New().Probe(ctx, base) }
-func probeOK(body []byte) bool                                        { return New().ProbeOK(body) }

@@ -1,15 +1,10 @@
 package kiwoom
 
 import (
-	"context"
-	"encoding/json"
 	"net/http"
-	"net/url"
-	"strings"
 	"time"
 
 	"github.com/kauth/kauth"
-	"github.com/kauth/kauth/internal/wire"
 )
 
 // Spec is Kiwoom's entry in the broker registry.
@@ -38,37 +33,7 @@ var Spec = kauth.BrokerSpec{
 	// "유효기간: 24시간" (Kiwoom 접근토큰 발급 au10001); expires_dt is
 	// read as sent within it.
 	MaxLifetime: 24 * time.Hour,
-	// Kiwoom serves its API under /api/ (the REST API guide's /api/dostk/…).
-	PathPrefixes: []string{"/api/"},
-	// 5 calls a second: 90% of that.
-	RateLimit: func(kauth.Env) float64 { return 4.5 },
-	Probe:     probe,
-	ProbeOK: func(body []byte) bool {
-		var b struct {
-			ReturnCode *wire.Number `json:"return_code"`
-		}
-		return json.Unmarshal(body, &b) == nil && b.ReturnCode != nil && b.ReturnCode.IsZero()
-	},
-	TokenPath:  "/oauth2/token",
-	RevokePath: "/oauth2/revoke",
-	Sim:        "kiwoom",
+	Sim:         "kiwoom",
 }
 
 func init() { kauth.RegisterBroker(Spec) }
-
-// probe builds a stock info call for Samsung Electronics (005930).
-//
-// 주식기본정보요청 ka10001: POST /api/dostk/stkinfo, header api-id, body
-// {"stk_cd":"005930"} (Kiwoom-Securities/Kiwoom-REST-API,
-// examples/국내주식/종목정보/get_domestic_stock_info.py).
-func probe(ctx context.Context, base *url.URL) (*http.Request, error) {
-	u := *base
-	u.Path = strings.TrimSuffix(u.Path, "/") + "/api/dostk/stkinfo"
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), strings.NewReader(`{"stk_cd":"005930"}`))
-	if err != nil {
-		return nil, err
-	}
-	req.Header["Content-Type"] = []string{"application/json;charset=UTF-8"}
-	req.Header["api-id"] = []string{"ka10001"}
-	return req, nil
-}

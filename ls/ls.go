@@ -22,9 +22,7 @@
 package ls
 
 import (
-	"context"
 	"net/http"
-	"net/url"
 	"time"
 
 	"github.com/kauth/kauth"
@@ -72,6 +70,13 @@ func (facts) Config() igw.Config {
 			Header:      map[string]string{"tr_cd": "t1102", "tr_cont": "N", "tr_cont_key": ""},
 			Body:        `{"t1102InBlock":{"shcode":"005930","exchgubun":"K"}}`,
 		},
+		// LS's REST API: /stock/ (e.g. /stock/market-data,
+		// /stock/investinfo in LS's REST[주식] pages),
+		// /futureoption/market-data and /indtp/market-data (REST[선물옵션]
+		// and REST[업종] 시세).
+		APIPrefixes: []string{"/stock/", "/futureoption/", "/indtp/"},
+		// LS limits each TR per second (t1102 3 TPS); 90% of 3.
+		RateLimit: 2.7,
 	}
 }
 
@@ -121,28 +126,10 @@ var Spec = kauth.BrokerSpec{
 	// Until 07:00 KST the next day (NextExpiry): 31 h for a token issued
 	// at midnight KST, the longest.
 	MaxLifetime: 31 * time.Hour,
-	// The REST API lives under /stock/ (e.g. /stock/market-data,
-	// /stock/investinfo in LS's REST[주식] pages), never /oauth2/.
-	// /futureoption/market-data and /indtp/market-data in REST[선물옵션]
-	// and REST[업종] 시세.
-	PathPrefixes: []string{"/stock/", "/futureoption/", "/indtp/"},
-	// LS limits each TR per second (t1102 3 TPS); 90% of 3.
-	RateLimit:    func(kauth.Env) float64 { return 2.7 },
-	Probe:        probe,
-	ProbeOK:      probeOK,
-	TokenPath:    "/oauth2/token",
-	RevokePath:   "/oauth2/revoke",
-	FacadeToken:  igw.TokenAnswer,
-	FacadeRevoke: igw.RevokeAnswer,
-	FacadeError:  igw.ErrorAnswer,
-	Sim:          "igw",
+	Sim:         "igw",
 }
 
 func init() { kauth.RegisterBroker(Spec) }
-
-// probe and probeOK are the Provider's probe, for the registry.
-func probe(ctx context.Context, base *url.URL) (*http.Request, error) { return New().Probe(ctx, base) }
-func probeOK(body []byte) bool                                        { return New().ProbeOK(body) }
 
 // NextExpiry returns when an LS token issued at t ends: 07:00 KST the next
 // day ("발급일 익일 07시까지 유효", as LS clients record it; an issuance

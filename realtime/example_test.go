@@ -28,7 +28,8 @@ func Example() {
 		panic(err)
 	}
 	defer keys.Close()
-	sess, err := realtime.New(realtime.Config{Credentials: creds, Keys: keys, URL: realtime.URL(kauth.KIS, kauth.Mock, base), Logger: quiet})
+	proto := kis.Realtime{}
+	sess, err := realtime.New(realtime.Config{Credentials: creds, Keys: keys, Protocol: proto, URL: proto.URL(kauth.Mock, base), Logger: quiet})
 	if err != nil {
 		panic(err)
 	}

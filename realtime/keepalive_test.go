@@ -34,7 +34,7 @@ func TestSessionNoticesSilenceWithinBeats(t *testing.T) {
 				s.WS.PingInterval = 20 * time.Millisecond
 				s.WS.MissedPings = 10
 			})
-			wsURL := realtime.URL(e.app.Broker, e.app.Env, brokersim.BaseURL(e.ts.URL, e.app.Broker, e.app.Env))
+			wsURL := wsURL(e.app.Broker, e.app.Env, brokersim.BaseURL(e.ts.URL, e.app.Broker, e.app.Env))
 			var proxy *tcpproxy.Proxy
 			if tc.halfOpen {
 				u, _ := url.Parse(wsURL)

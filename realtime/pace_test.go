@@ -8,6 +8,7 @@ import (
 
 	"github.com/kauth/kauth"
 	"github.com/kauth/kauth/internal/fakeclock"
+	"github.com/kauth/kauth/kis"
 	"github.com/kauth/kauth/realtime"
 )
 
@@ -73,5 +74,41 @@ func TestSubscribeUndoneBeforeItsTurn(t *testing.T) {
 	}
 	if st := e.stats(); st.Controls != 1 || len(st.Topics) != 1 {
 		t.Errorf("upstream: %+v; want only the first subscribe", st)
+	}
+}
+
+// pacedKIS is KIS's protocol with a published control rate.
+type pacedKIS struct{ kis.Realtime }
+
+func (pacedKIS) ControlRate() float64 { return 0.5 }
+
+// TestProtocolSetsControlRate: with no Config.ControlRate, a Session paces
+// its subscribe frames at the rate its Protocol publishes (Pacer).
+func TestProtocolSetsControlRate(t *testing.T) {
+	e := newEnv(t, kauth.KIS, nil)
+	clock := fakeclock.New(time.Now())
+	s := e.session(t, func(c *realtime.Config) { c.Protocol, c.Clock = pacedKIS{}, clock })
+	m := s.Join(16)
+	defer m.Close()
+	subscribe(t, m, realtime.Topic{ID: "H0STCNT0", Key: "005930"})
+	done := make(chan error, 1)
+	go func() {
+		_, err := m.Subscribe(ctx(t), realtime.Topic{ID: "H0STCNT0", Key: "000660"})
+		done <- err
+	}()
+	for deadline := time.Now().Add(5 * time.Second); clock.Sleepers() == 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the second Subscribe never waited for its turn")
+		}
+	}
+	clock.Advance(time.Second) // DefaultControlRate would have let it go
+	select {
+	case err := <-done:
+		t.Fatalf("Subscribe = %v after 1 s; want it to wait 2 s at the protocol's 0.5/s", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	clock.Advance(time.Second)
+	if err := <-done; err != nil {
+		t.Fatalf("Subscribe = %v", err)
 	}
 }

@@ -1,238 +1,138 @@
 package realtime
 
 import (
-	"bytes"
+	"context"
 	"encoding/json"
-	"strconv"
-	"strings"
 
 	"github.com/kauth/kauth"
 )
 
-// protocol is one broker's real-time wire format.
-type protocol interface {
-	// request is the message that subscribes (on) or unsubscribes t,
-	// carrying the session credential key where the broker wants it.
-	request(t Topic, on bool, key string) []byte
-	// login is the first message of a session, or nil if there is none.
-	login(key string) []byte
-	// parse classifies a message from the broker.
-	parse(msg []byte) parsed
-	// limit is the broker's subscription limit per session.
-	limit() int
+// Protocol is one broker's real-time wire format, implemented by the
+// broker's package (kis.Realtime, kiwoom.Realtime) and handed to a Session
+// in Config.Protocol. The Session owns everything else: one connection per
+// app key, the keep-alive echo, reconnection, pacing and fan-out.
+// Implementations must be safe for concurrent use.
+type Protocol interface {
+	// URL returns the WebSocket URL at env for a REST base URL: the
+	// published one for the broker's published domains and for "", and
+	// for any other base (a proxy, the simulator) the same host with ws://
+	// or wss://, where brokersim serves it.
+	URL(env kauth.Env, restBase string) string
+	// Login is the first message of a session opened with key, or nil if
+	// the broker has none (its answer is a Frame of kind FrameLogin).
+	Login(key string) []byte
+	// Request is the message that subscribes (on) or unsubscribes t,
+	// carrying key where the broker wants it.
+	Request(t Topic, on bool, key string) []byte
+	// Parse classifies a message from the broker. It must not panic on
+	// any input.
+	Parse(msg []byte) Frame
+	// Answers reports whether f is the broker's answer to the
+	// (un)subscription of t.
+	Answers(f Frame, t Topic, on bool) bool
+	// Limits returns the broker's subscription limit per session, and the
+	// code and message of its refusal past a limit of n (which a Session
+	// answers itself once it counts n).
+	Limits(n int) (max int, code, msg string)
+	// Published reports whether id is a real-time feed the broker
+	// publishes: a subscription to any other id would take one of the
+	// session's few slots for nothing.
+	Published(id string) bool
 }
 
-// What a parsed message is.
+// Pacer is implemented by a Protocol whose broker publishes how many
+// subscribe and unsubscribe messages a second it accepts. A Session whose
+// Config.ControlRate is zero sends at most ControlRate a second, or
+// DefaultControlRate if its Protocol is no Pacer.
+type Pacer interface {
+	ControlRate() float64
+}
+
+// FrameKind says what a message from the broker is.
+type FrameKind int
+
+// The kinds of Frame.
 const (
-	pOther = iota
-	pData
-	pKeepAlive
-	pAnswer // to a subscribe or unsubscribe
-	pLogin  // Kiwoom LOGIN answer
-	pSystem // Kiwoom SYSTEM notice
+	FrameOther     FrameKind = iota // nothing the Session acts on
+	FrameData                       // a data frame of Topic (or Entries)
+	FrameKeepAlive                  // echoed back as is
+	FrameAnswer                     // to a subscribe or unsubscribe
+	FrameLogin                      // the answer to Login
+	FrameSystem                     // a notice, logged
 )
 
-type parsed struct {
-	kind  int
-	topic Topic
-	// byID routes a data frame to every topic with topic.ID (KIS encrypted
+// Frame is a parsed message from the broker.
+type Frame struct {
+	Kind  FrameKind
+	Topic Topic
+	// ByID routes a data frame to every topic with Topic.ID (KIS encrypted
 	// execution notices, whose key cannot be read).
-	byID bool
-	// entries are the (type, item) of each entry of a Kiwoom REAL frame, and
-	// raw their JSON.
-	entries []Topic
-	raw     []json.RawMessage
+	ByID bool
+	// Entries are the topics of each entry of a frame that carries several
+	// (Kiwoom REAL), and Raw their JSON: each member gets only its own.
+	Entries []Topic
+	Raw     []json.RawMessage
 
-	op        string // Kiwoom: REG, REMOVE
-	ok        bool   // the broker accepted
-	code, msg string
-	rejected  bool // the session credential was refused
-	inUse     bool // KIS: another session holds the app key
+	Op        string // the request an answer is to, if the broker names it (Kiwoom REG, REMOVE)
+	OK        bool   // the broker accepted
+	Code, Msg string
+	Rejected  bool // the session credential was refused: a new one may cure it
+	InUse     bool // another session holds the app key: retry
+	Limit     bool // the broker's subscription limit (errors.Is ErrLimit)
+	// Ack says the answer itself is what members see of a subscription
+	// (Ack.Raw; KIS's carries the key and iv of encrypted feeds).
+	Ack bool
 }
 
-func newProtocol(b kauth.Broker) protocol {
-	if b == kauth.Kiwoom {
-		return kiwoomProtocol{}
-	}
-	return kisProtocol{}
+// ClientProtocol is a Protocol whose broker's own client side a gateway can
+// speak to local clients over a shared Session: a bot connects as it would
+// to the broker, and its requests become subscriptions of one Member.
+type ClientProtocol interface {
+	Protocol
+	// NewClient returns the handler of one local client.
+	NewClient(c ClientConfig) Client
 }
 
-// KIS codes (see brokersim/kis_ws.go for the sources).
-const (
-	kisSubscribed   = "OPSP0000"
-	kisUnsubscribed = "OPSP0001"
-	kisAlready      = "OPSP0002"
-	kisNotFound     = "OPSP0003"
-	kisMaxSubscribe = "OPSP0008"
-	kisInvalidKey   = "OPSP0011"
-	kisInUse        = "OPSP8996"
-	kisPingPong     = "PINGPONG"
-)
-
-// KISMaxSubscriptions is the number of registrations KIS allows one session
-// (koreainvestment/open-trading-api, MCP prompt: "1개 appkey당 최대 41건 등록
-// 제한").
-const KISMaxSubscriptions = 41
-
-// KiwoomMaxSubscriptions is the limit the Session keeps for Kiwoom, which
-// publishes none.
-const KiwoomMaxSubscriptions = 100
-
-type kisProtocol struct{}
-
-func (kisProtocol) limit() int { return KISMaxSubscriptions }
-
-func (kisProtocol) login(string) []byte { return nil }
-
-// request builds the subscribe JSON of the official sample
-// (legacy/websocket/python/ops_ws_sample.py): header approval_key,
-// custtype, tr_type "1"/"2", content-type; body.input tr_id, tr_key.
-func (p kisProtocol) request(t Topic, on bool, key string) []byte {
-	trType := "2"
-	if on {
-		trType = "1"
-	}
-	b, _ := json.Marshal(map[string]any{
-		"header": map[string]string{"approval_key": key, "custtype": "P", "tr_type": trType, "content-type": "utf-8"},
-		"body":   map[string]any{"input": map[string]string{"tr_id": t.ID, "tr_key": t.Key}},
-	})
-	return b
+// ClientConfig is what a Client works with.
+type ClientConfig struct {
+	// Member is the client's share of the Session.
+	Member *Member
+	// MaxSubscriptions is how many topics the client may hold.
+	MaxSubscriptions int
+	// Send writes a message to the client, for answers that come after
+	// Handle has returned.
+	Send func(ctx context.Context, msg []byte) error
 }
 
-// parse reads a KIS frame: "0|tr_id|count|f0^f1…" (flag 1: encrypted) or
-// a JSON control message.
-func (kisProtocol) parse(msg []byte) parsed {
-	if len(msg) > 0 && (msg[0] == '0' || msg[0] == '1') {
-		rest := msg[1:]
-		if len(rest) == 0 || rest[0] != '|' {
-			return parsed{}
-		}
-		rest = rest[1:]
-		i := bytes.IndexByte(rest, '|')
-		if i < 0 {
-			return parsed{}
-		}
-		id := string(rest[:i])
-		rest = rest[i+1:]
-		j := bytes.IndexByte(rest, '|')
-		if j < 0 {
-			return parsed{}
-		}
-		payload := rest[j+1:]
-		if msg[0] == '1' {
-			return parsed{kind: pData, topic: Topic{ID: id}, byID: true}
-		}
-		if k := bytes.IndexByte(payload, '^'); k >= 0 {
-			payload = payload[:k]
-		}
-		return parsed{kind: pData, topic: Topic{ID: id, Key: string(payload)}}
-	}
-	var m struct {
-		Header struct {
-			TrID  string `json:"tr_id"`
-			TrKey string `json:"tr_key"`
-		} `json:"header"`
-		Body *struct {
-			RtCd  string `json:"rt_cd"`
-			MsgCd string `json:"msg_cd"`
-			Msg1  string `json:"msg1"`
-		} `json:"body"`
-	}
-	if json.Unmarshal(msg, &m) != nil {
-		return parsed{}
-	}
-	if m.Header.TrID == kisPingPong {
-		return parsed{kind: pKeepAlive}
-	}
-	if m.Body == nil {
-		return parsed{}
-	}
-	p := parsed{kind: pAnswer, topic: Topic{ID: m.Header.TrID, Key: m.Header.TrKey}, code: m.Body.MsgCd, msg: m.Body.Msg1}
-	switch m.Body.MsgCd {
-	case kisSubscribed, kisUnsubscribed, kisAlready, kisNotFound:
-		p.ok = true
-	case kisInvalidKey:
-		p.rejected = true
-	case kisInUse:
-		p.inUse = true
-	}
-	return p
+// Client speaks the broker's protocol to one local client. Handle and
+// Translate may be called from two goroutines at once.
+type Client interface {
+	// Handle serves one message from the client and returns the answers
+	// to send now, in the broker's shapes. The client's credential (an
+	// approval key, a token) is ignored: the Session uses the managed one.
+	Handle(ctx context.Context, msg []byte) [][]byte
+	// Translate turns a Session message into what the client sees.
+	Translate(msg Message) [][]byte
+	// Close waits for any work Handle left under way; ctx has ended.
+	Close()
 }
 
-type kiwoomProtocol struct{}
-
-func (kiwoomProtocol) limit() int { return KiwoomMaxSubscriptions }
-
-// login is the first frame the official client sends
-// (Kiwoom-Securities/Kiwoom-REST-API kiwoom/core/ws_client.py, _login).
-func (kiwoomProtocol) login(key string) []byte {
-	b, _ := json.Marshal(map[string]string{"trnm": "LOGIN", "token": key})
-	return b
-}
-
-// request builds the REG/REMOVE packet of the official sample
-// (build_realtime_reg_packet): grp_no, refresh "1" (keep the group's other
-// registrations), data [{item, type}].
-func (kiwoomProtocol) request(t Topic, on bool, _ string) []byte {
-	trnm := "REMOVE"
-	if on {
-		trnm = "REG"
-	}
-	b, _ := json.Marshal(map[string]any{"trnm": trnm, "grp_no": "1", "refresh": "1",
-		"data": []map[string][]string{{"item": {t.Key}, "type": {t.ID}}}})
-	return b
-}
-
-// kiwoomAuthCodes are the LOGIN refusals that a new token may cure; the
-// official client retries exactly these (AUTH_RETRY_RETURN_CODES).
-var kiwoomAuthCodes = []string{"8005", "8031", "8103"}
-
-func (kiwoomProtocol) parse(msg []byte) parsed {
-	var m struct {
-		Trnm       string            `json:"trnm"`
-		ReturnCode json.RawMessage   `json:"return_code"`
-		ReturnMsg  string            `json:"return_msg"`
-		Code       string            `json:"code"`
-		Message    string            `json:"message"`
-		Data       []json.RawMessage `json:"data"`
-	}
-	if json.Unmarshal(msg, &m) != nil {
-		return parsed{}
-	}
-	switch strings.ToUpper(m.Trnm) {
-	case "REAL":
-		p := parsed{kind: pData, raw: m.Data, entries: make([]Topic, len(m.Data))}
-		for i, d := range m.Data {
-			var e struct {
-				Type string `json:"type"`
-				Item string `json:"item"`
-			}
-			json.Unmarshal(d, &e)
-			p.entries[i] = Topic{ID: e.Type, Key: e.Item}
+// Fits reports whether a client that holds held may hold add too, less
+// replaced, without going past max topics.
+func Fits(held map[Topic]bool, add, replaced []Topic, max int) bool {
+	gone := map[Topic]bool{}
+	for _, t := range replaced {
+		if held[t] {
+			gone[t] = true
 		}
-		return p
-	case "PING":
-		return parsed{kind: pKeepAlive}
-	case "SYSTEM":
-		return parsed{kind: pSystem, code: m.Code, msg: m.Message}
-	case "LOGIN", "REG", "REMOVE":
-		code := strings.Trim(string(m.ReturnCode), `"`)
-		p := parsed{kind: pAnswer, op: strings.ToUpper(m.Trnm), code: code, msg: m.ReturnMsg, ok: code == "" || code == "0"}
-		if p.op == "LOGIN" {
-			p.kind = pLogin
-			for _, c := range kiwoomAuthCodes {
-				if p.ok {
-					break
-				}
-				if code == c || strings.Contains(m.ReturnMsg, "CODE="+c) || strings.Contains(m.ReturnMsg, "["+c+":") {
-					p.rejected = true
-				}
-			}
-		}
-		if _, err := strconv.Atoi(code); err != nil && !p.ok {
-			p.code = "?"
-		}
-		return p
 	}
-	return parsed{}
+	n := len(held) - len(gone)
+	seen := map[Topic]bool{}
+	for _, t := range add {
+		if !seen[t] && (!held[t] || gone[t]) {
+			n++
+		}
+		seen[t] = true
+	}
+	return n <= max
 }

@@ -9,7 +9,7 @@
 // clients) subscribe through it:
 //
 //	keys, _ := kis.NewApprovalManager(kis.New(), kauth.Config{Credentials: creds, Store: store})
-//	sess, _ := realtime.New(realtime.Config{Credentials: creds, Keys: keys})
+//	sess, _ := realtime.New(realtime.Config{Credentials: creds, Keys: keys, Protocol: kis.Realtime{}})
 //	defer sess.Close()
 //	m := sess.Join(1024)
 //	defer m.Close()
@@ -113,6 +113,8 @@ type Error struct {
 	Raw []byte
 	// Local is set when the Session answered without asking the broker.
 	Local bool
+
+	limit bool // the broker's subscription limit (Frame.Limit)
 }
 
 func (e *Error) Error() string {
@@ -127,7 +129,7 @@ func (e *Error) Error() string {
 
 // Is makes errors.Is(err, ErrLimit) true for the subscription limit.
 func (e *Error) Is(target error) bool {
-	return target == ErrLimit && (e.Code == kisMaxSubscribe || e.Local)
+	return target == ErrLimit && (e.limit || e.Local)
 }
 
 var (
@@ -146,47 +148,3 @@ var (
 	// ErrClosed ends members when their Session or they themselves close.
 	ErrClosed = errors.New("realtime: closed")
 )
-
-// Published WebSocket URLs (KIS: the official samples'
-// ops/vops settings; Kiwoom: the official SDK's get_ws_base_url plus
-// /api/dostk/websocket).
-const (
-	KISRealURL    = "ws://ops.koreainvestment.com:21000"
-	KISMockURL    = "ws://ops.koreainvestment.com:31000"
-	KiwoomRealURL = "wss://api.kiwoom.com:10000/api/dostk/websocket"
-	KiwoomMockURL = "wss://mockapi.kiwoom.com:10000/api/dostk/websocket"
-)
-
-// URL returns the WebSocket URL of broker b at env e for a REST base URL:
-// the published one for the published REST domains (and for ""), and for
-// any other base (a proxy, the simulator) the same host and path with ws://
-// or wss:// (Kiwoom: plus /api/dostk/websocket), which is where brokersim
-// serves them.
-func URL(b kauth.Broker, e kauth.Env, restBase string) string {
-	base := strings.TrimSuffix(restBase, "/")
-	switch base {
-	case "", "https://openapi.koreainvestment.com:9443", "https://openapivts.koreainvestment.com:29443",
-		"https://api.kiwoom.com", "https://mockapi.kiwoom.com":
-		switch {
-		case b == kauth.KIS && e == kauth.Real:
-			return KISRealURL
-		case b == kauth.KIS:
-			return KISMockURL
-		case e == kauth.Real:
-			return KiwoomRealURL
-		default:
-			return KiwoomMockURL
-		}
-	}
-	u := base
-	switch {
-	case strings.HasPrefix(u, "https://"):
-		u = "wss://" + strings.TrimPrefix(u, "https://")
-	case strings.HasPrefix(u, "http://"):
-		u = "ws://" + strings.TrimPrefix(u, "http://")
-	}
-	if b == kauth.Kiwoom {
-		u += "/api/dostk/websocket"
-	}
-	return u
-}

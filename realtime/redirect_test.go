@@ -27,7 +27,7 @@ func TestSessionRefusesRedirect(t *testing.T) {
 			other := brokertest.NewCatcherFor(t, e.sim) // the same simulator: it would take the login
 			red, hits := brokertest.NewRedirector(t, http.StatusTemporaryRedirect, other)
 			s := e.session(t, func(c *realtime.Config) {
-				c.URL = realtime.URL(b, kauth.Mock, brokersim.BaseURL(red.URL, b, kauth.Mock))
+				c.URL = wsURL(b, kauth.Mock, brokersim.BaseURL(red.URL, b, kauth.Mock))
 			})
 			m := s.Join(8)
 			sctx, cancel := context.WithCancel(context.Background())

@@ -52,12 +52,15 @@ type Config struct {
 	Credentials kauth.Credentials
 	// Keys is the managed credential of the session.
 	Keys Keys
-	// URL is the broker's WebSocket URL. Empty means URL(Broker, Env, "").
+	// Protocol is the broker's real-time protocol (kis.Realtime,
+	// kiwoom.Realtime, or what the broker's Provider returns). Required.
+	Protocol Protocol
+	// URL is the broker's WebSocket URL. Empty means the published one,
+	// Protocol.URL(Env, "").
 	URL string
 	// MaxSubscriptions is the number of topics the session may hold. Past
 	// it Subscribe fails with ErrLimit in the broker's terms without asking
-	// the broker. Zero means the broker's limit (KISMaxSubscriptions,
-	// KiwoomMaxSubscriptions).
+	// the broker. Zero means the broker's limit (Protocol.Limits).
 	MaxSubscriptions int
 	// MinBackoff and MaxBackoff bound the jittered exponential wait between
 	// reconnection attempts. Zero means the defaults.
@@ -81,8 +84,9 @@ type Config struct {
 	// go at once after a quiet spell; the others wait their turn. Unsubscribe
 	// returns at once: the topic is released upstream once it has stayed
 	// unwanted for 1/ControlRate and its turn has come, so a topic dropped
-	// and taken again meanwhile costs the broker nothing. Zero means
-	// DefaultControlRate and a burst of ControlRate rounded up.
+	// and taken again meanwhile costs the broker nothing. Zero means the
+	// Protocol's rate (Pacer) or DefaultControlRate, and a burst of
+	// ControlRate rounded up.
 	ControlRate  float64
 	ControlBurst int
 	// Clock paces the control frames. Nil means kauth.SystemClock.
@@ -115,7 +119,7 @@ type Stats struct {
 // members. It is safe for concurrent use.
 type Session struct {
 	cfg   Config
-	proto protocol
+	proto Protocol
 	log   *slog.Logger
 	limit int
 
@@ -175,20 +179,20 @@ func (ts *topicState) rebuild() {
 }
 
 type waiter struct {
-	match func(parsed) bool
+	match func(Frame) bool
 	ch    chan answer
 }
 
 type answer struct {
-	p   parsed
+	p   Frame
 	raw []byte
 }
 
 // New returns a Session for cfg. It connects on the first Subscribe.
 func New(cfg Config) (*Session, error) {
 	c := cfg.Credentials
-	if c.Broker != kauth.KIS && c.Broker != kauth.Kiwoom {
-		return nil, fmt.Errorf("realtime: unknown broker %q", c.Broker)
+	if cfg.Protocol == nil {
+		return nil, fmt.Errorf("realtime: %s: no real-time protocol (Config.Protocol)", c.Broker)
 	}
 	if c.Env != kauth.Real && c.Env != kauth.Mock {
 		return nil, fmt.Errorf("realtime: %s: unknown env %q", c.Broker, c.Env)
@@ -197,7 +201,7 @@ func New(cfg Config) (*Session, error) {
 		return nil, fmt.Errorf("realtime: %s %s: no Keys (an approval-key or token Manager)", c.Broker, c.Env)
 	}
 	if cfg.URL == "" {
-		cfg.URL = URL(c.Broker, c.Env, "")
+		cfg.URL = cfg.Protocol.URL(c.Env, "")
 	}
 	if cfg.MinBackoff <= 0 {
 		cfg.MinBackoff = DefaultMinBackoff
@@ -217,6 +221,9 @@ func New(cfg Config) (*Session, error) {
 	}
 	if cfg.ControlRate <= 0 {
 		cfg.ControlRate = DefaultControlRate
+		if p, ok := cfg.Protocol.(Pacer); ok && p.ControlRate() > 0 {
+			cfg.ControlRate = p.ControlRate()
+		}
 	}
 	if cfg.ControlBurst <= 0 {
 		cfg.ControlBurst = int(math.Ceil(cfg.ControlRate))
@@ -231,7 +238,7 @@ func New(cfg Config) (*Session, error) {
 	cfg.HTTPClient = wire.NoRedirects(cfg.HTTPClient)
 	s := &Session{
 		cfg:     cfg,
-		proto:   newProtocol(c.Broker),
+		proto:   cfg.Protocol,
 		log:     cfg.Logger,
 		topics:  make(map[Topic]*topicState),
 		members: make(map[*Member]struct{}),
@@ -249,7 +256,7 @@ func New(cfg Config) (*Session, error) {
 	s.log = s.log.With("broker", string(c.Broker), "env", string(c.Env), "app", c.Fingerprint())
 	s.limit = cfg.MaxSubscriptions
 	if s.limit <= 0 {
-		s.limit = s.proto.limit()
+		s.limit, _, _ = s.proto.Limits(0)
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s, nil
@@ -415,11 +422,7 @@ func (s *Session) subscribe(ctx context.Context, m *Member, t Topic) (Ack, error
 
 func (s *Session) limitError(t Topic) error {
 	e := &Error{Broker: s.Broker(), Env: s.Env(), Topic: t, Local: true}
-	if s.Broker() == kauth.KIS {
-		e.Code, e.Message = kisMaxSubscribe, "MAX SUBSCRIBE OVER"
-	} else {
-		e.Code, e.Message = "1", fmt.Sprintf("등록 종목수 초과 (kauth: %d per session)", s.limit)
-	}
+	_, e.Code, e.Message = s.proto.Limits(s.limit)
 	return e
 }
 
@@ -506,7 +509,7 @@ func (s *Session) ensure(ctx context.Context, t Topic) ([]byte, error) {
 	// caller's: a caller that gives up mid-write (a bot that goes) would
 	// close the connection every member shares, or leave the broker
 	// holding a subscription nobody counts.
-	a, err := s.exchange(s.ctx, conn, down, s.proto.request(t, true, key), s.matcher(t, true))
+	a, err := s.exchange(s.ctx, conn, down, s.proto.Request(t, true, key), s.matcher(t, true))
 	if err != nil {
 		return nil, err
 	}
@@ -533,7 +536,7 @@ func (s *Session) ensure(ctx context.Context, t Topic) ([]byte, error) {
 
 // ackOf is what members see of a subscribe answer.
 func (s *Session) ackOf(a answer) []byte {
-	if s.Broker() == kauth.KIS {
+	if a.p.Ack {
 		return a.raw
 	}
 	return nil
@@ -544,35 +547,28 @@ func (s *Session) ackOf(a answer) []byte {
 // the broker's refusal.
 func (s *Session) judge(conn *websocket.Conn, key string, t Topic, a answer) error {
 	switch {
-	case a.p.ok:
+	case a.p.OK:
 		return nil
-	case a.p.rejected:
-		s.log.Warn("realtime: broker refused the session credential; replacing it", "code", a.p.code)
+	case a.p.Rejected:
+		s.log.Warn("realtime: broker refused the session credential; replacing it", "code", a.p.Code)
 		s.cfg.Keys.Invalidate(key)
 		conn.CloseNow()
 		return errRetry
-	case a.p.inUse:
-		s.log.Warn("realtime: another session holds the app key; retrying", "code", a.p.code)
+	case a.p.InUse:
+		s.log.Warn("realtime: another session holds the app key; retrying", "code", a.p.Code)
 		conn.CloseNow()
 		return errRetry
 	}
-	return &Error{Broker: s.Broker(), Env: s.Env(), Topic: t, Code: a.p.code, Message: a.p.msg, Raw: a.raw}
+	return &Error{Broker: s.Broker(), Env: s.Env(), Topic: t, Code: a.p.Code, Message: a.p.Msg, Raw: a.raw, limit: a.p.Limit}
 }
 
 // matcher recognizes the answer to (un)subscribing t.
-func (s *Session) matcher(t Topic, on bool) func(parsed) bool {
-	if s.Broker() == kauth.KIS {
-		return func(p parsed) bool { return p.kind == pAnswer && p.topic == t }
-	}
-	op := "REMOVE"
-	if on {
-		op = "REG"
-	}
-	return func(p parsed) bool { return p.kind == pAnswer && p.op == op }
+func (s *Session) matcher(t Topic, on bool) func(Frame) bool {
+	return func(f Frame) bool { return s.proto.Answers(f, t, on) }
 }
 
 // exchange sends msg and waits for the answer that match recognizes.
-func (s *Session) exchange(ctx context.Context, conn *websocket.Conn, down chan struct{}, msg []byte, match func(parsed) bool) (answer, error) {
+func (s *Session) exchange(ctx context.Context, conn *websocket.Conn, down chan struct{}, msg []byte, match func(Frame) bool) (answer, error) {
 	w := &waiter{match: match, ch: make(chan answer, 1)}
 	s.mu.Lock()
 	s.waiter = w
@@ -766,7 +762,7 @@ func (s *Session) release(ctx context.Context, t Topic) error {
 	// Being removed: a member that comes now subscribes afresh, after this.
 	s.topics[t].live = false
 	s.mu.Unlock()
-	a, err := s.exchange(s.ctx, conn, down, s.proto.request(t, false, key), s.matcher(t, false))
+	a, err := s.exchange(s.ctx, conn, down, s.proto.Request(t, false, key), s.matcher(t, false))
 	s.mu.Lock()
 	if ts := s.topics[t]; ts != nil && len(ts.members) == 0 {
 		delete(s.topics, t)
@@ -778,8 +774,8 @@ func (s *Session) release(ctx context.Context, t Topic) error {
 		}
 		return err
 	}
-	if !a.p.ok {
-		return &Error{Broker: s.Broker(), Env: s.Env(), Topic: t, Code: a.p.code, Message: a.p.msg, Raw: a.raw}
+	if !a.p.OK {
+		return &Error{Broker: s.Broker(), Env: s.Env(), Topic: t, Code: a.p.Code, Message: a.p.Msg, Raw: a.raw}
 	}
 	return nil
 }
@@ -870,16 +866,16 @@ func (s *Session) connectOnce() error {
 	}()
 	defer s.markDown()
 
-	if msg := s.proto.login(key); msg != nil {
-		a, err := s.exchange(s.ctx, conn, down, msg, func(p parsed) bool { return p.kind == pLogin })
+	if msg := s.proto.Login(key); msg != nil {
+		a, err := s.exchange(s.ctx, conn, down, msg, func(f Frame) bool { return f.Kind == FrameLogin })
 		if err != nil {
 			return fmt.Errorf("login: %w", err)
 		}
-		if !a.p.ok {
-			if a.p.rejected {
+		if !a.p.OK {
+			if a.p.Rejected {
 				s.cfg.Keys.Invalidate(key)
 			}
-			return &Error{Broker: s.Broker(), Env: s.Env(), Code: a.p.code, Message: a.p.msg, Raw: a.raw}
+			return &Error{Broker: s.Broker(), Env: s.Env(), Code: a.p.Code, Message: a.p.Msg, Raw: a.raw}
 		}
 	}
 	if err := s.restore(conn, key, down); err != nil {
@@ -922,14 +918,14 @@ func (s *Session) restore(conn *websocket.Conn, key string, down chan struct{}) 
 			continue
 		}
 		ctx, cancel := context.WithTimeout(s.ctx, s.cfg.AckTimeout)
-		a, err := s.exchange(ctx, conn, down, s.proto.request(t, true, key), s.matcher(t, true))
+		a, err := s.exchange(ctx, conn, down, s.proto.Request(t, true, key), s.matcher(t, true))
 		cancel()
 		if err != nil {
 			return fmt.Errorf("restoring %s: %w", t, err)
 		}
 		err = s.judge(conn, key, t, a)
 		if errors.Is(err, errRetry) {
-			return fmt.Errorf("restoring %s: %s %s", t, a.p.code, a.p.msg)
+			return fmt.Errorf("restoring %s: %s %s", t, a.p.Code, a.p.Msg)
 		}
 		s.mu.Lock()
 		ts := s.topics[t]
@@ -1025,12 +1021,12 @@ func (s *Session) read(conn *websocket.Conn, down chan struct{}, cause *error) {
 			}
 			return
 		}
-		p := s.proto.parse(msg)
-		switch p.kind {
-		case pData:
+		p := s.proto.Parse(msg)
+		switch p.Kind {
+		case FrameData:
 			s.framesIn.Add(1)
 			s.route(p, msg)
-		case pKeepAlive:
+		case FrameKeepAlive:
 			s.pulse.beat(time.Now())
 			s.beat.Store(int64(s.pulse.period()))
 			// KIS and Kiwoom close a session whose keep-alives go
@@ -1051,7 +1047,7 @@ func (s *Session) read(conn *websocket.Conn, down chan struct{}, cause *error) {
 			for _, m := range members {
 				s.deliver(m, Message{Kind: KeepAlive, Raw: msg})
 			}
-		case pAnswer, pLogin:
+		case FrameAnswer, FrameLogin:
 			s.mu.Lock()
 			w := s.waiter
 			if w != nil && w.match(p) {
@@ -1063,21 +1059,21 @@ func (s *Session) read(conn *websocket.Conn, down chan struct{}, cause *error) {
 			if w != nil {
 				w.ch <- answer{p: p, raw: msg}
 			}
-		case pSystem:
-			s.log.Warn("realtime: broker notice", "code", p.code, "message", p.msg)
+		case FrameSystem:
+			s.log.Warn("realtime: broker notice", "code", p.Code, "message", p.Msg)
 		}
 	}
 }
 
 // route fans a data frame out to the members of its topic.
-func (s *Session) route(p parsed, msg []byte) {
-	if p.entries == nil {
+func (s *Session) route(p Frame, msg []byte) {
+	if p.Entries == nil {
 		s.mu.Lock()
 		var list []*Member
-		if p.byID {
+		if p.ByID {
 			seen := map[*Member]bool{}
 			for t, ts := range s.topics {
-				if t.ID == p.topic.ID {
+				if t.ID == p.Topic.ID {
 					for _, m := range ts.list {
 						if !seen[m] {
 							seen[m] = true
@@ -1086,12 +1082,12 @@ func (s *Session) route(p parsed, msg []byte) {
 					}
 				}
 			}
-		} else if ts := s.topics[p.topic]; ts != nil {
+		} else if ts := s.topics[p.Topic]; ts != nil {
 			list = ts.list
 		}
 		s.mu.Unlock()
 		for _, m := range list {
-			s.deliver(m, Message{Kind: Data, Topic: p.topic, Raw: msg})
+			s.deliver(m, Message{Kind: Data, Topic: p.Topic, Raw: msg})
 		}
 		return
 	}
@@ -1100,7 +1096,7 @@ func (s *Session) route(p parsed, msg []byte) {
 	per := map[*Member][]int{}
 	var order []*Member
 	s.mu.Lock()
-	for i, t := range p.entries {
+	for i, t := range p.Entries {
 		if ts := s.topics[t]; ts != nil {
 			for _, m := range ts.list {
 				if _, ok := per[m]; !ok {
@@ -1114,17 +1110,17 @@ func (s *Session) route(p parsed, msg []byte) {
 	for _, m := range order {
 		idx := per[m]
 		raw := msg
-		if len(idx) != len(p.entries) {
+		if len(idx) != len(p.Entries) {
 			sub := make([]json.RawMessage, len(idx))
 			for j, i := range idx {
-				sub[j] = p.raw[i]
+				sub[j] = p.Raw[i]
 			}
 			raw, _ = json.Marshal(struct {
 				Trnm string            `json:"trnm"`
 				Data []json.RawMessage `json:"data"`
 			}{"REAL", sub})
 		}
-		s.deliver(m, Message{Kind: Data, Topic: p.entries[idx[0]], Raw: raw})
+		s.deliver(m, Message{Kind: Data, Topic: p.Entries[idx[0]], Raw: raw})
 	}
 }
 

@@ -60,7 +60,8 @@ func (e *env) session(t *testing.T, tune func(*realtime.Config)) *realtime.Sessi
 	cfg := realtime.Config{
 		Credentials: e.app.Credentials(),
 		Keys:        e.keys,
-		URL:         realtime.URL(e.app.Broker, e.app.Env, brokersim.BaseURL(e.ts.URL, e.app.Broker, e.app.Env)),
+		Protocol:    protocolOf(e.app.Broker),
+		URL:         wsURL(e.app.Broker, e.app.Env, brokersim.BaseURL(e.ts.URL, e.app.Broker, e.app.Env)),
 		MinBackoff:  time.Millisecond,
 		MaxBackoff:  20 * time.Millisecond,
 		AckTimeout:  5 * time.Second,
@@ -379,4 +380,17 @@ func TestSessionEchoesKeepAlives(t *testing.T) {
 	if st := e.stats(); st.Opened != 1 || st.Live != 1 {
 		t.Errorf("simulator: %+v; want the one session kept", st)
 	}
+}
+
+// protocolOf returns broker b's real-time protocol, as its Provider does.
+func protocolOf(b kauth.Broker) realtime.Protocol {
+	if b == kauth.KIS {
+		return kis.Realtime{}
+	}
+	return kiwoom.Realtime{}
+}
+
+// wsURL is the WebSocket URL of broker b at env for a REST base.
+func wsURL(b kauth.Broker, env kauth.Env, restBase string) string {
+	return protocolOf(b).URL(env, restBase)
 }

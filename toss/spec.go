@@ -35,20 +35,10 @@ var Spec = kauth.BrokerSpec{
 	Reissue:     "new-revoke-old",
 	TokenExpiry: func(t time.Time) time.Time { return t.Add(Lifetime) },
 	MaxLifetime: Lifetime,
-	// Every API lives under /api/v1/ (overview, 기능 목록); the token
-	// endpoint is /oauth2/token.
-	PathPrefixes: []string{"/api/v1/"},
-	// The agent's one budget per account: 90% of the tightest limit of the
-	// market-data calls a bot makes most (MARKET_INFO, 3 a second).
-	RateLimit: func(kauth.Env) float64 { return 2.7 },
-	Probe:     probe,
-	ProbeOK:   probeOK,
-	TokenPath: TokenPath,
-	// No revoke endpoint: the facade serves none.
-	FacadeToken: TokenAnswer,
-	FacadeError: ErrorAnswer,
 	Sim:         "toss",
 }
+
+func init() { kauth.RegisterBroker(Spec) }
 
 // ProbePath is the probe's call: the current price of Samsung Electronics,
 // GET /api/v1/prices?symbols=005930 (MARKET_DATA, token only, no account
@@ -93,5 +83,3 @@ func TokenAnswer(t kauth.Token, now time.Time) any {
 func ErrorAnswer(code, msg string) any {
 	return map[string]string{"error": code, "error_description": msg}
 }
-
-func init() { kauth.RegisterBroker(Spec) }

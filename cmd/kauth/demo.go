@@ -364,7 +364,7 @@ func (f *flow) run(ctx context.Context) error {
 	}
 
 	// 7. Revoke, where the broker has a revoke endpoint.
-	if f.spec.RevokePath == "" {
+	if !canRevoke(m.Provider()) {
 		f.row("revoke", "-", "%s has no revoke endpoint: %s lives until it expires or the next issuance kills it", f.spec.Name, now.Fingerprint())
 		s := f.stats()
 		f.note("simulator stats: %d issued · %d same-token answers · %d calls (%d ok, %d token rejected) · %d superseded",
@@ -391,16 +391,36 @@ func (f *flow) run(ctx context.Context) error {
 	return nil
 }
 
+// sampleCaller is the broker's sample protected call, the one the agent
+// probes tokens with.
+type sampleCaller interface {
+	Probe(ctx context.Context, base *url.URL) (*http.Request, error)
+	ProbeOK(body []byte) bool
+}
+
+// sample returns the broker's sample call, or an error if its Provider has
+// none.
+func (f *flow) sample() (sampleCaller, error) {
+	if sc, ok := f.spec.New("", nil, nil).(sampleCaller); ok {
+		return sc, nil
+	}
+	return nil, fmt.Errorf("%s has no sample call", f.spec.Name)
+}
+
 // callName names the broker's sample call: the last element of its path.
 func (f *flow) callName() string {
-	req, err := f.spec.Probe(context.Background(), &url.URL{})
+	sc, err := f.sample()
+	if err != nil {
+		return "call"
+	}
+	req, err := sc.Probe(context.Background(), &url.URL{})
 	if err != nil {
 		return "call"
 	}
 	return path.Base(req.URL.Path)
 }
 
-// call makes the broker's sample protected call (its registry probe: KIS
+// call makes the broker's sample protected call (its Provider's Probe: KIS
 // 주식현재가 시세, Kiwoom 주식기본정보, LS t1102, DB PRICE) for 삼성전자
 // and describes the quote.
 func (f *flow) call(ctx context.Context, client *http.Client) (string, error) {
@@ -408,7 +428,11 @@ func (f *flow) call(ctx context.Context, client *http.Client) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	req, err := f.spec.Probe(ctx, base)
+	sc, err := f.sample()
+	if err != nil {
+		return "", err
+	}
+	req, err := sc.Probe(ctx, base)
 	if err != nil {
 		return "", err
 	}
@@ -421,7 +445,7 @@ func (f *flow) call(ctx context.Context, client *http.Client) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if resp.StatusCode != http.StatusOK || !f.spec.ProbeOK(body) {
+	if resp.StatusCode != http.StatusOK || !sc.ProbeOK(body) {
 		return "", fmt.Errorf("%s answered %s: %.80s", f.callName(), resp.Status, body)
 	}
 	return describeQuote(body), nil

@@ -67,6 +67,12 @@ type Config struct {
 	MaxLifetime time.Duration
 	// Probe is a cheap authenticated call that proves a token works.
 	Probe Call
+	// APIPrefixes are the paths of the broker's REST API that the agent
+	// proxies, never /oauth2/.
+	APIPrefixes []string
+	// RateLimit is the default pace of proxied calls per second for one
+	// app key: 90% of the broker's published limit.
+	RateLimit float64
 }
 
 // Call is one REST call of a broker: POST Path with Header and Body.

@@ -118,11 +118,14 @@ func newFaultRig(t *testing.T, app brokersim.App) *faultRig {
 	return &faultRig{rig: rig, app: app, m: m, client: client, logs: logs}
 }
 
-// protectedRequest builds the broker's protected call: its registry probe
+// protectedRequest builds the broker's protected call: its Provider's Probe
 // (KIS inquire-price, Kiwoom ka10001, LS t1102, DB PRICE).
 func (r *faultRig) protectedRequest(ctx context.Context) *http.Request {
 	base, _ := url.Parse(brokersim.BaseURL(r.rig.URL(), r.app.Broker, r.app.Env))
-	req, _ := brokers.MustGet(r.app.Broker).Probe(ctx, base)
+	p := brokers.MustGet(r.app.Broker).New("", nil, nil).(interface {
+		Probe(ctx context.Context, base *url.URL) (*http.Request, error)
+	})
+	req, _ := p.Probe(ctx, base)
 	return req
 }
 
@@ -262,10 +265,16 @@ func attemptsPerFlight(b kauth.Broker, k brokersim.FaultKind) int {
 
 // issuePath and callPath are the routes of the token endpoint and of the
 // protected call at broker b.
-func issuePath(b kauth.Broker) string { return brokers.MustGet(b).TokenPath }
+func issuePath(b kauth.Broker) string {
+	tok, _ := brokers.MustGet(b).New("", nil, nil).(interface{ FacadePaths() (token, revoke string) }).FacadePaths()
+	return tok
+}
 
 func callPath(b kauth.Broker) string {
-	req, _ := brokers.MustGet(b).Probe(context.Background(), &url.URL{})
+	p := brokers.MustGet(b).New("", nil, nil).(interface {
+		Probe(ctx context.Context, base *url.URL) (*http.Request, error)
+	})
+	req, _ := p.Probe(context.Background(), &url.URL{})
 	return req.URL.Path
 }
 

@@ -55,11 +55,25 @@ func NewRig(configure func(*brokersim.Server)) *Rig {
 	return r
 }
 
+// tokenPath returns broker b's token endpoint, or "".
+func tokenPath(b kauth.Broker) string {
+	spec, ok := brokers.Get(b)
+	if !ok {
+		return ""
+	}
+	fe, ok := spec.New("", nil, nil).(interface{ FacadePaths() (token, revoke string) })
+	if !ok {
+		return ""
+	}
+	tok, _ := fe.FacadePaths()
+	return tok
+}
+
 func (r *Rig) serve(w http.ResponseWriter, req *http.Request) {
 	// /{broker}/{env}{TokenPath}, the simulator's prefix layout.
 	if parts := strings.SplitN(strings.TrimPrefix(req.URL.Path, "/"), "/", 3); len(parts) == 3 {
 		b := kauth.Broker(parts[0])
-		if spec, ok := brokers.Get(b); ok && "/"+parts[2] == spec.TokenPath {
+		if tokenPath(b) != "" && "/"+parts[2] == tokenPath(b) {
 			r.issueMu.Lock()
 			if r.issueCalls == nil {
 				r.issueCalls = map[kauth.Broker]int{}
