@@ -918,6 +918,14 @@ func (a *Agent) revokeAll(accts []*account) []error {
 			continue
 		}
 		done[k] = true
+		if fe, ok := acct.mgr.Provider().(facadeEndpoints); ok {
+			if _, rev := fe.FacadePaths(); rev == "" {
+				// Marking the token revoked would only make the next
+				// start issue, which kills it for every holder (Toss).
+				a.log.Info("agent: the broker has no revoke endpoint; the token is left to expire", "account", acct.name, "app", acct.creds.Fingerprint())
+				continue
+			}
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		err := acct.mgr.Revoke(ctx)
 		cancel()

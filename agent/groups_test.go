@@ -14,13 +14,16 @@ import (
 )
 
 // newTossHarness serves the demo Toss client as account toss-real.
-func newTossHarness(t *testing.T) *harness {
+func newTossHarness(t *testing.T, tune ...func(*agent.Config)) *harness {
 	t.Helper()
 	app := brokersim.DemoTossReal
 	env := map[string]string{"K_TOSS": app.AppKey, "S_TOSS": app.Secret}
 	h := newHarness(t, setup{cfg: func(c *agent.Config) {
 		c.Accounts = []agent.Account{{Name: "toss-real", Broker: toss.Broker, Env: kauth.Real,
 			AppKey: agent.Secret{Env: "K_TOSS"}, AppSecret: agent.Secret{Env: "S_TOSS"}}}
+		for _, f := range tune {
+			f(c)
+		}
 	}, opts: func(o *agent.Options) {
 		get := o.Getenv
 		o.Getenv = func(k string) string {
@@ -123,5 +126,20 @@ func TestTossAccountHeaderPassesThrough(t *testing.T) {
 	// The token endpoint is never proxied.
 	if r := h.viaUnix("POST", "/proxy/toss-real/oauth2/token", nil, nil); r.status != http.StatusForbidden {
 		t.Errorf("proxied /oauth2/token = %d; want it refused", r.status)
+	}
+}
+
+// TestTossNoRevokeOnShutdown: revoke_on_shutdown leaves a Toss token alone
+// (Toss has no revoke endpoint) and closes without an error; the token
+// stays valid for the other holders of the client.
+func TestTossNoRevokeOnShutdown(t *testing.T) {
+	h := newTossHarness(t, func(c *agent.Config) { c.RevokeOnShutdown = true })
+	tok := h.token("toss-real").AccessToken
+	h.close() // fails the test if Close returns an error
+	if cur, _, ok := h.sim.CurrentToken(toss.Broker, kauth.Real, brokersim.DemoTossReal.AppKey); !ok || cur != tok {
+		t.Error("the Toss token was touched on shutdown")
+	}
+	if n := h.sim.Issued(toss.Broker, kauth.Real, brokersim.DemoTossReal.AppKey); n != 1 {
+		t.Errorf("issued %d tokens; want 1", n)
 	}
 }
