@@ -20,15 +20,15 @@ import (
 // tokenAnswer is a token endpoint's success in spec's shape, carrying token
 // and a lifetime that ends at exp (KST) or lasts life.
 func tokenAnswer(spec kauth.BrokerSpec, token string, exp time.Time, life time.Duration) any {
-	switch spec.Sim {
-	case "kis":
+	switch spec.Name {
+	case kauth.KIS:
 		return map[string]any{
 			"access_token":               token,
 			"token_type":                 "Bearer",
 			"expires_in":                 int64(life / time.Second),
 			"access_token_token_expired": exp.In(kauth.KST).Format("2006-01-02 15:04:05"),
 		}
-	case "kiwoom":
+	case kauth.Kiwoom:
 		return map[string]any{
 			"token":       token,
 			"token_type":  "bearer",
@@ -160,13 +160,14 @@ func TestImpossibleTokensRefused(t *testing.T) {
 
 // TestAbsurdLifetimeBounded: a token said to live until 9999-12-31 is
 // served, but only for the longest life its broker documents
-// (BrokerSpec.MaxLifetime), after which it is refreshed; the cut is
+// (its Provider's MaxLifetime), after which it is refreshed; the cut is
 // logged. A lifetime within the documented one is kept as sent.
 func TestAbsurdLifetimeBounded(t *testing.T) {
 	for _, spec := range brokers.All() {
 		t.Run(string(spec.Name), func(t *testing.T) {
-			if spec.MaxLifetime <= 0 || spec.MaxLifetime > 31*time.Hour {
-				t.Fatalf("%s: MaxLifetime = %v; want a documented bound of at most 31 h", spec.Name, spec.MaxLifetime)
+			maxLife := kauth.MaxLifetime(spec.New("", nil, nil))
+			if maxLife <= 0 || maxLife > 31*time.Hour {
+				t.Fatalf("%s: MaxLifetime = %v; want a documented bound of at most 31 h", spec.Name, maxLife)
 			}
 			sim := brokersim.New()
 			now := sim.Now().Round(0).Truncate(time.Second)
@@ -182,11 +183,11 @@ func TestAbsurdLifetimeBounded(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Token() = %v", err)
 			}
-			if limit := now.Add(spec.MaxLifetime + time.Second); tok.ExpiresAt.After(limit) {
-				t.Errorf("ExpiresAt = %v; want at most %v (receipt + %v)", tok.ExpiresAt, limit, spec.MaxLifetime)
+			if limit := now.Add(maxLife + time.Second); tok.ExpiresAt.After(limit) {
+				t.Errorf("ExpiresAt = %v; want at most %v (receipt + %v)", tok.ExpiresAt, limit, maxLife)
 			}
-			if tok.ExpiresAt.Before(now.Add(spec.MaxLifetime - time.Second)) {
-				t.Errorf("ExpiresAt = %v; want the documented %v after receipt (%v)", tok.ExpiresAt, spec.MaxLifetime, now)
+			if tok.ExpiresAt.Before(now.Add(maxLife - time.Second)) {
+				t.Errorf("ExpiresAt = %v; want the documented %v after receipt (%v)", tok.ExpiresAt, maxLife, now)
 			}
 			e, err := store.Load(context.Background(), m.Key())
 			if err != nil {
@@ -241,8 +242,8 @@ func TestImpossibleStoredTokensNotServed(t *testing.T) {
 				t.Fatal(err)
 			}
 			// Cut to 23 h left, it is still served as it is.
-			if limit := issuedAt.Add(spec.MaxLifetime); tok.AccessToken != "tok-forever" || tok.ExpiresAt.After(limit) {
-				t.Errorf("Token() = %.11s expiring %v; want the stored tok-forever expiring by %v (issued + %v)", tok.AccessToken, tok.ExpiresAt, limit, spec.MaxLifetime)
+			if limit := issuedAt.Add(kauth.MaxLifetime(spec.New("", nil, nil))); tok.AccessToken != "tok-forever" || tok.ExpiresAt.After(limit) {
+				t.Errorf("Token() = %.11s expiring %v; want the stored tok-forever expiring by %v (issued + %v)", tok.AccessToken, tok.ExpiresAt, limit, kauth.MaxLifetime(spec.New("", nil, nil)))
 			}
 		})
 	}

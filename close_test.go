@@ -11,7 +11,7 @@ import (
 	"github.com/kauth/kauth/brokersim"
 )
 
-// Item 3: Close is a real closed state, and Token racing Close is safe.
+// Close is a real closed state, and Token racing Close is safe.
 func TestCloseIsFinal(t *testing.T) {
 	r := newRig(t)
 	app := brokersim.DemoKiwoomMock
@@ -58,7 +58,7 @@ func TestCloseIsFinal(t *testing.T) {
 	_ = tok
 }
 
-// Item 3: on the system clock, closing one Manager does not freeze the
+// On the system clock, closing one Manager does not freeze the
 // clock of another, and once the last one is closed no Manager serves a
 // token past its time.
 func TestClosedManagersNeverServePastExpiry(t *testing.T) {

@@ -19,19 +19,23 @@ type Credentials struct {
 	AppKey    string
 	AppSecret string
 	// Egress names the network egress that the broker sees this app's
-	// calls come from (an IP address or any stable name; see ResolveEgress).
-	// A broker that binds a token to the IP that issued it (Kiwoom: 8010)
-	// keys its entries by Egress too, so that hosts behind different IPs
-	// never share a token by mistake, while hosts behind one IP still do.
+	// calls come from (an IP address or any stable name; see ResolveEgress),
+	// for a broker that binds a token to the IP that issued it (Kiwoom:
+	// 8010; its Provider is an IPBinder). Key folds it in, so that hosts
+	// behind different IPs never share a token by mistake, while hosts
+	// behind one IP still do. NewManager clears it when the Provider binds
+	// no token to an IP, so that every host shares that broker's tokens.
 	// Empty means one egress for every host sharing the store.
 	Egress string
 }
 
-// Validate reports whether c is complete.
+// Validate reports whether c is complete. It checks the broker's name, not
+// that kauth knows the broker: the Provider is the broker (the brokers
+// package parses and lists the known ones).
 func (c Credentials) Validate() error {
 	switch {
-	case !registered(c.Broker):
-		return fmt.Errorf("kauth: unknown broker %q (want %s)", c.Broker, brokerNames())
+	case !validName(string(c.Broker)):
+		return fmt.Errorf("kauth: bad broker name %q (want lowercase letters, digits and _)", c.Broker)
 	case c.Env != Real && c.Env != Mock:
 		return fmt.Errorf("kauth: %s: unknown env %q", c.Broker, c.Env)
 	case c.AppKey == "":
@@ -53,27 +57,25 @@ func Fingerprint(s string) string {
 	return hex.EncodeToString(sum[:6])
 }
 
-// Key returns the cache key of c: the app key's fingerprint, followed for
-// a broker that binds tokens to the issuing IP by "_e" and the fingerprint
-// of Egress when it is set.
+// Key returns the cache key of c: the app key's fingerprint, followed by
+// "_e" and the fingerprint of Egress when it is set (see Egress).
 func (c Credentials) Key() Key {
 	fp := c.Fingerprint()
-	if c.Egress != "" && BindsTokenToIP(c.Broker) {
+	if c.Egress != "" {
 		fp += "_e" + Fingerprint(c.Egress)
 	}
 	return Key{Broker: c.Broker, Env: c.Env, Fingerprint: fp}
 }
 
-// BindsTokenToIP reports whether broker b refuses a token used from another
-// IP than the one that issued it (BrokerSpec.BindsTokenToIP; Kiwoom does).
-func BindsTokenToIP(b Broker) bool {
-	s, _ := LookupBroker(b)
-	return s.BindsTokenToIP
-}
-
-func registered(b Broker) bool {
-	_, ok := LookupBroker(b)
-	return ok
+// validName reports whether s can name a broker: lowercase letters, digits
+// and _, as every shared store's keys require.
+func validName(s string) bool {
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_') {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // String implements fmt.Stringer without revealing secrets.

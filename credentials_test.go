@@ -55,7 +55,12 @@ func TestCredentialsValidate(t *testing.T) {
 		want string
 	}{
 		{"ok", func(*kauth.Credentials) {}, ""},
-		{"broker", func(c *kauth.Credentials) { c.Broker = "nh" }, "unknown broker"},
+		// Any well-formed name: the Provider is the broker, and the brokers
+		// package parses the known names.
+		{"other broker", func(c *kauth.Credentials) { c.Broker = "nh" }, ""},
+		{"no broker", func(c *kauth.Credentials) { c.Broker = "" }, "bad broker name"},
+		{"broker case", func(c *kauth.Credentials) { c.Broker = "NH" }, "bad broker name"},
+		{"broker path", func(c *kauth.Credentials) { c.Broker = "../kis" }, "bad broker name"},
 		{"env", func(c *kauth.Credentials) { c.Env = "staging" }, "unknown env"},
 		{"appkey", func(c *kauth.Credentials) { c.AppKey = "" }, "app key is empty"},
 		{"secret", func(c *kauth.Credentials) { c.AppSecret = "" }, "app secret is empty"},
@@ -72,7 +77,7 @@ func TestCredentialsValidate(t *testing.T) {
 	}
 }
 
-func TestParseBrokerEnv(t *testing.T) {
+func TestParseEnv(t *testing.T) {
 	for in, want := range map[string]kauth.Env{"real": kauth.Real, "prod": kauth.Real, "MOCK": kauth.Mock, "dev": kauth.Mock, "paper": kauth.Mock, "vps": kauth.Mock} {
 		if got, err := kauth.ParseEnv(in); got != want || err != nil {
 			t.Errorf("ParseEnv(%q) = %q, %v; want %q", in, got, err, want)
@@ -80,14 +85,6 @@ func TestParseBrokerEnv(t *testing.T) {
 	}
 	if _, err := kauth.ParseEnv("staging"); err == nil {
 		t.Error("ParseEnv(staging) = nil error")
-	}
-	for in, want := range map[string]kauth.Broker{"kis": kauth.KIS, "KIS": kauth.KIS, "kiwoom": kauth.Kiwoom} {
-		if got, err := kauth.ParseBroker(in); got != want || err != nil {
-			t.Errorf("ParseBroker(%q) = %q, %v; want %q", in, got, err, want)
-		}
-	}
-	if _, err := kauth.ParseBroker("nomura"); err == nil {
-		t.Error("ParseBroker(nomura) = nil error")
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 // Manager leaves the hub; the last one to leave stops the watch.
 type hub struct {
 	store Store
+	group *Group
 
 	mu      sync.Mutex
 	members map[Key]map[*Manager]struct{}
@@ -22,30 +23,25 @@ type hub struct {
 	done    chan struct{}
 }
 
-var hubs struct {
-	mu sync.Mutex
-	m  map[Store]*hub
-}
-
-// join adds m to the hub of its Store value, starting the hub's watch if
-// m is the first member.
-func join(m *Manager) *hub {
-	hubs.mu.Lock()
-	defer hubs.mu.Unlock()
+// join adds m to the hub of its Store value in g, starting the hub's watch
+// if m is the first member.
+func (g *Group) join(m *Manager) *hub {
+	g.mu.Lock()
+	defer g.mu.Unlock()
 	var h *hub
 	// Only pointers are shared by identity: a Store of another kind may
 	// not even be usable as a map key, and copies of it are distinct.
 	shared := reflect.TypeOf(m.store).Kind() == reflect.Pointer
 	if shared {
-		h = hubs.m[m.store]
+		h = g.hubs[m.store]
 	}
 	if h == nil {
-		h = &hub{store: m.store, members: make(map[Key]map[*Manager]struct{})}
+		h = &hub{store: m.store, group: g, members: make(map[Key]map[*Manager]struct{})}
 		if shared {
-			if hubs.m == nil {
-				hubs.m = make(map[Store]*hub)
+			if g.hubs == nil {
+				g.hubs = make(map[Store]*hub)
 			}
-			hubs.m[m.store] = h
+			g.hubs[m.store] = h
 		}
 	}
 	h.mu.Lock()
@@ -65,11 +61,12 @@ func join(m *Manager) *hub {
 
 // leave removes m; the last member stops the watch and waits for it.
 func (h *hub) leave(m *Manager) {
-	hubs.mu.Lock()
+	g := h.group
+	g.mu.Lock()
 	h.mu.Lock()
 	if _, ok := h.members[m.key][m]; !ok {
 		h.mu.Unlock()
-		hubs.mu.Unlock()
+		g.mu.Unlock()
 		return
 	}
 	delete(h.members[m.key], m)
@@ -82,12 +79,12 @@ func (h *hub) leave(m *Manager) {
 	if h.n == 0 {
 		cancel, done = h.cancel, h.done
 		h.cancel, h.done = nil, nil
-		if hubs.m[h.store] == h {
-			delete(hubs.m, h.store)
+		if g.hubs[h.store] == h {
+			delete(g.hubs, h.store)
 		}
 	}
 	h.mu.Unlock()
-	hubs.mu.Unlock()
+	g.mu.Unlock()
 	if cancel != nil {
 		cancel()
 		<-done

@@ -10,9 +10,9 @@ import (
 	"github.com/kauth/kauth/brokersim"
 )
 
-// Item 6: a revoke, an invalidation and a new token reach the sibling
-// Managers on the same Store value (two agent accounts on one app key; two
-// nil-Store Managers in one process).
+// A revoke, an invalidation and a new token reach the sibling
+// Managers of one Group on the same Store value (two agent accounts on one
+// app key; two nil-Store Managers of one Group).
 func TestSiblingsOnOneStore(t *testing.T) {
 	for _, shared := range []string{"one Store value", "nil Store"} {
 		t.Run(shared, func(t *testing.T) {
@@ -22,8 +22,9 @@ func TestSiblingsOnOneStore(t *testing.T) {
 			if shared == "nil Store" {
 				store = nil
 			}
-			m1 := r.manager(t, app, func(c *kauth.Config) { c.Store = store })
-			m2 := r.manager(t, app, func(c *kauth.Config) { c.Store = store })
+			g := kauth.NewGroup()
+			m1 := r.manager(t, app, func(c *kauth.Config) { c.Store, c.Group = store, g })
+			m2 := r.manager(t, app, func(c *kauth.Config) { c.Store, c.Group = store, g })
 			ctx := context.Background()
 			t1, err := m1.Token(ctx)
 			if err != nil {
@@ -158,7 +159,7 @@ func (l *freeOnUnlock) Unlock() {
 	l.free()
 }
 
-// Item 8: a reload that read the store before a refresh wrote it never
+// A reload that read the store before a refresh wrote it never
 // swaps the served token back to the older one; and a resync reloads.
 func TestReloadNeverGoesBack(t *testing.T) {
 	sim := brokersim.New()

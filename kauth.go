@@ -1,5 +1,6 @@
-// Package kauth keeps the access tokens of Korean brokerage Open APIs —
-// 한국투자증권 (KIS) and 키움증권 (Kiwoom) — valid, shared and safe.
+// Package kauth keeps the access tokens of Korean brokerage Open APIs valid,
+// shared and safe: KIS (한국투자증권), Kiwoom (키움증권), LS (LS증권),
+// DB (DB증권) and Toss (토스증권).
 //
 // A Manager hands out a valid token for one set of Credentials, issuing
 // upstream only when it must: a fresh cached token costs an atomic load,
@@ -9,13 +10,19 @@
 // Transport adds each broker's auth headers to outgoing requests and heals a
 // rejected token with one transparent retry.
 //
-// The broker-specific wire formats live in the kis and kiwoom packages, which
-// implement Provider.
+// The broker-specific wire formats live in one package per broker (kis,
+// kiwoom, ls, db, toss), which implements Provider; the brokers package lists
+// them. This package imports none of them: what the engine needs to know of
+// a broker comes from its Provider (IssueSpacer, LifetimeCapper, IPBinder).
+//
+// There is no process-wide state. Managers share memory only through a
+// Group passed in Config: Managers of one Group with no Store share one
+// MemoryStore per broker URL (and issue once between them), and Managers of
+// one Group on one Store value hear of each other's writes.
 package kauth
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 )
@@ -28,27 +35,6 @@ const (
 	KIS    Broker = "kis"    // 한국투자증권 Open API
 	Kiwoom Broker = "kiwoom" // 키움증권 REST API
 )
-
-// ParseBroker parses a broker name or one of its aliases (see
-// BrokerSpec.Aliases), case-insensitively. Only registered brokers parse:
-// import the broker's package (or the brokers package for all of them).
-func ParseBroker(s string) (Broker, error) {
-	name := strings.ToLower(strings.TrimSpace(s))
-	registry.RLock()
-	defer registry.RUnlock()
-	for _, b := range registry.order {
-		spec := registry.specs[b]
-		if name == string(b) || slices.Contains(spec.Aliases, name) {
-			return b, nil
-		}
-	}
-	names := make([]string, 0, len(registry.order))
-	for _, b := range registry.order {
-		names = append(names, string(b))
-	}
-	slices.Sort(names)
-	return "", fmt.Errorf("kauth: unknown broker %q (want %s)", s, strings.Join(names, ", "))
-}
 
 // Env is a broker environment: real trading or the mock (모의투자) server.
 // Real and mock have separate apps, tokens and limits, and kauth keeps them

@@ -35,11 +35,15 @@ type Config struct {
 	Credentials Credentials
 	// Provider talks to the broker: kis.New() or kiwoom.New().
 	Provider Provider
-	// Store shares tokens beyond this Manager. If nil, a process-wide
-	// MemoryStore per broker URL is used, so Managers built twice for one
-	// app key and one broker URL in one process issue once between them,
-	// while a simulator or a proxy at another URL keeps tokens of its own.
+	// Store shares tokens beyond this Manager. If nil, Group's MemoryStore
+	// for the broker URL is used, so Managers built twice for one app key
+	// and one broker URL in one Group issue once between them, while a
+	// simulator or a proxy at another URL keeps tokens of its own.
 	Store Store
+	// Group is what this Manager shares in memory with the other Managers
+	// of its Group (see Group). If nil, the Manager is a group of its own:
+	// with no Store it shares its tokens with no other Manager.
+	Group *Group
 	// RefreshAhead: inside this window before expiry the current token is
 	// still served while one background refresh runs. Zero means
 	// DefaultRefreshAhead; negative disables refreshing ahead.
@@ -56,7 +60,7 @@ type Config struct {
 	// MinIssueInterval on this Manager's Clock, whatever time a peer with
 	// another clock recorded. Transient failures (5xx, reset, timeout, HTML
 	// or malformed page) do not count and are retried sooner. Zero means
-	// MinIssueInterval(Credentials.Broker): 61 s for KIS.
+	// MinIssueInterval(Provider): 61 s for KIS.
 	MinIssueInterval time.Duration
 	// IssueTimeout bounds one issuance, retries and waits included; a wait
 	// for the spacing that would outlast it fails at once with
@@ -90,6 +94,7 @@ type Manager struct {
 	onEvent  func(Event)
 	policy   policy
 	hub      *hub
+	group    *Group
 
 	attemptTimeout time.Duration
 
@@ -141,6 +146,10 @@ func NewManager(cfg Config) (*Manager, error) {
 	if cfg.Provider == nil {
 		return nil, fmt.Errorf("kauth: %s %s: no Provider (use kis.New() or kiwoom.New())", cfg.Credentials.Broker, cfg.Credentials.Env)
 	}
+	if !BindsTokenToIP(cfg.Provider) {
+		// Every host shares this broker's tokens, whatever its egress.
+		cfg.Credentials.Egress = ""
+	}
 	m := &Manager{
 		creds:    cfg.Credentials,
 		key:      cfg.Credentials.Key(),
@@ -152,14 +161,18 @@ func NewManager(cfg Config) (*Manager, error) {
 		policy: policy{
 			ahead:       max(orDefault(cfg.RefreshAhead, DefaultRefreshAhead), 0),
 			margin:      orDefault(cfg.ExpiryMargin, DefaultExpiryMargin),
-			minInterval: orDefault(cfg.MinIssueInterval, MinIssueInterval(cfg.Credentials.Broker)),
+			minInterval: orDefault(cfg.MinIssueInterval, MinIssueInterval(cfg.Provider)),
 			budget:      orDefault(cfg.IssueTimeout, DefaultIssueTimeout),
 		},
 		attemptTimeout: orDefault(cfg.AttemptTimeout, DefaultAttemptTimeout),
 		rejected:       make(map[string]time.Time),
 	}
+	m.group = cfg.Group
+	if m.group == nil {
+		m.group = new(Group)
+	}
 	if m.store == nil {
-		m.store = defaultStore(cfg.Provider, cfg.Credentials.Env)
+		m.store = m.group.memoryStore(cfg.Provider, cfg.Credentials.Env)
 	}
 	if m.clock == nil {
 		m.clock = SystemClock{}
@@ -169,7 +182,7 @@ func NewManager(cfg Config) (*Manager, error) {
 		m.log = slog.Default()
 	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
-	m.hub = join(m)
+	m.hub = m.group.join(m)
 	return m, nil
 }
 

@@ -639,12 +639,14 @@ func protectedCall(t *testing.T, client *http.Client, root string, app brokersim
 
 func jsonBody(s string) io.Reader { return strings.NewReader(s) }
 
-// TestNilStoreSharedPerURL: Managers built twice for one app key share a
-// token when they talk to the same broker URL, and not otherwise.
+// TestNilStoreSharedPerURL: Managers built twice for one app key in one
+// Group share a token when they talk to the same broker URL, and not
+// otherwise; a Manager of another Group shares nothing with them.
 func TestNilStoreSharedPerURL(t *testing.T) {
 	r1, r2 := newRig(t), newRig(t)
 	app := brokersim.DemoKiwoomMock
-	nilStore := func(c *kauth.Config) { c.Store = nil }
+	g := kauth.NewGroup()
+	nilStore := func(c *kauth.Config) { c.Store, c.Group = nil, g }
 	a := r1.manager(t, app, nilStore)
 	b := r1.manager(t, app, nilStore)
 	c := r2.manager(t, app, nilStore)
@@ -655,11 +657,27 @@ func TestNilStoreSharedPerURL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ta.AccessToken != tb.AccessToken || r1.issued(app) != 1 {
-		t.Errorf("two Managers on one URL: same token %v, issuances %d; want true, 1", ta.AccessToken == tb.AccessToken, r1.issued(app))
+	calls := func(r *rig) int {
+		c := r.sim.Stats().App(app.Broker, app.Env, app.AppKey)
+		return c.Issued + c.Reissued
+	}
+	if ta.AccessToken != tb.AccessToken || calls(r1) != 1 {
+		t.Errorf("two Managers on one URL: same token %v, calls to the token endpoint %d; want true, 1", ta.AccessToken == tb.AccessToken, calls(r1))
 	}
 	if tc.AccessToken == ta.AccessToken || r2.issued(app) != 1 {
 		t.Errorf("a Manager on another URL reused the first URL's token")
+	}
+	// Another Group (and no Group at all) keeps a memory store of its own:
+	// nothing is shared through the process.
+	for _, other := range []*kauth.Group{kauth.NewGroup(), nil} {
+		d := r1.manager(t, app, func(c *kauth.Config) { c.Store, c.Group = nil, other })
+		before := calls(r1)
+		if _, err := d.Token(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if calls(r1) != before+1 {
+			t.Errorf("a Manager of another Group (%p) took the group's token without asking the broker", other)
+		}
 	}
 }
 

@@ -9,10 +9,9 @@ import (
 // MemoryStore is a Store that keeps entries in this process only. Its zero
 // value is ready to use.
 //
-// A Manager whose Config.Store is nil uses a process-wide MemoryStore (one
-// per broker URL), so that two Managers built for the same app key in one
-// process share their token and their issuance lock, and issue once between
-// them.
+// A Manager whose Config.Store is nil uses its Group's MemoryStore for its
+// broker URL, so that two Managers built for the same app key in one Group
+// share their token and their issuance lock, and issue once between them.
 type MemoryStore struct {
 	mu      sync.Mutex
 	entries map[Key]Entry
@@ -27,22 +26,46 @@ type memLock struct {
 	fence  uint64
 }
 
+// Group is what the Managers of one group share in a process: the
+// MemoryStore that Managers with no Config.Store use, one per broker URL,
+// and the hub that carries the changes of one Store value to every Manager
+// of the group on it (a single Watch per store, and the writes of the
+// group's own Managers, which Watch does not report). Managers that share
+// a Group and a broker URL but have no Store share their tokens and issue
+// once between them; Managers of different Groups share nothing in
+// memory, only what their Stores share. A program creates one Group and
+// passes it to every Manager (the agent does so for its accounts). Its
+// zero value is ready to use; it is safe for concurrent use.
+type Group struct {
+	mu     sync.Mutex
+	stores map[string]*MemoryStore // broker URL → the store of Managers with no Store
+	hubs   map[Store]*hub
+}
+
+// NewGroup returns an empty Group.
+func NewGroup() *Group { return new(Group) }
+
 // NewMemoryStore returns an empty MemoryStore.
 func NewMemoryStore() *MemoryStore { return new(MemoryStore) }
 
-// defaultStores holds the process-wide MemoryStores that Managers with a
-// nil Config.Store share, one per broker URL.
-var defaultStores sync.Map // string → *MemoryStore
-
-// defaultStore returns the shared MemoryStore for p's URL at env. A
-// Provider that cannot tell its URL shares the one for "".
-func defaultStore(p Provider, env Env) *MemoryStore {
+// memoryStore returns g's MemoryStore for p's URL at env. A Provider that
+// cannot tell its URL shares the one for "".
+func (g *Group) memoryStore(p Provider, env Env) *MemoryStore {
 	url := ""
 	if u, ok := p.(Locator); ok {
 		url = u.URL(env)
 	}
-	s, _ := defaultStores.LoadOrStore(url, new(MemoryStore))
-	return s.(*MemoryStore)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	s, ok := g.stores[url]
+	if !ok {
+		s = new(MemoryStore)
+		if g.stores == nil {
+			g.stores = make(map[string]*MemoryStore)
+		}
+		g.stores[url] = s
+	}
+	return s
 }
 
 // Load implements Store.

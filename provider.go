@@ -32,22 +32,71 @@ type Authorizer interface {
 }
 
 // Locator is implemented by providers that can tell the domain their
-// requests for env go to. Managers with no Store share one in-process
+// requests for env go to. Managers of one Group with no Store share one
 // MemoryStore per domain, so two Managers aimed at different servers (the
-// broker and a simulator) never share tokens. Every provider of a
-// registered broker implements it.
+// broker and a simulator) never share tokens. Every provider of a listed
+// broker implements it.
 type Locator interface {
 	URL(env Env) string
 }
 
-// MinIssueInterval returns the smallest spacing between two issuances for
-// one app key that kauth keeps, across processes: the broker's
-// BrokerSpec.MinIssueInterval (KIS 61 s for its one issuance a minute,
-// EGW00133), or a 1 s guard against storms for a broker that documents no
-// limit or is not registered.
-func MinIssueInterval(b Broker) time.Duration {
-	if s, ok := LookupBroker(b); ok && s.MinIssueInterval > 0 {
-		return s.MinIssueInterval
+// IssueSpacer is implemented by providers whose broker limits how often one
+// app key may be issued a token. MinIssueInterval is the least spacing
+// between two issuances that kauth keeps across processes; it is positive.
+type IssueSpacer interface {
+	MinIssueInterval() time.Duration
+}
+
+// LifetimeCapper is implemented by providers that know the longest life
+// their broker documents for a token. A token the broker says lives more
+// than 3 h longer (more than its clock can be ahead of ours) is kept only
+// MaxLifetime after kauth received it, and the cut is logged, so that a
+// broker's bad expiry cannot pin a token for years.
+type LifetimeCapper interface {
+	MaxLifetime() time.Duration
+}
+
+// IPBinder is implemented by providers whose broker may refuse a token used
+// from another IP than the one that issued it. A Manager keys the entries
+// of such a broker by Credentials.Egress too.
+type IPBinder interface {
+	BindsTokenToIP() bool
+}
+
+// DefaultMinIssueInterval is the issuance spacing kept for a provider that
+// is no IssueSpacer: a guard against storms for a broker that documents
+// no limit.
+const DefaultMinIssueInterval = time.Second
+
+// DefaultMaxLifetime is the longest life granted a token of a provider
+// that is no LifetimeCapper.
+const DefaultMaxLifetime = 24 * time.Hour
+
+// MinIssueInterval returns p's issuance spacing (IssueSpacer), or
+// DefaultMinIssueInterval.
+func MinIssueInterval(p Provider) time.Duration {
+	if s, ok := p.(IssueSpacer); ok {
+		if d := s.MinIssueInterval(); d > 0 {
+			return d
+		}
 	}
-	return time.Second
+	return DefaultMinIssueInterval
+}
+
+// MaxLifetime returns the longest life kauth grants a token issued by p
+// (LifetimeCapper), or DefaultMaxLifetime.
+func MaxLifetime(p Provider) time.Duration {
+	if c, ok := p.(LifetimeCapper); ok {
+		if d := c.MaxLifetime(); d > 0 {
+			return d
+		}
+	}
+	return DefaultMaxLifetime
+}
+
+// BindsTokenToIP reports whether p's broker binds a token to the IP that
+// issued it (IPBinder).
+func BindsTokenToIP(p Provider) bool {
+	b, ok := p.(IPBinder)
+	return ok && b.BindsTokenToIP()
 }

@@ -49,8 +49,10 @@ func TestRevokeMarksBeforeBroker(t *testing.T) {
 			sim := brokersim.New()
 			store := kauth.NewMemoryStore()
 			p := &revokeProbe{scripted: &scripted{now: sim.Now, life: 24 * time.Hour, tokens: tc.tokens}, store: store, lost: true}
-			m := scriptedManager(t, sim, p, store)
-			sib := scriptedManager(t, sim, p, store)
+			g := kauth.NewGroup()
+			inGroup := func(c *kauth.Config) { c.Group = g }
+			m := scriptedManager(t, sim, p, store, inGroup)
+			sib := scriptedManager(t, sim, p, store, inGroup)
 			tok, err := m.Token(ctx)
 			if err != nil {
 				t.Fatal(err)

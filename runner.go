@@ -273,7 +273,7 @@ func (m *Manager) issue(ctx context.Context, lease Lease, e *Entry, begin time.T
 // and says so in the log. The token is still served, and refreshed when its
 // bounded life ends.
 func (m *Manager) bound(tok Token) Token {
-	life := MaxLifetime(m.key.Broker)
+	life := MaxLifetime(m.provider)
 	cut, ok := cutLife(tok, m.clock.Now().Round(0), life)
 	if ok {
 		m.log.Warn("kauth: the broker's token lifetime exceeds the documented one; cut to it",
@@ -309,7 +309,7 @@ func (m *Manager) vet(e Entry) Entry {
 		e.Token = Token{}
 		return e
 	}
-	e.Token, _ = cutLife(e.Token, e.Token.IssuedAt.Round(0), MaxLifetime(m.key.Broker))
+	e.Token, _ = cutLife(e.Token, e.Token.IssuedAt.Round(0), MaxLifetime(m.provider))
 	return e
 }
 
@@ -318,6 +318,7 @@ func (m *Manager) vet(e Entry) Entry {
 // change, and the next run may have to issue again.
 func (m *Manager) save(ctx context.Context, lease Lease, e Entry) error {
 	var err error
+	e.IssueInterval = m.policy.minInterval
 	if lease != nil {
 		err = lease.Save(ctx, e)
 	} else {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/kauth/kauth"
 	"github.com/kauth/kauth/brokersim"
+	"github.com/kauth/kauth/kis"
 )
 
 // Item 2: a LastIssue in the future (a peer whose clock runs ahead, an NTP
@@ -17,7 +18,7 @@ import (
 // IssueTimeout, and a wait cut short is not remembered as a failure.
 func TestFutureLastIssue(t *testing.T) {
 	app := brokersim.DemoKISMock
-	interval := kauth.MinIssueInterval(app.Broker)
+	interval := kauth.MinIssueInterval(kis.New())
 	t.Run("waits at most the interval", func(t *testing.T) {
 		r := newRig(t)
 		store := kauth.NewMemoryStore()

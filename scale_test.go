@@ -39,6 +39,7 @@ func TestThousandManagersOneWatch(t *testing.T) {
 	r := newRig(t)
 	st := &watchCounter{MemoryStore: kauth.NewMemoryStore()}
 	const n = 1000
+	g := kauth.NewGroup()
 	ms := make([]*kauth.Manager, n)
 	for i := range ms {
 		app := brokersim.DemoKiwoomMock
@@ -46,7 +47,7 @@ func TestThousandManagersOneWatch(t *testing.T) {
 		creds.AppKey = fmt.Sprintf("%s%04d", creds.AppKey[:len(creds.AppKey)-4], i)
 		ms[i] = r.manager(t, app, func(c *kauth.Config) {
 			c.Credentials = creds
-			c.Store = st
+			c.Store, c.Group = st, g
 		})
 	}
 	if got := st.most.Load(); got != 1 {

@@ -14,6 +14,13 @@ type Entry struct {
 	// process. It enforces the brokers' issuance spacing (KIS: once a
 	// minute per app key) across processes and restarts.
 	LastIssue time.Time
+	// IssueInterval is the spacing after LastIssue that the writer keeps
+	// between issuances (its Manager's MinIssueInterval). A store that
+	// expires entries keeps this one at least until LastIssue plus
+	// IssueInterval, so that the spacing holds across processes even when
+	// no token is stored. It describes the write: a store need not keep
+	// it.
+	IssueInterval time.Duration
 	// Rejected is the fingerprint of the last token the broker rejected, so
 	// that no process adopts it again.
 	Rejected string

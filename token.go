@@ -74,12 +74,3 @@ func CheckToken(s string) error {
 	}
 	return nil
 }
-
-// MaxLifetime returns the longest life kauth grants a token of b: its
-// BrokerSpec.MaxLifetime, or 24 h if that is zero or b is not registered.
-func MaxLifetime(b Broker) time.Duration {
-	if s, ok := LookupBroker(b); ok && s.MaxLifetime > 0 {
-		return s.MaxLifetime
-	}
-	return 24 * time.Hour
-}

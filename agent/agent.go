@@ -100,6 +100,7 @@ type Agent struct {
 	clock     kauth.Clock
 	getenv    func(string) string
 	store     kauth.Store
+	group     *kauth.Group // every Manager of this agent: one hub per store
 	client    *http.Client
 	base      http.RoundTripper
 	upstream  http.RoundTripper // base, learning raw header names (rawheader.go)
@@ -220,10 +221,11 @@ func New(cfg Config, opts Options) (*Agent, error) {
 		a.getenv = os.Getenv
 	}
 	if a.store == nil {
-		// Not the process-wide default store: two agents in one process
-		// (tests) may serve the same app key at different simulators.
+		// A store of this agent's own: two agents in one process (tests)
+		// may serve the same app key at different simulators.
 		a.store = kauth.NewMemoryStore()
 	}
+	a.group = kauth.NewGroup()
 	if a.client == nil {
 		a.ownTransport = http.DefaultTransport.(*http.Transport).Clone()
 		// A broker name that resolves to a link-local or metadata address
@@ -407,6 +409,7 @@ func (a *Agent) newAccount(r resolved, lim *rate.Limiter) (*account, error) {
 		Credentials: r.creds,
 		Provider:    p,
 		Store:       a.store,
+		Group:       a.group,
 		Clock:       a.clock,
 		Logger:      a.log.With("account", name),
 		OnEvent:     func(ev kauth.Event) { a.metrics.onEvent(name, ev) },

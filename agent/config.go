@@ -22,7 +22,6 @@ import (
 
 	"github.com/kauth/kauth"
 	"github.com/kauth/kauth/brokers"
-	"github.com/kauth/kauth/brokersim"
 	"github.com/kauth/kauth/realtime"
 )
 
@@ -47,7 +46,7 @@ const (
 
 // Config is what the agent serves: its accounts and where it listens. It is
 // usually read from a YAML file by LoadConfig, built from the environment by
-// FromEnv, or made by SimConfig. The zero value of every field but Accounts
+// FromEnv, or made by hand. The zero value of every field but Accounts
 // is a sensible default.
 type Config struct {
 	// Listen says where the agent listens.
@@ -127,7 +126,7 @@ type Account struct {
 	// Name identifies the account in the API: /v1/accounts/{name}/token,
 	// /proxy/{name}/…. Lower-case letters, digits, '.', '_' and '-'.
 	Name string `yaml:"name"`
-	// Broker is kis or kiwoom (aliases as kauth.ParseBroker accepts).
+	// Broker is one of the listed brokers (aliases as brokers.Parse accepts).
 	Broker kauth.Broker `yaml:"broker"`
 	// Env is real or mock (aliases as kauth.ParseEnv accepts: prod, paper,
 	// vts…).
@@ -423,26 +422,6 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	return cfg, nil
 }
 
-// SimConfig returns a config serving the simulator's demo apps
-// (brokersim.DemoApps: real and mock of every broker) at a simulator whose
-// root URL is simBaseURL, as accounts kis-real, kis-mock, kiwoom-real,
-// kiwoom-mock, ls-real, … . The demo
-// credentials are made up and work only against the simulator.
-func SimConfig(simBaseURL string) Config {
-	var cfg Config
-	for _, app := range brokersim.DemoApps() {
-		cfg.Accounts = append(cfg.Accounts, Account{
-			Name:      string(app.Broker) + "-" + string(app.Env),
-			Broker:    app.Broker,
-			Env:       app.Env,
-			AppKey:    Secret{Value: app.AppKey},
-			AppSecret: Secret{Value: app.Secret},
-			BaseURL:   brokersim.BaseURL(simBaseURL, app.Broker, app.Env),
-		})
-	}
-	return cfg
-}
-
 var unknownFieldRE = regexp.MustCompile(`field (\S+) not found in type \S+`)
 
 // oneLineYAMLError turns the YAML decoder's multi-line report into one
@@ -614,7 +593,9 @@ func resolveAccount(a Account, getenv func(string) string, list brokerList) (res
 	if err := checkBrokerHost(u); err != nil {
 		return r, fmt.Errorf("base_url %q: %w", r.baseURL, err)
 	}
-	if a.Egress != "" {
+	if a.Egress != "" && kauth.BindsTokenToIP(brokers.MustGet(b).New(r.baseURL, nil, nil)) {
+		// Only a broker that binds tokens to the issuing IP keys its
+		// entries by egress; every host shares the others' tokens.
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		if r.creds.Egress, err = kauth.ResolveEgress(ctx, a.Egress, r.baseURL); err != nil {

@@ -6,12 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"strings"
 	"sync"
-	"time"
-
-	"github.com/kauth/kauth/brokersim"
 )
 
 // Daemon is the agent as `kauth serve` runs it: it picks the config (a
@@ -38,12 +34,14 @@ type Daemon struct {
 	// ConfigFile is the YAML config to serve. Empty means the accounts in
 	// the environment (see FromEnv), unless Sim is set.
 	ConfigFile string
-	// Sim serves the built-in simulator instead: an in-process brokersim
-	// on a loopback port, with its demo apps as the accounts kis-real,
-	// kis-mock, kiwoom-real and kiwoom-mock (see SimConfig). Tokens then
+	// Sim, if set, starts a broker simulator whose accounts are served
+	// instead of the config file or the environment (`kauth serve --sim`
+	// passes an in-process simulator with its demo apps). It returns the
+	// accounts' config, the simulator's root URL (see SimURL) and a
+	// function that stops it, which Run calls on its way out. Tokens then
 	// live in memory only, whatever Options.Store says: they mean nothing
 	// to another simulator. Sim and ConfigFile exclude each other.
-	Sim bool
+	Sim func(log *slog.Logger) (cfg Config, url string, stop func(), err error)
 	// Addr overrides where the agent listens: "127.0.0.1:PORT" (or
 	// "localhost:PORT") adds a TCP listener; "unix:PATH" or an absolute
 	// path moves the unix socket.
@@ -80,21 +78,21 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 	defer close(d.done)
 	defer d.cancel()
 
-	if d.Sim && d.ConfigFile != "" {
+	if d.Sim != nil && d.ConfigFile != "" {
 		return errors.New("agent: use either a config file or the simulator, not both")
 	}
 	opts := d.Options
 	var cfg Config
-	if d.Sim {
-		srv, url, err := startSim(opts.Logger)
-		if err != nil {
-			return err
+	if d.Sim != nil {
+		var url string
+		var stop func()
+		if cfg, url, stop, err = d.Sim(opts.Logger); err != nil {
+			return fmt.Errorf("agent: starting the simulator: %w", err)
 		}
-		defer stopSim(srv)
+		defer stop()
 		d.mu.Lock()
 		d.simURL = url
 		d.mu.Unlock()
-		cfg = SimConfig(url)
 		opts.Store = nil
 	} else if cfg, err = d.load(); err != nil {
 		return err
@@ -155,7 +153,7 @@ func (d *Daemon) Reload() error {
 	if a == nil {
 		return errors.New("agent: not running")
 	}
-	if d.Sim {
+	if d.Sim != nil {
 		return nil
 	}
 	cfg, err := d.load()
@@ -197,9 +195,8 @@ func (d *Daemon) Agent() *Agent {
 	return d.agent
 }
 
-// SimURL returns the root URL of the built-in simulator when Sim is set
-// (its brokers are under /kis/real, /kis/mock, /kiwoom/real and
-// /kiwoom/mock, its controls under /_sim/), once Ready is closed.
+// SimURL returns the root URL of the simulator when Sim is set, as Sim
+// returned it, once Ready is closed.
 func (d *Daemon) SimURL() string {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -241,27 +238,4 @@ func applyAddr(cfg Config, addr string) (Config, error) {
 		return cfg, &ConfigError{err}
 	}
 	return cfg, nil
-}
-
-// startSim serves a brokersim with its demo apps on a loopback port.
-func startSim(log *slog.Logger) (*http.Server, string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, "", fmt.Errorf("agent: starting the simulator: %w", err)
-	}
-	sim := brokersim.New()
-	if log != nil {
-		sim.Logf = func(format string, args ...any) { log.Debug(fmt.Sprintf(format, args...)) }
-	}
-	srv := &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(ln)
-	return srv, "http://" + ln.Addr().String(), nil
-}
-
-func stopSim(srv *http.Server) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if srv.Shutdown(ctx) != nil {
-		srv.Close()
-	}
 }

@@ -38,7 +38,7 @@
 //
 // From Go:
 //
-//	cfg, err := agent.LoadConfig("kauth.yaml") // or agent.FromEnv(nil), agent.SimConfig(url)
+//	cfg, err := agent.LoadConfig("kauth.yaml") // or agent.FromEnv(nil)
 //	if err != nil { … }
 //	a, err := agent.New(cfg, agent.Options{Store: store})
 //	if err != nil { … }

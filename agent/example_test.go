@@ -24,7 +24,12 @@ func Example() {
 
 	dir, _ := os.MkdirTemp("", "kauth-example-")
 	defer os.RemoveAll(dir)
-	cfg := agent.SimConfig(sim.URL)
+	app := brokersim.DemoKISMock // made-up credentials the simulator knows
+	cfg := agent.Config{Accounts: []agent.Account{{
+		Name: "kis-mock", Broker: app.Broker, Env: app.Env,
+		AppKey: agent.Secret{Value: app.AppKey}, AppSecret: agent.Secret{Value: app.Secret},
+		BaseURL: brokersim.BaseURL(sim.URL, app.Broker, app.Env),
+	}}}
 	cfg.Listen.Socket = filepath.Join(dir, "agent.sock")
 
 	a, err := agent.New(cfg, agent.Options{Logger: slog.New(slog.DiscardHandler)})

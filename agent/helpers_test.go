@@ -23,6 +23,7 @@ import (
 	"github.com/kauth/kauth/brokersim"
 	"github.com/kauth/kauth/internal/fakeclock"
 	"github.com/kauth/kauth/internal/testlog"
+	"github.com/kauth/kauth/kis"
 )
 
 func TestMain(m *testing.M) {
@@ -195,7 +196,7 @@ func awaitOnVirtualClock[T any](h *harness, clock *fakeClock, result <-chan T) T
 			h.t.Fatal("timed out waiting for a call on the virtual clock")
 		}
 		if clock.Sleepers() > keepers {
-			clock.Advance(kauth.MinIssueInterval(kauth.KIS))
+			clock.Advance(kauth.MinIssueInterval(kis.New()))
 		}
 		time.Sleep(2 * time.Millisecond)
 	}

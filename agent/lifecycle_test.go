@@ -16,6 +16,7 @@ import (
 	"github.com/kauth/kauth"
 	"github.com/kauth/kauth/agent"
 	"github.com/kauth/kauth/brokersim"
+	"github.com/kauth/kauth/internal/agentsim"
 	"github.com/kauth/kauth/internal/testlog"
 )
 
@@ -262,7 +263,7 @@ func TestDaemonSim(t *testing.T) {
 	dir := shortTempDir(t)
 	logs := new(testlog.Buffer)
 	env := map[string]string{"XDG_RUNTIME_DIR": filepath.Join(dir, "run"), "KAUTH_CACHE_DIR": filepath.Join(dir, "cache")}
-	d := &agent.Daemon{Sim: true, Addr: "127.0.0.1:0", Options: agent.Options{
+	d := &agent.Daemon{Sim: agentsim.Start, Addr: "127.0.0.1:0", Options: agent.Options{
 		Getenv: func(k string) string { return env[k] },
 		Logger: logs.Logger(),
 	}}

@@ -244,10 +244,6 @@ var acmeSpec = kauth.BrokerSpec{
 // default rate limit and the WebSocket gateway serve it in its own shapes:
 // a new broker needs its package, not a case in the agent.
 func TestNewBrokerNeedsNoAgentChange(t *testing.T) {
-	if _, ok := kauth.LookupBroker(acme); !ok {
-		// Credentials.Validate accepts only the brokers the root knows.
-		kauth.RegisterBroker(acmeSpec)
-	}
 	upstream := &acmeBroker{t: t}
 	srv := httptest.NewServer(upstream)
 	t.Cleanup(srv.Close)

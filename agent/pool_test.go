@@ -15,6 +15,7 @@ import (
 
 	"github.com/kauth/kauth/agent"
 	"github.com/kauth/kauth/brokersim"
+	"github.com/kauth/kauth/internal/agentsim"
 )
 
 // Sixteen bots calling through the proxy at once, round after round, ride
@@ -34,7 +35,7 @@ func TestProxyReusesUpstreamConnections(t *testing.T) {
 	}
 	up.Start()
 	t.Cleanup(up.Close)
-	cfg := agent.SimConfig(up.URL)
+	cfg := agentsim.Config(up.URL)
 	cfg.Listen = agent.Listen{Socket: filepath.Join(shortTempDir(t), "a.sock")}
 	a, err := agent.New(cfg, agent.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Getenv: func(string) string { return "" }, Unpaced: true})
 	if err != nil {

@@ -75,6 +75,7 @@ func (g *gateway) approvalManager(acct *account) (*kauth.Manager, error) {
 	m, err := ai.NewApprovalManager(kauth.Config{
 		Credentials: acct.creds,
 		Store:       a.store,
+		Group:       a.group,
 		Clock:       a.clock,
 		Logger:      a.log.With("account", acct.name, "credential", "approval_key"),
 	})

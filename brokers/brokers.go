@@ -1,12 +1,14 @@
-// Package brokers is kauth's broker registry: the one list of the brokers
-// the CLI, the agent, the demo and the simulator serve. Each broker lives in
-// its own package, which defines its kauth.BrokerSpec and registers it;
-// adding a broker is its package plus one line below.
+// Package brokers is the one list of the brokers that the CLI, the agent
+// and the demo serve. Each broker lives in its own package, which defines
+// its kauth.BrokerSpec; adding a broker is its package plus one line below.
+// Nothing registers itself: this list is all there is.
 package brokers
 
 import (
 	"fmt"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/kauth/kauth"
@@ -48,8 +50,24 @@ func Get(b kauth.Broker) (kauth.BrokerSpec, bool) {
 	return kauth.BrokerSpec{}, false
 }
 
+// Parse parses a broker name or one of its aliases (BrokerSpec.Aliases),
+// case-insensitively. The error of an unknown name lists the known ones.
+func Parse(s string) (kauth.Broker, error) {
+	name := strings.ToLower(strings.TrimSpace(s))
+	for _, spec := range table {
+		if name == string(spec.Name) || slices.Contains(spec.Aliases, name) {
+			return spec.Name, nil
+		}
+	}
+	names := make([]string, len(table))
+	for i, spec := range table {
+		names[i] = string(spec.Name)
+	}
+	return "", fmt.Errorf("kauth: unknown broker %q (want %s)", s, strings.Join(names, ", "))
+}
+
 // MustGet returns the spec of b, or panics: for tests and for names that
-// came through kauth.ParseBroker.
+// came through Parse.
 func MustGet(b kauth.Broker) kauth.BrokerSpec {
 	s, ok := Get(b)
 	if !ok {

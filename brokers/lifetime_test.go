@@ -147,9 +147,6 @@ func checkLifetime(t *testing.T, spec kauth.BrokerSpec, documented func(time.Tim
 
 	first := token()
 	exp := documented(start)
-	if got := spec.TokenExpiry(start); !got.Equal(exp) {
-		t.Errorf("the registry's TokenExpiry(%v) = %v; want %v", start.In(kst), got.In(kst), exp.In(kst))
-	}
 	if !first.ExpiresAt.Equal(exp) {
 		t.Fatalf("the Manager's expiry of a token issued at %v = %v; want %v", start.In(kst), first.ExpiresAt.In(kst), exp.In(kst))
 	}

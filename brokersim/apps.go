@@ -48,19 +48,18 @@ var (
 )
 
 // DemoApps returns the demo apps, one per broker and env: the four above,
-// then those of every other registered broker (LS, DB), made from its
-// name — 36-character keys and secrets, the length of LS's.
+// then those of every igw broker (LS, DB), made from its name —
+// 36-character keys and secrets, the length of LS's.
 func DemoApps() []App {
 	apps := []App{DemoKISReal, DemoKISMock, DemoKiwoomReal, DemoKiwoomMock}
-	for _, b := range simBrokers() {
-		spec, _ := kauth.LookupBroker(b)
-		if _, ok := igwSpec(spec.Name); !ok {
+	for _, sb := range simBrokers {
+		if sb.family != familyIGW {
 			continue
 		}
-		up := strings.ToUpper(string(spec.Name))
+		up := strings.ToUpper(string(sb.name))
 		for _, e := range []kauth.Env{kauth.Real, kauth.Mock} {
 			ue := strings.ToUpper(string(e))
-			apps = append(apps, App{spec.Name, e, demoKey("DEMO"+up+ue+"APPKEY", 36), demoKey("DEMOSECRET-"+up+"-"+ue+"-", 36)})
+			apps = append(apps, App{sb.name, e, demoKey("DEMO"+up+ue+"APPKEY", 36), demoKey("DEMOSECRET-"+up+"-"+ue+"-", 36)})
 		}
 	}
 	return append(apps, DemoTossReal)

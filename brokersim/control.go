@@ -138,8 +138,8 @@ func (s *Server) controlReissue(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodPost {
 		q := r.URL.Query()
 		b := kauth.Broker(q.Get("broker"))
-		if _, ok := kauth.LookupBroker(b); !ok {
-			controlError(w, http.StatusBadRequest, fmt.Errorf("brokersim: reissue: broker=%q: want one of %v", q.Get("broker"), simBrokers()))
+		if _, ok := lookup(b); !ok {
+			controlError(w, http.StatusBadRequest, fmt.Errorf("brokersim: reissue: broker=%q: want one of %v", q.Get("broker"), Brokers()))
 			return
 		}
 		m, err := ParseReissueMode(q.Get("mode"))
@@ -150,7 +150,7 @@ func (s *Server) controlReissue(w http.ResponseWriter, r *http.Request) {
 		s.SetReissue(b, m)
 	}
 	modes := map[kauth.Broker]ReissueMode{}
-	for _, b := range simBrokers() {
+	for _, b := range Brokers() {
 		modes[b] = s.Reissue(b)
 	}
 	writeJSON(w, http.StatusOK, modes)
@@ -168,6 +168,10 @@ func (s *Server) controlRegister(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := kauth.Credentials{Broker: req.Broker, Env: req.Env, AppKey: req.AppKey, AppSecret: req.Secret}
+	if _, ok := lookup(req.Broker); !ok {
+		controlError(w, http.StatusBadRequest, fmt.Errorf("brokersim: register: unknown broker %q (want one of %v)", req.Broker, Brokers()))
+		return
+	}
 	if err := c.Validate(); err != nil {
 		controlError(w, http.StatusBadRequest, err)
 		return
@@ -208,7 +212,7 @@ func (s *Server) Describe(w io.Writer, root string) {
 	root = strings.TrimSuffix(root, "/")
 	fmt.Fprintf(w, "brokersim: auth simulator at %s for %s\n\n", root, strings.Join(brokerNames(), ", "))
 	fmt.Fprintf(w, "base URLs:\n")
-	for _, b := range simBrokers() {
+	for _, b := range Brokers() {
 		for _, e := range []kauth.Env{kauth.Real, kauth.Mock} {
 			fmt.Fprintf(w, "  %-6s %-4s  %s\n", b, e, BaseURL(root, b, e))
 		}
@@ -233,11 +237,19 @@ func (s *Server) Describe(w io.Writer, root string) {
 			fmt.Fprintf(w, "  %-6s %-4s  app %s (secret not shown)\n", a.Broker, a.Env, kauth.Fingerprint(a.AppKey))
 			continue
 		}
-		spec := mustSpec(a.Broker)
-		keyVar, secretVar, baseVar := spec.KeyVar, spec.SecretVar, spec.BaseURLVar
+		baseVar, keyVar, secretVar := s.vars(a.Broker)
 		fmt.Fprintf(w, "  %-6s %-4s  %s=%s %s=%s %s=%s\n", a.Broker, a.Env,
 			baseVar, BaseURL(root, a.Broker, a.Env), keyVar, a.AppKey, secretVar, a.Secret)
 	}
+}
+
+// vars returns the variable names Describe prints for a demo app of b.
+func (s *Server) vars(b kauth.Broker) (baseURL, appKey, secret string) {
+	if s.Vars != nil {
+		return s.Vars(b)
+	}
+	up := strings.ToUpper(string(b))
+	return up + "_BASE_URL", up + "_APPKEY", up + "_APPSECRET"
 }
 
 // Banner returns what Describe writes.

@@ -140,6 +140,9 @@ func TestControlFaultInvalidateRegister(t *testing.T) {
 		t.Errorf("POST /_sim/register = %d %s", ans.status, ans.raw)
 	}
 	kiwoomToken(t, ts, user)
+	if ans := do(t, "POST", ts.URL+"/_sim/register", nil, map[string]string{"broker": "nomura", "env": "real", "appkey": "FAKE-KEY", "secret": "FAKE-SECRET"}); ans.status != 400 || !strings.Contains(string(ans.raw), "unknown broker") {
+		t.Errorf("register at a broker the simulator does not serve = %d %s; want 400 unknown broker", ans.status, ans.raw)
+	}
 	if ans := do(t, "POST", ts.URL+"/_sim/register", nil, map[string]string{"broker": "kiwoom", "env": "real"}); ans.status != 400 {
 		t.Errorf("register without key = %d; want 400", ans.status)
 	}

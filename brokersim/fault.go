@@ -149,7 +149,7 @@ func (f Fault) validate() error {
 	if _, ok := faultKindNames[f.Kind]; !ok {
 		return fmt.Errorf("brokersim: unknown fault kind %d", int(f.Kind))
 	}
-	if _, known := kauth.LookupBroker(f.Broker); f.Broker != "" && !known {
+	if _, known := lookup(f.Broker); f.Broker != "" && !known {
 		return fmt.Errorf("brokersim: fault for unknown broker %q", f.Broker)
 	}
 	if f.Env != "" && f.Env != kauth.Real && f.Env != kauth.Mock {
@@ -346,7 +346,7 @@ func (s *Server) rateLimitAnswer(w http.ResponseWriter, r *http.Request, b kauth
 		tossFaultAnswer(w, true)
 		return
 	}
-	if _, ok := igwSpec(b); ok {
+	if _, ok := igwBroker(b); ok {
 		// IGW00201: under 403 on the token endpoint, 200 on calls.
 		if strings.HasPrefix(path, "/oauth2/") {
 			igwTokenError(w, http.StatusForbidden, "IGW00201", "호출 거래건수를 초과하였습니다.")
@@ -391,7 +391,7 @@ func (s *Server) invalidTokenAnswer(w http.ResponseWriter, r *http.Request, b ka
 		tossFaultAnswer(w, false)
 		return
 	}
-	if _, ok := igwSpec(b); ok {
+	if _, ok := igwBroker(b); ok {
 		writeJSON(w, http.StatusInternalServerError, map[string]string{"rsp_cd": "IGW00121", "rsp_msg": "유효하지 않은 토큰입니다."})
 		return
 	}

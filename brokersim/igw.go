@@ -1,61 +1,31 @@
 package brokersim
 
 import (
-	"context"
 	"encoding/json"
 	"math"
 	"mime"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/kauth/kauth"
 )
 
 // The IGW gateway family: LS증권 and DB증권 (see internal/igw for the wire
-// facts and their sources). Every registered broker whose spec names Sim
-// "igw" is served from its spec alone: the token and revoke endpoints, and
-// one protected call, its Provider's Probe, with the headers the probe sends.
-
-// igwSpec returns the spec of b if the igw family serves it.
-func igwSpec(b kauth.Broker) (kauth.BrokerSpec, bool) {
-	s, ok := kauth.LookupBroker(b)
-	return s, ok && s.Sim == "igw"
-}
-
-// igwCall is the protected call of an igw broker: its probe's path and the
-// headers the gateway requires on it.
-func igwCall(spec kauth.BrokerSpec) (path string, headers []string) {
-	pr, ok := spec.New("", nil, nil).(interface {
-		Probe(ctx context.Context, base *url.URL) (*http.Request, error)
-	})
-	if !ok {
-		return "", nil
-	}
-	req, err := pr.Probe(context.Background(), &url.URL{Scheme: "http", Host: "sim"})
-	if err != nil {
-		return "", nil
-	}
-	for k := range req.Header {
-		if !strings.EqualFold(k, "content-type") {
-			headers = append(headers, k)
-		}
-	}
-	return req.URL.Path, headers
-}
+// facts and their sources). Every broker of the family (simBrokers) is
+// served from its entry alone: the token and revoke endpoints, and one
+// protected call, a price quote, with the headers the gateway requires.
 
 // igwRoutes returns the routes of an igw broker.
 func igwRoutes(b kauth.Broker) map[string]route {
-	spec, ok := igwSpec(b)
+	sb, ok := igwBroker(b)
 	if !ok {
 		return nil
 	}
-	call, _ := igwCall(spec)
 	return map[string]route{
 		"/oauth2/token":  {http.MethodPost, (*Server).igwToken},
 		"/oauth2/revoke": {http.MethodPost, (*Server).igwRevoke},
-		call:             {http.MethodPost, (*Server).igwProtected},
+		sb.call:          {http.MethodPost, (*Server).igwProtected},
 	}
 }
 
@@ -98,18 +68,14 @@ func (s *Server) igwCheckAppLocked(b kauth.Broker, e kauth.Env, key, secret stri
 	return a, "", ""
 }
 
-// reissueModeLocked is b's re-issue mode: SetReissue's, else the spec's.
+// reissueModeLocked is b's re-issue mode: SetReissue's, else the broker's
+// own (simBrokers).
 func (s *Server) reissueModeLocked(b kauth.Broker) ReissueMode {
 	if m, ok := s.reissue[b]; ok {
 		return m
 	}
-	if b == tossBroker {
-		return ReissueNewRevokeOld
-	}
-	if spec, ok := kauth.LookupBroker(b); ok {
-		if m, err := ParseReissueMode(spec.Reissue); err == nil {
-			return m
-		}
+	if sb, ok := lookup(b); ok {
+		return sb.reissue
 	}
 	return ReissueSame
 }
@@ -117,7 +83,7 @@ func (s *Server) reissueModeLocked(b kauth.Broker) ReissueMode {
 // igwToken serves POST /oauth2/token.
 func (s *Server) igwToken(w http.ResponseWriter, r *http.Request, e kauth.Env) {
 	b := r.Context().Value(igwBrokerKey{}).(kauth.Broker)
-	spec, _ := igwSpec(b)
+	sb, _ := igwBroker(b)
 	form, ok := igwForm(r)
 	s.mu.Lock()
 	s.initLocked()
@@ -143,7 +109,7 @@ func (s *Server) igwToken(w http.ResponseWriter, r *http.Request, e kauth.Env) {
 		}
 	}
 	now := s.nowLocked()
-	if status == 0 && spec.IssueLimit > 0 && !a.lastAnswer.IsZero() && now.Sub(a.lastAnswer) < spec.IssueLimit {
+	if status == 0 && sb.issueLimit > 0 && !a.lastAnswer.IsZero() && now.Sub(a.lastAnswer) < sb.issueLimit {
 		// One issuance a minute: IGW00201 under 403 on the token endpoint.
 		status, code, desc = http.StatusForbidden, "IGW00201", "호출 거래건수를 초과하였습니다."
 		s.reject(b, e, key, func(c *Counts) { c.RateLimited++ })
@@ -156,7 +122,7 @@ func (s *Server) igwToken(w http.ResponseWriter, r *http.Request, e kauth.Env) {
 			t, outcome = cur, "reissued"
 			s.count(b, e, key, func(c *Counts) { c.Reissued++ })
 		} else {
-			lifetime := spec.TokenExpiry(now.Truncate(time.Second)).Sub(now.Truncate(time.Second))
+			lifetime := sb.expiry(now.Truncate(time.Second)).Sub(now.Truncate(time.Second))
 			if s.IGWTokenLifetime != 0 {
 				lifetime = s.IGWTokenLifetime
 			}
@@ -232,8 +198,8 @@ func (s *Server) igwRevoke(w http.ResponseWriter, r *http.Request, e kauth.Env) 
 // HTTP 200), then a quote with rsp_cd 00000.
 func (s *Server) igwProtected(w http.ResponseWriter, r *http.Request, e kauth.Env) {
 	b := r.Context().Value(igwBrokerKey{}).(kauth.Broker)
-	spec, _ := igwSpec(b)
-	_, required := igwCall(spec)
+	sb, _ := igwBroker(b)
+	required := sb.callHeaders
 	s.mu.Lock()
 	s.initLocked()
 	tok, _ := bearer(r)
@@ -284,33 +250,4 @@ func (s *Server) igwProtected(w http.ResponseWriter, r *http.Request, e kauth.En
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)
 	w.Write(raw)
-}
-
-// simBrokers returns the brokers the simulator serves: KIS and Kiwoom, then
-// every other broker registered with kauth (by the broker's package, e.g.
-// through the brokers package) whose spec the simulator has a family for.
-func simBrokers() []kauth.Broker {
-	out := []kauth.Broker{kauth.KIS, kauth.Kiwoom}
-	for _, b := range kauth.RegisteredBrokers() {
-		if _, ok := igwSpec(b); ok {
-			out = append(out, b)
-		}
-	}
-	return append(out, tossBroker)
-}
-
-// mustSpec returns the registered spec of b, or one that names b alone.
-func mustSpec(b kauth.Broker) kauth.BrokerSpec {
-	if s, ok := kauth.LookupBroker(b); ok {
-		return s
-	}
-	return kauth.BrokerSpec{Name: b}
-}
-
-func brokerNames() []string {
-	var out []string
-	for _, b := range simBrokers() {
-		out = append(out, string(b))
-	}
-	return out
 }

@@ -12,20 +12,27 @@ import (
 	"time"
 
 	"github.com/kauth/kauth"
+	"github.com/kauth/kauth/brokers"
 )
 
-// igwBrokers are the registered brokers of the gateway family (LS, DB).
+// igwBrokers are the listed brokers of the gateway family (LS, DB).
 func igwBrokers(t *testing.T) []kauth.BrokerSpec {
 	var out []kauth.BrokerSpec
-	for _, b := range simBrokers() {
-		if s, ok := igwSpec(b); ok {
+	for _, s := range brokers.All() {
+		if _, ok := igwBroker(s.Name); ok {
 			out = append(out, s)
 		}
 	}
 	if len(out) == 0 {
-		t.Skip("no gateway broker registered")
+		t.Skip("no gateway broker listed")
 	}
 	return out
+}
+
+// simOf returns the simulator's entry of spec's broker.
+func simOf(spec kauth.BrokerSpec) simBroker {
+	sb, _ := lookup(spec.Name)
+	return sb
 }
 
 // igwProbe makes the broker's protected call with tok at base.
@@ -61,7 +68,7 @@ func TestIGWIssueAndCall(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if want := spec.TokenExpiry(epoch); !tok.ExpiresAt.Equal(want) {
+				if want := simOf(spec).expiry(epoch); !tok.ExpiresAt.Equal(want) {
 					t.Errorf("ExpiresAt = %v; want the spec's %v", tok.ExpiresAt, want)
 				}
 				resp, body := igwProbe(t, spec, base, tok.AccessToken, "")
@@ -151,12 +158,12 @@ func TestIGWIssuanceLimitAndReissue(t *testing.T) {
 				t.Fatal(err)
 			}
 			_, err = p.Issue(context.Background(), c)
-			if spec.IssueLimit > 0 {
+			if simOf(spec).issueLimit > 0 {
 				var ke *kauth.Error
 				if !errors.As(err, &ke) || !errors.Is(err, kauth.ErrRateLimited) || ke.Code != "IGW00201" {
 					t.Fatalf("second issue at once = %v; want IGW00201", err)
 				}
-				sim.Advance(spec.IssueLimit)
+				sim.Advance(simOf(spec).issueLimit)
 			} else if err != nil {
 				t.Fatalf("second issue = %v; the broker publishes no limit", err)
 			}
@@ -164,7 +171,7 @@ func TestIGWIssuanceLimitAndReissue(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			mode, _ := ParseReissueMode(spec.Reissue)
+			mode := simOf(spec).reissue
 			resp, body := igwProbe(t, spec, base, first.AccessToken, "")
 			oldOK := resp.StatusCode == 200 && probeOf(spec).ProbeOK(body)
 			switch mode {

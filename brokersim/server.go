@@ -13,11 +13,11 @@ import (
 	"github.com/kauth/kauth"
 )
 
-// Server simulates the auth endpoints of KIS, Kiwoom and every registered
-// gateway broker (LS, DB; see igw.go), real and mock, and
-// one protected call of each, with the brokers' quirks. It is an
-// http.Handler that serves the four base paths /kis/real, /kis/mock,
-// /kiwoom/real and /kiwoom/mock, and its controls under /_sim/.
+// Server simulates the auth endpoints of the brokers it knows (Brokers:
+// KIS, Kiwoom, and the gateway brokers LS and DB, see family.go and
+// igw.go), real and mock, and one protected call of each, with the brokers'
+// quirks. It is an http.Handler that serves the base paths /BROKER/ENV
+// (/kis/real, /kis/mock, /kiwoom/real, …), and its controls under /_sim/.
 //
 // The zero value works: no apps are registered, the clock is real time and
 // every setting has the default documented on its field. Set the fields
@@ -69,11 +69,12 @@ type Server struct {
 	KiwoomBindIP bool
 
 	// IGWTokenLifetime overrides the lifetime of LS and DB tokens, which
-	// otherwise follows each broker's spec (LS: 07:00 KST the next day).
+	// otherwise follows each broker's documented expiry (LS: 07:00 KST the
+	// next day).
 	IGWTokenLifetime time.Duration
 	// IGWCallsPerSecond limits the protected calls of LS and DB per app
-	// key (IGW00201). 0 means each broker's published rate (its spec's
-	// default over 0.9: LS 3, DB 5); negative disables the limit.
+	// key (IGW00201). 0 means each broker's published rate (LS 3, DB 5);
+	// negative disables the limit.
 	IGWCallsPerSecond int
 
 	// TossCallsPerSecond overrides the per-client, per-group limits of
@@ -81,6 +82,12 @@ type Server struct {
 	// is every group's limit; a negative value disables them. 0 means the
 	// documented limits.
 	TossCallsPerSecond int
+
+	// Vars names the environment variables that Describe prints for a demo
+	// app of broker b: the base URL's, the app key's and the secret's. If
+	// nil, they are the broker's name in capitals followed by _BASE_URL,
+	// _APPKEY and _APPSECRET.
+	Vars func(b kauth.Broker) (baseURL, appKey, secret string)
 
 	// ReissueInvalidated makes the token endpoints hand back a token that
 	// InvalidateToken (or an InvalidToken fault) made invalid, as long as it

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"math"
 	"net"
 	"net/http"
 	"strings"
@@ -45,10 +44,8 @@ func (s *Server) callLimit(b kauth.Broker, e kauth.Env) int {
 	case b != kauth.KIS && b != kauth.Kiwoom:
 		// The igw brokers: the Provider's default rate is 90% of the
 		// published one.
-		if spec, ok := igwSpec(b); ok {
-			if rl, ok := spec.New("", nil, nil).(interface{ DefaultRateLimit(kauth.Env) float64 }); ok {
-				return int(math.Round(rl.DefaultRateLimit(e) / 0.9))
-			}
+		if sb, ok := igwBroker(b); ok && sb.callsPerSecond > 0 {
+			return sb.callsPerSecond
 		}
 		return 5
 	case b == kauth.Kiwoom:

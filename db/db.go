@@ -101,7 +101,7 @@ func CheckResponse(c kauth.Credentials, op string, resp *http.Response, body []b
 	return igw.CheckResponse(Broker, c, op, resp, body)
 }
 
-// Spec is DB's entry in the broker registry.
+// Spec names DB in the broker list.
 var Spec = kauth.BrokerSpec{
 	Name:       Broker,
 	Display:    "DB (DB증권)",
@@ -116,19 +116,4 @@ var Spec = kauth.BrokerSpec{
 	New: func(base string, client *http.Client, now func() time.Time) kauth.Provider {
 		return &Provider{BaseURL: base, HTTPClient: client, Now: now}
 	},
-	// One issuance a minute per app key (IGW00201 past it, as DB users
-	// report: "토큰 발급이 403(IGW00201 호출 거래건수 초과)으로 막힌 상태").
-	IssueLimit:       time.Minute,
-	MinIssueInterval: 61 * time.Second,
-	// DB publishes nothing on re-issues; its gateway is LS's, whose
-	// re-issue invalidates the previous token: the simulator assumes so.
-	Reissue: "new-revoke-old",
-	// expires_in as DB's clients read it: 24 h (OpenApi.py keeps
-	// response_data['expires_in']; DB's token managers add it to now).
-	TokenExpiry: func(t time.Time) time.Time { return t.Add(24 * time.Hour) },
-	// The 24 h of expires_in above.
-	MaxLifetime: 24 * time.Hour,
-	Sim:         "igw",
 }
-
-func init() { kauth.RegisterBroker(Spec) }

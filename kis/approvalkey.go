@@ -47,8 +47,9 @@ func ApprovalKeyName(k kauth.Key) kauth.Key {
 // cfg.Credentials must be KIS credentials. A zero cfg.MinIssueInterval
 // means one second: KIS documents the once-a-minute limit for tokenP
 // (EGW00133), not for /oauth2/Approval, and a key KIS refused must be
-// replaced at once for the feed to come back. If cfg.Store is nil, a
-// process-wide memory store per broker URL is used, as for tokens.
+// replaced at once for the feed to come back. If cfg.Store is nil, the
+// memory store of cfg.Group for the approval endpoint's URL is used, apart
+// from the tokens'.
 func NewApprovalManager(p *Provider, cfg kauth.Config) (*kauth.Manager, error) {
 	if p == nil {
 		p = New()

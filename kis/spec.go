@@ -7,7 +7,7 @@ import (
 	"github.com/kauth/kauth"
 )
 
-// Spec is KIS's entry in the broker registry.
+// Spec names KIS in the broker list.
 var Spec = kauth.BrokerSpec{
 	Name:       kauth.KIS,
 	Display:    "KIS (한국투자증권)",
@@ -22,16 +22,14 @@ var Spec = kauth.BrokerSpec{
 	New: func(base string, client *http.Client, now func() time.Time) kauth.Provider {
 		return &Provider{BaseURL: base, HTTPClient: client, Now: now}
 	},
-	// KIS allows one issuance a minute per app key (EGW00133).
-	MinIssueInterval: 61 * time.Second,
-	// The same token within 6 h of the last issuance.
-	Reissue:     "same",
-	IssueLimit:  time.Minute,
-	TokenExpiry: func(t time.Time) time.Time { return t.Add(24 * time.Hour) },
-	// "Access token 유효기간: 1일" for the client-credentials grant that
-	// kauth uses (KIS 접근토큰발급(P) /oauth2/tokenP, response access_token).
-	MaxLifetime: 24 * time.Hour,
-	Sim:         "kis",
 }
 
-func init() { kauth.RegisterBroker(Spec) }
+// MinIssueInterval implements kauth.IssueSpacer: 61 s, since KIS allows one
+// issuance a minute per app key (EGW00133 "접근토큰 발급 잠시 후 다시
+// 시도하세요(1분당 1회)").
+func (p *Provider) MinIssueInterval() time.Duration { return 61 * time.Second }
+
+// MaxLifetime implements kauth.LifetimeCapper: "Access token 유효기간: 1일"
+// for the client-credentials grant that kauth uses (KIS 접근토큰발급(P)
+// /oauth2/tokenP, response access_token).
+func (p *Provider) MaxLifetime() time.Duration { return 24 * time.Hour }

@@ -7,7 +7,7 @@ import (
 	"github.com/kauth/kauth"
 )
 
-// Spec is Kiwoom's entry in the broker registry.
+// Spec names Kiwoom in the broker list.
 var Spec = kauth.BrokerSpec{
 	Name:       kauth.Kiwoom,
 	Display:    "Kiwoom (키움증권)",
@@ -22,18 +22,18 @@ var Spec = kauth.BrokerSpec{
 	New: func(base string, client *http.Client, now func() time.Time) kauth.Provider {
 		return &Provider{BaseURL: base, HTTPClient: client, Now: now}
 	},
-	// Kiwoom documents no issuance limit: a 1 s guard against storms.
-	MinIssueInterval: time.Second,
-	// 8010: "Token을 발급받은 IP와 서비스를 요청한 IP가 동일하지 않습니다"
-	// (Kiwoom's published error-code list).
-	BindsTokenToIP: true,
-	// The same token while it is valid.
-	Reissue:     "same",
-	TokenExpiry: func(t time.Time) time.Time { return t.Add(24 * time.Hour) },
-	// "유효기간: 24시간" (Kiwoom 접근토큰 발급 au10001); expires_dt is
-	// read as sent within it.
-	MaxLifetime: 24 * time.Hour,
-	Sim:         "kiwoom",
 }
 
-func init() { kauth.RegisterBroker(Spec) }
+// MinIssueInterval implements kauth.IssueSpacer. Kiwoom documents no
+// issuance limit: a 1 s guard against storms.
+func (p *Provider) MinIssueInterval() time.Duration { return time.Second }
+
+// MaxLifetime implements kauth.LifetimeCapper: "유효기간: 24시간" (Kiwoom
+// 접근토큰 발급 au10001); expires_dt is read as sent within it.
+func (p *Provider) MaxLifetime() time.Duration { return 24 * time.Hour }
+
+// BindsTokenToIP implements kauth.IPBinder: Kiwoom refuses a token used
+// from another IP than the one that issued it, with 8010 "Token을 발급받은
+// IP와 서비스를 요청한 IP가 동일하지 않습니다" (Kiwoom's published
+// error-code list).
+func (p *Provider) BindsTokenToIP() bool { return true }

@@ -100,7 +100,7 @@ func CheckResponse(c kauth.Credentials, op string, resp *http.Response, body []b
 	return igw.CheckResponse(Broker, c, op, resp, body)
 }
 
-// Spec is LS's entry in the broker registry.
+// Spec names LS in the broker list.
 var Spec = kauth.BrokerSpec{
 	Name:       Broker,
 	Display:    "LS (LS증권)",
@@ -115,21 +115,7 @@ var Spec = kauth.BrokerSpec{
 	New: func(base string, client *http.Client, now func() time.Time) kauth.Provider {
 		return &Provider{BaseURL: base, HTTPClient: client, Now: now}
 	},
-	// LS publishes no issuance limit for /oauth2/token: the 1 s guard.
-	MinIssueInterval: time.Second,
-	// Two programs sharing an app key invalidate each other's token by
-	// issuing ("KR/US 가 같은 appkey 를 공유하면 한쪽 재발급이 다른 쪽을
-	// 무효화한다", an LS client's notes): one shared token is what kauth
-	// is for.
-	Reissue:     "new-revoke-old",
-	TokenExpiry: NextExpiry,
-	// Until 07:00 KST the next day (NextExpiry): 31 h for a token issued
-	// at midnight KST, the longest.
-	MaxLifetime: 31 * time.Hour,
-	Sim:         "igw",
 }
-
-func init() { kauth.RegisterBroker(Spec) }
 
 // NextExpiry returns when an LS token issued at t ends: 07:00 KST the next
 // day ("발급일 익일 07시까지 유효", as LS clients record it; an issuance

@@ -27,18 +27,7 @@ var Spec = kauth.BrokerSpec{
 	New: func(base string, client *http.Client, now func() time.Time) kauth.Provider {
 		return &Provider{BaseURL: base, HTTPClient: client, Now: now}
 	},
-	// The AUTH group allows 5 calls a second, but every issuance kills the
-	// token before it: the 1 s guard against storms.
-	MinIssueInterval: time.Second,
-	// One valid token per client; a re-issue invalidates the previous one
-	// at once (OpenAPI document, paths./oauth2/token.post.description).
-	Reissue:     "new-revoke-old",
-	TokenExpiry: func(t time.Time) time.Time { return t.Add(Lifetime) },
-	MaxLifetime: Lifetime,
-	Sim:         "toss",
 }
-
-func init() { kauth.RegisterBroker(Spec) }
 
 // ProbePath is the probe's call: the current price of Samsung Electronics,
 // GET /api/v1/prices?symbols=005930 (MARKET_DATA, token only, no account

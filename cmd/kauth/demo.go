@@ -25,9 +25,8 @@ import (
 
 func (c *cli) demo(ctx context.Context, args []string) error {
 	fs := c.flags("demo", "kauth demo [-v]", `
-Walk through the life of a token for every broker kauth knows (KIS,
-Kiwoom, LS, DB), with no
-credentials and no network: the broker simulator runs in this process on a
+Walk through the life of a token for every broker kauth knows (`+brokerDisplays()+`),
+with no credentials and no network: the broker simulator runs in this process on a
 loopback port, with a virtual clock so that a day passes in milliseconds.
 Tokens are cached in an encrypted file store in a temporary directory,
 which is removed at the end. Only fingerprints of keys and tokens are

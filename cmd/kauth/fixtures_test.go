@@ -121,3 +121,9 @@ func with(env map[string]string, kv ...string) map[string]string {
 	}
 	return out
 }
+
+// issueSpacing is the issuance spacing kauth keeps for b: a minute and a
+// second for the brokers that allow one issuance a minute (KIS, DB).
+func issueSpacing(b kauth.Broker) time.Duration {
+	return kauth.MinIssueInterval(brokers.MustGet(b).New("", nil, nil))
+}

@@ -57,7 +57,7 @@ func (fs *flagSet) help(w io.Writer) {
 		fs.PrintDefaults()
 		fs.SetOutput(io.Discard)
 	}
-	fmt.Fprint(w, envHelp)
+	fmt.Fprint(w, envHelp())
 }
 
 // target is the --broker and --env pair.
@@ -80,7 +80,7 @@ func (t *target) parse(cmd string) (kauth.Broker, kauth.Env, error) {
 	if t.broker == "" {
 		return "", "", usageErrorf(cmd, "--broker is required (%s)", brokerList())
 	}
-	b, err := kauth.ParseBroker(t.broker)
+	b, err := brokers.Parse(t.broker)
 	if err != nil {
 		return "", "", usageErrorf(cmd, "unknown broker %q (want %s)", t.broker, brokerList())
 	}
@@ -123,7 +123,7 @@ func (fs *flagSet) parseTarget(args []string, t *target, timeout *time.Duration)
 	return b, e, nil
 }
 
-// brokerList names the registered brokers for usage lines: "kis, kiwoom,
+// brokerList names the listed brokers for usage lines: "kis, kiwoom,
 // ls or db".
 func brokerList() string {
 	names := brokers.Names()

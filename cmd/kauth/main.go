@@ -1,11 +1,12 @@
-// Command kauth keeps the access tokens of the KIS (한국투자증권) and Kiwoom
-// (키움증권) Open APIs valid, shared and safe.
+// Command kauth keeps the access tokens of Korean brokers' Open APIs valid,
+// shared and safe: KIS (한국투자증권), Kiwoom (키움증권), LS (LS증권),
+// DB (DB증권) and Toss (토스증권).
 //
 // Usage:
 //
-//	kauth token    --broker kis|kiwoom --env real|mock [--json]
+//	kauth token    --broker kis|kiwoom|ls|db|toss --env real|mock [--json]
 //	kauth status   [--json]
-//	kauth revoke   --broker kis|kiwoom --env real|mock
+//	kauth revoke   --broker kis|kiwoom|ls|db --env real|mock
 //	kauth approval --broker kis --env real|mock
 //	kauth hashkey  --env real|mock < body.json
 //	kauth serve    [--config FILE] [--sim] [--addr ADDR]
@@ -14,7 +15,10 @@
 //	kauth version  (or kauth --version)
 //
 // Credentials come only from the environment (KIS_APPKEY, KIS_APPSECRET,
-// KIWOOM_APPKEY, KIWOOM_SECRETKEY) or a config file, never from flags:
+// KIWOOM_APPKEY, KIWOOM_SECRETKEY, LS_APPKEY, LS_APPSECRET, DBSEC_APPKEY,
+// DBSEC_APPSECRET, TOSS_CLIENT_ID, TOSS_CLIENT_SECRET; KIS_BASE_URL,
+// KIWOOM_BASE_URL, LS_BASE_URL, DBSEC_BASE_URL and TOSS_BASE_URL override
+// a domain) or a config file, never from flags:
 // arguments show in ps. Cached tokens live in an encrypted store chosen by
 // KAUTH_STORE (file, the default, at KAUTH_CACHE_DIR; memory; or a redis://
 // URL).
@@ -33,14 +37,15 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	o := Options{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}
 	if len(os.Args) > 1 && os.Args[1] == "serve" {
 		// The agent reloads its config on SIGHUP; other commands keep the
 		// default, which ends them with the terminal.
 		hup := make(chan os.Signal, 1)
 		signal.Notify(hup, syscall.SIGHUP)
-		hangups = hup
+		o.Hangups = hup
 	}
-	code := Main(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv)
+	code := MainOptions(ctx, os.Args[1:], o)
 	stop()
 	os.Exit(code)
 }

@@ -6,10 +6,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"sync"
 
 	"github.com/kauth/kauth"
+	"github.com/kauth/kauth/brokers"
 )
 
 // Exit codes, as the README's command section documents them.
@@ -29,6 +31,18 @@ type cli struct {
 	stdout io.Writer
 	stderr io.Writer
 	getenv func(string) string
+	// hangups delivers the requests to reload (SIGHUP) to kauth serve.
+	hangups <-chan os.Signal
+}
+
+// Options are what a command runs with besides its arguments.
+type Options struct {
+	Stdin          io.Reader // nil: empty
+	Stdout, Stderr io.Writer
+	Getenv         func(string) string // nil: an empty environment
+	// Hangups, if not nil, delivers the requests to reload its config to
+	// kauth serve: main passes SIGHUP. Other commands ignore it.
+	Hangups <-chan os.Signal
 }
 
 // command is one subcommand.
@@ -53,24 +67,35 @@ var commands = []command{
 // Main runs the command line args and returns the process's exit code. An
 // error is printed to stderr as one line.
 func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
-	err := Run(ctx, args, stdin, stdout, stderr, getenv)
+	return MainOptions(ctx, args, Options{Stdin: stdin, Stdout: stdout, Stderr: stderr, Getenv: getenv})
+}
+
+// MainOptions is Main with Options.
+func MainOptions(ctx context.Context, args []string, o Options) int {
+	err := RunOptions(ctx, args, o)
 	if err == nil {
 		return exitOK
 	}
-	fmt.Fprintln(stderr, errorLine(err))
+	fmt.Fprintln(o.Stderr, errorLine(err))
 	return ExitCode(err)
 }
 
 // Run runs the command line args (without the program name). It returns
 // nil for success and for --help.
 func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) error {
+	return RunOptions(ctx, args, Options{Stdin: stdin, Stdout: stdout, Stderr: stderr, Getenv: getenv})
+}
+
+// RunOptions is Run with Options.
+func RunOptions(ctx context.Context, args []string, o Options) error {
+	getenv, stdin := o.Getenv, o.Stdin
 	if getenv == nil {
 		getenv = func(string) string { return "" }
 	}
 	if stdin == nil {
 		stdin = strings.NewReader("")
 	}
-	c := &cli{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}
+	c := &cli{stdin: stdin, stdout: o.Stdout, stderr: o.Stderr, getenv: getenv, hangups: o.Hangups}
 	if len(args) == 0 {
 		return usageErrorf("", "no command given; run kauth help")
 	}
@@ -79,9 +104,9 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case "help", "-h", "-help", "--help":
 		if len(rest) > 0 {
 			// "kauth help token" is "kauth token --help".
-			return Run(ctx, []string{rest[0], "--help"}, stdin, stdout, stderr, getenv)
+			return RunOptions(ctx, []string{rest[0], "--help"}, o)
 		}
-		c.usage(stdout)
+		c.usage(c.stdout)
 		return nil
 	case "--version", "-version":
 		name = "version"
@@ -99,34 +124,82 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 }
 
 func (c *cli) usage(w io.Writer) {
-	fmt.Fprint(w, `kauth keeps the access tokens of the KIS (한국투자증권) and Kiwoom (키움증권)
-Open APIs valid, shared and safe.
+	fmt.Fprintf(w, `kauth keeps the access tokens of Korean brokers' Open APIs valid, shared and
+safe: %s.
 
 Usage: kauth <command> [flags]
 
 Commands:
-`)
+`, brokerDisplays())
 	for _, cmd := range commands {
 		fmt.Fprintf(w, "  %-9s %s\n", cmd.name, cmd.summary)
 	}
-	fmt.Fprint(w, envHelp+`
+	fmt.Fprint(w, envHelp()+`
 Run "kauth <command> --help" for a command's flags.
 `)
 }
 
-// envHelp lists the environment, shared by every help text.
-const envHelp = `
-Environment (credentials are never taken from flags: arguments show in ps):
-  KIS_APPKEY, KIS_APPSECRET          KIS credentials
-  KIWOOM_APPKEY, KIWOOM_SECRETKEY    Kiwoom credentials
-  KIS_BASE_URL, KIWOOM_BASE_URL      override the broker's domain (proxy, simulator)
-  KAUTH_STORE                        file (default), memory, or a redis:// URL
-  KAUTH_CACHE_DIR                    the file store's directory (default: user cache dir/kauth)
-  KAUTH_KEY                          base64 32-byte store key (default: a 0600 key file in the cache dir)
-
+// envHelp lists the environment, shared by every help text: each listed
+// broker's variables, then kauth's own.
+func envHelp() string {
+	var b strings.Builder
+	b.WriteString("\nEnvironment (credentials are never taken from flags: arguments show in ps):\n")
+	line := func(vars, what string) { fmt.Fprintf(&b, "  %-34s %s\n", vars, what) }
+	for _, s := range brokers.All() {
+		line(s.KeyVar+", "+s.SecretVar, s.Display+" credentials")
+	}
+	var bases []string
+	for _, s := range brokers.All() {
+		bases = append(bases, s.BaseURLVar)
+	}
+	b.WriteString("  " + strings.Join(bases, ", ") + "\n")
+	line("", "override the broker's domain (proxy, simulator)")
+	line("KAUTH_STORE", "file (default), memory, or a redis:// URL")
+	line("KAUTH_CACHE_DIR", "the file store's directory (default: user cache dir/kauth)")
+	line("KAUTH_KEY", "base64 32-byte store key (default: a 0600 key file in the cache dir)")
+	b.WriteString(`
 Exit codes: 0 ok, 2 usage or configuration error, 3 credentials rejected,
 4 broker unavailable or rate limited after retries, 1 anything else.
-`
+`)
+	return b.String()
+}
+
+// brokerDisplays names every listed broker for people: "KIS (한국투자증권),
+// Kiwoom (키움증권), …".
+func brokerDisplays() string {
+	var names []string
+	for _, s := range brokers.All() {
+		names = append(names, s.Display)
+	}
+	return strings.Join(names, ", ")
+}
+
+// brokerStrings returns the names of the listed brokers.
+func brokerStrings() []string {
+	var names []string
+	for _, b := range brokers.Names() {
+		names = append(names, string(b))
+	}
+	return names
+}
+
+// envVars returns the variables that select each broker's environments.
+func envVars() []string {
+	var vars []string
+	for _, s := range brokers.All() {
+		vars = append(vars, s.EnvVar)
+	}
+	return vars
+}
+
+// brokerAlts is the --broker placeholder of a synopsis: "kis|kiwoom|…".
+func brokerAlts() string {
+	var names []string
+	for _, b := range brokers.Names() {
+		names = append(names, string(b))
+	}
+	return strings.Join(names, "|")
+}
 
 // usageError is a command line that cannot be run as given: exit code 2.
 type usageError struct{ msg string }

@@ -6,20 +6,16 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
 	"strings"
 
 	"github.com/kauth/kauth/agent"
 	"github.com/kauth/kauth/budget"
+	"github.com/kauth/kauth/internal/agentsim"
 	"github.com/kauth/kauth/store/redis"
 )
 
-// hangups delivers SIGHUP to kauth serve, which reloads its config. main
-// wires it; it is nil in tests, which call Reload themselves.
-var hangups <-chan os.Signal
-
 func (c *cli) serve(ctx context.Context, args []string) error {
-	fs := c.flags("serve", "kauth serve [--config FILE] [--sim] [--addr ADDR] [--debug]", `
+	fs := c.flags("serve", "kauth serve [--config FILE] [--sim] [--addr ADDR] [--debug]", fmt.Sprintf(`
 Run the local agent: bots in any language get tokens from it, or call the
 brokers through its authenticating proxy, without holding the app secrets:
 
@@ -32,11 +28,12 @@ $XDG_RUNTIME_DIR/kauth/agent.sock, else (no XDG_RUNTIME_DIR: cron, sudo,
 containers) agent.sock in the cache directory ($KAUTH_CACHE_DIR, else the
 user cache directory + /kauth); --print-socket prints which. With --addr 127.0.0.1:PORT, on loopback TCP as well, where callers
 present the agent key from its 0600 key file. Without --config it serves the
-accounts in the environment: kis-<env> and kiwoom-<env>, for the envs in
-KIS_ENV, KIWOOM_ENV or KAUTH_ENV (default real). With --sim it serves the
-built-in simulator's demo apps as kis-real, kis-mock, kiwoom-real and
-kiwoom-mock. Tokens are shared through the store (KAUTH_STORE) with every
-other kauth process. SIGHUP reloads the config; SIGINT or SIGTERM stops.`)
+accounts in the environment: <broker>-<env> for every broker whose
+credentials are set (%s), for the envs in its variable (%s) or KAUTH_ENV
+(default real). With --sim it serves the built-in simulator's demo apps as
+<broker>-real and <broker>-mock. Tokens are shared through the store
+(KAUTH_STORE) with every other kauth process. SIGHUP reloads the config;
+SIGINT or SIGTERM stops.`, strings.Join(brokerStrings(), ", "), strings.Join(envVars(), ", ")))
 	config := fs.String("config", "", "YAML config `file` (accounts, listen settings); credentials referenced from it, never in it")
 	sim := fs.Bool("sim", false, "serve the built-in simulator's demo apps (no credentials, no network)")
 	addr := fs.String("addr", "", "also listen on loopback TCP (127.0.0.1:PORT; port 0 picks one), or move the socket (unix:/path)")
@@ -67,7 +64,7 @@ other kauth process. SIGHUP reloads the config; SIGINT or SIGTERM stops.`)
 	var accounts []string
 	switch {
 	case *sim:
-		for _, a := range agent.SimConfig("http://127.0.0.1").Accounts {
+		for _, a := range agentsim.Config("http://127.0.0.1").Accounts {
 			accounts = append(accounts, a.Name)
 		}
 	case *config != "":
@@ -102,7 +99,10 @@ other kauth process. SIGHUP reloads the config; SIGINT or SIGTERM stops.`)
 			}
 		}
 	}
-	d := &agent.Daemon{ConfigFile: *config, Sim: *sim, Addr: *addr, Options: opts}
+	d := &agent.Daemon{ConfigFile: *config, Addr: *addr, Options: opts}
+	if *sim {
+		d.Sim = agentsim.Start
+	}
 
 	done := make(chan error, 1)
 	go func() { done <- serveError(d.Run(ctx)) }()
@@ -116,7 +116,7 @@ other kauth process. SIGHUP reloads the config; SIGINT or SIGTERM stops.`)
 		select {
 		case err := <-done:
 			return err
-		case <-hangups:
+		case <-c.hangups:
 			if err := d.Reload(); err != nil {
 				log.Error("kauth serve: reload failed; the old config stays in force", "err", err)
 			}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -119,5 +120,84 @@ func TestServeConfigErrorsExit2(t *testing.T) {
 				t.Error("stderr shows a credential")
 			}
 		})
+	}
+}
+
+// TestServeReloadsOnItsHangups: each kauth serve reloads its config when
+// its own Options.Hangups delivers, and only then; two in one process keep
+// their reloads apart.
+func TestServeReloadsOnItsHangups(t *testing.T) {
+	sim := newTestSim(t)
+	env := sim.env(t, kauth.Mock)
+	type served struct {
+		sock, config string
+		hup          chan os.Signal
+		stdout       testlog.Buffer
+		code         chan int
+	}
+	write := func(s *served, names ...string) {
+		cfg := "listen:\n  socket: " + s.sock + "\naccounts:\n"
+		for _, n := range names {
+			cfg += "  - name: " + n + "\n    broker: kis\n    env: mock\n    appkey: {env: KIS_APPKEY}\n    appsecret: {env: KIS_APPSECRET}\n"
+		}
+		if err := os.WriteFile(s.config, []byte(cfg), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	accounts := func(s *served) string {
+		unix := &http.Client{Transport: &http.Transport{
+			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+				return (&net.Dialer{}).DialContext(ctx, "unix", s.sock)
+			},
+		}}
+		defer unix.CloseIdleConnections()
+		var list struct{ Accounts []struct{ Name string } }
+		getJSON(t, unix, "http://localhost/v1/accounts", "", &list)
+		var names []string
+		for _, a := range list.Accounts {
+			names = append(names, a.Name)
+		}
+		return strings.Join(names, ",")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var both []*served
+	for i := range 2 {
+		dir := t.TempDir()
+		s := &served{sock: filepath.Join(dir, "agent.sock"), config: filepath.Join(dir, "kauth.yaml"), hup: make(chan os.Signal, 1), code: make(chan int, 1)}
+		write(s, "paper")
+		go func() {
+			var stderr testlog.Buffer
+			s.code <- MainOptions(ctx, []string{"serve", "--config", s.config}, Options{Stdout: &s.stdout, Stderr: &stderr,
+				Getenv: func(k string) string { return env[k] }, Hangups: s.hup})
+		}()
+		deadline := time.Now().Add(10 * time.Second)
+		for !strings.Contains(s.stdout.String(), "accounts  paper") {
+			if time.Now().After(deadline) {
+				t.Fatalf("kauth serve %d did not get ready:\n%s", i, s.stdout.String())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		both = append(both, s)
+	}
+	for _, s := range both {
+		write(s, "paper", "second")
+	}
+	both[0].hup <- syscall.SIGHUP
+	deadline := time.Now().Add(10 * time.Second)
+	for accounts(both[0]) != "paper,second" {
+		if time.Now().After(deadline) {
+			t.Fatalf("after its hangup, kauth serve serves %q; want paper,second", accounts(both[0]))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := accounts(both[1]); got != "paper" {
+		t.Errorf("the other kauth serve reloaded too: it serves %q", got)
+	}
+	cancel()
+	for _, s := range both {
+		if c := <-s.code; c != 0 {
+			t.Errorf("kauth serve exited %d", c)
+		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/kauth/kauth"
 	"github.com/kauth/kauth/brokers"
 	"github.com/kauth/kauth/brokersim"
+	"github.com/kauth/kauth/internal/agentsim"
 )
 
 // rootPort is one environment served at the root of a port of its own.
@@ -24,31 +25,9 @@ type rootPort struct {
 }
 
 func (c *cli) sim(ctx context.Context, args []string) error {
-	fs := c.flags("sim", "kauth sim [--addr 127.0.0.1:PORT] [--kis-real ADDR] [--kis-mock ADDR] [--kiwoom-real ADDR] [--kiwoom-mock ADDR] [--ls-real ADDR] … [--kis-reissue MODE] [--kiwoom-reissue MODE] … [-q]", `
-Serve the broker simulator: every registered broker at /BROKER/ENV (KIS
-at /kis/real and /kis/mock, Kiwoom at /kiwoom/…, LS at /ls/…, DB at
-/db/…), its controls under /_sim/ (GET /_sim/stats, POST
-/_sim/clock?advance=25h, POST /_sim/fault, POST /_sim/reissue). It prints
-the base URLs and its made-up demo credentials, and also accepts whatever
-credentials the brokers' variables hold (KIS_APPKEY/KIS_APPSECRET,
-KIWOOM_APPKEY/KIWOOM_SECRETKEY, LS_APPKEY/LS_APPSECRET,
-DBSEC_APPKEY/DBSEC_APPSECRET), in both environments. Point a client at it
-with, e.g., KIS_BASE_URL=http://127.0.0.1:PORT/kis/mock.
-
---kis-real, --kis-mock, --kiwoom-real, --kiwoom-mock, --ls-real, --ls-mock,
---db-real and --db-mock also serve that environment at the root of a port
-of its own (e.g. --kis-mock 127.0.0.1:29443), for clients that join
-absolute paths onto a domain, as pykis does; the controls are served there
-too. Every address shares one simulator: the same apps, tokens, clock and
-counters.
-
---kis-reissue, --kiwoom-reissue, --ls-reissue and --db-reissue set what the
-broker answers to a re-issue while a token is valid: same (the default for
-KIS, within 6 h, and Kiwoom, while valid), new-keep-old (a new token, the
-old one still valid) or new-revoke-old (a new token that invalidates the
-old one; the default for LS and DB). Runs until
-interrupted.`)
+	fs := c.flags("sim", "kauth sim [--addr 127.0.0.1:PORT] [--BROKER-real ADDR] [--BROKER-mock ADDR] … [--BROKER-reissue MODE] … [-q]", simAbout())
 	addr := fs.String("addr", "127.0.0.1:0", "listen address (port 0 picks a free port, which is printed)")
+	sim := agentsim.New()
 	var ports []*rootPort
 	reissue := map[kauth.Broker]*string{}
 	for _, spec := range brokers.All() {
@@ -60,13 +39,12 @@ interrupted.`)
 			p.addr = fs.String(string(p.broker)+"-"+string(p.env), "", "also serve "+string(p.broker)+" "+string(p.env)+" at the root of this address")
 			ports = append(ports, p)
 		}
-		reissue[spec.Name] = fs.String(string(spec.Name)+"-reissue", spec.Reissue, spec.Display+"'s answer to a re-issue while a token is valid: same, new-keep-old or new-revoke-old")
+		reissue[spec.Name] = fs.String(string(spec.Name)+"-reissue", sim.Reissue(spec.Name).String(), spec.Display+"'s answer to a re-issue while a token is valid: same, new-keep-old or new-revoke-old")
 	}
 	quiet := fs.Bool("q", false, "do not log each request to stderr")
 	if err := fs.parse(args); err != nil {
 		return err
 	}
-	sim := brokersim.New()
 	for b, v := range reissue {
 		m, err := brokersim.ParseReissueMode(*v)
 		if err != nil {
@@ -182,4 +160,56 @@ func (c *cli) registerEnvApps(sim *brokersim.Server) {
 			sim.Register(b, e, key, secret)
 		}
 	}
+}
+
+// simAbout is kauth sim's help, naming every listed broker.
+func simAbout() string {
+	var paths, creds, ports, reissues []string
+	for _, s := range brokers.All() {
+		n := string(s.Name)
+		paths = append(paths, s.Display+" at /"+n+"/real and /"+n+"/mock")
+		creds = append(creds, s.KeyVar+"/"+s.SecretVar)
+		ports = append(ports, "--"+n+"-real", "--"+n+"-mock")
+		reissues = append(reissues, "--"+n+"-reissue")
+	}
+	return reflow(fmt.Sprintf(`
+Serve the broker simulator: every listed broker at /BROKER/ENV (%s), its
+controls under /_sim/ (GET /_sim/stats, POST /_sim/clock?advance=25h, POST
+/_sim/fault, POST /_sim/reissue). It prints the base URLs and its made-up
+demo credentials, and also accepts whatever credentials the brokers'
+variables hold (%s), in both environments. Point a client at it with, e.g.,
+KIS_BASE_URL=http://127.0.0.1:PORT/kis/mock.
+
+%s also serve that environment at the root of a port of its own (e.g.
+--kis-mock 127.0.0.1:29443), for clients that join absolute paths onto a
+domain, as pykis does; the controls are served there too. Every address
+shares one simulator: the same apps, tokens, clock and counters.
+
+%s set what the broker answers to a re-issue while a token is valid: same
+(the default for KIS, within 6 h, and Kiwoom, while valid), new-keep-old (a
+new token, the old one still valid) or new-revoke-old (a new token that
+invalidates the old one; the default for LS and DB). Runs until
+interrupted.`, strings.Join(paths, ", "), strings.Join(creds, ", "), strings.Join(ports, ", "), strings.Join(reissues, ", ")))
+}
+
+// reflow fills each paragraph of s (separated by blank lines) to lines of
+// at most 76 characters.
+func reflow(s string) string {
+	var out []string
+	for _, para := range strings.Split(strings.TrimSpace(s), "\n\n") {
+		var lines []string
+		line := ""
+		for _, w := range strings.Fields(para) {
+			if line != "" && len(line)+1+len(w) > 76 {
+				lines = append(lines, line)
+				line = ""
+			}
+			if line != "" {
+				line += " "
+			}
+			line += w
+		}
+		out = append(out, strings.Join(append(lines, line), "\n"))
+	}
+	return "\n" + strings.Join(out, "\n\n")
 }

@@ -24,7 +24,7 @@ type tokenJSON struct {
 }
 
 func (c *cli) token(ctx context.Context, args []string) error {
-	fs := c.flags("token", "kauth token --broker kis|kiwoom --env real|mock [--json]", `
+	fs := c.flags("token", "kauth token --broker "+brokerAlts()+" --env real|mock [--json]", `
 Print a valid access token. A valid cached token is reused; a token is
 issued only when there is none, or when the cached one expires within 30
 minutes. Processes that share the store issue once between them.
@@ -93,7 +93,7 @@ func writeJSON(w io.Writer, v any) error {
 }
 
 func (c *cli) revoke(ctx context.Context, args []string) error {
-	fs := c.flags("revoke", "kauth revoke --broker kis|kiwoom --env real|mock", `
+	fs := c.flags("revoke", "kauth revoke --broker "+brokerAlts()+" --env real|mock", `
 Revoke the cached token at the broker and forget it in the store, so that
 the next kauth token issues a new one. Every process sharing the token
 loses it: the brokers hand one token to an app key. The broker is called

@@ -24,7 +24,7 @@ type Facts struct {
 	// Broker names the broker and its fake secrets; Secrets must hold
 	// AppKey, AppSecret and Token.
 	Broker
-	// New builds the provider under test, as the broker's registry entry
+	// New builds the provider under test, as the broker's Spec entry
 	// does: base "" means the default domain.
 	New NewProvider
 	// AppKey, AppSecret and Token are obviously fake credentials.

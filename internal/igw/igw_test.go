@@ -60,7 +60,7 @@ func testCheckResponseOfACall(t *testing.T, broker kauth.Broker, check func(kaut
 	}
 }
 
-// provider is what the registry and the agent ask of a gateway broker
+// provider is what the broker list and the agent ask of a gateway broker
 // beyond kauth.Provider.
 type provider interface {
 	kauth.Provider

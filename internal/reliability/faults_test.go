@@ -257,7 +257,7 @@ func (r *faultRig) checkLogs(t *testing.T, o *outcomes) {
 // under its 1 s spacing — backs off exponentially from 0.5 s (with jitter,
 // capped at 30 s) within it: 11 to 17 attempts.
 func attemptsPerFlight(b kauth.Broker, k brokersim.FaultKind) int {
-	if brokers.MustGet(b).MinIssueInterval >= time.Minute && k == brokersim.RateLimit {
+	if kauth.MinIssueInterval(brokers.MustGet(b).New("", nil, nil)) >= time.Minute && k == brokersim.RateLimit {
 		return 3
 	}
 	return 17

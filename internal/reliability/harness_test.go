@@ -25,6 +25,7 @@ import (
 	"github.com/kauth/kauth/internal/reliability"
 	"github.com/kauth/kauth/internal/tcpproxy"
 	"github.com/kauth/kauth/internal/testredis"
+	"github.com/kauth/kauth/kis"
 	"github.com/kauth/kauth/store/file"
 	"github.com/kauth/kauth/store/redis"
 	goredis "github.com/redis/go-redis/v9"
@@ -318,7 +319,7 @@ func (h *harness) settle(round int, since time.Time) {
 		// since the last one has passed.
 		deadline := time.Now().Add(settleBound)
 		if acct.App.Broker == kauth.KIS {
-			deadline = deadline.Add(kauth.MinIssueInterval(kauth.KIS))
+			deadline = deadline.Add(kauth.MinIssueInterval(kis.New()))
 		}
 		for _, a := range h.agents {
 			for {

@@ -114,6 +114,7 @@ func newChildWorld() (*childWorld, error) {
 		return nil, fmt.Errorf("%s=%q: want file or redis", EnvStore, os.Getenv(EnvStore))
 	}
 	client := &http.Client{Transport: pidTransport{http.DefaultTransport}}
+	group := kauth.NewGroup() // one watch of the store for every app
 	for _, name := range strings.Split(os.Getenv(EnvApps), ",") {
 		app, ok := AppByName(name)
 		if !ok {
@@ -123,6 +124,7 @@ func newChildWorld() (*childWorld, error) {
 			Credentials: app.Credentials(),
 			Provider:    NewProvider(os.Getenv(EnvSim), app.Broker, app.Env, client, w.now),
 			Store:       w.store,
+			Group:       group,
 			Clock:       w.clock,
 			Logger:      log,
 			// Real-time bounds, whatever the clock's scale.

@@ -122,7 +122,7 @@ func WithPrefix(prefix string) Option { return func(c *config) { c.prefix = pref
 func WithLease(d time.Duration) Option { return func(c *config) { c.lease = d } }
 
 // WithRetention sets how long an entry is kept past the later of its
-// token's expiry and its LastIssue plus the broker's issuance spacing
+// token's expiry and its LastIssue plus the writer's issuance spacing
 // (default DefaultRetention, which covers the day during which a broker may
 // hand back a token it rejected, recorded in Entry.Rejected).
 func WithRetention(d time.Duration) Option { return func(c *config) { c.retention = d } }
@@ -307,15 +307,15 @@ func (s *Store) warnOnce(key kauth.Key, data []byte, cause error) {
 }
 
 // ttl is how long Redis keeps e: until its token expires, and at least
-// until the broker's issuance spacing since LastIssue has passed (so the
-// spacing holds across processes even when no token is stored), plus the
-// retention.
-func (s *Store) ttl(key kauth.Key, e kauth.Entry, now time.Time) time.Duration {
+// until the writer's issuance spacing since LastIssue (e.IssueInterval)
+// has passed (so the spacing holds across processes even when no token is
+// stored), plus the retention.
+func (s *Store) ttl(e kauth.Entry, now time.Time) time.Duration {
 	until := now
 	if e.Token.ExpiresAt.After(until) {
 		until = e.Token.ExpiresAt
 	}
-	if next := e.LastIssue.Add(kauth.MinIssueInterval(key.Broker)); next.After(until) {
+	if next := e.LastIssue.Add(e.IssueInterval); next.After(until) {
 		until = next
 	}
 	return min(until.Sub(now), maxTTL) + s.retention
@@ -341,7 +341,7 @@ func (s *Store) save(ctx context.Context, key kauth.Key, ks keys, owner string, 
 	if err != nil {
 		return 0, s.errorf("save", &key, err)
 	}
-	ttl := max(s.ttl(key, e, time.Now()).Milliseconds(), 1)
+	ttl := max(s.ttl(e, time.Now()).Milliseconds(), 1)
 	keys := []string{ks.lock, ks.entry, ks.entryFence}
 	args := []any{owner, strconv.FormatUint(e.Fence, 10), data, strconv.FormatInt(ttl, 10), s.channel, s.id + " " + key.String()}
 	if s.replicas == 0 {

@@ -143,9 +143,13 @@ func TestTTL(t *testing.T) {
 		want time.Duration // TTL expected, give or take a few seconds
 	}{
 		{"Token", keyMock, kauth.Entry{Token: kauth.Token{AccessToken: "t", ExpiresAt: now.Add(2 * time.Hour)}, LastIssue: now}, 2*time.Hour + retention},
-		// No token: the KIS issuance spacing (61 s) must outlive it.
-		{"KISLastIssueOnly", keyMock, kauth.Entry{LastIssue: now}, 61*time.Second + retention},
-		{"KiwoomLastIssueOnly", kauth.Key{Broker: kauth.Kiwoom, Env: kauth.Mock, Fingerprint: "ab"}, kauth.Entry{LastIssue: now}, time.Second + retention},
+		// No token: the writer's issuance spacing (KIS: 61 s) must outlive it.
+		{"KISLastIssueOnly", keyMock, kauth.Entry{LastIssue: now, IssueInterval: 61 * time.Second}, 61*time.Second + retention},
+		{"KiwoomLastIssueOnly", kauth.Key{Broker: kauth.Kiwoom, Env: kauth.Mock, Fingerprint: "ab"}, kauth.Entry{LastIssue: now, IssueInterval: time.Second}, time.Second + retention},
+		// The spacing is the writer's, whatever the key's broker: a Manager
+		// configured for 90 s keeps its 90 s.
+		{"WriterSpacing", kauth.Key{Broker: kauth.Kiwoom, Env: kauth.Mock, Fingerprint: "cd"}, kauth.Entry{LastIssue: now, IssueInterval: 90 * time.Second}, 90*time.Second + retention},
+		{"NoSpacing", kauth.Key{Broker: kauth.Kiwoom, Env: kauth.Mock, Fingerprint: "ef"}, kauth.Entry{LastIssue: now}, retention},
 		{"ExpiredToken", keyMock, kauth.Entry{Token: kauth.Token{AccessToken: "t", ExpiresAt: now.Add(-time.Hour)}}, retention},
 		{"Empty", keyMock, kauth.Entry{}, retention},
 		{"FarFuture", keyMock, kauth.Entry{Token: kauth.Token{AccessToken: "t", ExpiresAt: time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)}}, 30*24*time.Hour + retention},

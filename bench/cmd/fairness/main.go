@@ -42,6 +42,7 @@ import (
 	"github.com/kauth/kauth/agent"
 	"github.com/kauth/kauth/brokersim"
 	"github.com/kauth/kauth/budget"
+	"github.com/kauth/kauth/internal/agentsim"
 )
 
 const inquirePrice = "/proxy/kis-real/uapi/domestic-stock/v1/quotations/inquire-price?FID_COND_MRKT_DIV_CODE=J&FID_INPUT_ISCD=005930"
@@ -109,7 +110,7 @@ func round(turns, flood int, rate float64, dur time.Duration, agents int, redisU
 	// start serves an agent with client keys of the given names on
 	// kis-real and returns its URL and the keys.
 	start := func(i int, names ...string) (string, []string, error) {
-		cfg := agent.SimConfig(simSrv.URL)
+		cfg := agentsim.Config(simSrv.URL)
 		cfg.Listen = agent.Listen{Socket: agent.SocketOff, TCP: "127.0.0.1:0", KeyFile: filepath.Join(dir, fmt.Sprintf("agent%d.key", i))}
 		cfg.ClientTurns = turns
 		for _, name := range names {

@@ -43,6 +43,7 @@ import (
 	"github.com/kauth/kauth"
 	"github.com/kauth/kauth/agent"
 	"github.com/kauth/kauth/brokersim"
+	"github.com/kauth/kauth/internal/agentsim"
 )
 
 func main() {
@@ -100,7 +101,7 @@ func run(n, conc, serial int, maxTime time.Duration) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	cfg := agent.SimConfig(simSrv.URL)
+	cfg := agentsim.Config(simSrv.URL)
 	for i := range cfg.Accounts {
 		cfg.Accounts[i].RateLimit, cfg.Accounts[i].Burst = agent.MaxRateLimit, agent.MaxBurst // measure the agent, not its queue
 	}

@@ -1,0 +1,51 @@
+package kauth_test
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// TestLayers keeps the packages' layering: the engine knows no broker, the
+// stores know no broker and no broker list, and the agent does not link
+// the simulator; the simulator serves brokers from its own families, and
+// a broker package knows none of the layers above it.
+func TestLayers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs go list")
+	}
+	const mod = "github.com/kauth/kauth"
+	brokerPkgs := []string{mod + "/kis", mod + "/kiwoom", mod + "/ls", mod + "/db", mod + "/toss", mod + "/brokers"}
+	rules := []struct {
+		pkgs      string // a go list pattern
+		forbidden []string
+	}{
+		{mod, brokerPkgs},
+		{mod + "/store/...", brokerPkgs},
+		{mod + "/agent/...", []string{mod + "/brokersim"}},
+		{mod + "/brokersim", brokerPkgs},
+		{mod + "/kis " + mod + "/kiwoom " + mod + "/ls " + mod + "/db", []string{mod + "/agent", mod + "/brokers", mod + "/brokersim", mod + "/cmd"}},
+	}
+	for _, r := range rules {
+		t.Run(r.pkgs, func(t *testing.T) {
+			args := append([]string{"list", "-f", `{{.ImportPath}}{{range .Deps}} {{.}}{{end}}`}, strings.Fields(r.pkgs)...)
+			out, err := exec.Command("go", args...).CombinedOutput()
+			if err != nil {
+				t.Fatalf("go list %s: %v\n%s", r.pkgs, err, out)
+			}
+			for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+				fields := strings.Fields(line)
+				if len(fields) == 0 {
+					continue
+				}
+				for _, dep := range fields[1:] {
+					for _, bad := range r.forbidden {
+						if dep == bad || strings.HasPrefix(dep, bad+"/") {
+							t.Errorf("%s imports %s", fields[0], dep)
+						}
+					}
+				}
+			}
+		})
+	}
+}
