@@ -1,8 +1,8 @@
-# make test   the whole suite with the race detector (a few minutes on 2 cores)
-# make bench  every benchmark and load test behind BENCHMARKS.md
-# make fuzz   each fuzzer for FUZZTIME (default 5s), as CI runs them
-#
-# The reliability suite's long variants: KAUTH_SOAK=1 make test
+# make test       the default suite with the race detector (a few minutes on 2 cores)
+# make test-long  the same plus the long runs (KAUTH_LONG=1): Redis Sentinel and
+#                 Cluster topologies and failovers, the reliability soaks; as CI runs it
+# make bench      every benchmark and load test behind BENCHMARKS.md
+# make fuzz       each fuzzer for FUZZTIME (default 5s), as CI runs them
 
 GO       ?= go
 FUZZTIME ?= 5s
@@ -25,7 +25,7 @@ FUZZERS := \
 	./kis:FuzzParseRealtime \
 	./kiwoom:FuzzParseRealtime
 
-.PHONY: test bench fuzz
+.PHONY: test test-long bench fuzz
 
 # A race-built binary sleeps 1 s at exit by default; every test process
 # and re-executed child would pay it.
@@ -33,6 +33,12 @@ test: export GORACE ?= atexit_sleep_ms=0
 test:
 	$(GO) vet ./...
 	$(GO) test -race -timeout 10m ./...
+
+test-long: export GORACE ?= atexit_sleep_ms=0
+test-long: export KAUTH_LONG = 1
+test-long:
+	$(GO) vet ./...
+	$(GO) test -race -timeout 45m ./...
 
 bench:
 	./bench/run.sh

@@ -69,6 +69,11 @@ type Options struct {
 	// (bench/cmd/load). Never set it in front of a broker: its per-second
 	// limits are what the pacing keeps.
 	Unpaced bool
+	// Reload, if set, re-reads the agent's config and applies it; POST
+	// /v1/reload calls it (kauth reload), so that a config is reloaded on
+	// every OS, without a signal. Daemon sets it to Daemon.Reload. Nil:
+	// the route answers 501.
+	Reload func() error
 	// Brokers are the brokers the agent serves accounts of, found by name
 	// or alias. Nil means brokers.All(). Everything the agent needs of a
 	// broker beyond its names and variables it asks of the broker's
@@ -120,6 +125,7 @@ type Agent struct {
 	turns       map[kauth.Key]*turns       // each limiter's clients' turns
 	budgets     map[kauth.Key]sharedBudget // by app key, when shareBudget is set
 	shareBudget func(BudgetSpec) (*budget.Shared, error)
+	reload      func() error
 	unpaced     bool
 	brokers     brokerList // the brokers served (Options.Brokers)
 	closed      bool
@@ -202,6 +208,7 @@ func New(cfg Config, opts Options) (*Agent, error) {
 		limiters:    make(map[kauth.Key]*rate.Limiter),
 		budgets:     make(map[kauth.Key]sharedBudget),
 		shareBudget: opts.SharedBudget,
+		reload:      opts.Reload,
 		unpaced:     opts.Unpaced,
 		brokers:     brokerList(opts.Brokers),
 		servers:     make(map[*http.Server]bool),

@@ -26,6 +26,7 @@ func (a *Agent) routes() http.Handler {
 	mux.HandleFunc("/v1/accounts/{name}/invalidate", a.only("POST", a.serveInvalidate))
 	mux.HandleFunc("/v1/accounts/{name}/approval", a.only("GET", a.serveApproval))
 	mux.HandleFunc("/ws/{account}", a.only("GET", a.serveWS))
+	mux.HandleFunc("/v1/reload", a.only("POST", a.serveReload))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such route: "+r.Method+" "+r.URL.Path+
 			" (see GET /v1/accounts, GET /v1/accounts/{name}/token, POST /v1/accounts/{name}/invalidate, /proxy/{name}/{broker path}, GET /healthz, GET /metrics)")
@@ -146,6 +147,29 @@ func (a *Agent) serveMetrics(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.metrics.handler().ServeHTTP(w, r)
+}
+
+// serveReload re-reads the config and applies it (Options.Reload), as
+// SIGHUP does: {"status":"reloaded","accounts":N}, or 400 bad_config with
+// the one-line reason, the running config staying in force. Only the unix
+// socket and the agent key may: a client key opens accounts, not the
+// agent's config.
+func (a *Agent) serveReload(w http.ResponseWriter, r *http.Request) {
+	if p := principalOf(r); p != nil && !p.all {
+		writeError(w, http.StatusForbidden, "forbidden_account", "client key "+p.name+" may not reload the agent; use the agent key or the unix socket")
+		return
+	}
+	if a.reload == nil {
+		writeError(w, http.StatusNotImplemented, "not_implemented", "this agent has no config to reload")
+		return
+	}
+	if err := a.reload(); err != nil {
+		a.log.Error("agent: reload failed; the old config stays in force", "err", err)
+		writeError(w, http.StatusBadRequest, "bad_config", strings.Join(strings.Fields(err.Error()), " "))
+		return
+	}
+	a.log.Info("agent: config reloaded on request")
+	writeJSON(w, http.StatusOK, map[string]any{"status": "reloaded", "accounts": len(a.snapshot())})
 }
 
 // AccountInfo describes one served account in GET /v1/accounts. It holds

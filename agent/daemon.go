@@ -82,6 +82,9 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		return errors.New("agent: use either a config file or the simulator, not both")
 	}
 	opts := d.Options
+	if opts.Reload == nil {
+		opts.Reload = d.Reload
+	}
 	var cfg Config
 	if d.Sim != nil {
 		var url string

@@ -42,7 +42,8 @@ const (
 	envBase   = "KAUTH_CROSSPROC_BASE"   // the simulator's KIS mock base URL
 	envStore  = "KAUTH_CROSSPROC_STORE"  // "file:<dir>" or "redis:<url>"
 	envPrefix = "KAUTH_CROSSPROC_PREFIX" // Redis key namespace
-	envLoop   = "KAUTH_CROSSPROC_LOOP"   // if set, a Go duration: keep getting tokens from fresh Managers for that long
+	envLoop   = "KAUTH_CROSSPROC_LOOP"   // if set, a Go duration: keep getting tokens from fresh Managers for at most that long
+	envStop   = "KAUTH_CROSSPROC_STOP"   // with envLoop, a path: stop looping as soon as it exists
 )
 
 func TestMain(m *testing.M) {
@@ -85,14 +86,23 @@ func child() int {
 	return 0
 }
 
-// loop plays a process that restarts over and over for d: each round a
-// fresh Manager (nothing in memory) gets a token within a 5 s deadline, and
-// the child prints every distinct fingerprint it got and how many calls
-// failed or overran their deadline.
+// loop plays a process that restarts over and over, for d or until the
+// file named by envStop exists: each round a fresh Manager (nothing in
+// memory) gets a token within a 5 s deadline, and the child prints every
+// distinct fingerprint it got and how many calls failed or overran their
+// deadline.
 func loop(store kauth.Store, d time.Duration) int {
 	seen := map[string]bool{}
 	failed, late := 0, 0
-	for end := time.Now().Add(d); time.Now().Before(end); {
+	stop := os.Getenv(envStop)
+	stopped := func() bool {
+		if stop == "" {
+			return false
+		}
+		_, err := os.Stat(stop)
+		return err == nil
+	}
+	for end := time.Now().Add(d); time.Now().Before(end) && !stopped(); {
 		m, err := kauth.NewManager(kauth.Config{
 			Credentials: brokersim.DemoKISMock.Credentials(),
 			Provider:    &kis.Provider{BaseURL: os.Getenv(envBase)},

@@ -3,17 +3,21 @@ package crossproc_test
 import (
 	"context"
 	"encoding/base64"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/kauth/kauth/brokersim"
+	"github.com/kauth/kauth/internal/longtest"
 	"github.com/kauth/kauth/internal/redistopo"
 )
 
 // Cold processes on a Redis Cluster and on a Sentinel setup issue once
 // between them, as they do on one server.
 func TestTopologyProcessesIssueOnce(t *testing.T) {
+	longtest.Skip(t, "a Redis Cluster and a Sentinel setup under a storm of processes; store/redis keeps one of each in the default run")
 	for name, start := range map[string]func(t *testing.T) string{
 		"cluster":  func(t *testing.T) string { return redistopo.StartCluster(t, 3).URL() },
 		"sentinel": func(t *testing.T) string { return redistopo.StartSentinel(t).URL("/0") },
@@ -39,6 +43,7 @@ func TestTopologyProcessesIssueOnce(t *testing.T) {
 // promotes the replica; a Cluster master is killed) costs no second
 // issuance, and no caller waits past its deadline.
 func TestFailoverDuringStormIssuesOnce(t *testing.T) {
+	longtest.Skip(t, "a Sentinel and a Cluster failover under a storm of processes; store/redis keeps a Sentinel failover under load in the default run")
 	cases := map[string]func(t *testing.T) (url string, failover func(context.Context) error){
 		"sentinel": func(t *testing.T) (string, func(context.Context) error) {
 			s := redistopo.StartSentinel(t)
@@ -61,8 +66,12 @@ func TestFailoverDuringStormIssuesOnce(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			url, failover := setup(t)
 			sim, base := newSim(t)
+			// The children restart until told to stop, a second after the
+			// failover is complete, rather than for a fixed time that a slow
+			// failover could outlast.
+			stop := filepath.Join(t.TempDir(), "stop")
 			env := []string{envBase + "=" + base, envStore + "=redis:" + url, envPrefix + "=kauthfo",
-				"KAUTH_KEY=" + base64.StdEncoding.EncodeToString(newKey(t)), envLoop + "=8s"}
+				"KAUTH_KEY=" + base64.StdEncoding.EncodeToString(newKey(t)), envLoop + "=60s", envStop + "=" + stop}
 			done := make(chan []string, 1)
 			go func() { done <- storm(t, 4, env) }()
 			// Let the storm issue its one token and spread it first.
@@ -73,7 +82,16 @@ func TestFailoverDuringStormIssuesOnce(t *testing.T) {
 			time.Sleep(300 * time.Millisecond)
 			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 			defer cancel()
-			if err := failover(ctx); err != nil {
+			err := failover(ctx)
+			if err == nil {
+				// Rounds on the new master, after the failover.
+				time.Sleep(time.Second)
+			}
+			if werr := os.WriteFile(stop, nil, 0o600); werr != nil {
+				t.Fatal(werr)
+			}
+			if err != nil {
+				<-done
 				t.Fatal(err)
 			}
 			outs := <-done

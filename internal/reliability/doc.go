@@ -36,9 +36,10 @@
 //
 // The default run takes about a minute. Longer variants run with
 //
-//	KAUTH_SOAK=1 go test ./internal/reliability/... -run . -timeout 30m
+//	KAUTH_LONG=1 go test ./internal/reliability/... -run . -timeout 30m
 //
-// which multiplies the rounds, callers and virtual days (see soak).
+// (KAUTH_SOAK=1 is its earlier name), which multiplies the rounds, callers
+// and virtual days (see Soak).
 // Redis tests use db 15 of 127.0.0.1:6379 unless KAUTH_TEST_REDIS says
 // otherwise (see internal/testredis);
 // without a reachable Redis they skip, except under CI=true, where they

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -14,15 +13,14 @@ import (
 	"github.com/kauth/kauth"
 	"github.com/kauth/kauth/brokers"
 	"github.com/kauth/kauth/brokersim"
+	"github.com/kauth/kauth/internal/longtest"
 )
 
-// Soak reports whether the long variants are asked for (KAUTH_SOAK set to
-// anything but "" or "0"). The default run stays around a minute on two
-// cores; a soak multiplies rounds, callers and days.
-func Soak() bool {
-	v := os.Getenv("KAUTH_SOAK")
-	return v != "" && v != "0"
-}
+// Soak reports whether the long variants are asked for (KAUTH_LONG, or its
+// earlier name KAUTH_SOAK, set to anything but "" or "0"). The default run
+// stays around a minute on two cores; a soak multiplies rounds, callers and
+// days.
+func Soak() bool { return longtest.Enabled() }
 
 // Scale returns n, or soak in a soak run.
 func Scale(n, soak int) int {

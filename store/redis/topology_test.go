@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kauth/kauth"
+	"github.com/kauth/kauth/internal/longtest"
 	"github.com/kauth/kauth/internal/redistopo"
 	"github.com/kauth/kauth/store/redis"
 	"github.com/kauth/kauth/storetest"
@@ -33,6 +34,7 @@ func TestConformanceCluster(t *testing.T) {
 }
 
 func TestConformanceSentinel(t *testing.T) {
+	longtest.Skip(t, "the conformance suite on a Sentinel setup; TestSentinelFailoverUnderLoad keeps one in the default run")
 	s := redistopo.StartSentinel(t)
 	runConformanceAt(t, s.URL("/0"))
 }
@@ -93,7 +95,10 @@ func lockedCounter(t *testing.T, rawURL string, failover func(context.Context) e
 			}
 		}()
 	}
-	time.Sleep(500 * time.Millisecond)
+	// Some increments acknowledged on the first master, then the failover.
+	for done.Load() < 20 && ctx.Err() == nil {
+		time.Sleep(10 * time.Millisecond)
+	}
 	before := done.Load()
 	if err := failover(ctx); err != nil {
 		t.Fatal(err)
@@ -136,6 +141,7 @@ func TestSentinelFailoverUnderLoad(t *testing.T) {
 }
 
 func TestClusterMasterKilledUnderLoad(t *testing.T) {
+	longtest.Skip(t, "a Cluster master killed under load; TestConformanceCluster keeps a Cluster in the default run")
 	c := redistopo.StartCluster(t, 3)
 	lockedCounter(t, c.URL(), func(ctx context.Context) error {
 		m, err := c.MasterOf(ctx, "kauthfo:{kis/mock/f0f0f0f0f0f0}:entry")

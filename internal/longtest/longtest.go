@@ -1,0 +1,35 @@
+// Package longtest puts the tests that are long by nature — real Redis
+// Sentinel and Cluster topologies, failovers under load, soaks of many
+// rounds and processes — behind one switch, so that `go test -race ./...`
+// stays within a few minutes on two cores. CI (.ci/run) sets the switch
+// and runs them all.
+package longtest
+
+import (
+	"os"
+	"testing"
+)
+
+// EnvVar names the switch: set to anything but "" or "0", the long tests
+// run.
+const EnvVar = "KAUTH_LONG"
+
+// soakVar is the reliability suite's earlier name for the same switch,
+// still honoured.
+const soakVar = "KAUTH_SOAK"
+
+// Enabled reports whether the long tests are asked for.
+func Enabled() bool {
+	return set(os.Getenv(EnvVar)) || set(os.Getenv(soakVar))
+}
+
+func set(v string) bool { return v != "" && v != "0" }
+
+// Skip skips t unless the long tests are asked for, naming what is long
+// and how to run it.
+func Skip(t testing.TB, why string) {
+	t.Helper()
+	if !Enabled() {
+		t.Skipf("long test (%s): set %s=1 to run it", why, EnvVar)
+	}
+}
