@@ -519,8 +519,8 @@ func resolveAccount(a Account, getenv func(string) string, list brokerList) (res
 		return r, err
 	}
 	r.Broker, r.Env = b, e
-	if s, _ := brokers.Get(b); e == kauth.Mock && s.MockURL == "" {
-		return r, fmt.Errorf("%s has no paper-trading (mock) environment: use env real", s.Display)
+	if e == kauth.Mock && spec.MockURL == "" {
+		return r, fmt.Errorf("%s has no paper-trading (mock) environment: use env real", spec.Display)
 	}
 	secretName := "appsecret"
 	if spec.SecretName != "" && spec.SecretName != secretName {
