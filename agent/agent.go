@@ -350,7 +350,7 @@ func (a *Agent) Reload(cfg Config) error {
 			next[r.Name] = o
 			continue
 		}
-		acct, err := a.newAccount(r, limiters[r.creds.Key()])
+		acct, err := a.newAccount(r, limiters[r.creds.Key()], cfg.BudgetShare)
 		if acct != nil {
 			acct.shared = sb
 			acct.turns = allTurns[r.creds.Key()]
@@ -400,7 +400,7 @@ func (a *Agent) Reload(cfg Config) error {
 }
 
 // newAccount builds an account's Manager and proxy.
-func (a *Agent) newAccount(r resolved, lim *rate.Limiter) (*account, error) {
+func (a *Agent) newAccount(r resolved, lim *rate.Limiter, share float64) (*account, error) {
 	u, err := url.Parse(r.baseURL)
 	if err != nil {
 		return nil, fmt.Errorf("agent: account %s: base_url: %w", r.Name, err)
@@ -426,7 +426,7 @@ func (a *Agent) newAccount(r resolved, lim *rate.Limiter) (*account, error) {
 	}
 	acct := &account{name: name, creds: r.creds, baseURL: u, mgr: mgr, limiter: lim, revokePass: r.Revoke == RevokePass,
 		wsClientMax: r.WSClientMaxSubscriptions, wsControlRate: r.WSControlRate}
-	acct.groups = newGroupBudgets(p, u.Path, a.clock.Now)
+	acct.groups = newGroupBudgets(p, u.Path, a.clock.Now, a.groupSharer(r.creds, share))
 	acct.proxy = a.newProxy(acct)
 	return acct, nil
 }

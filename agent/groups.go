@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -11,8 +12,35 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/kauth/kauth"
+	"github.com/kauth/kauth/budget"
 	"github.com/kauth/kauth/internal/wire"
 )
+
+// groupSharer returns how an account of c builds the budget of one API
+// group shared with the app key's other agents (Options.SharedBudget) —
+// keyed by the app key and the group, at perSecond — or nil without
+// Options.SharedBudget. A budget that cannot be built leaves the group on
+// the agent's own pacing, and says so.
+func (a *Agent) groupSharer(c kauth.Credentials, share float64) func(group string, perSecond float64) *budget.Shared {
+	if a.shareBudget == nil {
+		return nil
+	}
+	if share == 0 {
+		share = DefaultBudgetShare
+	}
+	return func(group string, perSecond float64) *budget.Shared {
+		k := budgetKey(c)
+		k.Fingerprint += "." + strings.ToLower(group)
+		name := k.String()
+		b, err := a.shareBudget(BudgetSpec{Key: k, PerSecond: perSecond, Burst: 1, LocalShare: share,
+			OnFallback: func(on bool) { a.metrics.budgetFallback(name, on) }})
+		if err != nil {
+			a.log.Warn("agent: the shared budget of an API group could not be built; pacing it on this agent alone", "budget", name, "err", err)
+			return nil
+		}
+		return b
+	}
+}
 
 // groupRater is implemented by a Provider whose broker limits calls per API
 // group rather than per app key (Toss: ACCOUNT 1 a second, MARKET_DATA 15,
@@ -29,7 +57,8 @@ type groupRater interface {
 const groupShare = 0.9
 
 // groupBudgets paces one account's calls per API group, each group on its
-// own, so that a slow group (ACCOUNT) never holds up a fast one
+// own (shared with the app key's other agents when Options.SharedBudget
+// is set), so that a slow group (ACCOUNT) never holds up a fast one
 // (MARKET_DATA). It follows what the broker tells in every answer:
 // X-RateLimit-Limit, the limit in force, wins over the documented one;
 // X-RateLimit-Remaining 0 holds the group's next call for
@@ -40,6 +69,10 @@ type groupBudgets struct {
 	rater groupRater
 	now   func() time.Time // the agent's clock
 	base  string           // the account's base path, cut from request paths
+	// share, if not nil, builds a group's budget shared with the other
+	// agents of the app key (Options.SharedBudget), or returns nil to pace
+	// the group on this agent's own.
+	share func(group string, perSecond float64) *budget.Shared
 
 	mu     sync.Mutex
 	groups map[string]*groupBudget
@@ -47,8 +80,9 @@ type groupBudgets struct {
 
 // groupBudget is one API group's pacing.
 type groupBudget struct {
-	name string
-	lim  *rate.Limiter
+	name   string
+	lim    *rate.Limiter
+	shared *budget.Shared // if not nil, in place of lim
 
 	mu         sync.Mutex
 	documented float64   // the documented limit last applied
@@ -58,12 +92,12 @@ type groupBudget struct {
 
 // newGroupBudgets returns the group budgets of an account whose provider is
 // p at base, or nil if p's broker has no groups.
-func newGroupBudgets(p kauth.Provider, base string, now func() time.Time) *groupBudgets {
+func newGroupBudgets(p kauth.Provider, base string, now func() time.Time, share func(string, float64) *budget.Shared) *groupBudgets {
 	r, ok := p.(groupRater)
 	if !ok {
 		return nil
 	}
-	return &groupBudgets{rater: r, now: now, base: strings.TrimSuffix(base, "/"), groups: make(map[string]*groupBudget)}
+	return &groupBudgets{rater: r, now: now, base: strings.TrimSuffix(base, "/"), share: share, groups: make(map[string]*groupBudget)}
 }
 
 // of returns the budget of req's group, or nil for a call of no group.
@@ -80,6 +114,9 @@ func (g *groupBudgets) of(req *http.Request) *groupBudget {
 	b := g.groups[name]
 	if b == nil {
 		b = &groupBudget{name: name, lim: rate.NewLimiter(rate.Limit(perSecond*groupShare), 1), documented: perSecond}
+		if g.share != nil {
+			b.shared = g.share(name, perSecond*groupShare)
+		}
 		g.groups[name] = b
 	}
 	g.mu.Unlock()
@@ -103,6 +140,13 @@ func (b *groupBudget) wait(ctx context.Context, c kauth.Credentials) error {
 		if err := sleepCtx(ctx, hold, c); err != nil {
 			return err
 		}
+	}
+	if b.shared != nil {
+		err := b.shared.Wait(ctx)
+		if errors.Is(err, budget.ErrWouldExceed) {
+			return &kauth.Error{Broker: c.Broker, Env: c.Env, Op: "call", Kind: kauth.ErrRateLimited, Code: "agent", Err: errRateWait}
+		}
+		return err
 	}
 	r := b.lim.Reserve()
 	if !r.OK() {

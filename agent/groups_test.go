@@ -1,20 +1,34 @@
 package agent_test
 
 import (
+	"io"
+	"log/slog"
+	"math"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	goredis "github.com/redis/go-redis/v9"
+
 	"github.com/kauth/kauth"
 	"github.com/kauth/kauth/agent"
 	"github.com/kauth/kauth/brokersim"
+	"github.com/kauth/kauth/budget"
+	"github.com/kauth/kauth/internal/testredis"
 	"github.com/kauth/kauth/toss"
 )
 
 // newTossHarness serves the demo Toss client as account toss-real.
 func newTossHarness(t *testing.T, tune ...func(*agent.Config)) *harness {
+	t.Helper()
+	return newTossHarnessOpts(t, nil, tune...)
+}
+
+// newTossHarnessOpts is newTossHarness with opts applied to the agent's
+// options too.
+func newTossHarnessOpts(t *testing.T, opts func(*agent.Options), tune ...func(*agent.Config)) *harness {
 	t.Helper()
 	app := brokersim.DemoTossReal
 	env := map[string]string{"K_TOSS": app.AppKey, "S_TOSS": app.Secret}
@@ -25,6 +39,9 @@ func newTossHarness(t *testing.T, tune ...func(*agent.Config)) *harness {
 			f(c)
 		}
 	}, opts: func(o *agent.Options) {
+		if opts != nil {
+			opts(o)
+		}
 		get := o.Getenv
 		o.Getenv = func(k string) string {
 			if v, ok := env[k]; ok {
@@ -141,5 +158,55 @@ func TestTossNoRevokeOnShutdown(t *testing.T) {
 	}
 	if n := h.sim.Issued(toss.Broker, kauth.Real, brokersim.DemoTossReal.AppKey); n != 1 {
 		t.Errorf("issued %d tokens; want 1", n)
+	}
+}
+
+// TestTossGroupBudgetsShared: with a shared budget (Options.SharedBudget),
+// a Toss account builds one per API group it calls, keyed by the app key
+// and the group, at 90% of the group's limit — so that agents on one Redis
+// pace each group together — and its calls go through it.
+func TestTossGroupBudgetsShared(t *testing.T) {
+	c := goredis.NewClient(testredis.Options(t))
+	t.Cleanup(func() { c.Close() })
+	prefix := testredis.Prefix(t)
+	var mu sync.Mutex
+	specs := map[string]agent.BudgetSpec{}
+	h := newTossHarnessOpts(t, func(o *agent.Options) {
+		o.SharedBudget = func(s agent.BudgetSpec) (*budget.Shared, error) {
+			mu.Lock()
+			specs[s.Key.String()] = s
+			mu.Unlock()
+			return budget.NewShared(budget.Config{Client: c, Key: prefix + ":{" + s.Key.String() + "}:budget", PerSecond: s.PerSecond,
+				Burst: s.Burst, LocalShare: s.LocalShare, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), OnFallback: s.OnFallback})
+		}
+	})
+	h.token("toss-real")
+	start := time.Now()
+	for range 3 {
+		if r := h.viaUnix("GET", "/proxy/toss-real/api/v1/accounts", nil, nil); r.status != 200 {
+			t.Fatalf("accounts = %d %s", r.status, r.body)
+		}
+	}
+	if r := h.viaUnix("GET", "/proxy/toss-real"+toss.ProbePath, nil, nil); r.status != 200 {
+		t.Fatalf("prices = %d %s", r.status, r.body)
+	}
+	if took := time.Since(start); took < 2*time.Second {
+		t.Errorf("3 ACCOUNT calls on the shared budget took %v; want them paced under 1 a second", took)
+	}
+	fp := kauth.Fingerprint(brokersim.DemoTossReal.AppKey)
+	mu.Lock()
+	defer mu.Unlock()
+	for group, want := range map[string]float64{"account": 0.9, "market_data": 13.5} {
+		s, ok := specs["toss/real/"+fp+"."+group]
+		if !ok {
+			t.Errorf("no shared budget for group %s; built %v", group, specs)
+			continue
+		}
+		if math.Abs(s.PerSecond-want) > 1e-9 || s.Burst != 1 {
+			t.Errorf("group %s budget = %v/s burst %d; want %v/s burst 1", group, s.PerSecond, s.Burst, want)
+		}
+	}
+	if st := h.sim.Stats().App(toss.Broker, kauth.Real, brokersim.DemoTossReal.AppKey); st.RateLimited != 0 {
+		t.Errorf("the broker rate-limited %d calls; want 0", st.RateLimited)
 	}
 }
