@@ -3,6 +3,7 @@
 #                 Cluster topologies and failovers, the reliability soaks; as CI runs it
 # make bench      every benchmark and load test behind BENCHMARKS.md
 # make fuzz       each fuzzer for FUZZTIME (default 5s), as CI runs them
+# make dist       release archives and SHA256SUMS in dist/ (VERSION=v1.2.0 to name one)
 
 GO       ?= go
 FUZZTIME ?= 5s
@@ -25,7 +26,7 @@ FUZZERS := \
 	./kis:FuzzParseRealtime \
 	./kiwoom:FuzzParseRealtime
 
-.PHONY: test test-long bench fuzz
+.PHONY: test test-long bench fuzz dist
 
 # A race-built binary sleeps 1 s at exit by default; every test process
 # and re-executed child would pay it.
@@ -39,6 +40,10 @@ test-long: export KAUTH_LONG = 1
 test-long:
 	$(GO) vet ./...
 	$(GO) test -race -timeout 45m ./...
+
+# Every target of scripts/dist.sh; VERSION defaults to git describe.
+dist:
+	VERSION='$(VERSION)' ./scripts/dist.sh
 
 bench:
 	./bench/run.sh

@@ -11,6 +11,7 @@ import (
 	"github.com/kauth/kauth"
 	"github.com/kauth/kauth/brokers"
 	"github.com/kauth/kauth/brokersim"
+	"github.com/kauth/kauth/internal/testlog"
 )
 
 // Obviously fake credentials, registered at the test simulators.
@@ -45,7 +46,7 @@ func envOf(b kauth.Broker) kauth.Env {
 }
 
 // testSim is a broker simulator with the fake apps registered at both
-// envs, served over HTTP.
+// envs, runningServe over HTTP.
 type testSim struct {
 	*brokersim.Server
 	ts *httptest.Server
@@ -126,4 +127,52 @@ func with(env map[string]string, kv ...string) map[string]string {
 // second for the brokers that allow one issuance a minute (KIS, DB).
 func issueSpacing(b kauth.Broker) time.Duration {
 	return kauth.MinIssueInterval(brokers.MustGet(b).New("", nil, nil))
+}
+
+// runningServe is a kauth serve running in-process for a test.
+type runningServe struct {
+	stdout, stderr *testlog.Buffer
+	cancel         context.CancelFunc
+	code           chan int
+}
+
+// startServe runs kauth serve with args and env until the test ends, and
+// returns once it printed its accounts line: ready. It fails the test if
+// serve exits or takes more than 10 s.
+func startServe(t *testing.T, env map[string]string, args ...string) *runningServe {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &runningServe{stdout: new(testlog.Buffer), stderr: new(testlog.Buffer), cancel: cancel, code: make(chan int, 1)}
+	go func() {
+		s.code <- Main(ctx, append([]string{"serve"}, args...), nil, s.stdout, s.stderr, func(k string) string { return env[k] })
+	}()
+	t.Cleanup(func() { s.stop(t) })
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(s.stdout.String(), "  accounts  ") {
+		if time.Now().After(deadline) {
+			t.Fatalf("kauth serve did not get ready:\n%s\n%s", s.stdout.String(), s.stderr.String())
+		}
+		select {
+		case c := <-s.code:
+			s.code <- c
+			t.Fatalf("kauth serve exited %d:\n%s", c, s.stderr.String())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	return s
+}
+
+// stop ends serve and returns its exit code; the test fails if it takes
+// more than 15 s. It may be called more than once.
+func (s *runningServe) stop(t *testing.T) int {
+	t.Helper()
+	s.cancel()
+	select {
+	case c := <-s.code:
+		s.code <- c
+		return c
+	case <-time.After(15 * time.Second):
+		t.Fatal("kauth serve did not stop")
+		return -1
+	}
 }

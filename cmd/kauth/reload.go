@@ -3,13 +3,9 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"os"
-	"strings"
 	"time"
 
 	"github.com/kauth/kauth/agent"
@@ -37,23 +33,25 @@ HOST:PORT it is reached over TCP with the agent key from its key file
 			return &configError{err}
 		}
 	}
-	client, base, where, err := c.agentClient(cfg, *addr)
+	conn, err := c.dialAgent("reload", cfg, *addr, true)
 	if err != nil {
 		return err
 	}
+	where := conn.where
+	client := conn.client()
 	defer client.CloseIdleConnections()
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/v1/reload", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://localhost/v1/reload", nil)
 	if err != nil {
 		return err
 	}
-	if tok := client.bearer; tok != "" {
-		req.Header.Set("Authorization", "Bearer "+tok)
+	if conn.bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+conn.bearer)
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return fmt.Errorf("kauth reload: no agent answers on %s (is kauth serve running?): %v", where, rootCause(err))
+		return fmt.Errorf("kauth reload: no agent answers on %s (is kauth serve running?): %v", where, innermost(err))
 	}
 	defer resp.Body.Close()
 	var body struct {
@@ -71,64 +69,4 @@ HOST:PORT it is reached over TCP with the agent key from its key file
 	default:
 		return fmt.Errorf("kauth reload: the agent on %s answered %d %s: %s", where, resp.StatusCode, body.Code, body.Error)
 	}
-}
-
-// agentHTTP is an HTTP client of the agent, with the bearer key that TCP
-// needs.
-type agentHTTP struct {
-	*http.Client
-	bearer string
-}
-
-// agentClient returns a client of the agent that cfg and addr point at,
-// the base URL of its requests and where it is, for messages.
-func (c *cli) agentClient(cfg agent.Config, addr string) (*agentHTTP, string, string, error) {
-	if addr != "" && !strings.HasPrefix(addr, "unix:") && !strings.HasPrefix(addr, "/") {
-		if _, _, err := net.SplitHostPort(addr); err != nil {
-			return nil, "", "", usageErrorf("reload", "--addr %q: want 127.0.0.1:PORT or unix:/path/to/agent.sock", addr)
-		}
-		path := cfg.Listen.KeyFile
-		if path == "" {
-			p, err := agent.DefaultKeyFile(c.getenv)
-			if err != nil {
-				return nil, "", "", &configError{err}
-			}
-			path = p
-		}
-		key, err := os.ReadFile(path)
-		if err != nil {
-			return nil, "", "", configErrorf("kauth reload: reading the agent key: %v", rootCause(err))
-		}
-		return &agentHTTP{Client: &http.Client{}, bearer: strings.TrimSpace(string(key))}, "http://" + addr, addr, nil
-	}
-	if p, ok := strings.CutPrefix(addr, "unix:"); ok {
-		cfg.Listen.Socket = p
-	} else if addr != "" {
-		cfg.Listen.Socket = addr
-	}
-	sock, err := agent.SocketPath(cfg, c.getenv)
-	if err != nil {
-		return nil, "", "", &configError{err}
-	}
-	if sock == "" {
-		return nil, "", "", configErrorf("kauth reload: the config turns the socket off; use --addr HOST:PORT")
-	}
-	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		return (&net.Dialer{}).DialContext(ctx, "unix", sock)
-	}}
-	return &agentHTTP{Client: &http.Client{Transport: tr}}, "http://localhost", sock, nil
-}
-
-// rootCause is the innermost error's text, without the layers that repeat
-// the request ("Post \"http://localhost/v1/reload\": dial unix …").
-func rootCause(err error) string {
-	var op *net.OpError
-	if errors.As(err, &op) && op.Err != nil {
-		return op.Err.Error()
-	}
-	var pe *os.PathError
-	if errors.As(err, &pe) {
-		return pe.Err.Error()
-	}
-	return err.Error()
 }

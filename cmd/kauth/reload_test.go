@@ -8,10 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/kauth/kauth"
-	"github.com/kauth/kauth/internal/testlog"
 )
 
 // TestReloadCommand: kauth reload asks a running agent to re-read its
@@ -36,24 +34,7 @@ func TestReloadCommand(t *testing.T) {
 		t.Errorf("with no agent: stderr = %q; want it to name the socket", r.stderr)
 	}
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var stdout, stderr testlog.Buffer
-	code := make(chan int, 1)
-	go func() {
-		code <- Main(ctx, []string{"serve", "--config", config}, nil, &stdout, &stderr, func(k string) string { return env[k] })
-	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(stdout.String(), "accounts  paper") {
-		if time.Now().After(deadline) {
-			t.Fatalf("kauth serve did not get ready:\n%s\n%s", stdout.String(), stderr.String())
-		}
-		select {
-		case c := <-code:
-			t.Fatalf("kauth serve exited %d:\n%s", c, stderr.String())
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
+	srv := startServe(t, env, "--config", config)
 	unix := &http.Client{Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
@@ -93,13 +74,7 @@ func TestReloadCommand(t *testing.T) {
 		t.Errorf("after a refused reload the agent serves %s; want the running config kept", got)
 	}
 
-	cancel()
-	select {
-	case c := <-code:
-		if c != 0 {
-			t.Errorf("kauth serve exited %d; want 0\n%s", c, stderr.String())
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("kauth serve did not stop")
+	if c := srv.stop(t); c != 0 {
+		t.Errorf("kauth serve exited %d; want 0\n%s", c, srv.stderr.String())
 	}
 }

@@ -63,6 +63,7 @@ var commands = []command{
 	{"sim", "run the broker simulator (every broker, real and mock)", (*cli).sim},
 	{"demo", "walk through the life of a token on the built-in simulator", (*cli).demo},
 	{"version", "print the version, commit, build date and Go version", (*cli).version},
+	{"health", "ask a running agent whether it is up (exit 0) or not (exit 1)", (*cli).health},
 }
 
 // Main runs the command line args and returns the process's exit code. An
