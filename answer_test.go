@@ -36,7 +36,7 @@ func tokenAnswer(spec kauth.BrokerSpec, token string, exp time.Time, life time.D
 			"return_code": 0,
 			"return_msg":  "정상적으로 처리되었습니다",
 		}
-	default: // the LS/DB gateway
+	default: // the LS/DB gateway, and Toss (no scope)
 		return map[string]any{
 			"access_token": token,
 			"token_type":   "Bearer",
@@ -73,8 +73,12 @@ func answering(t *testing.T, spec kauth.BrokerSpec, answer any) (*httptest.Serve
 // ts, on store, logging to logs.
 func answeredManager(t *testing.T, spec kauth.BrokerSpec, ts *httptest.Server, sim *brokersim.Server, store kauth.Store, logs *bytes.Buffer) *kauth.Manager {
 	t.Helper()
+	env := kauth.Mock
+	if spec.MockURL == "" {
+		env = kauth.Real // a broker with no paper trading (Toss)
+	}
 	m, err := kauth.NewManager(kauth.Config{
-		Credentials: kauth.Credentials{Broker: spec.Name, Env: kauth.Mock, AppKey: "PSanswerkey0123456789", AppSecret: "answer-secret-0123456789"},
+		Credentials: kauth.Credentials{Broker: spec.Name, Env: env, AppKey: "PSanswerkey0123456789", AppSecret: "answer-secret-0123456789"},
 		Provider:    spec.New(ts.URL, ts.Client(), sim.Now),
 		Store:       store,
 		Clock:       vclock{sim},

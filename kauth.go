@@ -1,6 +1,6 @@
 // Package kauth keeps the access tokens of Korean brokerage Open APIs valid,
-// shared and safe: KIS (한국투자증권), Kiwoom (키움증권), LS (LS증권) and
-// DB (DB증권).
+// shared and safe: KIS (한국투자증권), Kiwoom (키움증권), LS (LS증권),
+// DB (DB증권) and Toss (토스증권).
 //
 // A Manager hands out a valid token for one set of Credentials, issuing
 // upstream only when it must: a fresh cached token costs an atomic load,
@@ -11,7 +11,7 @@
 // rejected token with one transparent retry.
 //
 // The broker-specific wire formats live in one package per broker (kis,
-// kiwoom, ls, db), which implements Provider; the brokers package lists
+// kiwoom, ls, db, toss), which implements Provider; the brokers package lists
 // them. This package imports none of them: what the engine needs to know of
 // a broker comes from its Provider (IssueSpacer, LifetimeCapper, IPBinder).
 //

@@ -162,6 +162,9 @@ type account struct {
 	// shared, if not nil, is the app key's budget shared with other agents
 	// (Options.SharedBudget); the proxy then waits on it instead of limiter.
 	shared *budget.Shared
+	// groups, if not nil, paces the calls of a broker that limits per API
+	// group (Toss), in place of limiter and shared.
+	groups *groupBudgets
 	proxy  *httputil.ReverseProxy
 	// revokePass makes the facade's revoke endpoints revoke the shared
 	// token (config revoke: pass).
@@ -347,7 +350,7 @@ func (a *Agent) Reload(cfg Config) error {
 			next[r.Name] = o
 			continue
 		}
-		acct, err := a.newAccount(r, limiters[r.creds.Key()])
+		acct, err := a.newAccount(r, limiters[r.creds.Key()], cfg.BudgetShare)
 		if acct != nil {
 			acct.shared = sb
 			acct.turns = allTurns[r.creds.Key()]
@@ -397,7 +400,7 @@ func (a *Agent) Reload(cfg Config) error {
 }
 
 // newAccount builds an account's Manager and proxy.
-func (a *Agent) newAccount(r resolved, lim *rate.Limiter) (*account, error) {
+func (a *Agent) newAccount(r resolved, lim *rate.Limiter, share float64) (*account, error) {
 	u, err := url.Parse(r.baseURL)
 	if err != nil {
 		return nil, fmt.Errorf("agent: account %s: base_url: %w", r.Name, err)
@@ -423,6 +426,7 @@ func (a *Agent) newAccount(r resolved, lim *rate.Limiter) (*account, error) {
 	}
 	acct := &account{name: name, creds: r.creds, baseURL: u, mgr: mgr, limiter: lim, revokePass: r.Revoke == RevokePass,
 		wsClientMax: r.WSClientMaxSubscriptions, wsControlRate: r.WSControlRate}
+	acct.groups = newGroupBudgets(p, u.Path, a.clock.Now, a.groupSharer(r.creds, share))
 	acct.proxy = a.newProxy(acct)
 	return acct, nil
 }
@@ -924,6 +928,14 @@ func (a *Agent) revokeAll(accts []*account) []error {
 			continue
 		}
 		done[k] = true
+		if fe, ok := acct.mgr.Provider().(facadeEndpoints); ok {
+			if _, rev := fe.FacadePaths(); rev == "" {
+				// Marking the token revoked would only make the next
+				// start issue, which kills it for every holder (Toss).
+				a.log.Info("agent: the broker has no revoke endpoint; the token is left to expire", "account", acct.name, "app", acct.creds.Fingerprint())
+				continue
+			}
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		err := acct.mgr.Revoke(ctx)
 		cancel()

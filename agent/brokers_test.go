@@ -2,6 +2,7 @@ package agent_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
@@ -42,10 +43,10 @@ func TestAgentServesEveryBroker(t *testing.T) {
 	h := newHarness(t, setup{clock: clock, cfg: func(c *agent.Config) {
 		c.Accounts = c.Accounts[:0]
 		for _, s := range specs {
-			app := brokersim.Demo(s.Name, kauth.Mock)
+			app := brokersim.Demo(s.Name, specEnv(s))
 			env["K_"+string(s.Name)], env["S_"+string(s.Name)] = app.AppKey, app.Secret
 			secrets = append(secrets, app.AppKey, app.Secret)
-			c.Accounts = append(c.Accounts, agent.Account{Name: string(s.Name) + "-mock", Broker: s.Name, Env: "mock",
+			c.Accounts = append(c.Accounts, agent.Account{Name: string(s.Name) + "-" + string(specEnv(s)), Broker: s.Name, Env: specEnv(s),
 				AppKey: agent.Secret{Env: "K_" + string(s.Name)}, AppSecret: agent.Secret{Env: "S_" + string(s.Name)}})
 		}
 	}, opts: func(o *agent.Options) {
@@ -58,12 +59,12 @@ func TestAgentServesEveryBroker(t *testing.T) {
 		}
 	}, sim: func(s *brokersim.Server) {}, onSim: func(u string) {
 		for _, s := range specs {
-			env[s.BaseURLVar] = brokersim.BaseURL(u, s.Name, kauth.Mock)
+			env[s.BaseURLVar] = brokersim.BaseURL(u, s.Name, specEnv(s))
 		}
 	}})
 	h.secrets = append(h.secrets, secrets...)
 	for _, s := range specs {
-		name := string(s.Name) + "-mock"
+		name := string(s.Name) + "-" + string(specEnv(s))
 		t.Run(string(s.Name), func(t *testing.T) {
 			bp := s.New("", nil, nil).(brokerProbe)
 			tokenPath, _ := bp.FacadePaths()
@@ -109,7 +110,7 @@ func TestAgentServesEveryBroker(t *testing.T) {
 			}
 			// An unknown path: the broker's error shape.
 			nf := h.do(h.tcp, h.facadeURL(name), "GET", "/nowhere", nil, nil)
-			if nf.status != 404 || jsonField(t, nf.body, "rsp_cd") != "not_found" {
+			if nf.status != 404 || !strings.Contains(string(nf.body), `"not_found"`) || !sameKeys(t, nf.body, bp.(interface{ FacadeError(code, msg string) any }).FacadeError("not_found", "")) {
 				t.Errorf("facade /nowhere = %d %s; want 404 in the broker's shape", nf.status, nf.body)
 			}
 			// No real-time protocol: the gateway refuses in one line.
@@ -133,6 +134,32 @@ func TestAgentServesEveryBroker(t *testing.T) {
 			}
 		})
 	}
+}
+
+// specEnv is the env the test serves s at: mock, or real for a broker
+// with no paper-trading environment.
+func specEnv(s kauth.BrokerSpec) kauth.Env {
+	if s.MockURL == "" {
+		return kauth.Real
+	}
+	return kauth.Mock
+}
+
+// sameKeys reports whether the JSON object body has the keys of want, an
+// answer of the broker's shape.
+func sameKeys(t *testing.T, body []byte, want any) bool {
+	t.Helper()
+	var got, w map[string]any
+	raw, _ := json.Marshal(want)
+	if json.Unmarshal(body, &got) != nil || json.Unmarshal(raw, &w) != nil || len(got) != len(w) {
+		return false
+	}
+	for k := range w {
+		if _, ok := got[k]; !ok {
+			return false
+		}
+	}
+	return true
 }
 
 func withAuth(h http.Header, tok string) http.Header {

@@ -519,6 +519,9 @@ func resolveAccount(a Account, getenv func(string) string, list brokerList) (res
 		return r, err
 	}
 	r.Broker, r.Env = b, e
+	if e == kauth.Mock && spec.MockURL == "" {
+		return r, fmt.Errorf("%s has no paper-trading (mock) environment: use env real", spec.Display)
+	}
 	secretName := "appsecret"
 	if spec.SecretName != "" && spec.SecretName != secretName {
 		secretName = "appsecret (the " + string(b) + " " + spec.SecretName + ")"

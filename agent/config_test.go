@@ -148,6 +148,7 @@ func TestConfigErrors(t *testing.T) {
 		{"no accounts", nil, agent.Listen{}, "no accounts"},
 		{"bad broker", []agent.Account{with(func(a *agent.Account) { a.Broker = "samsung" })}, agent.Listen{}, "unknown broker"},
 		{"bad env", []agent.Account{with(func(a *agent.Account) { a.Env = "staging" })}, agent.Listen{}, "unknown env"},
+		{"no mock env", []agent.Account{with(func(a *agent.Account) { a.Broker, a.Env = "toss", "mock" })}, agent.Listen{}, "no paper-trading (mock) environment"},
 		{"bad name", []agent.Account{with(func(a *agent.Account) { a.Name = "My Account" })}, agent.Listen{}, "name"},
 		{"duplicate name", []agent.Account{good, good}, agent.Listen{}, "name used twice"},
 		{"unset variable", []agent.Account{with(func(a *agent.Account) { a.AppSecret.Env = "NOPE" })}, agent.Listen{}, "NOPE is empty or unset"},

@@ -289,7 +289,11 @@ var errRateWait = errors.New("agent: the request's deadline would pass while wai
 
 func (t *limitedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	pc, _ := req.Context().Value(proxyKey{}).(*proxyCall)
-	if err := t.fairWait(req, pc); err != nil {
+	var group *groupBudget
+	if !t.a.unpaced {
+		group = t.acct.groups.of(req)
+	}
+	if err := t.fairWait(req, pc, group); err != nil {
 		if req.Body != nil {
 			req.Body.Close()
 		}
@@ -298,14 +302,21 @@ func (t *limitedTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	if pc != nil {
 		pc.sent.Store(true)
 	}
-	return t.base.RoundTrip(req)
+	resp, err := t.base.RoundTrip(req)
+	if group != nil {
+		group.observe(resp)
+	}
+	return resp, err
 }
 
 // fairWait waits for the client's turn at the app key's budget, then for
 // the budget. The time in the client's line counts as waiting too.
-func (t *limitedTransport) fairWait(req *http.Request, pc *proxyCall) error {
-	if t.a.unpaced || t.acct.turns == nil {
-		return t.wait(req.Context(), pc)
+func (t *limitedTransport) fairWait(req *http.Request, pc *proxyCall, group *groupBudget) error {
+	// A group's call skips the app key's line: the line shares one budget
+	// fairly, and holding a fast group's call behind a slow group's wait
+	// would undo the groups.
+	if t.a.unpaced || t.acct.turns == nil || group != nil {
+		return t.wait(req.Context(), pc, group)
 	}
 	start := time.Now()
 	give, err := t.acct.turns.take(req.Context(), clientOf(req))
@@ -316,12 +327,24 @@ func (t *limitedTransport) fairWait(req *http.Request, pc *proxyCall) error {
 		return err
 	}
 	defer give()
-	return t.wait(req.Context(), pc)
+	return t.wait(req.Context(), pc, group)
 }
 
-func (t *limitedTransport) wait(ctx context.Context, pc *proxyCall) error {
+// wait waits for the call's budget: its API group's if group is not nil
+// (a broker that limits per group), else the app key's.
+func (t *limitedTransport) wait(ctx context.Context, pc *proxyCall, group *groupBudget) error {
 	if t.a.unpaced {
 		return nil
+	}
+	if group != nil {
+		start := time.Now()
+		err := group.wait(ctx, t.acct.creds)
+		waited := time.Since(start)
+		if pc != nil {
+			pc.waited.Add(int64(waited))
+		}
+		t.a.metrics.waited(t.acct.name, waited.Seconds())
+		return err
 	}
 	if sb := t.acct.shared; sb != nil {
 		start := time.Now()

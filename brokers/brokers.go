@@ -16,6 +16,7 @@ import (
 	"github.com/kauth/kauth/kis"
 	"github.com/kauth/kauth/kiwoom"
 	"github.com/kauth/kauth/ls"
+	"github.com/kauth/kauth/toss"
 )
 
 // table lists the brokers in the order people see them.
@@ -24,6 +25,7 @@ var table = []kauth.BrokerSpec{
 	kiwoom.Spec,
 	ls.Spec,
 	db.Spec,
+	toss.Spec,
 }
 
 // All returns the spec of every broker, in display order.

@@ -2,6 +2,7 @@ package brokers_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/kauth/kauth"
 	"github.com/kauth/kauth/brokers"
+	"github.com/kauth/kauth/internal/brokertest"
 )
 
 // TestListComplete checks that every listed broker parses by its names and
@@ -39,7 +41,7 @@ func TestListComplete(t *testing.T) {
 				}
 			}
 			switch {
-			case s.Display == "", s.RealURL == "", s.MockURL == "", s.KeyVar == "", s.SecretVar == "",
+			case s.Display == "", s.RealURL == "", s.KeyVar == "", s.SecretVar == "",
 				s.BaseURLVar == "", s.EnvVar == "", s.SecretName == "", s.New == nil:
 				t.Fatalf("incomplete spec: %+v", s)
 			}
@@ -47,8 +49,29 @@ func TestListComplete(t *testing.T) {
 			if !ok {
 				t.Fatalf("provider %T lacks what the agent asks of a broker", s.New("", nil, nil))
 			}
-			if tok, rev := ap.FacadePaths(); tok == "" || rev == "" || len(ap.APIPrefixes()) == 0 {
+			tok, rev := ap.FacadePaths()
+			if tok == "" || len(ap.APIPrefixes()) == 0 {
 				t.Fatalf("FacadePaths() = %q, %q, APIPrefixes() = %q", tok, rev, ap.APIPrefixes())
+			}
+			// A broker with no paper-trading environment (Toss) has no
+			// MockURL; its Provider refuses mock before sending anything.
+			// One with no revoke endpoint names none; its Revoke fails
+			// without sending.
+			if s.MockURL == "" || rev == "" {
+				srv := brokertest.NewServer(t, nil) // any request fails the test
+				p := s.New(srv.URL, nil, nil)
+				if s.MockURL == "" {
+					_, err := p.Issue(context.Background(), kauth.Credentials{Broker: s.Name, Env: kauth.Mock, AppKey: "k", AppSecret: "s"})
+					if !errors.Is(err, kauth.ErrBadRequest) || !strings.Contains(err.Error(), "mock") {
+						t.Errorf("Issue at mock with no MockURL = %v; want a bad request naming mock", err)
+					}
+				}
+				if rev == "" {
+					err := p.Revoke(context.Background(), kauth.Credentials{Broker: s.Name, Env: kauth.Real, AppKey: "k", AppSecret: "s"}, "t")
+					if !errors.Is(err, kauth.ErrBadRequest) || kauth.Retryable(err) {
+						t.Errorf("Revoke with no revoke endpoint = %v; want a bad request, not retryable", err)
+					}
+				}
 			}
 			p := s.New("", nil, nil)
 			if _, ok := p.(kauth.IssueSpacer); !ok {

@@ -13,6 +13,7 @@ import (
 	"github.com/kauth/kauth/brokersim"
 	"github.com/kauth/kauth/db"
 	"github.com/kauth/kauth/ls"
+	"github.com/kauth/kauth/toss"
 )
 
 // kst is Korea Standard Time, UTC+09:00 without daylight saving: the zone
@@ -39,6 +40,8 @@ var documentedExpiry = map[kauth.Broker]func(t time.Time) time.Time{
 	},
 	// DB's clients add expires_in (86400) to the time of the answer.
 	db.Broker: func(t time.Time) time.Time { return t.Add(24 * time.Hour) },
+	// Toss's OAuth2TokenResponse example: expires_in 86400.
+	toss.Broker: func(t time.Time) time.Time { return t.Add(86400 * time.Second) },
 }
 
 // lifetimeStarts are the instants the clock starts at: every hour of a KST

@@ -42,6 +42,9 @@ var (
 	DemoKISMock    = App{kauth.KIS, kauth.Mock, demoKey("PSDEMOKISMOCKAPPKEY", 36), demoKey("DEMOSECRET-KIS-MOCK-NOT-A-REAL-SECRET-", 180)}
 	DemoKiwoomReal = App{kauth.Kiwoom, kauth.Real, demoKey("DEMOKIWOOMREALAPPKEY", 43), demoKey("DEMOSECRET-KIWOOM-REAL-", 43)}
 	DemoKiwoomMock = App{kauth.Kiwoom, kauth.Mock, demoKey("DEMOKIWOOMMOCKAPPKEY", 43), demoKey("DEMOSECRET-KIWOOM-MOCK-", 43)}
+	// DemoTossReal is shaped like the OpenAPI document's example client
+	// (c_01HXYZABCDEFG123456789, s_…). Toss has no mock environment.
+	DemoTossReal = App{tossBroker, kauth.Real, demoKey("c_01DEMOTOSSREALCLIENT", 26), demoKey("s_DEMOSECRET-TOSS-REAL-NOT-A-REAL-SECRET-", 64)}
 )
 
 // DemoApps returns the demo apps, one per broker and env: the four above,
@@ -59,7 +62,7 @@ func DemoApps() []App {
 			apps = append(apps, App{sb.name, e, demoKey("DEMO"+up+ue+"APPKEY", 36), demoKey("DEMOSECRET-"+up+"-"+ue+"-", 36)})
 		}
 	}
-	return apps
+	return append(apps, DemoTossReal)
 }
 
 // Demo returns the demo app of broker b at env e.

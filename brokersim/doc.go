@@ -48,6 +48,13 @@
 //     PING, 8005); one session per app key, the subscription limits, ticks
 //     every WS.TickInterval (or on Tick), and DropWS, StallWS,
 //     RefuseWSLogins, InvalidateApprovalKey for faults.
+//   - Toss (toss.go, toss_ws.go), at /toss/real only: form-encoded
+//     /oauth2/token whose every issuance kills the client's earlier token;
+//     per-client, per-group rate limits told in X-RateLimit-* with
+//     Retry-After on 429; the IP allow-list (SetTossAllowList); /ws/v1 with
+//     the bearer token in the handshake, two connections per account (a
+//     third displaces the oldest), 100 topics and 5 declarations a second,
+//     each declaration replacing the set, PING/pong and an idle close.
 //
 // The virtual clock (Now, Advance) starts at the real time and runs with it;
 // Clock = StartAt(t) starts it at t instead, so that lifetimes that depend on

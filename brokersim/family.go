@@ -14,6 +14,7 @@ const (
 	familyKIS    family = "kis"
 	familyKiwoom family = "kiwoom"
 	familyIGW    family = "igw" // the IGW gateway of LS증권 and DB증권
+	familyToss   family = "toss"
 )
 
 // simBroker is what the simulator reproduces of one broker: its family and
@@ -95,6 +96,19 @@ var simBrokers = []simBroker{
 		// 현재가조회 PRICE: 5 TPS.
 		callsPerSecond: 5,
 	},
+	tossFamily,
+}
+
+// tossFamily is 토스증권 (toss.go, toss_ws.go). It has no mock environment.
+var tossFamily = simBroker{
+	name:   tossBroker,
+	family: familyToss,
+	// "client 당 유효한 access token 은 1 개입니다. 재발급 시 이전에 발급된
+	// token 은 즉시 무효화됩니다." (OpenAPI document,
+	// paths./oauth2/token.post.description).
+	reissue: ReissueNewRevokeOld,
+	// expires_in 86400 (components.schemas.OAuth2TokenResponse).
+	expiry: func(t time.Time) time.Time { return t.Add(tossTokenLifetime) },
 }
 
 // lsExpiry returns when an LS token issued at t ends: 07:00 KST the next

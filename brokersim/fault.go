@@ -342,6 +342,10 @@ func writeHTML(w http.ResponseWriter, status int, title string) {
 }
 
 func (s *Server) rateLimitAnswer(w http.ResponseWriter, r *http.Request, b kauth.Broker, path string) {
+	if b == tossBroker {
+		tossFaultAnswer(w, true)
+		return
+	}
 	if _, ok := igwBroker(b); ok {
 		// IGW00201: under 403 on the token endpoint, 200 on calls.
 		if strings.HasPrefix(path, "/oauth2/") {
@@ -382,6 +386,10 @@ var kiwoomAPIIDs = map[string]string{
 func (s *Server) invalidTokenAnswer(w http.ResponseWriter, r *http.Request, b kauth.Broker, path string) {
 	if tok, _ := bearer(r); tok != "" {
 		s.InvalidateToken(tok)
+	}
+	if b == tossBroker {
+		tossFaultAnswer(w, false)
+		return
 	}
 	if _, ok := igwBroker(b); ok {
 		writeJSON(w, http.StatusInternalServerError, map[string]string{"rsp_cd": "IGW00121", "rsp_msg": "유효하지 않은 토큰입니다."})

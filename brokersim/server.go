@@ -77,6 +77,12 @@ type Server struct {
 	// negative disables the limit.
 	IGWCallsPerSecond int
 
+	// TossCallsPerSecond overrides the per-client, per-group limits of
+	// Toss (the documented table, see internal/tossapi): a positive value
+	// is every group's limit; a negative value disables them. 0 means the
+	// documented limits.
+	TossCallsPerSecond int
+
 	// Vars names the environment variables that Describe prints for a demo
 	// app of broker b: the base URL's, the app key's and the secret's. If
 	// nil, they are the broker's name in capitals followed by _BASE_URL,
@@ -107,6 +113,7 @@ type Server struct {
 	faults  []*pendingFault
 	stats   statsState
 	ws      wsState
+	toss    tossState
 	hanging atomic.Int64  // handlers parked in a Hang fault
 	release chan struct{} // closed by ReleaseHangs
 }
@@ -282,6 +289,7 @@ var routes = map[kauth.Broker]map[string]route{
 		"/api/dostk/stkinfo": {http.MethodPost, (*Server).kiwoomStkinfo},
 		"/api/dostk/acnt":    {http.MethodPost, (*Server).kiwoomAcnt},
 	},
+	tossBroker: tossRoutes,
 }
 
 // ServeHTTP implements http.Handler.

@@ -36,6 +36,9 @@ type WSSettings struct {
 	// KiwoomMaxSubscriptions is the number of (item, type) registrations
 	// one Kiwoom session may hold. Kiwoom publishes no number; 0 means 100.
 	KiwoomMaxSubscriptions int
+	// TossIdleTimeout is how long a Toss connection may go without a frame
+	// from the client before the server closes it. 0 means 180 s.
+	TossIdleTimeout time.Duration
 	// Buffer is how many frames the server queues for one session before it
 	// gives up on a client that does not read and drops its socket, as a
 	// broker would. 0 means 4096.
@@ -183,6 +186,9 @@ func (s *Server) RefuseWSLogins(b kauth.Broker, n int) {
 // DropWS closes the sockets of the live sessions of an app abruptly, as a
 // network failure would, and reports how many it closed.
 func (s *Server) DropWS(b kauth.Broker, e kauth.Env, appKey string) int {
+	if b == tossBroker {
+		return s.tossDrop(appID{b, e, appKey})
+	}
 	s.ws.mu.Lock()
 	sess := s.ws.live[appID{b, e, appKey}]
 	s.ws.mu.Unlock()
@@ -219,6 +225,9 @@ func (s *Server) WSStats(b kauth.Broker, e kauth.Env, appKey string) WSStats {
 		st.Live = 1
 		st.Topics = sess.topicList()
 	}
+	if b == tossBroker {
+		st.Live, st.Topics = s.tossLive(id)
+	}
 	return st
 }
 
@@ -231,6 +240,7 @@ func (s *Server) Tick() {
 		sessions = append(sessions, sess)
 	}
 	s.ws.mu.Unlock()
+	sessions = append(sessions, s.tossSessions()...)
 	for _, sess := range sessions {
 		sess.tick()
 	}
@@ -481,6 +491,8 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		s.serveKISWS(w, r, e)
 	case b == kauth.Kiwoom && rest == "/api/dostk/websocket":
 		s.serveKiwoomWS(w, r, e)
+	case b == tossBroker && rest == tossWSPath:
+		s.serveTossWS(w, r, e)
 	default:
 		notFound(w, r)
 	}

@@ -115,7 +115,12 @@ func (d *demo) run(ctx context.Context) error {
 	fmt.Fprintf(d.out, "  shown      fingerprints only: no app key, secret or whole token is printed\n")
 	var flows []*flow
 	for _, spec := range brokers.All() {
-		flows = append(flows, &flow{d: d, spec: spec, app: brokersim.Demo(spec.Name, kauth.Mock)})
+		// Mock where the broker has one; Toss has no paper trading.
+		env := kauth.Mock
+		if spec.MockURL == "" {
+			env = kauth.Real
+		}
+		flows = append(flows, &flow{d: d, spec: spec, app: brokersim.Demo(spec.Name, env)})
 	}
 	for _, f := range flows {
 		if err := f.run(ctx); err != nil {
@@ -357,7 +362,14 @@ func (f *flow) run(ctx context.Context) error {
 		f.note("(waited %s for %s's once-a-minute issuance limit, on the virtual clock)", roughly(waited), f.spec.Name)
 	}
 
-	// 7. Revoke.
+	// 7. Revoke, where the broker has a revoke endpoint.
+	if !canRevoke(m.Provider()) {
+		f.row("revoke", "-", "%s has no revoke endpoint: %s lives until it expires or the next issuance kills it", f.spec.Name, now.Fingerprint())
+		s := f.stats()
+		f.note("simulator stats: %d issued · %d same-token answers · %d calls (%d ok, %d token rejected) · %d superseded",
+			s.Issued, s.Reissued, s.Calls, s.OK, s.TokenRejected, s.Superseded)
+		return nil
+	}
 	t0 = time.Now()
 	if err := m.Revoke(ctx); err != nil {
 		return fmt.Errorf("revoke: %w", err)
@@ -453,6 +465,7 @@ func describeQuote(body []byte) string {
 			var s string
 			var n json.Number
 			var sub map[string]json.RawMessage
+			var list []map[string]json.RawMessage
 			switch {
 			case json.Unmarshal(v, &s) == nil:
 				flat[k] = s
@@ -460,6 +473,8 @@ func describeQuote(body []byte) string {
 				flat[k] = n.String()
 			case json.Unmarshal(v, &sub) == nil:
 				walk(sub)
+			case json.Unmarshal(v, &list) == nil && len(list) > 0:
+				walk(list[0]) // Toss: {"result":[{"symbol",…}]}
 			}
 		}
 	}
@@ -472,9 +487,9 @@ func describeQuote(body []byte) string {
 		}
 		return ""
 	}
-	code := pick("stck_shrn_iscd", "stk_cd", "shcode")
+	code := pick("stck_shrn_iscd", "stk_cd", "shcode", "symbol")
 	name := pick("stk_nm", "hname")
-	price := strings.TrimLeft(pick("stck_prpr", "cur_prc", "price"), "+-")
+	price := strings.TrimLeft(pick("stck_prpr", "cur_prc", "price", "lastPrice"), "+-")
 	out := code
 	if name != "" {
 		out += " " + name

@@ -36,6 +36,15 @@ func fakeApp(b kauth.Broker) (key, secret string) {
 	return "FAKE-TEST-" + up + "-APPKEY-000000000000", "FAKE-TEST-" + up + "-SECRET-not-a-real-one"
 }
 
+// envOf is the env the tests use for broker b: mock, or real for a broker
+// with no paper-trading environment (Toss).
+func envOf(b kauth.Broker) kauth.Env {
+	if brokers.MustGet(b).MockURL == "" {
+		return kauth.Real
+	}
+	return kauth.Mock
+}
+
 // testSim is a broker simulator with the fake apps registered at both
 // envs, runningServe over HTTP.
 type testSim struct {

@@ -94,6 +94,9 @@ func (t *target) parse(cmd string) (kauth.Broker, kauth.Env, error) {
 	if err != nil {
 		return "", "", usageErrorf(cmd, "unknown env %q (want real or mock; aliases prod, dev, paper, vps)", t.env)
 	}
+	if spec, _ := brokers.Get(b); e == kauth.Mock && spec.MockURL == "" {
+		return "", "", usageErrorf(cmd, "%s has no paper-trading (mock) environment; use --env real", spec.Display)
+	}
 	return b, e, nil
 }
 

@@ -1,10 +1,10 @@
 // Command kauth keeps the access tokens of Korean brokers' Open APIs valid,
-// shared and safe: KIS (한국투자증권), Kiwoom (키움증권), LS (LS증권) and
-// DB (DB증권).
+// shared and safe: KIS (한국투자증권), Kiwoom (키움증권), LS (LS증권),
+// DB (DB증권) and Toss (토스증권).
 //
 // Usage:
 //
-//	kauth token    --broker kis|kiwoom|ls|db --env real|mock [--json]
+//	kauth token    --broker kis|kiwoom|ls|db|toss --env real|mock [--json]
 //	kauth status   [--json]
 //	kauth revoke   --broker kis|kiwoom|ls|db --env real|mock
 //	kauth approval --broker kis --env real|mock
@@ -16,8 +16,9 @@
 //
 // Credentials come only from the environment (KIS_APPKEY, KIS_APPSECRET,
 // KIWOOM_APPKEY, KIWOOM_SECRETKEY, LS_APPKEY, LS_APPSECRET, DBSEC_APPKEY,
-// DBSEC_APPSECRET; KIS_BASE_URL, KIWOOM_BASE_URL, LS_BASE_URL and
-// DBSEC_BASE_URL override a domain) or a config file, never from flags:
+// DBSEC_APPSECRET, TOSS_CLIENT_ID, TOSS_CLIENT_SECRET; KIS_BASE_URL,
+// KIWOOM_BASE_URL, LS_BASE_URL, DBSEC_BASE_URL and TOSS_BASE_URL override
+// a domain) or a config file, never from flags:
 // arguments show in ps. Cached tokens live in an encrypted store chosen by
 // KAUTH_STORE (file, the default, at KAUTH_CACHE_DIR; memory; or a redis://
 // URL).

@@ -124,20 +124,21 @@ func TestTokenTwiceIssuesOnce(t *testing.T) {
 	for _, b := range brokers.Names() {
 		t.Run(string(b), func(t *testing.T) {
 			sim := newTestSim(t)
-			env := sim.env(t, kauth.Mock)
+			e := envOf(b)
+			env := sim.env(t, e)
 			key, _ := fakeApp(b)
-			r1 := run(t, env, "", "token", "--broker", string(b), "--env", "mock")
+			r1 := run(t, env, "", "token", "--broker", string(b), "--env", string(e))
 			r1.wantCode(t, 0)
-			r2 := run(t, env, "", "token", "--broker", string(b), "--env", "mock")
+			r2 := run(t, env, "", "token", "--broker", string(b), "--env", string(e))
 			r2.wantCode(t, 0)
 			if r1.stdout != r2.stdout {
 				t.Errorf("second token = %q; want the first, %q", r2.stdout, r1.stdout)
 			}
-			tok, _, ok := sim.CurrentToken(b, kauth.Mock, key)
+			tok, _, ok := sim.CurrentToken(b, e, key)
 			if !ok || r1.stdout != tok+"\n" {
 				t.Errorf("stdout = %q; want the broker's token and a newline", r1.stdout)
 			}
-			if n := sim.Issued(b, kauth.Mock, key); n != 1 {
+			if n := sim.Issued(b, e, key); n != 1 {
 				t.Errorf("issued %d tokens; want 1", n)
 			}
 			if st := sim.Stats(); st.Requests != 1 {
@@ -316,6 +317,9 @@ func TestStatus(t *testing.T) {
 
 func TestRevoke(t *testing.T) {
 	for _, b := range brokers.Names() {
+		if !canRevoke(brokers.MustGet(b).New("", nil, nil)) {
+			continue // TestRevokeNoEndpoint
+		}
 		t.Run(string(b), func(t *testing.T) {
 			sim := newTestSim(t)
 			env := sim.env(t, kauth.Mock)
@@ -349,6 +353,67 @@ func TestRevoke(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestRevokeNoEndpoint: for a broker with no revoke endpoint (Toss),
+// kauth revoke says so and exits 1, touching nothing: the cached token is
+// still served, and no new one is issued (which would kill it for every
+// holder).
+func TestRevokeNoEndpoint(t *testing.T) {
+	tested := 0
+	for _, b := range brokers.Names() {
+		if canRevoke(brokers.MustGet(b).New("", nil, nil)) {
+			continue
+		}
+		tested++
+		t.Run(string(b), func(t *testing.T) {
+			sim := newTestSim(t)
+			e := envOf(b)
+			env := sim.env(t, e)
+			key, _ := fakeApp(b)
+			tok := run(t, env, "", "token", "--broker", string(b), "--env", string(e))
+			tok.wantCode(t, 0)
+			r := run(t, env, "", "revoke", "--broker", string(b), "--env", string(e))
+			r.wantCode(t, 1)
+			if !strings.Contains(r.stderr, "has no token revoke endpoint") || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
+				t.Errorf("revoke: stderr = %q; want one line saying there is no revoke endpoint", r.stderr)
+			}
+			again := run(t, env, "", "token", "--broker", string(b), "--env", string(e))
+			again.wantCode(t, 0)
+			if again.stdout != tok.stdout {
+				t.Errorf("token after a refused revoke = %q; want the cached %q", again.stdout, tok.stdout)
+			}
+			if n := sim.Issued(b, e, key); n != 1 {
+				t.Errorf("issued %d tokens; want 1", n)
+			}
+		})
+	}
+	if tested == 0 {
+		t.Skip("every broker has a revoke endpoint")
+	}
+}
+
+// TestNoMockEnvRefused: a broker with no paper-trading environment (Toss)
+// refuses --env mock as a usage error that says so, before reading any
+// credential or calling anything.
+func TestNoMockEnvRefused(t *testing.T) {
+	tested := 0
+	for _, spec := range brokers.All() {
+		if spec.MockURL != "" {
+			continue
+		}
+		tested++
+		for _, alias := range []string{"mock", "paper"} {
+			r := run(t, map[string]string{}, "", "token", "--broker", string(spec.Name), "--env", alias)
+			r.wantCode(t, exitUsage)
+			if !strings.Contains(r.stderr, "no paper-trading (mock) environment") || !strings.Contains(r.stderr, "--env real") {
+				t.Errorf("token --broker %s --env %s: stderr = %q; want it to say there is no mock and to use --env real", spec.Name, alias, r.stderr)
+			}
+		}
+	}
+	if tested == 0 {
+		t.Skip("every broker has a mock environment")
 	}
 }
 
@@ -505,7 +570,11 @@ func TestDemo(t *testing.T) {
 	r.wantCode(t, 0)
 	for _, spec := range brokers.All() {
 		// The demo walks every registered broker, its call and its healing.
-		if !strings.Contains(r.stdout, spec.Display+" mock") {
+		env := "mock"
+		if spec.MockURL == "" {
+			env = "real"
+		}
+		if !strings.Contains(r.stdout, spec.Display+" "+env) {
 			t.Errorf("demo output lacks %s:\n%s", spec.Display, r.stdout)
 		}
 	}

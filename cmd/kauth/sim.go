@@ -32,6 +32,9 @@ func (c *cli) sim(ctx context.Context, args []string) error {
 	reissue := map[kauth.Broker]*string{}
 	for _, spec := range brokers.All() {
 		for _, e := range []kauth.Env{kauth.Real, kauth.Mock} {
+			if e == kauth.Mock && spec.MockURL == "" {
+				continue // no paper trading (Toss): no --toss-mock
+			}
 			p := &rootPort{broker: spec.Name, env: e}
 			p.addr = fs.String(string(p.broker)+"-"+string(p.env), "", "also serve "+string(p.broker)+" "+string(p.env)+" at the root of this address")
 			ports = append(ports, p)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/kauth/kauth"
+	"github.com/kauth/kauth/brokers"
 	"github.com/kauth/kauth/kis"
 )
 
@@ -106,6 +107,11 @@ then exits 1 saying what the store holds.`)
 	if err != nil {
 		return err
 	}
+	if spec, _ := brokers.Get(b); !canRevoke(spec.New("", nil, nil)) {
+		// Nothing is touched: marking the token revoked would only make
+		// the next kauth token issue, which kills it for every holder.
+		return fmt.Errorf("kauth: %s %s: revoke: %s has no token revoke endpoint; a token lives until it expires or a new one is issued", b, e, spec.Display)
+	}
 	s, err := c.newAppClient(b, e, *timeout, *verbose, false)
 	if err != nil {
 		return err
@@ -142,6 +148,23 @@ then exits 1 saying what the store holds.`)
 		return fmt.Errorf("kauth: %s %s: revoke: the broker revoked token %s, but the store could not record it: %s: %w", b, e, fp, left, serr)
 	}
 	return nil
+}
+
+// revokePaths is a broker Provider that names its revoke endpoint, "" for
+// a broker that has none (Toss).
+type revokePaths interface {
+	FacadePaths() (token, revoke string)
+}
+
+// canRevoke reports whether p's broker has a revoke endpoint: yes unless
+// p says it has none.
+func canRevoke(p kauth.Provider) bool {
+	rp, ok := p.(revokePaths)
+	if !ok {
+		return true
+	}
+	_, revoke := rp.FacadePaths()
+	return revoke != ""
 }
 
 // kisProvider reads the KIS credentials for the commands that use the app

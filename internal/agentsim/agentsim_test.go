@@ -10,8 +10,17 @@ import (
 
 func TestConfig(t *testing.T) {
 	cfg := agentsim.Config("http://127.0.0.1:9999/")
-	if want := 2 * len(brokers.All()); len(cfg.Accounts) != want {
-		t.Fatalf("SimConfig has %d accounts; want %d, real and mock of every broker", len(cfg.Accounts), want)
+	// Real and mock of every broker, real alone for one with no paper
+	// trading (Toss).
+	want := 0
+	for _, s := range brokers.All() {
+		want++
+		if s.MockURL != "" {
+			want++
+		}
+	}
+	if len(cfg.Accounts) != want {
+		t.Fatalf("SimConfig has %d accounts; want %d, one for each env of every broker", len(cfg.Accounts), want)
 	}
 	for _, a := range cfg.Accounts {
 		if want := string(a.Broker) + "-" + string(a.Env); a.Name != want {

@@ -98,6 +98,7 @@ func newFaultRig(t *testing.T, app brokersim.App) *faultRig {
 		s.Clock = brokersim.StartAt(faultStart)
 		// The callers' load is about tokens, not the per-second call limits.
 		s.KISRealCallsPerSecond, s.KISMockCallsPerSecond, s.KiwoomCallsPerSecond, s.IGWCallsPerSecond = -1, -1, -1, -1
+		s.TossCallsPerSecond = -1
 	})
 	t.Cleanup(rig.Close)
 	logs := new(testlog.Buffer)
@@ -137,17 +138,23 @@ func answer(body []byte) string {
 		ReturnCode json.RawMessage `json:"return_code"`
 		ReturnMsg  string          `json:"return_msg"`
 		RspCd      string          `json:"rsp_cd"`
+		// Toss: {"result":…} or {"error":{"code":…}}.
+		Result json.RawMessage `json:"result"`
+		Error  struct {
+			Code string `json:"code"`
+		} `json:"error"`
 	}
 	if err := json.Unmarshal(body, &v); err != nil {
 		return "undecodable"
 	}
 	switch {
-	case v.RtCd == "0", string(v.ReturnCode) == "0", string(v.ReturnCode) == `"0"`, v.RspCd == "00000":
+	case v.RtCd == "0", string(v.ReturnCode) == "0", string(v.ReturnCode) == `"0"`, v.RspCd == "00000", len(v.Result) > 0 && v.Error.Code == "":
 		return "ok"
-	case strings.HasPrefix(v.MsgCd, "EGW0012"), strings.Contains(v.ReturnMsg, "[8005:"), strings.HasPrefix(v.RspCd, "IGW0012"):
+	case strings.HasPrefix(v.MsgCd, "EGW0012"), strings.Contains(v.ReturnMsg, "[8005:"), strings.HasPrefix(v.RspCd, "IGW0012"),
+		v.Error.Code == "invalid-token", v.Error.Code == "expired-token":
 		return "rejected"
 	}
-	return "broker error " + v.MsgCd + v.ReturnMsg + v.RspCd
+	return "broker error " + v.MsgCd + v.ReturnMsg + v.RspCd + v.Error.Code
 }
 
 // load runs callers goroutines for about d, half calling Token and half

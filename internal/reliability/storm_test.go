@@ -14,7 +14,7 @@ import (
 // TestGoroutineStorm: 10,000 goroutines on a cold Manager over the file
 // store share one issuance.
 func TestGoroutineStorm(t *testing.T) {
-	for _, app := range []brokersim.App{brokersim.DemoKISReal, brokersim.DemoKiwoomReal} {
+	for _, app := range []brokersim.App{brokersim.DemoKISReal, brokersim.DemoKiwoomReal, brokersim.DemoTossReal} {
 		t.Run(app.String(), func(t *testing.T) {
 			rig := reliability.NewRig(nil)
 			defer rig.Close()
@@ -61,7 +61,7 @@ func TestProcessStormRedis(t *testing.T) {
 }
 
 func processStorm(t *testing.T, n int, useRedis bool) {
-	for _, app := range []brokersim.App{brokersim.DemoKISMock, brokersim.DemoKiwoomMock} {
+	for _, app := range []brokersim.App{brokersim.DemoKISMock, brokersim.DemoKiwoomMock, brokersim.DemoTossReal} {
 		t.Run(app.String(), func(t *testing.T) {
 			rig := reliability.NewRig(nil)
 			defer rig.Close()

@@ -27,6 +27,9 @@ func TestThirtyDays(t *testing.T) {
 		{brokersim.DemoKISReal, 0},
 		{brokersim.DemoKiwoomReal, 0},
 		{brokersim.DemoKiwoomMock, 20 * time.Hour}, // Kiwoom lifetimes vary (18-24 h)
+		// Toss: every issuance kills the token before it, and there is no
+		// mock.
+		{brokersim.DemoTossReal, 0},
 	} {
 		t.Run(tt.app.String(), func(t *testing.T) {
 			t.Parallel()
