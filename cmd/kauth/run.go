@@ -60,7 +60,7 @@ var commands = []command{
 	{"hashkey", "print the KIS hashkey of the order body on stdin", (*cli).hashkey},
 	{"serve", "run the local agent that hands out tokens and proxies calls", (*cli).serve},
 	{"reload", "make the running agent re-read its config (SIGHUP on every OS)", (*cli).reload},
-	{"sim", "run the broker simulator (every broker, real and mock)", (*cli).sim},
+	{"sim", "run the broker simulator (every broker, each of its envs)", (*cli).sim},
 	{"demo", "walk through the life of a token on the built-in simulator", (*cli).demo},
 	{"version", "print the version, commit, build date and Go version", (*cli).version},
 	{"health", "ask a running agent whether it is up (exit 0) or not (exit 1)", (*cli).health},
