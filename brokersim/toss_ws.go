@@ -2,6 +2,7 @@ package brokersim
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -50,6 +51,19 @@ var tossWSTypes = map[string]bool{"trade:kr": true, "trade:us": true, "orderbook
 type tossWS struct {
 	mu    sync.Mutex
 	conns map[appID][]*wsSession // oldest first
+	// tickets orders the connections by when their handshake began, not
+	// by when their handler got to bind them: a client may finish its
+	// handshake and open the next connection before the first is bound.
+	next    uint64
+	tickets map[*wsSession]uint64
+}
+
+// tossTicket numbers a handshake as it begins.
+func (s *Server) tossTicket() uint64 {
+	s.toss.ws.mu.Lock()
+	defer s.toss.ws.mu.Unlock()
+	s.toss.ws.next++
+	return s.toss.ws.next
 }
 
 // tossIdle is how long a Toss connection may stay silent.
@@ -77,6 +91,7 @@ func (s *Server) serveTossWS(w http.ResponseWriter, r *http.Request, e kauth.Env
 		tossAPIError(w, http.StatusUnauthorized, "01SIMWS", "invalid-token", "유효하지 않은 토큰입니다.")
 		return
 	}
+	ticket := s.tossTicket()
 	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
 	if err != nil {
 		return
@@ -87,7 +102,7 @@ func (s *Server) serveTossWS(w http.ResponseWriter, r *http.Request, e kauth.Env
 	id := t.id
 	sess.id = &id
 	sess.frame = sess.tossFrames
-	s.tossBind(sess, id)
+	s.tossBind(sess, id, ticket)
 	defer s.tossUnbind(sess, id)
 	s.logf("brokersim: toss %s websocket app=%s: open", e, kauth.Fingerprint(id.key))
 
@@ -120,14 +135,19 @@ func (s *Server) serveTossWS(w http.ResponseWriter, r *http.Request, e kauth.Env
 	}
 }
 
-// tossBind adds sess to its app's connections, closing the oldest when
-// there are more than two.
-func (s *Server) tossBind(sess *wsSession, id appID) {
+// tossBind adds sess, whose handshake began with ticket, to its app's
+// connections, closing the oldest when there are more than two.
+func (s *Server) tossBind(sess *wsSession, id appID, ticket uint64) {
 	s.toss.ws.mu.Lock()
 	if s.toss.ws.conns == nil {
 		s.toss.ws.conns = make(map[appID][]*wsSession)
+		s.toss.ws.tickets = make(map[*wsSession]uint64)
 	}
+	s.toss.ws.tickets[sess] = ticket
 	list := append(s.toss.ws.conns[id], sess)
+	slices.SortStableFunc(list, func(a, b *wsSession) int {
+		return cmp.Compare(s.toss.ws.tickets[a], s.toss.ws.tickets[b])
+	})
 	var displaced []*wsSession
 	for len(list) > tossWSConnsPerAccount {
 		displaced = append(displaced, list[0])
@@ -153,6 +173,7 @@ func (s *Server) tossUnbind(sess *wsSession, id appID) {
 	s.toss.ws.mu.Lock()
 	defer s.toss.ws.mu.Unlock()
 	s.toss.ws.conns[id] = slices.DeleteFunc(s.toss.ws.conns[id], func(o *wsSession) bool { return o == sess })
+	delete(s.toss.ws.tickets, sess)
 }
 
 // tossLive returns how many connections an app has open and the topics of
