@@ -1,6 +1,7 @@
 # make test       the default suite with the race detector (a few minutes on 2 cores)
 # make test-long  the same plus the long runs (KAUTH_LONG=1): Redis Sentinel and
-#                 Cluster topologies and failovers, the reliability soaks; as CI runs it
+#                 Cluster topologies and failovers, thirty virtual days, the release
+#                 build; as CI runs it
 # make bench      every benchmark and load test behind BENCHMARKS.md
 # make fuzz       each fuzzer for FUZZTIME (default 5s), as CI runs them
 # make dist       release archives and SHA256SUMS in dist/ (VERSION=v1.2.0 to name one)

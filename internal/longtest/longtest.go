@@ -1,8 +1,9 @@
 // Package longtest puts the tests that are long by nature — real Redis
-// Sentinel and Cluster topologies, failovers under load, soaks of many
-// rounds and processes — behind one switch, so that `go test -race ./...`
-// stays within a few minutes on two cores. CI (.ci/run) sets the switch
-// and runs them all.
+// Sentinel and Cluster topologies, failovers under load, thirty virtual
+// days, the release build — behind one switch, so that `go test -race
+// ./...` stays within a few minutes on two cores. CI (.ci/run) sets the
+// switch and runs them all. (The reliability suite's soak variants have
+// their own switch, KAUTH_SOAK: see internal/reliability.)
 package longtest
 
 import (
@@ -14,16 +15,11 @@ import (
 // run.
 const EnvVar = "KAUTH_LONG"
 
-// soakVar is the reliability suite's earlier name for the same switch,
-// still honoured.
-const soakVar = "KAUTH_SOAK"
-
 // Enabled reports whether the long tests are asked for.
-func Enabled() bool {
-	return set(os.Getenv(EnvVar)) || set(os.Getenv(soakVar))
-}
+func Enabled() bool { return Set(os.Getenv(EnvVar)) }
 
-func set(v string) bool { return v != "" && v != "0" }
+// Set reports whether v turns a switch on: anything but "" or "0".
+func Set(v string) bool { return v != "" && v != "0" }
 
 // Skip skips t unless the long tests are asked for, naming what is long
 // and how to run it.

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -16,11 +17,13 @@ import (
 	"github.com/kauth/kauth/internal/longtest"
 )
 
-// Soak reports whether the long variants are asked for (KAUTH_LONG, or its
-// earlier name KAUTH_SOAK, set to anything but "" or "0"). The default run
-// stays around a minute on two cores; a soak multiplies rounds, callers and
-// days.
-func Soak() bool { return longtest.Enabled() }
+// Soak reports whether the soak variants are asked for (KAUTH_SOAK set to
+// anything but "" or "0"): more rounds and callers, and a six-minute fault
+// harness. They are not part of CI yet: the rate-limit storm of
+// TestFaultsOnIssue at 200 callers for 3 s sends more token requests than
+// one issuance's retries (41 for Kiwoom), as it did before this switch
+// existed, and the harness's kauth token can outlast its --timeout.
+func Soak() bool { return longtest.Set(os.Getenv("KAUTH_SOAK")) }
 
 // Scale returns n, or soak in a soak run.
 func Scale(n, soak int) int {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/kauth/kauth/brokersim"
+	"github.com/kauth/kauth/internal/longtest"
 	"github.com/kauth/kauth/internal/reliability"
 	"github.com/kauth/kauth/internal/testlog"
 )
@@ -17,9 +18,13 @@ import (
 // the broker to one issuance per validity period and no rate-limit answer.
 // The thirty days are a soak, CPU-bound (three brokers × 4,320 restarts):
 // the default run goes through seven days (a week of restarts, every
-// validity period's hand-over seven times), KAUTH_LONG=1 through thirty.
+// validity period's hand-over seven times), KAUTH_LONG=1 (and CI) through
+// thirty.
 func TestThirtyDays(t *testing.T) {
-	days := reliability.Scale(7, 30)
+	days := 7
+	if longtest.Enabled() || reliability.Soak() {
+		days = 30
+	}
 	for _, tt := range []struct {
 		app      brokersim.App
 		lifetime time.Duration
