@@ -121,7 +121,7 @@ func (s *openedStore) storeHint(err error) string {
 }
 
 // openStore opens the store that the environment selects.
-func (c *cli) openStore(log *slog.Logger) (*openedStore, error) {
+func (c *cli) openStore(ctx context.Context, log *slog.Logger) (*openedStore, error) {
 	kind := strings.TrimSpace(c.getenv("KAUTH_STORE"))
 	switch {
 	case kind == "" || kind == "file":
@@ -146,7 +146,7 @@ func (c *cli) openStore(log *slog.Logger) (*openedStore, error) {
 	case kind == "memory":
 		return &openedStore{Store: kauth.NewMemoryStore(), name: "memory", close: func() error { return nil }}, nil
 	case redis.IsURL(kind):
-		return c.openRedis(kind, log)
+		return c.openRedis(ctx, kind, log)
 	}
 	return nil, configErrorf("kauth: KAUTH_STORE=%q: want file, memory or a redis://, redis+sentinel:// or redis+cluster:// URL", redactURL(kind))
 }
@@ -158,8 +158,8 @@ func (c *cli) openStore(log *slog.Logger) (*openedStore, error) {
 // returns a memory store whose unkept field says why. Nothing can then be
 // cached, and nothing was: without a key file no entry in the directory
 // can be opened.
-func (c *cli) openStoreOrMemory(log *slog.Logger) (*openedStore, error) {
-	st, err := c.openStore(log)
+func (c *cli) openStoreOrMemory(ctx context.Context, log *slog.Logger) (*openedStore, error) {
+	st, err := c.openStore(ctx, log)
 	if kind := strings.TrimSpace(c.getenv("KAUTH_STORE")); kind != "" && kind != "file" {
 		return st, err
 	}
@@ -220,7 +220,7 @@ func (s *appClient) Close() {
 // Manager for a command that runs once. With cacheOptional, a file store
 // that cannot be opened for want of a writable directory gives way to a
 // memory store (see openStoreOrMemory).
-func (c *cli) newAppClient(b kauth.Broker, e kauth.Env, timeout time.Duration, verbose, cacheOptional bool) (*appClient, error) {
+func (c *cli) newAppClient(ctx context.Context, b kauth.Broker, e kauth.Env, timeout time.Duration, verbose, cacheOptional bool) (*appClient, error) {
 	creds, err := c.credentials(b, e)
 	if err != nil {
 		return nil, err
@@ -234,7 +234,7 @@ func (c *cli) newAppClient(b kauth.Broker, e kauth.Env, timeout time.Duration, v
 	if cacheOptional {
 		open = c.openStoreOrMemory
 	}
-	st, err := open(log)
+	st, err := open(ctx, log)
 	if err != nil {
 		return nil, err
 	}

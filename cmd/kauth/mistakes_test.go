@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kauth/kauth"
 	"github.com/kauth/kauth/internal/testredis"
@@ -212,3 +213,31 @@ func TestREADMETokenJSON(t *testing.T) {
 }
 
 var jsonValue = regexp.MustCompile(`: "[^"]*"`)
+
+// TestStalledRedisWithinTimeout: a Redis that accepts connections and never
+// answers costs kauth token no more than its --timeout, the check of the
+// store when it opens included.
+func TestStalledRedisWithinTimeout(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // held open, never answered
+		}
+	}()
+	sim := newTestSim(t)
+	env := with(sim.env(t, kauth.Mock), "KAUTH_KEY", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+		"KAUTH_STORE", "redis://"+ln.Addr().String()+"/0")
+	start := time.Now()
+	r := run(t, env, "", "token", "--broker", "kis", "--env", "mock", "--timeout", "2s")
+	if took := time.Since(start); took > 2*time.Second+time.Second {
+		t.Errorf("kauth token took %v with --timeout 2s against a stalled Redis (exit %d: %s)", took.Round(time.Millisecond), r.code, r.stderr)
+	}
+}

@@ -15,7 +15,7 @@ import (
 // openRedis opens the Redis store at rawURL. Every host that shares it must
 // seal entries with the same key, so KAUTH_KEY is required: a key file on
 // one host would lock the others out.
-func (c *cli) openRedis(rawURL string, log *slog.Logger) (*openedStore, error) {
+func (c *cli) openRedis(ctx context.Context, rawURL string, log *slog.Logger) (*openedStore, error) {
 	s := c.getenv("KAUTH_KEY")
 	if s == "" {
 		return nil, configErrorf("kauth: KAUTH_STORE is a Redis URL but KAUTH_KEY is not set; " +
@@ -33,8 +33,10 @@ func (c *cli) openRedis(rawURL string, log *slog.Logger) (*openedStore, error) {
 	// One ping finds the mistakes that no retry cures (a database the
 	// server does not have, a wrong password) before anything is issued.
 	// An unreachable Redis is not one of them: the command goes on, and
-	// says so if the token could not be kept.
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	// says so if the token could not be kept. The ping counts against the
+	// command's own deadline (ctx), so a stalled path never makes a
+	// command outlast its --timeout.
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	if err := st.Ping(ctx); err != nil {
 		if msg := redisConfigMistake(err); msg != "" {

@@ -83,7 +83,7 @@ SIGINT or SIGTERM stops.`, strings.Join(brokerStrings(), ", "), strings.Join(env
 	opts := agent.Options{Logger: log, Getenv: c.getenv}
 	storeName := "memory"
 	if !*sim {
-		st, err := c.openStore(log)
+		st, err := c.openStore(ctx, log)
 		if err != nil {
 			return err
 		}

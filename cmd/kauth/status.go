@@ -101,7 +101,7 @@ func (c *cli) cachedEntries(ctx context.Context, verbose bool) ([]keyedEntry, st
 			return nil, "file " + dir, nil
 		}
 	}
-	st, err := c.openStore(c.logger(verbose))
+	st, err := c.openStore(context.Background(), c.logger(verbose))
 	if err != nil {
 		return nil, "", err
 	}

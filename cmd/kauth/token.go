@@ -40,13 +40,13 @@ expires_at in RFC 3339 in Korea Standard Time (+09:00).`)
 	if err != nil {
 		return err
 	}
-	s, err := c.newAppClient(b, e, *timeout, *verbose, true)
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	s, err := c.newAppClient(ctx, b, e, *timeout, *verbose, true)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
-	defer cancel()
 	tok, err := s.manager.Token(ctx)
 	if err != nil {
 		return gaveUp(err, *timeout)
@@ -112,13 +112,13 @@ then exits 1 saying what the store holds.`)
 		// the next kauth token issue, which kills it for every holder.
 		return fmt.Errorf("kauth: %s %s: revoke: %s has no token revoke endpoint; a token lives until it expires or a new one is issued", b, e, spec.Display)
 	}
-	s, err := c.newAppClient(b, e, *timeout, *verbose, false)
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	s, err := c.newAppClient(ctx, b, e, *timeout, *verbose, false)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
-	defer cancel()
 	entry, err := s.store.Load(ctx, s.creds.Key())
 	if err != nil && !errors.Is(err, kauth.ErrNotFound) {
 		return fmt.Errorf("kauth: %s %s: revoke: nothing was revoked: the store cannot be read for the token to revoke: %w", b, e, err)
@@ -197,7 +197,9 @@ reused while valid (about 24 h), by this command and the agent alike.`)
 	if err != nil {
 		return err
 	}
-	st, err := c.openStore(c.logger(false))
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	st, err := c.openStore(ctx, c.logger(false))
 	if err != nil {
 		return err
 	}
@@ -217,8 +219,6 @@ reused while valid (about 24 h), by this command and the agent alike.`)
 		return err
 	}
 	defer m.Close()
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
-	defer cancel()
 	key, err := m.Token(ctx)
 	if err != nil {
 		return gaveUp(err, *timeout)
