@@ -141,22 +141,40 @@ func (b *groupBudget) wait(ctx context.Context, c kauth.Credentials) error {
 			return err
 		}
 	}
-	if b.shared != nil {
-		err := b.shared.Wait(ctx)
+	_, err := pace(ctx, c, b.shared, b.lim)
+	return err
+}
+
+// pace waits for a call's turn in shared, if set, else in lim: it fails
+// at once with a rate-limit error if the turn comes after ctx's deadline,
+// and with ctx's error if ctx ends while waiting. queued reports whether
+// the call stood in line (a shared budget's wait, or a delay of lim),
+// which is what the waits metric counts.
+func pace(ctx context.Context, c kauth.Credentials, shared *budget.Shared, lim *rate.Limiter) (queued bool, err error) {
+	if shared != nil {
+		err := shared.Wait(ctx)
 		if errors.Is(err, budget.ErrWouldExceed) {
-			return &kauth.Error{Broker: c.Broker, Env: c.Env, Op: "call", Kind: kauth.ErrRateLimited, Code: "agent", Err: errRateWait}
+			return true, &kauth.Error{Broker: c.Broker, Env: c.Env, Op: "call", Kind: kauth.ErrRateLimited, Code: "agent", Err: errRateWait}
 		}
-		return err
+		return true, err
 	}
-	r := b.lim.Reserve()
+	r := lim.Reserve()
 	if !r.OK() {
-		return errRateWait
+		return false, errRateWait
 	}
-	if err := sleepCtx(ctx, r.Delay(), c); err != nil {
+	d := r.Delay()
+	if d <= 0 {
+		return false, nil
+	}
+	if err := tooLate(ctx, d, c); err != nil {
 		r.Cancel()
-		return err
+		return false, err
 	}
-	return nil
+	if err := sleep(ctx, d); err != nil {
+		r.Cancel()
+		return true, err
+	}
+	return true, nil
 }
 
 // sleepCtx waits d, or fails at once with a rate-limit error if ctx's
@@ -165,10 +183,25 @@ func sleepCtx(ctx context.Context, d time.Duration, c kauth.Credentials) error {
 	if d <= 0 {
 		return nil
 	}
+	if err := tooLate(ctx, d, c); err != nil {
+		return err
+	}
+	return sleep(ctx, d)
+}
+
+// tooLate is the rate-limit error of a wait of d that would outlast ctx's
+// deadline, or nil.
+func tooLate(ctx context.Context, d time.Duration, c kauth.Credentials) error {
 	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < d {
 		return &kauth.Error{Broker: c.Broker, Env: c.Env, Op: "call",
 			Kind: kauth.ErrRateLimited, Code: "agent", RetryAfter: d, Err: errRateWait}
 	}
+	return nil
+}
+
+// sleep waits d on the wall clock, as the limiters count, or until ctx
+// ends.
+func sleep(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

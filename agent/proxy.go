@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/kauth/kauth"
-	"github.com/kauth/kauth/budget"
 )
 
 // strippedHeaders are the credentials a caller might send: the proxy drops
@@ -336,52 +335,15 @@ func (t *limitedTransport) wait(ctx context.Context, pc *proxyCall, group *group
 	if t.a.unpaced {
 		return nil
 	}
-	if group != nil {
-		start := time.Now()
-		err := group.wait(ctx, t.acct.creds)
-		waited := time.Since(start)
-		if pc != nil {
-			pc.waited.Add(int64(waited))
-		}
-		t.a.metrics.waited(t.acct.name, waited.Seconds())
-		return err
-	}
-	if sb := t.acct.shared; sb != nil {
-		start := time.Now()
-		err := sb.Wait(ctx)
-		waited := time.Since(start)
-		if pc != nil {
-			pc.waited.Add(int64(waited))
-		}
-		t.a.metrics.waited(t.acct.name, waited.Seconds())
-		if errors.Is(err, budget.ErrWouldExceed) {
-			return &kauth.Error{Broker: t.acct.creds.Broker, Env: t.acct.creds.Env, Op: "call",
-				Kind: kauth.ErrRateLimited, Code: "agent", Err: errRateWait}
-		}
-		return err
-	}
-	r := t.acct.limiter.Reserve()
-	if !r.OK() {
-		return errRateWait
-	}
-	d := r.Delay()
-	if d <= 0 {
-		return nil
-	}
-	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < d {
-		r.Cancel()
-		return &kauth.Error{Broker: t.acct.creds.Broker, Env: t.acct.creds.Env, Op: "call",
-			Kind: kauth.ErrRateLimited, Code: "agent", RetryAfter: d, Err: errRateWait}
-	}
 	start := time.Now()
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	var err error
-	select {
-	case <-timer.C:
-	case <-ctx.Done():
-		r.Cancel()
-		err = ctx.Err()
+	queued, err := true, error(nil)
+	if group != nil {
+		err = group.wait(ctx, t.acct.creds)
+	} else {
+		queued, err = pace(ctx, t.acct.creds, t.acct.shared, t.acct.limiter)
+	}
+	if !queued {
+		return err
 	}
 	// A canceled wait is queue time too, never broker latency.
 	waited := time.Since(start)
