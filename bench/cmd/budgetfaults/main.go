@@ -27,7 +27,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -37,6 +36,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/kauth/kauth"
+	"github.com/kauth/kauth/bench/internal/benchenv"
 	"github.com/kauth/kauth/brokersim"
 	"github.com/kauth/kauth/budget"
 	"github.com/kauth/kauth/internal/tcpproxy"
@@ -48,7 +48,7 @@ func main() {
 	cycles := flag.Int("cycles", 10, "fault cycles: stall and cut by turns, each followed by a return")
 	fault := flag.Duration("fault", 2*time.Second, "how long each fault lasts")
 	up := flag.Duration("up", 2*time.Second, "how long Redis answers after each fault")
-	redisURL := flag.String("redis", envOr("KAUTH_TEST_REDIS", "redis://127.0.0.1:6379/15"), "the Redis the holders share")
+	redisURL := flag.String("redis", benchenv.Or("KAUTH_TEST_REDIS", "redis://127.0.0.1:6379/15"), "the Redis the holders share")
 	flag.Parse()
 	if *holders < 1 || *cycles < 1 {
 		log.Fatal("budgetfaults: -holders and -cycles must be at least 1")
@@ -230,11 +230,4 @@ func longestGap(ts []time.Time) time.Duration {
 		g = max(g, ts[i].Sub(ts[i-1]))
 	}
 	return g
-}
-
-func envOr(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
 }

@@ -40,6 +40,7 @@ import (
 
 	"github.com/kauth/kauth"
 	"github.com/kauth/kauth/agent"
+	"github.com/kauth/kauth/bench/internal/benchenv"
 	"github.com/kauth/kauth/brokersim"
 	"github.com/kauth/kauth/budget"
 	"github.com/kauth/kauth/internal/agentsim"
@@ -53,7 +54,7 @@ func main() {
 	rate := flag.Float64("rate", 4, "calls a second of the polite client")
 	dur := flag.Duration("for", 30*time.Second, "how long the polite client calls in each round")
 	agents := flag.Int("agents", 1, "1: both clients on one agent; 2: each on its own agent, sharing the budget through Redis")
-	redisURL := flag.String("redis", envOr("KAUTH_TEST_REDIS", "redis://127.0.0.1:6379/15"), "the Redis two agents share")
+	redisURL := flag.String("redis", benchenv.Or("KAUTH_TEST_REDIS", "redis://127.0.0.1:6379/15"), "the Redis two agents share")
 	flag.Parse()
 	if *agents != 1 && *agents != 2 {
 		log.Fatal("-agents: 1 or 2")
@@ -209,11 +210,4 @@ func round(turns, flood int, rate float64, dur time.Duration, agents int, redisU
 	fmt.Printf("| %d | %v | %v | %v | %v | %d (%d failed) | %.1f | %d |\n", turns, q(0.5), q(0.9), q(0.99), took[len(took)-1].Round(time.Millisecond),
 		len(took), failed, hostilePerSec, st.RateLimited)
 	return nil
-}
-
-func envOr(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
 }

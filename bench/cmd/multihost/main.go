@@ -37,6 +37,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/kauth/kauth"
+	"github.com/kauth/kauth/bench/internal/benchenv"
 	"github.com/kauth/kauth/brokersim"
 	"github.com/kauth/kauth/budget"
 )
@@ -45,7 +46,7 @@ func main() {
 	agentsFlag := flag.String("agents", "2,4", "comma-separated numbers of agents to run, one round each")
 	envFlag := flag.String("env", "mock", "KIS env whose limits apply: mock (2 calls/s) or real (20/s)")
 	dur := flag.Duration("for", 10*time.Second, "how long each round drives the bots")
-	redisURL := flag.String("redis", envOr("KAUTH_TEST_REDIS", "redis://127.0.0.1:6379/15"), "the Redis the agents share")
+	redisURL := flag.String("redis", benchenv.Or("KAUTH_TEST_REDIS", "redis://127.0.0.1:6379/15"), "the Redis the agents share")
 	flag.Parse()
 	env, err := kauth.ParseEnv(*envFlag)
 	if err != nil {
@@ -86,13 +87,6 @@ func defaultRate(e kauth.Env) float64 {
 		return 18
 	}
 	return 1.8
-}
-
-func envOr(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
 }
 
 func redacted(u string) string {
