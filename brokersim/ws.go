@@ -195,6 +195,11 @@ func (s *Server) DropWS(b kauth.Broker, e kauth.Env, appKey string) int {
 	if sess == nil {
 		return 0
 	}
+	// The broker forgets a dropped connection at once: a client that
+	// reconnects right away must not meet it as a second session of the
+	// app key (OPSP8996 ALREADY IN USE) because its handler has not run
+	// its unbind yet.
+	sess.unbind()
 	sess.conn.CloseNow()
 	return 1
 }
