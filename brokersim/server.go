@@ -316,13 +316,19 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // clients that join absolute paths onto a domain (pykis calls
 // urljoin(domain, "/oauth2/tokenP"), which drops any path prefix), so each
 // environment needs a port of its own. The simulator's controls are served
-// under /_sim/ here too. It shares the Server's apps, tokens, clock and
+// under /_sim/ here too, and the broker's WebSocket at the paths the
+// broker serves it (KIS at any path, e.g. /tryitout/H0STCNT0; Kiwoom at
+// /api/dostk/websocket; Toss at /ws/v1). It shares the Server's apps, tokens, clock and
 // counters with ServeHTTP.
 func (s *Server) Handler(b kauth.Broker, e kauth.Env) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := r.URL.Path
 		if p == "/_sim" || strings.HasPrefix(p, "/_sim/") {
 			s.serveControl(w, r)
+			return
+		}
+		if isWebSocket(r) {
+			s.serveWSAt(w, r, b, e, p)
 			return
 		}
 		s.serveBroker(w, r, b, e, p)

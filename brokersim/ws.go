@@ -475,9 +475,7 @@ func isWebSocket(r *http.Request) bool {
 	return strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
 }
 
-// serveWS serves a WebSocket upgrade: KIS at its env's root (any path
-// below it; the official samples connect to the bare domain or to
-// /tryitout/<tr_id>), Kiwoom at /api/dostk/websocket.
+// serveWS serves a WebSocket upgrade at /BROKER/ENV/….
 func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	parts := strings.SplitN(strings.TrimPrefix(r.URL.Path, "/"), "/", 3)
 	if len(parts) < 2 {
@@ -485,13 +483,25 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	b, e := kauth.Broker(parts[0]), kauth.Env(parts[1])
+	if e != kauth.Real && e != kauth.Mock {
+		notFound(w, r)
+		return
+	}
 	rest := "/"
 	if len(parts) == 3 {
 		rest += parts[2]
 	}
+	s.serveWSAt(w, r, b, e, rest)
+}
+
+// serveWSAt serves a WebSocket upgrade of broker b at env e for the path
+// rest below the env's root: KIS at any path (its server ignores the path:
+// the official kis_auth.py dials "/tryitout", python-kis
+// "/tryitout/<tr_id>", the older samples the bare domain), Kiwoom at
+// /api/dostk/websocket (Kiwoom-REST-API, kiwoom/core/ws_client.py), Toss at
+// /ws/v1.
+func (s *Server) serveWSAt(w http.ResponseWriter, r *http.Request, b kauth.Broker, e kauth.Env, rest string) {
 	switch {
-	case e != kauth.Real && e != kauth.Mock:
-		notFound(w, r)
 	case b == kauth.KIS:
 		s.serveKISWS(w, r, e)
 	case b == kauth.Kiwoom && rest == "/api/dostk/websocket":
