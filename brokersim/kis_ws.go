@@ -232,35 +232,123 @@ func (ws *wsSession) kisHandle(data []byte) bool {
 // kisFrames builds one data frame per price topic. Execution-notice topics
 // tick only when an execution happens (NotifyExecution).
 func (ws *wsSession) kisFrames(topics []string) [][]byte {
-	now := kstStamp(ws.s.Now(), "150405")
+	now := ws.s.Now()
+	stepped := make(map[string]bool)
 	var out [][]byte
 	for _, t := range topics {
 		trID, code, _ := strings.Cut(t, "|")
-		price := 10000
-		if st, ok := stocks[code]; ok {
-			price = st.price
-		}
 		var f []string
 		switch trID {
 		case kisTradeTR:
-			f = zeros(kisTradeFieldCount)
-			f[0], f[1], f[2], f[3] = code, now, strconv.Itoa(price), "3"
-			f[10], f[11] = strconv.Itoa(price+100), strconv.Itoa(price)
-			f[12], f[13] = "1", strconv.Itoa(ws.next(t)) // 체결거래량, 누적거래량
+			f = kisTradeRecord(ws.market(code, now, stepped))
 		case kisQuoteTR:
-			f = zeros(kisQuoteFieldCount)
-			f[0], f[1] = code, now
-			for i := range 10 {
-				f[3+i] = strconv.Itoa(price + 100*(i+1))
-				f[13+i] = strconv.Itoa(price - 100*i)
-			}
-			f[53] = strconv.Itoa(ws.next(t)) // 누적거래량
+			f = kisQuoteRecord(ws.market(code, now, stepped))
 		default:
 			continue
 		}
 		out = append(out, []byte("0|"+trID+"|001|"+strings.Join(f, "^")))
 	}
 	return out
+}
+
+// kisTradeRecord is one H0STCNT0 (국내주식 실시간체결가) record: the 46
+// fields in the order of the official sample's column list
+// (koreainvestment/open-trading-api,
+// examples_llm/domestic_stock/ccnl_krx/ccnl_krx.py). python-kis parses them
+// by position (Soju06/python-kis, pykis/api/websocket/price.py,
+// KisDomesticRealtimePrice): it reads the times 1, 24, 27 and 30 as HHMMSS
+// after the business date 33 (YYYYMMDD), the sign 3 as 0…5, and looks the
+// first character of 34 (NEW_MKOP_CLS_CODE) up in {1,2,3,4}.
+func kisTradeRecord(q quote) []string {
+	askTotal, bidTotal := q.totals()
+	strength := q.strength()
+	ccld := "5" // CCLD_DVSN 1 매수, 3 장전, 5 매도
+	if q.buy {
+		ccld = "1"
+	}
+	return []string{
+		q.code,                     // 0 MKSC_SHRN_ISCD 유가증권 단축 종목코드
+		q.at,                       // 1 STCK_CNTG_HOUR 주식 체결 시간
+		itoa(q.price),              // 2 STCK_PRPR 주식 현재가
+		q.sign(),                   // 3 PRDY_VRSS_SIGN 전일 대비 부호
+		itoa(q.change()),           // 4 PRDY_VRSS 전일 대비
+		q.rate(),                   // 5 PRDY_CTRT 전일 대비율
+		itoa64(q.avgPrice()),       // 6 WGHN_AVRG_STCK_PRC 가중 평균 주식 가격
+		itoa(q.open),               // 7 STCK_OPRC 주식 시가
+		itoa(q.high),               // 8 STCK_HGPR 주식 최고가
+		itoa(q.low),                // 9 STCK_LWPR 주식 최저가
+		itoa(q.ask(0)),             // 10 ASKP1 매도호가1
+		itoa(q.bid(0)),             // 11 BIDP1 매수호가1
+		itoa(q.qty),                // 12 CNTG_VOL 체결 거래량
+		itoa64(q.vol),              // 13 ACML_VOL 누적 거래량
+		itoa64(q.amount),           // 14 ACML_TR_PBMN 누적 거래 대금
+		itoa(q.sellCnt),            // 15 SELN_CNTG_CSNU 매도 체결 건수
+		itoa(q.buyCnt),             // 16 SHNU_CNTG_CSNU 매수 체결 건수
+		itoa(q.buyCnt - q.sellCnt), // 17 NTBY_CNTG_CSNU 순매수 체결 건수
+		strength,                   // 18 CTTR 체결강도
+		itoa64(q.sellQty),          // 19 SELN_CNTG_SMTN 총 매도 수량
+		itoa64(q.buyQty),           // 20 SHNU_CNTG_SMTN 총 매수 수량
+		ccld,                       // 21 CCLD_DVSN 체결구분
+		pct(q.buyQty, q.vol),       // 22 SHNU_RATE 매수비율
+		pct(q.vol, q.prevVol()),    // 23 PRDY_VOL_VRSS_ACML_VOL_RATE 전일 거래량 대비 등락율
+		q.openAt,                   // 24 OPRC_HOUR 시가 시간
+		signOf(q.price - q.open),   // 25 OPRC_VRSS_PRPR_SIGN 시가대비구분
+		itoa(q.price - q.open),     // 26 OPRC_VRSS_PRPR 시가대비
+		q.highAt,                   // 27 HGPR_HOUR 최고가 시간
+		signOf(q.price - q.high),   // 28 HGPR_VRSS_PRPR_SIGN 고가대비구분
+		itoa(q.price - q.high),     // 29 HGPR_VRSS_PRPR 고가대비
+		q.lowAt,                    // 30 LWPR_HOUR 최저가 시간
+		signOf(q.price - q.low),    // 31 LWPR_VRSS_PRPR_SIGN 저가대비구분
+		itoa(q.price - q.low),      // 32 LWPR_VRSS_PRPR 저가대비
+		q.date,                     // 33 BSOP_DATE 영업 일자
+		"20",                       // 34 NEW_MKOP_CLS_CODE 신 장운영 구분 코드 (2: 장중, 0: 보통)
+		"N",                        // 35 TRHT_YN 거래정지 여부
+		itoa(q.askQty(0)),          // 36 ASKP_RSQN1 매도호가 잔량1
+		itoa(q.bidQty(0)),          // 37 BIDP_RSQN1 매수호가 잔량1
+		itoa64(askTotal),           // 38 TOTAL_ASKP_RSQN 총 매도호가 잔량
+		itoa64(bidTotal),           // 39 TOTAL_BIDP_RSQN 총 매수호가 잔량
+		pct(q.vol, q.shares),       // 40 VOL_TNRT 거래량 회전율
+		itoa64(q.prevVol()),        // 41 PRDY_SMNS_HOUR_ACML_VOL 전일 동시간 누적 거래량
+		pct(q.vol, q.prevVol()),    // 42 PRDY_SMNS_HOUR_ACML_VOL_RATE 전일 동시간 누적 거래량 비율
+		"0",                        // 43 HOUR_CLS_CODE 시간 구분 코드 (0: 장중)
+		"0",                        // 44 MRKT_TRTM_CLS_CODE 임의종료구분코드
+		itoa(q.prev),               // 45 VI_STND_PRC 정적VI발동기준가
+	}
+}
+
+// kisQuoteRecord is one H0STASP0 (국내주식 실시간호가) record: the 59 fields
+// of the official sample's column list (koreainvestment/open-trading-api,
+// examples_llm/domestic_stock/asking_price_krx/asking_price_krx.py).
+// python-kis reads 1 as HHMMSS, the asks from 3 and the bids from 13 with
+// their quantities from 23 and 33 (Soju06/python-kis,
+// pykis/api/websocket/order_book.py, KisDomesticRealtimeOrderbook).
+func kisQuoteRecord(q quote) []string {
+	f := make([]string, 0, kisQuoteFieldCount)
+	f = append(f, q.code, q.at, "0") // MKSC_SHRN_ISCD, BSOP_HOUR, HOUR_CLS_CODE (0: 장중)
+	for i := range 10 {
+		f = append(f, itoa(q.ask(i))) // ASKP1…10
+	}
+	for i := range 10 {
+		f = append(f, itoa(q.bid(i))) // BIDP1…10
+	}
+	for i := range 10 {
+		f = append(f, itoa(q.askQty(i))) // ASKP_RSQN1…10
+	}
+	for i := range 10 {
+		f = append(f, itoa(q.bidQty(i))) // BIDP_RSQN1…10
+	}
+	askTotal, bidTotal := q.totals()
+	f = append(f,
+		itoa64(askTotal), itoa64(bidTotal), // TOTAL_ASKP_RSQN, TOTAL_BIDP_RSQN
+		"0", "0", // OVTM_TOTAL_ASKP_RSQN, OVTM_TOTAL_BIDP_RSQN (시간외)
+		itoa(q.price), itoa(q.qty), itoa64(q.vol), // ANTC_CNPR, ANTC_CNQN, ANTC_VOL (예상 체결)
+		itoa(q.change()), q.sign(), q.rate(), // ANTC_CNTG_VRSS, ANTC_CNTG_VRSS_SIGN, ANTC_CNTG_PRDY_CTRT
+		itoa64(q.vol),                             // ACML_VOL 누적 거래량
+		itoa((q.n*7)%41-20), itoa((q.n*11)%41-20), // TOTAL_ASKP_RSQN_ICDC, TOTAL_BIDP_RSQN_ICDC
+		"0", "0", // OVTM_TOTAL_ASKP_ICDC, OVTM_TOTAL_BIDP_ICDC
+		"0", // STCK_DEAL_CLS_CODE 주식 매매 구분 코드
+	)
+	return f
 }
 
 // NotifyExecution sends a KIS execution notice (H0STCNI0, or H0STCNI9 on

@@ -136,8 +136,8 @@ func TestKISWebSocketSubscribeAndFrames(t *testing.T) {
 		t.Fatalf("frame = %q; want 0|H0STCNT0|001|…", f)
 	}
 	fields := strings.Split(parts[3], "^")
-	if len(fields) != 46 || fields[0] != "005930" || fields[2] != "71000" || fields[13] != "1" {
-		t.Errorf("fields = %d %v; want 46 fields for 005930 at 71000, volume 1", len(fields), fields[:4])
+	if len(fields) != 46 || fields[0] != "005930" || fields[13] != fields[12] {
+		t.Errorf("fields = %d %v; want 46 fields for 005930, the first trade the whole volume", len(fields), fields[:4])
 	}
 	send(t, c, kisSub(key, "2", "H0STCNT0", "005930"))
 	if a := answer(t, c); a.Body.MsgCd != "OPSP0001" || a.Body.RtCd != "0" {

@@ -264,10 +264,11 @@ type wsSession struct {
 	frame func(topics []string) [][]byte
 
 	mu         sync.Mutex
-	id         *appID          // the app, once bound
-	topics     map[string]bool // "tr_id|tr_key" or "type|item"
-	seq        map[string]int  // per-topic frame counter (cumulative volume)
-	pending    int             // keep-alives sent and not echoed
+	id         *appID            // the app, once bound
+	topics     map[string]bool   // "tr_id|tr_key" or "type|item"
+	seq        map[string]int    // per-topic frame counter
+	quotes     map[string]*quote // the market each code shows this session (market.go)
+	pending    int               // keep-alives sent and not echoed
 	stallUntil time.Time
 	key, iv    string // KIS: AES-256 key and iv of execution notices
 }
