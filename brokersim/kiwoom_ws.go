@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -219,7 +218,8 @@ var kiwoomNames = map[string]string{"0B": "주식체결", "0D": "주식호가잔
 // kiwoomFrames builds one REAL frame holding an entry per market-data
 // topic (account types 00 and 04 tick only on orders).
 func (ws *wsSession) kiwoomFrames(topics []string) [][]byte {
-	now := kstStamp(ws.s.Now(), "150405")
+	now := ws.s.Now()
+	stepped := make(map[string]bool)
 	type entry struct {
 		Type   string            `json:"type"`
 		Name   string            `json:"name"`
@@ -229,29 +229,152 @@ func (ws *wsSession) kiwoomFrames(topics []string) [][]byte {
 	var data []entry
 	for _, t := range topics {
 		typ, item, _ := strings.Cut(t, "|")
-		if typ == "00" || typ == "04" {
+		var v map[string]string
+		switch typ {
+		case "0B", "0A":
+			v = kiwoomTradeValues(ws.market(item, now, stepped))
+		case "0D":
+			v = kiwoomBookValues(ws.market(item, now, stepped))
+		default:
 			continue
 		}
-		price := 10000
-		if st, ok := stocks[item]; ok {
-			price = st.price
-		}
-		data = append(data, entry{Type: typ, Name: kiwoomNames[typ], Item: item, Values: map[string]string{
-			"20": now,                          // 체결시간
-			"10": "+" + strconv.Itoa(price),    // 현재가
-			"11": "0",                          // 전일대비
-			"12": "0.00",                       // 등락율
-			"15": "+1",                         // 거래량
-			"13": strconv.Itoa(ws.next(t)),     // 누적거래량
-			"27": "+" + strconv.Itoa(price+10), // 최우선매도호가
-			"28": "+" + strconv.Itoa(price),    // 최우선매수호가
-		}})
+		data = append(data, entry{Type: typ, Name: kiwoomNames[typ], Item: item, Values: v})
 	}
 	if len(data) == 0 {
 		return nil
 	}
 	b, _ := json.Marshal(map[string]any{"trnm": "REAL", "data": data})
 	return [][]byte{b}
+}
+
+// kiwoomSigned writes a price as Kiwoom's real-time values do: "+" above
+// the previous close, "-" below, bare when unchanged.
+func kiwoomSigned(v, prev int) string {
+	switch {
+	case v > prev:
+		return "+" + itoa(v)
+	case v < prev:
+		return "-" + itoa(v)
+	}
+	return itoa(v)
+}
+
+// plus writes a signed difference with its "+" or "-".
+func plus(d int64) string {
+	if d > 0 {
+		return "+" + itoa64(d)
+	}
+	return itoa64(d)
+}
+
+func plusPct(a, b int64) string {
+	r := pct(a, b)
+	if a > 0 {
+		return "+" + r
+	}
+	return r
+}
+
+// kiwoomTradeValues are the values of a 0B (주식체결) item, by the field
+// numbers of Kiwoom's REST API guide (국내주식 WEBSOCKET 실시간시세,
+// 주식체결 0B: "20" 체결시간, "10" 현재가, "11" 전일대비, "12" 등락율, "27"
+// (최우선)매도호가, "28" (최우선)매수호가, "15" 거래량 (+ 매수체결, - 매도체결),
+// "13" 누적거래량, "14" 누적거래대금 (백만원), "16"-"18" 시가/고가/저가, "25"
+// 전일대비기호, … "9081" 거래소구분); 0A (주식기세) shares the layout.
+func kiwoomTradeValues(q quote) map[string]string {
+	p := q.prev
+	qty := int64(q.qty)
+	signedQty := "+" + itoa64(qty)
+	if !q.buy {
+		signedQty = "-" + itoa64(qty)
+	}
+	prevVol := q.prevVol()
+	net := q.buyQty - q.sellQty
+	single := int64(q.qty) * int64(q.price)
+	sellOne, buyOne := "0", itoa64(qty)
+	if !q.buy {
+		sellOne, buyOne = itoa64(qty), "0"
+		single = -single
+	}
+	return map[string]string{
+		"20":   q.at,                                    // 체결시간
+		"10":   kiwoomSigned(q.price, p),                // 현재가
+		"11":   plus(int64(q.change())),                 // 전일대비
+		"12":   plusPct(int64(q.change()), int64(p)),    // 등락율
+		"27":   kiwoomSigned(q.ask(0), p),               // (최우선)매도호가
+		"28":   kiwoomSigned(q.bid(0), p),               // (최우선)매수호가
+		"15":   signedQty,                               // 거래량
+		"13":   itoa64(q.vol),                           // 누적거래량
+		"14":   itoa64(q.amount / 1_000_000),            // 누적거래대금 (백만원)
+		"16":   kiwoomSigned(q.open, p),                 // 시가
+		"17":   kiwoomSigned(q.high, p),                 // 고가
+		"18":   kiwoomSigned(q.low, p),                  // 저가
+		"25":   q.sign(),                                // 전일대비기호
+		"26":   plus(q.vol - prevVol),                   // 전일거래량대비(계약,주)
+		"29":   plus(q.amount - prevVol*int64(p)),       // 거래대금증감
+		"30":   pct(q.vol, prevVol),                     // 전일거래량대비(비율)
+		"31":   pct(q.vol, q.shares),                    // 거래회전율
+		"32":   "0",                                     // 거래비용
+		"228":  q.strength(),                            // 체결강도
+		"311":  itoa64(q.shares * int64(q.price) / 1e8), // 시가총액(억)
+		"290":  "2",                                     // 장구분 (2: 장중)
+		"691":  "0",                                     // K.O 접근도
+		"567":  "000000",                                // 상한가발생시간
+		"568":  "000000",                                // 하한가발생시간
+		"851":  pct(q.vol, prevVol),                     // 전일 동시간 거래량 비율
+		"1890": q.openAt,                                // 시가시간
+		"1891": q.highAt,                                // 고가시간
+		"1892": q.lowAt,                                 // 저가시간
+		"1030": itoa64(q.sellQty),                       // 매도체결량
+		"1031": itoa64(q.buyQty),                        // 매수체결량
+		"1032": pct(q.buyQty, q.vol),                    // 매수비율
+		"1071": itoa(q.sellCnt),                         // 매도체결건수
+		"1072": itoa(q.buyCnt),                          // 매수체결건수
+		"1313": plus(single),                            // 순간거래대금
+		"1315": sellOne,                                 // 매도체결량_단건
+		"1316": buyOne,                                  // 매수체결량_단건
+		"1314": plus(net),                               // 순매수체결량
+		"1497": "0",                                     // CFD증거금
+		"1498": "0",                                     // 유지증거금
+		"620":  itoa64(q.avgPrice()),                    // 당일거래평균가
+		"732":  "0",                                     // CFD거래비용
+		"852":  "0",                                     // 대주거래비용
+		"9081": "1",                                     // 거래소구분 (1: KRX)
+	}
+}
+
+// kiwoomBookValues are the values of a 0D (주식호가잔량) item, by the field
+// numbers of Kiwoom's REST API guide (국내주식 WEBSOCKET 실시간시세,
+// 주식호가잔량 0D): "21" 호가시간, "41"-"50" 매도호가1-10, "51"-"60"
+// 매수호가1-10, "61"-"70" 매도호가수량1-10, "71"-"80" 매수호가수량1-10,
+// "81"-"90" and "91"-"100" their changes, "121"/"125" 매도/매수호가총잔량
+// with "122"/"126" their changes, "23"/"24" 예상체결가/수량, "128"/"138"
+// 순매수/순매도잔량, "129"/"139" 매수/매도비율, "13" 누적거래량.
+func kiwoomBookValues(q quote) map[string]string {
+	p := q.prev
+	v := map[string]string{
+		"21": q.at, // 호가시간
+		"13": itoa64(q.vol),
+	}
+	for i := range 10 {
+		v[itoa(41+i)] = kiwoomSigned(q.ask(i), p)
+		v[itoa(51+i)] = kiwoomSigned(q.bid(i), p)
+		v[itoa(61+i)] = itoa(q.askQty(i))
+		v[itoa(71+i)] = itoa(q.bidQty(i))
+		v[itoa(81+i)] = plus(int64((q.n*7+i)%21 - 10))
+		v[itoa(91+i)] = plus(int64((q.n*11+i)%21 - 10))
+	}
+	ask, bid := q.totals()
+	v["121"], v["122"] = itoa64(ask), plus(int64((q.n*7)%41-20))                       // 매도호가총잔량, 직전대비
+	v["125"], v["126"] = itoa64(bid), plus(int64((q.n*11)%41-20))                      // 매수호가총잔량, 직전대비
+	v["23"], v["24"] = kiwoomSigned(q.price, p), itoa(q.qty)                           // 예상체결가, 예상체결수량
+	v["200"], v["201"] = plus(int64(q.change())), plusPct(int64(q.change()), int64(p)) // 예상체결가 전일종가대비, 등락율
+	v["238"] = q.sign()                                                                // 예상체결가 전일종가대비기호
+	v["128"], v["138"] = plus(bid-ask), plus(ask-bid)                                  // 순매수잔량, 순매도잔량
+	v["129"], v["139"] = pct(bid, ask+bid), pct(ask, ask+bid)                          // 매수비율, 매도비율
+	v["215"] = "2"                                                                     // 장운영구분 (2: 장중)
+	v["9081"] = "1"                                                                    // 거래소구분 (1: KRX)
+	return v
 }
 
 // cancelAfterFlush closes the session once what is queued has been

@@ -67,7 +67,7 @@ func TestKiwoomWebSocket(t *testing.T) {
 	}
 	sim.Tick()
 	m := kiwoomRecv(t, c)
-	if m.Trnm != "REAL" || len(m.Data) != 2 || m.Data[0].Item != "000660" || m.Data[1].Type != "0B" || m.Data[1].Values["10"] != "+71000" {
+	if m.Trnm != "REAL" || len(m.Data) != 2 || m.Data[0].Item != "000660" || m.Data[1].Type != "0B" || m.Data[1].Values["10"] != "+71100" {
 		t.Errorf("REAL = %+v", m)
 	}
 	send(t, c, kiwoomReg("REG", "1", []string{"035420", "000270"}, []string{"0B"}))

@@ -9,8 +9,8 @@ import (
 )
 
 // quote is the market of one stock as one WebSocket session sees it: the
-// price walks a few ticks around the previous close, and every trade adds
-// to the day's totals, so that the real-time frames agree with each other
+// price walks a few price units around the previous close, every tick is
+// one trade of one share, and every trade adds to the day's totals, so that the real-time frames agree with each other
 // (cumulative volume grows, high ≥ price ≥ low, asks above bids).
 type quote struct {
 	code            string
@@ -59,7 +59,9 @@ func (q *quote) step(now time.Time) {
 	if q.price < q.low {
 		q.low, q.lowAt = q.price, q.at
 	}
-	q.qty = 1 + (q.n*37)%97
+	// One share a trade: a topic's cumulative volume then counts its
+	// frames, which clients and tests use as a sequence number.
+	q.qty = 1
 	q.buy = q.price > old || (q.price == old && q.n%2 == 1)
 	q.vol += int64(q.qty)
 	q.amount += int64(q.qty) * int64(q.price)

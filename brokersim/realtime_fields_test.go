@@ -176,3 +176,111 @@ func mustHHMMSS(s string) time.Time {
 	}
 	return t
 }
+
+// kiwoomPrice reads a Kiwoom real-time price: "+71100", "-70900" or
+// "71000", the sign telling its side of the previous close.
+func kiwoomPrice(t *testing.T, what, s string, prev int) int {
+	t.Helper()
+	v := atoi(t, what, strings.TrimLeft(s, "+-"))
+	switch {
+	case strings.HasPrefix(s, "+") && v <= prev, strings.HasPrefix(s, "-") && v >= prev,
+		!strings.HasPrefix(s, "+") && !strings.HasPrefix(s, "-") && v != prev:
+		t.Errorf("%s = %q; its sign disagrees with the previous close %d", what, s, prev)
+	}
+	return v
+}
+
+// TestKiwoomRealtimeFieldsArePlausible checks the REAL items of types 0B
+// (주식체결) and 0D (주식호가잔량): every documented field is there with a
+// value of its kind, and the values agree with each other across frames.
+func TestKiwoomRealtimeFieldsArePlausible(t *testing.T) {
+	at := time.Date(2025, 1, 3, 0, 30, 0, 0, time.UTC) // 09:30 KST
+	sim, ts := wsSim(t, func(s *brokersim.Server) { s.Clock = brokersim.StartAt(at) })
+	tok := kiwoomToken(t, ts)
+	c := dial(t, wsURL(ts, kauth.Kiwoom, kauth.Mock, "/api/dostk/websocket"))
+	send(t, c, []byte(`{"trnm":"LOGIN","token":"`+tok+`"}`))
+	if m := kiwoomRecv(t, c); m.ReturnCode != 0 {
+		t.Fatalf("login = %+v", m)
+	}
+	send(t, c, kiwoomReg("REG", "1", []string{"005930"}, []string{"0B", "0D"}))
+	if m := kiwoomRecv(t, c); m.ReturnCode != 0 {
+		t.Fatalf("REG = %+v", m)
+	}
+	trade := []string{"20", "10", "11", "12", "27", "28", "15", "13", "14", "16", "17", "18", "25", "26", "29", "30", "31", "32",
+		"228", "311", "290", "691", "567", "568", "851", "1890", "1891", "1892", "1030", "1031", "1032", "1071", "1072",
+		"1313", "1315", "1316", "1314", "1497", "1498", "620", "732", "852", "9081"}
+	book := []string{"21", "121", "122", "125", "126", "23", "24", "128", "129", "138", "139", "13"}
+	for i := range 10 {
+		book = append(book, strconv.Itoa(41+i), strconv.Itoa(51+i), strconv.Itoa(61+i), strconv.Itoa(71+i), strconv.Itoa(81+i), strconv.Itoa(91+i))
+	}
+	const prev = 71000
+	lastVol := 0
+	for tickNo := range 12 {
+		sim.Tick()
+		m := kiwoomRecv(t, c)
+		if m.Trnm != "REAL" || len(m.Data) != 2 {
+			t.Fatalf("frame = %+v; want REAL with a 0B and a 0D item", m)
+		}
+		var tv, bv map[string]string
+		for _, d := range m.Data {
+			switch d.Type {
+			case "0B":
+				tv = d.Values
+			case "0D":
+				bv = d.Values
+			}
+		}
+		if tv == nil || bv == nil {
+			t.Fatalf("items = %+v; want types 0B and 0D", m.Data)
+		}
+		for _, set := range []struct {
+			name   string
+			fields []string
+			v      map[string]string
+		}{{"0B", trade, tv}, {"0D", book, bv}} {
+			for _, f := range set.fields {
+				v, ok := set.v[f]
+				switch {
+				case !ok || v == "":
+					t.Errorf("%s field %s missing", set.name, f)
+				case f == "20" || f == "21" || f == "1890" || f == "1891" || f == "1892" || f == "567" || f == "568":
+					if !hhmmss.MatchString(v) {
+						t.Errorf("%s field %s = %q; want HHMMSS", set.name, f, v)
+					}
+				case !regexp.MustCompile(`^[+-]?\d+(\.\d+)?$`).MatchString(v):
+					t.Errorf("%s field %s = %q; want a number", set.name, f, v)
+				}
+			}
+		}
+		if tv["20"] != at.In(kauth.KST).Format("150405") && tv["20"] != at.Add(time.Second).In(kauth.KST).Format("150405") {
+			t.Errorf("체결시간 = %s; want the simulator's KST time", tv["20"])
+		}
+		price := kiwoomPrice(t, "현재가", tv["10"], prev)
+		if d := atoi(t, "전일대비", strings.TrimPrefix(tv["11"], "+")); price-d != prev {
+			t.Errorf("현재가 %d - 전일대비 %d != %d", price, d, prev)
+		}
+		high, low := kiwoomPrice(t, "고가", tv["17"], prev), kiwoomPrice(t, "저가", tv["18"], prev)
+		if !(high >= price && price >= low) {
+			t.Errorf("high %d, price %d, low %d", high, price, low)
+		}
+		ask, bid := kiwoomPrice(t, "매도호가", tv["27"], prev), kiwoomPrice(t, "매수호가", tv["28"], prev)
+		if ask <= bid {
+			t.Errorf("best ask %d <= best bid %d", ask, bid)
+		}
+		qty := atoi(t, "거래량", strings.TrimLeft(tv["15"], "+-"))
+		vol := atoi(t, "누적거래량", tv["13"])
+		if vol != lastVol+qty || bv["13"] != tv["13"] {
+			t.Errorf("tick %d: cumulative %d after %d with a trade of %d (0D says %s)", tickNo, vol, lastVol, qty, bv["13"])
+		}
+		lastVol = vol
+		for i := range 10 {
+			a, b := kiwoomPrice(t, "ask", bv[strconv.Itoa(41+i)], prev), kiwoomPrice(t, "bid", bv[strconv.Itoa(51+i)], prev)
+			if i == 0 && (a != ask || b != bid) {
+				t.Errorf("0D best %d/%d; 0B says %d/%d", a, b, ask, bid)
+			}
+			if i > 0 && (a <= kiwoomPrice(t, "ask", bv[strconv.Itoa(40+i)], prev) || b >= kiwoomPrice(t, "bid", bv[strconv.Itoa(50+i)], prev)) {
+				t.Errorf("0D ladder level %d not ordered", i+1)
+			}
+		}
+	}
+}
