@@ -38,6 +38,10 @@ type simBroker struct {
 	callHeaders []string
 	// callsPerSecond is the igw family's published call limit per app key.
 	callsPerSecond int
+	// outBlock names the block of the igw call's answer (LS:
+	// "t1102OutBlock"); its request block is the same name with InBlock.
+	// Empty means "OutBlock".
+	outBlock string
 }
 
 // simBrokers lists the brokers the simulator serves, in display order.
@@ -75,6 +79,8 @@ var simBrokers = []simBroker{
 		callHeaders: []string{"tr_cd", "tr_cont", "tr_cont_key"},
 		// LS limits each TR per second: t1102 3 TPS.
 		callsPerSecond: 3,
+		// 응답 Body: t1102OutBlock (요청 Body: t1102InBlock).
+		outBlock: "t1102OutBlock",
 	},
 	{
 		name:   "db",

@@ -2,10 +2,12 @@ package brokersim
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"mime"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/kauth/kauth"
@@ -42,8 +44,14 @@ func igwTokenError(w http.ResponseWriter, status int, code, desc string) {
 	writeJSON(w, status, body)
 }
 
-// igwForm reads a form-encoded body; a JSON body is refused as the gateway
-// does (its token pages require application/x-www-form-urlencoded).
+// igwForm reads the parameters of a token or revoke call: the form body
+// and the query string, as the gateway takes them from either. Its pages
+// document a form body, and clients send the same parameters as a query
+// string with an empty form body and are served (kimpro82/MyInvestmentModules,
+// eBest_OpenAPI/OAuth.py: requests.post(URL, headers=header, params=param)
+// with content-type application/x-www-form-urlencoded). A body value wins
+// over a query value of the same name. A JSON body is refused as the
+// gateway does (its token pages require application/x-www-form-urlencoded).
 func igwForm(r *http.Request) (url.Values, bool) {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "application/x-www-form-urlencoded" {
@@ -52,7 +60,7 @@ func igwForm(r *http.Request) (url.Values, bool) {
 	if err := r.ParseForm(); err != nil {
 		return nil, false
 	}
-	return r.PostForm, true
+	return r.Form, true
 }
 
 // igwCheckAppLocked checks appkey and appsecretkey: IGW00103 for an
@@ -244,10 +252,56 @@ func (s *Server) igwProtected(w http.ResponseWriter, r *http.Request, e kauth.En
 	}
 	body := map[string]any{"rsp_cd": code, "rsp_msg": msg}
 	if code == "00000" {
-		body["OutBlock"] = map[string]any{"shcode": "005930", "hname": "삼성전자", "price": 70500}
+		in := sb.outBlock
+		if in == "" {
+			in = "OutBlock"
+		}
+		body[in] = igwQuote(r, strings.TrimSuffix(in, "OutBlock")+"InBlock")
 	}
 	raw, _ := json.Marshal(body)
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)
 	w.Write(raw)
+}
+
+// igwQuote answers a price quote for the code (shcode) the request's
+// inBlock names, 005930 if it names none. The fields are those of LS's
+// t1102OutBlock (REST[주식] 시세, 주식현재가(시세)조회 t1102: hname, price,
+// sign, change, diff, volume, recprice, avg, uplmtprice, dnlmtprice, open,
+// high, low, shcode …), numbers as numbers, diff as LS prints it ("000.44").
+func igwQuote(r *http.Request, inBlock string) map[string]any {
+	var req map[string]struct {
+		Shcode string `json:"shcode"`
+	}
+	code := "005930"
+	if json.NewDecoder(r.Body).Decode(&req) == nil && req[inBlock].Shcode != "" {
+		code = req[inBlock].Shcode
+	}
+	st, ok := stocks[code]
+	if !ok {
+		st = stock{code: code, name: code, price: 10000, upper: 13000, lower: 7000, shares: 100_000_000}
+	}
+	return map[string]any{
+		"hname":      st.name,
+		"price":      st.price,
+		"sign":       "3",
+		"change":     st.prevDiff,
+		"diff":       fmt.Sprintf("%06.2f", 0.0),
+		"volume":     12345678,
+		"recprice":   st.price,
+		"avg":        st.price,
+		"uplmtprice": st.upper,
+		"dnlmtprice": st.lower,
+		"jnilvolume": 11111111,
+		"volumediff": 1234567,
+		"open":       st.price,
+		"opentime":   "090000",
+		"high":       st.price,
+		"hightime":   "090000",
+		"low":        st.price,
+		"lowtime":    "090000",
+		"listing":    st.shares / 1000,
+		"memedan":    "00001",
+		"shcode":     st.code,
+	}
 }
