@@ -182,7 +182,8 @@ KIS_BASE_URL=http://127.0.0.1:PORT/kis/mock.
 
 %s also serve that environment at the root of a port of its own (e.g.
 --kis-mock 127.0.0.1:29443), for clients that join absolute paths onto a
-domain, as pykis does; the controls are served there too. Every address
+domain, as pykis does; the controls and the broker's WebSocket (KIS at
+any path, Kiwoom at /api/dostk/websocket) are served there too. Every address
 shares one simulator: the same apps, tokens, clock and counters.
 
 %s set what the broker answers to a re-issue while a token is valid: same
