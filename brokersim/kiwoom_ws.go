@@ -231,8 +231,10 @@ func (ws *wsSession) kiwoomFrames(topics []string) [][]byte {
 		typ, item, _ := strings.Cut(t, "|")
 		var v map[string]string
 		switch typ {
-		case "0B", "0A":
+		case "0B":
 			v = kiwoomTradeValues(ws.market(item, now, stepped))
+		case "0A":
+			v = kiwoomQuietValues(ws.market(item, now, stepped))
 		case "0D":
 			v = kiwoomBookValues(ws.market(item, now, stepped))
 		default:
@@ -275,12 +277,13 @@ func plusPct(a, b int64) string {
 	return r
 }
 
-// kiwoomTradeValues are the values of a 0B (주식체결) item, by the field
-// numbers of Kiwoom's REST API guide (국내주식 WEBSOCKET 실시간시세,
-// 주식체결 0B: "20" 체결시간, "10" 현재가, "11" 전일대비, "12" 등락율, "27"
-// (최우선)매도호가, "28" (최우선)매수호가, "15" 거래량 (+ 매수체결, - 매도체결),
-// "13" 누적거래량, "14" 누적거래대금 (백만원), "16"-"18" 시가/고가/저가, "25"
-// 전일대비기호, … "9081" 거래소구분); 0A (주식기세) shares the layout.
+// kiwoomTradeValues are the values of a 0B (주식체결) item: every field
+// number of the official client's table (Kiwoom-Securities/Kiwoom-REST-API,
+// kiwoom/core/fid.py, FID_MAP["0B"]; Kiwoom's REST API guide, 국내주식
+// WEBSOCKET 실시간시세 주식체결): "20" 체결시간, "10" 현재가, "11" 전일대비,
+// "12" 등락율, "27"/"28" (최우선)매도/매수호가, "15" 거래량 (+ 매수체결, -
+// 매도체결), "13" 누적거래량, "14" 누적거래대금 (백만원), "16"-"18"
+// 시가/고가/저가, "25" 전일대비기호, … "9081" 거래소구분.
 func kiwoomTradeValues(q quote) map[string]string {
 	p := q.prev
 	qty := int64(q.qty)
@@ -343,13 +346,29 @@ func kiwoomTradeValues(q quote) map[string]string {
 	}
 }
 
-// kiwoomBookValues are the values of a 0D (주식호가잔량) item, by the field
-// numbers of Kiwoom's REST API guide (국내주식 WEBSOCKET 실시간시세,
-// 주식호가잔량 0D): "21" 호가시간, "41"-"50" 매도호가1-10, "51"-"60"
+// kiwoomQuietValues are the values of a 0A (주식기세) item: the fields of
+// FID_MAP["0A"] (kiwoom/core/fid.py), a subset of 0B's.
+func kiwoomQuietValues(q quote) map[string]string {
+	all := kiwoomTradeValues(q)
+	v := make(map[string]string)
+	for _, f := range []string{"10", "11", "12", "27", "28", "13", "14", "16", "17", "18", "25", "26", "29", "30", "31", "32", "311", "567", "568"} {
+		v[f] = all[f]
+	}
+	return v
+}
+
+// kiwoomBookValues are the values of a 0D (주식호가잔량) item: every field
+// number of FID_MAP["0D"] (Kiwoom-Securities/Kiwoom-REST-API,
+// kiwoom/core/fid.py; Kiwoom's REST API guide, 국내주식 WEBSOCKET 실시간시세
+// 주식호가잔량): "21" 호가시간, "41"-"50" 매도호가1-10, "51"-"60"
 // 매수호가1-10, "61"-"70" 매도호가수량1-10, "71"-"80" 매수호가수량1-10,
 // "81"-"90" and "91"-"100" their changes, "121"/"125" 매도/매수호가총잔량
 // with "122"/"126" their changes, "23"/"24" 예상체결가/수량, "128"/"138"
-// 순매수/순매도잔량, "129"/"139" 매수/매도비율, "13" 누적거래량.
+// 순매수/순매도잔량, "129"/"139" 매수/매도비율, "13" 누적거래량, the
+// expected-execution fields "200"-"201", "238", "291"-"295", "299", the LP
+// quantities "621"-"640", the KRX and NXT ladders "6044"-"6087" and the
+// mid-price fields "6100"-"6115". The simulated market trades on KRX
+// alone: the NXT and LP quantities are 0.
 func kiwoomBookValues(q quote) map[string]string {
 	p := q.prev
 	v := map[string]string{
@@ -372,8 +391,25 @@ func kiwoomBookValues(q quote) map[string]string {
 	v["238"] = q.sign()                                                                // 예상체결가 전일종가대비기호
 	v["128"], v["138"] = plus(bid-ask), plus(ask-bid)                                  // 순매수잔량, 순매도잔량
 	v["129"], v["139"] = pct(bid, ask+bid), pct(ask, ask+bid)                          // 매수비율, 매도비율
-	v["215"] = "2"                                                                     // 장운영구분 (2: 장중)
-	v["9081"] = "1"                                                                    // 거래소구분 (1: KRX)
+	v["291"], v["292"] = itoa(q.price), itoa(q.qty)                                    // 예상체결가, 예상체결량
+	v["293"], v["294"], v["295"] = q.sign(), plus(int64(q.change())), plusPct(int64(q.change()), int64(p))
+	v["299"] = pct(q.vol, q.prevVol()) // 전일거래량대비예상체결율
+	v["215"] = "2"                     // 장운영구분 (2: 장중)
+	v["216"] = "0"                     // 투자자별ticker
+	v["9081"] = "1"                    // 거래소구분 (1: KRX)
+	for i := range 10 {
+		v[itoa(621+i)], v[itoa(631+i)] = "0", "0"                               // LP매도/매수호가수량
+		v[itoa(6044+i)], v[itoa(6054+i)] = itoa(q.askQty(i)), itoa(q.bidQty(i)) // KRX 매도/매수호가잔량
+		v[itoa(6066+i)], v[itoa(6076+i)] = "0", "0"                             // NXT 매도/매수호가잔량
+	}
+	v["6064"], v["6065"] = itoa64(ask), itoa64(bid) // KRX 매도/매수호가총잔량
+	v["6086"], v["6087"] = "0", "0"                 // NXT 매도/매수호가총잔량
+	// 중간가: the price between the best quotes, and its resting totals.
+	mid := (q.ask(0) + q.bid(0)) / 2
+	v["6100"], v["6101"], v["6102"], v["6103"], v["6104"] = "0", "0", kiwoomSigned(mid, p), "0", "0"
+	v["6105"], v["6106"], v["6107"], v["6108"], v["6109"] = "0", "0", "0", "0", "0"
+	v["6110"], v["6111"], v["6112"] = plus(int64(mid-p)), signOf(mid-p), plusPct(int64(mid-p), int64(p))
+	v["6113"], v["6114"], v["6115"] = "0", "3", "0.00"
 	return v
 }
 

@@ -209,9 +209,18 @@ func TestKiwoomRealtimeFieldsArePlausible(t *testing.T) {
 	trade := []string{"20", "10", "11", "12", "27", "28", "15", "13", "14", "16", "17", "18", "25", "26", "29", "30", "31", "32",
 		"228", "311", "290", "691", "567", "568", "851", "1890", "1891", "1892", "1030", "1031", "1032", "1071", "1072",
 		"1313", "1315", "1316", "1314", "1497", "1498", "620", "732", "852", "9081"}
-	book := []string{"21", "121", "122", "125", "126", "23", "24", "128", "129", "138", "139", "13"}
+	// FID_MAP["0D"] of kiwoom/core/fid.py (Kiwoom-Securities/Kiwoom-REST-API).
+	book := []string{"21", "121", "122", "125", "126", "23", "24", "128", "129", "138", "139", "200", "201", "238",
+		"291", "292", "293", "294", "295", "13", "299", "215", "216"}
 	for i := range 10 {
-		book = append(book, strconv.Itoa(41+i), strconv.Itoa(51+i), strconv.Itoa(61+i), strconv.Itoa(71+i), strconv.Itoa(81+i), strconv.Itoa(91+i))
+		book = append(book, strconv.Itoa(41+i), strconv.Itoa(51+i), strconv.Itoa(61+i), strconv.Itoa(71+i), strconv.Itoa(81+i), strconv.Itoa(91+i),
+			strconv.Itoa(621+i), strconv.Itoa(631+i))
+	}
+	for f := 6044; f <= 6087; f++ {
+		book = append(book, strconv.Itoa(f))
+	}
+	for f := 6100; f <= 6115; f++ {
+		book = append(book, strconv.Itoa(f))
 	}
 	const prev = 71000
 	lastVol := 0
