@@ -10,8 +10,9 @@ import (
 
 // quote is the market of one stock as one WebSocket session sees it: the
 // price walks a few price units around the previous close, every tick is
-// one trade of one share, and every trade adds to the day's totals, so that the real-time frames agree with each other
-// (cumulative volume grows, high ≥ price ≥ low, asks above bids).
+// one trade of one share, and every trade adds to the day's totals, so
+// that the real-time frames agree with each other (cumulative volume
+// grows, high ≥ price ≥ low, asks above bids).
 type quote struct {
 	code            string
 	prev, unit      int   // previous close (기준가) and price unit
