@@ -38,6 +38,7 @@ import (
 	"time"
 
 	"github.com/kauth/kauth"
+	"github.com/kauth/kauth/internal/private"
 	"github.com/kauth/kauth/internal/seal"
 )
 
@@ -169,36 +170,37 @@ func New(dir string, opts ...Option) (*Store, error) {
 func (s *Store) Dir() string { return s.dir }
 
 // checkPrivate refuses a file or directory that users other than the owner
-// can access.
+// can access: by its mode bits on Unix, by its access list on Windows.
 func checkPrivate(path string, fi fs.FileInfo) error {
-	return checkPrivateOn(runtime.GOOS, path, fi)
-}
-
-// checkPrivateOn is checkPrivate on goos. Windows keeps access in ACLs, not
-// mode bits, and kauth does not read them: rather than keep tokens and
-// keys where it cannot tell who may read them, it refuses.
-func checkPrivateOn(goos, path string, fi fs.FileInfo) error {
-	if goos == "windows" {
-		return fmt.Errorf("kauth: file store: %s: on windows kauth cannot check that only you can read it; set KAUTH_STORE=memory, or a redis:// URL with KAUTH_KEY", path)
+	exp, err := private.Check(path, fi)
+	if err != nil {
+		return fmt.Errorf("kauth: file store: %w", err)
 	}
-	perm := fi.Mode().Perm()
-	if perm&0o077 == 0 {
+	if exp == nil {
 		return nil
 	}
-	what, want := "cache file", "600"
+	what := "cache file"
 	switch {
 	case fi.IsDir():
-		what, want = "cache dir", "700"
+		what = "cache dir"
 	case filepath.Base(path) == keyFileName:
 		what = "key file"
 	}
-	return fmt.Errorf("kauth: %s %s is mode %04o; run chmod %s %s", what, path, perm, want, path)
+	return fmt.Errorf("kauth: %s %s is %s; run %s", what, path, exp.Who, exp.Fix)
 }
 
-// ensureDir creates dir if needed and checks that it is a private directory.
+// ensureDir creates dir if needed, private to its owner, and checks that it
+// is a private directory. A directory kauth creates gets an access list of
+// its own on Windows, which the files made in it inherit.
 func ensureDir(dir string) error {
+	_, statErr := os.Stat(dir)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return dirFailed(dir, "creating the cache dir", err)
+	}
+	if errors.Is(statErr, fs.ErrNotExist) {
+		if err := private.Restrict(dir, true); err != nil {
+			return fmt.Errorf("kauth: file store: %w", err)
+		}
 	}
 	fi, err := os.Stat(dir)
 	if err != nil {

@@ -1,36 +1,53 @@
-package file
+package file_test
 
 import (
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
+
+	"github.com/kauth/kauth/internal/private"
+	"github.com/kauth/kauth/store/file"
 )
 
-// Where kauth cannot tell who may read a file, it refuses to keep tokens
-// in it rather than keep them unchecked.
-func TestCheckPrivateRefusesWhereUnchecked(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "kauth")
-	if err := os.Mkdir(dir, 0o700); err != nil {
+// The cache dir the store creates, and every file it writes there, are
+// open to their owner alone, by the platform's own rules (mode bits, or
+// the access list on Windows).
+func TestCreatedCacheIsPrivate(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "nested", "kauth")
+	s, err := file.New(dir)
+	if err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(dir, "kis-real.tok")
-	if err := os.WriteFile(path, []byte("x"), 0o600); err != nil {
+	if err := s.Save(t.Context(), keyMock, entry()); err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range []string{dir, path} {
+	unlock, err := s.Lock(t.Context(), keyMock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unlock.Unlock()
+	paths := []string{dir}
+	des, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, de := range des {
+		paths = append(paths, filepath.Join(dir, de.Name()))
+	}
+	if len(paths) < 3 {
+		t.Fatalf("the store wrote %d files; want an entry and its lock at least", len(paths)-1)
+	}
+	for _, p := range paths {
 		fi, err := os.Stat(p)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, goos := range []string{"linux", "darwin", "freebsd"} {
-			if err := checkPrivateOn(goos, p, fi); err != nil {
-				t.Errorf("checkPrivateOn(%s, %s) = %v; want nil for an owner-only entry", goos, p, err)
-			}
+		exp, err := private.Check(p, fi)
+		if err != nil {
+			t.Fatal(err)
 		}
-		err = checkPrivateOn("windows", p, fi)
-		if err == nil || !strings.Contains(err.Error(), "KAUTH_STORE") || strings.Count(err.Error(), "\n") != 0 {
-			t.Errorf("checkPrivateOn(windows, %s) = %v; want a one-line refusal that names KAUTH_STORE", p, err)
+		if exp != nil {
+			t.Errorf("%s is %s", p, exp.Who)
 		}
 	}
 }

@@ -1,0 +1,164 @@
+//go:build windows
+
+package private
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"unsafe"
+
+	"golang.org/x/sys/windows"
+)
+
+// trusted are the accounts an owner-only file may grant access to besides
+// the current user: SYSTEM and the Administrators, who can take ownership
+// of any file (as root can read any file on Unix), and CREATOR OWNER, whose
+// inheritable entry on a directory grants only whoever creates a file in
+// it. %LOCALAPPDATA%, where the cache dir lives by default, grants exactly
+// these.
+var trusted = []windows.WELL_KNOWN_SID_TYPE{
+	windows.WinLocalSystemSid,
+	windows.WinBuiltinAdministratorsSid,
+	windows.WinCreatorOwnerSid,
+}
+
+func currentUser() (*windows.SID, error) {
+	u, err := windows.GetCurrentProcessToken().GetTokenUser()
+	if err != nil {
+		return nil, fmt.Errorf("reading the current user: %w", err)
+	}
+	return u.User.Sid, nil
+}
+
+// check reads path's access list: every entry that allows access must be
+// for the current user or a trusted account. A missing (NULL) list lets
+// everyone in.
+func check(path string, fi fs.FileInfo) (*Exposure, error) {
+	user, err := currentUser()
+	if err != nil {
+		return nil, err
+	}
+	sd, err := windows.GetNamedSecurityInfo(path, windows.SE_FILE_OBJECT, windows.DACL_SECURITY_INFORMATION)
+	if err != nil {
+		return nil, fmt.Errorf("reading the access list of %s: %w", path, err)
+	}
+	fix := fixFor(path, fi.IsDir())
+	dacl, _, err := sd.DACL()
+	if errors.Is(err, windows.ERROR_OBJECT_NOT_FOUND) || (err == nil && dacl == nil) {
+		return &Exposure{Who: "no access list, so everyone may open it", Fix: fix}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading the access list of %s: %w", path, err)
+	}
+	others, err := trustedSIDs(user)
+	if err != nil {
+		return nil, err
+	}
+	for i := uint32(0); i < uint32(dacl.AceCount); i++ {
+		var ace *windows.ACCESS_ALLOWED_ACE
+		if err := windows.GetAce(dacl, i, &ace); err != nil {
+			return nil, fmt.Errorf("reading the access list of %s: %w", path, err)
+		}
+		switch {
+		case ace.Header.AceType == windows.ACCESS_DENIED_ACE_TYPE:
+			continue // a deny entry takes nothing away from privacy
+		case ace.Header.AceType != windows.ACCESS_ALLOWED_ACE_TYPE:
+			// Object and callback entries are not made for files: rather
+			// than guess what one grants, count it as open.
+			return &Exposure{Who: fmt.Sprintf("an access entry of type %d may open it", ace.Header.AceType), Fix: fix}, nil
+		case ace.Mask == 0:
+			continue
+		}
+		sid := (*windows.SID)(unsafe.Pointer(&ace.SidStart))
+		if isOneOf(sid, others) {
+			continue
+		}
+		return &Exposure{Who: nameOf(sid) + " may open it", Fix: fix}, nil
+	}
+	return nil, nil
+}
+
+func trustedSIDs(user *windows.SID) ([]*windows.SID, error) {
+	sids := []*windows.SID{user}
+	for _, t := range trusted {
+		sid, err := windows.CreateWellKnownSid(t)
+		if err != nil {
+			return nil, fmt.Errorf("building a well-known SID: %w", err)
+		}
+		sids = append(sids, sid)
+	}
+	return sids, nil
+}
+
+func isOneOf(sid *windows.SID, set []*windows.SID) bool {
+	for _, s := range set {
+		if sid.Equals(s) {
+			return true
+		}
+	}
+	return false
+}
+
+// nameOf names sid as Windows shows it (BUILTIN\Users), or by its string
+// form (S-1-5-32-545) if the name cannot be looked up.
+func nameOf(sid *windows.SID) string {
+	account, domain, _, err := sid.LookupAccount("")
+	if err != nil || account == "" {
+		return sid.String()
+	}
+	if domain == "" {
+		return account
+	}
+	return domain + `\` + account
+}
+
+// fixFor is the icacls command that leaves the current user alone with
+// path: /inheritance:r drops what the parent grants and /grant:r replaces
+// the user's own entries; (OI)(CI) hands the grant on to a directory's
+// files and subdirectories.
+func fixFor(path string, dir bool) string {
+	grant := "%USERNAME%:F"
+	if dir {
+		grant = "%USERNAME%:(OI)(CI)F"
+	}
+	return fmt.Sprintf(`icacls "%s" /inheritance:r /grant:r %s`, path, grant)
+}
+
+func restrict(path string, dir bool) error {
+	user, err := currentUser()
+	if err != nil {
+		return err
+	}
+	inherit := uint32(windows.NO_INHERITANCE)
+	if dir {
+		inherit = windows.SUB_CONTAINERS_AND_OBJECTS_INHERIT
+	}
+	grant := func(sid *windows.SID, kind windows.TRUSTEE_TYPE) windows.EXPLICIT_ACCESS {
+		return windows.EXPLICIT_ACCESS{
+			AccessPermissions: windows.GENERIC_ALL,
+			AccessMode:        windows.GRANT_ACCESS,
+			Inheritance:       inherit,
+			Trustee: windows.TRUSTEE{
+				TrusteeForm:  windows.TRUSTEE_IS_SID,
+				TrusteeType:  kind,
+				TrusteeValue: windows.TrusteeValueFromSID(sid),
+			},
+		}
+	}
+	entries := []windows.EXPLICIT_ACCESS{grant(user, windows.TRUSTEE_IS_USER)}
+	for _, t := range []windows.WELL_KNOWN_SID_TYPE{windows.WinLocalSystemSid, windows.WinBuiltinAdministratorsSid} {
+		sid, err := windows.CreateWellKnownSid(t)
+		if err != nil {
+			return err
+		}
+		entries = append(entries, grant(sid, windows.TRUSTEE_IS_WELL_KNOWN_GROUP))
+	}
+	acl, err := windows.ACLFromEntries(entries, nil)
+	if err != nil {
+		return err
+	}
+	// PROTECTED: the parent's entries are no longer inherited.
+	return windows.SetNamedSecurityInfo(path, windows.SE_FILE_OBJECT,
+		windows.DACL_SECURITY_INFORMATION|windows.PROTECTED_DACL_SECURITY_INFORMATION, nil, nil, acl, nil)
+}
