@@ -297,3 +297,29 @@ func TestRealtimeSendsPings(t *testing.T) {
 		t.Fatalf("%d declarations; want 1 (a pong is not echoed as one)", st.Controls)
 	}
 }
+
+// TestRealtimePacesDeclarations: one change at a time, each waited for,
+// makes one declaration each, spaced so that no second holds more than
+// Toss's 5: none is refused with rate-limit-exceeded (which would cost a
+// retry, and a sixth declaration on the simulator).
+func TestRealtimePacesDeclarations(t *testing.T) {
+	e := newRealtime(t, nil, nil)
+	m := e.sess.Join(16)
+	defer m.Close()
+	began := time.Now()
+	const n = 12
+	for i := range n {
+		if _, err := m.Subscribe(rtCtx(t), realtime.Topic{ID: "trade:kr", Key: fmt.Sprintf("%06d", i)}); err != nil {
+			t.Fatalf("Subscribe #%d = %v", i, err)
+		}
+	}
+	took := time.Since(began)
+	if st := e.stats(); st.Controls != n || len(st.Topics) != n {
+		t.Fatalf("%d declarations for %d topics (Toss holds %d); want one each, none refused", st.Controls, n, len(st.Topics))
+	}
+	rate := toss.WSDeclareRate
+	gap := time.Duration(float64(time.Second) / rate)
+	if took < time.Duration(n-1)*gap-50*time.Millisecond {
+		t.Fatalf("%d declarations in %v; want them %v apart at least", n, took, gap)
+	}
+}
