@@ -177,13 +177,21 @@ func (s *Session) declareOnce() bool {
 		// The broker keeps the set declared before: the topics this
 		// declaration added are refused.
 		e := &Error{Broker: s.Broker(), Env: s.Env(), Code: a.p.Code, Message: a.p.Msg, Raw: a.raw, limit: a.p.Limit}
+		refused := 0
 		s.mu.Lock()
 		for _, t := range set {
 			if !s.declared[t] {
 				s.refuseLocked(t, e)
+				refused++
 			}
 		}
 		s.mu.Unlock()
+		if refused == 0 {
+			// It only left topics out: nothing to blame, so wait before
+			// the broker sees it again.
+			s.log.Warn("realtime: broker refused the declaration", "code", a.p.Code, "message", a.p.Msg, "retry in", retryAfter)
+			return s.clock.Sleep(s.ctx, retryAfter) != nil
+		}
 		return false
 	}
 	s.mu.Lock()

@@ -912,7 +912,15 @@ func (s *Session) connectOnce() error {
 	defer s.markDown()
 	if p, ok := s.proto.(Pinger); ok {
 		msg, every := p.Ping()
-		go s.ping(conn, down, msg, every)
+		pinged := make(chan struct{})
+		go func() {
+			defer close(pinged)
+			s.ping(conn, down, msg, every)
+		}()
+		defer func() {
+			conn.CloseNow() // ends the read loop, then down, then ping
+			<-pinged
+		}()
 	}
 
 	if msg := s.proto.Login(key); msg != nil {

@@ -26,7 +26,7 @@ type rtEnv struct {
 	base string
 }
 
-func newRealtime(t *testing.T, tune func(*brokersim.Server), proto realtime.Protocol) *rtEnv {
+func newRealtime(t *testing.T, tune func(*brokersim.Server), proto realtime.Protocol, cfgTune ...func(*realtime.Config)) *rtEnv {
 	t.Helper()
 	sim := brokersim.New()
 	sim.Clock = func() time.Time { return start }
@@ -42,7 +42,7 @@ func newRealtime(t *testing.T, tune func(*brokersim.Server), proto realtime.Prot
 	if proto == nil {
 		proto = p.Realtime()
 	}
-	sess, err := realtime.New(realtime.Config{
+	cfg := realtime.Config{
 		Credentials: app.Credentials(),
 		Keys:        keys,
 		Protocol:    proto,
@@ -51,7 +51,11 @@ func newRealtime(t *testing.T, tune func(*brokersim.Server), proto realtime.Prot
 		MaxBackoff:  20 * time.Millisecond,
 		AckTimeout:  5 * time.Second,
 		Logger:      quiet,
-	})
+	}
+	for _, f := range cfgTune {
+		f(&cfg)
+	}
+	sess, err := realtime.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -321,5 +325,45 @@ func TestRealtimePacesDeclarations(t *testing.T) {
 	gap := time.Duration(float64(time.Second) / rate)
 	if took < time.Duration(n-1)*gap-50*time.Millisecond {
 		t.Fatalf("%d declarations in %v; want them %v apart at least", n, took, gap)
+	}
+}
+
+// TestRealtimeBrokerRefusalKeepsTheSet: a declaration Toss refuses whole
+// (here past its 100 topics, with the Session's own count raised) fails
+// the Subscribe that added to it with Toss's code, and the set Toss held
+// before stays, as Toss keeps it.
+func TestRealtimeBrokerRefusalKeepsTheSet(t *testing.T) {
+	e := newRealtime(t, nil, nil, func(c *realtime.Config) { c.MaxSubscriptions = toss.WSMaxSubscriptions + 1 })
+	m := e.sess.Join(16)
+	defer m.Close()
+	errs := make(chan error, toss.WSMaxSubscriptions)
+	for i := range toss.WSMaxSubscriptions {
+		go func() {
+			_, err := m.Subscribe(rtCtx(t), realtime.Topic{ID: "trade:kr", Key: fmt.Sprintf("%06d", i)})
+			errs <- err
+		}()
+	}
+	for range toss.WSMaxSubscriptions {
+		if err := <-errs; err != nil {
+			t.Fatalf("Subscribe = %v", err)
+		}
+	}
+	_, err := m.Subscribe(rtCtx(t), samsung)
+	var re *realtime.Error
+	if !errors.As(err, &re) || re.Code != "too-many-topics" || re.Local || !errors.Is(err, realtime.ErrLimit) {
+		t.Fatalf("101st Subscribe = %v; want Toss's own too-many-topics", err)
+	}
+	if st := e.stats(); len(st.Topics) != toss.WSMaxSubscriptions || slices.Contains(st.Topics, "trade:kr:005930") {
+		t.Fatalf("Toss holds %d topics; want the 100 it held", len(st.Topics))
+	}
+	// The set is usable as before: a change that fits goes through.
+	if err := m.Unsubscribe(rtCtx(t), realtime.Topic{ID: "trade:kr", Key: "000000"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Subscribe(rtCtx(t), samsung); err != nil {
+		t.Fatalf("Subscribe after making room = %v", err)
+	}
+	if st := e.stats(); len(st.Topics) != toss.WSMaxSubscriptions || !slices.Contains(st.Topics, "trade:kr:005930") {
+		t.Fatalf("Toss holds %v; want 005930 in place of 000000", len(st.Topics))
 	}
 }
