@@ -166,3 +166,30 @@ func TestWSTossRefusals(t *testing.T) {
 		t.Fatalf("frame %+v", f)
 	}
 }
+
+// TestWSTossReconnect: when the upstream connection drops, the agent
+// reconnects and declares the bots' union again; the bots keep their
+// connections and get frames again, without declaring anything.
+func TestWSTossReconnect(t *testing.T) {
+	h := newTossWSHarness(t)
+	w := h.ws("unix", "toss-real")
+	if ack := w.declare("1", "005930", "035420"); ack.Type != "subscriptions" || len(ack.Subscribed) != 2 {
+		t.Fatalf("ack = %+v", ack)
+	}
+	if n := h.sim.DropWS(tossReal.Broker, kauth.Real, tossReal.AppKey); n != 1 {
+		t.Fatalf("dropped %d connections; want 1", n)
+	}
+	eventually(t, "the union declared again", func() bool {
+		st := h.tossWS()
+		return st.Opened == 2 && st.Live == 1 && slices.Equal(st.Topics, []string{"trade:kr:005930", "trade:kr:035420"})
+	})
+	h.sim.Tick()
+	var got []string
+	for range 2 {
+		got = append(got, w.toss().Topic)
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, []string{"trade:kr:005930", "trade:kr:035420"}) {
+		t.Fatalf("frames of %v after the reconnect", got)
+	}
+}
