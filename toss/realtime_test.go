@@ -282,20 +282,20 @@ func TestRealtimeSendsPings(t *testing.T) {
 	if _, d := (toss.Realtime{}).Ping(); d != time.Minute {
 		t.Fatalf("Ping period %v; want 60s", d)
 	}
-	e := newRealtime(t, func(s *brokersim.Server) { s.WS.TossIdleTimeout = 150 * time.Millisecond },
-		pingEvery{every: 40 * time.Millisecond})
+	e := newRealtime(t, func(s *brokersim.Server) { s.WS.TossIdleTimeout = 300 * time.Millisecond },
+		pingEvery{every: 50 * time.Millisecond})
 	m := e.sess.Join(256)
 	defer m.Close()
 	if _, err := m.Subscribe(rtCtx(t), samsung); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(600 * time.Millisecond) // four idle timeouts
+	time.Sleep(time.Second) // three idle timeouts and more
 	st := e.stats()
 	if st.Opened != 1 || st.Live != 1 {
 		t.Fatalf("opened %d, live %d; want the first connection alive", st.Opened, st.Live)
 	}
 	if st.Echoes < 5 {
-		t.Fatalf("%d PINGs in 600ms; want one every 40ms", st.Echoes)
+		t.Fatalf("%d PINGs in 1s; want one every 50ms", st.Echoes)
 	}
 	if st.Controls != 1 {
 		t.Fatalf("%d declarations; want 1 (a pong is not echoed as one)", st.Controls)
