@@ -25,7 +25,8 @@ FUZZERS := \
 	./agent:FuzzCanonicalPath \
 	./agent:FuzzScrubBody \
 	./kis:FuzzParseRealtime \
-	./kiwoom:FuzzParseRealtime
+	./kiwoom:FuzzParseRealtime \
+	./toss:FuzzParseRealtime
 
 .PHONY: test test-long bench fuzz dist
 

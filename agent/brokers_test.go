@@ -13,6 +13,7 @@ import (
 	"github.com/kauth/kauth/agent"
 	"github.com/kauth/kauth/brokers"
 	"github.com/kauth/kauth/brokersim"
+	"github.com/kauth/kauth/realtime"
 )
 
 // gatewaySpecs are the registered brokers beyond KIS and Kiwoom (LS, DB).
@@ -114,10 +115,12 @@ func TestAgentServesEveryBroker(t *testing.T) {
 				t.Errorf("facade /nowhere = %d %s; want 404 in the broker's shape", nf.status, nf.body)
 			}
 			// No real-time protocol: the gateway refuses in one line.
-			ws := h.viaUnix("GET", "/ws/"+name, nil, http.Header{"Upgrade": {"websocket"}, "Connection": {"Upgrade"}})
-			if ws.status != http.StatusServiceUnavailable || !strings.Contains(string(ws.body), "has no real-time protocol") ||
-				strings.Contains(strings.TrimSpace(string(ws.body)), "\n") {
-				t.Errorf("/ws/%s = %d %s; want 503 saying %s has no real-time protocol", name, ws.status, ws.body, s.Name)
+			if _, ok := bp.(interface{ Realtime() realtime.Protocol }); !ok {
+				ws := h.viaUnix("GET", "/ws/"+name, nil, http.Header{"Upgrade": {"websocket"}, "Connection": {"Upgrade"}})
+				if ws.status != http.StatusServiceUnavailable || !strings.Contains(string(ws.body), "has no real-time protocol") ||
+					strings.Contains(strings.TrimSpace(string(ws.body)), "\n") {
+					t.Errorf("/ws/%s = %d %s; want 503 saying %s has no real-time protocol", name, ws.status, ws.body, s.Name)
+				}
 			}
 			// A report of the token is checked with the broker's probe.
 			h.sim.InvalidateToken(tok)

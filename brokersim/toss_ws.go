@@ -6,8 +6,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"net/http"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -304,17 +307,65 @@ func (ws *wsSession) tossDeclare(data []byte) []byte {
 	return b
 }
 
-// tossFrames builds one data frame per topic.
+// tossFrames builds one data frame per market-data topic in the AsyncAPI
+// shapes (tradeStream, orderbookStream): a trade's price moves a few ticks
+// around the stock's (KRX 호가단위 for trade:kr in KRW, cents for trade:us
+// in USD), an orderbook has five levels, asks rising from above the price
+// and bids falling from it. personal:order has no ticks: it reports orders,
+// which the simulator's WebSocket does not take.
 func (ws *wsSession) tossFrames(topics []string) [][]byte {
 	out := make([][]byte, 0, len(topics))
+	now := time.Now().In(kauth.KST).Format("2006-01-02T15:04:05.000-07:00")
 	for _, t := range topics {
+		i := strings.LastIndexByte(t, ':')
+		if i < 0 || strings.HasPrefix(t, "personal:order:") {
+			continue
+		}
+		typ, code := t[:i], t[i+1:]
 		n := ws.next(t)
-		b, _ := json.Marshal(map[string]any{"type": "message", "topic": t, "data": map[string]any{
-			"price": "72000", "volume": fmt.Sprint(n), "timestamp": time.Now().In(kauth.KST).Format("2006-01-02T15:04:05.000-07:00"), "currency": "KRW",
-		}})
+		us := strings.HasSuffix(typ, ":us")
+		price, unit, currency := tossPrice(code, us)
+		price += unit * ((n % 5) - 2)
+		money := func(v int) string {
+			if us {
+				return fmt.Sprintf("%d.%02d", v/100, v%100)
+			}
+			return strconv.Itoa(v)
+		}
+		var data map[string]any
+		if strings.HasPrefix(typ, "orderbook:") {
+			asks := make([]map[string]string, 5)
+			bids := make([]map[string]string, 5)
+			for k := range 5 {
+				asks[k] = map[string]string{"price": money(price + unit*(k+1)), "volume": strconv.Itoa(100*(k+1) + n%97)}
+				bids[k] = map[string]string{"price": money(price - unit*k), "volume": strconv.Itoa(120*(k+1) + n%89)}
+			}
+			data = map[string]any{"timestamp": now, "currency": currency, "asks": asks, "bids": bids}
+		} else {
+			data = map[string]any{"price": money(price), "volume": strconv.Itoa(1 + n%50), "timestamp": now, "currency": currency}
+		}
+		b, _ := json.Marshal(map[string]any{"type": "message", "topic": t, "data": data})
 		out = append(out, b)
 	}
 	return out
+}
+
+// tossPrice is a stock's price and price unit: for a listed Korean stock
+// its quote and KRX tick in won, for another code a stable price derived
+// from it; for a US symbol, in cents.
+func tossPrice(code string, us bool) (price, unit int, currency string) {
+	h := fnv.New32a()
+	h.Write([]byte(code))
+	v := int(h.Sum32() % 40000)
+	if us {
+		return 5000 + v, 1, "USD" // $50.00 to $449.99
+	}
+	if st, ok := stocks[code]; ok {
+		return st.price, tick(st.price), "KRW"
+	}
+	p := 5000 + 5*v
+	unit = tick(p)
+	return p - p%unit, unit, "KRW"
 }
 
 // tossDrop closes every connection of an app abruptly.

@@ -194,3 +194,63 @@ func TestTossWebSocketIPAllowList(t *testing.T) {
 		t.Fatalf("handshake from an unregistered IP = %d; want 403", status)
 	}
 }
+
+// TestTossWebSocketFrames: data frames have the AsyncAPI shapes with
+// plausible values: a trade's price is the stock's, on its tick, in KRW for
+// trade:kr and in dollars and cents for trade:us; an orderbook has asks
+// above bids, asks rising and bids falling.
+func TestTossWebSocketFrames(t *testing.T) {
+	sim, ts := wsSim(t, nil)
+	c, status := tossDial(t, ts, tossWSToken(t, ts))
+	if c == nil {
+		t.Fatalf("handshake = %d", status)
+	}
+	send(t, c, []byte(`[{"type":"trade:kr","codes":["005930"]},{"type":"trade:us","codes":["AAPL"]},{"type":"orderbook:kr","codes":["000660"]}]`))
+	if f := tossRecv(t, c); f.Type != "subscriptions" || len(f.Subscribed) != 3 {
+		t.Fatalf("ack = %+v", f)
+	}
+	type level struct{ Price, Volume string }
+	type frame struct {
+		Type, Topic string
+		Data        struct {
+			Price, Volume, Timestamp, Currency string
+			Asks, Bids                         []level
+		}
+	}
+	sim.Tick()
+	got := map[string]frame{}
+	for range 3 {
+		var f frame
+		if s := recv(t, c); json.Unmarshal([]byte(s), &f) != nil || f.Type != "message" {
+			t.Fatalf("frame %s", s)
+		}
+		if _, err := time.Parse("2006-01-02T15:04:05.000-07:00", f.Data.Timestamp); f.Data.Timestamp != "" && err != nil {
+			t.Errorf("%s timestamp %q: %v", f.Topic, f.Data.Timestamp, err)
+		}
+		got[f.Topic] = f
+	}
+	num := func(s string) float64 {
+		var v float64
+		if _, err := fmt.Sscan(s, &v); err != nil {
+			t.Fatalf("%q is not a number", s)
+		}
+		return v
+	}
+	kr := got["trade:kr:005930"].Data
+	if p := num(kr.Price); kr.Currency != "KRW" || p < 60000 || p > 80000 || int(p)%100 != 0 || num(kr.Volume) <= 0 || kr.Timestamp == "" {
+		t.Errorf("trade:kr:005930 = %+v; want a KRW price near 71,000 on its 100-won tick", kr)
+	}
+	us := got["trade:us:AAPL"].Data
+	if us.Currency != "USD" || !strings.Contains(us.Price, ".") || num(us.Price) <= 0 {
+		t.Errorf("trade:us:AAPL = %+v; want a USD price in dollars and cents", us)
+	}
+	ob := got["orderbook:kr:000660"].Data
+	if ob.Currency != "KRW" || len(ob.Asks) == 0 || len(ob.Bids) == 0 || num(ob.Asks[0].Price) <= num(ob.Bids[0].Price) {
+		t.Fatalf("orderbook:kr:000660 = %+v; want asks above bids", ob)
+	}
+	for i := 1; i < len(ob.Asks); i++ {
+		if num(ob.Asks[i].Price) <= num(ob.Asks[i-1].Price) || num(ob.Bids[i].Price) >= num(ob.Bids[i-1].Price) {
+			t.Fatalf("orderbook levels out of order: %+v", ob)
+		}
+	}
+}

@@ -3,6 +3,8 @@ package realtime
 import (
 	"context"
 	"encoding/json"
+	"net/http"
+	"time"
 
 	"github.com/kauth/kauth"
 )
@@ -48,6 +50,40 @@ type Pacer interface {
 	ControlRate() float64
 }
 
+// Handshaker is implemented by a Protocol whose broker takes the session
+// credential in the WebSocket handshake rather than in a first message
+// (Toss: "Authorization: Bearer <access token>" on the upgrade). A
+// handshake the broker answers 401 is a refused credential: the Session
+// gives it back (Keys.Invalidate) and dials again with a fresh one.
+type Handshaker interface {
+	// Header returns the headers of the upgrade request for key.
+	Header(key string) http.Header
+}
+
+// Declarer is implemented by a Protocol whose broker has no subscribe and
+// unsubscribe messages: each declaration names the whole subscription set
+// and replaces the one before (Toss). A Session over a Declarer sends the
+// whole current set each time it changes, one declaration at a time at the
+// control rate, so changes made meanwhile go in one declaration; Request
+// and Answers are not used.
+type Declarer interface {
+	// Declare is the message that declares set, numbered seq.
+	Declare(set []Topic, seq uint64) []byte
+	// Declared reports whether f is the broker's answer to declaration
+	// seq: OK with the topics it refused in Frame.Refused, or a refusal
+	// of the whole declaration, after which the broker keeps the set
+	// declared before (Frame.Retry: send it again after a second).
+	Declared(f Frame, seq uint64) bool
+}
+
+// Pinger is implemented by a Protocol whose broker expects the client to
+// send keep-alives (Toss: the text PING, answered {"type":"pong"}) rather
+// than echo the broker's. A Session sends Ping's message every period on
+// each connection, and does not echo the answers (FrameKeepAlive).
+type Pinger interface {
+	Ping() (msg []byte, every time.Duration)
+}
+
 // FrameKind says what a message from the broker is.
 type FrameKind int
 
@@ -82,6 +118,17 @@ type Frame struct {
 	// Ack says the answer itself is what members see of a subscription
 	// (Ack.Raw; KIS's carries the key and iv of encrypted feeds).
 	Ack bool
+	// Refused are the topics an accepted declaration left out (Declarer).
+	Refused []Refusal
+	// Retry says the broker refused the request for its pace: the same
+	// request may succeed a second later.
+	Retry bool
+}
+
+// Refusal is one topic a broker refused, with its code and message.
+type Refusal struct {
+	Topic     Topic
+	Code, Msg string
 }
 
 // ClientProtocol is a Protocol whose broker's own client side a gateway can

@@ -155,6 +155,12 @@ type Session struct {
 	relSeq  map[Topic]uint64
 	relN    uint64
 	relWake chan struct{}
+
+	// A Declarer's state (see declare.go), guarded by mu.
+	decl     Declarer
+	declared map[Topic]bool // the set the broker holds on this connection
+	declSeq  uint64
+	declWake chan struct{}
 }
 
 type pendingRelease struct {
@@ -169,6 +175,10 @@ type topicState struct {
 	ack     []byte
 	live    bool
 	was     bool // it was live on an earlier connection: restoring it is news
+	// settled is closed once a declaration has decided the topic, and err
+	// is the broker's refusal of it (Declarer).
+	settled chan struct{}
+	err     error
 }
 
 func (ts *topicState) rebuild() {
@@ -225,8 +235,14 @@ func New(cfg Config) (*Session, error) {
 			cfg.ControlRate = p.ControlRate()
 		}
 	}
+	decl, _ := cfg.Protocol.(Declarer)
 	if cfg.ControlBurst <= 0 {
 		cfg.ControlBurst = int(math.Ceil(cfg.ControlRate))
+		if decl != nil {
+			// A broker that counts declarations a second counts them in
+			// any second, not per bucket: send them evenly.
+			cfg.ControlBurst = 1
+		}
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = kauth.SystemClock{}
@@ -237,18 +253,20 @@ func New(cfg Config) (*Session, error) {
 	}
 	cfg.HTTPClient = wire.NoRedirects(cfg.HTTPClient)
 	s := &Session{
-		cfg:     cfg,
-		proto:   cfg.Protocol,
-		log:     cfg.Logger,
-		topics:  make(map[Topic]*topicState),
-		members: make(map[*Member]struct{}),
-		ready:   make(chan struct{}),
-		runDone: make(chan struct{}),
-		clock:   cfg.Clock,
-		pace:    rate.NewLimiter(rate.Limit(cfg.ControlRate), cfg.ControlBurst),
-		linger:  time.Duration(float64(time.Second) / cfg.ControlRate),
-		relSeq:  make(map[Topic]uint64),
-		relWake: make(chan struct{}, 1),
+		cfg:      cfg,
+		proto:    cfg.Protocol,
+		log:      cfg.Logger,
+		topics:   make(map[Topic]*topicState),
+		members:  make(map[*Member]struct{}),
+		ready:    make(chan struct{}),
+		runDone:  make(chan struct{}),
+		clock:    cfg.Clock,
+		pace:     rate.NewLimiter(rate.Limit(cfg.ControlRate), cfg.ControlBurst),
+		linger:   time.Duration(float64(time.Second) / cfg.ControlRate),
+		relSeq:   make(map[Topic]uint64),
+		relWake:  make(chan struct{}, 1),
+		decl:     decl,
+		declWake: make(chan struct{}, 1),
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -389,7 +407,7 @@ func (s *Session) subscribe(ctx context.Context, m *Member, t Topic) (Ack, error
 		}
 		return s.subscribe(ctx, m, t)
 	case ts == nil:
-		ts = &topicState{members: make(map[*Member]struct{})}
+		ts = &topicState{members: make(map[*Member]struct{}), settled: make(chan struct{})}
 		s.topics[t] = ts
 	}
 	ts.members[m] = struct{}{}
@@ -401,6 +419,9 @@ func (s *Session) subscribe(ctx context.Context, m *Member, t Topic) (Ack, error
 		return Ack{Raw: ack}, nil
 	}
 	s.mu.Unlock()
+	if s.decl != nil {
+		return s.awaitDeclared(ctx, m, t, ts)
+	}
 	for {
 		ack, err := s.ensure(ctx, t)
 		if err == nil {
@@ -610,6 +631,10 @@ func (s *Session) unsubscribe(ctx context.Context, m *Member, t Topic) error {
 	if !had {
 		return ErrNotSubscribed
 	}
+	if s.decl != nil {
+		s.dropDeclared(m, t)
+		return nil
+	}
 	if last, live := s.drop(m, t); last && live {
 		s.queueRelease(t)
 	}
@@ -648,6 +673,13 @@ func (s *Session) begin() {
 		defer s.bg.Done()
 		s.releaser()
 	}()
+	if s.decl != nil {
+		s.bg.Add(1)
+		go func() {
+			defer s.bg.Done()
+			s.declarer()
+		}()
+	}
 	go s.run()
 }
 
@@ -836,8 +868,21 @@ func (s *Session) connectOnce() error {
 	}
 	key := tok.AccessToken
 	dctx, cancel := context.WithTimeout(s.ctx, s.cfg.AckTimeout)
-	conn, resp, err := websocket.Dial(dctx, s.cfg.URL, &websocket.DialOptions{HTTPClient: s.cfg.HTTPClient})
+	opts := &websocket.DialOptions{HTTPClient: s.cfg.HTTPClient}
+	hs, handshake := s.proto.(Handshaker)
+	if handshake {
+		opts.HTTPHeader = hs.Header(key)
+	}
+	conn, resp, err := websocket.Dial(dctx, s.cfg.URL, opts)
 	cancel()
+	if err != nil && handshake && resp != nil && resp.StatusCode == http.StatusUnauthorized {
+		// The credential rides in the handshake: a 401 refuses it (an
+		// expired token, or one a later issuance killed). The next dial
+		// takes a fresh one.
+		s.log.Warn("realtime: broker refused the session credential; replacing it", "status", resp.StatusCode)
+		s.cfg.Keys.Invalidate(key)
+		return errors.New("dial: credential refused: HTTP 401")
+	}
 	if re := wire.Redirect(resp); err != nil && re != nil {
 		// The refused Location's host alone: the dial error would quote
 		// the whole URL.
@@ -865,6 +910,18 @@ func (s *Session) connectOnce() error {
 		<-down
 	}()
 	defer s.markDown()
+	if p, ok := s.proto.(Pinger); ok {
+		msg, every := p.Ping()
+		pinged := make(chan struct{})
+		go func() {
+			defer close(pinged)
+			s.ping(conn, down, msg, every)
+		}()
+		defer func() {
+			conn.CloseNow() // ends the read loop, then down, then ping
+			<-pinged
+		}()
+	}
 
 	if msg := s.proto.Login(key); msg != nil {
 		a, err := s.exchange(s.ctx, conn, down, msg, func(f Frame) bool { return f.Kind == FrameLogin })
@@ -878,7 +935,11 @@ func (s *Session) connectOnce() error {
 			return &Error{Broker: s.Broker(), Env: s.Env(), Code: a.p.Code, Message: a.p.Msg, Raw: a.raw}
 		}
 	}
-	if err := s.restore(conn, key, down); err != nil {
+	restore := s.restore
+	if s.decl != nil {
+		restore = s.restoreDeclared
+	}
+	if err := restore(conn, key, down); err != nil {
 		return err
 	}
 	s.log.Info("realtime: connected", "subscriptions", len(s.Topics()))
@@ -984,7 +1045,11 @@ func (s *Session) markDown() {
 			}
 		}
 		ts.live = false
+		if s.decl != nil && isClosed(ts.settled) {
+			ts.settled = make(chan struct{})
+		}
 	}
+	s.declared = nil
 	closed := s.closed
 	s.mu.Unlock()
 	if closed {
@@ -1030,13 +1095,16 @@ func (s *Session) read(conn *websocket.Conn, down chan struct{}, cause *error) {
 			s.pulse.beat(time.Now())
 			s.beat.Store(int64(s.pulse.period()))
 			// KIS and Kiwoom close a session whose keep-alives go
-			// unanswered; both official clients echo the frame back.
-			wctx, cancel := context.WithTimeout(s.ctx, 5*time.Second)
-			err := conn.Write(wctx, websocket.MessageText, msg)
-			cancel()
-			if err != nil {
-				*cause = fmt.Errorf("realtime: echoing the keep-alive: %w", err)
-				return
+			// unanswered; both official clients echo the frame back. A
+			// Pinger's keep-alive is the answer to the Session's own.
+			if _, pinger := s.proto.(Pinger); !pinger {
+				wctx, cancel := context.WithTimeout(s.ctx, 5*time.Second)
+				err := conn.Write(wctx, websocket.MessageText, msg)
+				cancel()
+				if err != nil {
+					*cause = fmt.Errorf("realtime: echoing the keep-alive: %w", err)
+					return
+				}
 			}
 			s.mu.Lock()
 			members := make([]*Member, 0, len(s.members))

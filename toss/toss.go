@@ -27,6 +27,11 @@
 //     호출은 403 으로 차단됩니다.", overview, 시작하기 2). That refusal is an
 //     *IPNotAllowedError; no new token helps, so kauth never re-issues on it.
 //
+// Realtime is Toss's real-time protocol for a shared realtime.Session and
+// the kauth agent's WebSocket gateway: the token in the handshake, one
+// declaration that replaces the whole subscription set, the client's text
+// PING (see realtime.go for the AsyncAPI facts).
+//
 // Every failure is a *kauth.Error whose Kind is one of the kauth.Err*
 // kinds, built by CheckResponse. Errors never hold the client id, the
 // client secret or a token.
