@@ -97,6 +97,20 @@ func (a *Agent) serveFacade(w http.ResponseWriter, r *http.Request) {
 	if acct == nil {
 		return
 	}
+	if isUpgrade(r) && r.Method == http.MethodGet {
+		// The broker's WebSocket URL under the facade's base, whatever its
+		// path: the clients append their own to the base they are given
+		// (KIS kis_auth.py: f"{my_url_ws}{api_url}" with "/tryitout";
+		// python-kis: f"{WEBSOCKET_REAL_DOMAIN}/tryitout"; Kiwoom's SDK
+		// kiwoom/core/ws_client.py: f"{get_ws_base_url(mode)}{path}" with
+		// "/api/dostk/websocket"). They send no header of their own, so
+		// the key in the path is the only access check, as for the rest of
+		// the facade. A WebSocket must not hold up a Reload's drain
+		// (serveWS).
+		acct.done()
+		a.serveGateway(w, r, acct)
+		return
+	}
 	defer acct.done()
 	if name := repeatedHeader(r.Header); name != "" {
 		a.refuseAmbiguous(w, acct, "the "+name+" header")
