@@ -1,0 +1,103 @@
+package realtime_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/kauth/kauth"
+	"github.com/kauth/kauth/brokersim"
+	"github.com/kauth/kauth/realtime"
+)
+
+// outage is a front to the simulator's WebSocket server that answers 404
+// while it is down, as a broker host without the WebSocket path does.
+type outage struct {
+	down atomic.Bool
+	url  string
+}
+
+func (e *env) outage(t *testing.T) *outage {
+	t.Helper()
+	target, _ := url.Parse(e.ts.URL)
+	rp := httputil.NewSingleHostReverseProxy(target)
+	o := &outage{}
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if o.down.Load() {
+			http.NotFound(w, r)
+			return
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(front.Close)
+	o.url = wsURL(e.app.Broker, e.app.Env, brokersim.BaseURL(front.URL, e.app.Broker, e.app.Env))
+	return o
+}
+
+// TestSessionTellsMembersWhenUnavailable: while the session cannot open
+// its connection, a subscribing member hears why at once (and one that
+// subscribes during the outage too), keeps its subscription, and hears
+// again when the connection opens; after a drop, the same.
+func TestSessionTellsMembersWhenUnavailable(t *testing.T) {
+	e := newEnv(t, kauth.KIS, nil)
+	o := e.outage(t)
+	o.down.Store(true)
+	s := e.session(t, func(c *realtime.Config) { c.URL = o.url })
+	a, b := s.Join(64), s.Join(64)
+	subA := make(chan error, 1)
+	go func() { _, err := a.Subscribe(ctx(t), samsung); subA <- err }()
+	msg := next(t, a)
+	if msg.Kind != realtime.Unavailable || msg.Err == nil || !strings.Contains(msg.Err.Error(), "404") || msg.Topic != (realtime.Topic{}) {
+		t.Fatalf("a got %v %v (topic %v); want Unavailable naming the 404", msg.Kind, msg.Err, msg.Topic)
+	}
+	if got := a.Topics(); len(got) != 1 || got[0] != samsung {
+		t.Errorf("a.Topics() = %v; want the pending subscription kept", got)
+	}
+	subB := make(chan error, 1)
+	go func() { _, err := b.Subscribe(ctx(t), hynix); subB <- err }()
+	if msg := next(t, b); msg.Kind != realtime.Unavailable || msg.Topic != hynix || msg.Err == nil {
+		t.Fatalf("b got %v for %v; want Unavailable for %v at once", msg.Kind, msg.Topic, hynix)
+	}
+	select {
+	case err := <-subA:
+		t.Fatalf("Subscribe returned %v during the outage; want it to wait", err)
+	default:
+	}
+
+	o.down.Store(false)
+	for _, m := range []*realtime.Member{a, b} {
+		if msg := next(t, m); msg.Kind != realtime.Available {
+			t.Fatalf("after the outage: %v; want Available", msg.Kind)
+		}
+	}
+	for _, ch := range []chan error{subA, subB} {
+		if err := <-ch; err != nil {
+			t.Fatalf("Subscribe after the outage: %v", err)
+		}
+	}
+	if st := e.stats(); len(st.Topics) != 2 {
+		t.Fatalf("simulator: %+v; want both subscribed", st)
+	}
+
+	// A drop, then the broker gone: Interrupted, Unavailable, then Available
+	// and the topic restored.
+	o.down.Store(true)
+	e.sim.DropWS(kauth.KIS, kauth.Mock, e.app.AppKey)
+	if msg := next(t, a); msg.Kind != realtime.Interrupted {
+		t.Fatalf("after the drop: %v; want Interrupted", msg.Kind)
+	}
+	if msg := next(t, a); msg.Kind != realtime.Unavailable || !strings.Contains(msg.Err.Error(), "404") {
+		t.Fatalf("reconnecting to a 404: %v %v; want Unavailable", msg.Kind, msg.Err)
+	}
+	o.down.Store(false)
+	if msg := next(t, a); msg.Kind != realtime.Available {
+		t.Fatalf("back: %v; want Available", msg.Kind)
+	}
+	if msg := next(t, a); msg.Kind != realtime.Restored || msg.Topic != samsung {
+		t.Fatalf("then %v %v; want Restored %v", msg.Kind, msg.Topic, samsung)
+	}
+}
