@@ -89,6 +89,16 @@ func (w *wsConn) sendRaw(s string) {
 	}
 }
 
+// decodeControl decodes a KIS control answer.
+func (w *wsConn) decodeControl(raw string) kisControl {
+	w.t.Helper()
+	var c kisControl
+	if json.Unmarshal([]byte(raw), &c) != nil {
+		w.t.Fatalf("not a control answer: %.100s", raw)
+	}
+	return c
+}
+
 // kisSampleSystemResp parses a control message as kis_auth.py's
 // system_resp does, failing where it would raise.
 func kisSampleSystemResp(t *testing.T, raw string) (trID, trKey string, ok bool, msg string) {
