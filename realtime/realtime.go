@@ -22,7 +22,9 @@
 // the last one leaves, answers the broker's keep-alives, and reconnects with
 // jittered backoff and a fresh credential when the connection drops or goes
 // silent for a few of the broker's keep-alive beats, restoring every live
-// subscription and telling members (Interrupted, then Restored). A member
+// subscription and telling members (Interrupted, then Restored). While it
+// cannot open a connection at all, members with topics hear why
+// (Unavailable) and, once it opens, that it did (Available). A member
 // that does not keep up (its buffer is full) is dropped alone: its Done
 // closes and Err says ErrSlow. Subscribe and unsubscribe frames are paced
 // (Config.ControlRate), and a topic dropped and taken again before its
