@@ -38,7 +38,10 @@ import (
 //   - everything under the broker's API prefix (KIS /uapi/, Kiwoom /api/)
 //     is proxied as /proxy/{account} is: the client's authorization, appkey
 //     and appsecret are replaced by the managed ones, so a client may hold
-//     placeholders.
+//     placeholders;
+//   - a WebSocket upgrade, whatever the path (KIS /tryitout, Kiwoom
+//     /api/dostk/websocket), is the account's WebSocket gateway, as
+//     /ws/{account} is.
 //
 // A client that sends the real app key of ANOTHER account this agent
 // serves (in a token, approval or revoke body, JSON or, for LS and DB,

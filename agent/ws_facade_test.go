@@ -168,8 +168,9 @@ func TestWSFacadeKISSample(t *testing.T) {
 	h.secrets = append(h.secrets, h.key)
 }
 
-// TestWSFacadePykis: pykis' realtime client, WEBSOCKET_VIRTUAL_DOMAIN
-// changed to the facade's base, connects to {base}/tryitout with
+// TestWSFacadePykis: pykis' realtime client, WEBSOCKET_REAL_DOMAIN (the
+// one it uses, virtual or not: pykis/kis.py builds KisWebsocketClient(self)
+// with virtual=False) changed to the facade's base, connects to {base}/tryitout with
 // websocket-client's Origin, subscribes as KisWebsocketRequest.build
 // sends it, echoes PINGPONG and parses frames.
 func TestWSFacadePykis(t *testing.T) {
