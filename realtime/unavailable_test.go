@@ -8,9 +8,11 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/kauth/kauth"
 	"github.com/kauth/kauth/brokersim"
+	"github.com/kauth/kauth/kis"
 	"github.com/kauth/kauth/realtime"
 )
 
@@ -100,4 +102,39 @@ func TestSessionTellsMembersWhenUnavailable(t *testing.T) {
 	if msg := next(t, a); msg.Kind != realtime.Restored || msg.Topic != samsung {
 		t.Fatalf("then %v %v; want Restored %v", msg.Kind, msg.Topic, samsung)
 	}
+}
+
+// TestSessionUnavailableCauses: a refused connection and a credential the
+// broker will not issue are outages too, told with their cause.
+func TestSessionUnavailableCauses(t *testing.T) {
+	t.Run("connection refused", func(t *testing.T) {
+		e := newEnv(t, kauth.KIS, nil)
+		dead := httptest.NewServer(http.NotFoundHandler())
+		deadURL := wsURL(kauth.KIS, kauth.Mock, brokersim.BaseURL(dead.URL, kauth.KIS, kauth.Mock))
+		dead.Close()
+		s := e.session(t, func(c *realtime.Config) { c.URL = deadURL })
+		m := s.Join(8)
+		go m.Subscribe(ctx(t), samsung)
+		if msg := next(t, m); msg.Kind != realtime.Unavailable || !strings.Contains(msg.Err.Error(), "refused") {
+			t.Fatalf("got %v %v; want Unavailable, connection refused", msg.Kind, msg.Err)
+		}
+	})
+	t.Run("credentials", func(t *testing.T) {
+		e := newEnv(t, kauth.KIS, nil)
+		creds := e.app.Credentials()
+		creds.AppSecret = "not-the-secret"
+		keys, err := kis.NewApprovalManager(&kis.Provider{BaseURL: brokersim.BaseURL(e.ts.URL, kauth.KIS, kauth.Mock)},
+			kauth.Config{Credentials: creds, Store: kauth.NewMemoryStore(), Logger: quiet, MinIssueInterval: time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { keys.Close() })
+		s := e.session(t, func(c *realtime.Config) { c.Keys = keys })
+		m := s.Join(8)
+		go m.Subscribe(ctx(t), samsung)
+		msg := next(t, m)
+		if msg.Kind != realtime.Unavailable || !strings.Contains(msg.Err.Error(), "credential") || strings.Contains(msg.Err.Error(), "not-the-secret") {
+			t.Fatalf("got %v %v; want Unavailable naming the credential, not the secret", msg.Kind, msg.Err)
+		}
+	})
 }
