@@ -51,7 +51,8 @@ func wsOutageSetup(t *testing.T, down *atomic.Bool) setup {
 // the broker's WebSocket answers 404 is told at once, for its tr_id and
 // tr_key, in a shape kis_auth.py's system_resp and python-kis parse
 // (rt_cd "1", msg_cd KAUTH0001, msg1 naming broker, env and cause); when
-// the broker is back it hears so, gets its SUBSCRIBE SUCCESS and frames.
+// the broker is back it hears so (KAUTH0002), gets its SUBSCRIBE SUCCESS
+// and frames.
 // After a drop into the same outage: interrupted, unavailable, back,
 // restored.
 func TestWSKISToldWhenUpstreamUnavailable(t *testing.T) {
@@ -68,8 +69,19 @@ func TestWSKISToldWhenUpstreamUnavailable(t *testing.T) {
 		t.Fatalf("while the broker 404s: %s; want rt_cd 1 KAUTH0001 naming kis mock and the 404", raw)
 	}
 	down.Store(false)
-	w.wantControl("KAUTH0002", "005930")
-	w.wantControl("OPSP0000", "005930")
+	// The news that the session is back and the answer to the subscribe
+	// that waited for it travel separately: either may come first.
+	got := map[string]bool{}
+	for range 2 {
+		c := w.control()
+		if c.Header.TrKey != "005930" {
+			t.Fatalf("answer for %q", c.Header.TrKey)
+		}
+		got[c.Body.MsgCd] = true
+	}
+	if !got["KAUTH0002"] || !got["OPSP0000"] {
+		t.Fatalf("after the outage: %v; want KAUTH0002 and OPSP0000", got)
+	}
 	h.sim.Tick()
 	if code, _ := w.frame(); code != "005930" {
 		t.Fatalf("frame for %s", code)
@@ -108,11 +120,21 @@ func TestWSKiwoomToldWhenUpstreamUnavailable(t *testing.T) {
 		t.Fatalf("while the broker 404s: %s; want a SYSTEM notice naming kiwoom mock and the 404", m)
 	}
 	down.Store(false)
-	if m := w.next(); !strings.Contains(m, `"trnm":"SYSTEM"`) || !strings.Contains(m, "kauth_upstream_back") {
-		t.Fatalf("back: %s", m)
+	// The SYSTEM notice and the REG answer travel separately: either may
+	// come first.
+	var back, reg bool
+	for range 2 {
+		switch m := w.next(); {
+		case strings.Contains(m, `"trnm":"SYSTEM"`) && strings.Contains(m, "kauth_upstream_back") && strings.Contains(m, `"return_code":0`):
+			back = true
+		case strings.Contains(m, `"trnm":"REG"`) && strings.Contains(m, `"return_code":0`):
+			reg = true
+		default:
+			t.Fatalf("after the outage: %s", m)
+		}
 	}
-	if m := w.next(); !strings.Contains(m, `"trnm":"REG"`) || !strings.Contains(m, `"return_code":0`) {
-		t.Fatalf("REG answer = %s", m)
+	if !back || !reg {
+		t.Fatalf("back %v, REG answered %v; want both", back, reg)
 	}
 	h.sim.Tick()
 	if m := w.next(); !strings.Contains(m, `"REAL"`) || !strings.Contains(m, "005930") {

@@ -909,9 +909,8 @@ func (s *Session) connectOnce() (opened bool, err error) {
 			return false, &Error{Broker: s.Broker(), Env: s.Env(), Code: a.p.Code, Message: a.p.Msg, Raw: a.raw, rejected: a.p.Rejected}
 		}
 	}
-	s.available()
-	if err := s.restore(conn, key, down); err != nil {
-		return true, err
+	if opened, err := s.restore(conn, key, down); err != nil {
+		return opened, err
 	}
 	s.log.Info("realtime: connected", "subscriptions", len(s.Topics()))
 	<-down
@@ -960,8 +959,10 @@ func (s *Session) available() {
 }
 
 // restore subscribes every wanted topic on a new connection and opens it to
-// Subscribe.
-func (s *Session) restore(conn *websocket.Conn, key string, down chan struct{}) error {
+// Subscribe. The session counts as open again (members that heard it was
+// unavailable hear it is back) once the first topic is restored, or all
+// are; opened reports whether that happened before an error.
+func (s *Session) restore(conn *websocket.Conn, key string, down chan struct{}) (opened bool, err error) {
 	s.ctl.Lock()
 	defer s.ctl.Unlock()
 	s.mu.Lock()
@@ -981,7 +982,7 @@ func (s *Session) restore(conn *websocket.Conn, key string, down chan struct{}) 
 		// cannot tell them apart.
 		undo, err := s.turn(s.ctx)
 		if err != nil {
-			return fmt.Errorf("restoring %s: %w", t, err)
+			return opened, fmt.Errorf("restoring %s: %w", t, err)
 		}
 		s.mu.Lock()
 		wanted := s.topics[t] != nil
@@ -994,11 +995,12 @@ func (s *Session) restore(conn *websocket.Conn, key string, down chan struct{}) 
 		a, err := s.exchange(ctx, conn, down, s.proto.Request(t, true, key), s.matcher(t, true))
 		cancel()
 		if err != nil {
-			return fmt.Errorf("restoring %s: %w", t, err)
+			return opened, fmt.Errorf("restoring %s: %w", t, err)
 		}
 		err = s.judge(conn, key, t, a)
 		if errors.Is(err, errRetry) {
-			return fmt.Errorf("restoring %s: %s %s", t, a.p.Code, a.p.Msg)
+			return opened, fmt.Errorf("restoring %s: %w", t,
+				&Error{Broker: s.Broker(), Env: s.Env(), Topic: t, Code: a.p.Code, Message: a.p.Msg, Raw: a.raw, rejected: a.p.Rejected})
 		}
 		s.mu.Lock()
 		ts := s.topics[t]
@@ -1025,6 +1027,10 @@ func (s *Session) restore(conn *websocket.Conn, key string, down chan struct{}) 
 			}
 		}
 		s.mu.Unlock()
+		if !opened {
+			opened = true
+			s.available()
+		}
 		kind := Restored
 		if err != nil {
 			kind = Lost
@@ -1034,10 +1040,13 @@ func (s *Session) restore(conn *websocket.Conn, key string, down chan struct{}) 
 			s.deliver(m, Message{Kind: kind, Topic: t, Raw: a.raw})
 		}
 	}
+	if !opened {
+		s.available()
+	}
 	s.mu.Lock()
 	close(s.ready)
 	s.mu.Unlock()
-	return nil
+	return true, nil
 }
 
 // markDown records the end of the connection and tells the members.

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
+
 	"github.com/kauth/kauth"
 	"github.com/kauth/kauth/brokersim"
 	"github.com/kauth/kauth/kis"
@@ -137,4 +139,41 @@ func TestSessionUnavailableCauses(t *testing.T) {
 			t.Fatalf("got %v %v; want Unavailable naming the credential, not the secret", msg.Kind, msg.Err)
 		}
 	})
+}
+
+// TestSessionUnavailableWhileInUse: another session holds the app key
+// (KIS OPSP8996): the connection opens but nothing can be subscribed, and
+// that is an outage too, until the other session goes.
+func TestSessionUnavailableWhileInUse(t *testing.T) {
+	e := newEnv(t, kauth.KIS, nil)
+	key, err := e.keys.Token(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wsu := wsURL(kauth.KIS, kauth.Mock, brokersim.BaseURL(e.ts.URL, kauth.KIS, kauth.Mock))
+	other, _, err := websocket.Dial(ctx(t), wsu, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.CloseNow()
+	if err := other.Write(ctx(t), websocket.MessageText, kis.Realtime{}.Request(hynix, true, key.AccessToken)); err != nil {
+		t.Fatal(err)
+	}
+	if _, b, err := other.Read(ctx(t)); err != nil || !strings.Contains(string(b), "OPSP0000") {
+		t.Fatalf("the other session: %s %v", b, err)
+	}
+	s := e.session(t, nil)
+	m := s.Join(8)
+	sub := make(chan error, 1)
+	go func() { _, err := m.Subscribe(ctx(t), samsung); sub <- err }()
+	if msg := next(t, m); msg.Kind != realtime.Unavailable || !strings.Contains(msg.Err.Error(), "OPSP8996") {
+		t.Fatalf("got %v %v; want Unavailable naming OPSP8996", msg.Kind, msg.Err)
+	}
+	other.Close(websocket.StatusNormalClosure, "")
+	if msg := next(t, m); msg.Kind != realtime.Available {
+		t.Fatalf("got %v; want Available once the other session left", msg.Kind)
+	}
+	if err := <-sub; err != nil {
+		t.Fatalf("Subscribe: %v", err)
+	}
 }
