@@ -10,8 +10,8 @@ import (
 )
 
 // NewClient returns the handler of one local client that speaks KIS's
-// real-time protocol to a gateway (the kauth agent's /ws/{account}) over a
-// shared session.
+// real-time protocol to a gateway (the kauth agent's /ws/{account}, or a
+// WebSocket under its facade URL) over a shared session.
 func (Realtime) NewClient(c realtime.ClientConfig) realtime.Client {
 	return &client{cfg: c, topics: map[realtime.Topic]bool{}}
 }
@@ -74,7 +74,7 @@ func (cl *client) Translate(msg realtime.Message) [][]byte {
 		// pykis/client/websocket.py _handle_control logs an unknown
 		// msg_cd with msg1). The subscriptions stay: SUBSCRIBE SUCCESS
 		// follows once the session is back.
-		msg1 := "kauth: " + realtime.Short(msg.Err.Error()) + "; retrying"
+		msg1 := "kauth: " + realtime.Short(realtime.Cause(msg)) + "; retrying"
 		return cl.each(msg.Topic, func(t realtime.Topic) []byte {
 			return answer(t, "1", WSUpstreamDown, msg1, nil)
 		})
