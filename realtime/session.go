@@ -145,6 +145,9 @@ type Session struct {
 	// once one succeeds; told lists the members that heard of it.
 	unavail error
 	told    map[*Member]bool
+	// opened says the current attempt has opened the session (restore got
+	// as far as a restored topic); only the run goroutine touches it.
+	opened bool
 
 	framesIn, framesOut, drops, reconnects atomic.Uint64
 
@@ -827,7 +830,9 @@ func (s *Session) run() {
 			s.reconnects.Add(1)
 		}
 		began := time.Now()
-		opened, err := s.connectOnce()
+		s.opened = false
+		err := s.connectOnce()
+		opened := s.opened
 		if s.ctx.Err() != nil {
 			return
 		}
@@ -858,12 +863,12 @@ func (s *Session) run() {
 
 // connectOnce opens, logs in, restores every topic and serves one
 // connection until it ends.
-func (s *Session) connectOnce() (opened bool, err error) {
+func (s *Session) connectOnce() error {
 	tctx, cancel := context.WithTimeout(s.ctx, kauth.DefaultIssueTimeout)
 	tok, err := s.cfg.Keys.Token(tctx)
 	cancel()
 	if err != nil {
-		return false, fmt.Errorf("credential: %w", err)
+		return fmt.Errorf("credential: %w", err)
 	}
 	key := tok.AccessToken
 	dctx, cancel := context.WithTimeout(s.ctx, s.cfg.AckTimeout)
@@ -872,10 +877,10 @@ func (s *Session) connectOnce() (opened bool, err error) {
 	if re := wire.Redirect(resp); err != nil && re != nil {
 		// The refused Location's host alone: the dial error would quote
 		// the whole URL.
-		return false, fmt.Errorf("dial: HTTP %d: %w", re.StatusCode, re)
+		return fmt.Errorf("dial: HTTP %d: %w", re.StatusCode, re)
 	}
 	if err != nil {
-		return false, fmt.Errorf("dial: %w", err)
+		return fmt.Errorf("dial: %w", err)
 	}
 	defer conn.CloseNow()
 	conn.SetReadLimit(1 << 20)
@@ -883,7 +888,7 @@ func (s *Session) connectOnce() (opened bool, err error) {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		return false, ErrClosed
+		return ErrClosed
 	}
 	s.conn, s.key, s.down = conn, key, down
 	s.mu.Unlock()
@@ -900,21 +905,21 @@ func (s *Session) connectOnce() (opened bool, err error) {
 	if msg := s.proto.Login(key); msg != nil {
 		a, err := s.exchange(s.ctx, conn, down, msg, func(f Frame) bool { return f.Kind == FrameLogin })
 		if err != nil {
-			return false, fmt.Errorf("login: %w", err)
+			return fmt.Errorf("login: %w", err)
 		}
 		if !a.p.OK {
 			if a.p.Rejected {
 				s.cfg.Keys.Invalidate(key)
 			}
-			return false, &Error{Broker: s.Broker(), Env: s.Env(), Code: a.p.Code, Message: a.p.Msg, Raw: a.raw, rejected: a.p.Rejected}
+			return &Error{Broker: s.Broker(), Env: s.Env(), Code: a.p.Code, Message: a.p.Msg, Raw: a.raw, rejected: a.p.Rejected}
 		}
 	}
-	if opened, err := s.restore(conn, key, down); err != nil {
-		return opened, err
+	if err := s.restore(conn, key, down); err != nil {
+		return err
 	}
 	s.log.Info("realtime: connected", "subscriptions", len(s.Topics()))
 	<-down
-	return true, cause
+	return cause
 }
 
 // unavailable records that the connection could not be opened, and tells
@@ -959,10 +964,10 @@ func (s *Session) available() {
 }
 
 // restore subscribes every wanted topic on a new connection and opens it to
-// Subscribe. The session counts as open again (members that heard it was
-// unavailable hear it is back) once the first topic is restored, or all
-// are; opened reports whether that happened before an error.
-func (s *Session) restore(conn *websocket.Conn, key string, down chan struct{}) (opened bool, err error) {
+// Subscribe. The session counts as open again (s.opened; members that
+// heard it was unavailable hear it is back) once the first topic is
+// restored, or all are.
+func (s *Session) restore(conn *websocket.Conn, key string, down chan struct{}) error {
 	s.ctl.Lock()
 	defer s.ctl.Unlock()
 	s.mu.Lock()
@@ -982,7 +987,7 @@ func (s *Session) restore(conn *websocket.Conn, key string, down chan struct{}) 
 		// cannot tell them apart.
 		undo, err := s.turn(s.ctx)
 		if err != nil {
-			return opened, fmt.Errorf("restoring %s: %w", t, err)
+			return fmt.Errorf("restoring %s: %w", t, err)
 		}
 		s.mu.Lock()
 		wanted := s.topics[t] != nil
@@ -995,11 +1000,11 @@ func (s *Session) restore(conn *websocket.Conn, key string, down chan struct{}) 
 		a, err := s.exchange(ctx, conn, down, s.proto.Request(t, true, key), s.matcher(t, true))
 		cancel()
 		if err != nil {
-			return opened, fmt.Errorf("restoring %s: %w", t, err)
+			return fmt.Errorf("restoring %s: %w", t, err)
 		}
 		err = s.judge(conn, key, t, a)
 		if errors.Is(err, errRetry) {
-			return opened, fmt.Errorf("restoring %s: %w", t,
+			return fmt.Errorf("restoring %s: %w", t,
 				&Error{Broker: s.Broker(), Env: s.Env(), Topic: t, Code: a.p.Code, Message: a.p.Msg, Raw: a.raw, rejected: a.p.Rejected})
 		}
 		s.mu.Lock()
@@ -1027,8 +1032,8 @@ func (s *Session) restore(conn *websocket.Conn, key string, down chan struct{}) 
 			}
 		}
 		s.mu.Unlock()
-		if !opened {
-			opened = true
+		if !s.opened {
+			s.opened = true
 			s.available()
 		}
 		kind := Restored
@@ -1040,13 +1045,14 @@ func (s *Session) restore(conn *websocket.Conn, key string, down chan struct{}) 
 			s.deliver(m, Message{Kind: kind, Topic: t, Raw: a.raw})
 		}
 	}
-	if !opened {
+	if !s.opened {
+		s.opened = true
 		s.available()
 	}
 	s.mu.Lock()
 	close(s.ready)
 	s.mu.Unlock()
-	return true, nil
+	return nil
 }
 
 // markDown records the end of the connection and tells the members.
