@@ -9,6 +9,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/http"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -139,6 +141,13 @@ type Session struct {
 	down    chan struct{}   // closed when conn ends
 	waiter  *waiter
 	closed  bool
+	// unavail is why the last attempt to open the connection failed, nil
+	// once one succeeds; told lists the members that heard of it.
+	unavail error
+	told    map[*Member]bool
+	// opened says the current attempt has opened the session (restore got
+	// as far as a restored topic); only the run goroutine touches it.
+	opened bool
 
 	framesIn, framesOut, drops, reconnects atomic.Uint64
 
@@ -418,7 +427,19 @@ func (s *Session) subscribe(ctx context.Context, m *Member, t Topic) (Ack, error
 		s.mu.Unlock()
 		return Ack{Raw: ack}, nil
 	}
+	// During an outage the subscription waits for the connection: the
+	// member hears why at once rather than nothing for as long as it lasts.
+	down := s.unavail
+	if down != nil {
+		if s.told == nil {
+			s.told = make(map[*Member]bool)
+		}
+		s.told[m] = true
+	}
 	s.mu.Unlock()
+	if down != nil {
+		s.deliver(m, Message{Kind: Unavailable, Topic: t, Err: down})
+	}
 	if s.decl != nil {
 		return s.awaitDeclared(ctx, m, t, ts)
 	}
@@ -816,6 +837,7 @@ func (s *Session) release(ctx context.Context, t Topic) error {
 func (s *Session) leave(m *Member) {
 	s.mu.Lock()
 	delete(s.members, m)
+	delete(s.told, m)
 	topics := make([]Topic, 0, len(m.topics))
 	for t := range m.topics {
 		topics = append(topics, t)
@@ -834,14 +856,28 @@ func (s *Session) leave(m *Member) {
 func (s *Session) run() {
 	defer close(s.runDone)
 	backoff := s.cfg.MinBackoff
+	cured := false
 	for n := 0; s.ctx.Err() == nil; n++ {
 		if n > 0 {
 			s.reconnects.Add(1)
 		}
 		began := time.Now()
+		s.opened = false
 		err := s.connectOnce()
+		opened := s.opened
 		if s.ctx.Err() != nil {
 			return
+		}
+		var re *Error
+		switch {
+		case opened:
+			cured = false
+		case errors.As(err, &re) && re.rejected && !cured:
+			// A refused credential was just replaced: the next attempt
+			// will most likely open, and is not worth an alarm.
+			cured = true
+		default:
+			s.unavailable(err)
 		}
 		if time.Since(began) > time.Minute {
 			backoff = s.cfg.MinBackoff // it was up for a good while
@@ -932,7 +968,7 @@ func (s *Session) connectOnce() error {
 			if a.p.Rejected {
 				s.cfg.Keys.Invalidate(key)
 			}
-			return &Error{Broker: s.Broker(), Env: s.Env(), Code: a.p.Code, Message: a.p.Msg, Raw: a.raw}
+			return &Error{Broker: s.Broker(), Env: s.Env(), Code: a.p.Code, Message: a.p.Msg, Raw: a.raw, rejected: a.p.Rejected}
 		}
 	}
 	restore := s.restore
@@ -947,8 +983,51 @@ func (s *Session) connectOnce() error {
 	return cause
 }
 
+// unavailable records that the connection could not be opened, and tells
+// every member with a topic, once per outage.
+func (s *Session) unavailable(err error) {
+	if err == nil {
+		err = errors.New("connection ended")
+	}
+	err = fmt.Errorf("realtime: %s %s upstream unavailable: %w", s.Broker(), s.Env(), err)
+	s.mu.Lock()
+	first := s.unavail == nil
+	s.unavail = err
+	var tell []*Member
+	if first && !s.closed {
+		if s.told == nil {
+			s.told = make(map[*Member]bool)
+		}
+		for m := range s.members {
+			if len(m.topics) > 0 && !s.told[m] {
+				s.told[m] = true
+				tell = append(tell, m)
+			}
+		}
+	}
+	s.mu.Unlock()
+	for _, m := range tell {
+		s.deliver(m, Message{Kind: Unavailable, Err: err})
+	}
+}
+
+// available records that a connection is open, and tells the members that
+// heard it was not.
+func (s *Session) available() {
+	s.mu.Lock()
+	s.unavail = nil
+	tell := s.told
+	s.told = nil
+	s.mu.Unlock()
+	for m := range tell {
+		s.deliver(m, Message{Kind: Available})
+	}
+}
+
 // restore subscribes every wanted topic on a new connection and opens it to
-// Subscribe.
+// Subscribe. The session counts as open again (s.opened; members that
+// heard it was unavailable hear it is back) once the first topic is
+// restored, or all are.
 func (s *Session) restore(conn *websocket.Conn, key string, down chan struct{}) error {
 	s.ctl.Lock()
 	defer s.ctl.Unlock()
@@ -986,7 +1065,8 @@ func (s *Session) restore(conn *websocket.Conn, key string, down chan struct{}) 
 		}
 		err = s.judge(conn, key, t, a)
 		if errors.Is(err, errRetry) {
-			return fmt.Errorf("restoring %s: %s %s", t, a.p.Code, a.p.Msg)
+			return fmt.Errorf("restoring %s: %w", t,
+				&Error{Broker: s.Broker(), Env: s.Env(), Topic: t, Code: a.p.Code, Message: a.p.Msg, Raw: a.raw, rejected: a.p.Rejected})
 		}
 		s.mu.Lock()
 		ts := s.topics[t]
@@ -1013,6 +1093,10 @@ func (s *Session) restore(conn *websocket.Conn, key string, down chan struct{}) 
 			}
 		}
 		s.mu.Unlock()
+		if !s.opened {
+			s.opened = true
+			s.available()
+		}
 		kind := Restored
 		if err != nil {
 			kind = Lost
@@ -1021,6 +1105,10 @@ func (s *Session) restore(conn *websocket.Conn, key string, down chan struct{}) 
 		for _, m := range list {
 			s.deliver(m, Message{Kind: kind, Topic: t, Raw: a.raw})
 		}
+	}
+	if !s.opened {
+		s.opened = true
+		s.available()
 	}
 	s.mu.Lock()
 	close(s.ready)
@@ -1234,6 +1322,18 @@ func (m *Member) Subscribe(ctx context.Context, t Topic) (Ack, error) {
 // It returns ErrNotSubscribed if the member did not hold t.
 func (m *Member) Unsubscribe(ctx context.Context, t Topic) error {
 	return m.s.unsubscribe(ctx, m, t)
+}
+
+// Topics returns the topics the member holds or is subscribing to, sorted.
+func (m *Member) Topics() []Topic {
+	m.s.mu.Lock()
+	ts := make([]Topic, 0, len(m.topics))
+	for t := range m.topics {
+		ts = append(ts, t)
+	}
+	m.s.mu.Unlock()
+	slices.SortFunc(ts, func(a, b Topic) int { return strings.Compare(a.String(), b.String()) })
+	return ts
 }
 
 // Messages returns the member's queue. It is never closed: select on Done
