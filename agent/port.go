@@ -40,15 +40,16 @@ import (
 //   - the appsecret header (KIS sends appkey and appsecret on every call);
 //   - the bearer token of the authorization header;
 //   - on the token, approval and revoke endpoints, the body's appsecret,
-//     secretkey or appsecretkey field (KIS tokenP: appsecret; KIS
-//     Approval and Kiwoom au10001: secretkey; LS and DB, form-encoded:
-//     appsecretkey) or its token field;
+//     secretkey, appsecretkey or client_secret field (KIS tokenP:
+//     appsecret; KIS Approval and Kiwoom au10001: secretkey; LS and DB,
+//     form-encoded: appsecretkey; Toss, form-encoded: client_secret) or
+//     its token field;
 //   - on the WebSocket, the first frame's approval_key (KIS, in its header)
 //     or token (Kiwoom's LOGIN).
 //
 // Besides the client key, the credential the port handed out opens it:
 // the account's current access token as a bearer token, and its current
-// approval key in a WebSocket frame. Kiwoom's calls, and LS's and DB's,
+// approval key in a WebSocket frame. The calls of Kiwoom, LS, DB and Toss
 // carry only the token, so there the token is the credential.
 //
 // An authenticated request is then served exactly as the facade serves
@@ -246,7 +247,7 @@ func (a *Agent) portAuth(w http.ResponseWriter, r *http.Request, acct *account, 
 	data, _ := io.ReadAll(r.Body) // in memory
 	r.Body = io.NopCloser(strings.NewReader(string(data)))
 	cands = cands[:0]
-	fields := []string{"appsecret", "secretkey", "appsecretkey", "token"}
+	fields := []string{"appsecret", "secretkey", "appsecretkey", "client_secret", "token"}
 	if isForm(r) {
 		vals, _ := url.ParseQuery(string(data))
 		for k, vs := range vals {

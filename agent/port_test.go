@@ -468,3 +468,45 @@ func TestPortConfig(t *testing.T) {
 		t.Errorf("ParseConfig = %+v, %v; want facade_addr read", cfg.Accounts, err)
 	}
 }
+
+// TestPortFormBodies: Toss's token call is form-encoded, its secret in
+// client_secret (toss/token.go), and its API calls carry the token alone.
+func TestPortFormBodies(t *testing.T) {
+	botFile := filepath.Join(shortTempDir(t), "bot.key")
+	h := newTossHarnessOpts(t, nil, func(c *agent.Config) {
+		c.Accounts[0].FacadeAddr = "127.0.0.1:0"
+		c.ClientKeys = []agent.ClientKey{{Name: "bot", File: botFile, Accounts: []string{"toss-real"}}}
+	})
+	b, err := os.ReadFile(botFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bot := strings.TrimSpace(string(b))
+	h.secrets = append(h.secrets, h.key, bot)
+	addr := h.ep.Ports["toss-real"]
+	form := [][2]string{{"Content-Type", "application/x-www-form-urlencoded"}}
+	issue := func(secret string) pyAnswer {
+		return pyDo(t, addr, "POST", "http://"+addr+"/oauth2/token", form,
+			url.Values{"grant_type": {"client_credentials"}, "client_id": {"placeholder"}, "client_secret": {secret}}.Encode())
+	}
+	prices := func(tok string) pyAnswer {
+		return pyDo(t, addr, "GET", "http://"+addr+"/api/v1/prices?symbols=005930", [][2]string{{"Authorization", "Bearer " + tok}}, "")
+	}
+	for i, s := range []string{"", "placeholder", strings.Repeat("B", 43)} {
+		if a := issue(s); a.status != http.StatusUnauthorized {
+			t.Errorf("token with wrong client_secret #%d = %d; want 401", i, a.status)
+		}
+	}
+	a := issue(bot)
+	tok, _ := a.json(t)["access_token"].(string)
+	if a.status != 200 || tok == "" {
+		t.Fatalf("token with the client key = %d", a.status)
+	}
+	h.sawToken(tok)
+	if a := prices(tok); a.status != 200 {
+		t.Errorf("prices with the token handed out = %d %s", a.status, a.body)
+	}
+	if a := prices("wrong-token"); a.status != http.StatusUnauthorized {
+		t.Errorf("prices with a wrong token = %d; want 401", a.status)
+	}
+}
