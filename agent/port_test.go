@@ -14,6 +14,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/kauth/kauth"
 	"github.com/kauth/kauth/agent"
 	"github.com/kauth/kauth/brokersim"
 )
@@ -429,6 +430,54 @@ func TestPortKiwoom(t *testing.T) {
 		if a := info(bad); a.status != http.StatusUnauthorized {
 			t.Errorf("ka10001 with a wrong token = %d; want 401", a.status)
 		}
+	}
+
+	// The WebSocket's LOGIN carries the token: a wrong one is closed with
+	// nothing received, the one handed out logs in.
+	login := func(tok string) (*wsConn, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		c, _, err := websocket.Dial(ctx, "ws://"+h.ep.Ports["kiwoom-mock"]+"/api/dostk/websocket", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.CloseNow() })
+		w := &wsConn{t: t, c: c}
+		w.send(map[string]string{"trnm": "LOGIN", "token": tok})
+		_, data, err := c.Read(ctx)
+		if err == nil && !strings.Contains(string(data), `"return_code":0`) {
+			err = errors.New("login refused")
+		}
+		return w, err
+	}
+	if _, err := login("placeholder"); websocket.CloseStatus(err) != websocket.StatusPolicyViolation {
+		t.Errorf("LOGIN with a wrong token: %v; want closed with a policy violation", err)
+	}
+	if st := h.sim.WSStats(kauth.Kiwoom, kauth.Mock, kiwoomMock.AppKey); st.Opened != 0 {
+		t.Errorf("upstream sessions after a refused LOGIN = %d; want 0", st.Opened)
+	}
+	if _, err := login(tok); err != nil {
+		t.Errorf("LOGIN with the token handed out: %v", err)
+	}
+
+	// The broker drops the token: the next call still succeeds (the agent
+	// renews and retries), and from then on the old token opens nothing;
+	// issuing again with the client key gets the new one.
+	h.sim.InvalidateToken(tok)
+	if a := info(tok); a.status != 200 {
+		t.Fatalf("ka10001 as the broker drops the token = %d %s", a.status, a.body)
+	}
+	if a := info(tok); a.status != http.StatusUnauthorized {
+		t.Errorf("ka10001 with the token the agent has replaced = %d; want 401", a.status)
+	}
+	a = issue(other)
+	fresh, _ := a.json(t)["token"].(string)
+	h.sawToken(fresh)
+	if fresh == "" || fresh == tok {
+		t.Fatal("au10001 after the renewal did not hand out the new token")
+	}
+	if a := info(fresh); a.status != 200 {
+		t.Errorf("ka10001 with the new token = %d %s", a.status, a.body)
 	}
 }
 
