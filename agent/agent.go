@@ -292,6 +292,9 @@ func (a *Agent) Reload(cfg Config) error {
 	if a.cfg.Accounts != nil && !reflect.DeepEqual(a.cfg.Listen, cfg.Listen) {
 		a.log.Warn("agent: listen settings changed; they take effect when the agent restarts")
 	}
+	if a.cfg.Accounts != nil && facadeAddrsChanged(a.cfg, cfg) {
+		a.log.Warn("agent: facade_addr settings changed; facade ports open and close when the agent restarts")
+	}
 
 	// One rate budget per app key: accounts sharing a key share a limiter
 	// at the strictest of their settings.
@@ -630,7 +633,7 @@ func openListeners(cfg Config, getenv func(string) string) ([]net.Listener, Endp
 	if err := checkTCPAddr(cfg.Listen.TCP, cfg.Listen.AllowNonLoopback); err != nil {
 		return nil, ep, &ConfigError{err}
 	}
-	if cfg.Listen.Socket == SocketOff && cfg.Listen.TCP == "" {
+	if cfg.Listen.Socket == SocketOff && cfg.Listen.TCP == "" && !hasFacadeAddr(cfg) {
 		return nil, ep, &ConfigError{errors.New("agent: nothing to listen on: the socket is off and no tcp address is set")}
 	}
 	var lns []net.Listener

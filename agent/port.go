@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/netip"
@@ -124,6 +125,32 @@ func canonicalAddr(addr string) string {
 		host = ip.Unmap().String()
 	}
 	return net.JoinHostPort(host, port)
+}
+
+// facadeAddrsChanged reports whether next gives any account another
+// facade_addr than cur does (ports open only when the agent starts).
+func facadeAddrsChanged(cur, next Config) bool {
+	addrs := func(c Config) map[string]string {
+		m := map[string]string{}
+		for _, acc := range c.Accounts {
+			if a := strings.TrimSpace(acc.FacadeAddr); a != "" {
+				m[acc.Name] = canonicalAddr(a)
+			}
+		}
+		return m
+	}
+	return !maps.Equal(addrs(cur), addrs(next))
+}
+
+// hasFacadeAddr reports whether an account of cfg has a facade port: a
+// listener, even with neither the socket nor TCP.
+func hasFacadeAddr(cfg Config) bool {
+	for _, acc := range cfg.Accounts {
+		if strings.TrimSpace(acc.FacadeAddr) != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // portListener is an account's open facade port.

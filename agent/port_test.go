@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -17,6 +19,7 @@ import (
 	"github.com/kauth/kauth"
 	"github.com/kauth/kauth/agent"
 	"github.com/kauth/kauth/brokersim"
+	"github.com/kauth/kauth/internal/testlog"
 )
 
 // These tests speak to a facade port as python-kis (Soju06/python-kis at
@@ -557,5 +560,84 @@ func TestPortFormBodies(t *testing.T) {
 	}
 	if a := prices("wrong-token"); a.status != http.StatusUnauthorized {
 		t.Errorf("prices with a wrong token = %d; want 401", a.status)
+	}
+}
+
+// TestDaemonFacadePort: kauth serve's Daemon opens the ports of its config
+// file before it starts any account, refuses a port in use with one line
+// and nothing issued, and warns on a reload that changes facade_addr,
+// which takes effect at the next start.
+func TestDaemonFacadePort(t *testing.T) {
+	dir := shortTempDir(t)
+	sim := brokersim.New()
+	srv := httptest.NewServer(sim)
+	defer srv.Close()
+	app := brokersim.DemoKISMock
+	env := map[string]string{"K": app.AppKey, "S": app.Secret}
+	config := func(addr string) string {
+		return writeFile(t, dir, "kauth.yaml", "listen:\n  socket: off\n  key_file: "+filepath.Join(dir, "agent.key")+
+			"\nclient_keys:\n  - name: bot\n    file: bot.key\n    accounts: [kis-mock]\naccounts:\n  - name: kis-mock\n    broker: kis\n    env: mock\n"+
+			"    appkey: {env: K}\n    appsecret: {env: S}\n    base_url: "+brokersim.BaseURL(srv.URL, kauth.KIS, kauth.Mock)+"\n    facade_addr: "+addr+"\n", 0o600)
+	}
+
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	d := &agent.Daemon{ConfigFile: config(busy.Addr().String()), Options: agent.Options{Getenv: func(k string) string { return env[k] }, Logger: discard()}}
+	err = d.Run(context.Background())
+	var ce *agent.ConfigError
+	if !errors.As(err, &ce) || !strings.Contains(err.Error(), busy.Addr().String()+" is in use") || strings.Contains(err.Error(), "\n") {
+		t.Errorf("Run on a busy facade port = %v; want one line saying it is in use", err)
+	}
+	if n := sim.Stats().Issued; n != 0 {
+		t.Errorf("the refused start issued %d tokens; want 0", n)
+	}
+
+	logs := new(testlog.Buffer)
+	d = &agent.Daemon{ConfigFile: config("127.0.0.1:0"), Options: agent.Options{Getenv: func(k string) string { return env[k] }, Logger: logs.Logger()}}
+	ran := make(chan error, 1)
+	go func() { ran <- d.Run(context.Background()) }()
+	select {
+	case <-d.Ready():
+	case err := <-ran:
+		t.Fatalf("Run: %v", err)
+	}
+	defer func() {
+		d.Close()
+		if err := <-ran; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	addr := d.Endpoints().Ports["kis-mock"]
+	if addr == "" {
+		t.Fatalf("Endpoints = %+v; want the port of kis-mock", d.Endpoints())
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "bot.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bot := strings.TrimSpace(string(b))
+	py := pykis{t: t, appkey: placeholderKey, secret: padded(bot)}
+	if a := py.token("http://" + addr); a.status != 200 {
+		t.Fatalf("tokenP on the daemon's port = %d", a.status)
+	}
+	if a := (pykis{t: t, appkey: placeholderKey, secret: "x"}).token("http://" + addr); a.status != http.StatusUnauthorized {
+		t.Errorf("tokenP without the key = %d; want 401", a.status)
+	}
+
+	config("127.0.0.1:1")
+	if err := d.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if w := strings.Join(logs.Warnings(), "\n"); !strings.Contains(w, "facade_addr settings changed") {
+		t.Errorf("reload warnings = %q; want one about facade_addr", w)
+	}
+	if a := py.token("http://" + addr); a.status != 200 {
+		t.Errorf("tokenP on the port after the reload = %d; want it served until the restart", a.status)
+	}
+	if strings.Contains(logs.String(), bot) {
+		t.Error("the logs hold the client key")
 	}
 }
