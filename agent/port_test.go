@@ -150,12 +150,12 @@ func accessToken(t *testing.T, a pyAnswer) string {
 }
 
 // portHarness serves kis-real and kis-mock (and kiwoom-mock) each on a
-// facade port, with a client key "bot" for the KIS accounts and "other"
-// for kiwoom-mock.
-func portHarness(t *testing.T) (h *harness, bot, other string) {
+// facade port, with a client key "bot" for the KIS accounts, "other" for
+// kiwoom-mock and "mock-only" for kis-mock.
+func portHarness(t *testing.T) (h *harness, bot, other, mockOnly string) {
 	t.Helper()
 	dir := shortTempDir(t)
-	botFile, otherFile := filepath.Join(dir, "bot.key"), filepath.Join(dir, "other.key")
+	botFile, otherFile, mockFile := filepath.Join(dir, "bot.key"), filepath.Join(dir, "other.key"), filepath.Join(dir, "mock.key")
 	s := wsSetup(nil)
 	s.cfg = func(c *agent.Config) {
 		for i := range c.Accounts {
@@ -164,6 +164,7 @@ func portHarness(t *testing.T) (h *harness, bot, other string) {
 		c.ClientKeys = []agent.ClientKey{
 			{Name: "bot", File: botFile, Accounts: []string{"kis-real", "kis-mock"}},
 			{Name: "other", File: otherFile, Accounts: []string{"kiwoom-mock"}},
+			{Name: "mock-only", File: mockFile, Accounts: []string{"kis-mock"}},
 		}
 	}
 	h = newHarness(t, s)
@@ -174,21 +175,21 @@ func portHarness(t *testing.T) (h *harness, bot, other string) {
 		}
 		return strings.TrimSpace(string(b))
 	}
-	bot, other = read(botFile), read(otherFile)
-	h.secrets = append(h.secrets, h.key, bot, other)
+	bot, other, mockOnly = read(botFile), read(otherFile), read(mockFile)
+	h.secrets = append(h.secrets, h.key, bot, other, mockOnly)
 	for _, name := range []string{"kis-real", "kis-mock", "kiwoom-mock"} {
 		if h.ep.Ports[name] == "" {
 			t.Fatalf("Endpoints().Ports = %v; want a port for %s", h.ep.Ports, name)
 		}
 	}
-	return h, bot, other
+	return h, bot, other, mockOnly
 }
 
 // padded is a client key padded with '=' to python-kis's secretkey length.
 func padded(key string) string { return key + strings.Repeat("=", 180-len(key)) }
 
 func TestPortSpeaksAsPyKis(t *testing.T) {
-	h, bot, _ := portHarness(t)
+	h, bot, _, _ := portHarness(t)
 	// The bot's KisAuth: a placeholder app key, its client key as the
 	// secret. Its domain constants name the ports.
 	py := pykis{t: t, appkey: placeholderKey, secret: padded(bot)}
@@ -293,7 +294,7 @@ func TestPortSpeaksAsPyKis(t *testing.T) {
 // token, no approval key, no quote and no real-time frame, and the broker
 // sees no call of it.
 func TestPortGivesNothingWithoutTheKey(t *testing.T) {
-	h, bot, other := portHarness(t)
+	h, bot, other, _ := portHarness(t)
 	kis := "http://" + h.ep.Ports["kis-mock"]
 	wrong := strings.Repeat("A", 43)
 	managed := h.token("kis-mock").AccessToken
@@ -404,7 +405,7 @@ func (w *wsConn) kisSubscribeWith(approvalKey, code string) {
 // (its secretkey the client key) the token the port handed out is the
 // credential; a wrong one gets nothing.
 func TestPortKiwoom(t *testing.T) {
-	h, bot, other := portHarness(t)
+	h, bot, other, _ := portHarness(t)
 	base := "http://" + h.ep.Ports["kiwoom-mock"]
 	hdr := [][2]string{{"Content-Type", "application/json;charset=UTF-8"}}
 	issue := func(secret string) pyAnswer {
@@ -639,5 +640,54 @@ func TestDaemonFacadePort(t *testing.T) {
 	}
 	if strings.Contains(logs.String(), bot) {
 		t.Error("the logs hold the client key")
+	}
+}
+
+// TestPortPyKisPaperRealtime: python-kis in paper mode fetches its approval
+// key from the paper domain but dials the real domain's WebSocket
+// (pykis/client/websocket.py: KisWebsocketClient(self) is built with
+// virtual False, so it dials WEBSOCKET_REAL_DOMAIN; its subscribe frames
+// call websocket_approval_key with domain "real", which fetches with
+// domain None, and PyKis.request takes None for "virtual" in paper mode).
+// The approval key is one per app key, shared by every holder, so it
+// cannot tell who fetched it: the real account's port refuses the paper
+// account's key, whoever sends it. A paper bot points
+// WEBSOCKET_REAL_DOMAIN at the paper port instead, where its key is
+// served (as TestPortSpeaksAsPyKis does).
+func TestPortPyKisPaperRealtime(t *testing.T) {
+	h, bot, _, mockOnly := portHarness(t)
+	virtual := "http://" + h.ep.Ports["kis-mock"]
+	subscribe := func(secret, port string) error {
+		a := (pykis{t: t, appkey: placeholderKey, secret: secret}).approval(virtual)
+		key, _ := a.json(t)["approval_key"].(string)
+		if a.status != 200 || key == "" {
+			t.Fatalf("Approval on the paper port = %d", a.status)
+		}
+		h.sawToken(key)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		c, _, err := websocket.Dial(ctx, "ws://"+h.ep.Ports[port]+"/tryitout", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.CloseNow()
+		w := &wsConn{t: t, c: c}
+		w.kisSubscribeWith(key, "005930")
+		_, data, err := c.Read(ctx)
+		if err == nil && !strings.Contains(string(data), "OPSP0000") {
+			err = errors.New("subscribe refused")
+		}
+		return err
+	}
+	for _, key := range []string{mockOnly, bot} {
+		if err := subscribe(padded(key), "kis-real"); websocket.CloseStatus(err) != websocket.StatusPolicyViolation {
+			t.Errorf("the paper approval key on kis-real's port: %v; want closed with a policy violation", err)
+		}
+	}
+	if st := h.sim.WSStats(kauth.KIS, kauth.Real, kisReal.AppKey); st.Opened != 0 {
+		t.Errorf("real upstream sessions = %d; want 0", st.Opened)
+	}
+	if err := subscribe(padded(mockOnly), "kis-mock"); err != nil {
+		t.Errorf("the paper approval key on the paper port: %v", err)
 	}
 }
