@@ -38,7 +38,10 @@ import (
 //   - everything under the broker's API prefix (KIS /uapi/, Kiwoom /api/)
 //     is proxied as /proxy/{account} is: the client's authorization, appkey
 //     and appsecret are replaced by the managed ones, so a client may hold
-//     placeholders.
+//     placeholders;
+//   - a WebSocket upgrade, whatever the path (KIS /tryitout, Kiwoom
+//     /api/dostk/websocket), is the account's WebSocket gateway, as
+//     /ws/{account} is.
 //
 // A client that sends the real app key of ANOTHER account this agent
 // serves (in a token, approval or revoke body, JSON or, for LS and DB,
@@ -95,6 +98,20 @@ func (a *Agent) serveFacade(w http.ResponseWriter, r *http.Request) {
 	name, path, _ := strings.Cut(rest, "/")
 	acct := a.account(w, r, name)
 	if acct == nil {
+		return
+	}
+	if isUpgrade(r) && r.Method == http.MethodGet {
+		// The broker's WebSocket URL under the facade's base, whatever its
+		// path: the clients append their own to the base they are given
+		// (KIS kis_auth.py: f"{my_url_ws}{api_url}" with "/tryitout";
+		// python-kis: f"{WEBSOCKET_REAL_DOMAIN}/tryitout"; Kiwoom's SDK
+		// kiwoom/core/ws_client.py: f"{get_ws_base_url(mode)}{path}" with
+		// "/api/dostk/websocket"). They send no header of their own, so
+		// the key in the path is the only access check, as for the rest of
+		// the facade. A WebSocket must not hold up a Reload's drain
+		// (serveWS).
+		acct.done()
+		a.serveGateway(w, r, acct)
 		return
 	}
 	defer acct.done()

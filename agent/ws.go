@@ -213,10 +213,21 @@ func (a *Agent) serveWS(w http.ResponseWriter, r *http.Request) {
 	// drain, which waits for requests, not for sessions (the gateway's
 	// sessions end with the agent).
 	acct.done()
-	if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+	if !isUpgrade(r) {
 		writeError(w, http.StatusBadRequest, "bad_request", "GET /ws/"+acct.name+" is a WebSocket endpoint: connect with a WebSocket client")
 		return
 	}
+	a.serveGateway(w, r, acct)
+}
+
+// isUpgrade reports whether r asks for a WebSocket.
+func isUpgrade(r *http.Request) bool {
+	return strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
+}
+
+// serveGateway serves one local WebSocket client of acct, whose access
+// the caller has checked (and whose request it has marked done).
+func (a *Agent) serveGateway(w http.ResponseWriter, r *http.Request, acct *account) {
 	// A client of a facade port joins only once its first frame carries
 	// the account's credential (port.go): until then it gets nothing, and
 	// no upstream session is opened for it.

@@ -10,8 +10,8 @@ import (
 )
 
 // NewClient returns the handler of one local client that speaks KIS's
-// real-time protocol to a gateway (the kauth agent's /ws/{account}) over a
-// shared session.
+// real-time protocol to a gateway (the kauth agent's /ws/{account}, or a
+// WebSocket under its facade URL) over a shared session.
 func (Realtime) NewClient(c realtime.ClientConfig) realtime.Client {
 	return &client{cfg: c, topics: map[realtime.Topic]bool{}}
 }
@@ -66,8 +66,48 @@ func (cl *client) Translate(msg realtime.Message) [][]byte {
 			out = append(out, answer(t, "1", "OPSP0007", "kauth: upstream session interrupted; resubscribing", nil))
 		}
 		return out
+	case realtime.Unavailable:
+		// Every topic the client holds or waits for hears why, in the
+		// shape of a refused subscribe, so that the clients' own control
+		// handlers show it (kis_auth.py system_resp reads header.tr_id,
+		// tr_key, encrypt and body.rt_cd, msg1; python-kis
+		// pykis/client/websocket.py _handle_control logs an unknown
+		// msg_cd with msg1). The subscriptions stay: SUBSCRIBE SUCCESS
+		// follows once the session is back.
+		msg1 := "kauth: " + realtime.Short(realtime.Cause(msg)) + "; retrying"
+		return cl.each(msg.Topic, func(t realtime.Topic) []byte {
+			return answer(t, "1", WSUpstreamDown, msg1, nil)
+		})
+	case realtime.Available:
+		return cl.each(msg.Topic, func(t realtime.Topic) []byte {
+			return answer(t, "0", WSUpstreamBack, "kauth: upstream session open again; resubscribing", nil)
+		})
 	}
 	return nil
+}
+
+// The msg_cd of kauth's own control answers to a local client.
+const (
+	// WSUpstreamDown (rt_cd "1") says the upstream session cannot be
+	// opened now; msg1 names the broker, env and cause. kauth keeps trying.
+	WSUpstreamDown = "KAUTH0001"
+	// WSUpstreamBack (rt_cd "0") says it is open again; the subscribe
+	// answers follow.
+	WSUpstreamBack = "KAUTH0002"
+)
+
+// each builds one answer for t, or for each of the client's topics if t
+// is zero.
+func (cl *client) each(t realtime.Topic, build func(realtime.Topic) []byte) [][]byte {
+	topics := []realtime.Topic{t}
+	if t == (realtime.Topic{}) {
+		topics = cl.cfg.Member.Topics()
+	}
+	out := make([][]byte, 0, len(topics))
+	for _, t := range topics {
+		out = append(out, build(t))
+	}
+	return out
 }
 
 func mustJSON(v any) []byte {

@@ -12,8 +12,8 @@ import (
 )
 
 // NewClient returns the handler of one local client that speaks Kiwoom's
-// real-time protocol to a gateway (the kauth agent's /ws/{account}) over a
-// shared session.
+// real-time protocol to a gateway (the kauth agent's /ws/{account}, or a
+// WebSocket under its facade URL) over a shared session.
 func (Realtime) NewClient(c realtime.ClientConfig) realtime.Client {
 	return &client{cfg: c, topics: map[realtime.Topic]bool{}, groups: map[string][]realtime.Topic{}}
 }
@@ -48,6 +48,18 @@ func (cl *client) Translate(msg realtime.Message) [][]byte {
 	case realtime.Interrupted:
 		return [][]byte{mustJSON(map[string]string{"trnm": "SYSTEM", "code": "kauth_interrupted",
 			"message": "upstream session interrupted; kauth is restoring the registrations"})}
+	case realtime.Unavailable:
+		// Kiwoom's SYSTEM notice (its R10001 closes a replaced session), and
+		// its error fields, which the SDK's kiwoom/core/ws_client.py reads
+		// off any answer (return_code, return_msg). The registrations stay
+		// and are made once the session is back.
+		return [][]byte{mustJSON(map[string]any{"trnm": "SYSTEM", "code": "kauth_upstream_down",
+			"message":     "kauth: " + realtime.Short(realtime.Cause(msg)) + "; retrying",
+			"return_code": 1, "return_msg": "kauth: " + realtime.Short(realtime.Cause(msg))})}
+	case realtime.Available:
+		return [][]byte{mustJSON(map[string]any{"trnm": "SYSTEM", "code": "kauth_upstream_back",
+			"message":     "kauth: upstream session open again; restoring the registrations",
+			"return_code": 0, "return_msg": ""})}
 	}
 	return nil
 }

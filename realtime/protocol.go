@@ -3,6 +3,7 @@ package realtime
 import (
 	"context"
 	"encoding/json"
+	"strings"
 
 	"github.com/kauth/kauth"
 )
@@ -135,4 +136,22 @@ func Fits(held map[Topic]bool, add, replaced []Topic, max int) bool {
 		seen[t] = true
 	}
 	return n <= max
+}
+
+// Cause is the text of msg.Err, or a generic one if it has none.
+func Cause(msg Message) string {
+	if msg.Err == nil {
+		return "realtime: upstream unavailable"
+	}
+	return msg.Err.Error()
+}
+
+// Short bounds a message shown to a local client (a cause that quotes its
+// input) to one line of at most 200 bytes.
+func Short(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > 200 {
+		s = strings.ToValidUTF8(s[:200], "") + "…"
+	}
+	return s
 }

@@ -22,7 +22,9 @@
 // the last one leaves, answers the broker's keep-alives, and reconnects with
 // jittered backoff and a fresh credential when the connection drops or goes
 // silent for a few of the broker's keep-alive beats, restoring every live
-// subscription and telling members (Interrupted, then Restored). A member
+// subscription and telling members (Interrupted, then Restored). While it
+// cannot open a connection at all, members with topics hear why
+// (Unavailable) and, once it opens, that it did (Available). A member
 // that does not keep up (its buffer is full) is dropped alone: its Done
 // closes and Err says ErrSlow. Subscribe and unsubscribe frames are paced
 // (Config.ControlRate), and a topic dropped and taken again before its
@@ -65,6 +67,18 @@ const (
 	// Lost says Topic could not be restored and is no longer subscribed;
 	// Raw is the broker's answer.
 	Lost
+	// Unavailable says the Session cannot open (or reopen) its upstream
+	// connection, and keeps trying; Err is why (the broker's HTTP status,
+	// a refused dial, a rejected credential). A member hears it once per
+	// outage, when the first attempt fails, and at once when it subscribes
+	// to a topic during one (Topic is then that topic; otherwise Topic is
+	// zero and the news concerns all the member's topics, Member.Topics).
+	// Its subscriptions, pending ones included, stay wanted.
+	Unavailable
+	// Available follows Unavailable once the connection is open again:
+	// the member's topics are being restored (Restored follows for each
+	// that was live, and a pending Subscribe returns).
+	Available
 )
 
 func (k Kind) String() string {
@@ -79,6 +93,10 @@ func (k Kind) String() string {
 		return "restored"
 	case Lost:
 		return "lost"
+	case Unavailable:
+		return "unavailable"
+	case Available:
+		return "available"
 	}
 	return fmt.Sprintf("Kind(%d)", int(k))
 }
@@ -89,6 +107,8 @@ type Message struct {
 	Kind  Kind
 	Topic Topic
 	Raw   []byte
+	// Err is why the upstream connection is Unavailable.
+	Err error
 }
 
 // Ack is the answer to a Subscribe.
@@ -114,7 +134,8 @@ type Error struct {
 	// Local is set when the Session answered without asking the broker.
 	Local bool
 
-	limit bool // the broker's subscription limit (Frame.Limit)
+	limit    bool // the broker's subscription limit (Frame.Limit)
+	rejected bool // the session credential was refused (Frame.Rejected)
 }
 
 func (e *Error) Error() string {

@@ -9,6 +9,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/http"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -139,6 +141,10 @@ type Session struct {
 	down    chan struct{}   // closed when conn ends
 	waiter  *waiter
 	closed  bool
+	// unavail is why the last attempt to open the connection failed, nil
+	// once one succeeds; told lists the members that heard of it.
+	unavail error
+	told    map[*Member]bool
 
 	framesIn, framesOut, drops, reconnects atomic.Uint64
 
@@ -400,7 +406,19 @@ func (s *Session) subscribe(ctx context.Context, m *Member, t Topic) (Ack, error
 		s.mu.Unlock()
 		return Ack{Raw: ack}, nil
 	}
+	// During an outage the subscription waits for the connection: the
+	// member hears why at once rather than nothing for as long as it lasts.
+	down := s.unavail
+	if down != nil {
+		if s.told == nil {
+			s.told = make(map[*Member]bool)
+		}
+		s.told[m] = true
+	}
 	s.mu.Unlock()
+	if down != nil {
+		s.deliver(m, Message{Kind: Unavailable, Topic: t, Err: down})
+	}
 	for {
 		ack, err := s.ensure(ctx, t)
 		if err == nil {
@@ -784,6 +802,7 @@ func (s *Session) release(ctx context.Context, t Topic) error {
 func (s *Session) leave(m *Member) {
 	s.mu.Lock()
 	delete(s.members, m)
+	delete(s.told, m)
 	topics := make([]Topic, 0, len(m.topics))
 	for t := range m.topics {
 		topics = append(topics, t)
@@ -802,14 +821,26 @@ func (s *Session) leave(m *Member) {
 func (s *Session) run() {
 	defer close(s.runDone)
 	backoff := s.cfg.MinBackoff
+	cured := false
 	for n := 0; s.ctx.Err() == nil; n++ {
 		if n > 0 {
 			s.reconnects.Add(1)
 		}
 		began := time.Now()
-		err := s.connectOnce()
+		opened, err := s.connectOnce()
 		if s.ctx.Err() != nil {
 			return
+		}
+		var re *Error
+		switch {
+		case opened:
+			cured = false
+		case errors.As(err, &re) && re.rejected && !cured:
+			// A refused credential was just replaced: the next attempt
+			// will most likely open, and is not worth an alarm.
+			cured = true
+		default:
+			s.unavailable(err)
 		}
 		if time.Since(began) > time.Minute {
 			backoff = s.cfg.MinBackoff // it was up for a good while
@@ -827,12 +858,12 @@ func (s *Session) run() {
 
 // connectOnce opens, logs in, restores every topic and serves one
 // connection until it ends.
-func (s *Session) connectOnce() error {
+func (s *Session) connectOnce() (opened bool, err error) {
 	tctx, cancel := context.WithTimeout(s.ctx, kauth.DefaultIssueTimeout)
 	tok, err := s.cfg.Keys.Token(tctx)
 	cancel()
 	if err != nil {
-		return fmt.Errorf("credential: %w", err)
+		return false, fmt.Errorf("credential: %w", err)
 	}
 	key := tok.AccessToken
 	dctx, cancel := context.WithTimeout(s.ctx, s.cfg.AckTimeout)
@@ -841,10 +872,10 @@ func (s *Session) connectOnce() error {
 	if re := wire.Redirect(resp); err != nil && re != nil {
 		// The refused Location's host alone: the dial error would quote
 		// the whole URL.
-		return fmt.Errorf("dial: HTTP %d: %w", re.StatusCode, re)
+		return false, fmt.Errorf("dial: HTTP %d: %w", re.StatusCode, re)
 	}
 	if err != nil {
-		return fmt.Errorf("dial: %w", err)
+		return false, fmt.Errorf("dial: %w", err)
 	}
 	defer conn.CloseNow()
 	conn.SetReadLimit(1 << 20)
@@ -852,7 +883,7 @@ func (s *Session) connectOnce() error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		return ErrClosed
+		return false, ErrClosed
 	}
 	s.conn, s.key, s.down = conn, key, down
 	s.mu.Unlock()
@@ -869,26 +900,69 @@ func (s *Session) connectOnce() error {
 	if msg := s.proto.Login(key); msg != nil {
 		a, err := s.exchange(s.ctx, conn, down, msg, func(f Frame) bool { return f.Kind == FrameLogin })
 		if err != nil {
-			return fmt.Errorf("login: %w", err)
+			return false, fmt.Errorf("login: %w", err)
 		}
 		if !a.p.OK {
 			if a.p.Rejected {
 				s.cfg.Keys.Invalidate(key)
 			}
-			return &Error{Broker: s.Broker(), Env: s.Env(), Code: a.p.Code, Message: a.p.Msg, Raw: a.raw}
+			return false, &Error{Broker: s.Broker(), Env: s.Env(), Code: a.p.Code, Message: a.p.Msg, Raw: a.raw, rejected: a.p.Rejected}
 		}
 	}
-	if err := s.restore(conn, key, down); err != nil {
-		return err
+	if opened, err := s.restore(conn, key, down); err != nil {
+		return opened, err
 	}
 	s.log.Info("realtime: connected", "subscriptions", len(s.Topics()))
 	<-down
-	return cause
+	return true, cause
+}
+
+// unavailable records that the connection could not be opened, and tells
+// every member with a topic, once per outage.
+func (s *Session) unavailable(err error) {
+	if err == nil {
+		err = errors.New("connection ended")
+	}
+	err = fmt.Errorf("realtime: %s %s upstream unavailable: %w", s.Broker(), s.Env(), err)
+	s.mu.Lock()
+	first := s.unavail == nil
+	s.unavail = err
+	var tell []*Member
+	if first && !s.closed {
+		if s.told == nil {
+			s.told = make(map[*Member]bool)
+		}
+		for m := range s.members {
+			if len(m.topics) > 0 && !s.told[m] {
+				s.told[m] = true
+				tell = append(tell, m)
+			}
+		}
+	}
+	s.mu.Unlock()
+	for _, m := range tell {
+		s.deliver(m, Message{Kind: Unavailable, Err: err})
+	}
+}
+
+// available records that a connection is open, and tells the members that
+// heard it was not.
+func (s *Session) available() {
+	s.mu.Lock()
+	s.unavail = nil
+	tell := s.told
+	s.told = nil
+	s.mu.Unlock()
+	for m := range tell {
+		s.deliver(m, Message{Kind: Available})
+	}
 }
 
 // restore subscribes every wanted topic on a new connection and opens it to
-// Subscribe.
-func (s *Session) restore(conn *websocket.Conn, key string, down chan struct{}) error {
+// Subscribe. The session counts as open again (members that heard it was
+// unavailable hear it is back) once the first topic is restored, or all
+// are; opened reports whether that happened before an error.
+func (s *Session) restore(conn *websocket.Conn, key string, down chan struct{}) (opened bool, err error) {
 	s.ctl.Lock()
 	defer s.ctl.Unlock()
 	s.mu.Lock()
@@ -908,7 +982,7 @@ func (s *Session) restore(conn *websocket.Conn, key string, down chan struct{}) 
 		// cannot tell them apart.
 		undo, err := s.turn(s.ctx)
 		if err != nil {
-			return fmt.Errorf("restoring %s: %w", t, err)
+			return opened, fmt.Errorf("restoring %s: %w", t, err)
 		}
 		s.mu.Lock()
 		wanted := s.topics[t] != nil
@@ -921,11 +995,12 @@ func (s *Session) restore(conn *websocket.Conn, key string, down chan struct{}) 
 		a, err := s.exchange(ctx, conn, down, s.proto.Request(t, true, key), s.matcher(t, true))
 		cancel()
 		if err != nil {
-			return fmt.Errorf("restoring %s: %w", t, err)
+			return opened, fmt.Errorf("restoring %s: %w", t, err)
 		}
 		err = s.judge(conn, key, t, a)
 		if errors.Is(err, errRetry) {
-			return fmt.Errorf("restoring %s: %s %s", t, a.p.Code, a.p.Msg)
+			return opened, fmt.Errorf("restoring %s: %w", t,
+				&Error{Broker: s.Broker(), Env: s.Env(), Topic: t, Code: a.p.Code, Message: a.p.Msg, Raw: a.raw, rejected: a.p.Rejected})
 		}
 		s.mu.Lock()
 		ts := s.topics[t]
@@ -952,6 +1027,10 @@ func (s *Session) restore(conn *websocket.Conn, key string, down chan struct{}) 
 			}
 		}
 		s.mu.Unlock()
+		if !opened {
+			opened = true
+			s.available()
+		}
 		kind := Restored
 		if err != nil {
 			kind = Lost
@@ -961,10 +1040,13 @@ func (s *Session) restore(conn *websocket.Conn, key string, down chan struct{}) 
 			s.deliver(m, Message{Kind: kind, Topic: t, Raw: a.raw})
 		}
 	}
+	if !opened {
+		s.available()
+	}
 	s.mu.Lock()
 	close(s.ready)
 	s.mu.Unlock()
-	return nil
+	return true, nil
 }
 
 // markDown records the end of the connection and tells the members.
@@ -1166,6 +1248,18 @@ func (m *Member) Subscribe(ctx context.Context, t Topic) (Ack, error) {
 // It returns ErrNotSubscribed if the member did not hold t.
 func (m *Member) Unsubscribe(ctx context.Context, t Topic) error {
 	return m.s.unsubscribe(ctx, m, t)
+}
+
+// Topics returns the topics the member holds or is subscribing to, sorted.
+func (m *Member) Topics() []Topic {
+	m.s.mu.Lock()
+	ts := make([]Topic, 0, len(m.topics))
+	for t := range m.topics {
+		ts = append(ts, t)
+	}
+	m.s.mu.Unlock()
+	slices.SortFunc(ts, func(a, b Topic) int { return strings.Compare(a.String(), b.String()) })
+	return ts
 }
 
 // Messages returns the member's queue. It is never closed: select on Done
