@@ -206,29 +206,38 @@ func (a *Agent) portHandler(name string) http.Handler {
 			writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("kauth: account %q is no longer served; this port serves it alone", name))
 			return
 		}
-		defer acct.done()
+		// The facade looks the account up again; a WebSocket must not hold
+		// it, or a Reload's drain would wait for the socket to close.
+		held := true
+		release := func() {
+			if held {
+				held = false
+				acct.done()
+			}
+		}
+		defer release()
 		agentKey, err := a.loadKey()
 		if err != nil {
 			writeBrokerError(w, acct, http.StatusInternalServerError, "internal", "kauth: the agent key is not readable")
 			return
 		}
-		if strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
-			// The upgrade carries no credential (python-kis sends none); the
-			// gateway checks the first frame's (serveWS, admitWS).
-			r2 := r.Clone(context.WithValue(r.Context(), wsGateKey{}, a.wsGate(name)))
-			r2.Header.Set("Authorization", "Bearer "+agentKey)
-			r2.URL.Path, r2.URL.RawPath = "/ws/"+name, ""
-			a.handler.ServeHTTP(w, r2)
-			return
-		}
-		key, ok, answered := a.portAuth(w, r, acct, agentKey)
-		if !ok {
-			if !answered {
-				a.log.Warn("agent: facade port refused a request without the account's credential", "account", name)
-				writeBrokerError(w, acct, http.StatusUnauthorized, "unauthenticated",
-					"kauth: this port serves account "+name+" to its client key: send it as the appsecret (or secretkey) or as the bearer token, or send the token this port handed out")
+		var key string
+		if isUpgrade(r) {
+			// The upgrade carries no credential (python-kis sends none): it
+			// reaches the gateway under the facade path, which checks the
+			// first frame's (serveGateway, admitWS).
+			r = r.WithContext(context.WithValue(r.Context(), wsGateKey{}, a.wsGate(name)))
+			key = agentKey
+		} else {
+			var ok, answered bool
+			if key, ok, answered = a.portAuth(w, r, acct, agentKey); !ok {
+				if !answered {
+					a.log.Warn("agent: facade port refused a request without the account's credential", "account", name)
+					writeBrokerError(w, acct, http.StatusUnauthorized, "unauthenticated",
+						"kauth: this port serves account "+name+" to its client key: send it as the appsecret (or secretkey) or as the bearer token, or send the token this port handed out")
+				}
+				return
 			}
-			return
 		}
 		escaped := "/broker/" + key + "/" + name + r.URL.EscapedPath()
 		path, err := url.PathUnescape(escaped)
@@ -238,6 +247,7 @@ func (a *Agent) portHandler(name string) http.Handler {
 		}
 		r2 := r.Clone(r.Context())
 		r2.URL.Path, r2.URL.RawPath = path, escaped
+		release()
 		a.handler.ServeHTTP(w, r2)
 	})
 }
