@@ -20,6 +20,7 @@ import (
 	"github.com/kauth/kauth/agent"
 	"github.com/kauth/kauth/brokersim"
 	"github.com/kauth/kauth/internal/testlog"
+	"github.com/kauth/kauth/ls"
 )
 
 // These tests speak to a facade port as python-kis (Soju06/python-kis at
@@ -689,5 +690,58 @@ func TestPortPyKisPaperRealtime(t *testing.T) {
 	}
 	if err := subscribe(padded(mockOnly), "kis-mock"); err != nil {
 		t.Errorf("the paper approval key on the paper port: %v", err)
+	}
+}
+
+// TestPortLSForm: LS's token call is form-encoded with appkey and
+// appsecretkey (the gateway's published OAuth page; ls/ and the
+// simulator's igw.go), and its calls carry the token alone.
+func TestPortLSForm(t *testing.T) {
+	const key, secret = "FAKE-TEST-LS-APPKEY-P-0000000000000", "FAKE-TEST-LS-SECRET-P-not-a-real-one"
+	botFile := filepath.Join(shortTempDir(t), "bot.key")
+	var simURL string
+	h := newHarness(t, setup{
+		sim:   func(s *brokersim.Server) { s.Register(ls.Broker, kauth.Mock, key, secret) },
+		onSim: func(u string) { simURL = u },
+		cfg: func(c *agent.Config) {
+			c.Accounts = append(c.Accounts, agent.Account{Name: "ls-mock", Broker: ls.Broker, Env: kauth.Mock,
+				AppKey: agent.Secret{Value: key}, AppSecret: agent.Secret{Value: secret},
+				BaseURL: brokersim.BaseURL(simURL, ls.Broker, kauth.Mock), FacadeAddr: "127.0.0.1:0"})
+			c.ClientKeys = []agent.ClientKey{{Name: "bot", File: botFile, Accounts: []string{"ls-mock"}}}
+		},
+	})
+	b, err := os.ReadFile(botFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bot := strings.TrimSpace(string(b))
+	h.secrets = append(h.secrets, h.key, bot, key, secret)
+	addr := h.ep.Ports["ls-mock"]
+	form := [][2]string{{"Content-Type", "application/x-www-form-urlencoded"}}
+	issue := func(s string) pyAnswer {
+		return pyDo(t, addr, "POST", "http://"+addr+"/oauth2/token", form,
+			"grant_type=client_credentials&appkey="+placeholderKey+"&appsecretkey="+url.QueryEscape(s)+"&scope=oob")
+	}
+	quote := func(tok string) pyAnswer {
+		return pyDo(t, addr, "POST", "http://"+addr+"/stock/market-data",
+			[][2]string{{"Content-Type", "application/json; charset=utf-8"}, {"authorization", "Bearer " + tok},
+				{"tr_cd", "t1102"}, {"tr_cont", "N"}, {"tr_cont_key", ""}}, `{"t1102InBlock":{"shcode":"005930"}}`)
+	}
+	for i, s := range []string{"", "x", strings.Repeat("D", 43)} {
+		if a := issue(s); a.status != http.StatusUnauthorized {
+			t.Errorf("token with wrong appsecretkey #%d = %d; want 401", i, a.status)
+		}
+	}
+	a := issue(bot)
+	tok, _ := a.json(t)["access_token"].(string)
+	if a.status != 200 || tok == "" {
+		t.Fatalf("token with the client key = %d", a.status)
+	}
+	h.sawToken(tok)
+	if a := quote(tok); a.status != 200 {
+		t.Errorf("t1102 with the token handed out = %d %s", a.status, a.body)
+	}
+	if a := quote("wrong-token"); a.status != http.StatusUnauthorized {
+		t.Errorf("t1102 with a wrong token = %d; want 401", a.status)
 	}
 }
