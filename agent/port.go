@@ -38,15 +38,20 @@ import (
 // optionally padded on the right with '=' for clients that insist on a
 // secret of the broker's length (python-kis wants 180 characters):
 //
-//   - the appsecret header (KIS sends appkey and appsecret on every call);
+//   - the appsecret header (KIS calls carry authorization, appkey and
+//     appsecret: KIS kis_auth.py _url_fetch; python-kis KisKey.build);
 //   - the bearer token of the authorization header;
 //   - on the token, approval and revoke endpoints, the body's appsecret,
 //     secretkey, appsecretkey or client_secret field (KIS tokenP:
-//     appsecret; KIS Approval and Kiwoom au10001: secretkey; LS and DB,
-//     form-encoded: appsecretkey; Toss, form-encoded: client_secret) or
-//     its token field;
-//   - on the WebSocket, the first frame's approval_key (KIS, in its header)
-//     or token (Kiwoom's LOGIN).
+//     appsecret, kis_auth.py auth(); KIS Approval: secretkey,
+//     kis_auth.py auth_ws(); Kiwoom au10001: secretkey, Kiwoom's SDK
+//     kiwoom/core/auth.py; LS and DB, form-encoded: appsecretkey, in both
+//     gateways' published OAuth pages; Toss, form-encoded: client_secret,
+//     its OpenAPI document's /oauth2/token) or its token field (the
+//     revokes);
+//   - on the WebSocket, the first frame's approval_key (KIS, in its
+//     header: kis_auth.py data_fetch, python-kis KisWebsocketRequest) or
+//     token (Kiwoom's LOGIN frame, kiwoom/core/ws_client.py).
 //
 // Besides the client key, the credential the port handed out opens it:
 // the account's current access token as a bearer token, and its current
