@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -743,5 +744,50 @@ func TestPortLSForm(t *testing.T) {
 	}
 	if a := quote("wrong-token"); a.status != http.StatusUnauthorized {
 		t.Errorf("t1102 with a wrong token = %d; want 401", a.status)
+	}
+}
+
+// TestPortWebSocketDoesNotHoldReload: a WebSocket open on a port lives as
+// long as its bot, so it must not hold up a Reload that removes its
+// account, which waits for the account's requests to drain.
+func TestPortWebSocketDoesNotHoldReload(t *testing.T) {
+	h, bot, _, _ := portHarness(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, "ws://"+h.ep.Ports["kis-mock"]+"/tryitout", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	w := &wsConn{t: t, c: c}
+	w.kisSubscribeWith(bot, "005930")
+	w.wantControl("OPSP0000", "005930")
+
+	cfg := h.cfg
+	cfg.ShutdownTimeout = 3 * time.Second
+	cfg.Accounts = nil
+	for _, a := range h.cfg.Accounts {
+		if a.Name != "kis-mock" {
+			cfg.Accounts = append(cfg.Accounts, a)
+		}
+	}
+	cfg.ClientKeys = nil
+	for _, k := range h.cfg.ClientKeys {
+		k.Accounts = slices.DeleteFunc(slices.Clone(k.Accounts), func(n string) bool { return n == "kis-mock" })
+		if len(k.Accounts) > 0 {
+			cfg.ClientKeys = append(cfg.ClientKeys, k)
+		}
+	}
+	start := time.Now()
+	if err := h.agent.Reload(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("Reload took %v with a port's WebSocket open; want no wait for it", d)
+	}
+	for _, w := range h.logs.Warnings() {
+		if strings.Contains(w, "requests still in flight") {
+			t.Errorf("warning %q: the WebSocket held the account", w)
+		}
 	}
 }
