@@ -292,6 +292,9 @@ func (a *Agent) Reload(cfg Config) error {
 	if a.cfg.Accounts != nil && !reflect.DeepEqual(a.cfg.Listen, cfg.Listen) {
 		a.log.Warn("agent: listen settings changed; they take effect when the agent restarts")
 	}
+	if a.cfg.Accounts != nil && facadeAddrsChanged(a.cfg, cfg) {
+		a.log.Warn("agent: facade_addr settings changed; facade ports open and close when the agent restarts")
+	}
 
 	// One rate budget per app key: accounts sharing a key share a limiter
 	// at the strictest of their settings.
@@ -583,6 +586,9 @@ type Endpoints struct {
 	// KeyFile holds the agent key TCP callers present, or "" if no TCP is
 	// served.
 	KeyFile string
+	// Ports are the facade ports served, by account name (with the real
+	// port when the config asked for port 0); nil if none.
+	Ports map[string]string
 }
 
 // Ready is closed once ListenAndServe is listening; Endpoints then says
@@ -608,7 +614,14 @@ func (a *Agent) ListenAndServe(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return a.serveListeners(ctx, lns, ep)
+	ports, err := openPorts(a.config())
+	if err != nil {
+		for _, ln := range lns {
+			ln.Close()
+		}
+		return err
+	}
+	return a.serveListeners(ctx, lns, ports, ep)
 }
 
 // openListeners opens what cfg says to listen on: the unix socket and the
@@ -620,7 +633,7 @@ func openListeners(cfg Config, getenv func(string) string) ([]net.Listener, Endp
 	if err := checkTCPAddr(cfg.Listen.TCP, cfg.Listen.AllowNonLoopback); err != nil {
 		return nil, ep, &ConfigError{err}
 	}
-	if cfg.Listen.Socket == SocketOff && cfg.Listen.TCP == "" {
+	if cfg.Listen.Socket == SocketOff && cfg.Listen.TCP == "" && !hasFacadeAddr(cfg) {
 		return nil, ep, &ConfigError{errors.New("agent: nothing to listen on: the socket is off and no tcp address is set")}
 	}
 	var lns []net.Listener
@@ -682,14 +695,23 @@ func SocketPath(cfg Config, getenv func(string) string) (string, error) {
 
 // serveListeners serves the agent on lns, which openListeners opened, until
 // ctx is done or Close is called.
-func (a *Agent) serveListeners(ctx context.Context, lns []net.Listener, ep Endpoints) error {
+func (a *Agent) serveListeners(ctx context.Context, lns []net.Listener, ports []portListener, ep Endpoints) error {
 	fail := func(err error) error {
 		for _, ln := range lns {
 			ln.Close()
 		}
+		for _, p := range ports {
+			p.ln.Close()
+		}
 		return err
 	}
-	if ep.TCP != "" {
+	for _, p := range ports {
+		if ep.Ports == nil {
+			ep.Ports = map[string]string{}
+		}
+		ep.Ports[p.account] = p.ln.Addr().String()
+	}
+	if ep.TCP != "" || len(ports) > 0 {
 		if _, err := a.loadKey(); err != nil {
 			return fail(err)
 		}
@@ -712,15 +734,21 @@ func (a *Agent) serveListeners(ctx context.Context, lns []net.Listener, ep Endpo
 	bi := buildinfo.Get()
 	a.log.Info("agent: listening", "socket", ep.Socket, "tcp", ep.TCP, "key_file", ep.KeyFile,
 		"version", bi.Version, "commit", bi.CommitLabel(), "go", bi.GoVersion)
+	for _, p := range ports {
+		a.log.Info("agent: facade port", "account", p.account, "addr", ep.Ports[p.account])
+	}
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	errc := make(chan error, len(lns))
+	errc := make(chan error, len(lns)+len(ports))
 	for _, ln := range lns {
 		go func() { errc <- a.Serve(ctx, ln) }()
 	}
+	for _, p := range ports {
+		go func() { errc <- a.serve(ctx, p.ln, a.portHandler(p.account), false) }()
+	}
 	var first error
-	for range lns {
+	for range len(lns) + len(ports) {
 		if err := <-errc; err != nil && first == nil {
 			first = err
 			cancel() // one listener failing stops them all
@@ -751,8 +779,14 @@ func (a *Agent) Serve(ctx context.Context, ln net.Listener) error {
 			return err
 		}
 	}
+	return a.serve(ctx, ln, a.handler, unix)
+}
+
+// serve serves h on ln, as Serve does; unix marks the connections that came
+// through the unix socket.
+func (a *Agent) serve(ctx context.Context, ln net.Listener, h http.Handler, unix bool) error {
 	srv := &http.Server{
-		Handler:           a.handler,
+		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),

@@ -169,6 +169,13 @@ type Account struct {
 	// before its release went upstream costs nothing. Zero means
 	// realtime.DefaultControlRate.
 	WSControlRate float64 `yaml:"ws_control_rate"`
+	// FacadeAddr, if set, is a loopback address ("127.0.0.1:PORT") where
+	// the agent serves this account alone as its broker does at the root
+	// of its domain, REST and WebSocket on the one port, for clients that
+	// build URLs with absolute paths and so cannot use the
+	// /broker/{key}/{name} facade (port.go). Each account has its own
+	// port. It takes effect when the agent starts listening.
+	FacadeAddr string `yaml:"facade_addr"`
 }
 
 // The values of Account.Revoke.
@@ -479,6 +486,7 @@ func resolve(cfg Config, getenv func(string) string, list brokerList) ([]resolve
 	if err := checkSocketPath(cfg.Listen.Socket); err != nil {
 		errs = append(errs, err)
 	}
+	errs = append(errs, checkFacadeAddrs(cfg)...)
 	seen := map[string]bool{}
 	out := make([]resolved, 0, len(cfg.Accounts))
 	for i, a := range cfg.Accounts {

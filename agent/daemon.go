@@ -110,10 +110,20 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	ports, err := openPorts(cfg)
+	if err != nil {
+		for _, ln := range lns {
+			ln.Close()
+		}
+		return err
+	}
 	a, err := New(cfg, opts)
 	if err != nil {
 		for _, ln := range lns {
 			ln.Close()
+		}
+		for _, p := range ports {
+			p.ln.Close()
 		}
 		return err
 	}
@@ -127,7 +137,7 @@ func (d *Daemon) Run(ctx context.Context) (err error) {
 		case <-ctx.Done():
 		}
 	}()
-	serveErr := a.serveListeners(ctx, lns, ep)
+	serveErr := a.serveListeners(ctx, lns, ports, ep)
 	return errors.Join(serveErr, a.Close())
 }
 

@@ -14,6 +14,7 @@
 //	POST /v1/accounts/{name}/invalidate  {"token":"…"}: the broker rejected this token (checked before acting)
 //	ANY  /proxy/{name}/{broker path}     the broker's API, authenticated by the agent
 //	ANY  /broker/{key}/{name}/…          the broker facade: a base URL for unmodified clients (facade.go)
+//	ANY  http://<facade_addr>/…          one account's own port: the facade at the broker's root, REST and WebSocket (port.go)
 //	GET  /healthz                        liveness (no key needed)
 //	GET  /metrics                        Prometheus metrics
 //
@@ -68,6 +69,17 @@
 //	    appkey: {file: /etc/kauth/kiwoom-mock.appkey}    # must be 0600
 //	    appsecret: {file: /etc/kauth/kiwoom-mock.secret}
 //	    rate_limit: 4.5
+//	    facade_addr: 127.0.0.1:8701 # optional: this account alone on a loopback port
+//
+// An account's facade_addr serves it as its broker at the root of its
+// domain, for clients that join absolute paths and so cannot use a
+// /broker/{key}/{name} URL (python-kis). A client that knows only the port
+// gets nothing: a request is served with the account's client key where
+// the broker reads a secret (KIS appsecret and secretkey, Kiwoom
+// secretkey, LS and DB appsecretkey, Toss client_secret; padded with '='
+// or not), or with the token or approval key the port handed out. A
+// facade_addr that is not loopback, or is another account's, is a config
+// error.
 //
 // Unknown fields are errors that name their line. Without a config file the
 // agent serves the accounts found in the environment (FromEnv).

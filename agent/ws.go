@@ -228,10 +228,18 @@ func isUpgrade(r *http.Request) bool {
 // serveGateway serves one local WebSocket client of acct, whose access
 // the caller has checked (and whose request it has marked done).
 func (a *Agent) serveGateway(w http.ResponseWriter, r *http.Request, acct *account) {
-	sess, proto, err := a.ws.session(acct)
-	if err != nil {
-		writeError(w, http.StatusServiceUnavailable, "unavailable", err.Error())
-		return
+	// A client of a facade port joins only once its first frame carries
+	// the account's credential (port.go): until then it gets nothing, and
+	// no upstream session is opened for it.
+	gate, _ := r.Context().Value(wsGateKey{}).(func([]byte) bool)
+	var sess *realtime.Session
+	var proto realtime.ClientProtocol
+	var err error
+	if gate == nil {
+		if sess, proto, err = a.ws.session(acct); err != nil {
+			writeError(w, http.StatusServiceUnavailable, "unavailable", err.Error())
+			return
+		}
 	}
 	// The guard refused every request with an Origin header, so the
 	// library's own Origin check has nothing left to do.
@@ -241,6 +249,17 @@ func (a *Agent) serveGateway(w http.ResponseWriter, r *http.Request, acct *accou
 	}
 	defer c.CloseNow()
 	c.SetReadLimit(1 << 16)
+	var first []byte
+	if gate != nil {
+		var ok bool
+		if first, ok = a.admitWS(r.Context(), c, acct, gate); !ok {
+			return
+		}
+		if sess, proto, err = a.ws.session(acct); err != nil {
+			c.Close(websocket.StatusTryAgainLater, "kauth: "+err.Error())
+			return
+		}
+	}
 	a.ws.clients.Add(1)
 	defer a.ws.clients.Add(-1)
 	cl := &wsClient{a: a, acct: acct, c: c, m: sess.Join(a.ws.clientBuffer())}
@@ -252,7 +271,7 @@ func (a *Agent) serveGateway(w http.ResponseWriter, r *http.Request, acct *accou
 		cl.write(ctx)
 		cancel()
 	}()
-	cl.read(ctx)
+	cl.read(ctx, first)
 }
 
 // wsClient is one local WebSocket client: the gateway carries its messages,
@@ -308,13 +327,17 @@ func (cl *wsClient) closeFor(err error) {
 	}
 }
 
-// read serves the client's requests until it goes.
-func (cl *wsClient) read(ctx context.Context) {
+// read serves the client's requests until it goes, starting with first
+// if it is not nil (a frame already read).
+func (cl *wsClient) read(ctx context.Context, first []byte) {
 	defer cl.proto.Close()
 	for {
-		_, data, err := cl.c.Read(ctx)
-		if err != nil {
-			return
+		data := first
+		if first = nil; data == nil {
+			var err error
+			if _, data, err = cl.c.Read(ctx); err != nil {
+				return
+			}
 		}
 		for _, a := range cl.proto.Handle(ctx, data) {
 			if cl.send(ctx, a) != nil {

@@ -157,6 +157,11 @@ func (c *cli) printEndpoints(d *agent.Daemon, accounts []string, store string) {
 	if u := d.SimURL(); u != "" {
 		fmt.Fprintf(w, "  sim       %s (built-in simulator: made-up demo apps, virtual clock at /_sim/clock)\n", u)
 	}
+	for _, name := range accounts {
+		if addr := ep.Ports[name]; addr != "" {
+			fmt.Fprintf(w, "  port      %s http://%s (the broker at its root, REST and WebSocket; its client key as the secret)\n", name, addr)
+		}
+	}
 	fmt.Fprintf(w, "  accounts  %s\n", strings.Join(accounts, ", "))
 	fmt.Fprintf(w, "  store     %s\n", store)
 	if len(accounts) > 0 && ep.TCP != "" {
