@@ -22,6 +22,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/kauth/kauth"
+	"github.com/kauth/kauth/agent/internal/config"
 	"github.com/kauth/kauth/brokers"
 	"github.com/kauth/kauth/budget"
 	"github.com/kauth/kauth/internal/buildinfo"
@@ -265,7 +266,7 @@ func New(cfg Config, opts Options) (*Agent, error) {
 // need them. If cfg is invalid, nothing changes and the error says why.
 // Listen settings take effect at the next ListenAndServe.
 func (a *Agent) Reload(cfg Config) error {
-	rs, err := resolve(cfg, a.getenv, a.brokers)
+	rs, err := config.Resolve(cfg, a.getenv, a.brokers)
 	if err != nil {
 		return err
 	}
@@ -275,12 +276,12 @@ func (a *Agent) Reload(cfg Config) error {
 	}
 	clients, err := loadClientKeys(cfg, names)
 	if err != nil {
-		return &ConfigError{err}
+		return &ConfigError{Err: err}
 	}
 	// Rotation: an agent key deleted or replaced since it was loaded is
 	// picked up here (on SIGHUP), like the client keys.
 	if err := a.reloadKey(); err != nil {
-		return &ConfigError{err}
+		return &ConfigError{Err: err}
 	}
 	a.mu.Lock()
 	if a.closed {
@@ -301,7 +302,7 @@ func (a *Agent) Reload(cfg Config) error {
 	}
 	budgets := map[kauth.Key]budget{}
 	for _, r := range rs {
-		k := r.creds.Key()
+		k := r.Creds.Key()
 		b, ok := budgets[k]
 		if !ok || rate.Limit(r.RateLimit) < b.limit {
 			b.limit = rate.Limit(r.RateLimit)
@@ -344,16 +345,16 @@ func (a *Agent) Reload(cfg Config) error {
 	var added []*account
 	var buildErr error
 	for _, r := range rs {
-		sb := shared[budgetKey(r.creds)].b
-		if o, ok := old[r.Name]; ok && o.creds == r.creds && o.baseURL.String() == r.baseURL && o.revokePass == (r.Revoke == RevokePass) && o.shared == sb &&
+		sb := shared[budgetKey(r.Creds)].b
+		if o, ok := old[r.Name]; ok && o.creds == r.Creds && o.baseURL.String() == r.BaseURL && o.revokePass == (r.Revoke == RevokePass) && o.shared == sb &&
 			o.wsClientMax == r.WSClientMaxSubscriptions && o.wsControlRate == r.WSControlRate {
 			next[r.Name] = o
 			continue
 		}
-		acct, err := a.newAccount(r, limiters[r.creds.Key()], cfg.BudgetShare)
+		acct, err := a.newAccount(r, limiters[r.Creds.Key()], cfg.BudgetShare)
 		if acct != nil {
 			acct.shared = sb
-			acct.turns = allTurns[r.creds.Key()]
+			acct.turns = allTurns[r.Creds.Key()]
 		}
 		if err != nil {
 			buildErr = err
@@ -400,20 +401,20 @@ func (a *Agent) Reload(cfg Config) error {
 }
 
 // newAccount builds an account's Manager and proxy.
-func (a *Agent) newAccount(r resolved, lim *rate.Limiter, share float64) (*account, error) {
-	u, err := url.Parse(r.baseURL)
+func (a *Agent) newAccount(r config.Resolved, lim *rate.Limiter, share float64) (*account, error) {
+	u, err := url.Parse(r.BaseURL)
 	if err != nil {
 		return nil, fmt.Errorf("agent: account %s: base_url: %w", r.Name, err)
 	}
 	name := r.Name
-	spec, err := a.brokers.get(r.creds.Broker)
+	spec, err := a.brokers.get(r.Creds.Broker)
 	if err != nil {
 		return nil, fmt.Errorf("agent: account %s: %w", r.Name, err)
 	}
-	p := spec.New(r.baseURL, a.client, a.clock.Now)
+	p := spec.New(r.BaseURL, a.client, a.clock.Now)
 	a.metrics.account(name)
 	mgr, err := kauth.NewManager(kauth.Config{
-		Credentials: r.creds,
+		Credentials: r.Creds,
 		Provider:    p,
 		Store:       a.store,
 		Group:       a.group,
@@ -424,9 +425,9 @@ func (a *Agent) newAccount(r resolved, lim *rate.Limiter, share float64) (*accou
 	if err != nil {
 		return nil, fmt.Errorf("agent: account %s: %w", name, err)
 	}
-	acct := &account{name: name, creds: r.creds, baseURL: u, mgr: mgr, limiter: lim, revokePass: r.Revoke == RevokePass,
+	acct := &account{name: name, creds: r.Creds, baseURL: u, mgr: mgr, limiter: lim, revokePass: r.Revoke == RevokePass,
 		wsClientMax: r.WSClientMaxSubscriptions, wsControlRate: r.WSControlRate}
-	acct.groups = newGroupBudgets(p, u.Path, a.clock.Now, a.groupSharer(r.creds, share))
+	acct.groups = newGroupBudgets(p, u.Path, a.clock.Now, a.groupSharer(r.Creds, share))
 	acct.proxy = a.newProxy(acct)
 	return acct, nil
 }
@@ -617,11 +618,11 @@ func (a *Agent) ListenAndServe(ctx context.Context) error {
 // one line before it has issued anything.
 func openListeners(cfg Config, getenv func(string) string) ([]net.Listener, Endpoints, error) {
 	var ep Endpoints
-	if err := checkTCPAddr(cfg.Listen.TCP, cfg.Listen.AllowNonLoopback); err != nil {
-		return nil, ep, &ConfigError{err}
+	if err := config.CheckTCPAddr(cfg.Listen.TCP, cfg.Listen.AllowNonLoopback); err != nil {
+		return nil, ep, &ConfigError{Err: err}
 	}
 	if cfg.Listen.Socket == SocketOff && cfg.Listen.TCP == "" {
-		return nil, ep, &ConfigError{errors.New("agent: nothing to listen on: the socket is off and no tcp address is set")}
+		return nil, ep, &ConfigError{Err: errors.New("agent: nothing to listen on: the socket is off and no tcp address is set")}
 	}
 	var lns []net.Listener
 	fail := func(err error) ([]net.Listener, Endpoints, error) {
@@ -635,8 +636,8 @@ func openListeners(cfg Config, getenv func(string) string) ([]net.Listener, Endp
 		if err != nil {
 			return fail(err)
 		}
-		if err := checkSocketPath(path); err != nil {
-			return fail(&ConfigError{err})
+		if err := config.CheckSocketPath(path); err != nil {
+			return fail(&ConfigError{Err: err})
 		}
 		ln, err := listenUnix(path)
 		if err != nil {
@@ -649,13 +650,13 @@ func openListeners(cfg Config, getenv func(string) string) ([]net.Listener, Endp
 		ln, err := net.Listen("tcp", cfg.Listen.TCP)
 		if err != nil {
 			if errors.Is(err, syscall.EADDRINUSE) {
-				return fail(&ConfigError{fmt.Errorf("agent: %s is in use (another kauth serve?); stop it or choose another --addr or listen.tcp", cfg.Listen.TCP)})
+				return fail(&ConfigError{Err: fmt.Errorf("agent: %s is in use (another kauth serve?); stop it or choose another --addr or listen.tcp", cfg.Listen.TCP)})
 			}
 			return fail(fmt.Errorf("agent: %w", err))
 		}
 		lns = append(lns, ln)
 		if err := checkListener(ln, cfg.Listen.AllowNonLoopback); err != nil {
-			return fail(&ConfigError{err})
+			return fail(&ConfigError{Err: err})
 		}
 		ep.TCP = ln.Addr().String()
 	}
@@ -677,7 +678,7 @@ func SocketPath(cfg Config, getenv func(string) string) (string, error) {
 		}
 		path = p
 	}
-	return expandHome(path)
+	return config.ExpandHome(path)
 }
 
 // serveListeners serves the agent on lns, which openListeners opened, until
@@ -832,13 +833,13 @@ func (a *Agent) loadKey() (string, error) {
 		}
 		path = p
 	}
-	path, err := expandHome(path)
+	path, err := config.ExpandHome(path)
 	if err != nil {
 		return "", err
 	}
 	k, err := loadOrCreateKey(path)
 	if err != nil {
-		return "", &ConfigError{err}
+		return "", &ConfigError{Err: err}
 	}
 	a.key, a.keyPath = k, path
 	return k, nil
@@ -950,13 +951,13 @@ func (a *Agent) revokeAll(accts []*account) []error {
 }
 
 // refuseDial refuses connections to addresses the agent must not call
-// (see checkBrokerHost).
+// (see config.AllowedBrokerIP).
 func refuseDial(network, address string, _ syscall.RawConn) error {
 	host, _, err := net.SplitHostPort(address)
 	if err != nil {
 		return nil
 	}
-	if ip, err := netip.ParseAddr(host); err == nil && !allowedBrokerIP(ip) {
+	if ip, err := netip.ParseAddr(host); err == nil && !config.AllowedBrokerIP(ip) {
 		return fmt.Errorf("agent: refusing to connect to %s, a link-local, metadata, unspecified or multicast address", host)
 	}
 	return nil

@@ -6,6 +6,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/kauth/kauth"
+	"github.com/kauth/kauth/agent/internal/config"
 	"github.com/kauth/kauth/budget"
 )
 
@@ -30,10 +31,10 @@ func budgetKey(c kauth.Credentials) kauth.Key {
 
 // budgetKeys maps each app key's budget to the limiter key of one of its
 // accounts, whose limiter holds the strictest rate of them.
-func budgetKeys(rs []resolved) map[kauth.Key]kauth.Key {
+func budgetKeys(rs []config.Resolved) map[kauth.Key]kauth.Key {
 	m := make(map[kauth.Key]kauth.Key, len(rs))
 	for _, r := range rs {
-		m[budgetKey(r.creds)] = r.creds.Key()
+		m[budgetKey(r.Creds)] = r.Creds.Key()
 	}
 	return m
 }

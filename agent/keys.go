@@ -13,24 +13,9 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-)
 
-// ClientKey is a key that lets a bot use some accounts only, over TCP.
-// The agent key (Listen.KeyFile) still opens every account.
-type ClientKey struct {
-	// Name identifies the key in logs and errors; empty means the file's
-	// base name.
-	Name string `yaml:"name"`
-	// File holds the key (mode 0600). A missing file is created with a new
-	// random key, as for the agent key; to rotate a key, delete or replace
-	// its file and send SIGHUP. A relative path is relative to the config
-	// file; a leading "~/" is the home directory.
-	File string `yaml:"file"`
-	// Accounts are the names of the accounts the key may use: their
-	// token, their proxy and their invalidate reports. Every other
-	// account, and /metrics, answers 403.
-	Accounts []string `yaml:"accounts"`
-}
+	"github.com/kauth/kauth/agent/internal/config"
+)
 
 // clientKey is a loaded ClientKey.
 type clientKey struct {
@@ -121,7 +106,7 @@ func loadClientKeys(cfg Config, accounts map[string]bool) ([]clientKey, error) {
 		if bad {
 			continue
 		}
-		path, err := expandHome(ck.File)
+		path, err := config.ExpandHome(ck.File)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("agent: %s: %w", field, err))
 			continue

@@ -85,7 +85,7 @@ func listenUnix(path string) (net.Listener, error) {
 		}
 		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
 			c.Close()
-			return nil, &ConfigError{fmt.Errorf("agent: another agent is already serving on %s; stop it, or give this one another socket (--addr unix:PATH or listen.socket)", path)}
+			return nil, &ConfigError{Err: fmt.Errorf("agent: another agent is already serving on %s; stop it, or give this one another socket (--addr unix:PATH or listen.socket)", path)}
 		}
 		if err := os.Remove(path); err != nil {
 			return nil, fmt.Errorf("agent: removing stale socket: %w", err)
