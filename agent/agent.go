@@ -23,6 +23,7 @@ import (
 
 	"github.com/kauth/kauth"
 	"github.com/kauth/kauth/agent/internal/config"
+	"github.com/kauth/kauth/agent/internal/listen"
 	"github.com/kauth/kauth/brokers"
 	"github.com/kauth/kauth/budget"
 	"github.com/kauth/kauth/internal/buildinfo"
@@ -195,7 +196,7 @@ type account struct {
 // ListenAndServe or Serve. On windows it refuses: it could not check who
 // may read its key file, secret files and socket.
 func New(cfg Config, opts Options) (*Agent, error) {
-	if err := servePlatform(runtime.GOOS); err != nil {
+	if err := listen.Platform(runtime.GOOS); err != nil {
 		return nil, err
 	}
 	a := &Agent{
@@ -639,7 +640,7 @@ func openListeners(cfg Config, getenv func(string) string) ([]net.Listener, Endp
 		if err := config.CheckSocketPath(path); err != nil {
 			return fail(&ConfigError{Err: err})
 		}
-		ln, err := listenUnix(path)
+		ln, err := listen.Unix(path)
 		if err != nil {
 			return fail(err)
 		}
@@ -655,7 +656,7 @@ func openListeners(cfg Config, getenv func(string) string) ([]net.Listener, Endp
 			return fail(fmt.Errorf("agent: %w", err))
 		}
 		lns = append(lns, ln)
-		if err := checkListener(ln, cfg.Listen.AllowNonLoopback); err != nil {
+		if err := listen.Check(ln, cfg.Listen.AllowNonLoopback); err != nil {
 			return fail(&ConfigError{Err: err})
 		}
 		ep.TCP = ln.Addr().String()
@@ -672,7 +673,7 @@ func SocketPath(cfg Config, getenv func(string) string) (string, error) {
 	}
 	path := cfg.Listen.Socket
 	if path == "" {
-		p, err := DefaultSocketPath(getenv)
+		p, err := listen.DefaultSocketPath(getenv)
 		if err != nil {
 			return "", err
 		}
@@ -743,7 +744,7 @@ type connKind struct{}
 func (a *Agent) Serve(ctx context.Context, ln net.Listener) error {
 	unix := ln.Addr().Network() == "unix"
 	if !unix {
-		if err := checkListener(ln, a.config().Listen.AllowNonLoopback); err != nil {
+		if err := listen.Check(ln, a.config().Listen.AllowNonLoopback); err != nil {
 			ln.Close()
 			return err
 		}
@@ -827,7 +828,7 @@ func (a *Agent) loadKey() (string, error) {
 	}
 	path := a.config().Listen.KeyFile
 	if path == "" {
-		p, err := DefaultKeyFile(a.getenv)
+		p, err := listen.DefaultKeyFile(a.getenv)
 		if err != nil {
 			return "", err
 		}
@@ -962,3 +963,6 @@ func refuseDial(network, address string, _ syscall.RawConn) error {
 	}
 	return nil
 }
+
+// errClosed is what the agent answers once it is closed.
+var errClosed = errors.New("agent: closed")

@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/kauth/kauth/agent/internal/config"
+	"github.com/kauth/kauth/agent/internal/listen"
 )
 
 // clientKey is a loaded ClientKey.
@@ -138,7 +139,7 @@ const keyLen = 32
 // it: replacing it silently would lock out every bot holding the key, and
 // trusting it would trust whoever could write it.
 func loadOrCreateKey(path string) (string, error) {
-	if err := privateDir(filepath.Dir(path)); err != nil {
+	if err := listen.PrivateDir(filepath.Dir(path)); err != nil {
 		return "", err
 	}
 	fi, err := os.Lstat(path)
@@ -173,7 +174,7 @@ func createKey(path string) (string, error) {
 		return "", fmt.Errorf("agent: generating key: %w", err)
 	}
 	k := base64.RawURLEncoding.EncodeToString(b[:])
-	if err := writePrivate(path, []byte(k+"\n")); err != nil {
+	if err := listen.WritePrivate(path, []byte(k+"\n")); err != nil {
 		return "", err
 	}
 	return k, nil
