@@ -23,6 +23,7 @@ import (
 
 	"github.com/kauth/kauth"
 	"github.com/kauth/kauth/agent/internal/config"
+	"github.com/kauth/kauth/agent/internal/keys"
 	"github.com/kauth/kauth/agent/internal/listen"
 	"github.com/kauth/kauth/brokers"
 	"github.com/kauth/kauth/budget"
@@ -135,7 +136,7 @@ type Agent struct {
 	keyMu   sync.Mutex
 	key     string // the agent key TCP callers present; "" until loaded
 	keyPath string
-	clients []clientKey // the config's client keys, reloaded by Reload
+	clients []keys.Client // the config's client keys, reloaded by Reload
 
 	srvMu   sync.Mutex
 	servers map[*http.Server]bool
@@ -275,7 +276,7 @@ func (a *Agent) Reload(cfg Config) error {
 	for _, r := range rs {
 		names[r.Name] = true
 	}
-	clients, err := loadClientKeys(cfg, names)
+	clients, err := keys.LoadClients(cfg.ClientKeys, names)
 	if err != nil {
 		return &ConfigError{Err: err}
 	}
@@ -838,7 +839,7 @@ func (a *Agent) loadKey() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	k, err := loadOrCreateKey(path)
+	k, err := keys.LoadOrCreate(path)
 	if err != nil {
 		return "", &ConfigError{Err: err}
 	}
@@ -854,7 +855,7 @@ func (a *Agent) reloadKey() error {
 	if a.key == "" {
 		return nil
 	}
-	k, err := loadOrCreateKey(a.keyPath)
+	k, err := keys.LoadOrCreate(a.keyPath)
 	if err != nil {
 		return err
 	}

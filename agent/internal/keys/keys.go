@@ -1,14 +1,15 @@
-package agent
+// Package keys keeps the agent's keys: the agent key that opens every
+// account over TCP and the client keys that open some, each in a file of
+// mode 0600 made on first use, and their comparison in constant time.
+package keys
 
 import (
-	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"io/fs"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -18,72 +19,30 @@ import (
 	"github.com/kauth/kauth/agent/internal/listen"
 )
 
-// clientKey is a loaded ClientKey.
-type clientKey struct {
-	name     string
-	key      string
-	accounts []string
+// Client is a loaded client key: a key that opens some accounts only.
+type Client struct {
+	// Name identifies the key in logs and errors.
+	Name string
+	// Key is the key itself.
+	Key string
+	// Accounts are the names of the accounts the key may use.
+	Accounts []string
 }
 
-// principal is who a request speaks for: everyone (the unix socket, the
-// agent key) or a client key's accounts.
-type principal struct {
-	all  bool
-	name string   // the client key's name
-	accs []string // the accounts a client key may use
+// Equal reports whether a key got from a caller is want, in constant time.
+// An empty want matches nothing.
+func Equal(got, want string) bool {
+	return want != "" && subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
 }
 
-func (p *principal) may(account string) bool {
-	return p == nil || p.all || slices.Contains(p.accs, account)
-}
-
-type principalKey struct{}
-
-func principalOf(r *http.Request) *principal {
-	p, _ := r.Context().Value(principalKey{}).(*principal)
-	return p
-}
-
-func withPrincipal(r *http.Request, p *principal) *http.Request {
-	return r.WithContext(context.WithValue(r.Context(), principalKey{}, p))
-}
-
-// authenticate returns the principal of a TCP request's bearer key, or nil
-// if it carries none that the agent knows. Keys compare in constant time.
-func (a *Agent) authenticate(r *http.Request) *principal {
-	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok {
-		return nil
-	}
-	return a.principalFor(strings.TrimSpace(got))
-}
-
-// principalFor returns the principal of a key (the agent key or a client
-// key), or nil. Keys compare in constant time.
-func (a *Agent) principalFor(got string) *principal {
-	if got == "" {
-		return nil
-	}
-	if key, err := a.loadKey(); err == nil && key != "" && subtle.ConstantTimeCompare([]byte(got), []byte(key)) == 1 {
-		return &principal{all: true}
-	}
-	a.keyMu.Lock()
-	clients := a.clients
-	a.keyMu.Unlock()
-	for _, c := range clients {
-		if subtle.ConstantTimeCompare([]byte(got), []byte(c.key)) == 1 {
-			return &principal{name: c.name, accs: c.accounts}
-		}
-	}
-	return nil
-}
-
-// loadClientKeys reads (or creates) every client key file of cfg.
-func loadClientKeys(cfg Config, accounts map[string]bool) ([]clientKey, error) {
-	var out []clientKey
+// LoadClients reads (or creates) the file of every client key of cks,
+// each of which may only name accounts in accounts. It reports every
+// problem at once, each naming its key.
+func LoadClients(cks []config.ClientKey, accounts map[string]bool) ([]Client, error) {
+	var out []Client
 	var errs []error
 	seen := map[string]string{}
-	for i, ck := range cfg.ClientKeys {
+	for i, ck := range cks {
 		name := ck.Name
 		if name == "" {
 			name = filepath.Base(ck.File)
@@ -112,7 +71,7 @@ func loadClientKeys(cfg Config, accounts map[string]bool) ([]clientKey, error) {
 			errs = append(errs, fmt.Errorf("agent: %s: %w", field, err))
 			continue
 		}
-		k, err := loadOrCreateKey(path)
+		k, err := LoadOrCreate(path)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("agent: %s: %s", field, strings.TrimPrefix(err.Error(), "agent: ")))
 			continue
@@ -122,15 +81,15 @@ func loadClientKeys(cfg Config, accounts map[string]bool) ([]clientKey, error) {
 			continue
 		}
 		seen[k] = field
-		out = append(out, clientKey{name: name, key: k, accounts: slices.Clone(ck.Accounts)})
+		out = append(out, Client{Name: name, Key: k, Accounts: slices.Clone(ck.Accounts)})
 	}
 	return out, errors.Join(errs...)
 }
 
-// keyLen is the agent key's size in bytes before encoding.
-const keyLen = 32
+// Len is the agent key's size in bytes before encoding.
+const Len = 32
 
-// loadOrCreateKey returns the key kept in path, creating it (32 random
+// LoadOrCreate returns the key kept in path, creating it (32 random
 // bytes, base64url without padding, mode 0600) if the file is missing. An
 // existing valid key is kept so that running bots survive an agent
 // restart; delete the file to rotate the key. A key file that is a
@@ -138,7 +97,7 @@ const keyLen = 32
 // or that holds anything but a key is refused with the command that fixes
 // it: replacing it silently would lock out every bot holding the key, and
 // trusting it would trust whoever could write it.
-func loadOrCreateKey(path string) (string, error) {
+func LoadOrCreate(path string) (string, error) {
 	if err := listen.PrivateDir(filepath.Dir(path)); err != nil {
 		return "", err
 	}
@@ -162,14 +121,14 @@ func loadOrCreateKey(path string) (string, error) {
 		return "", fmt.Errorf("agent: key file: %w", err)
 	}
 	k := strings.TrimSpace(string(data))
-	if b, err := base64.RawURLEncoding.DecodeString(k); err != nil || len(b) != keyLen {
-		return "", fmt.Errorf("agent: key file %s does not hold a key (%d random bytes, base64url); remove it (rm %s) to have a new key made", path, keyLen, path)
+	if b, err := base64.RawURLEncoding.DecodeString(k); err != nil || len(b) != Len {
+		return "", fmt.Errorf("agent: key file %s does not hold a key (%d random bytes, base64url); remove it (rm %s) to have a new key made", path, Len, path)
 	}
 	return k, nil
 }
 
 func createKey(path string) (string, error) {
-	var b [keyLen]byte
+	var b [Len]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return "", fmt.Errorf("agent: generating key: %w", err)
 	}
