@@ -25,6 +25,7 @@ import (
 	"github.com/kauth/kauth/agent/internal/config"
 	"github.com/kauth/kauth/agent/internal/keys"
 	"github.com/kauth/kauth/agent/internal/listen"
+	"github.com/kauth/kauth/agent/internal/rawheader"
 	"github.com/kauth/kauth/brokers"
 	"github.com/kauth/kauth/budget"
 	"github.com/kauth/kauth/internal/buildinfo"
@@ -247,7 +248,7 @@ func New(cfg Config, opts Options) (*Agent, error) {
 	if a.base == nil {
 		a.base = http.DefaultTransport
 	}
-	a.upstream = newRawTransport(a.base)
+	a.upstream = rawheader.NewTransport(a.base, DefaultMaxInFlight)
 	if a.keepEvery <= 0 {
 		a.keepEvery = DefaultKeepEvery
 	}
@@ -914,7 +915,7 @@ func (a *Agent) close() error {
 	if a.ownTransport != nil {
 		a.ownTransport.CloseIdleConnections()
 	}
-	if rt, ok := a.upstream.(*rawTransport); ok {
+	if rt, ok := a.upstream.(*rawheader.Transport); ok {
 		rt.CloseIdleConnections()
 	}
 	a.log.Info("agent: closed")

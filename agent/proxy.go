@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/kauth/kauth"
+	"github.com/kauth/kauth/agent/internal/rawheader"
+	"github.com/kauth/kauth/agent/internal/scrub"
 )
 
 // strippedHeaders are the credentials a caller might send: the proxy drops
@@ -104,7 +106,7 @@ func (a *Agent) newProxy(acct *account) *httputil.ReverseProxy {
 // echoes request headers would otherwise hand them to the bot), and the
 // answer's trailers, which arrive too late to be checked. In the body,
 // which streams, each occurrence of the key or secret is masked by as many
-// '*' (see scrubBody), so its Content-Length stays right.
+// '*' (see scrub.NewBody), so its Content-Length stays right.
 func (a *Agent) scrubResponse(acct *account, resp *http.Response) {
 	secrets := []string{acct.creds.AppKey, acct.creds.AppSecret}
 	for name, vals := range resp.Header {
@@ -123,7 +125,7 @@ func (a *Agent) scrubResponse(acct *account, resp *http.Response) {
 	}
 	resp.Trailer = nil
 	if resp.Body != nil && resp.Body != http.NoBody && resp.StatusCode != http.StatusSwitchingProtocols {
-		resp.Body = newScrubBody(resp.Body, secrets, func() {
+		resp.Body = scrub.NewBody(resp.Body, secrets, func() {
 			a.log.Warn("agent: masked a credential that a broker answer's body echoed", "account", acct.name)
 		})
 	}
@@ -196,10 +198,10 @@ func (a *Agent) relay(w http.ResponseWriter, r *http.Request, acct *account, pat
 	}
 
 	pc := &proxyCall{path: path}
-	holder := new(rawHolder)
+	holder := new(rawheader.Holder)
 	ctx := context.WithValue(r.Context(), proxyKey{}, pc)
-	r = r.WithContext(context.WithValue(ctx, rawHolderKey{}, holder))
-	sw := &statusWriter{ResponseWriter: &rawWriter{ResponseWriter: w, holder: holder}}
+	r = r.WithContext(rawheader.WithHolder(ctx, holder))
+	sw := &statusWriter{ResponseWriter: &rawheader.Writer{ResponseWriter: w, Holder: holder}}
 	start := time.Now()
 	acct.proxy.ServeHTTP(sw, r)
 	waited := time.Duration(pc.waited.Load())
