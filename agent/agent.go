@@ -25,6 +25,7 @@ import (
 	"github.com/kauth/kauth/agent/internal/config"
 	"github.com/kauth/kauth/agent/internal/keys"
 	"github.com/kauth/kauth/agent/internal/listen"
+	"github.com/kauth/kauth/agent/internal/pacing"
 	"github.com/kauth/kauth/agent/internal/rawheader"
 	"github.com/kauth/kauth/brokers"
 	"github.com/kauth/kauth/budget"
@@ -126,8 +127,8 @@ type Agent struct {
 	cfg         Config
 	accounts    map[string]*account
 	limiters    map[kauth.Key]*rate.Limiter
-	turns       map[kauth.Key]*turns       // each limiter's clients' turns
-	budgets     map[kauth.Key]sharedBudget // by app key, when shareBudget is set
+	turns       map[kauth.Key]*pacing.Turns // each limiter's clients' turns
+	budgets     map[kauth.Key]sharedBudget  // by app key, when shareBudget is set
 	shareBudget func(BudgetSpec) (*budget.Shared, error)
 	reload      func() error
 	unpaced     bool
@@ -162,13 +163,13 @@ type account struct {
 	baseURL *url.URL
 	mgr     *kauth.Manager
 	limiter *rate.Limiter // shared by every account of one app key
-	turns   *turns        // the clients' turns at limiter or shared
+	turns   *pacing.Turns // the clients' turns at limiter or shared
 	// shared, if not nil, is the app key's budget shared with other agents
 	// (Options.SharedBudget); the proxy then waits on it instead of limiter.
 	shared *budget.Shared
 	// groups, if not nil, paces the calls of a broker that limits per API
 	// group (Toss), in place of limiter and shared.
-	groups *groupBudgets
+	groups *pacing.Groups
 	proxy  *httputil.ReverseProxy
 	// revokePass makes the facade's revoke endpoints revoke the shared
 	// token (config revoke: pass).
@@ -316,17 +317,17 @@ func (a *Agent) Reload(cfg Config) error {
 		budgets[k] = b
 	}
 	limiters := make(map[kauth.Key]*rate.Limiter, len(budgets))
-	allTurns := make(map[kauth.Key]*turns, len(budgets))
+	allTurns := make(map[kauth.Key]*pacing.Turns, len(budgets))
 	per := cfg.ClientTurns
 	if per == 0 {
 		per = DefaultClientTurns
 	}
 	for k := range budgets {
 		if tu, ok := a.turns[k]; ok {
-			tu.setPer(per)
+			tu.SetPer(per)
 			allTurns[k] = tu
 		} else {
-			allTurns[k] = newTurns(per)
+			allTurns[k] = pacing.NewTurns(per)
 		}
 	}
 	for k, b := range budgets {
@@ -430,7 +431,7 @@ func (a *Agent) newAccount(r config.Resolved, lim *rate.Limiter, share float64) 
 	}
 	acct := &account{name: name, creds: r.Creds, baseURL: u, mgr: mgr, limiter: lim, revokePass: r.Revoke == RevokePass,
 		wsClientMax: r.WSClientMaxSubscriptions, wsControlRate: r.WSControlRate}
-	acct.groups = newGroupBudgets(p, u.Path, a.clock.Now, a.groupSharer(r.Creds, share))
+	acct.groups = pacing.NewGroups(p, u.Path, a.clock.Now, a.groupSharer(r.Creds, share))
 	acct.proxy = a.newProxy(acct)
 	return acct, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/kauth/kauth/agent/internal/keys"
@@ -60,4 +61,17 @@ func (a *Agent) principalFor(got string) *principal {
 		}
 	}
 	return nil
+}
+
+// connIDKey holds the number of the connection a request came on.
+type connIDKey struct{}
+
+// clientOf names the client of a proxied request for its turns: its
+// client key, or else its connection.
+func clientOf(r *http.Request) string {
+	if p := principalOf(r); p != nil && !p.all && p.name != "" {
+		return "key " + p.name
+	}
+	id, _ := r.Context().Value(connIDKey{}).(uint64)
+	return "conn " + strconv.FormatUint(id, 10)
 }

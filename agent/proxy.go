@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/kauth/kauth"
+	"github.com/kauth/kauth/agent/internal/pacing"
 	"github.com/kauth/kauth/agent/internal/rawheader"
 	"github.com/kauth/kauth/agent/internal/scrub"
 )
@@ -285,14 +286,11 @@ type limitedTransport struct {
 	base http.RoundTripper
 }
 
-// errRateWait reports a request whose deadline would pass before its turn.
-var errRateWait = errors.New("agent: the request's deadline would pass while waiting for the app key's rate limit")
-
 func (t *limitedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	pc, _ := req.Context().Value(proxyKey{}).(*proxyCall)
-	var group *groupBudget
+	var group *pacing.Group
 	if !t.a.unpaced {
-		group = t.acct.groups.of(req)
+		group = t.acct.groups.Of(req)
 	}
 	if err := t.fairWait(req, pc, group); err != nil {
 		if req.Body != nil {
@@ -305,14 +303,14 @@ func (t *limitedTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	}
 	resp, err := t.base.RoundTrip(req)
 	if group != nil {
-		group.observe(resp)
+		group.Observe(resp)
 	}
 	return resp, err
 }
 
 // fairWait waits for the client's turn at the app key's budget, then for
 // the budget. The time in the client's line counts as waiting too.
-func (t *limitedTransport) fairWait(req *http.Request, pc *proxyCall, group *groupBudget) error {
+func (t *limitedTransport) fairWait(req *http.Request, pc *proxyCall, group *pacing.Group) error {
 	// A group's call skips the app key's line: the line shares one budget
 	// fairly, and holding a fast group's call behind a slow group's wait
 	// would undo the groups.
@@ -320,7 +318,7 @@ func (t *limitedTransport) fairWait(req *http.Request, pc *proxyCall, group *gro
 		return t.wait(req.Context(), pc, group)
 	}
 	start := time.Now()
-	give, err := t.acct.turns.take(req.Context(), clientOf(req))
+	give, err := t.acct.turns.Take(req.Context(), clientOf(req))
 	if pc != nil {
 		pc.waited.Add(int64(time.Since(start)))
 	}
@@ -333,16 +331,16 @@ func (t *limitedTransport) fairWait(req *http.Request, pc *proxyCall, group *gro
 
 // wait waits for the call's budget: its API group's if group is not nil
 // (a broker that limits per group), else the app key's.
-func (t *limitedTransport) wait(ctx context.Context, pc *proxyCall, group *groupBudget) error {
+func (t *limitedTransport) wait(ctx context.Context, pc *proxyCall, group *pacing.Group) error {
 	if t.a.unpaced {
 		return nil
 	}
 	start := time.Now()
 	queued, err := true, error(nil)
 	if group != nil {
-		err = group.wait(ctx, t.acct.creds)
+		err = group.Wait(ctx, t.acct.creds)
 	} else {
-		queued, err = pace(ctx, t.acct.creds, t.acct.shared, t.acct.limiter)
+		queued, err = pacing.Pace(ctx, t.acct.creds, t.acct.shared, t.acct.limiter)
 	}
 	if !queued {
 		return err
