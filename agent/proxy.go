@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/kauth/kauth"
+	"github.com/kauth/kauth/agent/internal/brokerpath"
 	"github.com/kauth/kauth/agent/internal/pacing"
 	"github.com/kauth/kauth/agent/internal/rawheader"
 	"github.com/kauth/kauth/agent/internal/scrub"
@@ -169,9 +170,9 @@ func (a *Agent) serveProxy(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no broker path: use /proxy/"+acct.name+strings.Join(acct.prefixes(), "… or /proxy/"+acct.name)+"…")
 		return
 	}
-	path, err := canonicalPath(acct.prefixes(), "/"+brokerPath)
+	path, err := brokerpath.Canonical(acct.prefixes(), "/"+brokerPath)
 	switch {
-	case errors.Is(err, errNotCanonical):
+	case errors.Is(err, brokerpath.ErrNotCanonical):
 		writeError(w, http.StatusBadRequest, "bad_path", "broker path refused, "+err.Error())
 		return
 	case err != nil && strings.HasPrefix(strings.ToLower(brokerPath), "oauth2"):
