@@ -2,14 +2,17 @@ package kauth_test
 
 import (
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 )
 
 // TestLayers keeps the packages' layering: the engine knows no broker, the
 // stores know no broker and no broker list, and the agent does not link
-// the simulator; the simulator serves brokers from its own families, and
-// a broker package knows none of the layers above it.
+// the simulator, nor do the parts of the agent that live in packages of
+// their own, which know nothing of the agent that uses them; the simulator
+// serves brokers from its own families, and a broker package knows none of
+// the layers above it.
 func TestLayers(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs go list")
@@ -17,14 +20,16 @@ func TestLayers(t *testing.T) {
 	const mod = "github.com/kauth/kauth"
 	brokerPkgs := []string{mod + "/kis", mod + "/kiwoom", mod + "/ls", mod + "/db", mod + "/toss", mod + "/brokers"}
 	rules := []struct {
-		pkgs      string // a go list pattern
-		forbidden []string
+		pkgs      string   // a go list pattern
+		forbidden []string // these and the packages under them
+		exact     []string // these alone
 	}{
-		{mod, brokerPkgs},
-		{mod + "/store/...", brokerPkgs},
-		{mod + "/agent/...", []string{mod + "/brokersim"}},
-		{mod + "/brokersim", brokerPkgs},
-		{mod + "/kis " + mod + "/kiwoom " + mod + "/ls " + mod + "/db", []string{mod + "/agent", mod + "/brokers", mod + "/brokersim", mod + "/cmd"}},
+		{mod, brokerPkgs, nil},
+		{mod + "/store/...", brokerPkgs, nil},
+		{mod + "/agent/...", []string{mod + "/brokersim"}, nil},
+		{mod + "/agent/internal/...", []string{mod + "/brokersim", mod + "/cmd"}, []string{mod + "/agent"}},
+		{mod + "/brokersim", brokerPkgs, nil},
+		{mod + "/kis " + mod + "/kiwoom " + mod + "/ls " + mod + "/db", []string{mod + "/agent", mod + "/brokers", mod + "/brokersim", mod + "/cmd"}, nil},
 	}
 	for _, r := range rules {
 		t.Run(r.pkgs, func(t *testing.T) {
@@ -39,6 +44,9 @@ func TestLayers(t *testing.T) {
 					continue
 				}
 				for _, dep := range fields[1:] {
+					if slices.Contains(r.exact, dep) {
+						t.Errorf("%s imports %s", fields[0], dep)
+					}
 					for _, bad := range r.forbidden {
 						if dep == bad || strings.HasPrefix(dep, bad+"/") {
 							t.Errorf("%s imports %s", fields[0], dep)

@@ -22,6 +22,11 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/kauth/kauth"
+	"github.com/kauth/kauth/agent/internal/config"
+	"github.com/kauth/kauth/agent/internal/keys"
+	"github.com/kauth/kauth/agent/internal/listen"
+	"github.com/kauth/kauth/agent/internal/pacing"
+	"github.com/kauth/kauth/agent/internal/rawheader"
 	"github.com/kauth/kauth/brokers"
 	"github.com/kauth/kauth/budget"
 	"github.com/kauth/kauth/internal/buildinfo"
@@ -122,8 +127,8 @@ type Agent struct {
 	cfg         Config
 	accounts    map[string]*account
 	limiters    map[kauth.Key]*rate.Limiter
-	turns       map[kauth.Key]*turns       // each limiter's clients' turns
-	budgets     map[kauth.Key]sharedBudget // by app key, when shareBudget is set
+	turns       map[kauth.Key]*pacing.Turns // each limiter's clients' turns
+	budgets     map[kauth.Key]sharedBudget  // by app key, when shareBudget is set
 	shareBudget func(BudgetSpec) (*budget.Shared, error)
 	reload      func() error
 	unpaced     bool
@@ -133,7 +138,7 @@ type Agent struct {
 	keyMu   sync.Mutex
 	key     string // the agent key TCP callers present; "" until loaded
 	keyPath string
-	clients []clientKey // the config's client keys, reloaded by Reload
+	clients []keys.Client // the config's client keys, reloaded by Reload
 
 	srvMu   sync.Mutex
 	servers map[*http.Server]bool
@@ -158,13 +163,13 @@ type account struct {
 	baseURL *url.URL
 	mgr     *kauth.Manager
 	limiter *rate.Limiter // shared by every account of one app key
-	turns   *turns        // the clients' turns at limiter or shared
+	turns   *pacing.Turns // the clients' turns at limiter or shared
 	// shared, if not nil, is the app key's budget shared with other agents
 	// (Options.SharedBudget); the proxy then waits on it instead of limiter.
 	shared *budget.Shared
 	// groups, if not nil, paces the calls of a broker that limits per API
 	// group (Toss), in place of limiter and shared.
-	groups *groupBudgets
+	groups *pacing.Groups
 	proxy  *httputil.ReverseProxy
 	// revokePass makes the facade's revoke endpoints revoke the shared
 	// token (config revoke: pass).
@@ -194,7 +199,7 @@ type account struct {
 // ListenAndServe or Serve. On windows it refuses: it could not check who
 // may read its key file, secret files and socket.
 func New(cfg Config, opts Options) (*Agent, error) {
-	if err := servePlatform(runtime.GOOS); err != nil {
+	if err := listen.Platform(runtime.GOOS); err != nil {
 		return nil, err
 	}
 	a := &Agent{
@@ -244,7 +249,7 @@ func New(cfg Config, opts Options) (*Agent, error) {
 	if a.base == nil {
 		a.base = http.DefaultTransport
 	}
-	a.upstream = newRawTransport(a.base)
+	a.upstream = rawheader.NewTransport(a.base, DefaultMaxInFlight)
 	if a.keepEvery <= 0 {
 		a.keepEvery = DefaultKeepEvery
 	}
@@ -265,7 +270,7 @@ func New(cfg Config, opts Options) (*Agent, error) {
 // need them. If cfg is invalid, nothing changes and the error says why.
 // Listen settings take effect at the next ListenAndServe.
 func (a *Agent) Reload(cfg Config) error {
-	rs, err := resolve(cfg, a.getenv, a.brokers)
+	rs, err := config.Resolve(cfg, a.getenv, a.brokers)
 	if err != nil {
 		return err
 	}
@@ -273,14 +278,14 @@ func (a *Agent) Reload(cfg Config) error {
 	for _, r := range rs {
 		names[r.Name] = true
 	}
-	clients, err := loadClientKeys(cfg, names)
+	clients, err := keys.LoadClients(cfg.ClientKeys, names)
 	if err != nil {
-		return &ConfigError{err}
+		return &ConfigError{Err: err}
 	}
 	// Rotation: an agent key deleted or replaced since it was loaded is
 	// picked up here (on SIGHUP), like the client keys.
 	if err := a.reloadKey(); err != nil {
-		return &ConfigError{err}
+		return &ConfigError{Err: err}
 	}
 	a.mu.Lock()
 	if a.closed {
@@ -304,7 +309,7 @@ func (a *Agent) Reload(cfg Config) error {
 	}
 	budgets := map[kauth.Key]budget{}
 	for _, r := range rs {
-		k := r.creds.Key()
+		k := r.Creds.Key()
 		b, ok := budgets[k]
 		if !ok || rate.Limit(r.RateLimit) < b.limit {
 			b.limit = rate.Limit(r.RateLimit)
@@ -315,17 +320,17 @@ func (a *Agent) Reload(cfg Config) error {
 		budgets[k] = b
 	}
 	limiters := make(map[kauth.Key]*rate.Limiter, len(budgets))
-	allTurns := make(map[kauth.Key]*turns, len(budgets))
+	allTurns := make(map[kauth.Key]*pacing.Turns, len(budgets))
 	per := cfg.ClientTurns
 	if per == 0 {
 		per = DefaultClientTurns
 	}
 	for k := range budgets {
 		if tu, ok := a.turns[k]; ok {
-			tu.setPer(per)
+			tu.SetPer(per)
 			allTurns[k] = tu
 		} else {
-			allTurns[k] = newTurns(per)
+			allTurns[k] = pacing.NewTurns(per)
 		}
 	}
 	for k, b := range budgets {
@@ -347,16 +352,16 @@ func (a *Agent) Reload(cfg Config) error {
 	var added []*account
 	var buildErr error
 	for _, r := range rs {
-		sb := shared[budgetKey(r.creds)].b
-		if o, ok := old[r.Name]; ok && o.creds == r.creds && o.baseURL.String() == r.baseURL && o.revokePass == (r.Revoke == RevokePass) && o.shared == sb &&
+		sb := shared[budgetKey(r.Creds)].b
+		if o, ok := old[r.Name]; ok && o.creds == r.Creds && o.baseURL.String() == r.BaseURL && o.revokePass == (r.Revoke == RevokePass) && o.shared == sb &&
 			o.wsClientMax == r.WSClientMaxSubscriptions && o.wsControlRate == r.WSControlRate {
 			next[r.Name] = o
 			continue
 		}
-		acct, err := a.newAccount(r, limiters[r.creds.Key()], cfg.BudgetShare)
+		acct, err := a.newAccount(r, limiters[r.Creds.Key()], cfg.BudgetShare)
 		if acct != nil {
 			acct.shared = sb
-			acct.turns = allTurns[r.creds.Key()]
+			acct.turns = allTurns[r.Creds.Key()]
 		}
 		if err != nil {
 			buildErr = err
@@ -403,20 +408,20 @@ func (a *Agent) Reload(cfg Config) error {
 }
 
 // newAccount builds an account's Manager and proxy.
-func (a *Agent) newAccount(r resolved, lim *rate.Limiter, share float64) (*account, error) {
-	u, err := url.Parse(r.baseURL)
+func (a *Agent) newAccount(r config.Resolved, lim *rate.Limiter, share float64) (*account, error) {
+	u, err := url.Parse(r.BaseURL)
 	if err != nil {
 		return nil, fmt.Errorf("agent: account %s: base_url: %w", r.Name, err)
 	}
 	name := r.Name
-	spec, err := a.brokers.get(r.creds.Broker)
+	spec, err := a.brokers.get(r.Creds.Broker)
 	if err != nil {
 		return nil, fmt.Errorf("agent: account %s: %w", r.Name, err)
 	}
-	p := spec.New(r.baseURL, a.client, a.clock.Now)
+	p := spec.New(r.BaseURL, a.client, a.clock.Now)
 	a.metrics.account(name)
 	mgr, err := kauth.NewManager(kauth.Config{
-		Credentials: r.creds,
+		Credentials: r.Creds,
 		Provider:    p,
 		Store:       a.store,
 		Group:       a.group,
@@ -427,9 +432,9 @@ func (a *Agent) newAccount(r resolved, lim *rate.Limiter, share float64) (*accou
 	if err != nil {
 		return nil, fmt.Errorf("agent: account %s: %w", name, err)
 	}
-	acct := &account{name: name, creds: r.creds, baseURL: u, mgr: mgr, limiter: lim, revokePass: r.Revoke == RevokePass,
+	acct := &account{name: name, creds: r.Creds, baseURL: u, mgr: mgr, limiter: lim, revokePass: r.Revoke == RevokePass,
 		wsClientMax: r.WSClientMaxSubscriptions, wsControlRate: r.WSControlRate}
-	acct.groups = newGroupBudgets(p, u.Path, a.clock.Now, a.groupSharer(r.creds, share))
+	acct.groups = pacing.NewGroups(p, u.Path, a.clock.Now, a.groupSharer(r.Creds, share))
 	acct.proxy = a.newProxy(acct)
 	return acct, nil
 }
@@ -630,11 +635,11 @@ func (a *Agent) ListenAndServe(ctx context.Context) error {
 // one line before it has issued anything.
 func openListeners(cfg Config, getenv func(string) string) ([]net.Listener, Endpoints, error) {
 	var ep Endpoints
-	if err := checkTCPAddr(cfg.Listen.TCP, cfg.Listen.AllowNonLoopback); err != nil {
-		return nil, ep, &ConfigError{err}
+	if err := config.CheckTCPAddr(cfg.Listen.TCP, cfg.Listen.AllowNonLoopback); err != nil {
+		return nil, ep, &ConfigError{Err: err}
 	}
 	if cfg.Listen.Socket == SocketOff && cfg.Listen.TCP == "" && !hasFacadeAddr(cfg) {
-		return nil, ep, &ConfigError{errors.New("agent: nothing to listen on: the socket is off and no tcp address is set")}
+		return nil, ep, &ConfigError{Err: errors.New("agent: nothing to listen on: the socket is off and no tcp address is set")}
 	}
 	var lns []net.Listener
 	fail := func(err error) ([]net.Listener, Endpoints, error) {
@@ -648,10 +653,10 @@ func openListeners(cfg Config, getenv func(string) string) ([]net.Listener, Endp
 		if err != nil {
 			return fail(err)
 		}
-		if err := checkSocketPath(path); err != nil {
-			return fail(&ConfigError{err})
+		if err := config.CheckSocketPath(path); err != nil {
+			return fail(&ConfigError{Err: err})
 		}
-		ln, err := listenUnix(path)
+		ln, err := listen.Unix(path)
 		if err != nil {
 			return fail(err)
 		}
@@ -662,13 +667,13 @@ func openListeners(cfg Config, getenv func(string) string) ([]net.Listener, Endp
 		ln, err := net.Listen("tcp", cfg.Listen.TCP)
 		if err != nil {
 			if errors.Is(err, syscall.EADDRINUSE) {
-				return fail(&ConfigError{fmt.Errorf("agent: %s is in use (another kauth serve?); stop it or choose another --addr or listen.tcp", cfg.Listen.TCP)})
+				return fail(&ConfigError{Err: fmt.Errorf("agent: %s is in use (another kauth serve?); stop it or choose another --addr or listen.tcp", cfg.Listen.TCP)})
 			}
 			return fail(fmt.Errorf("agent: %w", err))
 		}
 		lns = append(lns, ln)
-		if err := checkListener(ln, cfg.Listen.AllowNonLoopback); err != nil {
-			return fail(&ConfigError{err})
+		if err := listen.Check(ln, cfg.Listen.AllowNonLoopback); err != nil {
+			return fail(&ConfigError{Err: err})
 		}
 		ep.TCP = ln.Addr().String()
 	}
@@ -684,13 +689,13 @@ func SocketPath(cfg Config, getenv func(string) string) (string, error) {
 	}
 	path := cfg.Listen.Socket
 	if path == "" {
-		p, err := DefaultSocketPath(getenv)
+		p, err := listen.DefaultSocketPath(getenv)
 		if err != nil {
 			return "", err
 		}
 		path = p
 	}
-	return expandHome(path)
+	return config.ExpandHome(path)
 }
 
 // serveListeners serves the agent on lns, which openListeners opened, until
@@ -770,7 +775,7 @@ type connKind struct{}
 func (a *Agent) Serve(ctx context.Context, ln net.Listener) error {
 	unix := ln.Addr().Network() == "unix"
 	if !unix {
-		if err := checkListener(ln, a.config().Listen.AllowNonLoopback); err != nil {
+		if err := listen.Check(ln, a.config().Listen.AllowNonLoopback); err != nil {
 			ln.Close()
 			return err
 		}
@@ -860,19 +865,19 @@ func (a *Agent) loadKey() (string, error) {
 	}
 	path := a.config().Listen.KeyFile
 	if path == "" {
-		p, err := DefaultKeyFile(a.getenv)
+		p, err := listen.DefaultKeyFile(a.getenv)
 		if err != nil {
 			return "", err
 		}
 		path = p
 	}
-	path, err := expandHome(path)
+	path, err := config.ExpandHome(path)
 	if err != nil {
 		return "", err
 	}
-	k, err := loadOrCreateKey(path)
+	k, err := keys.LoadOrCreate(path)
 	if err != nil {
-		return "", &ConfigError{err}
+		return "", &ConfigError{Err: err}
 	}
 	a.key, a.keyPath = k, path
 	return k, nil
@@ -886,7 +891,7 @@ func (a *Agent) reloadKey() error {
 	if a.key == "" {
 		return nil
 	}
-	k, err := loadOrCreateKey(a.keyPath)
+	k, err := keys.LoadOrCreate(a.keyPath)
 	if err != nil {
 		return err
 	}
@@ -945,7 +950,7 @@ func (a *Agent) close() error {
 	if a.ownTransport != nil {
 		a.ownTransport.CloseIdleConnections()
 	}
-	if rt, ok := a.upstream.(*rawTransport); ok {
+	if rt, ok := a.upstream.(*rawheader.Transport); ok {
 		rt.CloseIdleConnections()
 	}
 	a.log.Info("agent: closed")
@@ -984,14 +989,17 @@ func (a *Agent) revokeAll(accts []*account) []error {
 }
 
 // refuseDial refuses connections to addresses the agent must not call
-// (see checkBrokerHost).
+// (see config.AllowedBrokerIP).
 func refuseDial(network, address string, _ syscall.RawConn) error {
 	host, _, err := net.SplitHostPort(address)
 	if err != nil {
 		return nil
 	}
-	if ip, err := netip.ParseAddr(host); err == nil && !allowedBrokerIP(ip) {
+	if ip, err := netip.ParseAddr(host); err == nil && !config.AllowedBrokerIP(ip) {
 		return fmt.Errorf("agent: refusing to connect to %s, a link-local, metadata, unspecified or multicast address", host)
 	}
 	return nil
 }
+
+// errClosed is what the agent answers once it is closed.
+var errClosed = errors.New("agent: closed")

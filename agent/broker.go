@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/kauth/kauth"
@@ -69,12 +67,6 @@ type prober interface {
 	ProbeOK(body []byte) bool
 }
 
-// rateLimiter gives the default proxied calls per second for one app key
-// at env: 90% of the broker's published limit.
-type rateLimiter interface {
-	DefaultRateLimit(env kauth.Env) float64
-}
-
 // providerOf returns a Provider of broker b for the facts that do not
 // depend on a domain or a client (prefixes, rate limits), or nil for a
 // broker not in the list.
@@ -99,19 +91,6 @@ func (acct *account) prefixes() []string { return apiPrefixes(acct.mgr.Provider(
 
 // brokerList is the brokers an agent serves (Options.Brokers).
 type brokerList []kauth.BrokerSpec
-
-// parse finds the broker named s (its name or an alias, in any case).
-func (l brokerList) parse(s string) (kauth.BrokerSpec, error) {
-	name := strings.ToLower(strings.TrimSpace(s))
-	var names []string
-	for _, spec := range l {
-		if name == string(spec.Name) || slices.Contains(spec.Aliases, name) {
-			return spec, nil
-		}
-		names = append(names, string(spec.Name))
-	}
-	return kauth.BrokerSpec{}, fmt.Errorf("kauth: unknown broker %q (want %s)", s, strings.Join(names, ", "))
-}
 
 // get returns the spec of b.
 func (l brokerList) get(b kauth.Broker) (kauth.BrokerSpec, error) {

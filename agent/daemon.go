@@ -8,6 +8,8 @@ import (
 	"net"
 	"strings"
 	"sync"
+
+	"github.com/kauth/kauth/agent/internal/config"
 )
 
 // Daemon is the agent as `kauth serve` runs it: it picks the config (a
@@ -240,15 +242,15 @@ func applyAddr(cfg Config, addr string) (Config, error) {
 		cfg.Listen.Socket = addr
 	default:
 		if _, _, err := net.SplitHostPort(addr); err != nil {
-			return cfg, &ConfigError{fmt.Errorf("agent: address %q: want 127.0.0.1:PORT or unix:/path/to/agent.sock", addr)}
+			return cfg, &ConfigError{Err: fmt.Errorf("agent: address %q: want 127.0.0.1:PORT or unix:/path/to/agent.sock", addr)}
 		}
 		cfg.Listen.TCP = addr
 	}
-	if err := checkTCPAddr(cfg.Listen.TCP, cfg.Listen.AllowNonLoopback); err != nil {
-		return cfg, &ConfigError{err}
+	if err := config.CheckTCPAddr(cfg.Listen.TCP, cfg.Listen.AllowNonLoopback); err != nil {
+		return cfg, &ConfigError{Err: err}
 	}
-	if err := checkSocketPath(cfg.Listen.Socket); err != nil {
-		return cfg, &ConfigError{err}
+	if err := config.CheckSocketPath(cfg.Listen.Socket); err != nil {
+		return cfg, &ConfigError{Err: err}
 	}
 	return cfg, nil
 }

@@ -24,7 +24,7 @@
 // headers (KIS: authorization, appkey, appsecret), waits its turn at the
 // app key's rate limit, heals a rejected token with one retry, and streams
 // the broker's answer back unchanged, headers included — their names byte
-// for byte as the broker sent them (rawheader.go).
+// for byte as the broker sent them (agent/internal/rawheader).
 //
 // Errors are JSON, {"error": "…", "code": "…"}, with 404 for an unknown
 // account, 400 for a non-canonical proxy path or an absolute-form request,

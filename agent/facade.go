@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/kauth/kauth"
+	"github.com/kauth/kauth/agent/internal/brokerpath"
 )
 
 // The broker facade.
@@ -141,7 +142,7 @@ func (a *Agent) serveFacade(w http.ResponseWriter, r *http.Request) {
 	case hasAnyPrefix(path, prefixes):
 		// The same canonical path check as /proxy: nothing a gateway
 		// could normalize into another endpoint.
-		canon, err := canonicalPath(prefixes, path)
+		canon, err := brokerpath.Canonical(prefixes, path)
 		if err != nil {
 			writeBrokerError(w, acct, http.StatusBadRequest, "bad_path", "kauth: broker path refused, "+err.Error())
 			return

@@ -10,14 +10,14 @@ import (
 	"maps"
 	"net"
 	"net/http"
-	"net/netip"
 	"net/url"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/kauth/kauth/agent/internal/config"
 )
 
 // Facade ports.
@@ -65,73 +65,6 @@ import (
 // once its first frame has been checked, before anything of the broker's
 // reaches it.
 
-// checkFacadeAddrs refuses a facade_addr that is not a loopback HOST:PORT,
-// one used by two accounts, and one that is the agent's own listen.tcp.
-// Each error is one line that names the account.
-func checkFacadeAddrs(cfg Config) []error {
-	var errs []error
-	used := map[string]string{}
-	if cfg.Listen.TCP != "" {
-		used[canonicalAddr(cfg.Listen.TCP)] = "listen.tcp"
-	}
-	for i, acc := range cfg.Accounts {
-		addr := strings.TrimSpace(acc.FacadeAddr)
-		if addr == "" {
-			continue
-		}
-		name := acc.Name
-		if name == "" {
-			name = fmt.Sprintf("#%d", i+1)
-		}
-		if err := checkFacadeAddr(addr); err != nil {
-			errs = append(errs, fmt.Errorf("agent: account %s: %w", name, err))
-			continue
-		}
-		c := canonicalAddr(addr)
-		if strings.HasSuffix(c, ":0") {
-			continue // a free port each: never the same one
-		}
-		if other, dup := used[c]; dup {
-			errs = append(errs, fmt.Errorf("agent: account %s: facade_addr %s is already %s's; give each account its own port", name, addr, other))
-			continue
-		}
-		used[c] = "account " + name
-	}
-	return errs
-}
-
-// checkFacadeAddr refuses an address that is not HOST:PORT with a loopback
-// host: the port hands out the account's token to whoever holds its key.
-func checkFacadeAddr(addr string) error {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return fmt.Errorf("facade_addr %q: want a loopback HOST:PORT, such as 127.0.0.1:8701", addr)
-	}
-	if n, err := strconv.ParseUint(port, 10, 16); err != nil || strconv.FormatUint(n, 10) != port {
-		return fmt.Errorf("facade_addr %q: the port must be a number from 0 to 65535", addr)
-	}
-	if ip, err := netip.ParseAddr(host); (err != nil || !ip.IsLoopback()) && !strings.EqualFold(host, "localhost") {
-		return fmt.Errorf("facade_addr %q is not a loopback address; a facade port serves this machine only: use 127.0.0.1:PORT", addr)
-	}
-	return nil
-}
-
-// canonicalAddr spells a loopback HOST:PORT one way, so that localhost:8701
-// and 127.0.0.1:8701 count as one port.
-func canonicalAddr(addr string) string {
-	host, port, err := net.SplitHostPort(strings.TrimSpace(addr))
-	if err != nil {
-		return addr
-	}
-	if strings.EqualFold(host, "localhost") {
-		host = "127.0.0.1"
-	}
-	if ip, err := netip.ParseAddr(host); err == nil {
-		host = ip.Unmap().String()
-	}
-	return net.JoinHostPort(host, port)
-}
-
 // facadeAddrsChanged reports whether next gives any account another
 // facade_addr than cur does (ports open only when the agent starts).
 func facadeAddrsChanged(cur, next Config) bool {
@@ -139,7 +72,7 @@ func facadeAddrsChanged(cur, next Config) bool {
 		m := map[string]string{}
 		for _, acc := range c.Accounts {
 			if a := strings.TrimSpace(acc.FacadeAddr); a != "" {
-				m[acc.Name] = canonicalAddr(a)
+				m[acc.Name] = config.CanonicalAddr(a)
 			}
 		}
 		return m
@@ -167,8 +100,8 @@ type portListener struct {
 // openPorts opens the facade ports of cfg's accounts, once checkFacadeAddrs
 // has found nothing wrong. On an error it closes what it opened.
 func openPorts(cfg Config) ([]portListener, error) {
-	if err := errors.Join(checkFacadeAddrs(cfg)...); err != nil {
-		return nil, &ConfigError{err}
+	if err := errors.Join(config.CheckFacadeAddrs(cfg)...); err != nil {
+		return nil, &ConfigError{Err: err}
 	}
 	var out []portListener
 	for _, acc := range cfg.Accounts {
@@ -181,10 +114,10 @@ func openPorts(cfg Config) ([]portListener, error) {
 			// A name such as localhost could resolve elsewhere.
 			if tcp, ok := ln.Addr().(*net.TCPAddr); !ok || !tcp.IP.IsLoopback() {
 				ln.Close()
-				err = &ConfigError{fmt.Errorf("agent: account %s: facade_addr %s is not a loopback address", acc.Name, addr)}
+				err = &ConfigError{Err: fmt.Errorf("agent: account %s: facade_addr %s is not a loopback address", acc.Name, addr)}
 			}
 		} else if errors.Is(err, syscall.EADDRINUSE) {
-			err = &ConfigError{fmt.Errorf("agent: account %s: facade_addr %s is in use; choose another port", acc.Name, addr)}
+			err = &ConfigError{Err: fmt.Errorf("agent: account %s: facade_addr %s is in use; choose another port", acc.Name, addr)}
 		} else {
 			err = fmt.Errorf("agent: account %s: facade_addr: %w", acc.Name, err)
 		}

@@ -15,6 +15,10 @@ import (
 	"time"
 
 	"github.com/kauth/kauth"
+	"github.com/kauth/kauth/agent/internal/brokerpath"
+	"github.com/kauth/kauth/agent/internal/pacing"
+	"github.com/kauth/kauth/agent/internal/rawheader"
+	"github.com/kauth/kauth/agent/internal/scrub"
 )
 
 // strippedHeaders are the credentials a caller might send: the proxy drops
@@ -104,7 +108,7 @@ func (a *Agent) newProxy(acct *account) *httputil.ReverseProxy {
 // echoes request headers would otherwise hand them to the bot), and the
 // answer's trailers, which arrive too late to be checked. In the body,
 // which streams, each occurrence of the key or secret is masked by as many
-// '*' (see scrubBody), so its Content-Length stays right.
+// '*' (see scrub.NewBody), so its Content-Length stays right.
 func (a *Agent) scrubResponse(acct *account, resp *http.Response) {
 	secrets := []string{acct.creds.AppKey, acct.creds.AppSecret}
 	for name, vals := range resp.Header {
@@ -123,7 +127,7 @@ func (a *Agent) scrubResponse(acct *account, resp *http.Response) {
 	}
 	resp.Trailer = nil
 	if resp.Body != nil && resp.Body != http.NoBody && resp.StatusCode != http.StatusSwitchingProtocols {
-		resp.Body = newScrubBody(resp.Body, secrets, func() {
+		resp.Body = scrub.NewBody(resp.Body, secrets, func() {
 			a.log.Warn("agent: masked a credential that a broker answer's body echoed", "account", acct.name)
 		})
 	}
@@ -166,9 +170,9 @@ func (a *Agent) serveProxy(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no broker path: use /proxy/"+acct.name+strings.Join(acct.prefixes(), "… or /proxy/"+acct.name)+"…")
 		return
 	}
-	path, err := canonicalPath(acct.prefixes(), "/"+brokerPath)
+	path, err := brokerpath.Canonical(acct.prefixes(), "/"+brokerPath)
 	switch {
-	case errors.Is(err, errNotCanonical):
+	case errors.Is(err, brokerpath.ErrNotCanonical):
 		writeError(w, http.StatusBadRequest, "bad_path", "broker path refused, "+err.Error())
 		return
 	case err != nil && strings.HasPrefix(strings.ToLower(brokerPath), "oauth2"):
@@ -196,10 +200,10 @@ func (a *Agent) relay(w http.ResponseWriter, r *http.Request, acct *account, pat
 	}
 
 	pc := &proxyCall{path: path}
-	holder := new(rawHolder)
+	holder := new(rawheader.Holder)
 	ctx := context.WithValue(r.Context(), proxyKey{}, pc)
-	r = r.WithContext(context.WithValue(ctx, rawHolderKey{}, holder))
-	sw := &statusWriter{ResponseWriter: &rawWriter{ResponseWriter: w, holder: holder}}
+	r = r.WithContext(rawheader.WithHolder(ctx, holder))
+	sw := &statusWriter{ResponseWriter: &rawheader.Writer{ResponseWriter: w, Holder: holder}}
 	start := time.Now()
 	acct.proxy.ServeHTTP(sw, r)
 	waited := time.Duration(pc.waited.Load())
@@ -283,14 +287,11 @@ type limitedTransport struct {
 	base http.RoundTripper
 }
 
-// errRateWait reports a request whose deadline would pass before its turn.
-var errRateWait = errors.New("agent: the request's deadline would pass while waiting for the app key's rate limit")
-
 func (t *limitedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	pc, _ := req.Context().Value(proxyKey{}).(*proxyCall)
-	var group *groupBudget
+	var group *pacing.Group
 	if !t.a.unpaced {
-		group = t.acct.groups.of(req)
+		group = t.acct.groups.Of(req)
 	}
 	if err := t.fairWait(req, pc, group); err != nil {
 		if req.Body != nil {
@@ -303,14 +304,14 @@ func (t *limitedTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	}
 	resp, err := t.base.RoundTrip(req)
 	if group != nil {
-		group.observe(resp)
+		group.Observe(resp)
 	}
 	return resp, err
 }
 
 // fairWait waits for the client's turn at the app key's budget, then for
 // the budget. The time in the client's line counts as waiting too.
-func (t *limitedTransport) fairWait(req *http.Request, pc *proxyCall, group *groupBudget) error {
+func (t *limitedTransport) fairWait(req *http.Request, pc *proxyCall, group *pacing.Group) error {
 	// A group's call skips the app key's line: the line shares one budget
 	// fairly, and holding a fast group's call behind a slow group's wait
 	// would undo the groups.
@@ -318,7 +319,7 @@ func (t *limitedTransport) fairWait(req *http.Request, pc *proxyCall, group *gro
 		return t.wait(req.Context(), pc, group)
 	}
 	start := time.Now()
-	give, err := t.acct.turns.take(req.Context(), clientOf(req))
+	give, err := t.acct.turns.Take(req.Context(), clientOf(req))
 	if pc != nil {
 		pc.waited.Add(int64(time.Since(start)))
 	}
@@ -331,16 +332,16 @@ func (t *limitedTransport) fairWait(req *http.Request, pc *proxyCall, group *gro
 
 // wait waits for the call's budget: its API group's if group is not nil
 // (a broker that limits per group), else the app key's.
-func (t *limitedTransport) wait(ctx context.Context, pc *proxyCall, group *groupBudget) error {
+func (t *limitedTransport) wait(ctx context.Context, pc *proxyCall, group *pacing.Group) error {
 	if t.a.unpaced {
 		return nil
 	}
 	start := time.Now()
 	queued, err := true, error(nil)
 	if group != nil {
-		err = group.wait(ctx, t.acct.creds)
+		err = group.Wait(ctx, t.acct.creds)
 	} else {
-		queued, err = pace(ctx, t.acct.creds, t.acct.shared, t.acct.limiter)
+		queued, err = pacing.Pace(ctx, t.acct.creds, t.acct.shared, t.acct.limiter)
 	}
 	if !queued {
 		return err

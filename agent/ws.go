@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kauth/kauth"
+	"github.com/kauth/kauth/agent/internal/config"
 	"github.com/kauth/kauth/realtime"
 )
 
@@ -421,14 +422,5 @@ func (c *wsCollector) Collect(ch chan<- prometheus.Metric) {
 // Limits), so that one bot always leaves room for others. A broker with no
 // real-time protocol gets 0.
 func DefaultWSClientMaxSubscriptions(b kauth.Broker) int {
-	return defaultWSClientMax(providerOf(b))
-}
-
-func defaultWSClientMax(p kauth.Provider) int {
-	proto := protocolOf(p)
-	if proto == nil {
-		return 0
-	}
-	n, _, _ := proto.Limits(0)
-	return n / 2
+	return config.DefaultWSClientMax(providerOf(b))
 }

@@ -1,25 +1,18 @@
-package agent
+package pacing
 
 import (
 	"context"
-	"net/http"
-	"strconv"
 	"sync"
 )
 
-// DefaultClientTurns is how many proxied calls of one client may wait for
-// an app key's call budget at once; the client's other calls line up
-// behind them.
-const DefaultClientTurns = 1
-
-// turns serves an app key's call budget fairly across clients: each
+// Turns serves an app key's call budget fairly across clients: each
 // client has at most per calls waiting for the budget at once, the others
 // line up behind them, first come first served within the client. A client
 // that floods the proxy then waits behind its own calls: the budget's line
 // holds at most per calls of each client, so a client calling now and then
 // finds its turn within a few slots. The zero value is unusable; use
-// newTurns.
-type turns struct {
+// NewTurns.
+type Turns struct {
 	mu      sync.Mutex
 	per     int
 	clients map[string]*clientLine
@@ -32,21 +25,23 @@ type clientLine struct {
 	line []chan struct{}
 }
 
-func newTurns(per int) *turns {
-	return &turns{per: per, clients: make(map[string]*clientLine)}
+// NewTurns returns the turns of an app key whose clients may each have
+// per calls waiting for its budget at once.
+func NewTurns(per int) *Turns {
+	return &Turns{per: per, clients: make(map[string]*clientLine)}
 }
 
-// setPer changes how many calls of one client may wait for the budget.
-func (t *turns) setPer(per int) {
+// SetPer changes how many calls of one client may wait for the budget.
+func (t *Turns) SetPer(per int) {
 	t.mu.Lock()
 	t.per = per
 	t.mu.Unlock()
 }
 
-// take waits for the client's turn and returns the function that hands it
+// Take waits for the client's turn and returns the function that hands it
 // on, which the caller must call once its wait for the budget is over. It
 // returns ctx's error, holding nothing, if ctx ends first.
-func (t *turns) take(ctx context.Context, client string) (func(), error) {
+func (t *Turns) Take(ctx context.Context, client string) (func(), error) {
 	t.mu.Lock()
 	c := t.clients[client]
 	if c == nil {
@@ -81,7 +76,7 @@ func (t *turns) take(ctx context.Context, client string) (func(), error) {
 }
 
 // give hands a turn of client to its next call in line, or frees it.
-func (t *turns) give(client string) {
+func (t *Turns) give(client string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	c := t.clients[client]
@@ -94,17 +89,4 @@ func (t *turns) give(client string) {
 	if c.held == 0 && len(c.line) == 0 {
 		delete(t.clients, client)
 	}
-}
-
-// connIDKey holds the number of the connection a request came on.
-type connIDKey struct{}
-
-// clientOf names the client of a proxied request for its turns: its
-// client key, or else its connection.
-func clientOf(r *http.Request) string {
-	if p := principalOf(r); p != nil && !p.all && p.name != "" {
-		return "key " + p.name
-	}
-	id, _ := r.Context().Value(connIDKey{}).(uint64)
-	return "conn " + strconv.FormatUint(id, 10)
 }

@@ -1,4 +1,4 @@
-package agent
+package brokerpath
 
 import (
 	"net/url"
@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/kauth/kauth"
+	"github.com/kauth/kauth/brokers"
 )
 
 // pathSeeds are real broker paths and smuggling attempts against the proxy.
@@ -35,7 +36,7 @@ var pathSeeds = []string{
 	"/api/%2e/x",
 }
 
-func TestCanonicalPath(t *testing.T) {
+func TestCanonical(t *testing.T) {
 	for _, tc := range []struct {
 		broker kauth.Broker
 		in     string
@@ -67,15 +68,15 @@ func TestCanonicalPath(t *testing.T) {
 		{kauth.KIS, "/UAPI/x", ""},
 		{kauth.KIS, "/oauth2/tokenP", ""},
 	} {
-		got, err := canonicalPath(apiPrefixes(providerOf(tc.broker)), tc.in)
+		got, err := Canonical(prefixesOf((tc.broker)), tc.in)
 		if tc.want == "" {
 			if err == nil {
-				t.Errorf("canonicalPath(%s, %q) = %q; want a refusal", tc.broker, tc.in, got)
+				t.Errorf("Canonical(%s, %q) = %q; want a refusal", tc.broker, tc.in, got)
 			}
 			continue
 		}
 		if err != nil || got != tc.want {
-			t.Errorf("canonicalPath(%s, %q) = %q, %v; want %q", tc.broker, tc.in, got, err, tc.want)
+			t.Errorf("Canonical(%s, %q) = %q, %v; want %q", tc.broker, tc.in, got, err, tc.want)
 		}
 	}
 }
@@ -101,10 +102,10 @@ func normalize(p string) string {
 	return path.Clean("/" + strings.Join(segs, "/"))
 }
 
-// FuzzCanonicalPath: whatever path a client sends, what the proxy forwards
+// FuzzCanonical: whatever path a client sends, what the proxy forwards
 // is under the broker's prefix and means the same to any normalizing
 // gateway: normalizing it changes nothing.
-func FuzzCanonicalPath(f *testing.F) {
+func FuzzCanonical(f *testing.F) {
 	for _, s := range pathSeeds {
 		f.Add(s, false)
 		f.Add(s, true)
@@ -114,8 +115,8 @@ func FuzzCanonicalPath(f *testing.F) {
 		if kiwoom {
 			b = kauth.Kiwoom
 		}
-		prefixes := apiPrefixes(providerOf(b))
-		out, err := canonicalPath(prefixes, in)
+		prefixes := prefixesOf((b))
+		out, err := Canonical(prefixes, in)
 		if err != nil {
 			if out != "" {
 				t.Fatalf("refused %q but returned %q", in, out)
@@ -127,19 +128,28 @@ func FuzzCanonicalPath(f *testing.F) {
 			ok = ok || strings.HasPrefix(out, pre)
 		}
 		if !ok {
-			t.Fatalf("canonicalPath(%q) = %q: outside the allow-list", in, out)
+			t.Fatalf("Canonical(%q) = %q: outside the allow-list", in, out)
 		}
 		if n := normalize(out); n != out {
-			t.Fatalf("canonicalPath(%q) = %q, which a gateway normalizes to %q", in, out, n)
+			t.Fatalf("Canonical(%q) = %q, which a gateway normalizes to %q", in, out, n)
 		}
 		if n := normalize(in); n != out {
-			t.Fatalf("canonicalPath(%q) = %q, but a gateway reads the input as %q", in, out, n)
+			t.Fatalf("Canonical(%q) = %q, but a gateway reads the input as %q", in, out, n)
 		}
-		if again, err := canonicalPath(prefixes, out); err != nil || again != out {
+		if again, err := Canonical(prefixes, out); err != nil || again != out {
 			t.Fatalf("canonicalPath is not idempotent on %q: %q, %v", out, again, err)
 		}
 		if strings.ContainsAny(out, "%;\\?#") {
-			t.Fatalf("canonicalPath(%q) = %q holds a character a gateway may act on", in, out)
+			t.Fatalf("Canonical(%q) = %q holds a character a gateway may act on", in, out)
 		}
 	})
+}
+
+// prefixesOf returns the API paths broker b's Provider forwards.
+func prefixesOf(b kauth.Broker) []string {
+	p, ok := brokers.MustGet(b).New("", nil, nil).(interface{ APIPrefixes() []string })
+	if !ok {
+		return nil
+	}
+	return p.APIPrefixes()
 }

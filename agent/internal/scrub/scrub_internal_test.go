@@ -1,4 +1,4 @@
-package agent
+package scrub
 
 import (
 	"bytes"
@@ -26,7 +26,7 @@ func TestScrubBodyAcrossReads(t *testing.T) {
 	for name, cut := range cuts {
 		for _, size := range []int{1, 7, 512, 64 << 10} {
 			masked := 0
-			rc := newScrubBody(io.NopCloser(cut(strings.NewReader(body))), []string{"", secret, key}, func() { masked++ })
+			rc := NewBody(io.NopCloser(cut(strings.NewReader(body))), []string{"", secret, key}, func() { masked++ })
 			var got strings.Builder
 			buf := make([]byte, size)
 			for {
@@ -52,7 +52,7 @@ func TestScrubBodyAcrossReads(t *testing.T) {
 	// A read error other than EOF reaches the caller after the bytes
 	// before it, none of which shows a secret.
 	boom := errors.New("boom")
-	rc := newScrubBody(io.NopCloser(io.MultiReader(strings.NewReader("ok "+secret[:5]), iotest.ErrReader(boom))), []string{secret}, nil)
+	rc := NewBody(io.NopCloser(io.MultiReader(strings.NewReader("ok "+secret[:5]), iotest.ErrReader(boom))), []string{secret}, nil)
 	got, err := io.ReadAll(rc)
 	if !errors.Is(err, boom) || string(got) != "ok "+secret[:5] {
 		t.Errorf("ReadAll() = %q, %v; want the bytes before the error, then it", got, err)
@@ -60,8 +60,8 @@ func TestScrubBodyAcrossReads(t *testing.T) {
 
 	// Without a secret the body is passed as it is.
 	plain := io.NopCloser(strings.NewReader("x"))
-	if newScrubBody(plain, []string{""}, nil) != plain {
-		t.Error("newScrubBody without secrets wrapped the body")
+	if NewBody(plain, []string{""}, nil) != plain {
+		t.Error("NewBody without secrets wrapped the body")
 	}
 }
 
@@ -89,7 +89,7 @@ func FuzzScrubBody(f *testing.F) {
 	f.Add([]byte("abcbcab"), "bc", "abc", uint8(1))
 	f.Add([]byte(""), "x", "", uint8(7))
 	f.Fuzz(func(t *testing.T, body []byte, s1, s2 string, chunk uint8) {
-		rc := newScrubBody(io.NopCloser(&chunked{b: append([]byte(nil), body...), n: int(chunk) + 1}), []string{s1, s2}, nil)
+		rc := NewBody(io.NopCloser(&chunked{b: append([]byte(nil), body...), n: int(chunk) + 1}), []string{s1, s2}, nil)
 		got, err := io.ReadAll(rc)
 		if err != nil {
 			t.Fatal(err)
@@ -121,7 +121,7 @@ func BenchmarkScrubBody(b *testing.B) {
 		wrap func(io.ReadCloser) io.ReadCloser
 	}{
 		{"plain", func(rc io.ReadCloser) io.ReadCloser { return rc }},
-		{"masked", func(rc io.ReadCloser) io.ReadCloser { return newScrubBody(rc, []string{key, secret}, nil) }},
+		{"masked", func(rc io.ReadCloser) io.ReadCloser { return NewBody(rc, []string{key, secret}, nil) }},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			b.SetBytes(int64(len(body)))

@@ -1,4 +1,4 @@
-package agent
+package rawheader
 
 import (
 	"context"
@@ -119,13 +119,13 @@ func BenchmarkRawTransport(b *testing.B) {
 		rt   http.RoundTripper
 	}{
 		{"plain", http.DefaultTransport.(*http.Transport).Clone()},
-		{"raw", newRawTransport(http.DefaultTransport.(*http.Transport).Clone())},
+		{"raw", NewTransport(http.DefaultTransport.(*http.Transport).Clone(), 64)},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				h := new(rawHolder)
-				req, _ := http.NewRequestWithContext(context.WithValue(context.Background(), rawHolderKey{}, h), "GET", srv.URL, nil)
+				h := new(Holder)
+				req, _ := http.NewRequestWithContext(WithHolder(context.Background(), h), "GET", srv.URL, nil)
 				resp, err := c.rt.RoundTrip(req)
 				if err != nil {
 					b.Fatal(err)

@@ -1,4 +1,7 @@
-package agent
+// Package brokerpath decides which broker paths the agent forwards: only
+// canonical ones, that no gateway in front of the broker would read as
+// another path, under the broker's API prefixes.
+package brokerpath
 
 import (
 	"errors"
@@ -6,11 +9,11 @@ import (
 	"strings"
 )
 
-// errNotCanonical marks a broker path refused for its form, as opposed to
+// ErrNotCanonical marks a broker path refused for its form, as opposed to
 // one outside the allow-list.
-var errNotCanonical = errors.New("not a canonical path")
+var ErrNotCanonical = errors.New("not a canonical path")
 
-// canonicalPath checks the broker path of a proxied request, in its
+// Canonical checks the broker path of a proxied request, in its
 // escaped form as the client sent it, and returns the path to forward.
 //
 // A gateway in front of the broker (nginx, Spring, a cloud load balancer)
@@ -23,10 +26,10 @@ var errNotCanonical = errors.New("not a canonical path")
 // '%' or ';' has no business in a broker path), allows only those
 // characters and '.' in segments, refuses empty segments and segments made
 // of dots only, and then requires one of prefixes (the broker's API paths,
-// see apiPrefixer) on the result.
-func canonicalPath(prefixes []string, escaped string) (string, error) {
+// see the APIPrefixes method of a broker's Provider) on the result.
+func Canonical(prefixes []string, escaped string) (string, error) {
 	if !strings.HasPrefix(escaped, "/") {
-		return "", fmt.Errorf("%w: it must start with /", errNotCanonical)
+		return "", fmt.Errorf("%w: it must start with /", ErrNotCanonical)
 	}
 	var sb strings.Builder
 	sb.Grow(len(escaped))
@@ -35,29 +38,29 @@ func canonicalPath(prefixes []string, escaped string) (string, error) {
 		switch {
 		case c == '%':
 			if i+2 >= len(escaped) || unhex(escaped[i+1]) < 0 || unhex(escaped[i+2]) < 0 {
-				return "", fmt.Errorf("%w: a bad percent-escape", errNotCanonical)
+				return "", fmt.Errorf("%w: a bad percent-escape", ErrNotCanonical)
 			}
 			d := byte(unhex(escaped[i+1])<<4 | unhex(escaped[i+2]))
 			if d == '.' || !segmentChar(d) {
-				return "", fmt.Errorf("%w: the escape %s is refused (no encoded slashes, dots, percents or parameters)", errNotCanonical, escaped[i:i+3])
+				return "", fmt.Errorf("%w: the escape %s is refused (no encoded slashes, dots, percents or parameters)", ErrNotCanonical, escaped[i:i+3])
 			}
 			sb.WriteByte(d)
 			i += 2
 		case c == '/' || segmentChar(c):
 			sb.WriteByte(c)
 		case c == ';':
-			return "", fmt.Errorf("%w: ';' parameters are refused", errNotCanonical)
+			return "", fmt.Errorf("%w: ';' parameters are refused", ErrNotCanonical)
 		default:
-			return "", fmt.Errorf("%w: the character %q is refused", errNotCanonical, c)
+			return "", fmt.Errorf("%w: the character %q is refused", ErrNotCanonical, c)
 		}
 	}
 	p := sb.String()
 	for _, seg := range strings.Split(p[1:], "/") {
 		if seg == "" {
-			return "", fmt.Errorf("%w: empty segments (//) are refused", errNotCanonical)
+			return "", fmt.Errorf("%w: empty segments (//) are refused", ErrNotCanonical)
 		}
 		if strings.Trim(seg, ".") == "" {
-			return "", fmt.Errorf("%w: dot segments are refused", errNotCanonical)
+			return "", fmt.Errorf("%w: dot segments are refused", ErrNotCanonical)
 		}
 	}
 	if len(prefixes) == 0 {

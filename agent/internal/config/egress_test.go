@@ -1,4 +1,4 @@
-package agent
+package config
 
 import (
 	"strings"
@@ -23,11 +23,11 @@ func TestAccountEgress(t *testing.T) {
 	b, _ := resolveAccount(acct("nat-b"), getenv, brokers.All())
 	none, _ := resolveAccount(acct(""), getenv, brokers.All())
 	auto, err := resolveAccount(acct("auto"), getenv, brokers.All())
-	if err != nil || auto.creds.Egress != "127.0.0.1" {
-		t.Errorf("egress auto toward loopback = %q, %v; want 127.0.0.1", auto.creds.Egress, err)
+	if err != nil || auto.Creds.Egress != "127.0.0.1" {
+		t.Errorf("egress auto toward loopback = %q, %v; want 127.0.0.1", auto.Creds.Egress, err)
 	}
-	if a.creds.Key() == b.creds.Key() || a.creds.Key() == none.creds.Key() {
-		t.Errorf("Kiwoom accounts behind egresses nat-a, nat-b and none share keys: %v %v %v", a.creds.Key(), b.creds.Key(), none.creds.Key())
+	if a.Creds.Key() == b.Creds.Key() || a.Creds.Key() == none.Creds.Key() {
+		t.Errorf("Kiwoom accounts behind egresses nat-a, nat-b and none share keys: %v %v %v", a.Creds.Key(), b.Creds.Key(), none.Creds.Key())
 	}
 	if _, err := resolveAccount(acct("bad\nname"), getenv, brokers.All()); err == nil || !strings.Contains(err.Error(), "egress") {
 		t.Errorf("an egress with a newline = %v; want an error naming egress", err)

@@ -1,4 +1,8 @@
-package agent
+// Package pacing paces an app key's proxied calls: each client's turns at
+// the app key's call budget (Turns), the per-group budgets of a broker that
+// limits calls per API group (Groups), and the wait for a call's turn in a
+// limiter or a budget shared with other agents (Pace).
+package pacing
 
 import (
 	"context"
@@ -16,32 +20,6 @@ import (
 	"github.com/kauth/kauth/internal/wire"
 )
 
-// groupSharer returns how an account of c builds the budget of one API
-// group shared with the app key's other agents (Options.SharedBudget) —
-// keyed by the app key and the group, at perSecond — or nil without
-// Options.SharedBudget. A budget that cannot be built leaves the group on
-// the agent's own pacing, and says so.
-func (a *Agent) groupSharer(c kauth.Credentials, share float64) func(group string, perSecond float64) *budget.Shared {
-	if a.shareBudget == nil {
-		return nil
-	}
-	if share == 0 {
-		share = DefaultBudgetShare
-	}
-	return func(group string, perSecond float64) *budget.Shared {
-		k := budgetKey(c)
-		k.Fingerprint += "." + strings.ToLower(group)
-		name := k.String()
-		b, err := a.shareBudget(BudgetSpec{Key: k, PerSecond: perSecond, Burst: 1, LocalShare: share,
-			OnFallback: func(on bool) { a.metrics.budgetFallback(name, on) }})
-		if err != nil {
-			a.log.Warn("agent: the shared budget of an API group could not be built; pacing it on this agent alone", "budget", name, "err", err)
-			return nil
-		}
-		return b
-	}
-}
-
 // groupRater is implemented by a Provider whose broker limits calls per API
 // group rather than per app key (Toss: ACCOUNT 1 a second, MARKET_DATA 15,
 // …). RateGroup names the group of a call to path (relative to the
@@ -56,7 +34,7 @@ type groupRater interface {
 // broker's per-app-key limit.
 const groupShare = 0.9
 
-// groupBudgets paces one account's calls per API group, each group on its
+// Groups paces one account's calls per API group, each group on its
 // own (shared with the app key's other agents when Options.SharedBudget
 // is set), so that a slow group (ACCOUNT) never holds up a fast one
 // (MARKET_DATA). It follows what the broker tells in every answer:
@@ -65,7 +43,7 @@ const groupShare = 0.9
 // X-RateLimit-Reset seconds; a 429 holds it for Retry-After (1 s without
 // one). The waits run on the wall clock, as the account's own limiter does;
 // the documented limit is read at the agent's clock (a peak window).
-type groupBudgets struct {
+type Groups struct {
 	rater groupRater
 	now   func() time.Time // the agent's clock
 	base  string           // the account's base path, cut from request paths
@@ -75,11 +53,11 @@ type groupBudgets struct {
 	share func(group string, perSecond float64) *budget.Shared
 
 	mu     sync.Mutex
-	groups map[string]*groupBudget
+	groups map[string]*Group
 }
 
-// groupBudget is one API group's pacing.
-type groupBudget struct {
+// Group is one API group's pacing.
+type Group struct {
 	name   string
 	lim    *rate.Limiter
 	shared *budget.Shared // if not nil, in place of lim
@@ -90,18 +68,18 @@ type groupBudget struct {
 	notBefore  time.Time // no call before this wall time
 }
 
-// newGroupBudgets returns the group budgets of an account whose provider is
+// NewGroups returns the group budgets of an account whose provider is
 // p at base, or nil if p's broker has no groups.
-func newGroupBudgets(p kauth.Provider, base string, now func() time.Time, share func(string, float64) *budget.Shared) *groupBudgets {
+func NewGroups(p kauth.Provider, base string, now func() time.Time, share func(string, float64) *budget.Shared) *Groups {
 	r, ok := p.(groupRater)
 	if !ok {
 		return nil
 	}
-	return &groupBudgets{rater: r, now: now, base: strings.TrimSuffix(base, "/"), share: share, groups: make(map[string]*groupBudget)}
+	return &Groups{rater: r, now: now, base: strings.TrimSuffix(base, "/"), share: share, groups: make(map[string]*Group)}
 }
 
-// of returns the budget of req's group, or nil for a call of no group.
-func (g *groupBudgets) of(req *http.Request) *groupBudget {
+// Of returns the budget of req's group, or nil for a call of no group.
+func (g *Groups) Of(req *http.Request) *Group {
 	if g == nil {
 		return nil
 	}
@@ -113,7 +91,7 @@ func (g *groupBudgets) of(req *http.Request) *groupBudget {
 	g.mu.Lock()
 	b := g.groups[name]
 	if b == nil {
-		b = &groupBudget{name: name, lim: rate.NewLimiter(rate.Limit(perSecond*groupShare), 1), documented: perSecond}
+		b = &Group{name: name, lim: rate.NewLimiter(rate.Limit(perSecond*groupShare), 1), documented: perSecond}
 		if g.share != nil {
 			b.shared = g.share(name, perSecond*groupShare)
 		}
@@ -130,9 +108,9 @@ func (g *groupBudgets) of(req *http.Request) *groupBudget {
 	return b
 }
 
-// wait blocks until the group's next call may go, or fails at once with a
+// Wait blocks until the group's next call may go, or fails at once with a
 // rate-limit error if ctx's deadline would pass first.
-func (b *groupBudget) wait(ctx context.Context, c kauth.Credentials) error {
+func (b *Group) Wait(ctx context.Context, c kauth.Credentials) error {
 	b.mu.Lock()
 	hold := time.Until(b.notBefore)
 	b.mu.Unlock()
@@ -141,26 +119,26 @@ func (b *groupBudget) wait(ctx context.Context, c kauth.Credentials) error {
 			return err
 		}
 	}
-	_, err := pace(ctx, c, b.shared, b.lim)
+	_, err := Pace(ctx, c, b.shared, b.lim)
 	return err
 }
 
-// pace waits for a call's turn in shared, if set, else in lim: it fails
+// Pace waits for a call's turn in shared, if set, else in lim: it fails
 // at once with a rate-limit error if the turn comes after ctx's deadline,
 // and with ctx's error if ctx ends while waiting. queued reports whether
 // the call stood in line (a shared budget's wait, or a delay of lim),
 // which is what the waits metric counts.
-func pace(ctx context.Context, c kauth.Credentials, shared *budget.Shared, lim *rate.Limiter) (queued bool, err error) {
+func Pace(ctx context.Context, c kauth.Credentials, shared *budget.Shared, lim *rate.Limiter) (queued bool, err error) {
 	if shared != nil {
 		err := shared.Wait(ctx)
 		if errors.Is(err, budget.ErrWouldExceed) {
-			return true, &kauth.Error{Broker: c.Broker, Env: c.Env, Op: "call", Kind: kauth.ErrRateLimited, Code: "agent", Err: errRateWait}
+			return true, &kauth.Error{Broker: c.Broker, Env: c.Env, Op: "call", Kind: kauth.ErrRateLimited, Code: "agent", Err: ErrRateWait}
 		}
 		return true, err
 	}
 	r := lim.Reserve()
 	if !r.OK() {
-		return false, errRateWait
+		return false, ErrRateWait
 	}
 	d := r.Delay()
 	if d <= 0 {
@@ -176,6 +154,9 @@ func pace(ctx context.Context, c kauth.Credentials, shared *budget.Shared, lim *
 	}
 	return true, nil
 }
+
+// ErrRateWait reports a request whose deadline would pass before its turn.
+var ErrRateWait = errors.New("agent: the request's deadline would pass while waiting for the app key's rate limit")
 
 // sleepCtx waits d, or fails at once with a rate-limit error if ctx's
 // deadline comes first, or with ctx's error if it ends while waiting.
@@ -194,7 +175,7 @@ func sleepCtx(ctx context.Context, d time.Duration, c kauth.Credentials) error {
 func tooLate(ctx context.Context, d time.Duration, c kauth.Credentials) error {
 	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < d {
 		return &kauth.Error{Broker: c.Broker, Env: c.Env, Op: "call",
-			Kind: kauth.ErrRateLimited, Code: "agent", RetryAfter: d, Err: errRateWait}
+			Kind: kauth.ErrRateLimited, Code: "agent", RetryAfter: d, Err: ErrRateWait}
 	}
 	return nil
 }
@@ -212,9 +193,9 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// observe applies what resp, the answer of one of the group's calls, says
+// Observe applies what resp, the answer of one of the group's calls, says
 // of the group's limit.
-func (b *groupBudget) observe(resp *http.Response) {
+func (b *Group) Observe(resp *http.Response) {
 	if resp == nil {
 		return
 	}

@@ -1,4 +1,4 @@
-package agent
+package listen
 
 import (
 	"strings"
@@ -9,12 +9,12 @@ import (
 // socket.
 func TestServeRefusedWhereUnchecked(t *testing.T) {
 	for _, goos := range []string{"linux", "darwin", "freebsd"} {
-		if err := servePlatform(goos); err != nil {
-			t.Errorf("servePlatform(%s) = %v; want nil", goos, err)
+		if err := Platform(goos); err != nil {
+			t.Errorf("Platform(%s) = %v; want nil", goos, err)
 		}
 	}
-	err := servePlatform("windows")
+	err := Platform("windows")
 	if err == nil || !strings.HasPrefix(err.Error(), "agent: ") || strings.Contains(err.Error(), "\n") {
-		t.Errorf("servePlatform(windows) = %v; want a one-line refusal", err)
+		t.Errorf("Platform(windows) = %v; want a one-line refusal", err)
 	}
 }

@@ -1,4 +1,9 @@
-package agent
+// Package rawheader keeps the broker's spelling of response header names.
+// Go's HTTP client canonicalizes them as it parses a response; NewTransport
+// returns a transport whose connections see each response's header block
+// on the wire, and Writer renames the relayed answer's headers back to
+// what the broker sent, byte for byte.
+package rawheader
 
 import (
 	"bytes"
@@ -37,7 +42,7 @@ import (
 // capture stops at the header block's end and the body streams through.
 // Connections stay pooled by the Transport as before.
 //
-// HTTPS connections are dialled and TLS-wrapped by rawTransport itself
+// HTTPS connections are dialled and TLS-wrapped by Transport itself
 // (DialTLSContext), with the capture above TLS so that it sees plaintext;
 // they speak HTTP/1.1, which carries header case (HTTP/2 lowercases every
 // name on the wire). When a connection cannot be observed — an HTTPS
@@ -166,27 +171,29 @@ func rawNames(block []byte) map[string]string {
 	return names
 }
 
-// rawTransport is an *http.Transport whose connections capture header
+// Transport is an *http.Transport whose connections capture header
 // blocks; RoundTrip hands each response's wire spellings to the caller's
-// rawHolder in the request's context.
-type rawTransport struct {
+// Holder in the request's context.
+type Transport struct {
 	t *http.Transport
 }
 
-// newRawTransport returns a transport like base that learns the raw header
-// names, or base itself when it is not an *http.Transport.
-func newRawTransport(base http.RoundTripper) http.RoundTripper {
+// NewTransport returns a transport like base that learns the raw header
+// names of the responses to requests whose context carries a Holder (see
+// WithHolder), or base itself when it is not an *http.Transport. It keeps
+// up to conns idle connections per host.
+func NewTransport(base http.RoundTripper, conns int) http.RoundTripper {
 	bt, ok := base.(*http.Transport)
 	if !ok {
 		return base
 	}
 	t := bt.Clone()
-	// One idle connection per concurrent call, up to an account's
-	// in-flight bound: a clone of http.DefaultTransport keeps 2 per host,
+	// One idle connection per concurrent call, up to conns (an account's
+	// in-flight bound): a clone of http.DefaultTransport keeps 2 per host,
 	// so 16 bots at once would open a new connection (against a broker, a
 	// TLS handshake) for most of their calls.
-	t.MaxIdleConnsPerHost = max(t.MaxIdleConnsPerHost, DefaultMaxInFlight)
-	t.MaxIdleConns = max(t.MaxIdleConns, 16*DefaultMaxInFlight)
+	t.MaxIdleConnsPerHost = max(t.MaxIdleConnsPerHost, conns)
+	t.MaxIdleConns = max(t.MaxIdleConns, 16*conns)
 	dial := t.DialContext
 	if dial == nil {
 		dial = (&net.Dialer{}).DialContext
@@ -244,33 +251,42 @@ func newRawTransport(base http.RoundTripper) http.RoundTripper {
 	// could not negotiate HTTP/2 on them anyway; say so.
 	t.ForceAttemptHTTP2 = false
 	t.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
-	return &rawTransport{t: t}
+	return &Transport{t: t}
 }
 
-// rawHolderKey carries a *rawHolder in a proxied request's context.
-type rawHolderKey struct{}
+// holderKey carries a *Holder in a proxied request's context.
+type holderKey struct{}
 
-// rawHolder receives the wire spellings of the last response of a request
-// (the last one wins when kauth.Transport retries).
-type rawHolder struct {
+// WithHolder returns ctx carrying h: a request made with it through a
+// transport of NewTransport leaves its response's wire spellings in h.
+func WithHolder(ctx context.Context, h *Holder) context.Context {
+	return context.WithValue(ctx, holderKey{}, h)
+}
+
+// Holder receives the wire spellings of the last response of a request
+// (the last one wins when kauth.Transport retries). Its zero value is ready
+// for use.
+type Holder struct {
 	mu    sync.Mutex
 	names map[string]string
 }
 
-func (h *rawHolder) set(m map[string]string) {
+func (h *Holder) set(m map[string]string) {
 	h.mu.Lock()
 	h.names = m
 	h.mu.Unlock()
 }
 
-func (h *rawHolder) get() map[string]string {
+func (h *Holder) get() map[string]string {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.names
 }
 
-func (rt *rawTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	holder, _ := req.Context().Value(rawHolderKey{}).(*rawHolder)
+// RoundTrip sends req, leaving the response's wire spellings in the Holder
+// of req's context if it has one.
+func (rt *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	holder, _ := req.Context().Value(holderKey{}).(*Holder)
 	if holder == nil {
 		return rt.t.RoundTrip(req)
 	}
@@ -308,7 +324,7 @@ func (rt *rawTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 // CloseIdleConnections closes the pooled upstream connections.
-func (rt *rawTransport) CloseIdleConnections() { rt.t.CloseIdleConnections() }
+func (rt *Transport) CloseIdleConnections() { rt.t.CloseIdleConnections() }
 
 // keepCanonical are the names Go's server reads or writes itself to frame
 // the answer (a renamed Content-Length would make it chunk the body and
@@ -326,16 +342,16 @@ var keepCanonical = map[string]bool{
 	"Keep-Alive":        true,
 }
 
-// rawWriter renames the answer's headers to their wire spellings when the
-// proxy writes the status line: by then httputil.ReverseProxy has copied
-// them into Header() (canonicalizing, since Header.Add does).
-type rawWriter struct {
+// Writer renames the answer's headers to the wire spellings in Holder when
+// the proxy writes the status line: by then httputil.ReverseProxy has
+// copied them into Header() (canonicalizing, since Header.Add does).
+type Writer struct {
 	http.ResponseWriter
-	holder *rawHolder
+	Holder *Holder
 	wrote  bool
 }
 
-func (w *rawWriter) WriteHeader(code int) {
+func (w *Writer) WriteHeader(code int) {
 	if !w.wrote && code >= 200 {
 		w.wrote = true
 		w.rename()
@@ -343,15 +359,15 @@ func (w *rawWriter) WriteHeader(code int) {
 	w.ResponseWriter.WriteHeader(code)
 }
 
-func (w *rawWriter) Write(b []byte) (int, error) {
+func (w *Writer) Write(b []byte) (int, error) {
 	if !w.wrote {
 		w.WriteHeader(http.StatusOK)
 	}
 	return w.ResponseWriter.Write(b)
 }
 
-func (w *rawWriter) rename() {
-	names := w.holder.get()
+func (w *Writer) rename() {
+	names := w.Holder.get()
 	if len(names) == 0 {
 		return
 	}
@@ -371,4 +387,4 @@ func (w *rawWriter) rename() {
 }
 
 // Unwrap lets http.ResponseController reach the underlying writer.
-func (w *rawWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+func (w *Writer) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -1,4 +1,4 @@
-package agent
+package config
 
 import (
 	"os"
@@ -71,7 +71,7 @@ func FuzzParseConfig(f *testing.F) {
 		return fuzzEnvSecret
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		cfg, err := ParseConfig(data)
+		cfg, err := Parse(data)
 		if err != nil {
 			return
 		}
@@ -87,23 +87,23 @@ func FuzzParseConfig(f *testing.F) {
 				}
 			}
 		}
-		rs, err := resolve(cfg, getenv, brokers.All())
+		rs, err := Resolve(cfg, getenv, brokers.All())
 		if err != nil {
 			if msg := err.Error(); strings.Contains(msg, fuzzEnvSecret) || strings.Contains(msg, fuzzFileSecret) {
-				t.Fatalf("resolve() error repeats a secret: %v", err)
+				t.Fatalf("Resolve() error repeats a secret: %v", err)
 			}
 			return
 		}
 		for _, r := range rs {
-			if r.creds.Validate() != nil || r.RateLimit <= 0 || r.Burst <= 0 {
-				t.Fatalf("resolve() accepted account %q with credentials %v, rate %v, burst %d", r.Name, r.creds, r.RateLimit, r.Burst)
+			if r.Creds.Validate() != nil || r.RateLimit <= 0 || r.Burst <= 0 {
+				t.Fatalf("Resolve() accepted account %q with credentials %v, rate %v, burst %d", r.Name, r.Creds, r.RateLimit, r.Burst)
 			}
-			if !strings.HasPrefix(r.baseURL, "http://") && !strings.HasPrefix(r.baseURL, "https://") {
-				t.Fatalf("resolve() accepted base URL %q", r.baseURL)
+			if !strings.HasPrefix(r.BaseURL, "http://") && !strings.HasPrefix(r.BaseURL, "https://") {
+				t.Fatalf("Resolve() accepted base URL %q", r.BaseURL)
 			}
 		}
-		if err := checkTCPAddr(cfg.Listen.TCP, cfg.Listen.AllowNonLoopback); err != nil {
-			t.Fatalf("resolve() accepted a listen address that checkTCPAddr refuses: %v", err)
+		if err := CheckTCPAddr(cfg.Listen.TCP, cfg.Listen.AllowNonLoopback); err != nil {
+			t.Fatalf("Resolve() accepted a listen address that CheckTCPAddr refuses: %v", err)
 		}
 	})
 }
@@ -121,10 +121,10 @@ func FuzzLoadConfig(f *testing.F) {
 		if err := os.WriteFile(path, data, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		cfg, err := LoadConfig(path)
+		cfg, err := Load(path)
 		if err != nil {
 			if !strings.Contains(err.Error(), path) {
-				t.Fatalf("LoadConfig() error %q does not name the file", err)
+				t.Fatalf("Load() error %q does not name the file", err)
 			}
 			return
 		}

@@ -1,4 +1,5 @@
-package agent
+// Package scrub masks secrets in a response body as it streams through.
+package scrub
 
 import (
 	"bytes"
@@ -7,13 +8,13 @@ import (
 	"sync"
 )
 
-// scrubBody masks every occurrence of its secrets in a response body as the
+// body masks every occurrence of its secrets in a response body as the
 // body streams through, including one split across two reads: each is
 // overwritten with as many '*', so the body keeps its length and its
 // Content-Length stays right, and a JSON string stays a JSON string. At most
 // the longest secret's length less one byte is held back at a time: what
 // may begin a secret that the next read completes.
-type scrubBody struct {
+type body struct {
 	rc      io.ReadCloser
 	secrets [][]byte // non-empty
 	hold    int      // the longest secret's length - 1
@@ -26,10 +27,10 @@ type scrubBody struct {
 	pooled  *[]byte // s.buf's pool entry, given back by Close
 }
 
-// newScrubBody returns rc with secrets masked, or rc itself if no secret
+// NewBody returns rc with secrets masked, or rc itself if no secret
 // is set.
-func newScrubBody(rc io.ReadCloser, secrets []string, onMask func()) io.ReadCloser {
-	s := &scrubBody{rc: rc, onMask: onMask}
+func NewBody(rc io.ReadCloser, secrets []string, onMask func()) io.ReadCloser {
+	s := &body{rc: rc, onMask: onMask}
 	for _, sec := range secrets {
 		if sec != "" {
 			s.secrets = append(s.secrets, []byte(sec))
@@ -42,15 +43,15 @@ func newScrubBody(rc io.ReadCloser, secrets []string, onMask func()) io.ReadClos
 	return s
 }
 
-// scrubChunk is how much scrubBody reads from the body at a time.
+// scrubChunk is how much body reads from the body at a time.
 const scrubChunk = 32 << 10
 
 // scrubBufs keeps the buffers of finished bodies: every proxied answer
-// passes through a scrubBody, and a new buffer each would be most of what
+// passes through a body, and a new buffer each would be most of what
 // a proxied call allocates.
 var scrubBufs = sync.Pool{New: func() any { return new([]byte) }}
 
-func (s *scrubBody) Read(p []byte) (int, error) {
+func (s *body) Read(p []byte) (int, error) {
 	for s.off == s.ready {
 		if s.err != nil {
 			return 0, s.err
@@ -64,7 +65,7 @@ func (s *scrubBody) Read(p []byte) (int, error) {
 
 // fill reads once from the body, masks what it can, and makes ready all
 // that no later read can complete a secret in (everything, at the end).
-func (s *scrubBody) fill() {
+func (s *body) fill() {
 	if s.buf == nil {
 		s.pooled = scrubBufs.Get().(*[]byte)
 		if cap(*s.pooled) < s.hold+scrubChunk {
@@ -90,7 +91,7 @@ func (s *scrubBody) fill() {
 	s.ready = max(s.ready, len(s.buf)-s.hold)
 }
 
-func (s *scrubBody) mask(b []byte) {
+func (s *body) mask(b []byte) {
 	for _, sec := range s.secrets {
 		// Look for the secret's first bytes, then check the rest: a short
 		// pattern is searched many times faster than a long one (a KIS
@@ -122,7 +123,7 @@ func (s *scrubBody) mask(b []byte) {
 
 // Close closes the body and gives the buffer back; Read must not be called
 // after it.
-func (s *scrubBody) Close() error {
+func (s *body) Close() error {
 	if s.pooled != nil {
 		scrubBufs.Put(s.pooled)
 		s.pooled, s.buf, s.off, s.ready = nil, nil, 0, 0
@@ -133,4 +134,4 @@ func (s *scrubBody) Close() error {
 	return s.rc.Close()
 }
 
-var errClosedBody = errors.New("agent: read on a closed body")
+var errClosedBody = errors.New("scrub: read on a closed body")

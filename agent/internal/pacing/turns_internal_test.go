@@ -1,4 +1,4 @@
-package agent
+package pacing
 
 import (
 	"context"
@@ -11,14 +11,14 @@ import (
 // in line leaves it without taking a turn; a turn that comes as its call
 // gives up goes to the next in line; other clients never wait on the line.
 func TestTurnsLineUpPerClient(t *testing.T) {
-	tu := newTurns(1)
+	tu := NewTurns(1)
 	ctx := context.Background()
-	give1, err := tu.take(ctx, "a")
+	give1, err := tu.Take(ctx, "a")
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Another client is not held up by a's turn.
-	giveB, err := tu.take(ctx, "b")
+	giveB, err := tu.Take(ctx, "b")
 	if err != nil {
 		t.Fatalf("take(b) beside a's turn = %v", err)
 	}
@@ -26,7 +26,7 @@ func TestTurnsLineUpPerClient(t *testing.T) {
 
 	got := make(chan string, 3)
 	take := func(name string, ctx context.Context) {
-		give, err := tu.take(ctx, "a")
+		give, err := tu.Take(ctx, "a")
 		if err != nil {
 			got <- name + " gave up"
 			return
@@ -56,17 +56,17 @@ func TestTurnsLineUpPerClient(t *testing.T) {
 		t.Errorf("%d clients left in the turns after every call ended; want 0", left)
 	}
 	// A call whose context has ended gets no turn when one is held.
-	give, _ := tu.take(ctx, "c")
+	give, _ := tu.Take(ctx, "c")
 	done, cancel2 := context.WithCancel(ctx)
 	cancel2()
-	if _, err := tu.take(done, "c"); !errors.Is(err, context.Canceled) {
+	if _, err := tu.Take(done, "c"); !errors.Is(err, context.Canceled) {
 		t.Errorf("take with an ended context while the turn is held = %v; want context.Canceled", err)
 	}
 	give()
 }
 
 // waitLine waits until client has n calls in line.
-func waitLine(t *testing.T, tu *turns, client string, n int) {
+func waitLine(t *testing.T, tu *Turns, client string, n int) {
 	t.Helper()
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
 		tu.mu.Lock()
