@@ -320,15 +320,20 @@ const maxRetryWait = 10 * time.Minute
 // nextRequest is when the next token request may go out after an attempt
 // that failed with err at now and that retry decided to follow after wait
 // (whether or not the issuance goes on): for a rate limit, the broker's
-// Retry-After or spacing, or the backoff reached, whichever is longest —
-// wait holds all three. Every caller of every process sharing the store
-// waits until then (Entry.RetryAt), so an issuance that gave up on a rate
-// limit is not followed at once by another. Zero for any other failure.
+// Retry-After or the rest of its spacing, or the backoff reached,
+// whichever is longest — wait holds all three (one spacing if retry
+// decided none). Every caller of every process sharing the store waits
+// until then (Entry.RetryAt), so an issuance that gave up on a rate limit
+// is not followed at once by another. Zero for any other failure.
 func (p policy) nextRequest(err error, now time.Time, wait time.Duration) time.Time {
 	if !errors.Is(err, ErrRateLimited) {
 		return time.Time{}
 	}
-	return now.Add(max(wait, RetryAfter(err), p.minInterval)).Round(0)
+	wait = max(wait, RetryAfter(err))
+	if wait <= 0 {
+		wait = p.minInterval
+	}
+	return now.Add(wait).Round(0)
 }
 
 // limitedWhy says when the next token request is allowed.

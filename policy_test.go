@@ -292,7 +292,7 @@ func TestPolicyNextRequest(t *testing.T) {
 	}{
 		{"transient: nothing recorded", kisPol, &Error{Kind: ErrUnavailable}, 2 * time.Second, 0},
 		{"credentials: nothing recorded", kisPol, &Error{Kind: ErrCredentials}, 0, 0},
-		{"EGW00133: the spacing", kisPol, &Error{Kind: ErrRateLimited, Code: "EGW00133", RetryAfter: time.Minute}, 61 * time.Second, 61 * time.Second},
+		{"EGW00133: the rest of the spacing, when the flight tries again", kisPol, &Error{Kind: ErrRateLimited, Code: "EGW00133", RetryAfter: time.Minute}, 60500 * time.Millisecond, 60500 * time.Millisecond},
 		{"a Retry-After longer than the wait: the Retry-After", kisPol, &Error{Kind: ErrRateLimited, RetryAfter: 5 * time.Minute}, 61 * time.Second, 5 * time.Minute},
 		{"a 1 s spacing, the backoff at 24 s: the backoff", kiwoomPol, &Error{Kind: ErrRateLimited, Code: "1700", RetryAfter: time.Second}, 24 * time.Second, 24 * time.Second},
 		{"no wait decided: at least the spacing", kiwoomPol, &Error{Kind: ErrRateLimited}, 0, time.Second},
