@@ -118,6 +118,7 @@ type Manager struct {
 	// then get it at once, the others wait for the issuance that waits.
 	limitErr  *Error
 	notBefore time.Time
+	limitSet  time.Time // when limitErr was recorded: a clock stepped back before it voids it
 
 	ctx    context.Context // canceled by Close; parent of background work
 	cancel context.CancelFunc
@@ -277,11 +278,11 @@ func (m *Manager) wait(ctx context.Context) (Token, error) {
 		return Token{}, m.closedErr()
 	}
 	now := m.clock.Now()
-	if m.limitErr != nil && now.Before(m.notBefore) && !outlasts(ctx, m.notBefore.Sub(now)) {
+	if until := m.limitedUntilLocked(now); now.Before(until) && !outlasts(ctx, until.Sub(now)) {
 		// No token request is allowed before the caller's deadline: say
 		// so now, and when, rather than start an issuance it cannot see.
 		err := *m.limitErr
-		err.RetryAfter = m.notBefore.Sub(now)
+		err.RetryAfter = until.Sub(now)
 		m.mu.Unlock()
 		return Token{}, &err
 	}
@@ -398,9 +399,7 @@ func outlasts(ctx context.Context, d time.Duration) bool {
 // err, which says so.
 func (m *Manager) limit(err *Error, at time.Time) {
 	m.mu.Lock()
-	if at.After(m.notBefore) || m.limitErr == nil {
-		m.limitErr, m.notBefore = err, at
-	}
+	m.limitErr, m.notBefore, m.limitSet = err, at, m.clock.Now()
 	m.mu.Unlock()
 }
 
@@ -409,6 +408,16 @@ func (m *Manager) limit(err *Error, at time.Time) {
 func (m *Manager) limitedUntil() time.Time {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	return m.limitedUntilLocked(m.clock.Now())
+}
+
+// limitedUntilLocked is limitedUntil at now; the caller holds m.mu. A
+// record made later than now (the clock stepped back since) holds nothing
+// back: the store's RetryAt, bounded, still does.
+func (m *Manager) limitedUntilLocked(now time.Time) time.Time {
+	if m.limitErr == nil || now.Before(m.limitSet) {
+		return time.Time{}
+	}
 	return m.notBefore
 }
 

@@ -163,3 +163,25 @@ func TestRateLimitedIssuanceHoldsEveryCaller(t *testing.T) {
 		t.Errorf("another process asked for a token %v before the next request was allowed", next.Sub(later[0]))
 	}
 }
+
+// TestRateLimitAfterClockStepBack: a rate limit heard before the clock
+// stepped back an hour does not hold issuance back for that hour; the
+// store's record still holds for the wait the broker asked for.
+func TestRateLimitAfterClockStepBack(t *testing.T) {
+	r := newRig(t)
+	app := brokersim.DemoKiwoomReal
+	r.sim.Inject(brokersim.Fault{Broker: app.Broker, Env: app.Env, Path: "/oauth2/token", Kind: brokersim.RateLimit, Count: 1000})
+	m := r.manager(t, app, func(c *kauth.Config) { c.IssueTimeout = 10 * time.Second })
+	if _, err := m.Token(context.Background()); !errors.Is(err, kauth.ErrRateLimited) {
+		t.Fatalf("Token() under a rate-limit storm = %v; want ErrRateLimited", err)
+	}
+	r.sim.ClearFaults()
+	r.sim.Advance(-time.Hour)
+	start := r.sim.Now()
+	if _, err := m.Token(context.Background()); err != nil {
+		t.Fatalf("Token() once the clock stepped back = %v; want a token after the broker's wait at most", err)
+	}
+	if waited := r.sim.Now().Sub(start); waited > 10*time.Second {
+		t.Errorf("waited %v after the clock stepped back; want the broker's wait at most", waited)
+	}
+}
