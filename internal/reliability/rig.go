@@ -23,9 +23,9 @@ import (
 // the chaos run — take their soak scale under KAUTH_LONG too, as CI runs
 // them (see LongScale). The others stay outside CI: on a loaded two-core
 // machine, at 200 callers some calls end up to half a second past their
-// 2 s deadline (beyond the suite's 400 ms slack), and a 250 ms attempt
-// that times out costs a token request more than a burst's bound; the
-// harness's kauth token can outlast its --timeout.
+// 2 s deadline (beyond the suite's 400 ms slack), and a burst of two 5xx
+// answers can cost up to seven token requests against a bound of three;
+// the harness's kauth token can outlast its --timeout.
 func Soak() bool { return longtest.Set(os.Getenv("KAUTH_SOAK")) }
 
 // Scale returns n, or soak in a soak run.
