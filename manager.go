@@ -2,6 +2,7 @@ package kauth
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -112,6 +113,12 @@ type Manager struct {
 	rejected  map[string]time.Time
 	failErr   error // the last broker failure, served until failUntil
 	failUntil time.Time
+	// limitErr says the broker refused a token request for its rate limit
+	// and allows the next at notBefore: callers whose deadline ends before
+	// then get it at once, the others wait for the issuance that waits.
+	limitErr  *Error
+	notBefore time.Time
+	limitSet  time.Time // when limitErr was recorded: a clock stepped back before it voids it
 
 	ctx    context.Context // canceled by Close; parent of background work
 	cancel context.CancelFunc
@@ -270,7 +277,16 @@ func (m *Manager) wait(ctx context.Context) (Token, error) {
 		m.mu.Unlock()
 		return Token{}, m.closedErr()
 	}
-	if m.failErr != nil && m.clock.Now().Before(m.failUntil) {
+	now := m.clock.Now()
+	if until := m.limitedUntilLocked(now); now.Before(until) && !outlasts(ctx, until.Sub(now)) {
+		// No token request is allowed before the caller's deadline: say
+		// so now, and when, rather than start an issuance it cannot see.
+		err := *m.limitErr
+		err.RetryAfter = until.Sub(now)
+		m.mu.Unlock()
+		return Token{}, &err
+	}
+	if m.failErr != nil && now.Before(m.failUntil) {
 		// The last issuance failed moments ago: answer with its error
 		// instead of calling the broker again for every caller.
 		err := m.failErr
@@ -332,7 +348,7 @@ func (m *Manager) refreshInBackground(s *state) {
 			// Keep serving the valid token, and try again later rather
 			// than on every call.
 			next := *s
-			next.refreshAt = m.policy.retryAhead(m.clock.Now(), s.usableUntil)
+			next.refreshAt = m.policy.retryAhead(m.clock.Now(), s.usableUntil, m.limitedUntil())
 			next.setFast()
 			m.cur.CompareAndSwap(s, &next)
 		}
@@ -368,8 +384,54 @@ func (m *Manager) set(s *state) bool {
 		return false
 	}
 	m.cur.Store(s)
-	m.failErr = nil
+	m.failErr, m.limitErr, m.notBefore = nil, nil, time.Time{}
 	return true
+}
+
+// outlasts reports whether ctx leaves at least d: a context deadline is a
+// wall-clock time, whatever m.clock says.
+func outlasts(ctx context.Context, d time.Duration) bool {
+	deadline, ok := ctx.Deadline()
+	return !ok || time.Until(deadline) >= d
+}
+
+// limit records that the broker allows the next token request at at, and
+// err, which says so.
+func (m *Manager) limit(err *Error, at time.Time) {
+	m.mu.Lock()
+	m.limitErr, m.notBefore, m.limitSet = err, at, m.clock.Now()
+	m.mu.Unlock()
+}
+
+// limitedUntil is when the broker allows the next token request, as far
+// as this Manager heard (zero if it heard of no rate limit).
+func (m *Manager) limitedUntil() time.Time {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.limitedUntilLocked(m.clock.Now())
+}
+
+// limitedUntilLocked is limitedUntil at now; the caller holds m.mu. A
+// record made later than now (the clock stepped back since) holds nothing
+// back: the store's RetryAt, bounded, still does.
+func (m *Manager) limitedUntilLocked(now time.Time) time.Time {
+	if m.limitErr == nil || now.Before(m.limitSet) {
+		return time.Time{}
+	}
+	return m.notBefore
+}
+
+// limitedErr is the error that says the broker allows the next token
+// request at at, after it refused cause for its rate limit; it keeps the
+// broker's code.
+func (m *Manager) limitedErr(cause error, at time.Time) *Error {
+	e := m.errorf(ErrRateLimited, "%s", limitedWhy(at))
+	e.RetryAfter = at.Sub(m.clock.Now())
+	var be *Error
+	if errors.As(cause, &be) {
+		e.Code, e.StatusCode = be.Code, be.StatusCode
+	}
+	return e
 }
 
 // remember makes callers get err, without another upstream call, for d.

@@ -42,10 +42,13 @@ type decision struct {
 	same  bool          // accept: the broker handed back a token already held
 	event EventKind     // adopt, accept: the event that reports it
 	d     time.Duration // waitFor: the wait; fail: the RetryAfter, if any
-	at    time.Time     // keep: when to refresh again
-	err   error         // fail: the kind of failure
-	why   string        // fail: what the caller is told
-	hold  time.Duration // fail: how long the failure is answered from memory (0: not at all)
+	// at, for keep: when to refresh again; for waitFor and fail: when the
+	// broker allows the next token request after a rate limit (zero if
+	// the wait is only the issuance spacing).
+	at   time.Time
+	err  error         // fail: the kind of failure
+	why  string        // fail: what the caller is told
+	hold time.Duration // fail: how long the failure is answered from memory (0: not at all)
 	// forget, for fail: the refusal of tok is forgotten here and in the
 	// store, so that tok is tried again once the failure is no longer
 	// remembered.
@@ -89,6 +92,10 @@ type before struct {
 	orphanMarked bool
 	ahead        bool          // a refresh ahead of a token still served
 	spent        time.Duration // how much of the issuance budget is already used
+	// notBefore is when this Manager last heard the broker allows the next
+	// token request after a rate limit (zero if none): it holds even when
+	// the store lost its Entry.RetryAt.
+	notBefore time.Time
 }
 
 // usable reports whether tok may be handed out at now.
@@ -146,6 +153,20 @@ func (p policy) beforeIssue(b before) decision {
 		// then it is good to serve.
 		e.Token = Token{}
 	}
+	if e.RetryAt.After(b.now) {
+		// The broker refused the last token request for its rate limit.
+		// Its RetryAt is honoured for at most the delay its writer was
+		// asked for (RetryAt - LastIssue, both on the writer's clock),
+		// counted on ours, and never beyond maxRetryWait: a peer whose
+		// clock runs ahead delays us by the broker's own wait at most.
+		asked := min(e.RetryAt.Sub(e.LastIssue), maxRetryWait)
+		if e.LastIssue.IsZero() || asked < 0 {
+			asked = maxRetryWait
+		}
+		if limit := b.now.Add(asked); e.RetryAt.After(limit) {
+			e.RetryAt, save = limit, true
+		}
+	}
 	if e.LastIssue.After(b.now) {
 		// A LastIssue in the future (a peer whose clock runs ahead, an NTP
 		// step back) is taken as now, on our clock: it holds issuance back
@@ -168,12 +189,24 @@ func (p policy) beforeIssue(b before) decision {
 		d.verb, d.tok, d.event = adopt, tok, EventReused
 		return d
 	}
-	if next := e.LastIssue.Add(p.minInterval); b.now.Before(next) {
-		wait := min(next.Sub(b.now), p.minInterval)
+	next := e.LastIssue.Add(p.minInterval)
+	// limited: the broker refused a token request for its rate limit, and
+	// the wait it asked for (RetryAt, here or in the store) is not over.
+	retryAt := later(e.RetryAt, b.notBefore)
+	limited := b.now.Before(retryAt)
+	next = later(next, retryAt)
+	if b.now.Before(next) {
+		wait := next.Sub(b.now)
 		switch {
 		case usable:
 			// Too soon to issue again, and what we have still works.
-			d.verb, d.tok, d.at = keep, tok, b.now.Add(wait)
+			d.verb, d.tok, d.at = keep, tok, next
+		case b.spent+wait > p.budget && limited:
+			// The broker's wait outlasts the budget: say so at once, and
+			// remember it until the wait is over, so that no caller
+			// starts another issuance before then.
+			d.verb, d.d, d.err, d.at, d.hold = fail, wait, ErrRateLimited, next, wait
+			d.why = limitedWhy(next)
 		case b.spent+wait > p.budget:
 			// Say so at once rather than sleep past the budget. Not
 			// remembered: the next caller may find the spacing over.
@@ -181,6 +214,9 @@ func (p policy) beforeIssue(b before) decision {
 			d.why = fmt.Sprintf("the issuance spacing (%v) outlasts IssueTimeout", wait.Round(time.Second))
 		default:
 			d.verb, d.d = waitFor, wait
+			if limited {
+				d.at = next
+			}
 		}
 		return d
 	}
@@ -277,6 +313,34 @@ func (p policy) holdFor(err error) time.Duration {
 	return p.holdFailure()
 }
 
+// maxRetryWait bounds how long a rate limit recorded in the store
+// (Entry.RetryAt) holds issuance back, whatever its writer's clock said.
+const maxRetryWait = 10 * time.Minute
+
+// nextRequest is when the next token request may go out after an attempt
+// that failed with err at now and that retry decided to follow after wait
+// (whether or not the issuance goes on): for a rate limit, the broker's
+// Retry-After or the rest of its spacing, or the backoff reached,
+// whichever is longest — wait holds all three (one spacing if retry
+// decided none). Every caller of every process sharing the store waits
+// until then (Entry.RetryAt), so an issuance that gave up on a rate limit
+// is not followed at once by another. Zero for any other failure.
+func (p policy) nextRequest(err error, now time.Time, wait time.Duration) time.Time {
+	if !errors.Is(err, ErrRateLimited) {
+		return time.Time{}
+	}
+	wait = max(wait, RetryAfter(err))
+	if wait <= 0 {
+		wait = p.minInterval
+	}
+	return now.Add(wait).Round(0)
+}
+
+// limitedWhy says when the next token request is allowed.
+func limitedWhy(at time.Time) string {
+	return "the broker refused the last token request for its rate limit; the next is allowed at " + at.In(KST).Format("2006-01-02 15:04:05 KST")
+}
+
 // reconcile decides what a reload does with the stored entry: serve it
 // (adopt), keep what is served (keep), or drop what is served (fail).
 // marked says this process recorded a refusal of the stored token. Without
@@ -345,9 +409,10 @@ func (p policy) retry(err error, took, spent, backoff time.Duration) (wait time.
 // retryAhead is when a refresh ahead that failed at now is tried again,
 // for a token served until usableUntil: after a quarter of what is left,
 // and no sooner than the issuance spacing, so that a failing broker is not
-// asked on every call.
-func (p policy) retryAhead(now, usableUntil time.Time) time.Time {
-	retry := now.Add(max(usableUntil.Sub(now)/4, p.minInterval))
+// asked on every call, nor before notBefore, when the broker allows the
+// next token request after a rate limit.
+func (p policy) retryAhead(now, usableUntil, notBefore time.Time) time.Time {
+	retry := later(now.Add(max(usableUntil.Sub(now)/4, p.minInterval)), notBefore)
 	return earlier(retry.Round(0), usableUntil)
 }
 

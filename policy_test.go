@@ -60,6 +60,23 @@ func TestPolicyBeforeIssue(t *testing.T) {
 		{name: "the spacing outlasts what is left of the budget: fail now", in: before{now: t0, stored: Entry{LastIssue: t0.Add(-10 * time.Second)}, spent: 150 * time.Second},
 			want: decision{verb: fail, d: 51 * time.Second, err: ErrRateLimited}},
 		{name: "spacing over: issue", in: before{now: t0, stored: Entry{Token: last, LastIssue: t0.Add(-61 * time.Second)}}, want: decision{verb: issue}},
+		{name: "rate-limited, the broker's wait not over: wait for it, though past the spacing", in: before{now: t0, stored: Entry{LastIssue: t0.Add(-70 * time.Second), RetryAt: t0.Add(20 * time.Second)}},
+			want: decision{verb: waitFor, d: 20 * time.Second, at: t0.Add(20 * time.Second)}},
+		{name: "rate-limited, the broker's wait longer than the spacing: wait it all", in: before{now: t0, stored: Entry{LastIssue: t0.Add(-time.Second), RetryAt: t0.Add(90 * time.Second)}},
+			want: decision{verb: waitFor, d: 90 * time.Second, at: t0.Add(90 * time.Second)}},
+		{name: "rate-limited here, the store lost it: wait for it", in: before{now: t0, notBefore: t0.Add(30 * time.Second)},
+			want: decision{verb: waitFor, d: 30 * time.Second, at: t0.Add(30 * time.Second)}},
+		{name: "rate-limited, the wait outlasts the budget: fail now, remembered until the broker allows, said when", in: before{now: t0, stored: Entry{LastIssue: t0.Add(-time.Second), RetryAt: t0.Add(60 * time.Second)}, spent: 150 * time.Second},
+			want: decision{verb: fail, d: 60 * time.Second, err: ErrRateLimited, at: t0.Add(60 * time.Second), hold: 60 * time.Second, why: "the broker refused the last token request for its rate limit; the next is allowed at 2026-11-25 09:01:00 KST"}},
+		{name: "rate-limited, a usable token: keep it until the broker allows", in: before{now: t0, stored: Entry{Token: window, LastIssue: t0.Add(-time.Second), RetryAt: t0.Add(2 * time.Minute)}, ahead: true},
+			want: decision{verb: keep, tok: window, at: t0.Add(2 * time.Minute)}},
+		{name: "rate-limited, the broker's wait over: issue", in: before{now: t0, stored: Entry{LastIssue: t0.Add(-2 * time.Minute), RetryAt: t0.Add(-time.Second)}},
+			want: decision{verb: issue}},
+		{name: "a RetryAt from a clock 1 h ahead: the writer's own wait, from now", in: before{now: t0, stored: Entry{LastIssue: t0.Add(time.Hour), RetryAt: t0.Add(time.Hour + 30*time.Second)}},
+			want: decision{verb: waitFor, d: 61 * time.Second, at: t0.Add(61 * time.Second)}, entry: Entry{LastIssue: t0, RetryAt: t0.Add(30 * time.Second)}, save: true},
+		{name: "a RetryAt a day ahead with no LastIssue: at most maxRetryWait", pol: policy{margin: time.Minute, minInterval: 61 * time.Second, budget: time.Hour},
+			in:   before{now: t0, stored: Entry{RetryAt: t0.Add(24 * time.Hour)}},
+			want: decision{verb: waitFor, d: maxRetryWait, at: t0.Add(maxRetryWait)}, entry: Entry{RetryAt: t0.Add(maxRetryWait)}, save: true},
 		{name: "an orphan, nothing usable stored: accept it, reported as issued", in: before{now: t0, stored: Entry{Token: last}, orphan: orphan},
 			want: decision{verb: accept, tok: orphan, event: EventIssued}, entry: Entry{Token: orphan}},
 		{name: "an orphan, the stored token refused here: accept it, the refusal recorded", in: before{now: t0, stored: Entry{Token: fresh}, marked: true, orphan: orphan},
@@ -94,11 +111,14 @@ func TestPolicyBeforeIssue(t *testing.T) {
 			if got.save != tc.save {
 				t.Errorf("beforeIssue() save = %v; want %v", got.save, tc.save)
 			}
-			if got.verb == fail && (got.hold != 0 || got.why == "") {
-				t.Errorf("a failed wait for the spacing: hold %v, message %q; want not remembered, and said", got.hold, got.why)
+			if !got.at.Equal(w.at) && got.verb != keep {
+				t.Errorf("beforeIssue() next request allowed at %v; want %v", got.at, w.at)
 			}
-			if got.verb == waitFor && got.d > pol.minInterval {
-				t.Errorf("wait %v exceeds MinIssueInterval %v", got.d, pol.minInterval)
+			if got.verb == fail && (got.hold != w.hold || got.why == "" || (w.why != "" && got.why != w.why)) {
+				t.Errorf("a failed wait: hold %v, message %q; want hold %v, message %q", got.hold, got.why, w.hold, w.why)
+			}
+			if got.verb == waitFor && got.d > pol.minInterval && got.at.IsZero() {
+				t.Errorf("wait %v exceeds MinIssueInterval %v, with no rate limit", got.d, pol.minInterval)
 			}
 			if got.verb == keep && !got.at.After(tc.in.now) {
 				t.Errorf("keep until %v; want a later retry", got.at)
@@ -219,16 +239,24 @@ func TestPolicyReissue(t *testing.T) {
 
 func TestPolicyRetryAhead(t *testing.T) {
 	for _, tc := range []struct {
-		name string
-		left time.Duration // until the token stops being served
-		want time.Duration // from now
+		name      string
+		left      time.Duration // until the token stops being served
+		notBefore time.Duration // from now: when the broker allows the next request (0: no rate limit)
+		want      time.Duration // from now
 	}{
-		{"20 min left: after a quarter of it", 20 * time.Minute, 5 * time.Minute},
-		{"2 min left: no sooner than the spacing", 2 * time.Minute, 61 * time.Second},
-		{"30 s left: never past the end of the token", 30 * time.Second, 30 * time.Second},
+		{"20 min left: after a quarter of it", 20 * time.Minute, 0, 5 * time.Minute},
+		{"2 min left: no sooner than the spacing", 2 * time.Minute, 0, 61 * time.Second},
+		{"30 s left: never past the end of the token", 30 * time.Second, 0, 30 * time.Second},
+		{"rate-limited for 3 min: not before the broker allows", 20 * time.Minute, 3 * time.Minute, 5 * time.Minute},
+		{"rate-limited for 8 min: not before the broker allows", 20 * time.Minute, 8 * time.Minute, 8 * time.Minute},
+		{"rate-limited past the end of the token: the end", 10 * time.Minute, 12 * time.Minute, 10 * time.Minute},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := kisPol.retryAhead(t0, t0.Add(tc.left)); !got.Equal(t0.Add(tc.want)) {
+			var notBefore time.Time
+			if tc.notBefore != 0 {
+				notBefore = t0.Add(tc.notBefore)
+			}
+			if got := kisPol.retryAhead(t0, t0.Add(tc.left), notBefore); !got.Equal(t0.Add(tc.want)) {
 				t.Errorf("retryAhead() = now+%v; want now+%v", got.Sub(t0), tc.want)
 			}
 		})
@@ -248,6 +276,34 @@ func TestPolicyHoldFor(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := kisPol.holdFor(tc.err); got != tc.want {
 				t.Errorf("holdFor(%v) = %v; want %v", tc.err, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestPolicyNextRequest(t *testing.T) {
+	kiwoomPol := policy{margin: time.Minute, minInterval: time.Second, budget: 3 * time.Minute}
+	for _, tc := range []struct {
+		name string
+		pol  policy
+		err  error
+		wait time.Duration // what retry decided
+		want time.Duration // from now; 0: no rate limit recorded
+	}{
+		{"transient: nothing recorded", kisPol, &Error{Kind: ErrUnavailable}, 2 * time.Second, 0},
+		{"credentials: nothing recorded", kisPol, &Error{Kind: ErrCredentials}, 0, 0},
+		{"EGW00133: the rest of the spacing, when the flight tries again", kisPol, &Error{Kind: ErrRateLimited, Code: "EGW00133", RetryAfter: time.Minute}, 60500 * time.Millisecond, 60500 * time.Millisecond},
+		{"a Retry-After longer than the wait: the Retry-After", kisPol, &Error{Kind: ErrRateLimited, RetryAfter: 5 * time.Minute}, 61 * time.Second, 5 * time.Minute},
+		{"a 1 s spacing, the backoff at 24 s: the backoff", kiwoomPol, &Error{Kind: ErrRateLimited, Code: "1700", RetryAfter: time.Second}, 24 * time.Second, 24 * time.Second},
+		{"no wait decided: at least the spacing", kiwoomPol, &Error{Kind: ErrRateLimited}, 0, time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := tc.pol.nextRequest(tc.err, t0, tc.wait)
+			switch {
+			case tc.want == 0 && !got.IsZero():
+				t.Errorf("nextRequest() = now+%v; want none", got.Sub(t0))
+			case tc.want != 0 && !got.Equal(t0.Add(tc.want)):
+				t.Errorf("nextRequest() = now+%v; want now+%v", got.Sub(t0), tc.want)
 			}
 		})
 	}

@@ -66,7 +66,7 @@ func (m *Manager) refreshOnce(ctx context.Context, ahead bool, orphan *Token) (T
 	d := m.policy.beforeIssue(before{
 		now: now, stored: e, marked: m.marked(e.Token),
 		orphan: o, orphanMarked: m.marked(o),
-		ahead: ahead, spent: now.Sub(begin),
+		ahead: ahead, spent: now.Sub(begin), notBefore: m.limitedUntil(),
 	})
 	e = d.entry
 	if d.save {
@@ -91,8 +91,17 @@ func (m *Manager) refreshOnce(ctx context.Context, ahead bool, orphan *Token) (T
 		}
 		return d.tok, nil
 	case fail:
-		return Token{}, m.failed(&Error{Broker: m.key.Broker, Env: m.key.Env, Op: "issue", Kind: d.err, RetryAfter: d.d, Message: d.why})
+		err := &Error{Broker: m.key.Broker, Env: m.key.Env, Op: "issue", Kind: d.err, RetryAfter: d.d, Message: d.why}
+		if !d.at.IsZero() {
+			m.limit(err, d.at)
+		}
+		return Token{}, m.failed(err)
 	case waitFor:
+		if !d.at.IsZero() {
+			// A rate limit, heard here or from the store: callers whose
+			// deadline ends before the wait get told so at once.
+			m.limit(m.limitedErr(nil, d.at), d.at)
+		}
 		if err := m.waitSpacing(ctx, d.d); err != nil {
 			if lost() {
 				return Token{}, errLeaseLost
@@ -115,7 +124,13 @@ func (m *Manager) refreshOnce(ctx context.Context, ahead bool, orphan *Token) (T
 			return Token{}, errLeaseLost
 		}
 		if err != nil {
-			if m.ctx.Err() == nil && ctx.Err() == nil {
+			if at := e.RetryAt; errors.Is(err, ErrRateLimited) && m.clock.Now().Before(at) {
+				// Remembered (limit, in issue) until the broker allows
+				// the next request, and recorded in the store for the
+				// other processes: no caller starts another issuance
+				// before then.
+				err = m.limitedErr(err, at)
+			} else if m.ctx.Err() == nil && ctx.Err() == nil {
 				m.remember(err, m.policy.holdFor(err))
 			}
 			return Token{}, m.failed(err)
@@ -191,8 +206,8 @@ func (m *Manager) marked(tok Token) bool {
 // accept writes e (holding tok) and serves tok.
 func (m *Manager) accept(ctx context.Context, lease Lease, e Entry, tok Token, same bool, kind EventKind, took time.Duration) (Token, error) {
 	// The broker has just handed tok out as valid: whatever revoke was
-	// pending did not kill it.
-	e.Revoking = ""
+	// pending did not kill it, and whatever rate limit held is over.
+	e.Revoking, e.RetryAt = "", time.Time{}
 	saved := m.save(ctx, lease, e)
 	if errors.Is(saved, ErrLeaseLost) {
 		return Token{}, errLeaseLost
@@ -250,6 +265,14 @@ func (m *Manager) issue(ctx context.Context, lease Lease, e *Entry, begin time.T
 		} else {
 			e.LastIssue = counted
 			m.save(ctx, lease, *e)
+		}
+		if at := m.policy.nextRequest(err, m.clock.Now(), wait); !at.IsZero() {
+			// The broker refused for its rate limit: every caller here and
+			// every process sharing the store waits until at, whether this
+			// issuance goes on or gives up.
+			e.RetryAt = at
+			m.save(ctx, lease, *e)
+			m.limit(m.limitedErr(err, at), at)
 		}
 		if !again || ctx.Err() != nil {
 			return Token{}, took, err

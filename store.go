@@ -21,6 +21,12 @@ type Entry struct {
 	// no token is stored. It describes the write: a store need not keep
 	// it.
 	IssueInterval time.Duration
+	// RetryAt is when the broker allows the next token request after it
+	// refused one for its rate limit (KIS EGW00133, Kiwoom 1700, HTTP 429
+	// with Retry-After): no process sends one before then. Zero, or past,
+	// when the last attempt was not refused so. A store that expires
+	// entries keeps this one at least until RetryAt.
+	RetryAt time.Time
 	// Rejected is the fingerprint of the last token the broker rejected, so
 	// that no process adopts it again.
 	Rejected string

@@ -150,6 +150,7 @@ func fullEntry(n int) kauth.Entry {
 		LastIssue: epoch.Add(-time.Duration(n)*time.Minute - 1500*time.Millisecond),
 		Rejected:  fmt.Sprintf("rejected%d", n),
 		Revoking:  fmt.Sprintf("revoking%d", n),
+		RetryAt:   epoch.Add(time.Duration(n)*time.Second + 250*time.Millisecond),
 		Fence:     uint64(n),
 	}
 }
@@ -174,6 +175,7 @@ func sameEntry(got, want kauth.Entry) string {
 		{"Token.IssuedAt", got.Token.IssuedAt, want.Token.IssuedAt},
 		{"Token.ExpiresAt", got.Token.ExpiresAt, want.Token.ExpiresAt},
 		{"LastIssue", got.LastIssue, want.LastIssue},
+		{"RetryAt", got.RetryAt, want.RetryAt},
 	} {
 		if !f.got.Equal(f.want) || f.got.IsZero() != f.want.IsZero() {
 			diffs = append(diffs, fmt.Sprintf("%s = %v; want %v", f.name, f.got, f.want))

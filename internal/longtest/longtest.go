@@ -2,8 +2,9 @@
 // Sentinel and Cluster topologies, failovers under load, thirty virtual
 // days, the release build — behind one switch, so that `go test -race
 // ./...` stays within a few minutes on two cores. CI (.ci/run) sets the
-// switch and runs them all. (The reliability suite's soak variants have
-// their own switch, KAUTH_SOAK: see internal/reliability.)
+// switch and runs them all, with two of the reliability suite's soak
+// variants. (The others have their own switch, KAUTH_SOAK: see
+// internal/reliability.)
 package longtest
 
 import (

@@ -37,12 +37,13 @@ const crashScale = 100_000
 // answer, and while it saves the entry); in the other half a random child at
 // a random moment. After each kill a fresh file store must read every entry
 // without a corruption warning, and at the end the broker must have minted
-// at most one token per validity period elapsed, plus one.
+// at most one token per validity period elapsed, plus one. It runs 20
+// rounds, 200 under KAUTH_LONG (CI) or KAUTH_SOAK.
 func TestCrashDuringRefresh(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes for several seconds")
 	}
-	rounds := reliability.Scale(20, 200)
+	rounds := reliability.LongScale(20, 200)
 	const children = 4
 	clock := reliability.ScaledClock{Base: time.Now(), Scale: crashScale}
 	rig := reliability.NewRig(func(s *brokersim.Server) { s.Clock = clock.Now })

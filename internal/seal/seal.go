@@ -130,6 +130,8 @@ type record struct {
 	LastIssue time.Time    `json:"last_issue,omitzero"`
 	Rejected  string       `json:"rejected,omitempty"`
 	Revoking  string       `json:"revoking,omitempty"`
+	// RetryAt is absent from envelopes written before entries had one.
+	RetryAt time.Time `json:"retry_at,omitzero"`
 	// Fence is absent from envelopes written before entries had one; they
 	// open with fence 0.
 	Fence uint64 `json:"fence,omitempty"`
@@ -144,7 +146,7 @@ type tokenRecord struct {
 
 // Seal encrypts e for the entry named name (kauth.Key.String()).
 func (s *Sealer) Seal(name string, e kauth.Entry) ([]byte, error) {
-	r := record{LastIssue: e.LastIssue, Rejected: e.Rejected, Revoking: e.Revoking, Fence: e.Fence}
+	r := record{LastIssue: e.LastIssue, Rejected: e.Rejected, Revoking: e.Revoking, RetryAt: e.RetryAt, Fence: e.Fence}
 	if e.Token != (kauth.Token{}) {
 		r.Token = &tokenRecord{
 			AccessToken: e.Token.AccessToken,
@@ -194,7 +196,7 @@ func (s *Sealer) Open(name string, data []byte) (kauth.Entry, error) {
 		// the version. Never include plain in the error: it holds the token.
 		return kauth.Entry{}, ErrCorrupt
 	}
-	e := kauth.Entry{LastIssue: r.LastIssue, Rejected: r.Rejected, Revoking: r.Revoking, Fence: r.Fence}
+	e := kauth.Entry{LastIssue: r.LastIssue, Rejected: r.Rejected, Revoking: r.Revoking, RetryAt: r.RetryAt, Fence: r.Fence}
 	if r.Token != nil {
 		e.Token = kauth.Token{
 			AccessToken: r.Token.AccessToken,

@@ -308,8 +308,8 @@ func (s *Store) warnOnce(key kauth.Key, data []byte, cause error) {
 
 // ttl is how long Redis keeps e: until its token expires, and at least
 // until the writer's issuance spacing since LastIssue (e.IssueInterval)
-// has passed (so the spacing holds across processes even when no token is
-// stored), plus the retention.
+// and the broker's rate limit (e.RetryAt) have passed (so both hold
+// across processes even when no token is stored), plus the retention.
 func (s *Store) ttl(e kauth.Entry, now time.Time) time.Duration {
 	until := now
 	if e.Token.ExpiresAt.After(until) {
@@ -317,6 +317,9 @@ func (s *Store) ttl(e kauth.Entry, now time.Time) time.Duration {
 	}
 	if next := e.LastIssue.Add(e.IssueInterval); next.After(until) {
 		until = next
+	}
+	if e.RetryAt.After(until) {
+		until = e.RetryAt
 	}
 	return min(until.Sub(now), maxTTL) + s.retention
 }

@@ -150,6 +150,8 @@ func TestTTL(t *testing.T) {
 		// configured for 90 s keeps its 90 s.
 		{"WriterSpacing", kauth.Key{Broker: kauth.Kiwoom, Env: kauth.Mock, Fingerprint: "cd"}, kauth.Entry{LastIssue: now, IssueInterval: 90 * time.Second}, 90*time.Second + retention},
 		{"NoSpacing", kauth.Key{Broker: kauth.Kiwoom, Env: kauth.Mock, Fingerprint: "ef"}, kauth.Entry{LastIssue: now}, retention},
+		// No token: the broker's rate limit must outlive it too.
+		{"RateLimited", kauth.Key{Broker: kauth.Kiwoom, Env: kauth.Mock, Fingerprint: "a1"}, kauth.Entry{LastIssue: now, IssueInterval: time.Second, RetryAt: now.Add(30 * time.Second)}, 30*time.Second + retention},
 		{"ExpiredToken", keyMock, kauth.Entry{Token: kauth.Token{AccessToken: "t", ExpiresAt: now.Add(-time.Hour)}}, retention},
 		{"Empty", keyMock, kauth.Entry{}, retention},
 		{"FarFuture", keyMock, kauth.Entry{Token: kauth.Token{AccessToken: "t", ExpiresAt: time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)}}, 30*24*time.Hour + retention},
