@@ -234,8 +234,8 @@ func TestWSTossToldWhenUpstreamUnavailable(t *testing.T) {
 	down.Store(true)
 	h := newTossWSHarnessDown(t, &down)
 	w := h.ws("tcp", "toss-real")
-	w.send([]any{map[string]string{"id": "d-1"}, map[string]any{"type": "trade:kr", "codes": []string{"005930"}}})
-	wantDown := func(when string) {
+	w.send([]any{map[string]string{"id": "d-1"}, map[string]any{"type": "trade:kr", "codes": []string{"005930", "000660"}}})
+	wantDown := func(w *wsConn, when string) {
 		t.Helper()
 		raw := w.next()
 		var a tossAnswer
@@ -248,39 +248,61 @@ func TestWSTossToldWhenUpstreamUnavailable(t *testing.T) {
 			t.Fatalf("%s: %s; want Toss's error frame, kauth-upstream-down, naming toss real and the 404", when, raw)
 		}
 	}
-	wantDown("while the broker 404s")
+	wantDown(w, "while the broker 404s")
+	// A bot that declares during the outage hears it at once too: one
+	// error frame, however many of its topics wait.
+	b := h.ws("tcp", "toss-real")
+	b.send([]any{map[string]string{"id": "b-1"}, map[string]any{"type": "trade:kr", "codes": []string{"035420", "035720"}}})
+	wantDown(b, "a declaration during the outage")
 	down.Store(false)
+	both := []string{"trade:kr:000660", "trade:kr:005930"}
 	// The declaration's answer and the news that the session is back
 	// travel separately: either may come first.
-	var acked, back bool
-	for range 2 {
-		a := w.toss()
-		switch {
-		case a.Type == "subscriptions" && a.ID == "d-1" && slices.Equal(a.Subscribed, []string{"trade:kr:005930"}):
-			acked = true
-		case a.Type == "subscriptions" && a.ID == "" && slices.Equal(a.Subscribed, []string{"trade:kr:005930"}):
-			back = true
-		default:
-			t.Fatalf("after the outage: %+v", a)
+	wantBack := func(w *wsConn, id string, set []string) {
+		t.Helper()
+		var acked, back bool
+		for range 2 {
+			a := w.toss()
+			switch {
+			case a.Type == "subscriptions" && a.ID == id && slices.Equal(a.Subscribed, set):
+				acked = true
+			case a.Type == "subscriptions" && a.ID == "" && slices.Equal(a.Subscribed, set):
+				back = true
+			default:
+				t.Fatalf("after the outage: %+v", a)
+			}
+		}
+		if !acked || !back {
+			t.Fatalf("declaration answered %v, back %v; want both", acked, back)
 		}
 	}
-	if !acked || !back {
-		t.Fatalf("declaration answered %v, back %v; want both", acked, back)
-	}
+	wantBack(w, "d-1", both)
+	wantBack(b, "b-1", []string{"trade:kr:035420", "trade:kr:035720"})
+	b.declare("b-2") // b leaves: the rest concerns w alone
 	h.sim.Tick()
-	if f := w.toss(); f.Type != "message" || f.Topic != "trade:kr:005930" {
-		t.Fatalf("got %+v; want the 005930 frame", f)
+	var got []string
+	for range 2 {
+		got = append(got, w.toss().Topic)
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, both) {
+		t.Fatalf("frames of %v; want both codes", got)
 	}
 
 	down.Store(true)
 	h.sim.DropWS(tossReal.Broker, kauth.Real, tossReal.AppKey)
-	wantDown("after a drop into the outage")
+	wantDown(w, "after a drop into the outage")
 	down.Store(false)
-	if a := w.toss(); a.Type != "subscriptions" || a.ID != "" || !slices.Equal(a.Subscribed, []string{"trade:kr:005930"}) {
+	if a := w.toss(); a.Type != "subscriptions" || a.ID != "" || !slices.Equal(a.Subscribed, both) {
 		t.Fatalf("after the second outage: %+v; want Toss's subscriptions frame for the restored set", a)
 	}
 	h.sim.Tick()
-	if f := w.toss(); f.Type != "message" || f.Topic != "trade:kr:005930" {
-		t.Fatalf("got %+v after the restore; want the 005930 frame", f)
+	got = got[:0]
+	for range 2 {
+		got = append(got, w.toss().Topic)
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, both) {
+		t.Fatalf("frames of %v after the restore; want both codes", got)
 	}
 }
