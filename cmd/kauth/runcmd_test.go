@@ -45,7 +45,9 @@ func childMain(mode string) int {
 			return 5
 		}
 		signal.Reset()
-		syscall.Kill(os.Getpid(), sig.(syscall.Signal))
+		if p, err := os.FindProcess(os.Getpid()); err == nil {
+			p.Signal(sig)
+		}
 		time.Sleep(10 * time.Second)
 		return 99
 	}
