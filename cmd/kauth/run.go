@@ -73,6 +73,7 @@ var commands = []command{
 	{"sim", "run the broker simulator (every broker, each of its envs)", (*cli).sim},
 	{"demo", "walk through the life of a token on the built-in simulator", (*cli).demo},
 	{"version", "print the version, commit, build date and Go version", (*cli).version},
+	{"doctor", "check the clock, store, agent and credentials of a deployment", (*cli).doctor},
 	{"run", "run a command with a valid token in its environment (KAUTH_TOKEN)", (*cli).run},
 	{"health", "ask a running agent whether it is up (exit 0) or not (exit 1)", (*cli).health},
 }
