@@ -69,8 +69,10 @@ running, no Redis, no Kiwoom account): a skipped check does not fail.
                the zone
   cache dir    the file store's directory, key file and entries: private to
                their owner, and owned by the user running kauth
-  store        KAUTH_STORE opens (Redis answers), and every entry it holds
-               opens with this KAUTH_KEY
+  redis        with a redis:// KAUTH_STORE: Redis answers, its version, and
+               this user may run every command the store needs (ACL)
+  store        KAUTH_STORE opens, and every entry it holds opens with this
+               KAUTH_KEY
   agent        a running agent answers on its socket or --addr
   credentials  each configured broker's cached token is accepted by the
                broker (one authenticated quote, no issuance); without a
@@ -333,6 +335,12 @@ func (d *doctor) store(ctx context.Context) *openedStore {
 		}
 		d.add("store", checkFail, errorLine(err), fix)
 		d.storeBroken = true
+		return nil
+	}
+	if !d.redis(ctx, st) {
+		d.add("store", checkFail, st.name+" does not answer (see redis)", "")
+		d.storeBroken = true
+		st.close()
 		return nil
 	}
 	lister, ok := st.Store.(kauth.Lister)

@@ -1,14 +1,18 @@
 package main
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/kauth/kauth"
 )
@@ -146,11 +150,13 @@ func TestDoctorFailures(t *testing.T) {
 		}
 	})
 	t.Run("unreachable Redis", func(t *testing.T) {
-		r := run(t, map[string]string{"KAUTH_STORE": "redis://127.0.0.1:1/15"}, "", "doctor")
+		key := base64.StdEncoding.EncodeToString([]byte("a-made-up-store-key-of-32-bytes!"))
+		r := run(t, map[string]string{"KAUTH_STORE": "redis://127.0.0.1:1/15", "KAUTH_KEY": key}, "", "doctor")
 		r.wantCode(t, 1)
-		if l := doctorLine(t, r, "✗", "store"); !strings.Contains(l, "fix: start Redis") {
-			t.Errorf("store line %q", l)
+		if l := doctorLine(t, r, "✗", "redis"); !strings.Contains(l, "does not answer") || !strings.Contains(l, "fix: start Redis") {
+			t.Errorf("redis line %q", l)
 		}
+		doctorLine(t, r, "✗", "store")
 		doctorLine(t, r, "-", "cache dir")
 	})
 	t.Run("bad credentials with --issue", func(t *testing.T) {
@@ -185,4 +191,46 @@ func TestDoctorFailures(t *testing.T) {
 		r.wantCode(t, 1)
 		doctorLine(t, r, "✗", "agent")
 	})
+}
+
+// TestDoctorRedis: against a real Redis, doctor names its version and
+// checks that the user may run the store's commands; a user whose ACL
+// denies writes fails the check.
+func TestDoctorRedis(t *testing.T) {
+	url := os.Getenv("KAUTH_TEST_REDIS")
+	if url == "" {
+		t.Skip("KAUTH_TEST_REDIS is not set")
+	}
+	key := base64.StdEncoding.EncodeToString([]byte("a-made-up-store-key-of-32-bytes!"))
+	r := run(t, map[string]string{"KAUTH_STORE": url, "KAUTH_KEY": key}, "", "doctor")
+	if l := doctorLine(t, r, "✓", "redis"); !regexp.MustCompile(`Redis \d+\.\d+.* allows SET, GET`).MatchString(l) {
+		t.Errorf("redis line %q; want the version and the commands", l)
+	}
+
+	// A user that may only read.
+	c := goredis.NewClient(mustRedisOptions(t, url))
+	defer c.Close()
+	user := fmt.Sprintf("kauth-doctor-test-%d", time.Now().UnixNano())
+	if err := c.Do(context.Background(), "ACL", "SETUSER", user, "on", ">made-up-password", "~kauth:*", "&kauth:*", "+@read", "+ping", "+hello", "+auth", "+select", "+info").Err(); err != nil {
+		t.Fatalf("creating a read-only ACL user: %v", err)
+	}
+	defer c.Do(context.Background(), "ACL", "DELUSER", user)
+	u := strings.Replace(url, "redis://", "redis://"+user+":made-up-password@", 1)
+	r = run(t, map[string]string{"KAUTH_STORE": u, "KAUTH_KEY": key}, "", "doctor")
+	r.wantCode(t, 1)
+	if l := doctorLine(t, r, "✗", "redis"); !strings.Contains(l, "SET (NOPERM") || !strings.Contains(l, "fix: allow the user") {
+		t.Errorf("redis line %q; want SET refused and the fix", l)
+	}
+	if strings.Contains(r.stdout, "made-up-password") {
+		t.Error("doctor printed the Redis password")
+	}
+}
+
+func mustRedisOptions(t *testing.T, url string) *goredis.Options {
+	t.Helper()
+	o, err := goredis.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o
 }
