@@ -16,6 +16,7 @@ import (
 	"github.com/kauth/kauth"
 	"github.com/kauth/kauth/agent"
 	"github.com/kauth/kauth/brokers"
+	"github.com/kauth/kauth/internal/buildinfo"
 	"github.com/kauth/kauth/internal/private"
 )
 
@@ -409,7 +410,45 @@ func (d *doctor) agent(ctx context.Context, config, addr string) {
 		d.add("agent", checkFail, fmt.Sprintf("%s answered HTTP %d, not a healthy agent", conn.where, resp.StatusCode), "see the agent's log")
 		return
 	}
-	d.add("agent", checkOK, fmt.Sprintf("up on %s: %d accounts, %d tokens usable", conn.where, h.Accounts, h.TokensUsable), "")
+	version := d.agentVersion(ctx, client, cfg, addr)
+	d.add("agent", checkOK, fmt.Sprintf("up on %s%s: %d accounts, %d tokens usable", conn.where, version, h.Accounts, h.TokensUsable), "")
+}
+
+// agentVersion returns ", version V" as the agent's /metrics tells it
+// (kauth_build_info), with this kauth's when they differ, or "" when the
+// agent does not say.
+func (d *doctor) agentVersion(ctx context.Context, client *http.Client, cfg agent.Config, addr string) string {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://localhost/metrics", nil)
+	req.Host = "localhost"
+	if conn, err := d.c.dialAgent("doctor", cfg, addr, true); err == nil && conn.bearer != "" {
+		// Over TCP /metrics takes the agent key.
+		req.Header.Set("Authorization", "Bearer "+conn.bearer)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	if resp.StatusCode != http.StatusOK {
+		return ""
+	}
+	for _, l := range strings.Split(string(body), "\n") {
+		rest, ok := strings.CutPrefix(l, "kauth_build_info{")
+		if !ok {
+			continue
+		}
+		_, v, ok := strings.Cut(rest, `version="`)
+		if !ok {
+			return ""
+		}
+		v, _, _ = strings.Cut(v, `"`)
+		if mine := buildinfo.Get().Version; mine != v {
+			return fmt.Sprintf(", version %s (this kauth is %s)", v, mine)
+		}
+		return ", version " + v
+	}
+	return ""
 }
 
 // prober is a provider with a cheap authenticated call.

@@ -65,7 +65,9 @@ accounts:
 	doctorLine(t, r, "✓", "timezone")
 	doctorLine(t, r, "✓", "cache dir")
 	doctorLine(t, r, "✓", "store")
-	doctorLine(t, r, "✓", "agent")
+	if l := doctorLine(t, r, "✓", "agent"); !strings.Contains(l, "up on unix:"+sock+", version ") {
+		t.Errorf("agent line %q; want its socket and version", l)
+	}
 	if l := doctorLine(t, r, "✓", "credentials kis mock"); !strings.Contains(l, "the broker accepts the cached token") {
 		t.Errorf("kis credentials: %q; want the cached token checked with the broker", l)
 	}
