@@ -188,6 +188,30 @@ func TestDoctorFailures(t *testing.T) {
 			t.Errorf("credentials line %q", l)
 		}
 	})
+	t.Run("unknown TZ", func(t *testing.T) {
+		r := run(t, map[string]string{"KAUTH_CACHE_DIR": t.TempDir(), "TZ": "Nowhere/Atlantis"}, "", "doctor")
+		r.wantCode(t, 1)
+		if l := doctorLine(t, r, "✗", "timezone"); !strings.Contains(l, `TZ="Nowhere/Atlantis" is not a known zone`) || !strings.Contains(l, "fix: set TZ") {
+			t.Errorf("timezone line %q", l)
+		}
+	})
+	t.Run("cache dir owned by another user", func(t *testing.T) {
+		if os.Getuid() != 0 {
+			t.Skip("only root can give a directory away")
+		}
+		sim := newTestSim(t)
+		env := sim.env(t, kauth.Mock)
+		run(t, env, "", "token", "--broker", "kis", "--env", "mock").wantCode(t, 0)
+		dir := env["KAUTH_CACHE_DIR"]
+		if err := os.Chown(dir, 54321, -1); err != nil {
+			t.Fatal(err)
+		}
+		r := run(t, env, "", "doctor", "--env", "mock")
+		r.wantCode(t, 1)
+		if l := doctorLine(t, r, "✗", "cache dir"); !strings.Contains(l, "owned by uid 54321") || !strings.Contains(l, "fix: run kauth as that user, or chown -R 0 "+dir) {
+			t.Errorf("cache dir line %q", l)
+		}
+	})
 	t.Run("agent named but down", func(t *testing.T) {
 		r := run(t, map[string]string{"KAUTH_CACHE_DIR": t.TempDir()}, "", "doctor", "--addr", "unix:"+t.TempDir()+"/none.sock")
 		r.wantCode(t, 1)
@@ -207,6 +231,19 @@ func TestDoctorRedis(t *testing.T) {
 	r := run(t, map[string]string{"KAUTH_STORE": url, "KAUTH_KEY": key}, "", "doctor")
 	if l := doctorLine(t, r, "✓", "redis"); !regexp.MustCompile(`Redis \d+\.\d+.* allows SET, GET`).MatchString(l) {
 		t.Errorf("redis line %q; want the version and the commands", l)
+	}
+
+	// Kiwoom binds a token to the issuing IP: hosts that share a store
+	// must say which egress IP they use.
+	sim := newTestSim(t)
+	env := with(sim.env(t, kauth.Mock), "KAUTH_STORE", url, "KAUTH_KEY", key)
+	r = run(t, env, "", "doctor", "--env", "mock")
+	if l := doctorLine(t, r, "✗", "egress kiwoom mock"); !strings.Contains(l, "KAUTH_EGRESS is not set, but the store is shared") {
+		t.Errorf("egress line %q", l)
+	}
+	r = run(t, with(env, "KAUTH_EGRESS", "203.0.113.7"), "", "doctor", "--env", "mock")
+	if l := doctorLine(t, r, "✓", "egress kiwoom mock"); !strings.Contains(l, "203.0.113.7") {
+		t.Errorf("egress line %q", l)
 	}
 
 	// A user that may only read.

@@ -12,6 +12,7 @@
 //	kauth serve    [--config FILE] [--sim] [--addr ADDR]
 //	kauth sim      [--addr 127.0.0.1:PORT]
 //	kauth demo
+//	kauth doctor   [--env real|mock] [--issue] [--json]
 //	kauth run      (--broker B --env E | --account NAME) -- CMD [ARG…]
 //	kauth version  (or kauth --version)
 //
