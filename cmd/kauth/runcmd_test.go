@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -218,5 +219,36 @@ accounts:
 	r.wantCode(t, 2)
 	if !strings.Contains(r.stderr, `no account "live"`) {
 		t.Errorf("stderr = %q; want it to name the unknown account", r.stderr)
+	}
+}
+
+// TestProcessRunReachesTheAgentOverTCP: with --addr HOST:PORT, kauth run
+// asks the agent over TCP with the agent key from its key file.
+func TestProcessRunReachesTheAgentOverTCP(t *testing.T) {
+	runtime := t.TempDir()
+	os.Chmod(runtime, 0o700)
+	env := map[string]string{"XDG_RUNTIME_DIR": runtime, "KAUTH_CACHE_DIR": t.TempDir() + "/cache"}
+	d := startDaemon(t, env, "serve", "--sim", "--addr", "127.0.0.1:0")
+	tcp := d.waitLine(t, regexp.MustCompile(`^\s+tcp\s+http://(\S+) \(send Authorization: Bearer <the key in (\S+)>\)`))
+	d.waitLine(t, regexp.MustCompile(`^\s+accounts\s+.*kis-mock`))
+	addr, keyFile := tcp[1], tcp[2]
+	b, err := os.ReadFile(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fromAgent tokenJSON
+	getJSON(t, http.DefaultClient, "http://"+addr+"/v1/accounts/kis-mock/token", strings.TrimSpace(string(b)), &fromAgent)
+
+	r := runProcess(t, with(env, "KAUTH_TEST_CHILD", "env"), "", "run", "--account", "kis-mock", "--addr", addr, "--", testBinary(t))
+	r.wantCode(t, 0)
+	if want := "sha=" + sha(fromAgent.AccessToken) + " "; !strings.HasPrefix(r.stdout, want) {
+		t.Errorf("the command saw %q; want the agent's token", r.stdout)
+	}
+
+	// Without the agent key there is nothing to ask with.
+	r = runProcess(t, map[string]string{"KAUTH_CACHE_DIR": t.TempDir()}, "", "run", "--account", "kis-mock", "--addr", addr, "--", "/bin/true")
+	r.wantCode(t, 2)
+	if !strings.Contains(r.stderr, "reading the agent key") {
+		t.Errorf("stderr = %q; want it to say the agent key could not be read", r.stderr)
 	}
 }
