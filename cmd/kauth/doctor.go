@@ -74,7 +74,8 @@ running, no Redis, no Kiwoom account): a skipped check does not fail.
                this user may run every command the store needs (ACL)
   store        KAUTH_STORE opens, and every entry it holds opens with this
                KAUTH_KEY
-  agent        a running agent answers on its socket or --addr
+  agent        a running agent answers on its socket or --addr, its
+               version, and the state of each account's token
   credentials  each configured broker's cached token is accepted by the
                broker (one authenticated quote, no issuance); without a
                cached token, --issue gets one to check the credentials
@@ -410,19 +411,58 @@ func (d *doctor) agent(ctx context.Context, config, addr string) {
 		d.add("agent", checkFail, fmt.Sprintf("%s answered HTTP %d, not a healthy agent", conn.where, resp.StatusCode), "see the agent's log")
 		return
 	}
-	version := d.agentVersion(ctx, client, cfg, addr)
+	bearer := ""
+	if kc, err := d.c.dialAgent("doctor", cfg, addr, true); err == nil {
+		// Over TCP every call but /healthz takes the agent key.
+		bearer = kc.bearer
+	}
+	version := d.agentVersion(ctx, client, bearer)
 	d.add("agent", checkOK, fmt.Sprintf("up on %s%s: %d accounts, %d tokens usable", conn.where, version, h.Accounts, h.TokensUsable), "")
+	d.agentAccounts(ctx, client, bearer)
+}
+
+// agentAccounts adds a line for each of the agent's accounts: the state of
+// the token it holds, as GET /v1/accounts tells it, without asking for one.
+func (d *doctor) agentAccounts(ctx context.Context, client *http.Client, bearer string) {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://localhost/v1/accounts", nil)
+	req.Host = "localhost"
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return
+	}
+	defer resp.Body.Close()
+	var list struct {
+		Accounts []agent.AccountInfo `json:"accounts"`
+	}
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(io.LimitReader(resp.Body, 4<<20)).Decode(&list) != nil {
+		d.add("agent accounts", checkSkipped, fmt.Sprintf("the agent answered GET /v1/accounts with HTTP %d", resp.StatusCode), "")
+		return
+	}
+	for _, a := range list.Accounts {
+		name := "agent account " + a.Name
+		what := fmt.Sprintf("%s %s app %s", a.Broker, a.Env, a.App)
+		switch a.TokenState {
+		case "valid", "refresh_due":
+			d.add(name, checkOK, fmt.Sprintf("%s: token %s %s, valid until %s", what, a.Token, strings.ReplaceAll(a.TokenState, "_", " "), a.ExpiresAt), "")
+		case "expired":
+			d.add(name, checkFail, what+": the agent holds an expired token", "see the agent's log for why it was not refreshed (credentials, the broker's limits)")
+		default:
+			d.add(name, checkSkipped, what+": no token yet (the agent issues on the first request)", "")
+		}
+	}
 }
 
 // agentVersion returns ", version V" as the agent's /metrics tells it
 // (kauth_build_info), with this kauth's when they differ, or "" when the
 // agent does not say.
-func (d *doctor) agentVersion(ctx context.Context, client *http.Client, cfg agent.Config, addr string) string {
+func (d *doctor) agentVersion(ctx context.Context, client *http.Client, bearer string) string {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://localhost/metrics", nil)
 	req.Host = "localhost"
-	if conn, err := d.c.dialAgent("doctor", cfg, addr, true); err == nil && conn.bearer != "" {
-		// Over TCP /metrics takes the agent key.
-		req.Header.Set("Authorization", "Bearer "+conn.bearer)
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
 	}
 	resp, err := client.Do(req)
 	if err != nil {

@@ -52,6 +52,8 @@ accounts:
     appsecret: {env: KIS_APPSECRET}
 `), 0o600)
 	startServe(t, env, "--config", config)
+	var fromAgent tokenJSON
+	getJSON(t, agentConn{network: "unix", address: sock}.client(), "http://localhost/v1/accounts/paper/token", "", &fromAgent)
 	issued := sim.Stats().Issued
 
 	r := run(t, env, "", "doctor", "--env", "mock", "--config", config)
@@ -67,6 +69,9 @@ accounts:
 	doctorLine(t, r, "✓", "store")
 	if l := doctorLine(t, r, "✓", "agent"); !strings.Contains(l, "up on unix:"+sock+", version ") {
 		t.Errorf("agent line %q; want its socket and version", l)
+	}
+	if l := doctorLine(t, r, "✓", "agent account paper"); !strings.Contains(l, "kis mock app ") || !strings.Contains(l, "valid until "+fromAgent.ExpiresAt) {
+		t.Errorf("agent account line %q; want its broker, env and token's expiry", l)
 	}
 	if l := doctorLine(t, r, "✓", "credentials kis mock"); !strings.Contains(l, "the broker accepts the cached token") {
 		t.Errorf("kis credentials: %q; want the cached token checked with the broker", l)
