@@ -23,6 +23,7 @@ import (
 
 	"github.com/kauth/kauth"
 	"github.com/kauth/kauth/agent/internal/config"
+	"github.com/kauth/kauth/agent/internal/keeper"
 	"github.com/kauth/kauth/agent/internal/keys"
 	"github.com/kauth/kauth/agent/internal/listen"
 	"github.com/kauth/kauth/agent/internal/pacing"
@@ -183,8 +184,7 @@ type account struct {
 
 	inFlight atomic.Int64 // proxied requests being served
 
-	stopKeeper context.CancelFunc
-	keeperDone chan struct{}
+	keeper *keeper.Keeper // nil until startKeeper
 	// inUse counts the requests using the account. lookup adds to it under
 	// a.mu while the account is served, so once Reload has swapped it out
 	// no request adds any more, and closeAccount can wait for the count to
@@ -441,54 +441,24 @@ func (a *Agent) newAccount(r config.Resolved, lim *rate.Limiter, share float64) 
 
 // startKeeper starts acct's keeper. The caller holds a.mu.
 func (a *Agent) startKeeper(acct *account) {
-	ctx, cancel := context.WithCancel(context.Background())
-	acct.stopKeeper = cancel
-	acct.keeperDone = make(chan struct{})
-	go func() {
-		defer close(acct.keeperDone)
-		a.keep(ctx, acct)
-	}()
-}
-
-// keep keeps acct's token fresh while no bot is calling, so that the first
-// call of the morning never waits for an issuance. It asks the Manager for
-// a token now and every keepEvery: on a fresh token that is an atomic load;
-// inside the refresh-ahead window it starts the Manager's background
-// refresh; without a usable token it issues one.
-func (a *Agent) keep(ctx context.Context, acct *account) {
-	var lastErr string
-	for {
-		tctx, cancel := context.WithTimeout(ctx, kauth.DefaultIssueTimeout)
-		_, err := acct.mgr.Token(tctx)
-		cancel()
-		if ctx.Err() != nil {
-			return
-		}
-		switch {
-		case err != nil && err.Error() != lastErr:
-			// The Manager logged the failure itself; say once what the
-			// keeper will do about it, not every minute.
-			a.log.Warn("agent: keeper could not get a token; will retry", "account", acct.name,
-				"kind", errorKind(err), "retry_in", a.keepEvery, "err", err)
-			lastErr = err.Error()
-		case err == nil && lastErr != "":
-			a.log.Info("agent: keeper got a token again", "account", acct.name)
-			lastErr = ""
-		}
-		if a.clock.Sleep(ctx, a.keepEvery) != nil {
-			return
-		}
-	}
+	acct.keeper = keeper.Start(keeper.Config{
+		Account: acct.name,
+		Token: func(ctx context.Context) error {
+			_, err := acct.mgr.Token(ctx)
+			return err
+		},
+		Clock: a.clock,
+		Every: a.keepEvery,
+		Kind:  errorKind,
+		Log:   a.log,
+	})
 }
 
 // closeAccount stops acct's keeper, waits (up to the shutdown timeout) for
 // the requests still using it, and closes its Manager, so that no request
 // in flight finds its Manager closed.
 func (a *Agent) closeAccount(acct *account) {
-	if acct.stopKeeper != nil {
-		acct.stopKeeper()
-		<-acct.keeperDone
-	}
+	acct.keeper.Stop()
 	drained := make(chan struct{})
 	go func() {
 		acct.inUse.Wait()
@@ -935,10 +905,7 @@ func (a *Agent) close() error {
 	wg.Wait()
 
 	for _, acct := range accts {
-		if acct.stopKeeper != nil {
-			acct.stopKeeper()
-			<-acct.keeperDone
-		}
+		acct.keeper.Stop()
 	}
 	var errs []error
 	if revoke {
