@@ -27,6 +27,7 @@ import (
 	"github.com/kauth/kauth/agent/internal/keys"
 	"github.com/kauth/kauth/agent/internal/listen"
 	"github.com/kauth/kauth/agent/internal/pacing"
+	"github.com/kauth/kauth/agent/internal/probe"
 	"github.com/kauth/kauth/agent/internal/rawheader"
 	"github.com/kauth/kauth/brokers"
 	"github.com/kauth/kauth/budget"
@@ -145,8 +146,7 @@ type Agent struct {
 	servers map[*http.Server]bool
 	connSeq atomic.Uint64 // numbers the connections, to tell clients apart
 
-	probeMu sync.Mutex
-	probes  map[kauth.Key]*probeState // report checking per app key
+	probes *probe.Checker // report checking per app key
 
 	ready     chan struct{}
 	endpoints Endpoints
@@ -217,7 +217,6 @@ func New(cfg Config, opts Options) (*Agent, error) {
 		unpaced:     opts.Unpaced,
 		brokers:     brokerList(opts.Brokers),
 		servers:     make(map[*http.Server]bool),
-		probes:      make(map[kauth.Key]*probeState),
 		ready:       make(chan struct{}),
 	}
 	if a.log == nil {
@@ -238,6 +237,7 @@ func New(cfg Config, opts Options) (*Agent, error) {
 		a.store = kauth.NewMemoryStore()
 	}
 	a.group = kauth.NewGroup()
+	a.probes = probe.NewChecker(a.clock.Now, a.log)
 	if a.client == nil {
 		a.ownTransport = http.DefaultTransport.(*http.Transport).Clone()
 		// A broker name that resolves to a link-local or metadata address
