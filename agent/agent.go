@@ -26,6 +26,7 @@ import (
 	"github.com/kauth/kauth/agent/internal/keeper"
 	"github.com/kauth/kauth/agent/internal/keys"
 	"github.com/kauth/kauth/agent/internal/listen"
+	"github.com/kauth/kauth/agent/internal/metrics"
 	"github.com/kauth/kauth/agent/internal/pacing"
 	"github.com/kauth/kauth/agent/internal/probe"
 	"github.com/kauth/kauth/agent/internal/rawheader"
@@ -117,7 +118,7 @@ type Agent struct {
 	base      http.RoundTripper
 	upstream  http.RoundTripper // base, learning raw header names (rawheader.go)
 	keepEvery time.Duration
-	metrics   *metrics
+	metrics   *metrics.Metrics
 	ws        *gateway // the WebSocket gateway (ws.go)
 
 	wsClientBuffer int
@@ -253,7 +254,7 @@ func New(cfg Config, opts Options) (*Agent, error) {
 	if a.keepEvery <= 0 {
 		a.keepEvery = DefaultKeepEvery
 	}
-	a.metrics = newMetrics(a)
+	a.metrics = metrics.New(metrics.Config{Kind: errorKind, FailureKinds: failureKinds, Accounts: a.metricAccounts, Now: a.clock.Now})
 	a.wsClientBuffer = opts.WSClientBuffer
 	a.ws = newGateway(a)
 	a.handler = a.routes()
@@ -401,7 +402,7 @@ func (a *Agent) Reload(cfg Config) error {
 		a.log.Info("agent: account removed", "account", acct.name, "app", acct.creds.Fingerprint())
 		a.closeAccount(acct)
 		if next[acct.name] == nil {
-			a.metrics.forget(acct.name)
+			a.metrics.Forget(acct.name)
 		}
 	}
 	return nil
@@ -419,7 +420,7 @@ func (a *Agent) newAccount(r config.Resolved, lim *rate.Limiter, share float64) 
 		return nil, fmt.Errorf("agent: account %s: %w", r.Name, err)
 	}
 	p := spec.New(r.BaseURL, a.client, a.clock.Now)
-	a.metrics.account(name)
+	a.metrics.Account(name)
 	mgr, err := kauth.NewManager(kauth.Config{
 		Credentials: r.Creds,
 		Provider:    p,
@@ -427,7 +428,7 @@ func (a *Agent) newAccount(r config.Resolved, lim *rate.Limiter, share float64) 
 		Group:       a.group,
 		Clock:       a.clock,
 		Logger:      a.log.With("account", name),
-		OnEvent:     func(ev kauth.Event) { a.metrics.onEvent(name, ev) },
+		OnEvent:     func(ev kauth.Event) { a.metrics.OnEvent(name, ev) },
 	})
 	if err != nil {
 		return nil, fmt.Errorf("agent: account %s: %w", name, err)
@@ -506,6 +507,21 @@ func (a *Agent) snapshot() []*account {
 		}
 		return 0
 	})
+	return out
+}
+
+// metricAccounts says what the scrape-time series show of each account.
+func (a *Agent) metricAccounts() []metrics.Account {
+	accts := a.snapshot()
+	out := make([]metrics.Account, 0, len(accts))
+	for _, acct := range accts {
+		m := metrics.Account{Name: acct.name, Broker: string(acct.creds.Broker), Env: string(acct.creds.Env),
+			App: acct.creds.Fingerprint(), InFlight: acct.inFlight.Load()}
+		if tok, _ := acct.mgr.Cached(); tok.AccessToken != "" {
+			m.Expires = tok.ExpiresAt
+		}
+		out = append(out, m)
+	}
 	return out
 }
 
