@@ -146,7 +146,7 @@ func (a *Agent) serveMetrics(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusForbidden, "forbidden_account", "client key "+p.name+" may not read /metrics, which covers every account")
 		return
 	}
-	a.metrics.handler().ServeHTTP(w, r)
+	a.metrics.Handler().ServeHTTP(w, r)
 }
 
 // serveReload re-reads the config and applies it (Options.Reload), as

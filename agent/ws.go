@@ -49,7 +49,7 @@ type upstreamID struct {
 
 func newGateway(a *Agent) *gateway {
 	g := &gateway{a: a, approvals: map[upstreamID]*kauth.Manager{}, sessions: map[upstreamID]*realtime.Session{}}
-	a.metrics.reg.MustRegister(&wsCollector{g: g})
+	a.metrics.Register(&wsCollector{g: g})
 	return g
 }
 
