@@ -426,6 +426,7 @@ func (a *Agent) newAccount(r config.Resolved, lim *rate.Limiter, share float64) 
 		Store:       a.store,
 		Group:       a.group,
 		Clock:       a.clock,
+		Turnover:    r.Turnover,
 		Logger:      a.log.With("account", name),
 		OnEvent:     func(ev kauth.Event) { a.metrics.onEvent(name, ev) },
 	})

@@ -156,3 +156,32 @@ func Midnight(t time.Time) time.Time {
 	y, m, d := t.In(KST).Date()
 	return time.Date(y, m, d, 0, 0, 0, 0, KST)
 }
+
+// ParseWindow reads a window of the day written "HH:MM-HH:MM" (KST), such
+// as "07:30-08:30", as offsets from midnight. The start must come before
+// the end.
+func ParseWindow(s string) (from, to time.Duration, err error) {
+	a, b, ok := strings.Cut(strings.TrimSpace(s), "-")
+	if ok {
+		from, err = clock(a)
+	}
+	if ok && err == nil {
+		to, err = clock(b)
+	}
+	if !ok || err != nil || from >= to {
+		return 0, 0, fmt.Errorf("krx: window %q: want HH:MM-HH:MM in KST, start before end (e.g. 07:30-08:30)", s)
+	}
+	return from, to, nil
+}
+
+func clock(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if s == "24:00" {
+		return 24 * time.Hour, nil
+	}
+	t, err := time.Parse("15:04", s)
+	if err != nil {
+		return 0, err
+	}
+	return time.Duration(t.Hour())*time.Hour + time.Duration(t.Minute())*time.Minute, nil
+}

@@ -119,3 +119,26 @@ func TestLoad(t *testing.T) {
 		t.Errorf("Parse of a bad date: err = %v; want one naming line 1", err)
 	}
 }
+
+func TestParseWindow(t *testing.T) {
+	for _, tc := range []struct {
+		in       string
+		from, to time.Duration
+		ok       bool
+	}{
+		{"07:30-08:30", 7*time.Hour + 30*time.Minute, 8*time.Hour + 30*time.Minute, true},
+		{" 06:00 - 08:59 ", 6 * time.Hour, 8*time.Hour + 59*time.Minute, true},
+		{"22:00-24:00", 22 * time.Hour, 24 * time.Hour, true},
+		{"08:30-07:30", 0, 0, false},
+		{"08:30-08:30", 0, 0, false},
+		{"07:30", 0, 0, false},
+		{"7h-8h", 0, 0, false},
+		{"25:00-26:00", 0, 0, false},
+		{"", 0, 0, false},
+	} {
+		from, to, err := krx.ParseWindow(tc.in)
+		if (err == nil) != tc.ok || from != tc.from || to != tc.to {
+			t.Errorf("ParseWindow(%q) = %v, %v, %v; want %v, %v, ok %v", tc.in, from, to, err, tc.from, tc.to, tc.ok)
+		}
+	}
+}
