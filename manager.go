@@ -166,21 +166,14 @@ func NewManager(cfg Config) (*Manager, error) {
 		cfg.Credentials.Egress = ""
 	}
 	m := &Manager{
-		creds:    cfg.Credentials,
-		key:      cfg.Credentials.Key(),
-		provider: cfg.Provider,
-		store:    cfg.Store,
-		clock:    cfg.Clock,
-		log:      cfg.Logger,
-		onEvent:  cfg.OnEvent,
-		policy: policy{
-			ahead:       max(orDefault(cfg.RefreshAhead, DefaultRefreshAhead), 0),
-			margin:      orDefault(cfg.ExpiryMargin, DefaultExpiryMargin),
-			minInterval: orDefault(cfg.MinIssueInterval, MinIssueInterval(cfg.Provider)),
-			budget:      orDefault(cfg.IssueTimeout, DefaultIssueTimeout),
-			turn:        cfg.Turnover,
-			fresh:       SameTokenWindow(cfg.Provider),
-		},
+		creds:          cfg.Credentials,
+		key:            cfg.Credentials.Key(),
+		provider:       cfg.Provider,
+		store:          cfg.Store,
+		clock:          cfg.Clock,
+		log:            cfg.Logger,
+		onEvent:        cfg.OnEvent,
+		policy:         policyOf(cfg),
 		attemptTimeout: orDefault(cfg.AttemptTimeout, DefaultAttemptTimeout),
 		rejected:       make(map[string]time.Time),
 	}
@@ -201,6 +194,26 @@ func NewManager(cfg Config) (*Manager, error) {
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	m.hub = m.group.join(m)
 	return m, nil
+}
+
+// policyOf is the policy of a Manager built on cfg.
+func policyOf(cfg Config) policy {
+	return policy{
+		ahead:       max(orDefault(cfg.RefreshAhead, DefaultRefreshAhead), 0),
+		margin:      orDefault(cfg.ExpiryMargin, DefaultExpiryMargin),
+		minInterval: orDefault(cfg.MinIssueInterval, MinIssueInterval(cfg.Provider)),
+		budget:      orDefault(cfg.IssueTimeout, DefaultIssueTimeout),
+		turn:        cfg.Turnover,
+		fresh:       SameTokenWindow(cfg.Provider),
+	}
+}
+
+// PlanRefresh returns when a Manager built on cfg, serving tok at now,
+// refreshes it next, and whether that refresh is a turnover
+// (Config.Turnover), without building one: a tool that reads the store
+// tells from it what the Managers sharing it will do.
+func PlanRefresh(cfg Config, tok Token, now time.Time) (at time.Time, turnover bool) {
+	return policyOf(cfg).plan(tok, now, false)
 }
 
 func orDefault(d, def time.Duration) time.Duration {

@@ -181,3 +181,21 @@ func TestSameTokenWindow(t *testing.T) {
 		t.Errorf("SameTokenWindow(nil) = %v; want 0", got)
 	}
 }
+
+// TestPlanRefresh: what a tool reading the store is told is what the
+// Manager plans.
+func TestPlanRefresh(t *testing.T) {
+	cfg := Config{Provider: sameWindowProvider{}, Turnover: turnKIS.turn}
+	tok := tokAt("A", at(monday, "14:00"), 24*time.Hour)
+	if got, turn := PlanRefresh(cfg, tok, at(monday, "14:00")); !got.Equal(at(monday.AddDate(0, 0, 1), "07:30")) || !turn {
+		t.Errorf("PlanRefresh = %v, %v; want Tuesday 07:30, a turnover", got, turn)
+	}
+	cfg.Turnover = nil
+	if got, turn := PlanRefresh(cfg, tok, at(monday, "14:00")); !got.Equal(at(monday.AddDate(0, 0, 1), "13:30")) || turn {
+		t.Errorf("PlanRefresh without Turnover = %v, %v; want Tuesday 13:30", got, turn)
+	}
+}
+
+type sameWindowProvider struct{ Provider }
+
+func (sameWindowProvider) SameTokenWindow() time.Duration { return 6 * time.Hour }
