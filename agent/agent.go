@@ -30,6 +30,7 @@ import (
 	"github.com/kauth/kauth/brokers"
 	"github.com/kauth/kauth/budget"
 	"github.com/kauth/kauth/internal/buildinfo"
+	"github.com/kauth/kauth/realtime"
 )
 
 // Options are the agent's collaborators. The zero value of every field is a
@@ -180,6 +181,12 @@ type account struct {
 	// wsControlRate paces the control frames of the app key's WebSocket
 	// session (the first account of the app key to open it sets it).
 	wsControlRate float64
+	// turnover and wsQuiet are the account's turnover window and quiet
+	// hours as configured; quiet tells its WebSocket session when the
+	// market is closed (nil: never).
+	turnover string
+	wsQuiet  bool
+	quiet    realtime.QuietFunc
 
 	inFlight atomic.Int64 // proxied requests being served
 
@@ -354,7 +361,8 @@ func (a *Agent) Reload(cfg Config) error {
 	for _, r := range rs {
 		sb := shared[budgetKey(r.Creds)].b
 		if o, ok := old[r.Name]; ok && o.creds == r.Creds && o.baseURL.String() == r.BaseURL && o.revokePass == (r.Revoke == RevokePass) && o.shared == sb &&
-			o.wsClientMax == r.WSClientMaxSubscriptions && o.wsControlRate == r.WSControlRate {
+			o.wsClientMax == r.WSClientMaxSubscriptions && o.wsControlRate == r.WSControlRate &&
+			o.turnover == r.Account.Turnover && o.wsQuiet == r.WSQuietOffHours {
 			next[r.Name] = o
 			continue
 		}
@@ -434,7 +442,11 @@ func (a *Agent) newAccount(r config.Resolved, lim *rate.Limiter, share float64) 
 		return nil, fmt.Errorf("agent: account %s: %w", name, err)
 	}
 	acct := &account{name: name, creds: r.Creds, baseURL: u, mgr: mgr, limiter: lim, revokePass: r.Revoke == RevokePass,
-		wsClientMax: r.WSClientMaxSubscriptions, wsControlRate: r.WSControlRate}
+		wsClientMax: r.WSClientMaxSubscriptions, wsControlRate: r.WSControlRate,
+		turnover: r.Account.Turnover, wsQuiet: r.WSQuietOffHours}
+	if cal := r.Calendar; r.WSQuietOffHours && cal != nil {
+		acct.quiet = func(now time.Time) time.Time { return cal.ClosedUntil(now, 30*time.Minute) }
+	}
 	acct.groups = pacing.NewGroups(p, u.Path, a.clock.Now, a.groupSharer(r.Creds, share))
 	acct.proxy = a.newProxy(acct)
 	return acct, nil

@@ -185,3 +185,20 @@ func clock(s string) (time.Duration, error) {
 	}
 	return time.Duration(t.Hour())*time.Hour + time.Duration(t.Minute())*time.Minute, nil
 }
+
+// ClosedUntil returns, if the market is closed at t and will not open
+// within lead, when it is lead before the next session's open; else zero.
+// A realtime.Session uses it to reconnect quietly while nothing trades.
+func (c *Calendar) ClosedUntil(t time.Time, lead time.Duration) time.Time {
+	if c.InSession(t) {
+		return time.Time{}
+	}
+	open := c.NextOpen(t)
+	if open.IsZero() {
+		return time.Time{}
+	}
+	if until := open.Add(-lead); t.Before(until) {
+		return until
+	}
+	return time.Time{}
+}

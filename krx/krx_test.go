@@ -142,3 +142,22 @@ func TestParseWindow(t *testing.T) {
 		}
 	}
 }
+
+func TestClosedUntil(t *testing.T) {
+	c := krx.Default()
+	for _, tc := range []struct {
+		at, want string // want "": open, or opening within the lead
+	}{
+		{"2026-12-07 10:00", ""},                 // in session
+		{"2026-12-07 08:40", ""},                 // within 30 min of the open
+		{"2026-12-07 08:29", "2026-12-07 08:30"}, // closed until 30 min before the open
+		{"2026-12-07 15:30", "2026-12-08 08:30"}, // the close
+		{"2026-12-04 20:00", "2026-12-07 08:30"}, // Friday night to Monday
+		{"2026-12-24 20:00", "2026-12-28 08:30"}, // over Christmas
+	} {
+		got := c.ClosedUntil(kst(tc.at), 30*time.Minute)
+		if (tc.want == "" && !got.IsZero()) || (tc.want != "" && !got.Equal(kst(tc.want))) {
+			t.Errorf("ClosedUntil(%s) = %v; want %q", tc.at, got, tc.want)
+		}
+	}
+}

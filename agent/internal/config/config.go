@@ -94,7 +94,7 @@ type Config struct {
 	ClientTurns int `yaml:"client_turns"`
 	// KRXHolidays is the path of a KRX holiday file (one YYYY-MM-DD a
 	// line, see package krx) that replaces the holidays shipped with kauth
-	// for the accounts' turnover windows. A relative path is relative to
+	// for the accounts' turnover windows and quiet hours. A relative path is relative to
 	// the config file. Empty means $KAUTH_KRX_HOLIDAYS, else the shipped
 	// ones.
 	KRXHolidays string `yaml:"krx_holidays"`
@@ -211,6 +211,12 @@ type Account struct {
 	// failure to issue come before the market opens (kauth.Turnover).
 	// Empty: tokens are refreshed when they must be.
 	Turnover string `yaml:"turnover"`
+	// WSQuietOffHours makes the WebSocket gateway reconnect this account's
+	// upstream session quietly outside KRX trading hours (from 30 minutes
+	// before a session opens to its close): a longer backoff, a log line
+	// at Info, and no "unavailable" message to local clients. Inside them
+	// it reconnects promptly and tells its clients, as it always does.
+	WSQuietOffHours bool `yaml:"ws_quiet_off_hours"`
 }
 
 // The values of Account.Revoke.
@@ -514,6 +520,9 @@ type Resolved struct {
 	BaseURL string
 	// Turnover is the account's turnover window, nil if none.
 	Turnover *kauth.Turnover
+	// Calendar is the KRX calendar of the account's turnover window and
+	// quiet hours; nil if it has neither.
+	Calendar *krx.Calendar
 }
 
 // Resolve validates cfg against the brokers of list and reads every
@@ -570,6 +579,9 @@ func Resolve(cfg Config, getenv func(string) string, list []kauth.BrokerSpec) ([
 			continue
 		}
 		seen[r.Name] = true
+		if a.Turnover != "" || a.WSQuietOffHours {
+			r.Calendar = cal
+		}
 		if a.Turnover != "" {
 			from, to, err := krx.ParseWindow(a.Turnover)
 			if err != nil {
@@ -588,10 +600,10 @@ func Resolve(cfg Config, getenv func(string) string, list []kauth.BrokerSpec) ([
 	return out, nil
 }
 
-// calendar reads the KRX holidays the accounts' turnover windows use, if
-// any account has one.
+// calendar reads the KRX holidays the accounts' turnover windows and quiet
+// hours use, if any account has either.
 func calendar(cfg Config, getenv func(string) string) (*krx.Calendar, error) {
-	if !slices.ContainsFunc(cfg.Accounts, func(a Account) bool { return a.Turnover != "" }) {
+	if !slices.ContainsFunc(cfg.Accounts, func(a Account) bool { return a.Turnover != "" || a.WSQuietOffHours }) {
 		return nil, nil
 	}
 	path := cfg.KRXHolidays

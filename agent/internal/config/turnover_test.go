@@ -119,3 +119,28 @@ func TestAccountTurnoverRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestAccountWSQuietOffHours: ws_quiet_off_hours gives the account the KRX
+// calendar of krx_holidays, without a turnover window.
+func TestAccountWSQuietOffHours(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "holidays.txt", "2026-12-08", 0o644)
+	doc := strings.Replace(turnoverConfig, "    turnover: 07:30-08:30\n", "    ws_quiet_off_hours: true\n", 1)
+	cfg, err := config.Load(writeFile(t, dir, "kauth.yaml", doc, 0o644))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err := config.Resolve(cfg, turnoverEnv, brokers.All())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rs[0].Turnover != nil || rs[0].Calendar == nil || !rs[0].WSQuietOffHours {
+		t.Fatalf("kis-real: Turnover %v, Calendar %v, WSQuietOffHours %v; want a calendar only", rs[0].Turnover, rs[0].Calendar, rs[0].WSQuietOffHours)
+	}
+	if got := rs[0].Calendar.ClosedUntil(time.Date(2026, 12, 8, 10, 0, 0, 0, kauth.KST), 30*time.Minute); got.IsZero() {
+		t.Errorf("the holiday of krx_holidays is not closed")
+	}
+	if rs[1].Calendar != nil {
+		t.Errorf("kis-plain has a calendar")
+	}
+}
