@@ -1,6 +1,9 @@
 package agent_test
 
 import (
+	"context"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -39,5 +42,50 @@ func TestAccountsShowNextTurnover(t *testing.T) {
 	})
 	if n := h.sim.Issued(kisMock.Broker, kisMock.Env, kisMock.AppKey); n != 2 {
 		t.Errorf("kis-mock issuances = %d; want 2", n)
+	}
+}
+
+// TestWSQuietOffHours: with ws_quiet_off_hours, while the KRX market is
+// closed (here: a holiday file that closes the next two weeks) a bot that
+// subscribes while the broker's WebSocket is down is not told it is
+// unavailable; once the broker is back its subscription goes through.
+func TestWSQuietOffHours(t *testing.T) {
+	var down atomic.Bool
+	down.Store(true)
+	s := wsOutageSetup(t, &down)
+	var days []string
+	for d := range 14 {
+		days = append(days, time.Now().In(kauth.KST).AddDate(0, 0, d).Format(time.DateOnly))
+	}
+	holidays := writeFile(t, t.TempDir(), "holidays.txt", strings.Join(days, "\n"), 0o600)
+	outage := s.cfg
+	s.cfg = func(c *agent.Config) {
+		outage(c)
+		c.KRXHolidays = holidays
+		for i := range c.Accounts {
+			if c.Accounts[i].Name == "kis-mock" {
+				c.Accounts[i].WSQuietOffHours = true
+			}
+		}
+	}
+	h := newHarness(t, s)
+	w := h.ws("tcp", "kis-mock")
+	w.kisSubscribe("1", "H0STCNT0", "005930")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	for {
+		_, b, err := w.c.Read(ctx)
+		if err != nil {
+			break // nothing within the second: quiet
+		}
+		if m := string(b); !strings.Contains(m, "PINGPONG") {
+			t.Fatalf("while the market is closed and the broker 404s: %s; want nothing", m)
+		}
+	}
+	down.Store(false)
+	w = h.ws("tcp", "kis-mock") // the read's deadline closed the first connection
+	w.kisSubscribe("1", "H0STCNT0", "005930")
+	if c := w.control(); c.Header.TrKey != "005930" || c.Body.RtCd != "0" {
+		t.Fatalf("after the outage: %+v; want the subscription answered", c)
 	}
 }
