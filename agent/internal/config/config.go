@@ -436,7 +436,9 @@ func Parse(data []byte) (Config, error) {
 // "mock" or "real,mock" (aliases as kauth.ParseEnv accepts). Accounts are
 // named "<broker>-<env>": kis-real, kis-mock, kiwoom-real, kiwoom-mock.
 // Credentials are referenced by variable name, so the config holds no
-// secret. FromEnv fails if no broker's credentials are set.
+// secret. KAUTH_EGRESS and KAUTH_TURNOVER, if set, are every account's
+// egress and turnover window (KAUTH_KRX_HOLIDAYS its holiday file). FromEnv
+// fails if no broker's credentials are set.
 func FromEnv(getenv func(string) string) (Config, error) {
 	if getenv == nil {
 		getenv = os.Getenv
@@ -478,6 +480,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 				AppKey:    Secret{Env: b.key},
 				AppSecret: Secret{Env: b.secret},
 				Egress:    strings.TrimSpace(getenv("KAUTH_EGRESS")),
+				Turnover:  strings.TrimSpace(getenv("KAUTH_TURNOVER")),
 			})
 		}
 	}

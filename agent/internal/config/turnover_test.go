@@ -144,3 +144,22 @@ func TestAccountWSQuietOffHours(t *testing.T) {
 		t.Errorf("kis-plain has a calendar")
 	}
 }
+
+// TestFromEnvTurnover: in the environment-only mode KAUTH_TURNOVER is every
+// account's turnover window.
+func TestFromEnvTurnover(t *testing.T) {
+	env := map[string]string{"KIS_APPKEY": "made-up-kis-appkey", "KIS_APPSECRET": "made-up-kis-appsecret",
+		"KIS_BASE_URL": "http://127.0.0.1:9/kis/real", "KAUTH_TURNOVER": "07:00-08:00"}
+	getenv := func(k string) string { return env[k] }
+	cfg, err := config.FromEnv(getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err := config.Resolve(cfg, getenv, brokers.All())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := rs[0].Turnover; w == nil || w.From != 7*time.Hour || w.To != 8*time.Hour {
+		t.Errorf("kis-real Turnover = %+v; want 07:00 to 08:00", w)
+	}
+}
