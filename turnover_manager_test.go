@@ -11,8 +11,8 @@ import (
 )
 
 // TestTurnoverOverVirtualDays runs a trading program that asks for a KIS
-// token every 10 minutes over three virtual weeks, from a Monday 14:00
-// KST, through Christmas and the year-end closure. With a turnover window
+// token every 10 minutes over 30 virtual days, from a Monday 14:00
+// KST, through Christmas, the year-end closure and New Year. With a turnover window
 // of 07:30 to 08:30 KST no token is issued during a session once the first
 // is held, and no more are issued than without one; without it, the token
 // turns over during the session.
@@ -59,7 +59,7 @@ func runDays(t *testing.T, turnover *kauth.Turnover) dayRun {
 
 	var run dayRun
 	var last string
-	for end := start.Add(21 * 24 * time.Hour); r.sim.Now().Before(end); r.sim.Advance(10 * time.Minute) {
+	for end := start.Add(30 * 24 * time.Hour); r.sim.Now().Before(end); r.sim.Advance(10 * time.Minute) {
 		now := r.sim.Now()
 		tok, err := m.Token(ctx)
 		if err != nil {
