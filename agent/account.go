@@ -18,6 +18,7 @@ import (
 	"github.com/kauth/kauth/agent/internal/metrics"
 	"github.com/kauth/kauth/agent/internal/pacing"
 	"github.com/kauth/kauth/budget"
+	"github.com/kauth/kauth/realtime"
 )
 
 // account is one served account. Its fields do not change once it is
@@ -46,6 +47,12 @@ type account struct {
 	// wsControlRate paces the control frames of the app key's WebSocket
 	// session (the first account of the app key to open it sets it).
 	wsControlRate float64
+	// turnover and wsQuiet are the account's turnover window and quiet
+	// hours as configured; quiet tells its WebSocket session when the
+	// market is closed (nil: never).
+	turnover string
+	wsQuiet  bool
+	quiet    realtime.QuietFunc
 
 	inFlight atomic.Int64 // proxied requests being served
 
@@ -76,6 +83,7 @@ func (a *Agent) newAccount(r config.Resolved, lim *rate.Limiter, share float64) 
 		Store:       a.store,
 		Group:       a.group,
 		Clock:       a.clock,
+		Turnover:    r.Turnover,
 		Logger:      a.log.With("account", name),
 		OnEvent:     func(ev kauth.Event) { a.metrics.OnEvent(name, ev) },
 	})
@@ -83,7 +91,11 @@ func (a *Agent) newAccount(r config.Resolved, lim *rate.Limiter, share float64) 
 		return nil, fmt.Errorf("agent: account %s: %w", name, err)
 	}
 	acct := &account{name: name, creds: r.Creds, baseURL: u, mgr: mgr, limiter: lim, revokePass: r.Revoke == RevokePass,
-		wsClientMax: r.WSClientMaxSubscriptions, wsControlRate: r.WSControlRate}
+		wsClientMax: r.WSClientMaxSubscriptions, wsControlRate: r.WSControlRate,
+		turnover: r.Account.Turnover, wsQuiet: r.WSQuietOffHours}
+	if cal := r.Calendar; r.WSQuietOffHours && cal != nil {
+		acct.quiet = func(now time.Time) time.Time { return cal.ClosedUntil(now, 30*time.Minute) }
+	}
 	acct.groups = pacing.NewGroups(p, u.Path, a.clock.Now, a.groupSharer(r.Creds, share))
 	acct.proxy = a.newProxy(acct)
 	return acct, nil

@@ -314,7 +314,8 @@ func (a *Agent) Reload(cfg Config) error {
 	for _, r := range rs {
 		sb := shared[budgetKey(r.Creds)].b
 		if o, ok := old[r.Name]; ok && o.creds == r.Creds && o.baseURL.String() == r.BaseURL && o.revokePass == (r.Revoke == RevokePass) && o.shared == sb &&
-			o.wsClientMax == r.WSClientMaxSubscriptions && o.wsControlRate == r.WSControlRate {
+			o.wsClientMax == r.WSClientMaxSubscriptions && o.wsControlRate == r.WSControlRate &&
+			o.turnover == r.Account.Turnover && o.wsQuiet == r.WSQuietOffHours {
 			next[r.Name] = o
 			continue
 		}

@@ -195,6 +195,9 @@ type AccountInfo struct {
 	ExpiresAt string `json:"expires_at,omitempty"`
 	// ExpiresIn is the seconds until then.
 	ExpiresIn int64 `json:"expires_in,omitempty"`
+	// NextTurnover, if the account has a turnover window and its next
+	// refresh is one, is when it comes, in KST (RFC 3339, +09:00).
+	NextTurnover string `json:"next_turnover,omitempty"`
 }
 
 func (a *Agent) info(acct *account) AccountInfo {
@@ -211,6 +214,9 @@ func (a *Agent) info(acct *account) AccountInfo {
 	in.Token = tok.Fingerprint()
 	in.ExpiresAt = tok.ExpiresAt.In(kauth.KST).Format(time.RFC3339)
 	in.ExpiresIn = int64(tok.ExpiresAt.Sub(now) / time.Second)
+	if at, turn := acct.mgr.NextRefresh(); turn {
+		in.NextTurnover = at.In(kauth.KST).Format(time.RFC3339)
+	}
 	switch {
 	case !usable:
 		in.TokenState = "expired"

@@ -136,6 +136,7 @@ func (g *gateway) session(acct *account) (*realtime.Session, realtime.ClientProt
 		HTTPClient:  g.a.client,
 		Logger:      g.a.log.With("account", acct.name),
 		ControlRate: acct.wsControlRate,
+		Quiet:       acct.quiet,
 		Clock:       g.a.clock,
 	})
 	if err != nil {

@@ -181,7 +181,6 @@ func tooLate(ctx context.Context, d time.Duration, c kauth.Credentials) error {
 	return nil
 }
 
-
 // Observe applies what resp, the answer of one of the group's calls, says
 // of the group's limit.
 func (b *Group) Observe(resp *http.Response) {
