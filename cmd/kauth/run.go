@@ -33,6 +33,8 @@ type cli struct {
 	getenv func(string) string
 	// hangups delivers the requests to reload (SIGHUP) to kauth serve.
 	hangups <-chan os.Signal
+	// log holds the --log-format and --log-level flags of the command.
+	log logSettings
 }
 
 // Options are what a command runs with besides its arguments.
