@@ -182,6 +182,9 @@ type account struct {
 	wsControlRate float64
 
 	inFlight atomic.Int64 // proxied requests being served
+	// keepFailure is why the keeper's last try to get a token failed
+	// ("kind: error"), nil after a success: /readyz states it.
+	keepFailure atomic.Pointer[string]
 
 	stopKeeper context.CancelFunc
 	keeperDone chan struct{}
@@ -463,6 +466,12 @@ func (a *Agent) keep(ctx context.Context, acct *account) {
 		cancel()
 		if ctx.Err() != nil {
 			return
+		}
+		if err != nil {
+			why := errorKind(err) + ": " + err.Error()
+			acct.keepFailure.Store(&why)
+		} else {
+			acct.keepFailure.Store(nil)
 		}
 		switch {
 		case err != nil && err.Error() != lastErr:
