@@ -28,7 +28,11 @@ func (c *cli) flags(cmd, synopsis, about string) *flagSet {
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
 	c.log.register(&flagSet{FlagSet: fs})
-	return &flagSet{FlagSet: fs, c: c, cmd: cmd, synopsis: synopsis, about: about}
+	f := &flagSet{FlagSet: fs, c: c, cmd: cmd, synopsis: synopsis, about: about}
+	if c.onFlags != nil {
+		c.onFlags(f)
+	}
+	return f
 }
 
 // parse parses args. On --help it prints the help to stdout and returns

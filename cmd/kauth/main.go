@@ -13,6 +13,9 @@
 //	kauth sim      [--addr 127.0.0.1:PORT]
 //	kauth demo
 //	kauth version  (or kauth --version)
+//	kauth completion bash|zsh|fish
+//
+// Every command takes --log-format text|json and --log-level.
 //
 // Credentials come only from the environment (KIS_APPKEY, KIS_APPSECRET,
 // KIWOOM_APPKEY, KIWOOM_SECRETKEY, LS_APPKEY, LS_APPSECRET, DBSEC_APPKEY,

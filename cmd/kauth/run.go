@@ -35,6 +35,12 @@ type cli struct {
 	hangups <-chan os.Signal
 	// log holds the --log-format and --log-level flags of the command.
 	log logSettings
+	// onFlags, if set, learns each flag set the command builds
+	// (commandTable).
+	onFlags func(*flagSet)
+	// commands is the command table, for kauth completion (which is in
+	// it).
+	commands []command
 }
 
 // Options are what a command runs with besides its arguments.
@@ -66,6 +72,7 @@ var commands = []command{
 	{"demo", "walk through the life of a token on the built-in simulator", (*cli).demo},
 	{"version", "print the version, commit, build date and Go version", (*cli).version},
 	{"health", "ask a running agent whether it is up (exit 0) or not (exit 1)", (*cli).health},
+	{"completion", "print a bash, zsh or fish completion script", (*cli).completion},
 }
 
 // Main runs the command line args and returns the process's exit code. An
@@ -99,7 +106,7 @@ func RunOptions(ctx context.Context, args []string, o Options) error {
 	if stdin == nil {
 		stdin = strings.NewReader("")
 	}
-	c := &cli{stdin: stdin, stdout: o.Stdout, stderr: o.Stderr, getenv: getenv, hangups: o.Hangups}
+	c := &cli{stdin: stdin, stdout: o.Stdout, stderr: o.Stderr, getenv: getenv, hangups: o.Hangups, commands: commands}
 	if len(args) == 0 {
 		return usageErrorf("", "no command given; run kauth help")
 	}
