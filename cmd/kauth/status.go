@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -33,14 +34,22 @@ type tokenStatusJSON struct {
 }
 
 func (c *cli) status(ctx context.Context, args []string) error {
-	fs := c.flags("status", "kauth status [--json]", `
+	fs := c.flags("status", "kauth status [--json] [--agent | --account NAME] [--addr ADDR]", `
 List the cached tokens: broker, env, the app key's fingerprint (never the
 key), the token's fingerprint, when it was issued and expires (KST and local
-time), and the time left.`)
+time), and the time left. With --agent, list instead the accounts of the
+running agent (kauth serve) and their tokens' states; with --account NAME,
+only that one. The agent is found as kauth token --account finds it.`)
 	asJSON := fs.Bool("json", false, "print JSON")
 	verbose := fs.Bool("v", false, "log store problems to stderr")
+	fromAgent := fs.Bool("agent", false, "list the accounts of the running agent (kauth serve) instead of the store")
+	account := fs.String("account", "", "show this account of the running agent (implies --agent)")
+	addr := fs.String("addr", "", "the agent's socket (unix:/path) or TCP address (HOST:PORT, with the agent key); default: its default socket")
 	if err := fs.parse(args); err != nil {
 		return err
+	}
+	if *fromAgent || *account != "" || *addr != "" {
+		return c.statusFromAgent(ctx, *account, *addr, *asJSON)
 	}
 	out := statusJSON{Tokens: []tokenStatusJSON{}}
 	entries, name, err := c.cachedEntries(ctx, *verbose)
@@ -61,7 +70,7 @@ time), and the time left.`)
 		return nil
 	}
 	zone, _ := now.Zone()
-	tw := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
+	tw := newTable(c.stdout)
 	fmt.Fprintf(tw, "BROKER\tENV\tAPP\tTOKEN\tSTATE\tISSUED (KST)\tEXPIRES (KST)\tEXPIRES (%s)\tLEFT\n", zone)
 	for _, t := range out.Tokens {
 		issued, expKST, expLoc, left := "-", "-", "-", "-"
@@ -83,6 +92,9 @@ time), and the time left.`)
 	}
 	return tw.Flush()
 }
+
+// newTable returns the writer of kauth status's aligned columns.
+func newTable(w io.Writer) *tabwriter.Writer { return tabwriter.NewWriter(w, 0, 0, 2, ' ', 0) }
 
 type keyedEntry struct {
 	key   kauth.Key
