@@ -206,12 +206,9 @@ func (c *cli) printEndpoints(d *agent.Daemon, accounts []string, store string) {
 // printSocket prints the unix socket that kauth serve with config and addr
 // listens on, by the rule the agent follows.
 func (c *cli) printSocket(config, addr string) error {
-	var cfg agent.Config
-	if config != "" {
-		var err error
-		if cfg, err = agent.LoadConfig(config); err != nil {
-			return &configError{err}
-		}
+	_, cfg, err := c.discoverConfig(config)
+	if err != nil {
+		return err
 	}
 	if p, ok := strings.CutPrefix(addr, "unix:"); ok {
 		cfg.Listen.Socket = p
