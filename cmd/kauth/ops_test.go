@@ -191,6 +191,21 @@ func TestLogFlags(t *testing.T) {
 	if len(recs) == 0 {
 		t.Fatal("kauth token --log-level debug logged nothing")
 	}
+	// The fields the README documents for the issuance event.
+	issued := false
+	for _, rec := range recs {
+		if rec["msg"] == "kauth: token issued" {
+			issued = true
+			for _, k := range []string{"key", "token", "expires", "source", "took"} {
+				if _, ok := rec[k]; !ok {
+					t.Errorf("kauth: token issued lacks %q: %v", k, rec)
+				}
+			}
+		}
+	}
+	if !issued {
+		t.Errorf("no kauth: token issued event in:\n%s", r.stderr)
+	}
 	if strings.Contains(r.stderr, strings.TrimSpace(r.stdout)) || strings.Contains(r.stderr, fakeKISSecret) {
 		t.Error("the log holds the token or the secret")
 	}

@@ -22,14 +22,15 @@ brokers through its authenticating proxy, without holding the app secrets:
 
   GET  /v1/accounts/{name}/token     {"access_token","token_type","expires_at","broker","env"}
   ANY  /proxy/{name}/{broker path}   the broker's API with the auth headers added
-  GET  /v1/accounts, /healthz, /metrics
+  GET  /v1/accounts, /healthz, /readyz, /metrics
 
 It listens on a unix socket (0600): listen.socket in the config, else
 $XDG_RUNTIME_DIR/kauth/agent.sock, else (no XDG_RUNTIME_DIR: cron, sudo,
 containers) agent.sock in the cache directory ($KAUTH_CACHE_DIR, else the
 user cache directory + /kauth); --print-socket prints which. With --addr 127.0.0.1:PORT, on loopback TCP as well, where callers
-present the agent key from its 0600 key file. Without --config it serves the
-accounts in the environment: <broker>-<env> for every broker whose
+present the agent key from its 0600 key file. It reads the first config of
+--config, $KAUTH_CONFIG, $XDG_CONFIG_HOME/kauth/kauth.yaml and
+/etc/kauth/kauth.yaml; with none it serves the accounts in the environment: <broker>-<env> for every broker whose
 credentials are set (%s), for the envs in its variable (%s) or KAUTH_ENV
 (default real). With --sim it serves the built-in simulator's demo apps as
 <broker>-real and <broker>-mock. Tokens are shared through the store
