@@ -27,7 +27,7 @@ func (c *cli) flags(cmd, synopsis, about string) *flagSet {
 	// stderr; kauth prints one line instead (and the usage on --help).
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
-	c.log.register(&flagSet{FlagSet: fs})
+	c.log.register(fs)
 	f := &flagSet{FlagSet: fs, c: c, cmd: cmd, synopsis: synopsis, about: about}
 	if c.onFlags != nil {
 		c.onFlags(f)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"flag"
 	"io"
 	"log/slog"
 	"strings"
@@ -14,7 +15,7 @@ type logSettings struct {
 }
 
 // register adds the flags to fs.
-func (s *logSettings) register(fs *flagSet) {
+func (s *logSettings) register(fs *flag.FlagSet) {
 	fs.StringVar(&s.format, "log-format", "text", "log lines as text (key=value) or json (one JSON object per line), on stderr")
 	fs.StringVar(&s.level, "log-level", "", "log at this level and above: debug, info, warn or error (default: info for serve, nothing for other commands)")
 }
