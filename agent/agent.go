@@ -199,11 +199,11 @@ type account struct {
 // (through opts.Getenv or from their files) and starting one keeper per
 // account, which gets a token right away and keeps it fresh. It reports
 // every configuration problem at once. It does not listen: call
-// ListenAndServe or Serve. On windows it refuses: it could not check who
-// may read its key file, secret files and socket.
+// ListenAndServe or Serve. On windows it serves no unix socket: it listens
+// on loopback TCP with its key (listen.tcp), and refuses a listen.socket.
 func New(cfg Config, opts Options) (*Agent, error) {
-	if err := listen.Platform(runtime.GOOS); err != nil {
-		return nil, err
+	if err := listen.CheckSocket(runtime.GOOS, cfg.Listen.Socket); err != nil {
+		return nil, &ConfigError{Err: err}
 	}
 	a := &Agent{
 		log:         opts.Logger,
@@ -647,7 +647,14 @@ func openListeners(cfg Config, getenv func(string) string) ([]net.Listener, Endp
 	if err := config.CheckTCPAddr(cfg.Listen.TCP, cfg.Listen.AllowNonLoopback); err != nil {
 		return nil, ep, &ConfigError{Err: err}
 	}
-	if cfg.Listen.Socket == SocketOff && cfg.Listen.TCP == "" && !hasFacadeAddr(cfg) {
+	sock, err := SocketPath(cfg, getenv)
+	if err != nil {
+		return nil, ep, err
+	}
+	if sock == "" && cfg.Listen.TCP == "" && !hasFacadeAddr(cfg) {
+		if !listen.DefaultSocket(runtime.GOOS) {
+			return nil, ep, &ConfigError{Err: errors.New("agent: nothing to listen on: on windows kauth serve listens on loopback TCP with the agent key; set listen.tcp or --addr 127.0.0.1:PORT")}
+		}
 		return nil, ep, &ConfigError{Err: errors.New("agent: nothing to listen on: the socket is off and no tcp address is set")}
 	}
 	var lns []net.Listener
@@ -657,11 +664,8 @@ func openListeners(cfg Config, getenv func(string) string) ([]net.Listener, Endp
 		}
 		return nil, ep, err
 	}
-	if cfg.Listen.Socket != SocketOff {
-		path, err := SocketPath(cfg, getenv)
-		if err != nil {
-			return fail(err)
-		}
+	if sock != "" {
+		path := sock
 		if err := config.CheckSocketPath(path); err != nil {
 			return fail(&ConfigError{Err: err})
 		}
@@ -675,7 +679,7 @@ func openListeners(cfg Config, getenv func(string) string) ([]net.Listener, Endp
 	if cfg.Listen.TCP != "" {
 		ln, err := net.Listen("tcp", cfg.Listen.TCP)
 		if err != nil {
-			if errors.Is(err, syscall.EADDRINUSE) {
+			if listen.AddrInUse(err) {
 				return fail(&ConfigError{Err: fmt.Errorf("agent: %s is in use (another kauth serve?); stop it or choose another --addr or listen.tcp", cfg.Listen.TCP)})
 			}
 			return fail(fmt.Errorf("agent: %w", err))
@@ -691,9 +695,13 @@ func openListeners(cfg Config, getenv func(string) string) ([]net.Listener, Endp
 
 // SocketPath returns the path of the unix socket an agent with cfg listens
 // on: cfg's listen.socket, else DefaultSocketPath; "" when the socket is
-// off.
+// off, as it is by default on windows.
 func SocketPath(cfg Config, getenv func(string) string) (string, error) {
-	if cfg.Listen.Socket == SocketOff {
+	return socketPathOn(runtime.GOOS, cfg, getenv)
+}
+
+func socketPathOn(goos string, cfg Config, getenv func(string) string) (string, error) {
+	if cfg.Listen.Socket == SocketOff || (cfg.Listen.Socket == "" && !listen.DefaultSocket(goos)) {
 		return "", nil
 	}
 	path := cfg.Listen.Socket

@@ -221,7 +221,7 @@ func (c *cli) printSocket(config, addr string) error {
 		return &configError{err}
 	}
 	if path == "" {
-		return configErrorf("kauth: the config turns the socket off (listen.socket: off)")
+		return configErrorf("kauth: %s", noSocket(cfg))
 	}
 	_, err = fmt.Fprintln(c.stdout, path)
 	return err

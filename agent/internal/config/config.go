@@ -27,6 +27,7 @@ import (
 
 	"github.com/kauth/kauth"
 	"github.com/kauth/kauth/brokers"
+	"github.com/kauth/kauth/internal/private"
 	"github.com/kauth/kauth/realtime"
 )
 
@@ -729,8 +730,10 @@ func readSecretFile(path string) (string, error) {
 	if !fi.Mode().IsRegular() {
 		return "", fmt.Errorf("credential file %s is not a regular file (%s)", path, fi.Mode().Type())
 	}
-	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-		return "", fmt.Errorf("credential file %s has mode %04o, readable by others; make it private to its owner: chmod 600 %s", path, perm, path)
+	if exp, err := private.Check(path, fi); err != nil {
+		return "", fmt.Errorf("reading credential file: %w", err)
+	} else if exp != nil {
+		return "", fmt.Errorf("credential file %s is %s, readable by others; make it private to its owner: %s", path, exp.Who, exp.Fix)
 	}
 	if fi.Size() > maxSecretFile {
 		return "", fmt.Errorf("credential file %s is %d bytes, over the 64 KiB a credential may have", path, fi.Size())
