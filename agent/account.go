@@ -55,6 +55,9 @@ type account struct {
 	quiet    realtime.QuietFunc
 
 	inFlight atomic.Int64 // proxied requests being served
+	// keepFailure is why the keeper's last try to get a token failed
+	// ("kind: error"), nil after a success: /readyz states it.
+	keepFailure atomic.Pointer[string]
 
 	keeper *keeper.Keeper // nil until startKeeper
 	// inUse counts the requests using the account. lookup adds to it under
@@ -107,6 +110,14 @@ func (a *Agent) startKeeper(acct *account) {
 		Account: acct.name,
 		Token: func(ctx context.Context) error {
 			_, err := acct.mgr.Token(ctx)
+			switch {
+			case ctx.Err() != nil: // stopped: no verdict
+			case err != nil:
+				why := errorKind(err) + ": " + err.Error()
+				acct.keepFailure.Store(&why)
+			default:
+				acct.keepFailure.Store(nil)
+			}
 			return err
 		},
 		Clock: a.clock,

@@ -19,6 +19,7 @@ func (a *Agent) routes() http.Handler {
 	// Patterns carry no method, so that a wrong method gets a JSON 405
 	// rather than the mux's plain-text one.
 	mux.HandleFunc("/healthz", a.only("GET", a.serveHealth))
+	mux.HandleFunc("/readyz", a.only("GET", a.serveReady)) // ready.go
 	mux.HandleFunc("/metrics", a.only("GET", a.serveMetrics))
 	mux.HandleFunc("/v1/accounts", a.only("GET", a.serveAccounts))
 	mux.HandleFunc("/v1/accounts/{name}", a.only("GET", a.serveAccount))
@@ -29,7 +30,7 @@ func (a *Agent) routes() http.Handler {
 	mux.HandleFunc("/v1/reload", a.only("POST", a.serveReload))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such route: "+r.Method+" "+r.URL.Path+
-			" (see GET /v1/accounts, GET /v1/accounts/{name}/token, POST /v1/accounts/{name}/invalidate, /proxy/{name}/{broker path}, GET /healthz, GET /metrics)")
+			" (see GET /v1/accounts, GET /v1/accounts/{name}/token, POST /v1/accounts/{name}/invalidate, /proxy/{name}/{broker path}, GET /healthz, GET /readyz, GET /metrics)")
 	})
 	// The proxy is served outside the mux, which would decode the path
 	// and redirect a non-clean one before serveProxy could refuse it.

@@ -16,6 +16,7 @@
 //	ANY  /broker/{key}/{name}/…          the broker facade: a base URL for unmodified clients (facade.go)
 //	ANY  http://<facade_addr>/…          one account's own port: the facade at the broker's root, REST and WebSocket (port.go)
 //	GET  /healthz                        liveness (no key needed)
+//	GET  /readyz                         readiness: 503 until every account has a token or a stated failure (no key needed)
 //	GET  /metrics                        Prometheus metrics (agent/internal/metrics)
 //
 // The proxy is the simplest way in: a bot calls

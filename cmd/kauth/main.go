@@ -15,6 +15,9 @@
 //	kauth doctor   [--env real|mock] [--issue] [--json]
 //	kauth run      (--broker B --env E | --account NAME) -- CMD [ARG…]
 //	kauth version  (or kauth --version)
+//	kauth completion bash|zsh|fish
+//
+// Every command takes --log-format text|json and --log-level.
 //
 // Credentials come only from the environment (KIS_APPKEY, KIS_APPSECRET,
 // KIWOOM_APPKEY, KIWOOM_SECRETKEY, LS_APPKEY, LS_APPSECRET, DBSEC_APPKEY,

@@ -37,6 +37,14 @@ type cli struct {
 	signals <-chan os.Signal
 	// environ is the environment kauth run's command starts from.
 	environ func() []string
+	// log holds the --log-format and --log-level flags of the command.
+	log logSettings
+	// onFlags, if set, learns each flag set the command builds
+	// (commandTable).
+	onFlags func(*flagSet)
+	// commands is the command table, for kauth completion (which is in
+	// it).
+	commands []command
 }
 
 // Options are what a command runs with besides its arguments.
@@ -76,6 +84,7 @@ var commands = []command{
 	{"doctor", "check the clock, store, agent and credentials of a deployment", (*cli).doctor},
 	{"run", "run a command with a valid token in its environment (KAUTH_TOKEN)", (*cli).run},
 	{"health", "ask a running agent whether it is up (exit 0) or not (exit 1)", (*cli).health},
+	{"completion", "print a bash, zsh or fish completion script", (*cli).completion},
 }
 
 // Main runs the command line args and returns the process's exit code. An
@@ -119,7 +128,8 @@ func RunOptions(ctx context.Context, args []string, o Options) error {
 	if environ == nil {
 		environ = func() []string { return nil }
 	}
-	c := &cli{stdin: stdin, stdout: o.Stdout, stderr: o.Stderr, getenv: getenv, hangups: o.Hangups, signals: o.Signals, environ: environ}
+	c := &cli{stdin: stdin, stdout: o.Stdout, stderr: o.Stderr, getenv: getenv, hangups: o.Hangups, signals: o.Signals, environ: environ,
+		commands: commands}
 	if len(args) == 0 {
 		return usageErrorf("", "no command given; run kauth help")
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -38,18 +39,26 @@ type tokenStatusJSON struct {
 }
 
 func (c *cli) status(ctx context.Context, args []string) error {
-	fs := c.flags("status", "kauth status [--json] [--turnover HH:MM-HH:MM] [--krx-holidays FILE]", `
+	fs := c.flags("status", "kauth status [--json] [--turnover HH:MM-HH:MM] [--krx-holidays FILE] [--agent | --account NAME] [--addr ADDR]", `
 List the cached tokens: broker, env, the app key's fingerprint (never the
 key), the token's fingerprint, when it was issued and expires (KST and local
 time), and the time left. With a turnover window (--turnover, or
 KAUTH_TURNOVER), also when each token turns over in it, as a program or
-agent with that window does.`)
+agent with that window does. With --agent, list instead the accounts of the
+running agent (kauth serve) and their tokens' states; with --account NAME,
+only that one. The agent is found as kauth token --account finds it.`)
 	asJSON := fs.Bool("json", false, "print JSON")
 	verbose := fs.Bool("v", false, "log store problems to stderr")
 	window := fs.String("turnover", c.getenv("KAUTH_TURNOVER"), "the turnover window, HH:MM-HH:MM KST (default $KAUTH_TURNOVER)")
 	holidays := fs.String("krx-holidays", c.getenv(krx.HolidaysEnv), "a KRX holiday file replacing the shipped one (default $"+krx.HolidaysEnv+")")
+	fromAgent := fs.Bool("agent", false, "list the accounts of the running agent (kauth serve) instead of the store")
+	account := fs.String("account", "", "show this account of the running agent (implies --agent)")
+	addr := fs.String("addr", "", "the agent's socket (unix:/path) or TCP address (HOST:PORT, with the agent key); default: its default socket")
 	if err := fs.parse(args); err != nil {
 		return err
+	}
+	if *fromAgent || *account != "" || *addr != "" {
+		return c.statusFromAgent(ctx, *account, *addr, *asJSON)
 	}
 	turn, err := c.turnover(*window, *holidays)
 	if err != nil {
@@ -81,7 +90,7 @@ agent with that window does.`)
 		return nil
 	}
 	zone, _ := now.Zone()
-	tw := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
+	tw := newTable(c.stdout)
 	fmt.Fprintf(tw, "BROKER\tENV\tAPP\tTOKEN\tSTATE\tISSUED (KST)\tEXPIRES (KST)\tEXPIRES (%s)\tLEFT", zone)
 	if turn != nil {
 		fmt.Fprint(tw, "\tTURNOVER (KST)")
@@ -134,6 +143,9 @@ func (c *cli) turnover(window, holidays string) (*kauth.Turnover, error) {
 	}
 	return &kauth.Turnover{From: from, To: to, Calendar: cal}, nil
 }
+
+// newTable returns the writer of kauth status's aligned columns.
+func newTable(w io.Writer) *tabwriter.Writer { return tabwriter.NewWriter(w, 0, 0, 2, ' ', 0) }
 
 type keyedEntry struct {
 	key   kauth.Key
