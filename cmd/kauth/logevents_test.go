@@ -56,11 +56,17 @@ func loggedEvents(t *testing.T) []logEvent {
 					return true
 				}
 				sel, ok := call.Fun.(*ast.SelectorExpr)
-				if !ok || levels[sel.Sel.Name] == "" {
+				if !ok {
 					return true
 				}
-				args := call.Args
-				if strings.HasSuffix(sel.Sel.Name, "Context") && len(args) > 0 {
+				level, args := levels[sel.Sel.Name], call.Args
+				switch {
+				case sel.Sel.Name == "Log" && len(args) >= 3:
+					// Log(ctx, level, msg, …): a level the call chooses.
+					level, args = "varies", args[2:]
+				case level == "":
+					return true
+				case strings.HasSuffix(sel.Sel.Name, "Context") && len(args) > 0:
 					args = args[1:]
 				}
 				if len(args) == 0 {
@@ -73,7 +79,7 @@ func loggedEvents(t *testing.T) []logEvent {
 				msg, _ := strconv.Unquote(lit.Value)
 				ev := seen[msg]
 				if ev == nil {
-					ev = &logEvent{msg: msg, level: levels[sel.Sel.Name]}
+					ev = &logEvent{msg: msg, level: level}
 					seen[msg] = ev
 				}
 				for i := 1; i < len(args); i++ {

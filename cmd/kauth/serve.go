@@ -65,12 +65,15 @@ SIGINT or SIGTERM stops.`, strings.Join(brokerStrings(), ", "), strings.Join(env
 	// as one (exit 2) rather than as a failure to serve.
 	var accounts []string
 	var src configSource
+	// sayConfig logs where the accounts came from once the agent listens:
+	// an agent that cannot listen says so in one line, and nothing else.
+	var sayConfig func()
 	switch {
 	case *sim:
 		for _, a := range agentsim.Config("http://127.0.0.1").Accounts {
 			accounts = append(accounts, a.Name)
 		}
-		log.Info("kauth serve: no config file; serving the simulator's demo apps (--sim)")
+		sayConfig = func() { log.Info("kauth serve: no config file; serving the simulator's demo apps (--sim)") }
 	default:
 		var cfg agent.Config
 		var err error
@@ -81,10 +84,12 @@ SIGINT or SIGTERM stops.`, strings.Join(brokerStrings(), ", "), strings.Join(env
 			if cfg, err = agent.FromEnv(c.getenv); err != nil {
 				return &configError{err}
 			}
-			log.Info("kauth serve: no config file; serving the accounts in the environment",
-				"looked_in", strings.Join(configCandidates(c.getenv), ", "))
+			sayConfig = func() {
+				log.Info("kauth serve: no config file; serving the accounts in the environment",
+					"looked_in", strings.Join(configCandidates(c.getenv), ", "))
+			}
 		} else {
-			log.Info("kauth serve: config file read", "file", src.path, "from", src.from)
+			sayConfig = func() { log.Info("kauth serve: config file read", "file", src.path, "from", src.from) }
 		}
 		accounts = accountNames(cfg)
 	}
@@ -122,6 +127,7 @@ SIGINT or SIGTERM stops.`, strings.Join(brokerStrings(), ", "), strings.Join(env
 		return err
 	case <-d.Ready():
 	}
+	sayConfig()
 	c.printEndpoints(d, accounts, storeName)
 	if err := notify.Ready(fmt.Sprintf("serving %d accounts", len(accounts))); err != nil {
 		log.Warn("kauth serve: telling systemd of readiness failed", "err", err)
