@@ -23,11 +23,12 @@ type agentClient struct {
 }
 
 // newAgentClient finds the agent that addr names (unix:/path, /path or
-// HOST:PORT), else the one whose socket the discovered config (kauth serve's
-// order: KAUTH_CONFIG, XDG_CONFIG_HOME, /etc) or the default names. Over
-// TCP it sends the agent key.
-func (c *cli) newAgentClient(cmd, addr string) (*agentClient, error) {
-	_, cfg, err := c.discoverConfig("")
+// HOST:PORT), else the one whose socket (or listen.tcp) the config names:
+// config if set, else the one kauth serve would discover (KAUTH_CONFIG,
+// XDG_CONFIG_HOME, /etc), else the default socket. Over TCP it sends the
+// agent key.
+func (c *cli) newAgentClient(cmd, config, addr string) (*agentClient, error) {
+	_, cfg, err := c.discoverConfig(config)
 	if err != nil {
 		return nil, err
 	}
@@ -113,7 +114,7 @@ func (a *agentClient) accounts(ctx context.Context, account string) ([]agent.Acc
 // tokenFromAgent is kauth token --account: the token of the agent's
 // account, printed bare or as JSON.
 func (c *cli) tokenFromAgent(ctx context.Context, account, addr string, asJSON bool, timeout time.Duration) error {
-	a, err := c.newAgentClient("token", addr)
+	a, err := c.newAgentClient("token", "", addr)
 	if err != nil {
 		return err
 	}
@@ -134,7 +135,7 @@ func (c *cli) tokenFromAgent(ctx context.Context, account, addr string, asJSON b
 // statusFromAgent is kauth status --agent or --account: what the running
 // agent serves, by fingerprints only.
 func (c *cli) statusFromAgent(ctx context.Context, account, addr string, asJSON bool) error {
-	a, err := c.newAgentClient("status", addr)
+	a, err := c.newAgentClient("status", "", addr)
 	if err != nil {
 		return err
 	}

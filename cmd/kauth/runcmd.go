@@ -2,20 +2,15 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
-	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"strings"
 	"time"
 
 	"github.com/kauth/kauth"
-	"github.com/kauth/kauth/agent"
 )
 
 // exitStatus is the status kauth run passes on from the command it ran:
@@ -53,13 +48,14 @@ token), KAUTH_TOKEN_TYPE (Bearer) and KAUTH_TOKEN_EXPIRES_AT (RFC 3339,
 
 With --broker and --env the token comes from the store, as kauth token gets
 it, with at least 30 minutes left. With --account it is the token the
-running agent (kauth serve) serves for that account: its socket from
---config's listen.socket or the default, or --addr HOST:PORT with the agent
-key.
+running agent (kauth serve) serves for that account, found as kauth token
+--account finds it: --addr (unix:/path, or HOST:PORT with the agent key),
+else the socket or listen.tcp of the config (--config, else the one kauth
+serve would read), else the default socket.
 
 CMD gets kauth's stdin, stdout, stderr and environment. SIGINT, SIGTERM and
-SIGHUP sent to kauth are passed on to CMD (on Windows, Ctrl-C reaches CMD
-from the console itself), and kauth exits with CMD's status: 128+N when CMD
+SIGHUP sent to kauth are passed on to CMD (a Ctrl-C at the terminal reaches
+CMD once, from the terminal; on Windows, from the console), and kauth exits with CMD's status: 128+N when CMD
 dies of signal N, as shells report it. The token is not renewed while CMD
 runs: a CMD that outlives KAUTH_TOKEN_EXPIRES_AT should exit before it and
 be run again, or ask the agent for the token each time it needs one.
@@ -130,55 +126,33 @@ func (c *cli) storeToken(ctx context.Context, b kauth.Broker, e kauth.Env, timeo
 	return runToken{AccessToken: tok.AccessToken, TokenType: typ, ExpiresAt: tok.ExpiresAt.In(kauth.KST).Format(time.RFC3339)}, nil
 }
 
-// agentToken asks the running agent for account's token.
+// agentToken asks the running agent for account's token. An agent that
+// has no such account is a configuration error (exit 2); any other failure
+// to get the token is a token failure (exit 1).
 func (c *cli) agentToken(ctx context.Context, account, config, addr string, timeout time.Duration) (runToken, error) {
-	var cfg agent.Config
-	if config != "" {
-		var err error
-		if cfg, err = agent.LoadConfig(config); err != nil {
-			return runToken{}, &configError{err}
-		}
-	}
-	conn, err := c.dialAgent("run", cfg, addr, true)
+	a, err := c.newAgentClient("run", config, addr)
 	if err != nil {
 		return runToken{}, err
 	}
-	client := conn.client()
-	defer client.CloseIdleConnections()
+	defer a.close()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://localhost/v1/accounts/"+url.PathEscape(account)+"/token", nil)
-	if err != nil {
+	tok, err := a.token(ctx, account)
+	var ce *configError
+	if errors.As(err, &ce) {
 		return runToken{}, err
 	}
-	if conn.bearer != "" {
-		req.Header.Set("Authorization", "Bearer "+conn.bearer)
+	if err == nil && tok.AccessToken == "" {
+		err = fmt.Errorf("kauth run: account %s: the agent's answer holds no token", account)
 	}
-	resp, err := client.Do(req)
 	if err != nil {
-		return runToken{}, &tokenFailure{fmt.Errorf("kauth run: no agent answers on %s (is kauth serve running?): %v", conn.where, innermost(err))}
+		return runToken{}, &tokenFailure{err}
 	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	if err != nil {
-		return runToken{}, &tokenFailure{fmt.Errorf("kauth run: reading the agent's answer: %v", innermost(err))}
+	typ := tok.TokenType
+	if typ == "" {
+		typ = "Bearer"
 	}
-	if resp.StatusCode == http.StatusNotFound {
-		return runToken{}, configErrorf("kauth run: the agent on %s has no account %q (kauth status on the agent lists them)", conn.where, account)
-	}
-	if resp.StatusCode != http.StatusOK {
-		var e struct{ Error, Code string }
-		json.Unmarshal(body, &e)
-		return runToken{}, &tokenFailure{fmt.Errorf("kauth run: account %s: the agent answered %d %s: %s", account, resp.StatusCode, e.Code, e.Error)}
-	}
-	var tok runToken
-	if err := json.Unmarshal(body, &tok); err != nil || tok.AccessToken == "" {
-		return runToken{}, &tokenFailure{fmt.Errorf("kauth run: account %s: the agent's answer holds no token", account)}
-	}
-	if tok.TokenType == "" {
-		tok.TokenType = "Bearer"
-	}
-	return tok, nil
+	return runToken{AccessToken: tok.AccessToken, TokenType: typ, ExpiresAt: tok.ExpiresAt}, nil
 }
 
 // runCommand runs argv with tok in its environment, passes on the signals
