@@ -429,6 +429,8 @@ func (a *Agent) newAccount(r config.Resolved, lim *rate.Limiter, share float64) 
 		Clock:       a.clock,
 		Logger:      a.log.With("account", name),
 		OnEvent:     func(ev kauth.Event) { a.metrics.onEvent(name, ev) },
+		// Accounts started together are not refreshed together.
+		RefreshJitter: kauth.DefaultRefreshAhead / 2,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("agent: account %s: %w", name, err)
