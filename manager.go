@@ -243,6 +243,18 @@ func (m *Manager) Cached() (Token, bool) {
 	return s.tok, m.clock.Now().Before(s.usableUntil)
 }
 
+// RefreshAt returns when the token held in memory enters its refresh-ahead
+// window, from which Token starts a background refresh; zero if no token
+// is held. A caller that keeps a token fresh without being asked for it
+// (the agent's keepers) can sleep until then.
+func (m *Manager) RefreshAt() time.Time {
+	s := m.cur.Load()
+	if s == nil {
+		return time.Time{}
+	}
+	return s.refreshAt
+}
+
 // Token returns a valid token: one that is not in its last ExpiryMargin.
 //
 // A fresh token in memory costs one atomic load and one read of the wall

@@ -478,7 +478,7 @@ func (a *Agent) keep(ctx context.Context, acct *account) {
 			a.log.Info("agent: keeper got a token again", "account", acct.name)
 			lastErr = ""
 		}
-		if a.clock.Sleep(ctx, a.keepEvery) != nil {
+		if a.clock.Sleep(ctx, a.keepWait(acct, err)) != nil {
 			return
 		}
 	}
