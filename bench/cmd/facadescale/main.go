@@ -4,7 +4,7 @@
 // 127.0.0.1, the simulator (per-second call limits off) and an agent
 // serving that many made-up KIS apps (memory store, rate limits lifted),
 // waits until every account holds a token, and times -serial calls of the
-// same quotation each:
+// same quotation each, the three taking turns call by call:
 //
 //   - direct to the simulator, with the app's token and credentials;
 //   - through the proxy, /proxy/<account>/…;
@@ -160,11 +160,9 @@ func run(n, serial int) error {
 		r, _ := http.NewRequest("GET", agentURL+"/broker/"+agentKey+"/"+name+inquirePrice, nil)
 		return headers(r)
 	}
-	var p50 [3]time.Duration
-	for k, req := range []func() *http.Request{direct, proxied, facade} {
-		if p50[k], err = median(client, req, serial); err != nil {
-			return err
-		}
+	p50, err := medians(client, []func() *http.Request{direct, proxied, facade}, serial)
+	if err != nil {
+		return err
 	}
 	pa, fa := p50[1]-p50[0], p50[2]-p50[0]
 	fmt.Printf("| %d | %s | %s | %s | %s | %s | %.2f× |\n", n, us(p50[0]), us(p50[1]), us(p50[2]), us(pa), us(fa), float64(fa)/float64(pa))
@@ -172,23 +170,28 @@ func run(n, serial int) error {
 	return <-served
 }
 
-// median times serial calls after a warm-up and returns their p50.
-func median(client *http.Client, req func() *http.Request, serial int) (time.Duration, error) {
-	for range 200 {
-		if _, err := call(client, req()); err != nil {
-			return 0, err
+// medians times serial calls of each target after a warm-up and returns
+// their p50s. The targets take turns, call by call, so that a change in
+// the machine's load weighs on each alike.
+func medians(client *http.Client, reqs []func() *http.Request, serial int) ([]time.Duration, error) {
+	d := make([][]time.Duration, len(reqs))
+	for i := -200; i < serial; i++ {
+		for k, req := range reqs {
+			start := time.Now()
+			if _, err := call(client, req()); err != nil {
+				return nil, err
+			}
+			if i >= 0 {
+				d[k] = append(d[k], time.Since(start))
+			}
 		}
 	}
-	d := make([]time.Duration, serial)
+	p50 := make([]time.Duration, len(reqs))
 	for k := range d {
-		start := time.Now()
-		if _, err := call(client, req()); err != nil {
-			return 0, err
-		}
-		d[k] = time.Since(start)
+		slices.Sort(d[k])
+		p50[k] = d[k][len(d[k])/2]
 	}
-	slices.Sort(d)
-	return d[len(d)/2], nil
+	return p50, nil
 }
 
 func call(client *http.Client, r *http.Request) ([]byte, error) {
