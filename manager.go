@@ -75,6 +75,10 @@ type Config struct {
 	// ErrRateLimited. Zero means DefaultIssueTimeout. Each caller is
 	// bounded by its own ctx as well.
 	IssueTimeout time.Duration
+	// Turnover, if set, replaces a token that would be refreshed during
+	// the market's session inside a window before the session opens (see
+	// Turnover). Nil: tokens are refreshed when they must be.
+	Turnover *Turnover
 	// AttemptTimeout bounds one call to the broker within an issuance.
 	// Zero means DefaultAttemptTimeout.
 	AttemptTimeout time.Duration
@@ -137,6 +141,7 @@ type Manager struct {
 type state struct {
 	tok         Token
 	refreshAt   time.Time // from here on, serve and refresh in the background
+	turnover    bool      // refreshAt is a turnover (Config.Turnover)
 	usableUntil time.Time // from here on, the token is not handed out
 	// fastNs (Unix nanoseconds, wall clock): before then the token is
 	// served as it is, with no refresh: the earlier of refreshAt and
@@ -160,24 +165,22 @@ func NewManager(cfg Config) (*Manager, error) {
 	if cfg.Provider == nil {
 		return nil, fmt.Errorf("kauth: %s %s: no Provider (use kis.New() or kiwoom.New())", cfg.Credentials.Broker, cfg.Credentials.Env)
 	}
+	if err := cfg.Turnover.Validate(); err != nil {
+		return nil, err
+	}
 	if !BindsTokenToIP(cfg.Provider) {
 		// Every host shares this broker's tokens, whatever its egress.
 		cfg.Credentials.Egress = ""
 	}
 	m := &Manager{
-		creds:    cfg.Credentials,
-		key:      cfg.Credentials.Key(),
-		provider: cfg.Provider,
-		store:    cfg.Store,
-		clock:    cfg.Clock,
-		log:      cfg.Logger,
-		onEvent:  cfg.OnEvent,
-		policy: policy{
-			ahead:       max(orDefault(cfg.RefreshAhead, DefaultRefreshAhead), 0),
-			margin:      orDefault(cfg.ExpiryMargin, DefaultExpiryMargin),
-			minInterval: orDefault(cfg.MinIssueInterval, MinIssueInterval(cfg.Provider)),
-			budget:      orDefault(cfg.IssueTimeout, DefaultIssueTimeout),
-		},
+		creds:          cfg.Credentials,
+		key:            cfg.Credentials.Key(),
+		provider:       cfg.Provider,
+		store:          cfg.Store,
+		clock:          cfg.Clock,
+		log:            cfg.Logger,
+		onEvent:        cfg.OnEvent,
+		policy:         policyOf(cfg),
 		attemptTimeout: orDefault(cfg.AttemptTimeout, DefaultAttemptTimeout),
 		rejected:       make(map[string]time.Time),
 	}
@@ -199,6 +202,26 @@ func NewManager(cfg Config) (*Manager, error) {
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	m.hub = m.group.join(m)
 	return m, nil
+}
+
+// policyOf is the policy of a Manager built on cfg.
+func policyOf(cfg Config) policy {
+	return policy{
+		ahead:       max(orDefault(cfg.RefreshAhead, DefaultRefreshAhead), 0),
+		margin:      orDefault(cfg.ExpiryMargin, DefaultExpiryMargin),
+		minInterval: orDefault(cfg.MinIssueInterval, MinIssueInterval(cfg.Provider)),
+		budget:      orDefault(cfg.IssueTimeout, DefaultIssueTimeout),
+		turn:        cfg.Turnover,
+		fresh:       SameTokenWindow(cfg.Provider),
+	}
+}
+
+// PlanRefresh returns when a Manager built on cfg, serving tok at now,
+// refreshes it next, and whether that refresh is a turnover
+// (Config.Turnover), without building one: a tool that reads the store
+// tells from it what the Managers sharing it will do.
+func PlanRefresh(cfg Config, tok Token, now time.Time) (at time.Time, turnover bool) {
+	return policyOf(cfg).plan(tok, now, false)
 }
 
 func orDefault(d, def time.Duration) time.Duration {
@@ -243,16 +266,15 @@ func (m *Manager) Cached() (Token, bool) {
 	return s.tok, m.clock.Now().Before(s.usableUntil)
 }
 
-// RefreshAt returns when the token held in memory enters its refresh-ahead
-// window, from which Token starts a background refresh; zero if no token
-// is held. A caller that keeps a token fresh without being asked for it
-// (the agent's keepers) can sleep until then.
-func (m *Manager) RefreshAt() time.Time {
+// NextRefresh returns when the token held in memory is next refreshed
+// (zero if none is held), and whether that refresh is a turnover, brought
+// forward out of the market's session (Config.Turnover).
+func (m *Manager) NextRefresh() (at time.Time, turnover bool) {
 	s := m.cur.Load()
 	if s == nil {
-		return time.Time{}
+		return time.Time{}, false
 	}
-	return s.refreshAt
+	return s.refreshAt, s.turnover
 }
 
 // Token returns a valid token: one that is not in its last ExpiryMargin.
@@ -369,6 +391,7 @@ func (m *Manager) refreshInBackground(s *state) {
 			// than on every call.
 			next := *s
 			next.refreshAt = m.policy.retryAhead(m.clock.Now(), s.usableUntil, m.limitedUntil())
+			next.turnover = false
 			next.setFast()
 			m.cur.CompareAndSwap(s, &next)
 		}
@@ -385,7 +408,7 @@ func (m *Manager) newState(tok Token, now time.Time, same bool) *state {
 	// monotonic reading that receipt-based expiries carry, which stops
 	// while the machine is suspended.
 	s := &state{tok: tok, usableUntil: m.policy.usableUntil(tok)}
-	s.refreshAt = m.policy.refreshAt(tok, now, same)
+	s.refreshAt, s.turnover = m.policy.plan(tok, now, same)
 	s.setFast()
 	return s
 }

@@ -17,6 +17,8 @@ type policy struct {
 	margin      time.Duration // ExpiryMargin
 	minInterval time.Duration // MinIssueInterval
 	budget      time.Duration // IssueTimeout
+	turn        *Turnover     // Config.Turnover (nil: none)
+	fresh       time.Duration // SameTokenWindow of the provider
 }
 
 // verb is what the policy decides.
@@ -422,6 +424,13 @@ func (p policy) retryAhead(now, usableUntil, notBefore time.Time) time.Time {
 // broker just answered a refresh with this very token: it will not mint a
 // new one yet, so try again later rather than on every call.
 func (p policy) refreshAt(tok Token, now time.Time, same bool) time.Time {
+	at, _ := p.plan(tok, now, same)
+	return at
+}
+
+// plan is refreshAt, and whether that time is a turnover (Turnover) that
+// brings the refresh forward out of the market's session.
+func (p policy) plan(tok Token, now time.Time, same bool) (time.Time, bool) {
 	exp := tok.ExpiresAt.Round(0)
 	at := exp.Add(-p.ahead + p.delay)
 	if issued := tok.IssuedAt.Round(0); !issued.IsZero() && exp.After(issued) {
@@ -433,7 +442,43 @@ func (p policy) refreshAt(tok Token, now time.Time, same bool) time.Time {
 		now = now.Round(0)
 		at = later(at, now.Add(max(exp.Sub(now)/2, 5*time.Minute, p.minInterval)))
 	}
-	return earlier(at, p.usableUntil(tok))
+	at = earlier(at, p.usableUntil(tok))
+	if same {
+		// The broker keeps handing this token back: a turnover now would
+		// only get it again.
+		return at, false
+	}
+	if t := p.turnoverAt(tok, at, now); !t.IsZero() {
+		return t, true
+	}
+	return at, false
+}
+
+// turnoverAt is when tok is turned over instead of being refreshed at
+// normal, or zero if it is not: normal falls in the market's session, and
+// the window of that trading day, before normal, still lies ahead of now
+// and after the broker mints a new token again. KIS answers a re-issue
+// within 6 h of an issuance with the same token and its old expiry
+// (kis.Provider.Issue), so a turnover that early would be wasted; and no
+// token is turned over within the issuance spacing of its issue, which
+// would issue again at once.
+func (p policy) turnoverAt(tok Token, normal, now time.Time) time.Time {
+	w := p.turn
+	if w == nil || !w.Calendar.InSession(normal) {
+		return time.Time{}
+	}
+	issued := tok.IssuedAt.Round(0)
+	if issued.IsZero() {
+		// Its age is unknown: a turnover might only get it back.
+		return time.Time{}
+	}
+	day := midnightKST(normal)
+	from, to := day.Add(w.From), day.Add(w.To)
+	at := later(from, issued.Add(max(p.fresh, p.minInterval)))
+	if !at.Before(to) || !now.Round(0).Before(to) || !at.Before(normal) {
+		return time.Time{}
+	}
+	return at
 }
 
 // jitterDelay is key's share of jitter, capped at ahead/2: uniform over

@@ -84,7 +84,7 @@ func (m *Manager) refreshOnce(ctx context.Context, ahead bool, orphan *Token) (T
 		return d.tok, nil
 	case keep:
 		st := m.newState(d.tok, now, false)
-		st.refreshAt = earlier(d.at.Round(0), st.usableUntil)
+		st.refreshAt, st.turnover = earlier(d.at.Round(0), st.usableUntil), false
 		st.setFast()
 		if !m.set(st) {
 			return Token{}, m.failed(m.errorf(ErrTokenRejected, "the stored token was reported rejected"))

@@ -7,13 +7,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httputil"
 	"net/netip"
-	"net/url"
 	"os"
 	"reflect"
 	"runtime"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -25,7 +22,9 @@ import (
 	"github.com/kauth/kauth/agent/internal/config"
 	"github.com/kauth/kauth/agent/internal/keys"
 	"github.com/kauth/kauth/agent/internal/listen"
+	"github.com/kauth/kauth/agent/internal/metrics"
 	"github.com/kauth/kauth/agent/internal/pacing"
+	"github.com/kauth/kauth/agent/internal/probe"
 	"github.com/kauth/kauth/agent/internal/rawheader"
 	"github.com/kauth/kauth/brokers"
 	"github.com/kauth/kauth/budget"
@@ -115,7 +114,7 @@ type Agent struct {
 	base      http.RoundTripper
 	upstream  http.RoundTripper // base, learning raw header names (rawheader.go)
 	keepEvery time.Duration
-	metrics   *metrics
+	metrics   *metrics.Metrics
 	ws        *gateway // the WebSocket gateway (ws.go)
 
 	wsClientBuffer int
@@ -145,8 +144,7 @@ type Agent struct {
 	servers map[*http.Server]bool
 	connSeq atomic.Uint64 // numbers the connections, to tell clients apart
 
-	probeMu sync.Mutex
-	probes  map[kauth.Key]*probeState // report checking per app key
+	probes *probe.Checker // report checking per app key
 
 	ready     chan struct{}
 	endpoints Endpoints
@@ -155,53 +153,15 @@ type Agent struct {
 	closeErr  error
 }
 
-// account is one served account. Its fields do not change once it is
-// built; Reload replaces or removes whole accounts, and retunes limiters in
-// place.
-type account struct {
-	name    string
-	creds   kauth.Credentials
-	baseURL *url.URL
-	mgr     *kauth.Manager
-	limiter *rate.Limiter // shared by every account of one app key
-	turns   *pacing.Turns // the clients' turns at limiter or shared
-	// shared, if not nil, is the app key's budget shared with other agents
-	// (Options.SharedBudget); the proxy then waits on it instead of limiter.
-	shared *budget.Shared
-	// groups, if not nil, paces the calls of a broker that limits per API
-	// group (Toss), in place of limiter and shared.
-	groups *pacing.Groups
-	proxy  *httputil.ReverseProxy
-	// revokePass makes the facade's revoke endpoints revoke the shared
-	// token (config revoke: pass).
-	revokePass bool
-	// wsClientMax is how many topics one WebSocket client of the account
-	// may hold.
-	wsClientMax int
-	// wsControlRate paces the control frames of the app key's WebSocket
-	// session (the first account of the app key to open it sets it).
-	wsControlRate float64
-
-	inFlight atomic.Int64 // proxied requests being served
-
-	stopKeeper context.CancelFunc
-	keeperDone chan struct{}
-	// inUse counts the requests using the account. lookup adds to it under
-	// a.mu while the account is served, so once Reload has swapped it out
-	// no request adds any more, and closeAccount can wait for the count to
-	// drain before it closes the Manager.
-	inUse sync.WaitGroup
-}
-
 // New builds an Agent serving cfg's accounts, reading their credentials
 // (through opts.Getenv or from their files) and starting one keeper per
 // account, which gets a token right away and keeps it fresh. It reports
 // every configuration problem at once. It does not listen: call
-// ListenAndServe or Serve. On windows it refuses: it could not check who
-// may read its key file, secret files and socket.
+// ListenAndServe or Serve. On windows it serves no unix socket: it listens
+// on loopback TCP with its key (listen.tcp), and refuses a listen.socket.
 func New(cfg Config, opts Options) (*Agent, error) {
-	if err := listen.Platform(runtime.GOOS); err != nil {
-		return nil, err
+	if err := listen.CheckSocket(runtime.GOOS, cfg.Listen.Socket); err != nil {
+		return nil, &ConfigError{Err: err}
 	}
 	a := &Agent{
 		log:         opts.Logger,
@@ -218,7 +178,6 @@ func New(cfg Config, opts Options) (*Agent, error) {
 		unpaced:     opts.Unpaced,
 		brokers:     brokerList(opts.Brokers),
 		servers:     make(map[*http.Server]bool),
-		probes:      make(map[kauth.Key]*probeState),
 		ready:       make(chan struct{}),
 	}
 	if a.log == nil {
@@ -239,6 +198,7 @@ func New(cfg Config, opts Options) (*Agent, error) {
 		a.store = kauth.NewMemoryStore()
 	}
 	a.group = kauth.NewGroup()
+	a.probes = probe.NewChecker(a.clock.Now, a.log)
 	if a.client == nil {
 		a.ownTransport = http.DefaultTransport.(*http.Transport).Clone()
 		// A broker name that resolves to a link-local or metadata address
@@ -254,7 +214,7 @@ func New(cfg Config, opts Options) (*Agent, error) {
 	if a.keepEvery <= 0 {
 		a.keepEvery = DefaultKeepEvery
 	}
-	a.metrics = newMetrics(a)
+	a.metrics = metrics.New(metrics.Config{Kind: errorKind, FailureKinds: failureKinds, Accounts: a.metricAccounts, Now: a.clock.Now})
 	a.wsClientBuffer = opts.WSClientBuffer
 	a.ws = newGateway(a)
 	a.handler = a.routes()
@@ -355,7 +315,8 @@ func (a *Agent) Reload(cfg Config) error {
 	for _, r := range rs {
 		sb := shared[budgetKey(r.Creds)].b
 		if o, ok := old[r.Name]; ok && o.creds == r.Creds && o.baseURL.String() == r.BaseURL && o.revokePass == (r.Revoke == RevokePass) && o.shared == sb &&
-			o.wsClientMax == r.WSClientMaxSubscriptions && o.wsControlRate == r.WSControlRate {
+			o.wsClientMax == r.WSClientMaxSubscriptions && o.wsControlRate == r.WSControlRate &&
+			o.turnover == r.Account.Turnover && o.wsQuiet == r.WSQuietOffHours {
 			next[r.Name] = o
 			continue
 		}
@@ -402,144 +363,10 @@ func (a *Agent) Reload(cfg Config) error {
 		a.log.Info("agent: account removed", "account", acct.name, "app", acct.creds.Fingerprint())
 		a.closeAccount(acct)
 		if next[acct.name] == nil {
-			a.metrics.forget(acct.name)
+			a.metrics.Forget(acct.name)
 		}
 	}
 	return nil
-}
-
-// newAccount builds an account's Manager and proxy.
-func (a *Agent) newAccount(r config.Resolved, lim *rate.Limiter, share float64) (*account, error) {
-	u, err := url.Parse(r.BaseURL)
-	if err != nil {
-		return nil, fmt.Errorf("agent: account %s: base_url: %w", r.Name, err)
-	}
-	name := r.Name
-	spec, err := a.brokers.get(r.Creds.Broker)
-	if err != nil {
-		return nil, fmt.Errorf("agent: account %s: %w", r.Name, err)
-	}
-	p := spec.New(r.BaseURL, a.client, a.clock.Now)
-	a.metrics.account(name)
-	mgr, err := kauth.NewManager(kauth.Config{
-		Credentials: r.Creds,
-		Provider:    p,
-		Store:       a.store,
-		Group:       a.group,
-		Clock:       a.clock,
-		Logger:      a.log.With("account", name),
-		OnEvent:     func(ev kauth.Event) { a.metrics.onEvent(name, ev) },
-		// Accounts started together are not refreshed together.
-		RefreshJitter: kauth.DefaultRefreshAhead / 2,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("agent: account %s: %w", name, err)
-	}
-	acct := &account{name: name, creds: r.Creds, baseURL: u, mgr: mgr, limiter: lim, revokePass: r.Revoke == RevokePass,
-		wsClientMax: r.WSClientMaxSubscriptions, wsControlRate: r.WSControlRate}
-	acct.groups = pacing.NewGroups(p, u.Path, a.clock.Now, a.groupSharer(r.Creds, share))
-	acct.proxy = a.newProxy(acct)
-	return acct, nil
-}
-
-// startKeeper starts acct's keeper. The caller holds a.mu.
-func (a *Agent) startKeeper(acct *account) {
-	ctx, cancel := context.WithCancel(context.Background())
-	acct.stopKeeper = cancel
-	acct.keeperDone = make(chan struct{})
-	go func() {
-		defer close(acct.keeperDone)
-		a.keep(ctx, acct)
-	}()
-}
-
-// keep keeps acct's token fresh while no bot is calling, so that the first
-// call of the morning never waits for an issuance. It asks the Manager for
-// a token now and every keepEvery: on a fresh token that is an atomic load;
-// inside the refresh-ahead window it starts the Manager's background
-// refresh; without a usable token it issues one.
-func (a *Agent) keep(ctx context.Context, acct *account) {
-	var lastErr string
-	for {
-		tctx, cancel := context.WithTimeout(ctx, kauth.DefaultIssueTimeout)
-		_, err := acct.mgr.Token(tctx)
-		cancel()
-		if ctx.Err() != nil {
-			return
-		}
-		switch {
-		case err != nil && err.Error() != lastErr:
-			// The Manager logged the failure itself; say once what the
-			// keeper will do about it, not every minute.
-			a.log.Warn("agent: keeper could not get a token; will retry", "account", acct.name,
-				"kind", errorKind(err), "retry_in", a.keepEvery, "err", err)
-			lastErr = err.Error()
-		case err == nil && lastErr != "":
-			a.log.Info("agent: keeper got a token again", "account", acct.name)
-			lastErr = ""
-		}
-		if a.clock.Sleep(ctx, a.keepWait(acct, err)) != nil {
-			return
-		}
-	}
-}
-
-// closeAccount stops acct's keeper, waits (up to the shutdown timeout) for
-// the requests still using it, and closes its Manager, so that no request
-// in flight finds its Manager closed.
-func (a *Agent) closeAccount(acct *account) {
-	if acct.stopKeeper != nil {
-		acct.stopKeeper()
-		<-acct.keeperDone
-	}
-	drained := make(chan struct{})
-	go func() {
-		acct.inUse.Wait()
-		close(drained)
-	}()
-	t := time.NewTimer(a.shutdownTimeout())
-	defer t.Stop()
-	select {
-	case <-drained:
-	case <-t.C:
-		a.log.Warn("agent: closing a removed account with requests still in flight", "account", acct.name)
-	}
-	acct.mgr.Close()
-}
-
-// lookup returns the account called name, or nil. The caller must call
-// done on a non-nil account when its request no longer uses it.
-func (a *Agent) lookup(name string) *account {
-	a.mu.RLock()
-	defer a.mu.RUnlock()
-	acct := a.accounts[name]
-	if acct != nil {
-		acct.inUse.Add(1)
-	}
-	return acct
-}
-
-// done ends a request's use of acct (see lookup).
-func (acct *account) done() { acct.inUse.Done() }
-
-// snapshot returns the accounts sorted by name.
-func (a *Agent) snapshot() []*account {
-	a.mu.RLock()
-	out := make([]*account, 0, len(a.accounts))
-	for _, acct := range a.accounts {
-		out = append(out, acct)
-	}
-	a.mu.RUnlock()
-	slices.SortFunc(out, func(x, y *account) int {
-		switch {
-		case x.name < y.name:
-			return -1
-		case x.name > y.name:
-			return 1
-		}
-		return 0
-	})
-	return out
 }
 
 func (a *Agent) config() Config {
@@ -641,7 +468,14 @@ func openListeners(cfg Config, getenv func(string) string) ([]net.Listener, Endp
 	if err := config.CheckTCPAddr(cfg.Listen.TCP, cfg.Listen.AllowNonLoopback); err != nil {
 		return nil, ep, &ConfigError{Err: err}
 	}
-	if cfg.Listen.Socket == SocketOff && cfg.Listen.TCP == "" && !hasFacadeAddr(cfg) {
+	sock, err := SocketPath(cfg, getenv)
+	if err != nil {
+		return nil, ep, err
+	}
+	if sock == "" && cfg.Listen.TCP == "" && !hasFacadeAddr(cfg) {
+		if !listen.DefaultSocket(runtime.GOOS) {
+			return nil, ep, &ConfigError{Err: errors.New("agent: nothing to listen on: on windows kauth serve listens on loopback TCP with the agent key; set listen.tcp or --addr 127.0.0.1:PORT")}
+		}
 		return nil, ep, &ConfigError{Err: errors.New("agent: nothing to listen on: the socket is off and no tcp address is set")}
 	}
 	var lns []net.Listener
@@ -651,11 +485,8 @@ func openListeners(cfg Config, getenv func(string) string) ([]net.Listener, Endp
 		}
 		return nil, ep, err
 	}
-	if cfg.Listen.Socket != SocketOff {
-		path, err := SocketPath(cfg, getenv)
-		if err != nil {
-			return fail(err)
-		}
+	if sock != "" {
+		path := sock
 		if err := config.CheckSocketPath(path); err != nil {
 			return fail(&ConfigError{Err: err})
 		}
@@ -669,7 +500,7 @@ func openListeners(cfg Config, getenv func(string) string) ([]net.Listener, Endp
 	if cfg.Listen.TCP != "" {
 		ln, err := net.Listen("tcp", cfg.Listen.TCP)
 		if err != nil {
-			if errors.Is(err, syscall.EADDRINUSE) {
+			if listen.AddrInUse(err) {
 				return fail(&ConfigError{Err: fmt.Errorf("agent: %s is in use (another kauth serve?); stop it or choose another --addr or listen.tcp", cfg.Listen.TCP)})
 			}
 			return fail(fmt.Errorf("agent: %w", err))
@@ -685,9 +516,13 @@ func openListeners(cfg Config, getenv func(string) string) ([]net.Listener, Endp
 
 // SocketPath returns the path of the unix socket an agent with cfg listens
 // on: cfg's listen.socket, else DefaultSocketPath; "" when the socket is
-// off.
+// off, as it is by default on windows.
 func SocketPath(cfg Config, getenv func(string) string) (string, error) {
-	if cfg.Listen.Socket == SocketOff {
+	return socketPathOn(runtime.GOOS, cfg, getenv)
+}
+
+func socketPathOn(goos string, cfg Config, getenv func(string) string) (string, error) {
+	if cfg.Listen.Socket == SocketOff || (cfg.Listen.Socket == "" && !listen.DefaultSocket(goos)) {
 		return "", nil
 	}
 	path := cfg.Listen.Socket
@@ -938,10 +773,7 @@ func (a *Agent) close() error {
 	wg.Wait()
 
 	for _, acct := range accts {
-		if acct.stopKeeper != nil {
-			acct.stopKeeper()
-			<-acct.keeperDone
-		}
+		acct.keeper.Stop()
 	}
 	var errs []error
 	if revoke {
@@ -958,37 +790,6 @@ func (a *Agent) close() error {
 	}
 	a.log.Info("agent: closed")
 	return errors.Join(errs...)
-}
-
-// revokeAll revokes each app key's token once.
-func (a *Agent) revokeAll(accts []*account) []error {
-	var errs []error
-	done := map[kauth.Key]bool{}
-	for _, acct := range accts {
-		k := acct.creds.Key()
-		if done[k] {
-			continue
-		}
-		done[k] = true
-		if fe, ok := acct.mgr.Provider().(facadeEndpoints); ok {
-			if _, rev := fe.FacadePaths(); rev == "" {
-				// Marking the token revoked would only make the next
-				// start issue, which kills it for every holder (Toss).
-				a.log.Info("agent: the broker has no revoke endpoint; the token is left to expire", "account", acct.name, "app", acct.creds.Fingerprint())
-				continue
-			}
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		err := acct.mgr.Revoke(ctx)
-		cancel()
-		if err != nil {
-			a.log.Error("agent: revoking on shutdown failed", "account", acct.name, "err", err)
-			errs = append(errs, fmt.Errorf("agent: account %s: revoke: %w", acct.name, err))
-			continue
-		}
-		a.log.Info("agent: revoked token on shutdown", "account", acct.name, "app", acct.creds.Fingerprint())
-	}
-	return errs
 }
 
 // refuseDial refuses connections to addresses the agent must not call

@@ -19,6 +19,7 @@ func (a *Agent) routes() http.Handler {
 	// Patterns carry no method, so that a wrong method gets a JSON 405
 	// rather than the mux's plain-text one.
 	mux.HandleFunc("/healthz", a.only("GET", a.serveHealth))
+	mux.HandleFunc("/readyz", a.only("GET", a.serveReady)) // ready.go
 	mux.HandleFunc("/metrics", a.only("GET", a.serveMetrics))
 	mux.HandleFunc("/v1/accounts", a.only("GET", a.serveAccounts))
 	mux.HandleFunc("/v1/accounts/{name}", a.only("GET", a.serveAccount))
@@ -29,7 +30,7 @@ func (a *Agent) routes() http.Handler {
 	mux.HandleFunc("/v1/reload", a.only("POST", a.serveReload))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such route: "+r.Method+" "+r.URL.Path+
-			" (see GET /v1/accounts, GET /v1/accounts/{name}/token, POST /v1/accounts/{name}/invalidate, /proxy/{name}/{broker path}, GET /healthz, GET /metrics)")
+			" (see GET /v1/accounts, GET /v1/accounts/{name}/token, POST /v1/accounts/{name}/invalidate, /proxy/{name}/{broker path}, GET /healthz, GET /readyz, GET /metrics)")
 	})
 	// The proxy is served outside the mux, which would decode the path
 	// and redirect a non-clean one before serveProxy could refuse it.
@@ -146,7 +147,7 @@ func (a *Agent) serveMetrics(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusForbidden, "forbidden_account", "client key "+p.name+" may not read /metrics, which covers every account")
 		return
 	}
-	a.metrics.handler().ServeHTTP(w, r)
+	a.metrics.Handler().ServeHTTP(w, r)
 }
 
 // serveReload re-reads the config and applies it (Options.Reload), as
@@ -195,6 +196,9 @@ type AccountInfo struct {
 	ExpiresAt string `json:"expires_at,omitempty"`
 	// ExpiresIn is the seconds until then.
 	ExpiresIn int64 `json:"expires_in,omitempty"`
+	// NextTurnover, if the account has a turnover window and its next
+	// refresh is one, is when it comes, in KST (RFC 3339, +09:00).
+	NextTurnover string `json:"next_turnover,omitempty"`
 }
 
 func (a *Agent) info(acct *account) AccountInfo {
@@ -211,6 +215,9 @@ func (a *Agent) info(acct *account) AccountInfo {
 	in.Token = tok.Fingerprint()
 	in.ExpiresAt = tok.ExpiresAt.In(kauth.KST).Format(time.RFC3339)
 	in.ExpiresIn = int64(tok.ExpiresAt.Sub(now) / time.Second)
+	if at, turn := acct.mgr.NextRefresh(); turn {
+		in.NextTurnover = at.In(kauth.KST).Format(time.RFC3339)
+	}
 	switch {
 	case !usable:
 		in.TokenState = "expired"

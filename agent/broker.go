@@ -1,10 +1,8 @@
 package agent
 
 import (
-	"context"
 	"fmt"
 	"net/http"
-	"net/url"
 	"time"
 
 	"github.com/kauth/kauth"
@@ -56,15 +54,6 @@ type approvalIssuer interface {
 // its token endpoints or anything else on its host).
 type apiPrefixer interface {
 	APIPrefixes() []string
-}
-
-// prober builds a harmless call that every app key may make (a price
-// quote), to verify a token reported bad, and tells a success from the
-// broker's JSON answer with status 2xx: only a success proves the token
-// good. base is the account's domain.
-type prober interface {
-	Probe(ctx context.Context, base *url.URL) (*http.Request, error)
-	ProbeOK(body []byte) bool
 }
 
 // providerOf returns a Provider of broker b for the facts that do not

@@ -65,7 +65,7 @@ func (a *Agent) sharedBudgets(keys map[kauth.Key]kauth.Key, limiters map[kauth.K
 		}
 		name := bk.String()
 		b, err := a.shareBudget(BudgetSpec{Key: bk, PerSecond: want.perSecond, Burst: want.burst, LocalShare: share,
-			OnFallback: func(on bool) { a.metrics.budgetFallback(name, on) }})
+			OnFallback: func(on bool) { a.metrics.BudgetFallback(name, on) }})
 		if err != nil {
 			return nil, fmt.Errorf("agent: shared call budget of %s: %w", name, err)
 		}
@@ -92,7 +92,7 @@ func (a *Agent) groupSharer(c kauth.Credentials, share float64) func(group strin
 		k.Fingerprint += "." + strings.ToLower(group)
 		name := k.String()
 		b, err := a.shareBudget(BudgetSpec{Key: k, PerSecond: perSecond, Burst: 1, LocalShare: share,
-			OnFallback: func(on bool) { a.metrics.budgetFallback(name, on) }})
+			OnFallback: func(on bool) { a.metrics.BudgetFallback(name, on) }})
 		if err != nil {
 			a.log.Warn("agent: the shared budget of an API group could not be built; pacing it on this agent alone", "budget", name, "err", err)
 			return nil

@@ -4,9 +4,9 @@
 //
 // The agent serves a set of named accounts (a broker app at real or mock),
 // each with a kauth.Manager that a keeper keeps fresh in the background, so
-// that the first call of the morning never waits for an issuance. Bots
-// reach it over a unix socket (mode 0600, no key needed) or, on request,
-// over loopback TCP with the agent key:
+// that the first call of the morning never waits for an issuance
+// (agent/internal/keeper). Bots reach it over a unix socket (mode 0600, no
+// key needed) or, on request, over loopback TCP with the agent key:
 //
 //	GET  /v1/accounts                    the accounts: broker, env, app fingerprint, token state, expiry
 //	GET  /v1/accounts/{name}             one of them
@@ -16,7 +16,8 @@
 //	ANY  /broker/{key}/{name}/…          the broker facade: a base URL for unmodified clients (facade.go)
 //	ANY  http://<facade_addr>/…          one account's own port: the facade at the broker's root, REST and WebSocket (port.go)
 //	GET  /healthz                        liveness (no key needed)
-//	GET  /metrics                        Prometheus metrics
+//	GET  /readyz                         readiness: 503 until every account has a token or a stated failure (no key needed)
+//	GET  /metrics                        Prometheus metrics (agent/internal/metrics)
 //
 // The proxy is the simplest way in: a bot calls
 // /proxy/kis-real/uapi/domestic-stock/v1/quotations/inquire-price with its
@@ -99,9 +100,10 @@
 //
 // No client can hurt another: a report that a token was rejected is
 // checked with the broker (one probe a minute per app key at most) before
-// the token is dropped. The proxy forwards only canonical paths under the
-// broker's API prefix (KIS /uapi/, Kiwoom /api/), strips credentials and
-// trailers a caller sends, removes answer headers that would show the app
-// key or secret, and bounds body read time and requests in flight. Logs
-// name accounts and fingerprints only, never a secret or a whole token.
+// the token is dropped (agent/internal/probe). The proxy forwards only
+// canonical paths under the broker's API prefix (KIS /uapi/, Kiwoom
+// /api/), strips credentials and trailers a caller sends, removes answer
+// headers that would show the app key or secret, and bounds body read time
+// and requests in flight. Logs name accounts and fingerprints only, never
+// a secret or a whole token.
 package agent

@@ -26,8 +26,8 @@ import (
 //     reach a socket, and clients such as requests-unixsocket put the
 //     socket's path in Host.
 //  4. A key on TCP: "Authorization: Bearer <key>", the agent key (every
-//     account) or a client key (its accounts), except for GET /healthz,
-//     which reveals nothing, and for the broker facade, whose URL carries
+//     account) or a client key (its accounts), except for GET /healthz and
+//     /readyz, which reveal no token or secret, and for the broker facade, whose URL carries
 //     the key instead (/broker/<key>/…, facade.go). The unix socket's 0600 mode is its access
 //     control. 401.
 //  5. A bounded body: larger than MaxBodyBytes is 413.
@@ -59,7 +59,7 @@ func (a *Agent) guard(next http.Handler) http.Handler {
 				writeError(w, http.StatusForbidden, "forbidden_host", "Host "+quoteHost(r.Host)+" is not local; use localhost, 127.0.0.1 or [::1] with the agent's port")
 				return
 			}
-			if r.URL.Path != "/healthz" {
+			if r.URL.Path != "/healthz" && r.URL.Path != "/readyz" {
 				if p = a.authenticate(r); p == nil {
 					p = a.facadePrincipal(r)
 				}

@@ -10,7 +10,7 @@ const keeperRestMax = 15 * time.Minute
 
 // keepWait is how long acct's keeper sleeps after a look that ended with
 // err: keepEvery after a failure or near the refresh window; with a fresh
-// token, until the window opens (at most keeperRestMax). Thousands of
+// token, until its next refresh (at most keeperRestMax). Thousands of
 // keepers looking every minute woke an idle agent dozens of times a second.
 func (a *Agent) keepWait(acct *account, err error) time.Duration {
 	if err != nil {
@@ -19,7 +19,7 @@ func (a *Agent) keepWait(acct *account, err error) time.Duration {
 	if _, usable := acct.mgr.Cached(); !usable {
 		return a.keepEvery
 	}
-	at := acct.mgr.RefreshAt()
+	at, _ := acct.mgr.NextRefresh()
 	if at.IsZero() {
 		return a.keepEvery
 	}

@@ -12,12 +12,12 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/coder/websocket"
 
 	"github.com/kauth/kauth/agent/internal/config"
+	"github.com/kauth/kauth/agent/internal/listen"
 )
 
 // Facade ports.
@@ -116,7 +116,7 @@ func openPorts(cfg Config) ([]portListener, error) {
 				ln.Close()
 				err = &ConfigError{Err: fmt.Errorf("agent: account %s: facade_addr %s is not a loopback address", acc.Name, addr)}
 			}
-		} else if errors.Is(err, syscall.EADDRINUSE) {
+		} else if listen.AddrInUse(err) {
 			err = &ConfigError{Err: fmt.Errorf("agent: account %s: facade_addr %s is in use; choose another port", acc.Name, addr)}
 		} else {
 			err = fmt.Errorf("agent: account %s: facade_addr: %w", acc.Name, err)

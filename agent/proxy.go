@@ -213,7 +213,7 @@ func (a *Agent) relay(w http.ResponseWriter, r *http.Request, acct *account, pat
 	}
 	// A request that never reached the broker (its rate-limit wait was
 	// canceled or would have outlasted its deadline) has no broker latency.
-	a.metrics.proxied(acct.name, sw.status, took.Seconds(), pc.sent.Load())
+	a.metrics.Proxied(acct.name, sw.status, took.Seconds(), pc.sent.Load())
 	// The path names the broker's API; the query may hold account numbers,
 	// so it stays out of the log.
 	a.log.Debug("agent: proxied", "account", acct.name, "method", r.Method, "path", path,
@@ -351,7 +351,7 @@ func (t *limitedTransport) wait(ctx context.Context, pc *proxyCall, group *pacin
 	if pc != nil {
 		pc.waited.Add(int64(waited))
 	}
-	t.a.metrics.waited(t.acct.name, waited.Seconds())
+	t.a.metrics.Waited(t.acct.name, waited.Seconds())
 	return err
 }
 

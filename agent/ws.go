@@ -49,7 +49,7 @@ type upstreamID struct {
 
 func newGateway(a *Agent) *gateway {
 	g := &gateway{a: a, approvals: map[upstreamID]*kauth.Manager{}, sessions: map[upstreamID]*realtime.Session{}}
-	a.metrics.reg.MustRegister(&wsCollector{g: g})
+	a.metrics.Register(&wsCollector{g: g})
 	return g
 }
 
@@ -136,6 +136,7 @@ func (g *gateway) session(acct *account) (*realtime.Session, realtime.ClientProt
 		HTTPClient:  g.a.client,
 		Logger:      g.a.log.With("account", acct.name),
 		ControlRate: acct.wsControlRate,
+		Quiet:       acct.quiet,
 		Clock:       g.a.clock,
 	})
 	if err != nil {

@@ -4,8 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,6 +25,15 @@ var tossReal = brokersim.DemoTossReal
 
 // newTossWSHarness is the WebSocket harness with one account, toss-real.
 func newTossWSHarness(t *testing.T) *harness {
+	t.Helper()
+	return newTossWSHarnessDown(t, nil)
+}
+
+// newTossWSHarnessDown is newTossWSHarness with a front before the
+// simulator that answers WebSocket upgrades 404 while down is set (REST
+// goes through), as a broker whose WebSocket host is gone does. A nil down
+// means no front.
+func newTossWSHarnessDown(t *testing.T, down *atomic.Bool) *harness {
 	t.Helper()
 	env := map[string]string{"K_TOSS": tossReal.AppKey, "S_TOSS": tossReal.Secret}
 	s := wsSetup(nil)
@@ -36,7 +50,22 @@ func newTossWSHarness(t *testing.T) *harness {
 			return get(k)
 		}
 	}
-	s.onSim = func(u string) { env["TOSS_BASE_URL"] = brokersim.BaseURL(u, tossReal.Broker, kauth.Real) }
+	s.onSim = func(u string) {
+		if down != nil {
+			target, _ := url.Parse(u)
+			rp := httputil.NewSingleHostReverseProxy(target)
+			front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if down.Load() && strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+					http.NotFound(w, r)
+					return
+				}
+				rp.ServeHTTP(w, r)
+			}))
+			t.Cleanup(front.Close)
+			u = front.URL
+		}
+		env["TOSS_BASE_URL"] = brokersim.BaseURL(u, tossReal.Broker, kauth.Real)
+	}
 	h := newHarness(t, s)
 	h.secrets = append(h.secrets, tossReal.AppKey, tossReal.Secret)
 	return h
@@ -191,5 +220,89 @@ func TestWSTossReconnect(t *testing.T) {
 	slices.Sort(got)
 	if !slices.Equal(got, []string{"trade:kr:005930", "trade:kr:035420"}) {
 		t.Fatalf("frames of %v after the reconnect", got)
+	}
+}
+
+// TestWSTossToldWhenUpstreamUnavailable: a Toss bot whose declaration
+// waits for a broker whose WebSocket answers 404 hears so at once, in
+// Toss's error frame (code kauth-upstream-down, naming toss and the 404),
+// and once the broker is back gets its declaration's answer and Toss's
+// subscriptions frame for its set, then data. A drop into the same outage
+// is told the same way, and the recovery again with the set restored.
+func TestWSTossToldWhenUpstreamUnavailable(t *testing.T) {
+	var down atomic.Bool
+	down.Store(true)
+	h := newTossWSHarnessDown(t, &down)
+	w := h.ws("tcp", "toss-real")
+	w.send([]any{map[string]string{"id": "d-1"}, map[string]any{"type": "trade:kr", "codes": []string{"005930", "000660"}}})
+	wantDown := func(w *wsConn, when string) {
+		t.Helper()
+		raw := w.next()
+		var a tossAnswer
+		var e struct {
+			Error struct{ Message string } `json:"error"`
+		}
+		if json.Unmarshal([]byte(raw), &a) != nil || json.Unmarshal([]byte(raw), &e) != nil ||
+			a.Type != "error" || a.Error.Code != "kauth-upstream-down" ||
+			!strings.Contains(e.Error.Message, "toss real") || !strings.Contains(e.Error.Message, "404") {
+			t.Fatalf("%s: %s; want Toss's error frame, kauth-upstream-down, naming toss real and the 404", when, raw)
+		}
+	}
+	wantDown(w, "while the broker 404s")
+	// A bot that declares during the outage hears it at once too: one
+	// error frame, however many of its topics wait.
+	b := h.ws("tcp", "toss-real")
+	b.send([]any{map[string]string{"id": "b-1"}, map[string]any{"type": "trade:kr", "codes": []string{"035420", "035720"}}})
+	wantDown(b, "a declaration during the outage")
+	down.Store(false)
+	both := []string{"trade:kr:000660", "trade:kr:005930"}
+	// The declaration's answer and the news that the session is back
+	// travel separately: either may come first.
+	wantBack := func(w *wsConn, id string, set []string) {
+		t.Helper()
+		var acked, back bool
+		for range 2 {
+			a := w.toss()
+			switch {
+			case a.Type == "subscriptions" && a.ID == id && slices.Equal(a.Subscribed, set):
+				acked = true
+			case a.Type == "subscriptions" && a.ID == "" && slices.Equal(a.Subscribed, set):
+				back = true
+			default:
+				t.Fatalf("after the outage: %+v", a)
+			}
+		}
+		if !acked || !back {
+			t.Fatalf("declaration answered %v, back %v; want both", acked, back)
+		}
+	}
+	wantBack(w, "d-1", both)
+	wantBack(b, "b-1", []string{"trade:kr:035420", "trade:kr:035720"})
+	b.declare("b-2") // b leaves: the rest concerns w alone
+	h.sim.Tick()
+	var got []string
+	for range 2 {
+		got = append(got, w.toss().Topic)
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, both) {
+		t.Fatalf("frames of %v; want both codes", got)
+	}
+
+	down.Store(true)
+	h.sim.DropWS(tossReal.Broker, kauth.Real, tossReal.AppKey)
+	wantDown(w, "after a drop into the outage")
+	down.Store(false)
+	if a := w.toss(); a.Type != "subscriptions" || a.ID != "" || !slices.Equal(a.Subscribed, both) {
+		t.Fatalf("after the second outage: %+v; want Toss's subscriptions frame for the restored set", a)
+	}
+	h.sim.Tick()
+	got = got[:0]
+	for range 2 {
+		got = append(got, w.toss().Topic)
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, both) {
+		t.Fatalf("frames of %v after the restore; want both codes", got)
 	}
 }

@@ -211,6 +211,12 @@ func StartAt(start time.Time) func() time.Time {
 	return func() time.Time { return start.Add(time.Since(begin)) }
 }
 
+// setDate sends the virtual time in the Date header, as a broker's server
+// sends its own clock: a client that compares clocks sees every Advance.
+func (s *Server) setDate(w http.ResponseWriter) {
+	w.Header().Set("Date", s.Now().UTC().Format(http.TimeFormat))
+}
+
 // Advance moves the virtual clock forward by d (backward if d < 0).
 func (s *Server) Advance(d time.Duration) {
 	s.mu.Lock()
@@ -294,6 +300,7 @@ var routes = map[kauth.Broker]map[string]route{
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.setDate(w)
 	p := r.URL.Path
 	if p == "/_sim" || strings.HasPrefix(p, "/_sim/") {
 		s.serveControl(w, r)
@@ -322,6 +329,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // counters with ServeHTTP.
 func (s *Server) Handler(b kauth.Broker, e kauth.Env) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.setDate(w)
 		p := r.URL.Path
 		if p == "/_sim" || strings.HasPrefix(p, "/_sim/") {
 			s.serveControl(w, r)

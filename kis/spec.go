@@ -29,6 +29,12 @@ var Spec = kauth.BrokerSpec{
 // 시도하세요(1분당 1회)").
 func (p *Provider) MinIssueInterval() time.Duration { return 61 * time.Second }
 
+// SameTokenWindow implements kauth.SameTokenWindower: 6 h. KIS documents
+// for the access_token of 접근토큰발급(P) /oauth2/tokenP "Access token
+// 유효기간 1일 .. 일정시간(6시간) 이내에 재호출 시에는 직전 토큰값을
+// 리턴".
+func (p *Provider) SameTokenWindow() time.Duration { return 6 * time.Hour }
+
 // MaxLifetime implements kauth.LifetimeCapper: "Access token 유효기간: 1일"
 // for the client-credentials grant that kauth uses (KIS 접근토큰발급(P)
 // /oauth2/tokenP, response access_token).

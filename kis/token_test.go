@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/kauth/kauth"
 	"github.com/kauth/kauth/internal/brokertest"
@@ -54,5 +55,13 @@ func TestApprovalHashKeyInvalidCredentials(t *testing.T) {
 func TestDefaultClientHasTimeout(t *testing.T) {
 	if c := wire.Client(New().HTTPClient); c == http.DefaultClient || c.Timeout <= 0 {
 		t.Errorf("default client timeout = %v; want a positive timeout", c.Timeout)
+	}
+}
+
+// TestSameTokenWindow: KIS hands back the same token within 6 h of an
+// issuance, and a Manager plans its turnovers past that.
+func TestSameTokenWindow(t *testing.T) {
+	if got := kauth.SameTokenWindow(New()); got != 6*time.Hour {
+		t.Errorf("SameTokenWindow = %v; want 6h", got)
 	}
 }

@@ -327,10 +327,20 @@ func (s *Session) restoreDeclared(conn *websocket.Conn, _ string, down chan stru
 			}
 		}
 		s.mu.Unlock()
+		if a.p.OK && !s.opened {
+			// The broker holds the set again: members that heard the
+			// session was unavailable hear it is back.
+			s.opened = true
+			s.available()
+		}
 		for _, n := range notes {
 			s.deliver(n.m, n.msg)
 		}
 		break
+	}
+	if !s.opened {
+		s.opened = true // nothing to declare: the connection is open
+		s.available()
 	}
 	s.mu.Lock()
 	close(s.ready)

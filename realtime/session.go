@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"math/rand/v2"
 	"net/http"
 	"slices"
 	"strings"
@@ -67,6 +66,16 @@ type Config struct {
 	// MinBackoff and MaxBackoff bound the jittered exponential wait between
 	// reconnection attempts. Zero means the defaults.
 	MinBackoff, MaxBackoff time.Duration
+	// Quiet, if set, tells when the market is closed (for KRX brokers:
+	// outside trading hours, from a krx.Calendar). While it is, a dropped
+	// connection is reconnected quietly: the backoff grows to
+	// QuietBackoff, but never past the time Quiet says the session is
+	// needed again; the drop is logged at Info, and members are not sent
+	// Unavailable. Nil: the market is always open.
+	Quiet QuietFunc
+	// QuietBackoff bounds the wait between reconnection attempts while
+	// Quiet says the market is closed. Zero means DefaultQuietBackoff.
+	QuietBackoff time.Duration
 	// AckTimeout bounds the wait for the broker's answer to a subscription.
 	AckTimeout time.Duration
 	// IdleTimeout: a connection on which nothing arrives for this long (no
@@ -229,6 +238,9 @@ func New(cfg Config) (*Session, error) {
 		cfg.MaxBackoff = DefaultMaxBackoff
 	}
 	cfg.MaxBackoff = max(cfg.MaxBackoff, cfg.MinBackoff)
+	if cfg.QuietBackoff <= 0 {
+		cfg.QuietBackoff = DefaultQuietBackoff
+	}
 	if cfg.AckTimeout <= 0 {
 		cfg.AckTimeout = DefaultAckTimeout
 	}
@@ -868,6 +880,10 @@ func (s *Session) run() {
 		if s.ctx.Err() != nil {
 			return
 		}
+		var quietUntil time.Time
+		if s.cfg.Quiet != nil {
+			quietUntil = s.cfg.Quiet(s.clock.Now())
+		}
 		var re *Error
 		switch {
 		case opened:
@@ -876,20 +892,26 @@ func (s *Session) run() {
 			// A refused credential was just replaced: the next attempt
 			// will most likely open, and is not worth an alarm.
 			cured = true
+		case !quietUntil.IsZero():
+			// The market is closed: no one needs to hear of it.
 		default:
 			s.unavailable(err)
 		}
 		if time.Since(began) > time.Minute {
 			backoff = s.cfg.MinBackoff // it was up for a good while
 		}
-		wait := backoff/2 + rand.N(backoff/2+1)
-		s.log.Warn("realtime: connection ended; reconnecting", "err", err, "in", wait)
+		wait, next := reconnectWait(backoff, s.cfg.MaxBackoff, s.cfg.QuietBackoff, s.clock.Now(), quietUntil)
+		level := slog.LevelWarn
+		if !quietUntil.IsZero() {
+			level = slog.LevelInfo
+		}
+		s.log.Log(s.ctx, level, "realtime: connection ended; reconnecting", "err", err, "in", wait)
 		select {
 		case <-s.ctx.Done():
 			return
 		case <-time.After(wait):
 		}
-		backoff = min(backoff*2, s.cfg.MaxBackoff)
+		backoff = next
 	}
 }
 

@@ -177,3 +177,37 @@ func TestSessionUnavailableWhileInUse(t *testing.T) {
 		t.Fatalf("Subscribe: %v", err)
 	}
 }
+
+// TestSessionQuietWhileMarketClosed: while Quiet says the market is
+// closed, the session keeps trying to connect, but a member is not told
+// the upstream is unavailable; once the outage ends its subscription goes
+// through.
+func TestSessionQuietWhileMarketClosed(t *testing.T) {
+	e := newEnv(t, kauth.KIS, nil)
+	o := e.outage(t)
+	o.down.Store(true)
+	var asked atomic.Int64
+	s := e.session(t, func(c *realtime.Config) {
+		c.URL = o.url
+		c.QuietBackoff = 20 * time.Millisecond
+		c.Quiet = func(now time.Time) time.Time { asked.Add(1); return now.Add(time.Hour) }
+	})
+	m := s.Join(64)
+	sub := make(chan error, 1)
+	go func() { _, err := m.Subscribe(ctx(t), samsung); sub <- err }()
+	eventually(t, "reconnection attempts during the outage", func() bool { return s.Stats().Reconnects >= 3 && asked.Load() >= 3 })
+	select {
+	case msg := <-m.Messages():
+		t.Fatalf("a member heard %v %v while the market is closed; want nothing", msg.Kind, msg.Err)
+	default:
+	}
+	o.down.Store(false)
+	select {
+	case err := <-sub:
+		if err != nil {
+			t.Fatalf("Subscribe after the outage: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Subscribe did not return after the outage")
+	}
+}

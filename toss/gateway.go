@@ -26,6 +26,9 @@ type client struct {
 
 	mu   sync.Mutex
 	held map[realtime.Topic]bool
+	// down says the client was told the upstream session is unavailable:
+	// one error frame an outage, however many of its topics wait.
+	down bool
 }
 
 func (cl *client) Close() {}
@@ -50,10 +53,35 @@ func wsError(id, code, msg string) []byte {
 // interruption is invisible but for the pause (the session declares the
 // set again), and a topic that could not be restored is told in an error
 // frame, code kauth-lost.
+//
+// While the session cannot open its connection, the client hears so at
+// once, once, in Toss's error frame (code kauth-upstream-down, the message
+// naming broker, env and cause), rather than silence for as long as the
+// outage lasts; its set stays declared. Once the session is open again it
+// gets Toss's subscriptions frame (no id) naming the set the broker holds
+// for it again; a declaration that waited meanwhile gets its own answer.
 func (cl *client) Translate(msg realtime.Message) [][]byte {
 	switch msg.Kind {
 	case realtime.Data:
 		return [][]byte{msg.Raw}
+	case realtime.Unavailable:
+		cl.mu.Lock()
+		told := cl.down
+		cl.down = true
+		cl.mu.Unlock()
+		if told {
+			return nil
+		}
+		return [][]byte{wsError("", WSUpstreamDown, "kauth: "+realtime.Short(realtime.Cause(msg))+"; retrying")}
+	case realtime.Available:
+		cl.mu.Lock()
+		cl.down = false
+		cl.mu.Unlock()
+		subscribed := []string{}
+		for _, t := range cl.cfg.Member.Topics() {
+			subscribed = append(subscribed, t.ID+":"+t.Key)
+		}
+		return [][]byte{mustJSON(map[string]any{"type": "subscriptions", "subscribed": subscribed, "rejected": []any{}})}
 	case realtime.Lost:
 		cl.mu.Lock()
 		delete(cl.held, msg.Topic)
@@ -62,6 +90,10 @@ func (cl *client) Translate(msg realtime.Message) [][]byte {
 	}
 	return nil
 }
+
+// WSUpstreamDown is the code of kauth's error frame to a local client
+// while the upstream session cannot be opened; kauth keeps trying.
+const WSUpstreamDown = "kauth-upstream-down"
 
 // Handle serves a PING (answered {"type":"pong"}) or a declaration, which
 // replaces the client's set as it would at Toss: the answer is Toss's

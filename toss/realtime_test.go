@@ -5,8 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"slices"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -365,5 +370,85 @@ func TestRealtimeBrokerRefusalKeepsTheSet(t *testing.T) {
 	}
 	if st := e.stats(); len(st.Topics) != toss.WSMaxSubscriptions || !slices.Contains(st.Topics, "trade:kr:005930") {
 		t.Fatalf("Toss holds %v; want 005930 in place of 000000", len(st.Topics))
+	}
+}
+
+// TestRealtimeOutageToldAndOver: a Session over Toss, which declares
+// whole sets, tells a member at once when it cannot open its connection
+// (Unavailable) and again when it can (Available), then restores the set;
+// an ordinary drop with the broker up is only an interruption, not an
+// outage.
+func TestRealtimeOutageToldAndOver(t *testing.T) {
+	var down atomic.Bool
+	e := newRealtime(t, nil, nil, func(c *realtime.Config) {
+		// A front before the simulator that answers 404 while down, as a
+		// broker host without its WebSocket path does.
+		u, _ := url.Parse(c.URL)
+		rp := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: "http", Host: u.Host})
+		front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if down.Load() {
+				http.NotFound(w, r)
+				return
+			}
+			rp.ServeHTTP(w, r)
+		}))
+		t.Cleanup(front.Close)
+		u.Host = strings.TrimPrefix(front.URL, "http://")
+		c.URL = u.String()
+	})
+	next := func(m *realtime.Member) realtime.Message {
+		t.Helper()
+		for {
+			select {
+			case msg := <-m.Messages():
+				if msg.Kind != realtime.KeepAlive && msg.Kind != realtime.Data {
+					return msg
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("no message within 5s")
+			}
+		}
+	}
+	down.Store(true)
+	m := e.sess.Join(64)
+	defer m.Close()
+	sub := make(chan error, 1)
+	go func() { _, err := m.Subscribe(rtCtx(t), samsung); sub <- err }()
+	if msg := next(m); msg.Kind != realtime.Unavailable || msg.Err == nil || !strings.Contains(msg.Err.Error(), "404") {
+		t.Fatalf("while the broker 404s: %v %v; want Unavailable naming the 404", msg.Kind, msg.Err)
+	}
+	down.Store(false)
+	if msg := next(m); msg.Kind != realtime.Available {
+		t.Fatalf("back: %v; want Available", msg.Kind)
+	}
+	if err := <-sub; err != nil {
+		t.Fatalf("Subscribe after the outage: %v", err)
+	}
+
+	// An ordinary drop: interrupted, restored, no alarm.
+	e.sim.DropWS(toss.Broker, kauth.Real, app.AppKey)
+	for _, want := range []realtime.Kind{realtime.Interrupted, realtime.Restored} {
+		if msg := next(m); msg.Kind != want {
+			t.Fatalf("after a drop: %v %v; want %v", msg.Kind, msg.Err, want)
+		}
+	}
+
+	// A drop into an outage: interrupted, unavailable, available, restored.
+	down.Store(true)
+	e.sim.DropWS(toss.Broker, kauth.Real, app.AppKey)
+	for _, want := range []realtime.Kind{realtime.Interrupted, realtime.Unavailable} {
+		if msg := next(m); msg.Kind != want {
+			t.Fatalf("after a drop into an outage: %v %v; want %v", msg.Kind, msg.Err, want)
+		}
+	}
+	down.Store(false)
+	for _, want := range []realtime.Kind{realtime.Available, realtime.Restored} {
+		if msg := next(m); msg.Kind != want {
+			t.Fatalf("after the outage: %v %v; want %v", msg.Kind, msg.Err, want)
+		}
+	}
+	e.sim.Tick()
+	if msg := nextData(t, m); msg.Topic != samsung {
+		t.Fatalf("data of %v after the restore; want %v", msg.Topic, samsung)
 	}
 }

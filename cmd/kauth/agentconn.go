@@ -57,7 +57,10 @@ func (c *cli) dialAgent(cmd string, cfg agent.Config, addr string, key bool) (ag
 		return agentConn{}, &configError{err}
 	}
 	if sock == "" {
-		return agentConn{}, configErrorf("kauth %s: the config turns the socket off (listen.socket: off); use --addr HOST:PORT", cmd)
+		if cfg.Listen.TCP != "" {
+			return c.dialAgent(cmd, cfg, cfg.Listen.TCP, key)
+		}
+		return agentConn{}, configErrorf("kauth %s: %s; use --addr HOST:PORT", cmd, noSocket(cfg))
 	}
 	return agentConn{network: "unix", address: sock, where: "unix:" + sock}, nil
 }
@@ -88,4 +91,12 @@ func innermost(err error) error {
 		}
 		err = u
 	}
+}
+
+// noSocket says why cfg serves no unix socket.
+func noSocket(cfg agent.Config) string {
+	if cfg.Listen.Socket == agent.SocketOff {
+		return "the config turns the socket off (listen.socket: off)"
+	}
+	return "on windows the agent serves no unix socket, only loopback TCP with its key (listen.tcp)"
 }

@@ -91,12 +91,9 @@ func (c *cli) provider(b kauth.Broker, e kauth.Env, timeout time.Duration) (kaut
 }
 
 // logger returns where the Manager and stores report: nowhere unless
-// verbose, so that an error is one line on stderr.
+// verbose or --log-level is given, so that an error is one line on stderr.
 func (c *cli) logger(verbose bool) *slog.Logger {
-	if !verbose {
-		return slog.New(slog.DiscardHandler)
-	}
-	return slog.New(slog.NewTextHandler(&syncWriter{w: c.stderr}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	return c.log.newLogger(c.stderr, slog.LevelInfo, !verbose)
 }
 
 // openedStore is the store KAUTH_STORE selects, with a name for humans.

@@ -27,7 +27,12 @@ func (c *cli) flags(cmd, synopsis, about string) *flagSet {
 	// stderr; kauth prints one line instead (and the usage on --help).
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
-	return &flagSet{FlagSet: fs, c: c, cmd: cmd, synopsis: synopsis, about: about}
+	c.log.register(fs)
+	f := &flagSet{FlagSet: fs, c: c, cmd: cmd, synopsis: synopsis, about: about}
+	if c.onFlags != nil {
+		c.onFlags(f)
+	}
+	return f
 }
 
 // parse parses args. On --help it prints the help to stdout and returns
@@ -44,7 +49,7 @@ func (fs *flagSet) parse(args []string) error {
 	if fs.NArg() > 0 {
 		return usageErrorf(fs.cmd, "unexpected argument %q; run kauth %s --help", fs.Arg(0), fs.cmd)
 	}
-	return nil
+	return fs.c.log.check(fs.cmd)
 }
 
 func (fs *flagSet) help(w io.Writer) {

@@ -12,7 +12,12 @@
 //	kauth serve    [--config FILE] [--sim] [--addr ADDR]
 //	kauth sim      [--addr 127.0.0.1:PORT]
 //	kauth demo
+//	kauth doctor   [--env real|mock] [--issue] [--json]
+//	kauth run      (--broker B --env E | --account NAME) -- CMD [ARG…]
 //	kauth version  (or kauth --version)
+//	kauth completion bash|zsh|fish
+//
+// Every command takes --log-format text|json and --log-level.
 //
 // Credentials come only from the environment (KIS_APPKEY, KIS_APPSECRET,
 // KIWOOM_APPKEY, KIWOOM_SECRETKEY, LS_APPKEY, LS_APPSECRET, DBSEC_APPKEY,
@@ -37,13 +42,20 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	o := Options{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}
+	o := Options{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, Environ: os.Environ}
 	if len(os.Args) > 1 && os.Args[1] == "serve" {
 		// The agent reloads its config on SIGHUP; other commands keep the
 		// default, which ends them with the terminal.
 		hup := make(chan os.Signal, 1)
 		signal.Notify(hup, syscall.SIGHUP)
 		o.Hangups = hup
+	}
+	if len(os.Args) > 1 && os.Args[1] == "run" {
+		// kauth run passes these on to its command, and lives until the
+		// command exits (SIGHUP would otherwise end kauth and orphan it).
+		sigs := make(chan os.Signal, 8)
+		signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+		o.Signals = sigs
 	}
 	code := MainOptions(ctx, os.Args[1:], o)
 	stop()

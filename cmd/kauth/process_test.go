@@ -32,6 +32,10 @@ import (
 var kauthBin string
 
 func TestMain(m *testing.M) {
+	if mode := os.Getenv("KAUTH_TEST_CHILD"); mode != "" {
+		// The test binary run as kauth run's command (runcmd_test.go).
+		os.Exit(childMain(mode))
+	}
 	dir, err := os.MkdirTemp("", "kauth-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -7,8 +7,6 @@ import (
 	"io"
 	"net/http"
 	"time"
-
-	"github.com/kauth/kauth/agent"
 )
 
 func (c *cli) reload(ctx context.Context, args []string) error {
@@ -17,8 +15,8 @@ Ask the running agent (kauth serve) to re-read its config and apply it
 without dropping tokens, as SIGHUP does, on every OS. A config it refuses
 leaves the running one in force and is reported here (exit 2).
 
-The agent is reached on its unix socket: the one in --config's
-listen.socket, else the default (kauth serve --print-socket). With --addr
+The agent is reached on its unix socket: the one in the config's
+listen.socket (--config, else the file kauth serve would read), else the default (kauth serve --print-socket). With --addr
 HOST:PORT it is reached over TCP with the agent key from its key file
 (listen.key_file, else the default in the cache directory).`)
 	config := fs.String("config", "", "the agent's YAML config `file`, to find its socket and key file")
@@ -26,12 +24,10 @@ HOST:PORT it is reached over TCP with the agent key from its key file
 	if err := fs.parse(args); err != nil {
 		return err
 	}
-	var cfg agent.Config
-	if *config != "" {
-		var err error
-		if cfg, err = agent.LoadConfig(*config); err != nil {
-			return &configError{err}
-		}
+	// The config kauth serve would read names the socket and key file.
+	_, cfg, err := c.discoverConfig(*config)
+	if err != nil {
+		return err
 	}
 	conn, err := c.dialAgent("reload", cfg, *addr, true)
 	if err != nil {

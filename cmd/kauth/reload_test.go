@@ -33,6 +33,12 @@ func TestReloadCommand(t *testing.T) {
 	if !strings.Contains(r.stderr, sock) {
 		t.Errorf("with no agent: stderr = %q; want it to name the socket", r.stderr)
 	}
+	// Without --config, the config that kauth serve would read.
+	r = run(t, with(env, "KAUTH_CONFIG", config), "", "reload")
+	r.wantCode(t, 1)
+	if !strings.Contains(r.stderr, sock) {
+		t.Errorf("with KAUTH_CONFIG: stderr = %q; want it to name the config's socket", r.stderr)
+	}
 
 	srv := startServe(t, env, "--config", config)
 	unix := &http.Client{Transport: &http.Transport{

@@ -33,6 +33,18 @@ type cli struct {
 	getenv func(string) string
 	// hangups delivers the requests to reload (SIGHUP) to kauth serve.
 	hangups <-chan os.Signal
+	// signals delivers the signals kauth run passes on to its command.
+	signals <-chan os.Signal
+	// environ is the environment kauth run's command starts from.
+	environ func() []string
+	// log holds the --log-format and --log-level flags of the command.
+	log logSettings
+	// onFlags, if set, learns each flag set the command builds
+	// (commandTable).
+	onFlags func(*flagSet)
+	// commands is the command table, for kauth completion (which is in
+	// it).
+	commands []command
 }
 
 // Options are what a command runs with besides its arguments.
@@ -43,6 +55,12 @@ type Options struct {
 	// Hangups, if not nil, delivers the requests to reload its config to
 	// kauth serve: main passes SIGHUP. Other commands ignore it.
 	Hangups <-chan os.Signal
+	// Signals, if not nil, delivers the signals kauth run passes on to the
+	// command it runs: main passes SIGINT, SIGTERM and SIGHUP.
+	Signals <-chan os.Signal
+	// Environ is the environment kauth run's command starts from; nil: an
+	// empty one.
+	Environ func() []string
 }
 
 // command is one subcommand.
@@ -63,7 +81,10 @@ var commands = []command{
 	{"sim", "run the broker simulator (every broker, each of its envs)", (*cli).sim},
 	{"demo", "walk through the life of a token on the built-in simulator", (*cli).demo},
 	{"version", "print the version, commit, build date and Go version", (*cli).version},
+	{"doctor", "check the clock, store, agent and credentials of a deployment", (*cli).doctor},
+	{"run", "run a command with a valid token in its environment (KAUTH_TOKEN)", (*cli).run},
 	{"health", "ask a running agent whether it is up (exit 0) or not (exit 1)", (*cli).health},
+	{"completion", "print a bash, zsh or fish completion script", (*cli).completion},
 }
 
 // Main runs the command line args and returns the process's exit code. An
@@ -77,6 +98,12 @@ func MainOptions(ctx context.Context, args []string, o Options) int {
 	err := RunOptions(ctx, args, o)
 	if err == nil {
 		return exitOK
+	}
+	var st exitStatus
+	if errors.As(err, &st) {
+		// kauth run passes on its command's status; the command spoke
+		// for itself.
+		return int(st)
 	}
 	fmt.Fprintln(o.Stderr, errorLine(err))
 	return ExitCode(err)
@@ -97,7 +124,12 @@ func RunOptions(ctx context.Context, args []string, o Options) error {
 	if stdin == nil {
 		stdin = strings.NewReader("")
 	}
-	c := &cli{stdin: stdin, stdout: o.Stdout, stderr: o.Stderr, getenv: getenv, hangups: o.Hangups}
+	environ := o.Environ
+	if environ == nil {
+		environ = func() []string { return nil }
+	}
+	c := &cli{stdin: stdin, stdout: o.Stdout, stderr: o.Stderr, getenv: getenv, hangups: o.Hangups, signals: o.Signals, environ: environ,
+		commands: commands}
 	if len(args) == 0 {
 		return usageErrorf("", "no command given; run kauth help")
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/kauth/kauth/agent"
 	"github.com/kauth/kauth/budget"
 	"github.com/kauth/kauth/internal/agentsim"
+	"github.com/kauth/kauth/internal/sdnotify"
 	"github.com/kauth/kauth/store/redis"
 )
 
@@ -21,14 +22,15 @@ brokers through its authenticating proxy, without holding the app secrets:
 
   GET  /v1/accounts/{name}/token     {"access_token","token_type","expires_at","broker","env"}
   ANY  /proxy/{name}/{broker path}   the broker's API with the auth headers added
-  GET  /v1/accounts, /healthz, /metrics
+  GET  /v1/accounts, /healthz, /readyz, /metrics
 
 It listens on a unix socket (0600): listen.socket in the config, else
 $XDG_RUNTIME_DIR/kauth/agent.sock, else (no XDG_RUNTIME_DIR: cron, sudo,
 containers) agent.sock in the cache directory ($KAUTH_CACHE_DIR, else the
 user cache directory + /kauth); --print-socket prints which. With --addr 127.0.0.1:PORT, on loopback TCP as well, where callers
-present the agent key from its 0600 key file. Without --config it serves the
-accounts in the environment: <broker>-<env> for every broker whose
+present the agent key from its 0600 key file. It reads the first config of
+--config, $KAUTH_CONFIG, $XDG_CONFIG_HOME/kauth/kauth.yaml and
+/etc/kauth/kauth.yaml; with none it serves the accounts in the environment: <broker>-<env> for every broker whose
 credentials are set (%s), for the envs in its variable (%s) or KAUTH_ENV
 (default real). With --sim it serves the built-in simulator's demo apps as
 <broker>-real and <broker>-mock. Tokens are shared through the store
@@ -57,26 +59,37 @@ SIGINT or SIGTERM stops.`, strings.Join(brokerStrings(), ", "), strings.Join(env
 	if *debug {
 		level = slog.LevelDebug
 	}
-	log := slog.New(slog.NewTextHandler(&syncWriter{w: c.stderr}, &slog.HandlerOptions{Level: level}))
+	log := c.log.newLogger(c.stderr, level, false)
 
 	// Check the configuration first, so that a mistake in it is reported
 	// as one (exit 2) rather than as a failure to serve.
 	var accounts []string
+	var src configSource
+	// sayConfig logs where the accounts came from once the agent listens:
+	// an agent that cannot listen says so in one line, and nothing else.
+	var sayConfig func()
 	switch {
 	case *sim:
 		for _, a := range agentsim.Config("http://127.0.0.1").Accounts {
 			accounts = append(accounts, a.Name)
 		}
-	case *config != "":
-		cfg, err := agent.LoadConfig(*config)
-		if err != nil {
-			return &configError{err}
-		}
-		accounts = accountNames(cfg)
+		sayConfig = func() { log.Info("kauth serve: no config file; serving the simulator's demo apps (--sim)") }
 	default:
-		cfg, err := agent.FromEnv(c.getenv)
-		if err != nil {
-			return &configError{err}
+		var cfg agent.Config
+		var err error
+		if src, cfg, err = c.discoverConfig(*config); err != nil {
+			return err
+		}
+		if src.path == "" {
+			if cfg, err = agent.FromEnv(c.getenv); err != nil {
+				return &configError{err}
+			}
+			sayConfig = func() {
+				log.Info("kauth serve: no config file; serving the accounts in the environment",
+					"looked_in", strings.Join(configCandidates(c.getenv), ", "))
+			}
+		} else {
+			sayConfig = func() { log.Info("kauth serve: config file read", "file", src.path, "from", src.from) }
 		}
 		accounts = accountNames(cfg)
 	}
@@ -99,11 +112,14 @@ SIGINT or SIGTERM stops.`, strings.Join(brokerStrings(), ", "), strings.Join(env
 			}
 		}
 	}
-	d := &agent.Daemon{ConfigFile: *config, Addr: *addr, Options: opts}
+	d := &agent.Daemon{ConfigFile: src.path, Addr: *addr, Options: opts}
 	if *sim {
 		d.Sim = agentsim.Start
 	}
 
+	// Under systemd (Type=notify), say when the agent is ready, reloading
+	// and stopping; elsewhere notify sends nothing.
+	notify := sdnotify.New(c.getenv)
 	done := make(chan error, 1)
 	go func() { done <- serveError(d.Run(ctx)) }()
 	select {
@@ -111,14 +127,31 @@ SIGINT or SIGTERM stops.`, strings.Join(brokerStrings(), ", "), strings.Join(env
 		return err
 	case <-d.Ready():
 	}
+	sayConfig()
 	c.printEndpoints(d, accounts, storeName)
+	if err := notify.Ready(fmt.Sprintf("serving %d accounts", len(accounts))); err != nil {
+		log.Warn("kauth serve: telling systemd of readiness failed", "err", err)
+	}
 	for {
 		select {
 		case err := <-done:
 			return err
+		case <-ctx.Done():
+			if err := notify.Stopping(); err != nil {
+				log.Warn("kauth serve: telling systemd of the stop failed", "err", err)
+			}
+			return <-done
 		case <-c.hangups:
+			if err := notify.Reloading(); err != nil {
+				log.Warn("kauth serve: telling systemd of the reload failed", "err", err)
+			}
+			state := "config reloaded"
 			if err := d.Reload(); err != nil {
 				log.Error("kauth serve: reload failed; the old config stays in force", "err", err)
+				state = "reload failed; the old config stays in force"
+			}
+			if err := notify.Ready(state); err != nil {
+				log.Warn("kauth serve: telling systemd of readiness failed", "err", err)
 			}
 		}
 	}
@@ -180,12 +213,9 @@ func (c *cli) printEndpoints(d *agent.Daemon, accounts []string, store string) {
 // printSocket prints the unix socket that kauth serve with config and addr
 // listens on, by the rule the agent follows.
 func (c *cli) printSocket(config, addr string) error {
-	var cfg agent.Config
-	if config != "" {
-		var err error
-		if cfg, err = agent.LoadConfig(config); err != nil {
-			return &configError{err}
-		}
+	_, cfg, err := c.discoverConfig(config)
+	if err != nil {
+		return err
 	}
 	if p, ok := strings.CutPrefix(addr, "unix:"); ok {
 		cfg.Listen.Socket = p
@@ -197,7 +227,7 @@ func (c *cli) printSocket(config, addr string) error {
 		return &configError{err}
 	}
 	if path == "" {
-		return configErrorf("kauth: the config turns the socket off (listen.socket: off)")
+		return configErrorf("kauth: %s", noSocket(cfg))
 	}
 	_, err = fmt.Fprintln(c.stdout, path)
 	return err

@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/kauth/kauth"
+	"github.com/kauth/kauth/brokers"
+	"github.com/kauth/kauth/krx"
 )
 
 // statusJSON is the output of kauth status --json.
@@ -30,16 +33,35 @@ type tokenStatusJSON struct {
 	ExpiresAt   string       `json:"expires_at,omitempty"` // RFC 3339, KST
 	ExpiresLoc  string       `json:"expires_local,omitempty"`
 	SecondsLeft int64        `json:"seconds_left"`
+	// NextTurnover is when the token turns over in the turnover window
+	// (--turnover), if its next refresh is one: RFC 3339, KST.
+	NextTurnover string `json:"next_turnover,omitempty"`
 }
 
 func (c *cli) status(ctx context.Context, args []string) error {
-	fs := c.flags("status", "kauth status [--json]", `
+	fs := c.flags("status", "kauth status [--json] [--turnover HH:MM-HH:MM] [--krx-holidays FILE] [--agent | --account NAME] [--addr ADDR]", `
 List the cached tokens: broker, env, the app key's fingerprint (never the
 key), the token's fingerprint, when it was issued and expires (KST and local
-time), and the time left.`)
+time), and the time left. With a turnover window (--turnover, or
+KAUTH_TURNOVER), also when each token turns over in it, as a program or
+agent with that window does. With --agent, list instead the accounts of the
+running agent (kauth serve) and their tokens' states; with --account NAME,
+only that one. The agent is found as kauth token --account finds it.`)
 	asJSON := fs.Bool("json", false, "print JSON")
 	verbose := fs.Bool("v", false, "log store problems to stderr")
+	window := fs.String("turnover", c.getenv("KAUTH_TURNOVER"), "the turnover window, HH:MM-HH:MM KST (default $KAUTH_TURNOVER)")
+	holidays := fs.String("krx-holidays", c.getenv(krx.HolidaysEnv), "a KRX holiday file replacing the shipped one (default $"+krx.HolidaysEnv+")")
+	fromAgent := fs.Bool("agent", false, "list the accounts of the running agent (kauth serve) instead of the store")
+	account := fs.String("account", "", "show this account of the running agent (implies --agent)")
+	addr := fs.String("addr", "", "the agent's socket (unix:/path) or TCP address (HOST:PORT, with the agent key); default: its default socket")
 	if err := fs.parse(args); err != nil {
+		return err
+	}
+	if *fromAgent || *account != "" || *addr != "" {
+		return c.statusFromAgent(ctx, *account, *addr, *asJSON)
+	}
+	turn, err := c.turnover(*window, *holidays)
+	if err != nil {
 		return err
 	}
 	out := statusJSON{Tokens: []tokenStatusJSON{}}
@@ -50,7 +72,14 @@ time), and the time left.`)
 	out.Store = name
 	now := time.Now()
 	for _, ke := range entries {
-		out.Tokens = append(out.Tokens, describe(ke.key, ke.entry, now))
+		t := describe(ke.key, ke.entry, now)
+		if turn != nil && t.State == "valid" {
+			cfg := kauth.Config{Provider: brokers.MustGet(ke.key.Broker).New("", nil, nil), Turnover: turn}
+			if at, ok := kauth.PlanRefresh(cfg, ke.entry.Token, now); ok {
+				t.NextTurnover = at.In(kauth.KST).Format(time.RFC3339)
+			}
+		}
+		out.Tokens = append(out.Tokens, t)
 	}
 	if *asJSON {
 		return writeJSON(c.stdout, out)
@@ -61,8 +90,12 @@ time), and the time left.`)
 		return nil
 	}
 	zone, _ := now.Zone()
-	tw := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "BROKER\tENV\tAPP\tTOKEN\tSTATE\tISSUED (KST)\tEXPIRES (KST)\tEXPIRES (%s)\tLEFT\n", zone)
+	tw := newTable(c.stdout)
+	fmt.Fprintf(tw, "BROKER\tENV\tAPP\tTOKEN\tSTATE\tISSUED (KST)\tEXPIRES (KST)\tEXPIRES (%s)\tLEFT", zone)
+	if turn != nil {
+		fmt.Fprint(tw, "\tTURNOVER (KST)")
+	}
+	fmt.Fprintln(tw)
 	for _, t := range out.Tokens {
 		issued, expKST, expLoc, left := "-", "-", "-", "-"
 		if t.IssuedAt != "" {
@@ -78,11 +111,41 @@ time), and the time left.`)
 		if tok == "" {
 			tok = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s",
 			t.Broker, t.Env, t.App, tok, t.State, issued, expKST, expLoc, left)
+		if turn != nil {
+			next := "-"
+			if t.NextTurnover != "" {
+				next = mustParse(t.NextTurnover).In(kauth.KST).Format(time.DateTime)
+			}
+			fmt.Fprint(tw, "\t"+next)
+		}
+		fmt.Fprintln(tw)
 	}
 	return tw.Flush()
 }
+
+// turnover is the turnover window that status plans with, nil if window
+// is empty.
+func (c *cli) turnover(window, holidays string) (*kauth.Turnover, error) {
+	if strings.TrimSpace(window) == "" {
+		return nil, nil
+	}
+	from, to, err := krx.ParseWindow(window)
+	if err != nil {
+		return nil, usageErrorf("status", "%v", err)
+	}
+	cal := krx.Default()
+	if holidays != "" {
+		if cal, err = krx.Load(holidays); err != nil {
+			return nil, usageErrorf("status", "%v", err)
+		}
+	}
+	return &kauth.Turnover{From: from, To: to, Calendar: cal}, nil
+}
+
+// newTable returns the writer of kauth status's aligned columns.
+func newTable(w io.Writer) *tabwriter.Writer { return tabwriter.NewWriter(w, 0, 0, 2, ' ', 0) }
 
 type keyedEntry struct {
 	key   kauth.Key

@@ -24,18 +24,41 @@ type tokenJSON struct {
 }
 
 func (c *cli) token(ctx context.Context, args []string) error {
-	fs := c.flags("token", "kauth token --broker "+brokerAlts()+" --env real|mock [--json]", `
+	fs := c.flags("token", "kauth token (--broker "+brokerAlts()+" --env real|mock | --account NAME [--addr ADDR]) [--json]", `
 Print a valid access token. A valid cached token is reused; a token is
 issued only when there is none, or when the cached one expires within 30
 minutes. Processes that share the store issue once between them.
 
 With --json, print {"access_token","token_type","expires_at","broker","env"},
-expires_at in RFC 3339 in Korea Standard Time (+09:00).`)
+expires_at in RFC 3339 in Korea Standard Time (+09:00).
+
+With --account NAME, ask the running agent (kauth serve) for the token of
+its account NAME instead: no broker credentials needed here. The agent is
+reached on --addr (unix:/path, or HOST:PORT with the agent key from its key
+file), else on the socket of the config kauth serve would read
+(KAUTH_CONFIG, $XDG_CONFIG_HOME/kauth/kauth.yaml, /etc/kauth/kauth.yaml),
+else on the default socket.`)
 	var t target
 	t.register(fs)
 	asJSON := fs.Bool("json", false, "print JSON instead of the bare token")
 	timeout := timeoutFlag(fs)
 	verbose := fs.Bool("v", false, "log token events to stderr")
+	account := fs.String("account", "", "ask the running agent for this account's token")
+	addr := fs.String("addr", "", "with --account: the agent's socket (unix:/path) or TCP address (HOST:PORT)")
+	if err := fs.parse(args); err != nil {
+		return err
+	}
+	if *account != "" || *addr != "" {
+		switch {
+		case *account == "":
+			return usageErrorf("token", "--addr needs --account NAME")
+		case t.broker != "" || t.env != "":
+			return usageErrorf("token", "--account takes the broker and env from the agent's account; drop --broker and --env")
+		case *timeout <= 0:
+			return usageErrorf("token", "--timeout must be positive, not %v", *timeout)
+		}
+		return c.tokenFromAgent(ctx, *account, *addr, *asJSON, *timeout)
+	}
 	b, e, err := fs.parseTarget(args, &t, timeout)
 	if err != nil {
 		return err

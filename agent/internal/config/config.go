@@ -27,6 +27,8 @@ import (
 
 	"github.com/kauth/kauth"
 	"github.com/kauth/kauth/brokers"
+	"github.com/kauth/kauth/internal/private"
+	"github.com/kauth/kauth/krx"
 	"github.com/kauth/kauth/realtime"
 )
 
@@ -91,6 +93,12 @@ type Config struct {
 	// others wait behind its calls. Clients are told apart by their client
 	// key, or else by their connection. Zero means DefaultClientTurns.
 	ClientTurns int `yaml:"client_turns"`
+	// KRXHolidays is the path of a KRX holiday file (one YYYY-MM-DD a
+	// line, see package krx) that replaces the holidays shipped with kauth
+	// for the accounts' turnover windows and quiet hours. A relative path is relative to
+	// the config file. Empty means $KAUTH_KRX_HOLIDAYS, else the shipped
+	// ones.
+	KRXHolidays string `yaml:"krx_holidays"`
 }
 
 // Listen says where the agent listens.
@@ -198,6 +206,18 @@ type Account struct {
 	// /broker/{key}/{name} facade. Each account has its own port. It takes
 	// effect when the agent starts listening.
 	FacadeAddr string `yaml:"facade_addr"`
+	// Turnover, if set, is a window of the day ("07:30-08:30", KST) in
+	// which the agent replaces a token that would otherwise be refreshed
+	// during a KRX trading session, so that the broker's alert and any
+	// failure to issue come before the market opens (kauth.Turnover).
+	// Empty: tokens are refreshed when they must be.
+	Turnover string `yaml:"turnover"`
+	// WSQuietOffHours makes the WebSocket gateway reconnect this account's
+	// upstream session quietly outside KRX trading hours (from 30 minutes
+	// before a session opens to its close): a longer backoff, a log line
+	// at Info, and no "unavailable" message to local clients. Inside them
+	// it reconnects promptly and tells its clients, as it always does.
+	WSQuietOffHours bool `yaml:"ws_quiet_off_hours"`
 }
 
 // The values of Account.Revoke.
@@ -347,6 +367,9 @@ func Load(path string) (Config, error) {
 		return Config{}, fmt.Errorf("agent: config %s: %w", path, err)
 	}
 	dir := filepath.Dir(path)
+	if f := cfg.KRXHolidays; f != "" && !strings.HasPrefix(f, "~/") && !filepath.IsAbs(f) {
+		cfg.KRXHolidays = filepath.Join(dir, f)
+	}
 	for i := range cfg.ClientKeys {
 		if f := cfg.ClientKeys[i].File; f != "" && !strings.HasPrefix(f, "~/") && !filepath.IsAbs(f) {
 			cfg.ClientKeys[i].File = filepath.Join(dir, f)
@@ -414,7 +437,9 @@ func Parse(data []byte) (Config, error) {
 // "mock" or "real,mock" (aliases as kauth.ParseEnv accepts). Accounts are
 // named "<broker>-<env>": kis-real, kis-mock, kiwoom-real, kiwoom-mock.
 // Credentials are referenced by variable name, so the config holds no
-// secret. FromEnv fails if no broker's credentials are set.
+// secret. KAUTH_EGRESS and KAUTH_TURNOVER, if set, are every account's
+// egress and turnover window (KAUTH_KRX_HOLIDAYS its holiday file). FromEnv
+// fails if no broker's credentials are set.
 func FromEnv(getenv func(string) string) (Config, error) {
 	if getenv == nil {
 		getenv = os.Getenv
@@ -456,6 +481,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 				AppKey:    Secret{Env: b.key},
 				AppSecret: Secret{Env: b.secret},
 				Egress:    strings.TrimSpace(getenv("KAUTH_EGRESS")),
+				Turnover:  strings.TrimSpace(getenv("KAUTH_TURNOVER")),
 			})
 		}
 	}
@@ -496,6 +522,11 @@ type Resolved struct {
 	// BaseURL is the broker's domain for the account, without a trailing
 	// slash.
 	BaseURL string
+	// Turnover is the account's turnover window, nil if none.
+	Turnover *kauth.Turnover
+	// Calendar is the KRX calendar of the account's turnover window and
+	// quiet hours; nil if it has neither.
+	Calendar *krx.Calendar
 }
 
 // Resolve validates cfg against the brokers of list and reads every
@@ -531,6 +562,10 @@ func Resolve(cfg Config, getenv func(string) string, list []kauth.BrokerSpec) ([
 		errs = append(errs, err)
 	}
 	errs = append(errs, CheckFacadeAddrs(cfg)...)
+	cal, err := calendar(cfg, getenv)
+	if err != nil {
+		errs = append(errs, err)
+	}
 	seen := map[string]bool{}
 	out := make([]Resolved, 0, len(cfg.Accounts))
 	for i, a := range cfg.Accounts {
@@ -548,12 +583,49 @@ func Resolve(cfg Config, getenv func(string) string, list []kauth.BrokerSpec) ([
 			continue
 		}
 		seen[r.Name] = true
+		if a.Turnover != "" || a.WSQuietOffHours {
+			r.Calendar = cal
+		}
+		if a.Turnover != "" {
+			from, to, err := krx.ParseWindow(a.Turnover)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("agent: account %s: turnover: %w", r.Name, err))
+				continue
+			}
+			if cal != nil {
+				r.Turnover = &kauth.Turnover{From: from, To: to, Calendar: cal}
+			}
+		}
 		out = append(out, r)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, &Error{err}
 	}
 	return out, nil
+}
+
+// calendar reads the KRX holidays the accounts' turnover windows and quiet
+// hours use, if any account has either.
+func calendar(cfg Config, getenv func(string) string) (*krx.Calendar, error) {
+	if !slices.ContainsFunc(cfg.Accounts, func(a Account) bool { return a.Turnover != "" || a.WSQuietOffHours }) {
+		return nil, nil
+	}
+	path := cfg.KRXHolidays
+	if path == "" {
+		path = getenv(krx.HolidaysEnv)
+	}
+	if path == "" {
+		return krx.Default(), nil
+	}
+	path, err := ExpandHome(path)
+	if err != nil {
+		return nil, fmt.Errorf("agent: krx_holidays: %w", err)
+	}
+	cal, err := krx.Load(path)
+	if err != nil {
+		return nil, fmt.Errorf("agent: krx_holidays: %w", err)
+	}
+	return cal, nil
 }
 
 // parseBroker finds the broker named s (its name or an alias, in any case)
@@ -729,8 +801,10 @@ func readSecretFile(path string) (string, error) {
 	if !fi.Mode().IsRegular() {
 		return "", fmt.Errorf("credential file %s is not a regular file (%s)", path, fi.Mode().Type())
 	}
-	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-		return "", fmt.Errorf("credential file %s has mode %04o, readable by others; make it private to its owner: chmod 600 %s", path, perm, path)
+	if exp, err := private.Check(path, fi); err != nil {
+		return "", fmt.Errorf("reading credential file: %w", err)
+	} else if exp != nil {
+		return "", fmt.Errorf("credential file %s is %s, readable by others; make it private to its owner: %s", path, exp.Who, exp.Fix)
 	}
 	if fi.Size() > maxSecretFile {
 		return "", fmt.Errorf("credential file %s is %d bytes, over the 64 KiB a credential may have", path, fi.Size())

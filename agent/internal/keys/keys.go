@@ -17,6 +17,7 @@ import (
 
 	"github.com/kauth/kauth/agent/internal/config"
 	"github.com/kauth/kauth/agent/internal/listen"
+	"github.com/kauth/kauth/internal/private"
 )
 
 // Client is a loaded client key: a key that opens some accounts only.
@@ -111,10 +112,13 @@ func LoadOrCreate(path string) (string, error) {
 		return "", fmt.Errorf("agent: key file %s is a symlink; replace it with the file itself, or remove it (rm %s) to have a new key made", path, path)
 	case !fi.Mode().IsRegular():
 		return "", fmt.Errorf("agent: key file %s is not a regular file; remove it (rm %s) to have a new key made", path, path)
-	case fi.Mode().Perm()&0o077 != 0:
-		return "", fmt.Errorf("agent: key file %s is mode %04o, open to others; run chmod 600 %s (and rotate the key if others may have read it: rm %s)", path, fi.Mode().Perm(), path, path)
 	case fi.Size() > 1024:
 		return "", fmt.Errorf("agent: key file %s is %d bytes, not a key; remove it (rm %s) to have a new key made", path, fi.Size(), path)
+	}
+	if exp, err := private.Check(path, fi); err != nil {
+		return "", fmt.Errorf("agent: key file: %w", err)
+	} else if exp != nil {
+		return "", fmt.Errorf("agent: key file %s is %s, open to others; run %s (and rotate the key if others may have read it: rm %s)", path, exp.Who, exp.Fix, path)
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {

@@ -5,14 +5,17 @@
 package listen
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"time"
 
 	"github.com/kauth/kauth/agent/internal/config"
+	"github.com/kauth/kauth/internal/private"
 )
 
 // DefaultSocketPath returns where the agent's unix socket lives when the
@@ -60,16 +63,35 @@ func stateDir(getenv func(string) string) (string, error) {
 	return filepath.Join(d, "kauth"), nil
 }
 
-// PrivateDir creates dir (and its parents) with mode 0700 if it is missing.
-// An existing directory that others can write to is refused: they could
-// swap the socket or the key file.
+// PrivateDir creates dir (and its parents) private to its owner if it is
+// missing: mode 0700, or on windows an access list of its own that the
+// files made in it inherit. An existing directory that others can write
+// to is refused, they could swap the socket or the key file; on windows,
+// where the key file inherits the directory's access list, one that
+// others can open at all.
 func PrivateDir(dir string) error {
+	_, statErr := os.Stat(dir)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("agent: creating %s: %w", dir, err)
+	}
+	if errors.Is(statErr, fs.ErrNotExist) {
+		if err := private.Restrict(dir, true); err != nil {
+			return fmt.Errorf("agent: %w", err)
+		}
 	}
 	fi, err := os.Stat(dir)
 	if err != nil {
 		return fmt.Errorf("agent: %w", err)
+	}
+	if runtime.GOOS == "windows" {
+		exp, err := private.Check(dir, fi)
+		if err != nil {
+			return fmt.Errorf("agent: %w", err)
+		}
+		if exp != nil {
+			return fmt.Errorf("agent: directory %s is open to others (%s); run %s", dir, exp.Who, exp.Fix)
+		}
+		return nil
 	}
 	if fi.Mode().Perm()&0o022 != 0 && fi.Mode()&fs.ModeSticky == 0 {
 		return fmt.Errorf("agent: directory %s is writable by others (mode %04o); chmod 700 %s", dir, fi.Mode().Perm(), dir)
@@ -122,8 +144,10 @@ func WritePrivate(path string, data []byte) error {
 			os.Remove(tmp)
 		}
 	}()
-	// CreateTemp makes the file 0600; Chmod makes sure under any umask.
-	if err := f.Chmod(0o600); err != nil {
+	// CreateTemp makes the file 0600; Restrict makes sure under any umask,
+	// and on windows gives it an access list of its own before the key is
+	// in it.
+	if err := private.Restrict(tmp, false); err != nil {
 		f.Close()
 		return fmt.Errorf("agent: writing key file: %w", err)
 	}

@@ -5,16 +5,27 @@ import (
 	"testing"
 )
 
-// The agent serves only where it can check who may read its key file and
-// socket.
-func TestServeRefusedWhereUnchecked(t *testing.T) {
+// On windows the agent listens on TCP with its key: no socket by default,
+// and a configured one is refused with one line that says what to set.
+func TestWindowsServesNoSocket(t *testing.T) {
 	for _, goos := range []string{"linux", "darwin", "freebsd"} {
-		if err := Platform(goos); err != nil {
-			t.Errorf("Platform(%s) = %v; want nil", goos, err)
+		if !DefaultSocket(goos) {
+			t.Errorf("DefaultSocket(%s) = false; want a socket by default", goos)
+		}
+		if err := CheckSocket(goos, "/run/kauth/agent.sock"); err != nil {
+			t.Errorf("CheckSocket(%s) = %v; want nil", goos, err)
 		}
 	}
-	err := Platform("windows")
-	if err == nil || !strings.HasPrefix(err.Error(), "agent: ") || strings.Contains(err.Error(), "\n") {
-		t.Errorf("Platform(windows) = %v; want a one-line refusal", err)
+	if DefaultSocket("windows") {
+		t.Error("DefaultSocket(windows) = true; want none")
+	}
+	for _, s := range []string{"", "off"} {
+		if err := CheckSocket("windows", s); err != nil {
+			t.Errorf("CheckSocket(windows, %q) = %v; want nil", s, err)
+		}
+	}
+	err := CheckSocket("windows", `C:\kauth\agent.sock`)
+	if err == nil || !strings.HasPrefix(err.Error(), "agent: ") || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), "listen.tcp") {
+		t.Errorf("CheckSocket(windows, path) = %v; want a one-line refusal naming listen.tcp", err)
 	}
 }

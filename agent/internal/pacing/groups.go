@@ -148,7 +148,8 @@ func Pace(ctx context.Context, c kauth.Credentials, shared *budget.Shared, lim *
 		r.Cancel()
 		return false, err
 	}
-	if err := sleep(ctx, d); err != nil {
+	// The wall clock, as the limiters count.
+	if err := (kauth.SystemClock{}).Sleep(ctx, d); err != nil {
 		r.Cancel()
 		return true, err
 	}
@@ -167,7 +168,7 @@ func sleepCtx(ctx context.Context, d time.Duration, c kauth.Credentials) error {
 	if err := tooLate(ctx, d, c); err != nil {
 		return err
 	}
-	return sleep(ctx, d)
+	return kauth.SystemClock{}.Sleep(ctx, d) // the wall clock, as the limiters count
 }
 
 // tooLate is the rate-limit error of a wait of d that would outlast ctx's
@@ -178,19 +179,6 @@ func tooLate(ctx context.Context, d time.Duration, c kauth.Credentials) error {
 			Kind: kauth.ErrRateLimited, Code: "agent", RetryAfter: d, Err: ErrRateWait}
 	}
 	return nil
-}
-
-// sleep waits d on the wall clock, as the limiters count, or until ctx
-// ends.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // Observe applies what resp, the answer of one of the group's calls, says

@@ -1,9 +1,15 @@
-package agent
+// Package metrics holds the agent's Prometheus series: the token events
+// of each account's Manager, the proxied requests and their rate-limit
+// waits, the shared budgets' fallbacks, the build, and at scrape time each
+// account's token expiry, requests in flight and identity. Each Metrics has
+// its own registry, so that several agents in one process do not collide.
+// Labels carry account names and app key fingerprints, never a secret.
+package metrics
 
 import (
-	"errors"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -13,11 +19,13 @@ import (
 	"github.com/kauth/kauth/internal/buildinfo"
 )
 
-// metrics are the agent's Prometheus series. Each Agent has its own
-// registry, so that several agents in one process (tests) do not collide.
-// Labels carry account names and app key fingerprints, never a secret.
-type metrics struct {
-	reg *prometheus.Registry
+// Metrics are one agent's Prometheus series. Create them with New.
+type Metrics struct {
+	reg  *prometheus.Registry
+	kind func(error) string
+	// failureKinds are kind's answers: the kind label values of the
+	// failure counter, each at zero from the start.
+	failureKinds []string
 
 	events      *prometheus.CounterVec
 	issuances   *prometheus.CounterVec
@@ -30,9 +38,35 @@ type metrics struct {
 	fallback    *prometheus.GaugeVec
 }
 
-func newMetrics(a *Agent) *metrics {
-	m := &metrics{
-		reg: prometheus.NewRegistry(),
+// Account is what the scrape-time series say of one account configured
+// now.
+type Account struct {
+	Name, Broker, Env string
+	App               string // the app key's fingerprint
+	InFlight          int64  // proxied requests being served
+	// Expires is when its token expires; zero when it has none.
+	Expires time.Time
+}
+
+// Config is what Metrics need of the agent.
+type Config struct {
+	// Kind names the kind of a failure to get a token, the kind label of
+	// kauth_token_failures_total; FailureKinds are all its answers.
+	Kind         func(error) string
+	FailureKinds []string
+	// Accounts returns the accounts configured now, at each scrape.
+	Accounts func() []Account
+	// Now is the clock of the token expiry series.
+	Now func() time.Time
+}
+
+// New returns the series of an agent, registered with a registry of their
+// own.
+func New(c Config) *Metrics {
+	m := &Metrics{
+		reg:          prometheus.NewRegistry(),
+		kind:         c.Kind,
+		failureKinds: c.FailureKinds,
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "kauth_token_events_total",
 			Help: "Token events by account and kind: issued, refreshed, reused, invalidated, revoked, failed.",
@@ -79,19 +113,25 @@ func newMetrics(a *Agent) *metrics {
 	})
 	build.Set(1)
 	m.reg.MustRegister(build, m.events, m.issuances, m.refreshes, m.failures, m.requests, m.latency, m.waits, m.waitSeconds, m.fallback,
-		&accountCollector{a: a},
+		&accountCollector{accounts: c.Accounts, now: c.Now},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 	return m
 }
 
-func (m *metrics) handler() http.Handler {
+// Handler serves the series in the Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
 }
 
-// onEvent counts a Manager event for account name.
-func (m *metrics) onEvent(name string, ev kauth.Event) {
+// Register adds collectors of the agent's other parts to the registry.
+func (m *Metrics) Register(cs ...prometheus.Collector) {
+	m.reg.MustRegister(cs...)
+}
+
+// OnEvent counts a Manager event for account name.
+func (m *Metrics) OnEvent(name string, ev kauth.Event) {
 	m.events.WithLabelValues(name, string(ev.Kind)).Inc()
 	switch ev.Kind {
 	case kauth.EventIssued:
@@ -99,27 +139,22 @@ func (m *metrics) onEvent(name string, ev kauth.Event) {
 	case kauth.EventRefreshed:
 		m.refreshes.WithLabelValues(name).Inc()
 	case kauth.EventFailed:
-		m.failures.WithLabelValues(name, errorKind(ev.Err)).Inc()
+		m.failures.WithLabelValues(name, m.kind(ev.Err)).Inc()
 	}
 }
 
-// eventKinds and failureKinds are the label values of the token counters;
-// failureKinds are errorKind's answers.
-var (
-	eventKinds = []kauth.EventKind{kauth.EventIssued, kauth.EventRefreshed, kauth.EventReused, kauth.EventInvalidated,
-		kauth.EventRevoked, kauth.EventFailed, kauth.EventWaiting, kauth.EventStoreFailed}
-	failureKinds = []string{"credentials", "token_rejected", "token_returned_again", "rate_limited", "unavailable",
-		"bad_request", "malformed_token", "canceled", "other"}
-)
+// eventKinds are the event label values of the token events counter.
+var eventKinds = []kauth.EventKind{kauth.EventIssued, kauth.EventRefreshed, kauth.EventReused, kauth.EventInvalidated,
+	kauth.EventRevoked, kauth.EventFailed, kauth.EventWaiting, kauth.EventStoreFailed}
 
-// account starts the series of account name at zero: a counter that first
+// Account starts the series of account name at zero: a counter that first
 // appears at 1 is invisible to increase() and rate(), so an alert on the
 // first failure would never fire.
-func (m *metrics) account(name string) {
+func (m *Metrics) Account(name string) {
 	for _, k := range eventKinds {
 		m.events.WithLabelValues(name, string(k))
 	}
-	for _, k := range failureKinds {
+	for _, k := range m.failureKinds {
 		m.failures.WithLabelValues(name, k)
 	}
 	for _, v := range []*prometheus.CounterVec{m.issuances, m.refreshes, m.waits, m.waitSeconds} {
@@ -127,10 +162,9 @@ func (m *metrics) account(name string) {
 	}
 }
 
-// forget drops the series of a removed account.
-// budgetFallback records whether the app key's shared budget is on this
+// BudgetFallback records whether the app key's shared budget is on this
 // agent's local share.
-func (m *metrics) budgetFallback(app string, on bool) {
+func (m *Metrics) BudgetFallback(app string, on bool) {
 	v := 0.0
 	if on {
 		v = 1
@@ -138,7 +172,8 @@ func (m *metrics) budgetFallback(app string, on bool) {
 	m.fallback.WithLabelValues(app).Set(v)
 }
 
-func (m *metrics) forget(name string) {
+// Forget drops the series of a removed account.
+func (m *Metrics) Forget(name string) {
 	l := prometheus.Labels{"account": name}
 	for _, v := range []*prometheus.CounterVec{m.events, m.issuances, m.refreshes, m.failures, m.requests, m.waits, m.waitSeconds} {
 		v.DeletePartialMatch(l)
@@ -146,48 +181,28 @@ func (m *metrics) forget(name string) {
 	m.latency.DeletePartialMatch(l)
 }
 
-// proxied counts a proxied request, and its broker latency if it reached
+// Proxied counts a proxied request, and its broker latency if it reached
 // the broker.
-func (m *metrics) proxied(name string, status int, seconds float64, sent bool) {
+func (m *Metrics) Proxied(name string, status int, seconds float64, sent bool) {
 	m.requests.WithLabelValues(name, strconv.Itoa(status)).Inc()
 	if sent {
 		m.latency.WithLabelValues(name).Observe(seconds)
 	}
 }
 
-func (m *metrics) waited(name string, seconds float64) {
+// Waited counts an upstream call that waited seconds for its app key's
+// rate limit.
+func (m *Metrics) Waited(name string, seconds float64) {
 	m.waits.WithLabelValues(name).Inc()
 	m.waitSeconds.WithLabelValues(name).Add(seconds)
 }
 
-// errorKind names the kauth error kind of err for metrics and API codes.
-func errorKind(err error) string {
-	switch {
-	case err == nil:
-		return ""
-	case errors.Is(err, kauth.ErrCredentials):
-		return "credentials"
-	case errors.Is(err, kauth.ErrTokenReturnedAgain):
-		return "token_returned_again"
-	case errors.Is(err, kauth.ErrTokenRejected):
-		return "token_rejected"
-	case errors.Is(err, kauth.ErrRateLimited):
-		return "rate_limited"
-	case errors.Is(err, kauth.ErrUnavailable):
-		return "unavailable"
-	case errors.Is(err, kauth.ErrBadRequest):
-		return "bad_request"
-	case errors.Is(err, kauth.ErrMalformedToken):
-		return "malformed_token"
-	case errors.Is(err, errCanceled):
-		return "canceled"
-	}
-	return "other"
-}
-
 // accountCollector reports, at scrape time, one series per account that is
 // configured now: its token's seconds to expiry and its identity.
-type accountCollector struct{ a *Agent }
+type accountCollector struct {
+	accounts func() []Account
+	now      func() time.Time
+}
 
 var (
 	expiryDesc = prometheus.NewDesc("kauth_token_expiry_seconds",
@@ -208,13 +223,12 @@ func (c *accountCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *accountCollector) Collect(ch chan<- prometheus.Metric) {
-	now := c.a.clock.Now()
-	for _, acct := range c.a.snapshot() {
-		ch <- prometheus.MustNewConstMetric(infoDesc, prometheus.GaugeValue, 1,
-			acct.name, string(acct.creds.Broker), string(acct.creds.Env), acct.creds.Fingerprint())
-		ch <- prometheus.MustNewConstMetric(inFlightDesc, prometheus.GaugeValue, float64(acct.inFlight.Load()), acct.name)
-		if tok, _ := acct.mgr.Cached(); tok.AccessToken != "" {
-			ch <- prometheus.MustNewConstMetric(expiryDesc, prometheus.GaugeValue, tok.ExpiresAt.Sub(now).Seconds(), acct.name)
+	now := c.now()
+	for _, acct := range c.accounts() {
+		ch <- prometheus.MustNewConstMetric(infoDesc, prometheus.GaugeValue, 1, acct.Name, acct.Broker, acct.Env, acct.App)
+		ch <- prometheus.MustNewConstMetric(inFlightDesc, prometheus.GaugeValue, float64(acct.InFlight), acct.Name)
+		if !acct.Expires.IsZero() {
+			ch <- prometheus.MustNewConstMetric(expiryDesc, prometheus.GaugeValue, acct.Expires.Sub(now).Seconds(), acct.Name)
 		}
 	}
 }

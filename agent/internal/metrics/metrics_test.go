@@ -1,0 +1,173 @@
+package metrics_test
+
+import (
+	"errors"
+	"io"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/kauth/kauth"
+	"github.com/kauth/kauth/agent/internal/metrics"
+)
+
+var now = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+
+// agentState is the accounts a test's Metrics report at scrape time.
+type agentState struct {
+	mu       sync.Mutex
+	accounts []metrics.Account
+}
+
+func (s *agentState) list() []metrics.Account {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]metrics.Account(nil), s.accounts...)
+}
+
+func newMetrics(s *agentState) *metrics.Metrics {
+	return metrics.New(metrics.Config{
+		Kind: func(err error) string {
+			if err.Error() == "bad secret" {
+				return "credentials"
+			}
+			return "other"
+		},
+		FailureKinds: []string{"credentials", "other"},
+		Accounts:     s.list,
+		Now:          func() time.Time { return now },
+	})
+}
+
+func scrape(t *testing.T, m *metrics.Metrics) string {
+	t.Helper()
+	w := httptest.NewRecorder()
+	m.Handler().ServeHTTP(w, httptest.NewRequest("GET", "/metrics", nil))
+	b, err := io.ReadAll(w.Result().Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func has(t *testing.T, m, series string, value string) {
+	t.Helper()
+	if !regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(series) + ` ` + regexp.QuoteMeta(value) + `$`).MatchString(m) {
+		t.Errorf("the scrape lacks %s %s; its kauth_ lines:\n%s", series, value, kauthLines(m))
+	}
+}
+
+func lacks(t *testing.T, m, substr string) {
+	t.Helper()
+	if strings.Contains(m, substr) {
+		t.Errorf("the scrape still has %s:\n%s", substr, kauthLines(m))
+	}
+}
+
+func kauthLines(m string) string {
+	var out []string
+	for _, l := range strings.Split(m, "\n") {
+		if strings.HasPrefix(l, "kauth_") {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// TestAccountSeriesStartAtZero: a new account's counters are there at zero
+// before anything happens, so that increase() sees the first failure.
+func TestAccountSeriesStartAtZero(t *testing.T) {
+	m := newMetrics(&agentState{})
+	m.Account("kis-mock")
+	s := scrape(t, m)
+	for _, series := range []string{
+		`kauth_token_issuances_total{account="kis-mock"}`,
+		`kauth_token_refreshes_total{account="kis-mock"}`,
+		`kauth_token_events_total{account="kis-mock",event="failed"}`,
+		`kauth_token_events_total{account="kis-mock",event="issued"}`,
+		`kauth_token_failures_total{account="kis-mock",kind="credentials"}`,
+		`kauth_token_failures_total{account="kis-mock",kind="other"}`,
+		`kauth_proxy_ratelimit_waits_total{account="kis-mock"}`,
+		`kauth_proxy_ratelimit_wait_seconds_total{account="kis-mock"}`,
+	} {
+		has(t, s, series, "0")
+	}
+	if !regexp.MustCompile(`(?m)^kauth_build_info\{commit="[^"]+",goversion="go[^"]+",version="[^"]+"\} 1$`).MatchString(s) {
+		t.Errorf("the scrape lacks kauth_build_info naming the build:\n%s", kauthLines(s))
+	}
+}
+
+// TestEventsRequestsAndForget: the Manager's events, the proxied requests
+// and the waits are counted by account, and a removed account's series
+// go away while another's stay.
+func TestEventsRequestsAndForget(t *testing.T) {
+	m := newMetrics(&agentState{})
+	m.Account("a")
+	m.Account("b")
+	m.OnEvent("a", kauth.Event{Kind: kauth.EventIssued})
+	m.OnEvent("a", kauth.Event{Kind: kauth.EventRefreshed})
+	m.OnEvent("a", kauth.Event{Kind: kauth.EventFailed, Err: errors.New("bad secret")})
+	m.OnEvent("a", kauth.Event{Kind: kauth.EventFailed, Err: errors.New("strange")})
+	m.Proxied("a", 200, 0.02, true)
+	m.Proxied("a", 503, 0, false)
+	m.Waited("a", 0.5)
+	m.Waited("a", 0.25)
+	m.BudgetFallback("app-fp", true)
+	s := scrape(t, m)
+	has(t, s, `kauth_token_issuances_total{account="a"}`, "1")
+	has(t, s, `kauth_token_refreshes_total{account="a"}`, "1")
+	has(t, s, `kauth_token_events_total{account="a",event="failed"}`, "2")
+	has(t, s, `kauth_token_failures_total{account="a",kind="credentials"}`, "1")
+	has(t, s, `kauth_token_failures_total{account="a",kind="other"}`, "1")
+	has(t, s, `kauth_proxy_requests_total{account="a",status="200"}`, "1")
+	has(t, s, `kauth_proxy_requests_total{account="a",status="503"}`, "1")
+	has(t, s, `kauth_proxy_request_duration_seconds_count{account="a"}`, "1")
+	has(t, s, `kauth_proxy_ratelimit_waits_total{account="a"}`, "2")
+	has(t, s, `kauth_proxy_ratelimit_wait_seconds_total{account="a"}`, "0.75")
+	has(t, s, `kauth_budget_fallback{app="app-fp"}`, "1")
+	m.BudgetFallback("app-fp", false)
+	m.Forget("a")
+	s = scrape(t, m)
+	lacks(t, s, `account="a"`)
+	has(t, s, `kauth_token_issuances_total{account="b"}`, "0")
+	has(t, s, `kauth_budget_fallback{app="app-fp"}`, "0")
+}
+
+// TestAccountsAtScrapeTime: identity, requests in flight and seconds to
+// expiry are read from the accounts configured at each scrape; an account
+// without a token has no expiry series, and a removed one none at all.
+func TestAccountsAtScrapeTime(t *testing.T) {
+	st := &agentState{accounts: []metrics.Account{
+		{Name: "kis-mock", Broker: "kis", Env: "mock", App: "fp1", InFlight: 3, Expires: now.Add(90 * time.Second)},
+		{Name: "ls-real", Broker: "ls", Env: "real", App: "fp2"},
+	}}
+	m := newMetrics(st)
+	s := scrape(t, m)
+	has(t, s, `kauth_account_info{account="kis-mock",app="fp1",broker="kis",env="mock"}`, "1")
+	has(t, s, `kauth_account_info{account="ls-real",app="fp2",broker="ls",env="real"}`, "1")
+	has(t, s, `kauth_proxy_in_flight{account="kis-mock"}`, "3")
+	has(t, s, `kauth_token_expiry_seconds{account="kis-mock"}`, "90")
+	lacks(t, s, `kauth_token_expiry_seconds{account="ls-real"}`)
+
+	st.mu.Lock()
+	st.accounts = st.accounts[1:]
+	st.accounts[0].Expires = now.Add(-time.Second)
+	st.mu.Unlock()
+	s = scrape(t, m)
+	lacks(t, s, `account="kis-mock"`)
+	has(t, s, `kauth_token_expiry_seconds{account="ls-real"}`, "-1")
+}
+
+// TestRegister: another part's collector is served with the rest.
+func TestRegister(t *testing.T) {
+	m := newMetrics(&agentState{})
+	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: "kauth_test_gauge", Help: "A test gauge."})
+	g.Set(7)
+	m.Register(g)
+	has(t, scrape(t, m), "kauth_test_gauge", "7")
+}

@@ -1,0 +1,101 @@
+package agent_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/kauth/kauth"
+	"github.com/kauth/kauth/agent"
+	"github.com/kauth/kauth/brokersim"
+)
+
+type readiness struct {
+	Status   string `json:"status"`
+	Accounts []struct {
+		Name   string `json:"name"`
+		State  string `json:"state"`
+		Reason string `json:"reason"`
+	} `json:"accounts"`
+}
+
+func (r readiness) state(name string) (state, reason string) {
+	for _, a := range r.Accounts {
+		if a.Name == name {
+			return a.State, a.Reason
+		}
+	}
+	return "", ""
+}
+
+// TestReadyzWaitsForFirstTokens: /readyz answers 503 while an account
+// still waits for its first token, naming it and why.
+func TestReadyzWaitsForFirstTokens(t *testing.T) {
+	var sim *brokersim.Server
+	h := newHarness(t, setup{sim: func(s *brokersim.Server) {
+		sim = s
+		s.Inject(brokersim.Fault{Broker: kauth.Kiwoom, Env: kauth.Mock, Path: "/oauth2/token", Kind: brokersim.Hang})
+	}})
+	t.Cleanup(sim.ReleaseHangs) // before the agent closes: last in, first out
+	eventually(t, "the KIS accounts hold tokens", func() bool {
+		var list struct{ Accounts []agent.AccountInfo }
+		h.viaUnix("GET", "/v1/accounts", nil, nil).json(t, &list)
+		n := 0
+		for _, a := range list.Accounts {
+			if a.TokenState == "valid" {
+				n++
+			}
+		}
+		return n == 2
+	})
+	r := h.viaTCP("GET", "/readyz", nil, http.Header{"Authorization": nil})
+	if r.status != http.StatusServiceUnavailable {
+		t.Fatalf("GET /readyz while kiwoom-mock waits = %d %s; want 503", r.status, r.body)
+	}
+	var got readiness
+	r.json(t, &got)
+	if got.Status != "not_ready" {
+		t.Errorf("status = %q; want not_ready", got.Status)
+	}
+	if s, why := got.state("kiwoom-mock"); s != "pending" || !strings.Contains(why, "first token") {
+		t.Errorf("kiwoom-mock = %q (%q); want pending, waiting for its first token", s, why)
+	}
+	if s, _ := got.state("kis-mock"); s != "ready" {
+		t.Errorf("kis-mock = %q; want ready: %s", s, r.body)
+	}
+	if r := h.viaUnix("POST", "/readyz", nil, nil); r.status != http.StatusMethodNotAllowed {
+		t.Errorf("POST /readyz = %d; want 405", r.status)
+	}
+}
+
+// TestReadyzCountsStatedFailures: an account whose token the broker
+// refuses is ready in the sense of /readyz (the agent will not get
+// further by waiting), with the reason stated.
+func TestReadyzCountsStatedFailures(t *testing.T) {
+	h := newHarness(t, setup{cfg: func(c *agent.Config) {
+		c.Accounts = append(c.Accounts, agent.Account{
+			Name: "kis-wrong", Broker: "kis", Env: "mock",
+			AppKey:    agent.Secret{Value: "PSUNKNOWNAPPKEY0123456789ABCDEFGHIJK"},
+			AppSecret: agent.Secret{Value: "wrong-secret-value"},
+			BaseURL:   brokersim.BaseURL(h0(c), kauth.KIS, kauth.Mock),
+		})
+	}})
+	h.secrets = append(h.secrets, "wrong-secret-value", "PSUNKNOWNAPPKEY0123456789ABCDEFGHIJK")
+	var got readiness
+	eventually(t, "/readyz answers 200", func() bool {
+		r := h.viaUnix("GET", "/readyz", nil, nil)
+		r.json(t, &got)
+		return r.status == http.StatusOK
+	})
+	if got.Status != "ready" {
+		t.Errorf("status = %q; want ready", got.Status)
+	}
+	if s, why := got.state("kis-wrong"); s != "failed" || !strings.HasPrefix(why, "credentials: ") {
+		t.Errorf("kis-wrong = %q (%q); want failed with the credentials reason", s, why)
+	}
+	for _, name := range []string{"kis-mock", "kiwoom-mock", "kis-real"} {
+		if s, _ := got.state(name); s != "ready" {
+			t.Errorf("%s = %q; want ready", name, s)
+		}
+	}
+}
