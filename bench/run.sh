@@ -23,9 +23,8 @@ echo
 echo "## Agent at scale: 1,000 accounts, file store and Redis, 60 s idle (go run ./bench/cmd/agentmem)"
 go run ./bench/cmd/agentmem
 echo
-echo "## Agent at scale: 5,000 and 10,000 accounts (go run ./bench/cmd/agentmem -accounts N -idle 65s)"
+echo "## Agent at scale: 5,000 accounts (go run ./bench/cmd/agentmem -accounts 5000 -idle 65s)"
 go run ./bench/cmd/agentmem -accounts 5000 -idle 65s
-go run ./bench/cmd/agentmem -accounts 10000 -idle 65s
 echo
 echo "## Facade and proxy as accounts grow (go run ./bench/cmd/facadescale)"
 go run ./bench/cmd/facadescale
