@@ -49,6 +49,13 @@ type Config struct {
 	// still served while one background refresh runs. Zero means
 	// DefaultRefreshAhead; negative disables refreshing ahead.
 	RefreshAhead time.Duration
+	// RefreshJitter spreads the refreshes of many app keys: each key's
+	// refresh-ahead window starts later by a share of RefreshJitter fixed
+	// by the key (the same in every process), so that tokens issued
+	// together, such as an agent's thousands of accounts at start, are not
+	// all refreshed in the same minute. It is capped at half of
+	// RefreshAhead, leaving the refresh room to finish. Zero means none.
+	RefreshJitter time.Duration
 	// ExpiryMargin: no token is handed out in its last ExpiryMargin, or in
 	// the last quarter of its life when that is shorter. When the broker
 	// answers with the same token at that point (Kiwoom while it is valid),
@@ -177,6 +184,7 @@ func NewManager(cfg Config) (*Manager, error) {
 		attemptTimeout: orDefault(cfg.AttemptTimeout, DefaultAttemptTimeout),
 		rejected:       make(map[string]time.Time),
 	}
+	m.policy.delay = jitterDelay(m.key, m.policy.ahead, cfg.RefreshJitter)
 	m.group = cfg.Group
 	if m.group == nil {
 		m.group = new(Group)

@@ -3,6 +3,7 @@ package kauth
 import (
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"time"
 )
 
@@ -12,6 +13,7 @@ import (
 // the Manager promises is a row of the table in policy_test.go.
 type policy struct {
 	ahead       time.Duration // RefreshAhead (0: none)
+	delay       time.Duration // this key's share of RefreshJitter, < ahead/2
 	margin      time.Duration // ExpiryMargin
 	minInterval time.Duration // MinIssueInterval
 	budget      time.Duration // IssueTimeout
@@ -430,7 +432,7 @@ func (p policy) refreshAt(tok Token, now time.Time, same bool) time.Time {
 // brings the refresh forward out of the market's session.
 func (p policy) plan(tok Token, now time.Time, same bool) (time.Time, bool) {
 	exp := tok.ExpiresAt.Round(0)
-	at := exp.Add(-p.ahead)
+	at := exp.Add(-p.ahead + p.delay)
 	if issued := tok.IssuedAt.Round(0); !issued.IsZero() && exp.After(issued) {
 		// A short-lived token is not refreshed in the first three quarters
 		// of its life, however wide the window.
@@ -477,6 +479,18 @@ func (p policy) turnoverAt(tok Token, normal, now time.Time) time.Time {
 		return time.Time{}
 	}
 	return at
+}
+
+// jitterDelay is key's share of jitter, capped at ahead/2: uniform over
+// the keys, and the same wherever key is refreshed.
+func jitterDelay(key Key, ahead, jitter time.Duration) time.Duration {
+	jitter = min(jitter, ahead/2)
+	if jitter <= 0 {
+		return 0
+	}
+	h := fnv.New64a()
+	h.Write([]byte(key.String()))
+	return time.Duration(h.Sum64() % uint64(jitter))
 }
 
 func earlier(a, b time.Time) time.Time {

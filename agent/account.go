@@ -89,6 +89,8 @@ func (a *Agent) newAccount(r config.Resolved, lim *rate.Limiter, share float64) 
 		Turnover:    r.Turnover,
 		Logger:      a.log.With("account", name),
 		OnEvent:     func(ev kauth.Event) { a.metrics.OnEvent(name, ev) },
+		// Accounts started together are not refreshed together.
+		RefreshJitter: kauth.DefaultRefreshAhead / 2,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("agent: account %s: %w", name, err)
@@ -122,6 +124,7 @@ func (a *Agent) startKeeper(acct *account) {
 		},
 		Clock: a.clock,
 		Every: a.keepEvery,
+		Wait:  func(err error) time.Duration { return a.keepWait(acct, err) },
 		Kind:  errorKind,
 		Log:   a.log,
 	})

@@ -125,6 +125,7 @@ type Agent struct {
 	mu          sync.RWMutex
 	cfg         Config
 	accounts    map[string]*account
+	fidx        atomic.Pointer[facadeIndex] // built from accounts (facadeindex.go)
 	limiters    map[kauth.Key]*rate.Limiter
 	turns       map[kauth.Key]*pacing.Turns // each limiter's clients' turns
 	budgets     map[kauth.Key]sharedBudget  // by app key, when shareBudget is set

@@ -4,5 +4,8 @@ package agent
 // connects: tests call it without connecting anywhere.
 var RefuseDial = func(addr string) error { return refuseDial("tcp", addr, nil) }
 
+// KeeperRestMax is the longest a keeper sleeps while its token is fresh.
+const KeeperRestMax = keeperRestMax
+
 // SocketPathOn is SocketPath as it is on goos.
 var SocketPathOn = socketPathOn

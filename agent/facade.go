@@ -3,7 +3,6 @@ package agent
 import (
 	"bytes"
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -215,23 +214,13 @@ func (a *Agent) readOAuth(w http.ResponseWriter, r *http.Request, acct *account)
 
 // foreignKey reports whether appkey is the app key of an account served
 // here other than acct (and not acct's own). Every comparison runs in
-// constant time.
+// constant time; the lookup does not visit the other accounts.
 func (a *Agent) foreignKey(acct *account, appkey string) bool {
 	appkey = strings.TrimSpace(appkey)
 	if appkey == "" {
 		return false
 	}
-	own := subtle.ConstantTimeCompare([]byte(appkey), []byte(acct.creds.AppKey)) == 1
-	foreign := false
-	for _, o := range a.snapshot() {
-		if o.creds.AppKey == acct.creds.AppKey {
-			continue
-		}
-		if subtle.ConstantTimeCompare([]byte(appkey), []byte(o.creds.AppKey)) == 1 {
-			foreign = true
-		}
-	}
-	return foreign && !own
+	return a.facadeIndex().foreignKey(acct, appkey)
 }
 
 // foreignToken reports whether authorization ("Bearer <token>") carries
@@ -245,16 +234,7 @@ func (a *Agent) foreignToken(acct *account, authorization string) bool {
 	if !ok || tok == "" {
 		return false
 	}
-	foreign := false
-	for _, o := range a.snapshot() {
-		if o.creds.Key() == acct.creds.Key() {
-			continue
-		}
-		if t, _ := o.mgr.Cached(); t.AccessToken != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(t.AccessToken)) == 1 {
-			foreign = true
-		}
-	}
-	return foreign
+	return a.facadeIndex().foreignToken(acct, tok)
 }
 
 func (a *Agent) refuseForeign(w http.ResponseWriter, acct *account) {

@@ -23,6 +23,12 @@ echo
 echo "## Agent at scale: 1,000 accounts, file store and Redis, 60 s idle (go run ./bench/cmd/agentmem)"
 go run ./bench/cmd/agentmem
 echo
+echo "## Agent at scale: 5,000 accounts (go run ./bench/cmd/agentmem -accounts 5000 -idle 65s)"
+go run ./bench/cmd/agentmem -accounts 5000 -idle 65s
+echo
+echo "## Facade and proxy as accounts grow (go run ./bench/cmd/facadescale)"
+go run ./bench/cmd/facadescale
+echo
 echo "## Wakeups of an idle process holding one Manager (go run ./bench/cmd/idlewake)"
 go run ./bench/cmd/idlewake
 echo "## One call budget across agents (go run ./bench/cmd/multihost)"

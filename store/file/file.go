@@ -445,6 +445,19 @@ func dirFailed(dir, what string, err error) error {
 	return fmt.Errorf("kauth: file store: %s: %w: %s (%w)", what, kauth.ErrStoreUnwritable, hint, err)
 }
 
+// maxWriters bounds the entry files being written and fsynced at once, by
+// every Store of the process. An fsync blocks its OS thread, and the Go
+// runtime starts another thread for the goroutines left to run, so an agent
+// saving thousands of first tokens at once would otherwise hold a thread
+// per save, blocked on the disk; the disk does not finish them sooner.
+const maxWriters = 4
+
+var writers = make(chan struct{}, maxWriters)
+
+// syncFile flushes a written file to disk; tests replace it to watch the
+// fsyncs.
+var syncFile = (*os.File).Sync
+
 // writeAtomic replaces path with data: a temporary file in the same
 // directory (so rename cannot cross file systems) is written, synced and
 // renamed over path, and the directory is synced so the rename survives a
@@ -453,6 +466,19 @@ func dirFailed(dir, what string, err error) error {
 // then fails.
 func writeAtomic(path string, data []byte, renaming func(fileState), undo func()) (fileState, error) {
 	dir := filepath.Dir(path)
+	writers <- struct{}{}
+	st, err := writeFile(dir, path, data, renaming, undo)
+	<-writers
+	if err != nil {
+		return fileState{}, err
+	}
+	// The directory's fsync is shared by the writers waiting for it (see
+	// dirSync), so it holds one thread whatever their number.
+	return st, syncDir(dir)
+}
+
+// writeFile is writeAtomic up to the rename, included.
+func writeFile(dir, path string, data []byte, renaming func(fileState), undo func()) (fileState, error) {
 	// CreateTemp makes the file 0600, private from its first byte.
 	f, err := os.CreateTemp(dir, tmpPrefix+filepath.Base(path)+"-*")
 	if err != nil {
@@ -469,7 +495,7 @@ func writeAtomic(path string, data []byte, renaming func(fileState), undo func()
 	if _, err := f.Write(data); err != nil {
 		return fileState{}, err
 	}
-	if err := f.Sync(); err != nil {
+	if err := syncFile(f); err != nil {
 		return fileState{}, err
 	}
 	// rename(2) keeps the inode, size and mtime, so the state taken here is
@@ -493,7 +519,7 @@ func writeAtomic(path string, data []byte, renaming func(fileState), undo func()
 		return fileState{}, err
 	}
 	ok = true
-	return st, syncDir(dir)
+	return st, nil
 }
 
 // staleTemp is the age after which a temporary file is surely left over

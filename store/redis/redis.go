@@ -11,7 +11,7 @@
 //	kauth:{kis/mock/3f2a9c01d4e5}:entry:fence   the fence it was written under, same TTL
 //	kauth:{kis/mock/3f2a9c01d4e5}:lock          the lease lock (random owner token)
 //	kauth:{kis/mock/3f2a9c01d4e5}:fence         the fence counter (no TTL)
-//	kauth:changes                               pub/sub channel of changed keys
+//	kauth:changes                               pub/sub channel of changed keys (kauth:changes:db<N> on database N > 0)
 //
 // Lock is a lease: SET NX PX with a random owner token and an INCR of the
 // fence counter in one script, renewed while held and released by
@@ -184,7 +184,7 @@ func New(client goredis.UniversalClient, key []byte, opts ...Option) (*Store, er
 		client:    client,
 		sealer:    sealer,
 		prefix:    c.prefix,
-		channel:   c.prefix + ":changes",
+		channel:   changesChannel(c.prefix, client),
 		id:        randomToken(),
 		lease:     c.lease,
 		retention: c.retention,
@@ -194,6 +194,18 @@ func New(client goredis.UniversalClient, key []byte, opts ...Option) (*Store, er
 		logger:    c.logger,
 		warned:    make(map[kauth.Key][sha256.Size]byte),
 	}, nil
+}
+
+// changesChannel names the pub/sub channel of the Store's changes. Pub/sub
+// has no relation to the key space, whatever database is selected
+// (https://redis.io/docs/manual/pubsub, "Database & Scoping"), so the
+// channel names the database as well as the prefix: a Store is woken only by Stores that share its data. Database 0
+// (the only one of a Cluster) keeps the plain "<prefix>:changes".
+func changesChannel(prefix string, client goredis.UniversalClient) string {
+	if c, ok := client.(*goredis.Client); ok && c.Options().DB != 0 {
+		return prefix + ":changes:db" + strconv.Itoa(c.Options().DB)
+	}
+	return prefix + ":changes"
 }
 
 func validPrefixRune(r rune) bool {

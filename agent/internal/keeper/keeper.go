@@ -26,6 +26,9 @@ type Config struct {
 	Clock kauth.Clock
 	// Every is the time between two looks; it must be positive.
 	Every time.Duration
+	// Wait, if set, says how long to sleep after a look that ended with
+	// err, in place of Every (a keeper with a fresh token may rest longer).
+	Wait func(err error) time.Duration
 	// Kind names an error's kind in the log line; nil leaves it out.
 	Kind func(error) string
 	// Log receives the keeper's lines; nil means slog.Default().
@@ -89,7 +92,11 @@ func keep(ctx context.Context, c Config) {
 			c.Log.Info("agent: keeper got a token again", "account", c.Account)
 			lastErr = ""
 		}
-		if c.Clock.Sleep(ctx, c.Every) != nil {
+		wait := c.Every
+		if c.Wait != nil {
+			wait = c.Wait(err)
+		}
+		if c.Clock.Sleep(ctx, wait) != nil {
 			return
 		}
 	}

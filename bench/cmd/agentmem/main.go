@@ -66,6 +66,10 @@ type result struct {
 	switches float64 // context switches per second while idle
 	exit     time.Duration
 	sockets  int // open sockets while idle: listeners, Redis, keep-alives
+	threads  int // OS threads once idle
+	// persisted: start until every token is in the store (file: n entry
+	// files renamed into place); 0 where not measured.
+	persisted time.Duration
 }
 
 func run(accounts int, idle time.Duration, stores []string, redisURL string) error {
@@ -90,15 +94,19 @@ func run(accounts int, idle time.Duration, stores []string, redisURL string) err
 	runID := fmt.Sprintf("%X", run)
 
 	fmt.Printf("kauth serve, real process, accounts at brokersim on 127.0.0.1; idle %v; RSS from /proc/<pid>/status\n\n", idle)
-	fmt.Printf("| store | accounts | start → all tokens | VmRSS | VmHWM | idle CPU | idle wakeups/s | open sockets | SIGTERM → exit |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	fmt.Printf("| store | accounts | start → all tokens | VmRSS | VmHWM | idle CPU | idle wakeups/s | open sockets | OS threads | start → all persisted | SIGTERM → exit |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, st := range stores {
 		for _, n := range []int{1, accounts} {
 			r, err := measure(bin, filepath.Join(dir, fmt.Sprint(st, n)), sim, srv.URL, n, st, redisURL, runID, idle)
 			if err != nil {
 				return fmt.Errorf("%s store, %d accounts: %w", st, n, err)
 			}
-			fmt.Printf("| %s | %d | %v | %.1f MiB | %.1f MiB | %.2f %% | %.1f | %d | %v |\n", st, n,
-				r.start.Round(time.Millisecond), mib(r.rss), mib(r.hwm), 100*r.cpu, r.switches, r.sockets, r.exit.Round(time.Millisecond))
+			persisted := "–"
+			if r.persisted > 0 {
+				persisted = r.persisted.Round(time.Millisecond).String()
+			}
+			fmt.Printf("| %s | %d | %v | %.1f MiB | %.1f MiB | %.2f %% | %.1f | %d | %d | %s | %v |\n", st, n,
+				r.start.Round(time.Millisecond), mib(r.rss), mib(r.hwm), 100*r.cpu, r.switches, r.sockets, r.threads, persisted, r.exit.Round(time.Millisecond))
 		}
 	}
 	return nil
@@ -183,6 +191,15 @@ func measure(bin, dir string, sim *brokersim.Server, simURL string, n int, kind,
 		}
 	}
 	r.start = time.Since(start)
+	if kind == "file" {
+		for entries(filepath.Join(dir, "cache")) < n {
+			if time.Now().After(deadline) {
+				return r, fmt.Errorf("%d of %d tokens in the file store after 60 s", entries(filepath.Join(dir, "cache")), n)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		r.persisted = time.Since(start)
+	}
 	client.CloseIdleConnections()
 	time.Sleep(500 * time.Millisecond) // let the start-up garbage be collected
 	pid := cmd.Process.Pid
@@ -203,6 +220,8 @@ func measure(bin, dir string, sim *brokersim.Server, simURL string, n int, kind,
 	}
 	sw1 := proc.Switches(pid)
 	r.sockets = sockets(pid)
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*", pid))
+	r.threads = len(tasks)
 	took := time.Since(t0).Seconds()
 	r.cpu = (cpu1 - cpu0) / took
 	r.switches = float64(sw1-sw0) / took
@@ -218,6 +237,12 @@ func measure(bin, dir string, sim *brokersim.Server, simURL string, n int, kind,
 		return r, fmt.Errorf("still running 60 s after SIGTERM")
 	}
 	return r, nil
+}
+
+// entries counts the token entries (*.tok) in the file store's directory.
+func entries(dir string) int {
+	m, _ := filepath.Glob(filepath.Join(dir, "*.tok"))
+	return len(m)
 }
 
 // sockets counts the sockets pid has open.
