@@ -22,6 +22,8 @@ func TestPortUpgradeHeaderOpensNothing(t *testing.T) {
 		{"POST", "/oauth2/tokenP", pyJSON("grant_type", "client_credentials", "appkey", placeholderKey, "appsecret", placeholderSecret)},
 		{"POST", "/oauth2/Approval", pyJSON("grant_type", "client_credentials", "appkey", placeholderKey, "secretkey", placeholderSecret)},
 		{"POST", "/oauth2/revokeP", pyJSON("appkey", placeholderKey, "appsecret", placeholderSecret, "token", "x")},
+		// KIS orders are POSTs under /uapi/ (order-cash).
+		{"POST", "/uapi/domestic-stock/v1/trading/order-cash", `{"CANO":"50000000","ACNT_PRDT_CD":"01","PDNO":"005930","ORD_DVSN":"00","ORD_QTY":"1","ORD_UNPR":"70000"}`},
 		{"PUT", "/uapi/domestic-stock/v1/quotations/inquire-price?FID_COND_MRKT_DIV_CODE=J&FID_INPUT_ISCD=005930", ""},
 	} {
 		a := pyDo(t, addr, tc.method, kis+tc.path, append([][2]string{{"tr_id", "FHKST01010100"}}, upgrade...), tc.body)
