@@ -160,10 +160,12 @@ func (a *Agent) portHandler(name string) http.Handler {
 			return
 		}
 		var key string
-		if isUpgrade(r) {
+		if isUpgrade(r) && r.Method == http.MethodGet {
 			// The upgrade carries no credential (python-kis sends none): it
 			// reaches the gateway under the facade path, which checks the
-			// first frame's (serveGateway, admitWS).
+			// first frame's (serveGateway, admitWS). Only a GET is one
+			// (RFC 6455 4.1), as serveFacade decides: any other request
+			// with an Upgrade header would be served under the agent key.
 			r = r.WithContext(context.WithValue(r.Context(), wsGateKey{}, a.wsGate(name)))
 			key = agentKey
 		} else {
