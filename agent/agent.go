@@ -245,7 +245,8 @@ func (a *Agent) Reload(cfg Config) error {
 	}
 	// Rotation: an agent key deleted or replaced since it was loaded is
 	// picked up here (on SIGHUP), like the client keys.
-	if err := a.reloadKey(); err != nil {
+	agentKeyRotated, err := a.reloadKey()
+	if err != nil {
 		return &ConfigError{Err: err}
 	}
 	a.mu.Lock()
@@ -347,12 +348,16 @@ func (a *Agent) Reload(cfg Config) error {
 	}
 	a.accounts, a.limiters, a.budgets, a.turns, a.cfg = next, limiters, shared, allTurns, cfg
 	a.keyMu.Lock()
+	keysChanged := agentKeyRotated || !reflect.DeepEqual(a.clients, clients)
 	a.clients = clients
 	a.keyMu.Unlock()
 	for _, acct := range added {
 		a.startKeeper(acct)
 	}
 	a.mu.Unlock()
+	if keysChanged {
+		a.ws.closeKeyed()
+	}
 
 	for _, acct := range added {
 		a.log.Info("agent: serving account", "account", acct.name, "broker", acct.creds.Broker, "env", acct.creds.Env,
@@ -722,22 +727,24 @@ func (a *Agent) loadKey() (string, error) {
 }
 
 // reloadKey re-reads the agent key if it was loaded: a deleted key file
-// gets a new key, a replaced one is taken as it is.
-func (a *Agent) reloadKey() error {
+// gets a new key, a replaced one is taken as it is. It reports whether the
+// key changed.
+func (a *Agent) reloadKey() (bool, error) {
 	a.keyMu.Lock()
 	defer a.keyMu.Unlock()
 	if a.key == "" {
-		return nil
+		return false, nil
 	}
 	k, err := keys.LoadOrCreate(a.keyPath)
 	if err != nil {
-		return err
+		return false, err
 	}
-	if k != a.key {
+	rotated := k != a.key
+	if rotated {
 		a.log.Info("agent: agent key rotated", "key_file", a.keyPath)
 	}
 	a.key = k
-	return nil
+	return rotated, nil
 }
 
 // Close stops the agent: servers stop accepting and finish requests in

@@ -38,8 +38,44 @@ type gateway struct {
 	approvals map[upstreamID]*kauth.Manager
 	sessions  map[upstreamID]*realtime.Session
 	closed    bool
+	// live are the local clients connected now, each marked true if a key
+	// admitted it (TCP, a facade port) rather than the unix socket's mode.
+	live map[*wsClient]bool
 
 	clients atomic.Int64
+}
+
+// track adds cl to the live clients until the returned func is called.
+func (g *gateway) track(cl *wsClient, keyed bool) func() {
+	g.mu.Lock()
+	if g.live == nil {
+		g.live = map[*wsClient]bool{}
+	}
+	g.live[cl] = keyed
+	g.mu.Unlock()
+	return func() {
+		g.mu.Lock()
+		delete(g.live, cl)
+		g.mu.Unlock()
+	}
+}
+
+// closeKeyed closes every client a key admitted, after the agent's keys
+// changed: a key that was rotated must not keep the doors it opened, and
+// a bot whose key still holds connects again at once. The unix socket's
+// clients, admitted by its mode, stay.
+func (g *gateway) closeKeyed() {
+	g.mu.Lock()
+	var keyed []*wsClient
+	for cl, k := range g.live {
+		if k {
+			keyed = append(keyed, cl)
+		}
+	}
+	g.mu.Unlock()
+	for _, cl := range keyed {
+		go cl.c.Close(websocket.StatusPolicyViolation, "kauth: the agent's keys changed; connect again with your key")
+	}
 }
 
 type upstreamID struct {
@@ -266,6 +302,7 @@ func (a *Agent) serveGateway(w http.ResponseWriter, r *http.Request, acct *accou
 	defer a.ws.clients.Add(-1)
 	cl := &wsClient{a: a, acct: acct, c: c, m: sess.Join(a.ws.clientBuffer())}
 	defer cl.m.Close()
+	defer a.ws.track(cl, r.Context().Value(connKind{}) != "unix")()
 	cl.proto = proto.NewClient(realtime.ClientConfig{Member: cl.m, MaxSubscriptions: acct.wsClientMax, Send: cl.send})
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
