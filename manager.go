@@ -98,6 +98,7 @@ type Manager struct {
 	log      *slog.Logger
 	onEvent  func(Event)
 	policy   policy
+	origin   origin // who this process is, in the issuance history
 	hub      *hub
 	group    *Group
 
@@ -174,6 +175,7 @@ func NewManager(cfg Config) (*Manager, error) {
 		log:            cfg.Logger,
 		onEvent:        cfg.OnEvent,
 		policy:         policyOf(cfg),
+		origin:         thisProcess(),
 		attemptTimeout: orDefault(cfg.AttemptTimeout, DefaultAttemptTimeout),
 		rejected:       make(map[string]time.Time),
 	}
