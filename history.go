@@ -1,6 +1,7 @@
 package kauth
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -113,4 +114,33 @@ func failureCode(err error) string {
 		}
 	}
 	return "error"
+}
+
+// Issuance returns the issuance history of m's app key as its store holds
+// it (by every process sharing the store), and when the next issuance is
+// allowed: the issuance spacing after the last attempt, or the broker's
+// rate limit, whichever is later; zero if it is allowed now. Nothing
+// stored yet is a zero History.
+func (m *Manager) Issuance(ctx context.Context) (History, time.Time, error) {
+	e, err := m.store.Load(ctx, m.key)
+	if errors.Is(err, ErrNotFound) {
+		return History{}, time.Time{}, nil
+	}
+	if err != nil {
+		return History{}, time.Time{}, err
+	}
+	return e.History, nextIssue(e, m.policy.minInterval, m.clock.Now()), nil
+}
+
+// nextIssue is when e allows the next issuance, for the spacing, at now;
+// zero if it is allowed now.
+func nextIssue(e Entry, spacing time.Duration, now time.Time) time.Time {
+	next := later(e.LastIssue.Add(spacing), e.RetryAt)
+	if e.LastIssue.IsZero() {
+		next = e.RetryAt
+	}
+	if !next.After(now) {
+		return time.Time{}
+	}
+	return next.Round(0)
 }
