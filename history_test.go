@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kauth/kauth"
 	"github.com/kauth/kauth/brokersim"
@@ -50,5 +51,33 @@ func TestHistoryRecordsIssuances(t *testing.T) {
 		if strings.Contains(string(raw), secret) {
 			t.Errorf("the history holds the %s", name)
 		}
+	}
+}
+
+// TestManagerIssuance: before any issuance a Manager reports no history
+// and the next issuance allowed now; after one, the history and the next
+// issuance a spacing later, on its clock.
+func TestManagerIssuance(t *testing.T) {
+	r := newRig(t)
+	app := brokersim.DemoKISMock
+	m := r.manager(t, app)
+	h, next, err := m.Issuance(context.Background())
+	if err != nil || h != (kauth.History{}) || !next.IsZero() {
+		t.Fatalf("Issuance() before any = %+v, %v, %v; want zero, zero, nil", h, next, err)
+	}
+	if _, err := m.Token(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	h, next, err = m.Issuance(context.Background())
+	if err != nil || h.LastIssue.IsZero() {
+		t.Fatalf("Issuance() = %+v, %v, %v; want the issuance", h, next, err)
+	}
+	spacing := kauth.MinIssueInterval(r.provider(app.Broker, app.Env))
+	if want := h.LastIssue.At.Add(spacing); next.Sub(want).Abs() > time.Second {
+		t.Errorf("next issuance = %v; want about %v (a spacing after %v)", next, want, h.LastIssue.At)
+	}
+	r.sim.Advance(spacing)
+	if _, next, _ := m.Issuance(context.Background()); !next.IsZero() {
+		t.Errorf("next issuance a spacing later = %v; want zero (now)", next)
 	}
 }
