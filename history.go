@@ -3,7 +3,6 @@ package kauth
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"time"
 )
@@ -66,9 +65,6 @@ type IssueRecord struct {
 // IsZero reports whether r records nothing.
 func (r IssueRecord) IsZero() bool { return r.At.IsZero() && r.Outcome == "" }
 
-// By says who made r: "host pid 123".
-func (r IssueRecord) By() string { return fmt.Sprintf("%s pid %d", r.Host, r.PID) }
-
 // Today returns h's counts for the KST day of now: zero if h was last
 // counted on another day.
 func (h History) Today(now time.Time) (issued, same, failed int) {
@@ -112,6 +108,12 @@ func failureCode(err error) string {
 		if errors.Is(err, kind) {
 			return kind.Error()
 		}
+	}
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
+	case errors.Is(err, context.Canceled):
+		return "canceled"
 	}
 	return "error"
 }

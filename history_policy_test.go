@@ -1,6 +1,7 @@
 package kauth
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -48,6 +49,11 @@ func TestRecorded(t *testing.T) {
 		{"failure without a code keeps its kind, not its message", History{}, issueRecord(me, t0, false, down), func(t *testing.T, h History) {
 			if h.LastFailure.Code != "broker unavailable" {
 				t.Errorf("LastFailure.Code = %q; want %q", h.LastFailure.Code, "broker unavailable")
+			}
+		}},
+		{"the caller's deadline", History{}, issueRecord(me, t0, false, fmt.Errorf("issuing: %w", context.DeadlineExceeded)), func(t *testing.T, h History) {
+			if h.LastFailure.Code != "timeout" {
+				t.Errorf("LastFailure.Code = %q; want timeout", h.LastFailure.Code)
 			}
 		}},
 		{"bare kind", History{}, issueRecord(me, t0, false, ErrTokenReturnedAgain), func(t *testing.T, h History) {
