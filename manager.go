@@ -105,6 +105,7 @@ type Manager struct {
 	log      *slog.Logger
 	onEvent  func(Event)
 	policy   policy
+	origin   origin // who this process is, in the issuance history
 	hub      *hub
 	group    *Group
 
@@ -181,6 +182,7 @@ func NewManager(cfg Config) (*Manager, error) {
 		log:            cfg.Logger,
 		onEvent:        cfg.OnEvent,
 		policy:         policyOf(cfg),
+		origin:         thisProcess(),
 		attemptTimeout: orDefault(cfg.AttemptTimeout, DefaultAttemptTimeout),
 		rejected:       make(map[string]time.Time),
 	}

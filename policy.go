@@ -644,3 +644,43 @@ func (p policy) revoked(a revokeAnswer) revokeEnd {
 	e.Token, e.Rejected, e.Revoking = Token{}, a.tok.Fingerprint(), ""
 	return revokeEnd{verb: revoke, event: EventRevoked, entry: e, save: !a.unread, unmarked: !a.marked}
 }
+
+// recorded returns h with the outcome r counted: the counts are for the
+// KST day of r.At, begun afresh on a new day, and the events keep the last
+// HistoryEvents. A record dated before h.Day (a writer whose clock runs
+// behind) is counted in h.Day rather than taking the counts back a day.
+func recorded(h History, r IssueRecord) History {
+	if day := kstDay(r.At); day > h.Day {
+		h.Day, h.Issued, h.Same, h.Failed = day, 0, 0, 0
+	}
+	switch r.Outcome {
+	case OutcomeFailed:
+		h.Failed++
+		h.LastFailure = r
+	case OutcomeSame:
+		h.Same++
+		h.Issued++
+		h.LastIssue = r
+	default:
+		h.Issued++
+		h.LastIssue = r
+	}
+	events := append(h.Recent(), r)
+	h.Events = [HistoryEvents]IssueRecord{}
+	copy(h.Events[:], events[max(0, len(events)-HistoryEvents):])
+	return h
+}
+
+// issueRecord is the record of an issuance at now by o: an issuance that
+// handed out a token (same: the one already held), or, if err is set, one
+// that failed.
+func issueRecord(o origin, now time.Time, same bool, err error) IssueRecord {
+	r := IssueRecord{At: now.Round(0), Outcome: OutcomeIssued, Host: o.host, PID: o.pid}
+	switch {
+	case err != nil:
+		r.Outcome, r.Code = OutcomeFailed, failureCode(err)
+	case same:
+		r.Outcome = OutcomeSame
+	}
+	return r
+}

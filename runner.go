@@ -145,11 +145,12 @@ func (m *Manager) refreshOnce(ctx context.Context, ahead bool, orphan *Token) (T
 			e.Token = after.tok
 			return m.accept(ctx, lease, e, after.tok, after.same, after.event, took)
 		case fail:
+			e.History = recorded(e.History, issueRecord(m.origin, m.clock.Now(), false, after.err))
 			if after.forget {
 				m.unmark(after.tok.Fingerprint())
 				e.Token, e.Rejected = Token{}, ""
-				m.save(ctx, lease, e)
 			}
+			m.save(ctx, lease, e)
 			err := m.errorf(after.err, "%s", after.why)
 			m.remember(err, after.hold)
 			return Token{}, m.failed(err)
@@ -208,6 +209,7 @@ func (m *Manager) accept(ctx context.Context, lease Lease, e Entry, tok Token, s
 	// The broker has just handed tok out as valid: whatever revoke was
 	// pending did not kill it, and whatever rate limit held is over.
 	e.Revoking, e.RetryAt = "", time.Time{}
+	e.History = recorded(e.History, issueRecord(m.origin, m.clock.Now(), same, nil))
 	saved := m.save(ctx, lease, e)
 	if errors.Is(saved, ErrLeaseLost) {
 		return Token{}, errLeaseLost
@@ -248,13 +250,18 @@ func (m *Manager) issue(ctx context.Context, lease Lease, e *Entry, begin time.T
 		cancel()
 		took := m.clock.Now().Sub(start)
 		if err == nil {
+			var bad error
 			if tok.AccessToken == "" {
-				return Token{}, took, &Error{Broker: m.key.Broker, Env: m.key.Env, Op: "issue", Kind: ErrUnavailable, Message: "empty token in the broker's answer"}
-			}
-			if err := CheckToken(tok.AccessToken); err != nil {
+				bad = &Error{Broker: m.key.Broker, Env: m.key.Env, Op: "issue", Kind: ErrUnavailable, Message: "empty token in the broker's answer"}
+			} else if err := CheckToken(tok.AccessToken); err != nil {
 				// Counted and not retried at once: the broker issued, and
 				// would hand the same token back (KIS within 6 h).
-				return Token{}, took, &Error{Broker: m.key.Broker, Env: m.key.Env, Op: "issue", Kind: ErrMalformedToken, Err: err}
+				bad = &Error{Broker: m.key.Broker, Env: m.key.Env, Op: "issue", Kind: ErrMalformedToken, Err: err}
+			}
+			if bad != nil {
+				e.History = recorded(e.History, issueRecord(m.origin, m.clock.Now(), false, bad))
+				m.save(ctx, lease, *e)
+				return Token{}, took, bad
 			}
 			return m.bound(tok), took, nil
 		}
@@ -264,14 +271,17 @@ func (m *Manager) issue(ctx context.Context, lease Lease, e *Entry, begin time.T
 			counted = start
 		} else {
 			e.LastIssue = counted
-			m.save(ctx, lease, *e)
 		}
-		if at := m.policy.nextRequest(err, m.clock.Now(), wait); !at.IsZero() {
+		e.History = recorded(e.History, issueRecord(m.origin, m.clock.Now(), false, err))
+		at := m.policy.nextRequest(err, m.clock.Now(), wait)
+		if !at.IsZero() {
 			// The broker refused for its rate limit: every caller here and
 			// every process sharing the store waits until at, whether this
 			// issuance goes on or gives up.
 			e.RetryAt = at
-			m.save(ctx, lease, *e)
+		}
+		m.save(ctx, lease, *e)
+		if !at.IsZero() {
 			m.limit(m.limitedErr(err, at), at)
 		}
 		if !again || ctx.Err() != nil {

@@ -41,6 +41,11 @@ type Entry struct {
 	// last written (see Lease), or 0 for a write made without one. A store
 	// refuses a leased write whose fence is lower than the stored one.
 	Fence uint64
+	// History is the record of this key's issuances, by every process
+	// that shares the entry: today's counts (KST) and the last events.
+	// A store keeps it beside the rest; an entry written before entries
+	// had one reads with a zero History.
+	History History
 }
 
 // ErrLeaseLost is returned (wrapped) by Lease.Save when the lease that the

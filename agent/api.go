@@ -199,6 +199,50 @@ type AccountInfo struct {
 	// NextTurnover, if the account has a turnover window and its next
 	// refresh is one, is when it comes, in KST (RFC 3339, +09:00).
 	NextTurnover string `json:"next_turnover,omitempty"`
+	// The app key's issuances, by every process sharing the store, as
+	// kauth status shows them: how many today (KST day), how many of
+	// them handed back the token already held, how many failed.
+	IssuedToday int `json:"issued_today"`
+	SameToday   int `json:"same_today"`
+	FailedToday int `json:"failed_today"`
+	// LastIssue is the last issuance that handed out a token,
+	// LastFailure the last that failed, if any.
+	LastIssue   *IssueInfo `json:"last_issue,omitempty"`
+	LastFailure *IssueInfo `json:"last_failure,omitempty"`
+	// NextIssue is when the next issuance is allowed, in KST (RFC 3339,
+	// +09:00); absent when it is allowed now.
+	NextIssue string `json:"next_issue,omitempty"`
+}
+
+// IssueInfo is one recorded issuance: when, by which host and process,
+// and for a failure the broker's code (or the kind of failure).
+type IssueInfo struct {
+	At      string `json:"at"` // KST, RFC 3339
+	Outcome string `json:"outcome"`
+	Host    string `json:"host"`
+	PID     int    `json:"pid"`
+	Code    string `json:"code,omitempty"`
+}
+
+func issueInfo(r kauth.IssueRecord) *IssueInfo {
+	if r.IsZero() {
+		return nil
+	}
+	return &IssueInfo{At: r.At.In(kauth.KST).Format(time.RFC3339), Outcome: r.Outcome, Host: r.Host, PID: r.PID, Code: r.Code}
+}
+
+// history adds acct's issuance history to in; a store that cannot be read
+// leaves it out.
+func (a *Agent) history(ctx context.Context, acct *account, in *AccountInfo) {
+	h, next, err := acct.mgr.Issuance(ctx)
+	if err != nil {
+		return
+	}
+	in.IssuedToday, in.SameToday, in.FailedToday = h.Today(a.clock.Now())
+	in.LastIssue, in.LastFailure = issueInfo(h.LastIssue), issueInfo(h.LastFailure)
+	if !next.IsZero() {
+		in.NextIssue = next.In(kauth.KST).Format(time.RFC3339)
+	}
 }
 
 func (a *Agent) info(acct *account) AccountInfo {
@@ -235,7 +279,9 @@ func (a *Agent) serveAccounts(w http.ResponseWriter, r *http.Request) {
 	p := principalOf(r)
 	for _, acct := range accts {
 		if p.may(acct.name) {
-			out = append(out, a.info(acct))
+			in := a.info(acct)
+			a.history(r.Context(), acct, &in)
+			out = append(out, in)
 		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"accounts": out})
@@ -259,7 +305,9 @@ func (a *Agent) account(w http.ResponseWriter, r *http.Request, name string) *ac
 func (a *Agent) serveAccount(w http.ResponseWriter, r *http.Request) {
 	if acct := a.account(w, r, r.PathValue("name")); acct != nil {
 		defer acct.done()
-		writeJSON(w, http.StatusOK, a.info(acct))
+		in := a.info(acct)
+		a.history(r.Context(), acct, &in)
+		writeJSON(w, http.StatusOK, in)
 	}
 }
 

@@ -152,7 +152,38 @@ func fullEntry(n int) kauth.Entry {
 		Revoking:  fmt.Sprintf("revoking%d", n),
 		RetryAt:   epoch.Add(time.Duration(n)*time.Second + 250*time.Millisecond),
 		Fence:     uint64(n),
+		History:   fullHistory(n, kst),
 	}
+}
+
+// fullHistory returns an issuance history with every field set and every
+// event slot used.
+func fullHistory(n int, at time.Time) kauth.History {
+	h := kauth.History{Day: at.Format(time.DateOnly), Issued: n + 3, Same: n + 1, Failed: n + 2}
+	for i := range h.Events {
+		h.Events[i] = kauth.IssueRecord{At: at.Add(time.Duration(i) * time.Minute), Outcome: kauth.OutcomeFailed, Host: fmt.Sprintf("host%d", n), PID: 100 + i, Code: "EGW00133"}
+	}
+	h.LastFailure = h.Events[kauth.HistoryEvents-2]
+	h.LastIssue = kauth.IssueRecord{At: at.Add(time.Hour), Outcome: kauth.OutcomeSame, Host: fmt.Sprintf("host%d", n), PID: 99}
+	h.Events[kauth.HistoryEvents-1] = h.LastIssue
+	return h
+}
+
+// sameHistory reports whether a and b record the same, times compared
+// with Equal.
+func sameHistory(a, b kauth.History) bool {
+	same := func(x, y kauth.IssueRecord) bool {
+		return x.At.Equal(y.At) && x.At.IsZero() == y.At.IsZero() && x.Outcome == y.Outcome && x.Host == y.Host && x.PID == y.PID && x.Code == y.Code
+	}
+	if a.Day != b.Day || a.Issued != b.Issued || a.Same != b.Same || a.Failed != b.Failed || !same(a.LastIssue, b.LastIssue) || !same(a.LastFailure, b.LastFailure) {
+		return false
+	}
+	for i := range a.Events {
+		if !same(a.Events[i], b.Events[i]) {
+			return false
+		}
+	}
+	return true
 }
 
 // sameEntry reports how got differs from want, or "" if it does not.
@@ -189,6 +220,9 @@ func sameEntry(got, want kauth.Entry) string {
 	}
 	if got.Fence != want.Fence {
 		diffs = append(diffs, fmt.Sprintf("Fence = %d; want %d", got.Fence, want.Fence))
+	}
+	if !sameHistory(got.History, want.History) {
+		diffs = append(diffs, fmt.Sprintf("History = %+v; want %+v", got.History, want.History))
 	}
 	return strings.Join(diffs, "; ")
 }

@@ -36,6 +36,52 @@ type tokenStatusJSON struct {
 	// NextTurnover is when the token turns over in the turnover window
 	// (--turnover), if its next refresh is one: RFC 3339, KST.
 	NextTurnover string `json:"next_turnover,omitempty"`
+	// The app key's issuances, by every process sharing the store: how
+	// many today (KST day), how many of them handed back the token
+	// already held, how many failed.
+	IssuedToday int `json:"issued_today"`
+	SameToday   int `json:"same_today"`
+	FailedToday int `json:"failed_today"`
+	// LastIssue is the last issuance that handed out a token,
+	// LastFailure the last that failed, if any.
+	LastIssue   *issueJSON `json:"last_issue,omitempty"`
+	LastFailure *issueJSON `json:"last_failure,omitempty"`
+	// NextIssue is when the next issuance is allowed (the broker's
+	// spacing after the last attempt, or its rate limit): RFC 3339, KST;
+	// absent when it is allowed now.
+	NextIssue string `json:"next_issue,omitempty"`
+}
+
+// issueJSON is one recorded issuance: when, by which host and process,
+// and for a failure the broker's code (or the kind of failure).
+type issueJSON struct {
+	At      string `json:"at"` // RFC 3339, KST
+	Outcome string `json:"outcome"`
+	Host    string `json:"host"`
+	PID     int    `json:"pid"`
+	Code    string `json:"code,omitempty"`
+}
+
+func issueOf(r kauth.IssueRecord) *issueJSON {
+	if r.IsZero() {
+		return nil
+	}
+	return &issueJSON{At: r.At.In(kauth.KST).Format(time.RFC3339), Outcome: r.Outcome, Host: r.Host, PID: r.PID, Code: r.Code}
+}
+
+// history fills in t's issuance history from e, for a broker whose
+// issuance spacing is spacing.
+func (t *tokenStatusJSON) history(e kauth.Entry, spacing time.Duration, now time.Time) {
+	h := e.History
+	t.IssuedToday, t.SameToday, t.FailedToday = h.Today(now)
+	t.LastIssue, t.LastFailure = issueOf(h.LastIssue), issueOf(h.LastFailure)
+	next := e.LastIssue.Add(spacing)
+	if e.RetryAt.After(next) {
+		next = e.RetryAt
+	}
+	if !e.LastIssue.IsZero() && next.After(now) || e.RetryAt.After(now) {
+		t.NextIssue = next.In(kauth.KST).Format(time.RFC3339)
+	}
 }
 
 func (c *cli) status(ctx context.Context, args []string) error {
@@ -73,6 +119,7 @@ only that one. The agent is found as kauth token --account finds it.`)
 	now := time.Now()
 	for _, ke := range entries {
 		t := describe(ke.key, ke.entry, now)
+		t.history(ke.entry, kauth.MinIssueInterval(brokers.MustGet(ke.key.Broker).New("", nil, nil)), now)
 		if turn != nil && t.State == "valid" {
 			cfg := kauth.Config{Provider: brokers.MustGet(ke.key.Broker).New("", nil, nil), Turnover: turn}
 			if at, ok := kauth.PlanRefresh(cfg, ke.entry.Token, now); ok {
@@ -121,6 +168,35 @@ only that one. The agent is found as kauth token --account finds it.`)
 			fmt.Fprint(tw, "\t"+next)
 		}
 		fmt.Fprintln(tw)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	return c.historyTable(out.Tokens)
+}
+
+// historyTable prints the issuance history of each app key.
+func (c *cli) historyTable(tokens []tokenStatusJSON) error {
+	kst := func(s string) string { return mustParse(s).In(kauth.KST).Format(time.DateTime) }
+	fmt.Fprintln(c.stdout)
+	tw := newTable(c.stdout)
+	fmt.Fprintln(tw, "BROKER\tENV\tAPP\tTODAY (KST)\tLAST ISSUE (KST)\tBY\tNEXT ISSUE (KST)\tLAST FAILURE (KST)\tCODE\tBY")
+	for _, t := range tokens {
+		today := fmt.Sprintf("%d issued, %d same, %d failed", t.IssuedToday, t.SameToday, t.FailedToday)
+		last, lastBy, next, failed, code, failedBy := "-", "-", "now", "-", "-", "-"
+		if r := t.LastIssue; r != nil {
+			last, lastBy = kst(r.At), fmt.Sprintf("%s pid %d", r.Host, r.PID)
+			if r.Outcome == kauth.OutcomeSame {
+				last += " (same)"
+			}
+		}
+		if t.NextIssue != "" {
+			next = kst(t.NextIssue)
+		}
+		if r := t.LastFailure; r != nil {
+			failed, code, failedBy = kst(r.At), r.Code, fmt.Sprintf("%s pid %d", r.Host, r.PID)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.Broker, t.Env, t.App, today, last, lastBy, next, failed, code, failedBy)
 	}
 	return tw.Flush()
 }

@@ -135,6 +135,67 @@ type record struct {
 	// Fence is absent from envelopes written before entries had one; they
 	// open with fence 0.
 	Fence uint64 `json:"fence,omitempty"`
+	// History is absent from envelopes written before entries had one,
+	// and from entries with no issuance recorded; a reader that does not
+	// know it ignores it.
+	History *historyRecord `json:"history,omitempty"`
+}
+
+// historyRecord is the JSON form of a kauth.History.
+type historyRecord struct {
+	Day         string        `json:"day,omitempty"`
+	Issued      int           `json:"issued,omitempty"`
+	Same        int           `json:"same,omitempty"`
+	Failed      int           `json:"failed,omitempty"`
+	LastIssue   *eventRecord  `json:"last_issue,omitempty"`
+	LastFailure *eventRecord  `json:"last_failure,omitempty"`
+	Events      []eventRecord `json:"events,omitempty"`
+}
+
+type eventRecord struct {
+	At      time.Time `json:"at,omitzero"`
+	Outcome string    `json:"outcome,omitempty"`
+	Host    string    `json:"host,omitempty"`
+	PID     int       `json:"pid,omitempty"`
+	Code    string    `json:"code,omitempty"`
+}
+
+func historyOf(h kauth.History) *historyRecord {
+	if h == (kauth.History{}) {
+		return nil
+	}
+	r := &historyRecord{Day: h.Day, Issued: h.Issued, Same: h.Same, Failed: h.Failed}
+	if !h.LastIssue.IsZero() {
+		ev := eventRecord(h.LastIssue)
+		r.LastIssue = &ev
+	}
+	if !h.LastFailure.IsZero() {
+		ev := eventRecord(h.LastFailure)
+		r.LastFailure = &ev
+	}
+	for _, ev := range h.Recent() {
+		r.Events = append(r.Events, eventRecord(ev))
+	}
+	return r
+}
+
+func (r *historyRecord) history() kauth.History {
+	if r == nil {
+		return kauth.History{}
+	}
+	h := kauth.History{Day: r.Day, Issued: r.Issued, Same: r.Same, Failed: r.Failed}
+	if r.LastIssue != nil {
+		h.LastIssue = kauth.IssueRecord(*r.LastIssue)
+	}
+	if r.LastFailure != nil {
+		h.LastFailure = kauth.IssueRecord(*r.LastFailure)
+	}
+	// A writer keeps at most kauth.HistoryEvents; keep the last of more.
+	evs := r.Events[max(0, len(r.Events)-kauth.HistoryEvents):]
+	for i, ev := range evs {
+		h.Events[i] = kauth.IssueRecord(ev)
+	}
+	return h
 }
 
 type tokenRecord struct {
@@ -146,7 +207,7 @@ type tokenRecord struct {
 
 // Seal encrypts e for the entry named name (kauth.Key.String()).
 func (s *Sealer) Seal(name string, e kauth.Entry) ([]byte, error) {
-	r := record{LastIssue: e.LastIssue, Rejected: e.Rejected, Revoking: e.Revoking, RetryAt: e.RetryAt, Fence: e.Fence}
+	r := record{LastIssue: e.LastIssue, Rejected: e.Rejected, Revoking: e.Revoking, RetryAt: e.RetryAt, Fence: e.Fence, History: historyOf(e.History)}
 	if e.Token != (kauth.Token{}) {
 		r.Token = &tokenRecord{
 			AccessToken: e.Token.AccessToken,
@@ -196,7 +257,7 @@ func (s *Sealer) Open(name string, data []byte) (kauth.Entry, error) {
 		// the version. Never include plain in the error: it holds the token.
 		return kauth.Entry{}, ErrCorrupt
 	}
-	e := kauth.Entry{LastIssue: r.LastIssue, Rejected: r.Rejected, Revoking: r.Revoking, RetryAt: r.RetryAt, Fence: r.Fence}
+	e := kauth.Entry{LastIssue: r.LastIssue, Rejected: r.Rejected, Revoking: r.Revoking, RetryAt: r.RetryAt, Fence: r.Fence, History: r.History.history()}
 	if r.Token != nil {
 		e.Token = kauth.Token{
 			AccessToken: r.Token.AccessToken,

@@ -2,6 +2,7 @@ package seal
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"testing"
 	"time"
@@ -164,5 +165,104 @@ func TestOpenWithoutFence(t *testing.T) {
 	}
 	if got.Fence != 0 || got.Token.AccessToken != "tok" || got.Rejected != "abc" {
 		t.Errorf("Open = %+v; want the token, Rejected abc and fence 0", got)
+	}
+}
+
+func sampleHistory() kauth.History {
+	at := time.Date(2025, 3, 1, 9, 0, 0, 0, kauth.KST)
+	h := kauth.History{Day: "2025-03-01", Issued: 2, Same: 1, Failed: 1,
+		LastIssue:   kauth.IssueRecord{At: at.Add(time.Minute), Outcome: kauth.OutcomeSame, Host: "h1", PID: 7},
+		LastFailure: kauth.IssueRecord{At: at, Outcome: kauth.OutcomeFailed, Host: "h2", PID: 8, Code: "EGW00133"},
+	}
+	h.Events[0], h.Events[1] = h.LastFailure, h.LastIssue
+	return h
+}
+
+// plaintext opens env as Open does and returns its JSON record.
+func plaintext(t *testing.T, s *Sealer, name string, env []byte) []byte {
+	t.Helper()
+	plain, err := s.aead.Open(nil, env[headerSize:headerSize+nonceSize], env[headerSize+nonceSize:], additionalData(env[:headerSize], name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return plain
+}
+
+func TestSealHistory(t *testing.T) {
+	s := testSealer(t)
+	e := sampleEntry()
+	e.History = sampleHistory()
+	env, err := s.Seal("kis/mock/ab", e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Open("kis/mock/ab", env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.History.LastIssue.At.Equal(e.History.LastIssue.At) {
+		t.Fatalf("Open(Seal()).History.LastIssue = %+v; want %+v", got.History.LastIssue, e.History.LastIssue)
+	}
+	// Times come back without their zone or monotonic reading: compare
+	// the rest after taking the times as read.
+	want := e.History
+	want.LastIssue.At, want.LastFailure.At = got.History.LastIssue.At, got.History.LastFailure.At
+	want.Events[0].At, want.Events[1].At = got.History.Events[0].At, got.History.Events[1].At
+	if got.History != want {
+		t.Errorf("Open(Seal()).History = %+v; want %+v", got.History, want)
+	}
+}
+
+// TestSealWithoutHistory: an entry with no issuance recorded is written
+// as before entries had a history, and an envelope written before opens
+// with a zero History.
+func TestSealWithoutHistory(t *testing.T) {
+	s := testSealer(t)
+	env, err := s.Seal("kis/mock/ab", sampleEntry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plain := plaintext(t, s, "kis/mock/ab", env); bytes.Contains(plain, []byte("history")) {
+		t.Errorf("an entry without history is written as %s; want no history field", plain)
+	}
+	got, err := s.Open("kis/mock/ab", env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.History != (kauth.History{}) {
+		t.Errorf("Open().History = %+v; want zero", got.History)
+	}
+}
+
+// TestOldReaderIgnoresHistory: a reader that knows entries only up to the
+// fence (the record as it was before entries had a history) reads an
+// envelope with a history as it would one without.
+func TestOldReaderIgnoresHistory(t *testing.T) {
+	type oldRecord struct {
+		Token     *tokenRecord `json:"token,omitempty"`
+		LastIssue time.Time    `json:"last_issue,omitzero"`
+		Rejected  string       `json:"rejected,omitempty"`
+		Revoking  string       `json:"revoking,omitempty"`
+		RetryAt   time.Time    `json:"retry_at,omitzero"`
+		Fence     uint64       `json:"fence,omitempty"`
+	}
+	s := testSealer(t)
+	e := sampleEntry()
+	e.Fence = 9
+	e.History = sampleHistory()
+	env, err := s.Seal("kis/mock/ab", e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := plaintext(t, s, "kis/mock/ab", env)
+	if !bytes.Contains(plain, []byte(`"history"`)) {
+		t.Fatalf("sealed record %s has no history", plain)
+	}
+	var r oldRecord
+	if err := json.Unmarshal(plain, &r); err != nil {
+		t.Fatalf("an old reader fails on %s: %v", plain, err)
+	}
+	if r.Token == nil || r.Token.AccessToken != "tok" || r.Rejected != "abc" || r.Fence != 9 || !r.LastIssue.Equal(e.LastIssue) {
+		t.Errorf("an old reader reads %+v; want the entry's token, Rejected, fence and LastIssue", r)
 	}
 }
