@@ -29,7 +29,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -37,6 +36,7 @@ import (
 
 	"github.com/kauth/kauth"
 	"github.com/kauth/kauth/agent"
+	"github.com/kauth/kauth/bench/internal/benchagent"
 	"github.com/kauth/kauth/brokersim"
 )
 
@@ -89,27 +89,13 @@ func run(n, serial int) error {
 			RateLimit: agent.MaxRateLimit, Burst: agent.MaxBurst,
 		})
 	}
-	cfg.Listen = agent.Listen{Socket: agent.SocketOff, TCP: "127.0.0.1:0", KeyFile: filepath.Join(dir, "agent.key")}
 	quiet := slog.New(slog.DiscardHandler)
-	a, err := agent.New(cfg, agent.Options{Logger: quiet, Getenv: func(string) string { return "" }, Unpaced: true, Store: kauth.NewMemoryStore()})
+	a, err := benchagent.Serve(ctx, cfg, dir, agent.Options{Logger: quiet, Getenv: func(string) string { return "" }, Unpaced: true, Store: kauth.NewMemoryStore()})
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	served := make(chan error, 1)
-	go func() { served <- a.ListenAndServe(ctx) }()
-	select {
-	case <-a.Ready():
-	case err := <-served:
-		return err
-	}
-	ep := a.Endpoints()
-	keyData, err := os.ReadFile(ep.KeyFile)
-	if err != nil {
-		return err
-	}
-	agentKey := strings.TrimSpace(string(keyData))
-	agentURL := "http://" + ep.TCP
+	agentURL, agentKey := a.URL, a.Key
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4, DialContext: (&net.Dialer{Timeout: 5 * time.Second}).DialContext}}
 	defer client.CloseIdleConnections()
 
@@ -167,7 +153,7 @@ func run(n, serial int) error {
 	pa, fa := p50[1]-p50[0], p50[2]-p50[0]
 	fmt.Printf("| %d | %s | %s | %s | %s | %s | %.2f× |\n", n, us(p50[0]), us(p50[1]), us(p50[2]), us(pa), us(fa), float64(fa)/float64(pa))
 	cancel()
-	return <-served
+	return a.Wait()
 }
 
 // medians times serial calls of each target after a warm-up and returns

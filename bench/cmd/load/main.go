@@ -31,7 +31,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"runtime"
 	"runtime/pprof"
 	"slices"
@@ -42,6 +41,7 @@ import (
 
 	"github.com/kauth/kauth"
 	"github.com/kauth/kauth/agent"
+	"github.com/kauth/kauth/bench/internal/benchagent"
 	"github.com/kauth/kauth/brokersim"
 	"github.com/kauth/kauth/internal/agentsim"
 )
@@ -105,26 +105,12 @@ func run(n, conc, serial int, maxTime time.Duration) error {
 	for i := range cfg.Accounts {
 		cfg.Accounts[i].RateLimit, cfg.Accounts[i].Burst = agent.MaxRateLimit, agent.MaxBurst // measure the agent, not its queue
 	}
-	cfg.Listen = agent.Listen{Socket: agent.SocketOff, TCP: "127.0.0.1:0", KeyFile: filepath.Join(dir, "agent.key")}
-	a, err := agent.New(cfg, agent.Options{Logger: quiet, Getenv: func(string) string { return "" }, Unpaced: true})
+	a, err := benchagent.Serve(ctx, cfg, dir, agent.Options{Logger: quiet, Getenv: func(string) string { return "" }, Unpaced: true})
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	served := make(chan error, 1)
-	go func() { served <- a.ListenAndServe(ctx) }()
-	select {
-	case <-a.Ready():
-	case err := <-served:
-		return err
-	}
-	ep := a.Endpoints()
-	keyData, err := os.ReadFile(ep.KeyFile)
-	if err != nil {
-		return err
-	}
-	agentKey := strings.TrimSpace(string(keyData))
-	agentURL := "http://" + ep.TCP
+	agentURL, agentKey := a.URL, a.Key
 
 	client := &http.Client{Transport: &http.Transport{
 		MaxIdleConns: 4 * conc, MaxIdleConnsPerHost: 4 * conc, IdleConnTimeout: time.Minute,
@@ -251,7 +237,7 @@ func run(n, conc, serial int, maxTime time.Duration) error {
 			c, us(added), verdict(added <= 100*time.Microsecond), ratio, verdict(ratio >= 0.8), opened, c, verdict(opened <= int64(c)))
 	}
 	cancel()
-	if err := <-served; err != nil {
+	if err := a.Wait(); err != nil {
 		return err
 	}
 	return nil
