@@ -207,30 +207,39 @@ func (w Webhook) wants(k Kind) bool {
 	return false
 }
 
-// Metrics are the alert series. Create them once per registry with
-// NewMetrics; Dispatchers built across reloads share them.
+// Metrics are the alert series, a prometheus.Collector. Create them once
+// with NewMetrics and register them; Dispatchers built across reloads
+// share them.
 type Metrics struct {
-	reg     prometheus.Registerer
 	sent    *prometheus.CounterVec
 	dropped *prometheus.CounterVec
 }
 
-// NewMetrics registers kauth_alerts_sent_total{webhook,outcome} and
-// kauth_alerts_dropped_total{webhook} with reg.
-func NewMetrics(reg prometheus.Registerer) *Metrics {
-	m := &Metrics{
-		reg: reg,
+// NewMetrics makes kauth_alerts_sent_total{webhook,outcome} and
+// kauth_alerts_dropped_total{webhook}.
+func NewMetrics() *Metrics {
+	return &Metrics{
 		sent: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "kauth_alerts_sent_total",
-			Help: "Alerts a webhook was sent, by outcome: delivered, or failed after the last attempt.",
+			Help: "Alerts sent to a webhook, by outcome: delivered, or failed (given up after the last attempt).",
 		}, []string{"webhook", "outcome"}),
 		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "kauth_alerts_dropped_total",
 			Help: "Alerts dropped because a webhook's queue was full.",
 		}, []string{"webhook"}),
 	}
-	reg.MustRegister(m.sent, m.dropped)
-	return m
+}
+
+// Describe implements prometheus.Collector.
+func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
+	m.sent.Describe(ch)
+	m.dropped.Describe(ch)
+}
+
+// Collect implements prometheus.Collector.
+func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
+	m.sent.Collect(ch)
+	m.dropped.Collect(ch)
 }
 
 // Config configures a Dispatcher.

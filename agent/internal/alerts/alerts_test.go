@@ -58,7 +58,7 @@ func (r *recorder) wait(t *testing.T, n int) {
 
 func newDispatcher(t *testing.T, cfg Config) (*Dispatcher, *Metrics) {
 	t.Helper()
-	m := NewMetrics(prometheus.NewRegistry())
+	m := NewMetrics()
 	cfg.Metrics = m
 	d, err := New(cfg)
 	if err != nil {
@@ -235,7 +235,7 @@ func TestValidate(t *testing.T) {
 			t.Errorf("%+v: %v", c.w, err)
 		}
 	}
-	_, err := New(Config{Metrics: NewMetrics(prometheus.NewRegistry()), Webhooks: []Webhook{
+	_, err := New(Config{Metrics: NewMetrics(), Webhooks: []Webhook{
 		{Name: "a", URL: "https://x.example", Format: JSON}, {Name: "a", URL: "https://y.example", Format: JSON}}})
 	if err == nil {
 		t.Fatal("a name used twice is accepted")
@@ -280,7 +280,9 @@ func TestAccountReasons(t *testing.T) {
 
 // value reads a series of m's registry.
 func (m *Metrics) value(name string, labels ...string) float64 {
-	mfs, err := m.reg.(prometheus.Gatherer).Gather()
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(m)
+	mfs, err := reg.Gather()
 	if err != nil {
 		panic(err)
 	}
