@@ -1,7 +1,6 @@
 // Package alerts sends the agent's notable token events to webhooks: a new
 // issuance and why it happened, credentials rejected, a rate-limited
-// issuance, a token returned again, a store failure, and an upstream
-// real-time session unavailable for too long.
+// issuance, a token returned again and a store failure.
 //
 // Each webhook has its own bounded queue and sender, so a slow or dead
 // webhook never delays a token or a proxied call: when its queue is full an
@@ -39,11 +38,10 @@ const (
 	RateLimited         Kind = "rate_limited"         // an issuance was refused or delayed by the broker's rate limit
 	TokenReturnedAgain  Kind = "token_returned_again" // the broker answered an issuance with the token already held
 	StoreFailed         Kind = "store_failed"         // the shared store could not be written
-	RealtimeUnavailable Kind = "realtime_unavailable" // an upstream real-time session stayed unavailable past the threshold
 )
 
 // Kinds are all the alert kinds, the values a webhook's event filter takes.
-var Kinds = []Kind{Issued, CredentialsRejected, RateLimited, TokenReturnedAgain, StoreFailed, RealtimeUnavailable}
+var Kinds = []Kind{Issued, CredentialsRejected, RateLimited, TokenReturnedAgain, StoreFailed}
 
 // Alert is one event, as the generic JSON format sends it. It holds no
 // secret: the app key and the token appear only as fingerprints.
@@ -58,8 +56,6 @@ type Alert struct {
 	// error's message.
 	Reason    string     `json:"reason,omitempty"`
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
-	// Unavailable is for how long the real-time session has been down.
-	Unavailable string `json:"unavailable,omitempty"`
 }
 
 // Text is the alert as one line of human text, for chat webhooks.
@@ -71,9 +67,6 @@ func (a Alert) Text() string {
 	}
 	if a.Reason != "" {
 		fmt.Fprintf(&b, ": %s", a.Reason)
-	}
-	if a.Unavailable != "" {
-		fmt.Fprintf(&b, " for %s", a.Unavailable)
 	}
 	if a.Token != "" {
 		fmt.Fprintf(&b, "; token %s", a.Token)

@@ -35,8 +35,7 @@ type Webhook struct {
 	// most one of URL and URLSecret.
 	URLSecret Secret `yaml:"url_secret"`
 	// Events are the alerts sent: issued, credentials_rejected,
-	// rate_limited, token_returned_again, store_failed,
-	// realtime_unavailable. Empty means all.
+	// rate_limited, token_returned_again, store_failed. Empty means all.
 	Events []string `yaml:"events"`
 	// ChatID and BotToken are for telegram: the chat to write to and the
 	// bot's token, given like the app keys as {env: …} or {file: …}.

@@ -100,8 +100,8 @@ type Config struct {
 	// ones.
 	KRXHolidays string `yaml:"krx_holidays"`
 	// Alerts are webhooks the agent tells of new issuances (and why),
-	// rejected credentials, rate-limited issuances, tokens returned again,
-	// store failures and real-time sessions down for long; see Webhook.
+	// rejected credentials, rate-limited issuances, tokens returned again
+	// and store failures; see Webhook.
 	Alerts []Webhook `yaml:"alerts"`
 	// AlertOptions tune the alerts' delivery.
 	AlertOptions AlertOptions `yaml:"alert_options"`
