@@ -132,3 +132,51 @@ func metricValue(text, series string) float64 {
 	v, _ := strconv.ParseFloat(m[1], 64)
 	return v
 }
+
+// TestAlertsHangingWebhook: a webhook that never answers delays neither a
+// token nor a proxied call; its queue stays bounded, the overflow is
+// counted as dropped, and Close does not wait for it.
+func TestAlertsHangingWebhook(t *testing.T) {
+	var hits sync.WaitGroup
+	hits.Add(1)
+	var once sync.Once
+	release := make(chan struct{})
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		once.Do(hits.Done)
+		select { // until the agent gives up on it, or the test ends
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}))
+	t.Cleanup(hang.Close)
+	t.Cleanup(func() { close(release) })
+	h := newHarness(t, setup{cfg: func(c *agent.Config) {
+		c.Alerts = []config.Webhook{{Name: "slow", URL: hang.URL}}
+		c.AlertOptions.QueueSize = 1
+	}})
+	hits.Wait() // the first alert hangs in flight
+	// Three first tokens: one in flight, one queued, the rest dropped.
+	eventually(t, "an alert dropped", func() bool {
+		return metricValue(h.metrics(), `kauth_alerts_dropped_total{webhook="slow"}`) >= 1
+	})
+	for _, name := range []string{"kis-mock", "kiwoom-mock", "kis-real"} {
+		start := time.Now()
+		h.token(name)
+		if d := time.Since(start); d > 2*time.Second {
+			t.Fatalf("token of %s took %v behind a hanging webhook", name, d)
+		}
+	}
+	start := time.Now()
+	kisOK(t, h.kisPrice("kis-mock", nil))
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("a proxied call took %v behind a hanging webhook", d)
+	}
+	if v := metricValue(h.metrics(), `kauth_alerts_sent_total{outcome="delivered",webhook="slow"}`); v != 0 {
+		t.Fatalf("delivered %v to a webhook that never answers", v)
+	}
+	start = time.Now()
+	h.close()
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("Close took %v behind a hanging webhook", d)
+	}
+}
