@@ -13,6 +13,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/kauth/kauth"
+	"github.com/kauth/kauth/agent/internal/alerts"
 	"github.com/kauth/kauth/agent/internal/config"
 	"github.com/kauth/kauth/agent/internal/keeper"
 	"github.com/kauth/kauth/agent/internal/metrics"
@@ -80,6 +81,7 @@ func (a *Agent) newAccount(r config.Resolved, lim *rate.Limiter, share float64) 
 	}
 	p := spec.New(r.BaseURL, a.client, a.clock.Now)
 	a.metrics.Account(name)
+	watch := alerts.NewAccount(name, r.Creds.Fingerprint(), a.sendAlert, a.clock.Now)
 	mgr, err := kauth.NewManager(kauth.Config{
 		Credentials: r.Creds,
 		Provider:    p,
@@ -88,7 +90,10 @@ func (a *Agent) newAccount(r config.Resolved, lim *rate.Limiter, share float64) 
 		Clock:       a.clock,
 		Turnover:    r.Turnover,
 		Logger:      a.log.With("account", name),
-		OnEvent:     func(ev kauth.Event) { a.metrics.OnEvent(name, ev) },
+		OnEvent: func(ev kauth.Event) {
+			a.metrics.OnEvent(name, ev)
+			watch.OnEvent(ev)
+		},
 		// Accounts started together are not refreshed together.
 		RefreshJitter: kauth.DefaultRefreshAhead / 2,
 	})

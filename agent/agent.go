@@ -19,6 +19,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/kauth/kauth"
+	"github.com/kauth/kauth/agent/internal/alerts"
 	"github.com/kauth/kauth/agent/internal/config"
 	"github.com/kauth/kauth/agent/internal/keys"
 	"github.com/kauth/kauth/agent/internal/listen"
@@ -119,6 +120,12 @@ type Agent struct {
 
 	wsClientBuffer int
 
+	// alerts sends the accounts' alerts to the config's webhooks (nil
+	// when there are none); Reload replaces it when they change.
+	alerts      atomic.Pointer[alerts.Dispatcher]
+	alertHooks  []alerts.Webhook
+	alertSeries *alerts.Metrics
+
 	ownTransport *http.Transport // the transport New made, closed by Close
 	handler      http.Handler
 
@@ -215,6 +222,8 @@ func New(cfg Config, opts Options) (*Agent, error) {
 		a.keepEvery = DefaultKeepEvery
 	}
 	a.metrics = metrics.New(metrics.Config{Kind: errorKind, FailureKinds: failureKinds, Accounts: a.metricAccounts, Now: a.clock.Now})
+	a.alertSeries = alerts.NewMetrics()
+	a.metrics.Register(a.alertSeries)
 	a.wsClientBuffer = opts.WSClientBuffer
 	a.ws = newGateway(a)
 	a.handler = a.routes()
@@ -242,6 +251,10 @@ func (a *Agent) Reload(cfg Config) error {
 	clients, err := keys.LoadClients(cfg.ClientKeys, names)
 	if err != nil {
 		return &ConfigError{Err: err}
+	}
+	hooks, err := config.ResolveAlerts(cfg, a.getenv)
+	if err != nil {
+		return err
 	}
 	// Rotation: an agent key deleted or replaced since it was loaded is
 	// picked up here (on SIGHUP), like the client keys.
@@ -347,6 +360,7 @@ func (a *Agent) Reload(cfg Config) error {
 		}
 	}
 	a.accounts, a.limiters, a.budgets, a.turns, a.cfg = next, limiters, shared, allTurns, cfg
+	oldAlerts := a.swapAlerts(hooks, cfg.AlertOptions)
 	a.keyMu.Lock()
 	keysChanged := agentKeyRotated || !reflect.DeepEqual(a.clients, clients)
 	a.clients = clients
@@ -364,6 +378,7 @@ func (a *Agent) Reload(cfg Config) error {
 			"app", acct.creds.Fingerprint(), "base_url", acct.baseURL.String(),
 			"rate_limit", float64(acct.limiter.Limit()), "burst", acct.limiter.Burst())
 	}
+	oldAlerts.Close()
 	for _, acct := range removed {
 		a.log.Info("agent: account removed", "account", acct.name, "app", acct.creds.Fingerprint())
 		a.closeAccount(acct)
@@ -789,6 +804,7 @@ func (a *Agent) close() error {
 	for _, acct := range accts {
 		acct.mgr.Close()
 	}
+	a.alerts.Swap(nil).Close() // what is still queued is dropped
 	if a.ownTransport != nil {
 		a.ownTransport.CloseIdleConnections()
 	}
@@ -814,3 +830,33 @@ func refuseDial(network, address string, _ syscall.RawConn) error {
 
 // errClosed is what the agent answers once it is closed.
 var errClosed = errors.New("agent: closed")
+
+// swapAlerts starts a Dispatcher for hooks unless they are the ones
+// served, and returns the one it replaces, for the caller to close (nil if
+// none). The caller holds a.mu.
+func (a *Agent) swapAlerts(hooks []alerts.Webhook, o config.AlertOptions) *alerts.Dispatcher {
+	if a.alerts.Load() != nil && reflect.DeepEqual(hooks, a.alertHooks) && reflect.DeepEqual(o, a.cfg.AlertOptions) {
+		return nil
+	}
+	var d *alerts.Dispatcher
+	if len(hooks) > 0 {
+		var err error
+		d, err = alerts.New(alerts.Config{Webhooks: hooks, Client: a.alertClient(), Metrics: a.alertSeries, Log: a.log,
+			QueueSize: o.QueueSize, Attempts: o.Attempts, Backoff: o.Backoff, MaxBackoff: o.MaxBackoff})
+		if err != nil { // ResolveAlerts validated them
+			a.log.Error("agent: alerts not started", "err", err)
+		}
+	}
+	a.alertHooks = hooks
+	return a.alerts.Swap(d)
+}
+
+// alertClient is the HTTP client of the webhooks: not the brokers' one,
+// whose dialer refuses some addresses and whose transport a test may
+// point at a simulator.
+func (a *Agent) alertClient() *http.Client {
+	return &http.Client{Timeout: 10 * time.Second}
+}
+
+// sendAlert queues al for the webhooks. It never blocks.
+func (a *Agent) sendAlert(al alerts.Alert) { a.alerts.Load().Send(al) }

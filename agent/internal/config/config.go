@@ -99,6 +99,12 @@ type Config struct {
 	// the config file. Empty means $KAUTH_KRX_HOLIDAYS, else the shipped
 	// ones.
 	KRXHolidays string `yaml:"krx_holidays"`
+	// Alerts are webhooks the agent tells of new issuances (and why),
+	// rejected credentials, rate-limited issuances, tokens returned again
+	// and store failures; see Webhook.
+	Alerts []Webhook `yaml:"alerts"`
+	// AlertOptions tune the alerts' delivery.
+	AlertOptions AlertOptions `yaml:"alert_options"`
 }
 
 // Listen says where the agent listens.
@@ -373,6 +379,13 @@ func Load(path string) (Config, error) {
 	for i := range cfg.ClientKeys {
 		if f := cfg.ClientKeys[i].File; f != "" && !strings.HasPrefix(f, "~/") && !filepath.IsAbs(f) {
 			cfg.ClientKeys[i].File = filepath.Join(dir, f)
+		}
+	}
+	for i := range cfg.Alerts {
+		for _, s := range []*Secret{&cfg.Alerts[i].URLSecret, &cfg.Alerts[i].BotToken} {
+			if s.File != "" && !strings.HasPrefix(s.File, "~/") && !filepath.IsAbs(s.File) {
+				s.File = filepath.Join(dir, s.File)
+			}
 		}
 	}
 	for i := range cfg.Accounts {
