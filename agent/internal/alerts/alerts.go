@@ -388,7 +388,7 @@ func (d *Dispatcher) deliver(h *hook, a Alert) {
 			if err != nil {
 				why = "unreachable"
 			}
-			d.cfg.Log.Warn("alert not delivered", "webhook", h.Name, "kind", string(a.Kind), "attempts", attempt, "why", why)
+			d.cfg.Log.Warn("agent: alert not delivered", "webhook", h.Name, "kind", string(a.Kind), "attempts", attempt, "why", why)
 			return
 		}
 		wait := backoff/2 + rand.N(backoff/2+1) // jitter in [backoff/2, backoff]
