@@ -612,7 +612,10 @@ func (a *Agent) serveListeners(ctx context.Context, lns []net.Listener, ports []
 	}
 	var first error
 	for range len(lns) + len(ports) {
-		if err := <-errc; err != nil && first == nil {
+		// A listener whose server had not started when Close came finds
+		// the agent closed: that is the stop Close asked for, as it is for
+		// the servers that had started.
+		if err := <-errc; err != nil && !errors.Is(err, errClosed) && first == nil {
 			first = err
 			cancel() // one listener failing stops them all
 		}
