@@ -224,7 +224,8 @@ type IssueInfo struct {
 	Code    string `json:"code,omitempty"`
 }
 
-func issueInfo(r kauth.IssueRecord) *IssueInfo {
+// IssueInfoOf is r as IssueInfo, or nil if nothing was recorded.
+func IssueInfoOf(r kauth.IssueRecord) *IssueInfo {
 	if r.IsZero() {
 		return nil
 	}
@@ -239,7 +240,7 @@ func (a *Agent) history(ctx context.Context, acct *account, in *AccountInfo) {
 		return
 	}
 	in.IssuedToday, in.SameToday, in.FailedToday = h.Today(a.clock.Now())
-	in.LastIssue, in.LastFailure = issueInfo(h.LastIssue), issueInfo(h.LastFailure)
+	in.LastIssue, in.LastFailure = IssueInfoOf(h.LastIssue), IssueInfoOf(h.LastFailure)
 	if !next.IsZero() {
 		in.NextIssue = next.In(kauth.KST).Format(time.RFC3339)
 	}

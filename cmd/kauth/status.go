@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kauth/kauth"
+	"github.com/kauth/kauth/agent"
 	"github.com/kauth/kauth/brokers"
 	"github.com/kauth/kauth/krx"
 )
@@ -44,29 +45,12 @@ type tokenStatusJSON struct {
 	FailedToday int `json:"failed_today"`
 	// LastIssue is the last issuance that handed out a token,
 	// LastFailure the last that failed, if any.
-	LastIssue   *issueJSON `json:"last_issue,omitempty"`
-	LastFailure *issueJSON `json:"last_failure,omitempty"`
+	LastIssue   *agent.IssueInfo `json:"last_issue,omitempty"`
+	LastFailure *agent.IssueInfo `json:"last_failure,omitempty"`
 	// NextIssue is when the next issuance is allowed (the broker's
 	// spacing after the last attempt, or its rate limit): RFC 3339, KST;
 	// absent when it is allowed now.
 	NextIssue string `json:"next_issue,omitempty"`
-}
-
-// issueJSON is one recorded issuance: when, by which host and process,
-// and for a failure the broker's code (or the kind of failure).
-type issueJSON struct {
-	At      string `json:"at"` // RFC 3339, KST
-	Outcome string `json:"outcome"`
-	Host    string `json:"host"`
-	PID     int    `json:"pid"`
-	Code    string `json:"code,omitempty"`
-}
-
-func issueOf(r kauth.IssueRecord) *issueJSON {
-	if r.IsZero() {
-		return nil
-	}
-	return &issueJSON{At: r.At.In(kauth.KST).Format(time.RFC3339), Outcome: r.Outcome, Host: r.Host, PID: r.PID, Code: r.Code}
 }
 
 // history fills in t's issuance history from e, for a broker whose
@@ -74,7 +58,7 @@ func issueOf(r kauth.IssueRecord) *issueJSON {
 func (t *tokenStatusJSON) history(e kauth.Entry, spacing time.Duration, now time.Time) {
 	h := e.History
 	t.IssuedToday, t.SameToday, t.FailedToday = h.Today(now)
-	t.LastIssue, t.LastFailure = issueOf(h.LastIssue), issueOf(h.LastFailure)
+	t.LastIssue, t.LastFailure = agent.IssueInfoOf(h.LastIssue), agent.IssueInfoOf(h.LastFailure)
 	next := e.LastIssue.Add(spacing)
 	if e.RetryAt.After(next) {
 		next = e.RetryAt
