@@ -23,7 +23,7 @@ function human(sec) {
   const d = Math.floor(sec / 86400), h = Math.floor(sec % 86400 / 3600), m = Math.floor(sec % 3600 / 60), s = sec % 60;
   if (d > 0) return d + "d " + h + "h";
   if (h > 0) return h + "h " + String(m).padStart(2, "0") + "m";
-  if (m > 0) return m + "m " + String(s).padStart(2, "0") + "s";
+  if (m > 0) return m + "m" + (s ? " " + String(s).padStart(2, "0") + "s" : "");
   return s + "s";
 }
 
@@ -67,8 +67,8 @@ function lifeCell(a) {
   add(cell, bar);
   const leg = el("div", "legend");
   const item = (cls, text) => { const s = el("span", null); add(s, el("i", cls)); s.appendChild(document.createTextNode(text)); return s; };
-  add(leg, item("l-left", "left"), item("l-window", "refresh ahead from " + kst(addSec(L.issued_at, L.refresh_at), true)),
-    item("l-margin", "margin from " + kst(addSec(L.issued_at, L.usable_until), true)));
+  add(leg, item("l-left", "left"), item("l-window", "refresh ahead from " + kst(addSec(L.issued_at, L.refresh_at), true).slice(0, -3)),
+    item("l-margin", "margin " + human(L.total - L.usable_until)));
   add(cell, leg);
   let sub = "expires " + kst(a.expires_at, true) + " KST";
   if (a.next_turnover) sub += " · turns over " + kst(a.next_turnover, true);
@@ -132,7 +132,7 @@ function realtimeCell(a) {
     return cell;
   }
   add(cell, el("div", "big", r.connected ? "connected" : "reconnecting"));
-  let sub = r.subscriptions + (r.limit ? " / " + r.limit : "") + " subscriptions · " + r.members + " clients";
+  let sub = r.subscriptions + (r.limit ? " / " + r.limit : "") + " subscriptions · " + r.members + (r.members === 1 ? " client" : " clients");
   if (r.reconnects) sub += " · " + r.reconnects + " reconnects";
   add(cell, el("div", "sub", sub));
   return cell;
