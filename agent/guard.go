@@ -39,7 +39,8 @@ import (
 // page's session cookie, which nothing else reads, is its access control.
 // Its login link may arrive from anywhere (a terminal, the file kauth
 // open writes): GET /status/login passes rule 1 whatever its
-// Sec-Fetch-Site, its one-time code being the credential. An Origin
+// Sec-Fetch-Site, its one-time code being the credential, if the browser
+// is opening it as a page (not a script's fetch, not a frame). An Origin
 // header from elsewhere is refused there too, and rules 2, 3 and 5 hold
 // for these paths as for every other.
 func (a *Agent) guard(next http.Handler) http.Handler {
@@ -56,7 +57,7 @@ func (a *Agent) guard(next http.Handler) http.Handler {
 			writeError(w, http.StatusForbidden, "forbidden_origin", "requests from web pages (with an Origin header) are refused")
 			return
 		}
-		if s := r.Header.Get("Sec-Fetch-Site"); s != "" && s != "none" && !(page && (s == "same-origin" || r.URL.Path == "/status/login")) {
+		if s := r.Header.Get("Sec-Fetch-Site"); s != "" && s != "none" && !(page && (s == "same-origin" || r.URL.Path == "/status/login" && topNavigation(r))) {
 			writeError(w, http.StatusForbidden, "forbidden_origin", "requests from web pages (Sec-Fetch-Site: "+s+") are refused")
 			return
 		}
@@ -225,4 +226,10 @@ func (a *Agent) selfOrigin(origin string, r *http.Request) bool {
 // status page has it: http:// and the local Host the request was sent to.
 func (a *Agent) pageOrigin(origin string, r *http.Request) bool {
 	return strings.EqualFold(origin, "http://"+r.Host) && a.localHost(r)
+}
+
+// topNavigation reports whether a browser is loading r as a page in a
+// window of its own, by its Sec-Fetch-Mode and Sec-Fetch-Dest.
+func topNavigation(r *http.Request) bool {
+	return r.Header.Get("Sec-Fetch-Mode") == "navigate" && r.Header.Get("Sec-Fetch-Dest") == "document"
 }

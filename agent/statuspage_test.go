@@ -212,7 +212,17 @@ func TestStatusPageBrowserRules(t *testing.T) {
 	if r := h.browserGet(path, nil, http.Header{"Sec-Fetch-Site": {"cross-site"}, "Origin": {"https://evil.example"}}); r.status != http.StatusForbidden {
 		t.Errorf("a login link fetched by another origin = %d; want 403", r.status)
 	}
-	if r := h.browserGet(path, nil, http.Header{"Sec-Fetch-Site": {"cross-site"}}); r.status != http.StatusOK {
+	for _, hdr := range []http.Header{
+		{"Sec-Fetch-Site": {"cross-site"}, "Sec-Fetch-Mode": {"no-cors"}, "Sec-Fetch-Dest": {"empty"}},
+		{"Sec-Fetch-Site": {"cross-site"}, "Sec-Fetch-Mode": {"navigate"}, "Sec-Fetch-Dest": {"iframe"}},
+		{"Sec-Fetch-Site": {"cross-site"}},
+	} {
+		if r := h.browserGet(path, nil, hdr); r.status != http.StatusForbidden {
+			t.Errorf("a login link loaded from another site with %v = %d; want 403", hdr, r.status)
+		}
+	}
+	nav := http.Header{"Sec-Fetch-Site": {"cross-site"}, "Sec-Fetch-Mode": {"navigate"}, "Sec-Fetch-Dest": {"document"}}
+	if r := h.browserGet(path, nil, nav); r.status != http.StatusOK {
 		t.Errorf("a login link navigated to from a local file = %d %s; want 200", r.status, r.body)
 	}
 }
