@@ -415,3 +415,56 @@ func TestStatusNeedsTCP(t *testing.T) {
 }
 
 var kstZone = time.FixedZone("KST", 9*3600)
+
+// TestStatusShowsRealtimeAndBudget: the page shows the app key's upstream
+// session (connected, subscriptions against the broker's limit, local
+// clients) once a bot has joined it, and the call budget spent by
+// proxied calls.
+func TestStatusShowsRealtimeAndBudget(t *testing.T) {
+	s := wsSetup(nil)
+	// A bucket that takes 5 s to refill, so that the call's spend is still
+	// there when the page looks, however slow the machine.
+	s.cfg = func(c *agent.Config) { c.Accounts[0].RateLimit = 0.2 }
+	h := newHarness(t, s)
+	cookie := h.statusSession("")
+	type acct struct {
+		Name     string
+		Realtime *struct {
+			Connected            bool
+			Subscriptions, Limit int
+			Members              int
+		}
+		Budget struct {
+			InUse float64 `json:"in_use"`
+			Burst int
+		}
+	}
+	get := func(name string) acct {
+		r := h.browserGet("/status/data.json", cookie, nil)
+		var d struct{ Accounts []acct }
+		r.json(t, &d)
+		for _, a := range d.Accounts {
+			if a.Name == name {
+				return a
+			}
+		}
+		t.Fatalf("data.json has no %s: %s", name, r.body)
+		return acct{}
+	}
+	if a := get("kis-mock"); a.Realtime != nil {
+		t.Errorf("realtime before any bot joined = %+v; want none", *a.Realtime)
+	}
+	w := h.ws("unix", "kis-mock")
+	w.kisSubscribe("1", "H0STCNT0", "005930")
+	w.wantControl("OPSP0000", "005930")
+	w.kisSubscribe("1", "H0STCNT0", "000660")
+	w.wantControl("OPSP0000", "000660")
+	a := get("kis-mock")
+	if a.Realtime == nil || !a.Realtime.Connected || a.Realtime.Subscriptions != 2 || a.Realtime.Members != 1 || a.Realtime.Limit != 41 {
+		t.Errorf("realtime = %+v; want connected, 2 of 41 subscriptions, 1 client", a.Realtime)
+	}
+	kisOK(t, h.kisPrice("kis-mock", nil))
+	if a := get("kis-mock"); a.Budget.InUse <= 0 || a.Budget.InUse > float64(a.Budget.Burst) {
+		t.Errorf("budget after a proxied call = %+v; want some of the burst in use", a.Budget)
+	}
+}
