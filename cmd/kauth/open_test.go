@@ -23,7 +23,10 @@ func TestOpen(t *testing.T) {
 	sock := filepath.Join(dir, "a.sock")
 	config := filepath.Join(dir, "kauth.yaml")
 	agentConfig(t, config, sock)
-	startServe(t, with(env, "KAUTH_STORE", "memory"), "--config", config, "--addr", "127.0.0.1:0")
+	s := startServe(t, with(env, "KAUTH_STORE", "memory"), "--config", config, "--addr", "127.0.0.1:0")
+	if !strings.Contains(s.stdout.String(), "  status    kauth open") {
+		t.Errorf("kauth serve's banner does not point at kauth open:\n%s", s.stdout.String())
+	}
 
 	var opened []string
 	var stdout, stderr bytes.Buffer
@@ -90,7 +93,10 @@ func TestOpenNeedsTCP(t *testing.T) {
 	sock := filepath.Join(dir, "a.sock")
 	config := filepath.Join(dir, "kauth.yaml")
 	agentConfig(t, config, sock)
-	startServe(t, with(env, "KAUTH_STORE", "memory"), "--config", config)
+	s := startServe(t, with(env, "KAUTH_STORE", "memory"), "--config", config)
+	if strings.Contains(s.stdout.String(), "kauth open") {
+		t.Errorf("kauth serve with no TCP points at kauth open:\n%s", s.stdout.String())
+	}
 	r := run(t, map[string]string{"KAUTH_CONFIG": config}, "", "open")
 	r.wantCode(t, exitUsage)
 	for _, want := range []string{"kauth open", "listen.tcp: 127.0.0.1:PORT", "--addr 127.0.0.1:PORT", "no_tcp"} {
