@@ -22,8 +22,10 @@ type Admission struct {
 	// Gate, if set, is the check of the client's first frame, which must
 	// carry the account's credential (a facade port's client): until it
 	// passes, the client gets nothing and no upstream session is opened
-	// for it. A client that sends no frame within Config.AdmitTimeout, or
-	// one that Gate refuses, is closed with 1008 (policy violation).
+	// for it. A client that Gate refuses is closed with 1008 (policy
+	// violation); one that sends no frame within Config.AdmitTimeout is
+	// disconnected (the WebSocket library drops a connection whose read
+	// timed out, so no close frame reaches it).
 	Gate func(first []byte) bool
 }
 
@@ -78,8 +80,8 @@ func (g *Gateway) Serve(w http.ResponseWriter, r *http.Request, acct Account, ad
 }
 
 // admit reads the first frame of a gated client and checks it with gate.
-// A client that sends none in time, or one that gate refuses, is closed
-// with a policy violation, having received nothing.
+// A client that gate refuses is closed with a policy violation, one that
+// sends nothing in time is disconnected; either has received nothing.
 func (g *Gateway) admit(ctx context.Context, c *websocket.Conn, acct Account, gate func([]byte) bool) ([]byte, bool) {
 	rctx, cancel := context.WithTimeout(ctx, g.c.AdmitTimeout)
 	defer cancel()
