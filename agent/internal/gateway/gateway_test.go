@@ -277,11 +277,11 @@ func eventually(t *testing.T, what string, ok func() bool) {
 	}
 }
 
-// TestAccountsOfOneAppKeyShareOneSession: two accounts of one app key, one
-// client each, get one upstream session, logged in with one approval key;
-// both clients get every frame of their code, and the gateway's metrics
-// count them.
-func TestAccountsOfOneAppKeyShareOneSession(t *testing.T) {
+// TestGatewayAccountsOfOneAppKeyShareOneSession: two accounts of one app
+// key, one client each, get one upstream session, logged in with one
+// approval key; both clients get every frame of their code, and the
+// gateway's metrics count them.
+func TestGatewayAccountsOfOneAppKeyShareOneSession(t *testing.T) {
 	e := newEnv(t, nil)
 	e.addKIS("kis-a")
 	e.addKIS("kis-b")
@@ -323,10 +323,10 @@ func TestAccountsOfOneAppKeyShareOneSession(t *testing.T) {
 	}
 }
 
-// TestTokenBrokerLogsInWithTheAccountsToken: a broker without approval
-// keys (Kiwoom) logs its session in with the account's own token, and the
-// gateway has no approval key to give for it.
-func TestTokenBrokerLogsInWithTheAccountsToken(t *testing.T) {
+// TestGatewayTokenBrokerLogsInWithTheAccountsToken: a broker without
+// approval keys (Kiwoom) logs its session in with the account's own token,
+// and the gateway has no approval key to give for it.
+func TestGatewayTokenBrokerLogsInWithTheAccountsToken(t *testing.T) {
 	e := newEnv(t, nil)
 	acct := e.addKiwoom("kiwoom")
 	w := e.dial("kiwoom", "", nil)
@@ -357,10 +357,10 @@ func TestTokenBrokerLogsInWithTheAccountsToken(t *testing.T) {
 	}
 }
 
-// TestApprovalManagerIsOnePerAppKey: accounts of one app key share one
-// approval-key Manager, which CachedApproval reads without issuing, and
+// TestGatewayApprovalManagerIsOnePerAppKey: accounts of one app key share
+// one approval-key Manager, which CachedApproval reads without issuing, and
 // which the session then uses.
-func TestApprovalManagerIsOnePerAppKey(t *testing.T) {
+func TestGatewayApprovalManagerIsOnePerAppKey(t *testing.T) {
 	e := newEnv(t, nil)
 	a, b := e.addKIS("kis-a"), e.addKIS("kis-b")
 	if k := e.g.CachedApproval(a); k != "" {
@@ -394,10 +394,10 @@ func TestApprovalManagerIsOnePerAppKey(t *testing.T) {
 	}
 }
 
-// TestNoRealtimeProtocolRefusedBeforeUpgrade: for a broker with no
+// TestGatewayNoRealtimeProtocolRefusedBeforeUpgrade: for a broker with no
 // real-time protocol, Serve writes nothing and says why in one line that
 // names the account and the broker.
-func TestNoRealtimeProtocolRefusedBeforeUpgrade(t *testing.T) {
+func TestGatewayNoRealtimeProtocolRefusedBeforeUpgrade(t *testing.T) {
 	e := newEnv(t, nil)
 	base := brokersim.BaseURL(e.simURL, ls.Broker, kauth.Real)
 	acct := e.add("ls", brokersim.Demo(ls.Broker, kauth.Real), &ls.Provider{BaseURL: base}, gateway.Settings{BaseURL: base})
@@ -417,11 +417,11 @@ func TestNoRealtimeProtocolRefusedBeforeUpgrade(t *testing.T) {
 	}
 }
 
-// TestGateComesBeforeTheSession: a gated client gets nothing and opens no
-// upstream session until its first frame passes the gate; that frame is
-// then served. One that the gate refuses, or that sends nothing in time,
-// is closed with 1008.
-func TestGateComesBeforeTheSession(t *testing.T) {
+// TestGatewayGateComesBeforeTheSession: a gated client gets nothing and
+// opens no upstream session until its first frame passes the gate; that
+// frame is then served. One that the gate refuses is closed with 1008; one
+// that sends nothing in time is cut off.
+func TestGatewayGateComesBeforeTheSession(t *testing.T) {
 	e := newEnv(t, func(c *gateway.Config) { c.AdmitTimeout = 200 * time.Millisecond })
 	e.addKIS("kis")
 	var seen [][]byte
@@ -471,9 +471,9 @@ func TestGateComesBeforeTheSession(t *testing.T) {
 	}
 }
 
-// TestCloseKeyedLeavesTheOthers: CloseKeyed closes the clients a key
+// TestGatewayCloseKeyedLeavesTheOthers: CloseKeyed closes the clients a key
 // admitted with 1008 and leaves the others served.
-func TestCloseKeyedLeavesTheOthers(t *testing.T) {
+func TestGatewayCloseKeyedLeavesTheOthers(t *testing.T) {
 	e := newEnv(t, nil)
 	e.addKIS("kis")
 	keyed, socket := e.dial("kis", "keyed=1", nil), e.dial("kis", "", nil)
@@ -495,9 +495,9 @@ func TestCloseKeyedLeavesTheOthers(t *testing.T) {
 	})
 }
 
-// TestCloseEndsClientsAndServesNoMore: Close ends the sessions, whose
-// clients get 1001; afterwards Serve and ApprovalManager refuse.
-func TestCloseEndsClientsAndServesNoMore(t *testing.T) {
+// TestGatewayCloseEndsClientsAndServesNoMore: Close ends the sessions,
+// whose clients get 1001; afterwards Serve and ApprovalManager refuse.
+func TestGatewayCloseEndsClientsAndServesNoMore(t *testing.T) {
 	e := newEnv(t, nil)
 	acct := e.addKIS("kis")
 	w := e.dial("kis", "", nil)
@@ -557,10 +557,10 @@ func (l *pipeListener) client() *http.Client {
 	}}}
 }
 
-// TestSlowClientClosedOthersServed: a client that stops reading is dropped
-// once its queue (Config.ClientBuffer) overflows and, reading at last,
-// finds CloseSlow; the other client gets every frame.
-func TestSlowClientClosedOthersServed(t *testing.T) {
+// TestGatewaySlowClientClosedOthersServed: a client that stops reading is
+// dropped once its queue (Config.ClientBuffer) overflows and, reading at
+// last, finds CloseSlow; the other client gets every frame.
+func TestGatewaySlowClientClosedOthersServed(t *testing.T) {
 	e := newEnv(t, func(c *gateway.Config) { c.ClientBuffer = 4 })
 	e.addKIS("kis")
 	ln := newPipeListener()
