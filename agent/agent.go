@@ -113,10 +113,10 @@ type Agent struct {
 	group     *kauth.Group // every Manager of this agent: one hub per store
 	client    *http.Client
 	base      http.RoundTripper
-	upstream  http.RoundTripper // base, learning raw header names (rawheader.go)
+	upstream  http.RoundTripper // base, learning raw header names (agent/internal/rawheader)
 	keepEvery time.Duration
 	metrics   *metrics.Metrics
-	ws        *gateway // the WebSocket gateway (ws.go)
+	ws        *wsGateway // the WebSocket gateway (ws.go)
 
 	wsClientBuffer int
 

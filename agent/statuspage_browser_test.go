@@ -107,7 +107,7 @@ func TestStatusPageLinkFromFile(t *testing.T) {
 	if err := os.WriteFile(file, agent.StatusOpenFile(lr.URL), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	dom := dumpDOM(t, browser, "file://"+file, 4*time.Second)
+	dom := dumpDOM(t, browser, "file://"+file, 8*time.Second)
 	if !strings.Contains(dom, `data-account="kis-mock"`) {
 		t.Fatalf("the page opened from the file has no row for kis-mock:\n%s", clip(dom, 3000))
 	}
