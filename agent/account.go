@@ -93,6 +93,7 @@ func (a *Agent) newAccount(r config.Resolved, lim *rate.Limiter, share float64) 
 		OnEvent: func(ev kauth.Event) {
 			a.metrics.OnEvent(name, ev)
 			watch.OnEvent(ev)
+			a.events.add(a.clock.Now(), name, ev)
 		},
 		// Accounts started together are not refreshed together.
 		RefreshJitter: kauth.DefaultRefreshAhead / 2,

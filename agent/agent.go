@@ -153,6 +153,9 @@ type Agent struct {
 
 	probes *probe.Checker // report checking per app key
 
+	status statusAuth // the status page's login codes and sessions (statuspage.go)
+	events eventRing  // the recent token events it shows (statusdata.go)
+
 	ready     chan struct{}
 	endpoints Endpoints
 
@@ -371,6 +374,7 @@ func (a *Agent) Reload(cfg Config) error {
 	a.mu.Unlock()
 	if keysChanged {
 		a.ws.closeKeyed()
+		a.status.revokeAll() // a status page session is no wider than the key that opened it
 	}
 
 	for _, acct := range added {
