@@ -32,8 +32,14 @@ func remount(t *testing.T, dir string, flags uintptr) {
 
 // TestFaults runs the storetest fault checks on a directory that, when this
 // process may mount, is a small tmpfs of its own, so that it can be made
-// read-only (even for root) and full.
+// read-only (even for root) and full: with Watch on inotify, and told only
+// that the directory changed, as kqueue tells it on macOS and the BSDs.
 func TestFaults(t *testing.T) {
+	t.Run("OS", func(t *testing.T) { testFaults(t, func(s *file.Store) *file.Store { return s }) })
+	t.Run("Rescan", func(t *testing.T) { testFaults(t, file.Rescanning) })
+}
+
+func testFaults(t *testing.T, mode func(*file.Store) *file.Store) {
 	storetest.RunFaults(t, func(t *testing.T) storetest.Faults {
 		// The store's directory is inside the mount, so that the watch
 		// check can rename it away.
@@ -42,7 +48,7 @@ func TestFaults(t *testing.T) {
 		dir := filepath.Join(mnt, "kauth")
 		var logs testlog.Buffer
 		opts := []file.Option{file.WithPollInterval(20 * time.Millisecond), file.WithLogger(logs.Logger())}
-		a, b := newStore(t, dir, opts...), newStore(t, dir, opts...)
+		a, b := mode(newStore(t, dir, opts...)), newStore(t, dir, opts...)
 		f := storetest.Faults{A: a, B: b}
 		f.Cut = func(t *testing.T) func() {
 			// Renamed away, the directory cannot be read by its name.

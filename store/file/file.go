@@ -17,7 +17,9 @@
 //
 // Lock is an advisory flock(2) on <name>.lock, held across processes, and
 // released by the operating system when its holder dies. Watch listens to
-// inotify on the directory on Linux, and polls it elsewhere.
+// the kernel's file events on the directory: inotify on Linux,
+// ReadDirectoryChangesW on Windows, kqueue on macOS and the BSDs; it polls
+// the directory where none of them can be had.
 package file
 
 import (
@@ -68,7 +70,9 @@ type Store struct {
 	sealer *seal.Sealer
 	logger *slog.Logger
 	poll   time.Duration
-	notify bool // Watch listens to inotify (else it polls)
+	// events starts the file events Watch listens to (osEvents); nil
+	// makes Watch poll.
+	events func(dir string) (notifier, error)
 
 	mu sync.Mutex
 	// locks serializes this process's goroutines per key before they take
@@ -114,7 +118,7 @@ func WithLogger(l *slog.Logger) Option {
 }
 
 // WithPollInterval sets how often Watch checks the directory for changes
-// made by other processes where it cannot listen to inotify, and while the
+// made by other processes where it cannot listen to file events, and while the
 // directory cannot be read. The default is DefaultPollInterval.
 func WithPollInterval(d time.Duration) Option {
 	return func(c *config) { c.poll = d }
@@ -159,7 +163,7 @@ func New(dir string, opts ...Option) (*Store, error) {
 		sealer: sealer,
 		logger: c.logger,
 		poll:   c.poll,
-		notify: notifyOS,
+		events: osEvents,
 		locks:  make(map[string]chan struct{}),
 		warned: make(map[string][sha256.Size]byte),
 		own:    make(map[string]fileState),

@@ -72,7 +72,7 @@ func TestConformance(t *testing.T) {
 }
 
 // TestConformancePolling: the same with Watch polling, as it does where
-// inotify is not available.
+// file events are not available.
 func TestConformancePolling(t *testing.T) {
 	storetest.RunShared(t, func(t *testing.T) (a, b kauth.Store) {
 		dir := cacheDir(t)
@@ -84,6 +84,23 @@ func TestConformancePolling(t *testing.T) {
 		})
 		opts := []file.Option{file.WithPollInterval(20 * time.Millisecond), file.WithLogger(logs.Logger())}
 		return file.Polling(newStore(t, dir, opts...)), file.Polling(newStore(t, dir, opts...))
+	})
+}
+
+// TestConformanceRescanning: the same with Watch told only that the
+// directory changed, as kqueue tells it on macOS and the BSDs, so that it
+// rescans the directory for each event.
+func TestConformanceRescanning(t *testing.T) {
+	storetest.RunShared(t, func(t *testing.T) (a, b kauth.Store) {
+		dir := cacheDir(t)
+		var logs testlog.Buffer
+		t.Cleanup(func() {
+			if n := len(logs.Warnings()); n > 0 {
+				t.Errorf("%d unexpected warnings:\n%s", n, logs.String())
+			}
+		})
+		opts := []file.Option{file.WithPollInterval(time.Hour), file.WithLogger(logs.Logger())}
+		return file.Rescanning(newStore(t, dir, opts...)), file.Rescanning(newStore(t, dir, opts...))
 	})
 }
 
@@ -630,15 +647,28 @@ func TestWithKeyCopies(t *testing.T) {
 	}
 }
 
-// TestWatchNeedsNoPolling: on Linux, Watch hears of another handle's save
-// through inotify, with a poll interval far longer than the test, so a
-// Store whose entries do not change wakes no one.
+// TestWatchNeedsNoPolling: Watch hears of another handle's save through
+// the OS's file events, with a poll interval far longer than the test, so
+// a Store whose entries do not change wakes no one: with the OS's own
+// events (inotify on Linux, ReadDirectoryChangesW on Windows, kqueue on
+// macOS and the BSDs), and with events that say only that the directory
+// changed, as kqueue's do, so that the rescan that follows them is tested
+// on Linux too.
 func TestWatchNeedsNoPolling(t *testing.T) {
-	if runtime.GOOS != "linux" {
-		t.Skip("inotify is Linux's")
-	}
+	t.Run("OS", func(t *testing.T) {
+		switch runtime.GOOS {
+		case "linux", "windows", "darwin", "dragonfly", "freebsd", "netbsd", "openbsd":
+		default:
+			t.Skipf("kauth listens to no file events on %s", runtime.GOOS)
+		}
+		testWatchNeedsNoPolling(t, func(s *file.Store) *file.Store { return s })
+	})
+	t.Run("Rescan", func(t *testing.T) { testWatchNeedsNoPolling(t, file.Rescanning) })
+}
+
+func testWatchNeedsNoPolling(t *testing.T, mode func(*file.Store) *file.Store) {
 	dir := cacheDir(t)
-	a := newStore(t, dir, file.WithPollInterval(time.Hour))
+	a := mode(newStore(t, dir, file.WithPollInterval(time.Hour)))
 	b := newStore(t, dir, file.WithPollInterval(time.Hour))
 	ctx, cancel := context.WithCancel(t.Context())
 	got := make(chan kauth.Change, 16)

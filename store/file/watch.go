@@ -8,18 +8,12 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"runtime"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
 
 	"github.com/kauth/kauth"
 )
-
-// notifyOS says whether Watch listens to the kernel here. fsnotify's other
-// backends (kqueue) open a descriptor per file, which a directory of a
-// thousand entries would not thank them for: they poll instead.
-const notifyOS = runtime.GOOS == "linux"
 
 // fileState tells one version of an entry file from another: every Save
 // renames a new file into place, so the inode changes with each write even
@@ -39,12 +33,17 @@ func stateOf(fi fs.FileInfo) fileState {
 // another Store: another process, or another Store on the same directory
 // in this one. Changes made through s itself are not reported.
 //
-// On Linux it listens to inotify (github.com/fsnotify/fsnotify) on the
-// directory, so that a Store with nothing changing costs no wakeups at all,
-// however many Managers share it. Where inotify is not available (another
-// system, or the instance limit fs.inotify.max_user_instances is reached)
-// it polls instead: every poll interval (see WithPollInterval) it compares
-// the entry files' inode, size and mtime with the previous look.
+// It listens to the kernel's file events on the directory, so that a Store
+// with nothing changing costs no wakeups at all, however many Managers
+// share it: inotify on Linux and ReadDirectoryChangesW on Windows (both
+// through github.com/fsnotify/fsnotify), which name each entry that
+// changed, and on macOS and the BSDs one kqueue descriptor on the
+// directory, which says only that the directory changed, after which Watch
+// reads the directory again and compares each entry file's inode, size and
+// mtime with the previous look. Where none of these is available (another
+// system, or a limit such as fs.inotify.max_user_instances is reached) it
+// polls instead: every poll interval (see WithPollInterval) it makes that
+// comparison.
 //
 // When the directory cannot be watched for a while (removed, renamed, its
 // mode changed, or the kernel's event queue overflowed), Watch logs it
@@ -53,7 +52,7 @@ func stateOf(fi fs.FileInfo) fileState {
 // when ctx is done, or an error at once if it cannot read the directory
 // when it starts.
 func (s *Store) Watch(ctx context.Context, changed func(kauth.Change)) error {
-	if !s.notify {
+	if s.events == nil {
 		prev, err := s.snapshot()
 		if err != nil {
 			return err
@@ -61,22 +60,22 @@ func (s *Store) Watch(ctx context.Context, changed func(kauth.Change)) error {
 		s.pollWatch(ctx, prev, changed, nil)
 		return nil
 	}
-	w, prev, err := s.startNotify()
-	if w == nil && err != nil {
+	n, prev, err := s.startNotify()
+	if n == nil && err != nil {
 		return err
 	}
-	if w == nil {
-		// inotify could not be set up: poll, for good.
+	if n == nil {
+		// No file events here: poll, for good.
 		s.pollWatch(ctx, prev, changed, nil)
 		return nil
 	}
 	for {
-		lost := s.notifyWatch(ctx, w, prev, changed)
+		lost := s.notifyWatch(ctx, n, prev, changed)
 		// Closing an inotify instance waits for a kernel grace period
-		// (about 10 ms here, BENCHMARKS.md): nothing is read from w any
+		// (about 10 ms here, BENCHMARKS.md): nothing is read from n any
 		// more, so the close need not hold up Watch's return, and with
 		// it a Manager's Close.
-		go w.Close()
+		go n.close()
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -91,8 +90,8 @@ func (s *Store) Watch(ctx context.Context, changed func(kauth.Change)) error {
 		}) {
 			return nil
 		}
-		w, prev, err = s.startNotify()
-		if w == nil {
+		n, prev, err = s.startNotify()
+		if n == nil {
 			if prev == nil {
 				prev = back
 			}
@@ -106,79 +105,149 @@ func (s *Store) Watch(ctx context.Context, changed func(kauth.Change)) error {
 	}
 }
 
-// startNotify sets up inotify on the directory and takes the first look,
-// in that order, so that no change falls between the two. It returns a nil
-// watcher if inotify is not available (with the look, when the directory
-// could be read), and an error if the directory cannot be read.
-func (s *Store) startNotify() (*fsnotify.Watcher, map[kauth.Key]fileState, error) {
-	w, err := fsnotify.NewWatcher()
-	if err == nil {
-		if err = w.Add(s.dir); err != nil {
-			w.Close()
-			w = nil
-		}
-	}
+// A notifier delivers what the kernel tells of one directory.
+type notifier interface {
+	// next returns the next notice, or false once ctx is done.
+	next(ctx context.Context) (notice, bool)
+	// close releases the notifier; next must not be called after it.
+	close()
+}
+
+// A notice is one thing a notifier was told: an error, a change to the
+// directory itself, a change somewhere in it, or a change to one entry.
+type notice struct {
+	// err, when set, means that the notifier can no longer be trusted:
+	// events were lost, or it stopped.
+	err error
+	// self: the directory itself changed; gone: it was removed or
+	// renamed, so its name may no longer lead to it. op says how, for
+	// the log.
+	self, gone bool
+	op         string
+	// rescan: something in the directory changed, without saying what
+	// (kqueue on the directory): every entry file is looked at again.
+	rescan bool
+	// path is the entry file that changed, when the kernel names it
+	// (inotify, ReadDirectoryChangesW).
+	path string
+}
+
+// startNotify sets up file events on the directory and takes the first
+// look, in that order, so that no change falls between the two. It
+// returns a nil notifier if file events are not available (with the look,
+// when the directory could be read), and an error if the directory cannot
+// be read.
+func (s *Store) startNotify() (notifier, map[kauth.Key]fileState, error) {
+	n, err := s.events(s.dir)
 	if err != nil {
-		s.logger.Info("kauth: file store: inotify is not available; polling the cache dir",
+		n = nil
+		s.logger.Info("kauth: file store: file events are not available; polling the cache dir",
 			slog.String("err", err.Error()), slog.Duration("every", s.poll))
 	}
 	prev, serr := s.snapshot()
 	if serr != nil {
-		if w != nil {
-			w.Close()
+		if n != nil {
+			n.close()
 		}
 		return nil, nil, serr
 	}
-	return w, prev, nil
+	return n, prev, nil
 }
 
-// notifyWatch reports the changes that inotify tells of until ctx is done
-// (it returns nil) or the watch cannot be trusted any more (it returns why).
-func (s *Store) notifyWatch(ctx context.Context, w *fsnotify.Watcher, prev map[kauth.Key]fileState, changed func(kauth.Change)) error {
+// notifyWatch reports the changes that n tells of until ctx is done (it
+// returns nil) or the watch cannot be trusted any more (it returns why).
+func (s *Store) notifyWatch(ctx context.Context, n notifier, prev map[kauth.Key]fileState, changed func(kauth.Change)) error {
 	for {
-		select {
-		case <-ctx.Done():
+		ev, ok := n.next(ctx)
+		if !ok {
 			return nil
-		case err, ok := <-w.Errors:
-			if !ok {
-				return errors.New("inotify closed")
-			}
+		}
+		if ev.err != nil {
 			// fsnotify.ErrEventOverflow among them: events were lost.
-			return err
-		case ev, ok := <-w.Events:
-			if !ok {
-				return errors.New("inotify closed")
+			return ev.err
+		}
+		if ev.self {
+			// Removed or renamed, or its mode changed: the name may no
+			// longer lead to it, or it may no longer be readable.
+			if _, err := os.ReadDir(s.dir); err != nil || ev.gone {
+				return fmt.Errorf("the cache dir was changed (%s)", ev.op)
 			}
-			if filepath.Clean(ev.Name) == s.dir {
-				// The directory itself was removed, renamed or had its
-				// mode changed: its name may no longer lead to it.
-				if _, err := os.ReadDir(s.dir); err != nil || ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename) {
-					return fmt.Errorf("the cache dir was changed (%s)", ev.Op)
-				}
-				continue
+		}
+		if ev.rescan {
+			cur, err := s.snapshot()
+			if err != nil {
+				return err
 			}
-			k, ok := parseName(filepath.Base(ev.Name))
-			if !ok {
-				continue // temporary files, locks, the key file
-			}
-			var st fileState
-			if fi, err := os.Lstat(ev.Name); err == nil {
-				st = stateOf(fi)
-			}
-			if prev[k] == st {
-				continue
-			}
-			if st == (fileState{}) {
-				delete(prev, k)
-			} else {
-				prev[k] = st
-			}
-			if !s.isOwn(k, st) {
-				changed(kauth.Change{Key: k})
-			}
+			s.report(prev, cur, changed)
+			prev = cur
+		}
+		if ev.path == "" {
+			continue
+		}
+		k, ok := parseName(filepath.Base(ev.path))
+		if !ok {
+			continue // temporary files, locks, the key file
+		}
+		var st fileState
+		if fi, err := os.Lstat(ev.path); err == nil {
+			st = stateOf(fi)
+		}
+		if prev[k] == st {
+			continue
+		}
+		if st == (fileState{}) {
+			delete(prev, k)
+		} else {
+			prev[k] = st
+		}
+		if !s.isOwn(k, st) {
+			changed(kauth.Change{Key: k})
 		}
 	}
 }
+
+// fsNotifier is a notifier over github.com/fsnotify/fsnotify, whose
+// inotify and ReadDirectoryChangesW backends watch a directory with one
+// descriptor or handle and name each entry that changed. (Its kqueue
+// backend opens a descriptor per file in the directory, hence kqNotifier.)
+type fsNotifier struct {
+	w   *fsnotify.Watcher
+	dir string
+}
+
+func newFSNotifier(dir string) (*fsNotifier, error) {
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return nil, err
+	}
+	if err := w.Add(dir); err != nil {
+		w.Close()
+		return nil, err
+	}
+	return &fsNotifier{w: w, dir: dir}, nil
+}
+
+func (n *fsNotifier) next(ctx context.Context) (notice, bool) {
+	select {
+	case <-ctx.Done():
+		return notice{}, false
+	case err, ok := <-n.w.Errors:
+		if !ok {
+			err = errors.New("file events closed")
+		}
+		return notice{err: err}, true
+	case ev, ok := <-n.w.Events:
+		if !ok {
+			return notice{err: errors.New("file events closed")}, true
+		}
+		if filepath.Clean(ev.Name) == n.dir {
+			return notice{self: true, gone: ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename), op: ev.Op.String()}, true
+		}
+		return notice{path: ev.Name}, true
+	}
+}
+
+func (n *fsNotifier) close() { n.w.Close() }
 
 // pollWatch compares the directory with prev every poll interval and
 // reports what changed, until ctx is done (it returns false). With until
@@ -216,17 +285,23 @@ func (s *Store) pollWatch(ctx context.Context, prev map[kauth.Key]fileState, cha
 			changed(kauth.Change{Resync: true})
 			continue
 		}
-		for n, st := range cur {
-			if prev[n] != st && !s.isOwn(n, st) {
-				changed(kauth.Change{Key: n})
-			}
-		}
-		for n := range prev {
-			if _, ok := cur[n]; !ok && !s.isOwn(n, fileState{}) {
-				changed(kauth.Change{Key: n})
-			}
-		}
+		s.report(prev, cur, changed)
 		prev = cur
+	}
+}
+
+// report reports each key whose entry file is not in cur as it was in
+// prev, unless this Store left it so.
+func (s *Store) report(prev, cur map[kauth.Key]fileState, changed func(kauth.Change)) {
+	for k, st := range cur {
+		if prev[k] != st && !s.isOwn(k, st) {
+			changed(kauth.Change{Key: k})
+		}
+	}
+	for k := range prev {
+		if _, ok := cur[k]; !ok && !s.isOwn(k, fileState{}) {
+			changed(kauth.Change{Key: k})
+		}
 	}
 }
 

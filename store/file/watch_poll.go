@@ -1,0 +1,13 @@
+//go:build !linux && !windows && !darwin && !dragonfly && !freebsd && !netbsd && !openbsd
+
+package file
+
+import (
+	"errors"
+	"runtime"
+)
+
+// osEvents: kauth listens to no file events on this system; Watch polls.
+func osEvents(string) (notifier, error) {
+	return nil, errors.New("no file events on " + runtime.GOOS)
+}
