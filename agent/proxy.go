@@ -59,22 +59,22 @@ func (h proxyHost) Authorize(r *http.Request, key string) *http.Request {
 	return withPrincipal(r, p)
 }
 
-func (h proxyHost) Open(w http.ResponseWriter, r *http.Request, name string) (*proxy.Relay, func()) {
-	acct := h.a.account(w, r, name)
-	if acct == nil {
-		return nil, nil
+func (h proxyHost) Open(w http.ResponseWriter, r *http.Request, name string) *proxy.Relay {
+	if acct := h.a.account(w, r, name); acct != nil {
+		return acct.proxy
 	}
-	return acct.proxy, acct.done
+	return nil
 }
+
+func (h proxyHost) Release(rl *proxy.Relay) { rl.Account().(*account).done() }
 
 func (h proxyHost) Index() *proxy.Index { return h.a.facadeIndex() }
 
-func (h proxyHost) Lookup(name string) (*proxy.Relay, func()) {
-	acct := h.a.lookup(name)
-	if acct == nil {
-		return nil, nil
+func (h proxyHost) Lookup(name string) *proxy.Relay {
+	if acct := h.a.lookup(name); acct != nil {
+		return acct.proxy
 	}
-	return acct.proxy, acct.done
+	return nil
 }
 
 func (h proxyHost) AgentKey() (string, error) { return h.a.loadKey() }

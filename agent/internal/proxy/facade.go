@@ -62,8 +62,11 @@ type Host interface {
 	Authorize(r *http.Request, key string) *http.Request
 	// Open returns the relay of the account called name if r's principal
 	// may use it, or answers r (403 or 404) and returns nil. The caller
-	// calls done once the request no longer uses the account.
-	Open(w http.ResponseWriter, r *http.Request, name string) (rl *Relay, done func())
+	// calls Release once the request no longer uses the account.
+	Open(w http.ResponseWriter, r *http.Request, name string) *Relay
+	// Release ends a request's use of an account that Open or
+	// Ports.Lookup returned, so that a reload can close it.
+	Release(rl *Relay)
 	// Index returns the index of the accounts served now (see Index).
 	Index() *Index
 }
@@ -122,7 +125,7 @@ func (p *Proxy) ServeFacade(w http.ResponseWriter, r *http.Request) {
 	}
 	r = ar
 	name, path, _ := strings.Cut(rest, "/")
-	rl, done := p.cfg.Host.Open(w, r, name)
+	rl := p.cfg.Host.Open(w, r, name)
 	if rl == nil {
 		return
 	}
@@ -136,11 +139,11 @@ func (p *Proxy) ServeFacade(w http.ResponseWriter, r *http.Request) {
 		// "/api/dostk/websocket"). They send no header of their own, so
 		// the key in the path is the only access check, as for the rest of
 		// the facade. A WebSocket must not hold up a Reload's drain.
-		done()
+		p.cfg.Host.Release(rl)
 		p.cfg.Realtime.Serve(w, r, acct)
 		return
 	}
-	defer done()
+	defer p.cfg.Host.Release(rl)
 	if name := repeatedHeader(r.Header); name != "" {
 		p.refuseAmbiguous(w, acct, "the "+name+" header")
 		return

@@ -71,26 +71,31 @@ func (h *testHost) Authorize(r *http.Request, key string) *http.Request {
 	return r.WithContext(context.WithValue(r.Context(), principalKey{}, key))
 }
 
-func (h *testHost) Open(w http.ResponseWriter, r *http.Request, name string) (*Relay, func()) {
+func (h *testHost) Open(w http.ResponseWriter, r *http.Request, name string) *Relay {
 	key, _ := r.Context().Value(principalKey{}).(string)
 	if key != "" && !h.may(key, name) {
 		testAPI{}.Error(w, http.StatusForbidden, "forbidden_account", "may not use "+name)
-		return nil, nil
+		return nil
 	}
-	return h.lookup(w, name)
+	rl := h.Lookup(name)
+	if rl == nil {
+		testAPI{}.Error(w, http.StatusNotFound, "not_found", "no account "+name)
+	}
+	return rl
 }
 
-func (h *testHost) lookup(w http.ResponseWriter, name string) (*Relay, func()) {
+func (h *testHost) Lookup(name string) *Relay {
 	rl := h.relays[name]
-	if rl == nil {
-		if w != nil {
-			testAPI{}.Error(w, http.StatusNotFound, "not_found", "no account "+name)
-		}
-		return nil, nil
+	if rl != nil {
+		h.open.Add(1)
 	}
-	h.open.Add(1)
-	var once sync.Once
-	return rl, func() { once.Do(func() { h.open.Add(-1) }) }
+	return rl
+}
+
+func (h *testHost) Release(rl *Relay) {
+	if h.open.Add(-1) < 0 {
+		panic("an account released more often than opened")
+	}
 }
 
 func (h *testHost) Index() *Index {
@@ -104,9 +109,8 @@ func (h *testHost) Index() *Index {
 	return h.ix
 }
 
-func (h *testHost) Lookup(name string) (*Relay, func()) { return h.lookup(nil, name) }
-func (h *testHost) AgentKey() (string, error)           { return h.agentKey, nil }
-func (h *testHost) May(key, name string) bool           { return h.may(key, name) }
+func (h *testHost) AgentKey() (string, error) { return h.agentKey, nil }
+func (h *testHost) May(key, name string) bool { return h.may(key, name) }
 func (h *testHost) Upgrade(r *http.Request, name string) *http.Request {
 	h.upgrades.Add(1)
 	return r

@@ -59,9 +59,9 @@ import (
 // methods are safe for concurrent use.
 type Ports interface {
 	// Lookup returns the relay of the account called name, or nil if it
-	// is no longer served. The caller calls done once the request no
-	// longer uses the account.
-	Lookup(name string) (rl *Relay, done func())
+	// is no longer served. The caller calls Host.Release once the request
+	// no longer uses the account.
+	Lookup(name string) *Relay
 	// AgentKey returns the agent key.
 	AgentKey() (string, error)
 	// May reports whether key is the agent key or a client key that may
@@ -83,7 +83,7 @@ func (p *Proxy) Port(name string, ports Ports, next http.Handler) http.Handler {
 			next.ServeHTTP(w, r) // the guard refuses it
 			return
 		}
-		rl, done := ports.Lookup(name)
+		rl := ports.Lookup(name)
 		if rl == nil {
 			p.cfg.API.Error(w, http.StatusNotFound, "not_found", fmt.Sprintf("kauth: account %q is no longer served; this port serves it alone", name))
 			return
@@ -95,7 +95,7 @@ func (p *Proxy) Port(name string, ports Ports, next http.Handler) http.Handler {
 		release := func() {
 			if held {
 				held = false
-				done()
+				p.cfg.Host.Release(rl)
 			}
 		}
 		defer release()

@@ -287,11 +287,11 @@ type proxyCall struct {
 func (p *Proxy) ServeProxy(w http.ResponseWriter, r *http.Request) {
 	rest, _ := strings.CutPrefix(r.URL.EscapedPath(), "/proxy/")
 	name, brokerPath, _ := strings.Cut(rest, "/")
-	rl, done := p.cfg.Host.Open(w, r, name)
+	rl := p.cfg.Host.Open(w, r, name)
 	if rl == nil {
 		return
 	}
-	defer done()
+	defer p.cfg.Host.Release(rl)
 	name = rl.acct.Name()
 	prefixes := apiPrefixes(rl.acct.Manager().Provider())
 	if brokerPath == "" {
