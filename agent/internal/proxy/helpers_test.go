@@ -180,7 +180,6 @@ func (m *testMetrics) Waited(account string, seconds float64) {
 // was handed.
 type testRealtime struct {
 	store    kauth.Store
-	client   *http.Client
 	mu       sync.Mutex
 	managers map[string]*kauth.Manager
 	served   []string // accounts whose WebSocket clients it served
@@ -238,7 +237,12 @@ func newEnv(t *testing.T, tune func(*env)) *env {
 	t.Cleanup(srv.Close)
 	e.simURL = srv.URL
 	store := kauth.NewMemoryStore()
-	e.rt = &testRealtime{store: store, client: srv.Client(), managers: map[string]*kauth.Manager{}}
+	e.rt = &testRealtime{store: store, managers: map[string]*kauth.Manager{}}
+	t.Cleanup(func() {
+		for _, m := range e.rt.managers {
+			m.Close()
+		}
+	})
 	e.host = &testHost{agentKey: testAgentKey, clients: map[string][]string{"clientkey-kis-only": {"kis-mock"}}, relays: map[string]*Relay{}}
 	var mu sync.Mutex
 	log := slog.New(slog.NewTextHandler(lockedWriter{&mu, e.logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
