@@ -31,6 +31,9 @@ func TestLayers(t *testing.T) {
 		// The WebSocket gateway asks a broker's Provider for its real-time
 		// protocol: it links no broker, nor the simulator its tests use.
 		{mod + "/agent/internal/gateway", append([]string{mod + "/brokersim"}, brokerPkgs...), nil},
+		// The proxy and the facade ask a broker's Provider for what they
+		// need of it, never a broker package.
+		{mod + "/agent/internal/proxy", append([]string{mod + "/brokersim", mod + "/cmd"}, brokerPkgs...), []string{mod + "/agent"}},
 		{mod + "/brokersim", brokerPkgs, nil},
 		{mod + "/kis " + mod + "/kiwoom " + mod + "/ls " + mod + "/db", []string{mod + "/agent", mod + "/brokers", mod + "/brokersim", mod + "/cmd"}, nil},
 	}

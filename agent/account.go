@@ -3,7 +3,6 @@ package agent
 import (
 	"context"
 	"fmt"
-	"net/http/httputil"
 	"net/url"
 	"slices"
 	"sync"
@@ -18,6 +17,7 @@ import (
 	"github.com/kauth/kauth/agent/internal/keeper"
 	"github.com/kauth/kauth/agent/internal/metrics"
 	"github.com/kauth/kauth/agent/internal/pacing"
+	"github.com/kauth/kauth/agent/internal/proxy"
 	"github.com/kauth/kauth/budget"
 	"github.com/kauth/kauth/realtime"
 )
@@ -38,7 +38,7 @@ type account struct {
 	// groups, if not nil, paces the calls of a broker that limits per API
 	// group (Toss), in place of limiter and shared.
 	groups *pacing.Groups
-	proxy  *httputil.ReverseProxy
+	proxy  *proxy.Relay
 	// revokePass makes the facade's revoke endpoints revoke the shared
 	// token (config revoke: pass).
 	revokePass bool
@@ -55,7 +55,6 @@ type account struct {
 	wsQuiet  bool
 	quiet    realtime.QuietFunc
 
-	inFlight atomic.Int64 // proxied requests being served
 	// keepFailure is why the keeper's last try to get a token failed
 	// ("kind: error"), nil after a success: /readyz states it.
 	keepFailure atomic.Pointer[string]
@@ -108,7 +107,7 @@ func (a *Agent) newAccount(r config.Resolved, lim *rate.Limiter, share float64) 
 		acct.quiet = func(now time.Time) time.Time { return cal.ClosedUntil(now, 30*time.Minute) }
 	}
 	acct.groups = pacing.NewGroups(p, u.Path, a.clock.Now, a.groupSharer(r.Creds, share))
-	acct.proxy = a.newProxy(acct)
+	acct.proxy = a.px.Relay(acct, u)
 	return acct, nil
 }
 
@@ -197,7 +196,7 @@ func (a *Agent) metricAccounts() []metrics.Account {
 	out := make([]metrics.Account, 0, len(accts))
 	for _, acct := range accts {
 		m := metrics.Account{Name: acct.name, Broker: string(acct.creds.Broker), Env: string(acct.creds.Env),
-			App: acct.creds.Fingerprint(), InFlight: acct.inFlight.Load()}
+			App: acct.creds.Fingerprint(), InFlight: acct.proxy.InFlight()}
 		if tok, _ := acct.mgr.Cached(); tok.AccessToken != "" {
 			m.Expires = tok.ExpiresAt
 		}

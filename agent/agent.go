@@ -26,6 +26,7 @@ import (
 	"github.com/kauth/kauth/agent/internal/metrics"
 	"github.com/kauth/kauth/agent/internal/pacing"
 	"github.com/kauth/kauth/agent/internal/probe"
+	"github.com/kauth/kauth/agent/internal/proxy"
 	"github.com/kauth/kauth/agent/internal/rawheader"
 	"github.com/kauth/kauth/brokers"
 	"github.com/kauth/kauth/budget"
@@ -116,7 +117,8 @@ type Agent struct {
 	upstream  http.RoundTripper // base, learning raw header names (agent/internal/rawheader)
 	keepEvery time.Duration
 	metrics   *metrics.Metrics
-	ws        *wsGateway // the WebSocket gateway (ws.go)
+	ws        *wsGateway   // the WebSocket gateway (ws.go)
+	px        *proxy.Proxy // the proxy and the facade (proxy.go)
 
 	wsClientBuffer int
 
@@ -229,6 +231,7 @@ func New(cfg Config, opts Options) (*Agent, error) {
 	a.metrics.Register(a.alertSeries)
 	a.wsClientBuffer = opts.WSClientBuffer
 	a.ws = newGateway(a)
+	a.px = a.newProxyServer()
 	a.handler = a.routes()
 	if err := a.Reload(cfg); err != nil {
 		return nil, err

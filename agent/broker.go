@@ -2,8 +2,6 @@ package agent
 
 import (
 	"fmt"
-	"net/http"
-	"time"
 
 	"github.com/kauth/kauth"
 	"github.com/kauth/kauth/brokers"
@@ -14,7 +12,8 @@ import (
 // Provider for them (as net/http does for http.Flusher): the agent never
 // tests a broker's name, so a new broker is served by its package alone.
 // The methods use only kauth's and the standard library's types, since a
-// broker package does not import the agent.
+// broker package does not import the agent. What the proxy and the facade
+// ask of a broker, package proxy asks itself (its brokers.go).
 
 // facadeEndpoints is a broker whose token endpoints the facade answers
 // with the managed token.
@@ -22,20 +21,6 @@ type facadeEndpoints interface {
 	// FacadePaths returns the paths of the broker's token and revoke
 	// endpoints ("" for one it does not have).
 	FacadePaths() (token, revoke string)
-}
-
-// facadeAnswers are the facade's answers in the broker's own shapes. The
-// headers, if not nil, are set on the answer as they are (in the broker's
-// letter case).
-type facadeAnswers interface {
-	// FacadeToken is the token endpoint's success for t at now.
-	FacadeToken(t kauth.Token, now time.Time) (http.Header, any)
-	// FacadeRevoke is the revoke endpoint's success.
-	FacadeRevoke() (http.Header, any)
-	// FacadeError is an error with code (kauth's, e.g.
-	// "foreign_credentials", or the broker's) and msg, one line without
-	// secrets.
-	FacadeError(code, msg string) any
 }
 
 // approvalIssuer is a broker whose real-time sessions open with a key of
@@ -46,14 +31,6 @@ type approvalIssuer interface {
 	// NewApprovalManager returns a Manager of the key for cfg's
 	// credentials; cfg.Provider is left nil.
 	NewApprovalManager(cfg kauth.Config) (*kauth.Manager, error)
-	// FacadeApproval is the approval endpoint's success for key.
-	FacadeApproval(key kauth.Token) any
-}
-
-// apiPrefixer names the broker's API paths: what the proxy forwards (never
-// its token endpoints or anything else on its host).
-type apiPrefixer interface {
-	APIPrefixes() []string
 }
 
 // providerOf returns a Provider of broker b for the facts that do not
@@ -66,17 +43,6 @@ func providerOf(b kauth.Broker) kauth.Provider {
 	}
 	return s.New("", nil, nil)
 }
-
-// apiPrefixes returns the API paths the proxy forwards for p, or none.
-func apiPrefixes(p kauth.Provider) []string {
-	if a, ok := p.(apiPrefixer); ok {
-		return a.APIPrefixes()
-	}
-	return nil
-}
-
-// prefixes returns the API paths the proxy forwards for acct.
-func (acct *account) prefixes() []string { return apiPrefixes(acct.mgr.Provider()) }
 
 // brokerList is the brokers an agent serves (Options.Brokers).
 type brokerList []kauth.BrokerSpec

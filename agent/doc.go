@@ -12,9 +12,9 @@
 //	GET  /v1/accounts/{name}             one of them
 //	GET  /v1/accounts/{name}/token       {"access_token","token_type","expires_at","broker","env"}
 //	POST /v1/accounts/{name}/invalidate  {"token":"…"}: the broker rejected this token (checked before acting)
-//	ANY  /proxy/{name}/{broker path}     the broker's API, authenticated by the agent
-//	ANY  /broker/{key}/{name}/…          the broker facade: a base URL for unmodified clients (facade.go)
-//	ANY  http://<facade_addr>/…          one account's own port: the facade at the broker's root, REST and WebSocket (port.go)
+//	ANY  /proxy/{name}/{broker path}     the broker's API, authenticated by the agent (agent/internal/proxy)
+//	ANY  /broker/{key}/{name}/…          the broker facade: a base URL for unmodified clients (agent/internal/proxy)
+//	ANY  http://<facade_addr>/…          one account's own port: the facade at the broker's root, REST and WebSocket (agent/internal/proxy)
 //	GET  /healthz                        liveness (no key needed)
 //	GET  /readyz                         readiness: 503 until every account has a token or a stated failure (no key needed)
 //	GET  /metrics                        Prometheus metrics (agent/internal/metrics)

@@ -31,7 +31,7 @@ func (a *Agent) checkReport(ctx context.Context, acct *account, token string) (r
 		Probe: func(ctx context.Context, token string) (bool, error) {
 			// The probe takes its turn at the app key's rate limit like
 			// any call.
-			lt := &limitedTransport{a: a, acct: acct, base: a.base}
+			lt := a.px.Paced(acct, a.base)
 			return probe.Call(ctx, lt, acct.mgr.Provider(), acct.creds, acct.baseURL, token)
 		},
 		Invalidate: func(token string) { acct.mgr.Invalidate(token) },

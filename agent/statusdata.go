@@ -119,7 +119,7 @@ func (a *Agent) statusData(ctx context.Context, g statusGrant) statusData {
 			}
 		}
 		// The bucket runs on real time, as the broker's seconds do.
-		b := statusBudget{RateLimit: float64(acct.limiter.Limit()), Burst: acct.limiter.Burst(), InFlight: acct.inFlight.Load(),
+		b := statusBudget{RateLimit: float64(acct.limiter.Limit()), Burst: acct.limiter.Burst(), InFlight: acct.proxy.InFlight(),
 			Shared: acct.shared != nil, Groups: acct.groups != nil}
 		b.InUse = max(float64(b.Burst)-acct.limiter.Tokens(), 0)
 		if acct.shared != nil {
