@@ -174,6 +174,8 @@ func (g *gateway) session(acct *account) (*realtime.Session, realtime.ClientProt
 		ControlRate: acct.wsControlRate,
 		Quiet:       acct.quiet,
 		Clock:       g.a.clock,
+		OnOutage:    g.a.outageAlert(acct),
+		OutageAfter: time.Duration(g.a.wsOutageAfter.Load()),
 	})
 	if err != nil {
 		return nil, nil, err
