@@ -29,9 +29,9 @@ type outageWatch struct {
 	reported bool
 }
 
-// outageBegan starts timing an outage, unless one is timed already. Only
-// the run goroutine calls it.
-func (s *Session) outageBegan() {
+// outageBegan starts timing an outage noticed at now, unless one is timed
+// already. Only the run goroutine calls it.
+func (s *Session) outageBegan(now time.Time) {
 	if s.cfg.OnOutage == nil {
 		return
 	}
@@ -41,7 +41,7 @@ func (s *Session) outageBegan() {
 		return
 	}
 	ctx, cancel := context.WithCancel(s.ctx)
-	w := &outageWatch{since: s.clock.Now(), cancel: cancel}
+	w := &outageWatch{since: now, cancel: cancel}
 	s.outage = w
 	due := w.since.Add(s.cfg.OutageAfter)
 	go func() {

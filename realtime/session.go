@@ -1031,6 +1031,8 @@ func (s *Session) unavailable(err error) {
 		err = errors.New("connection ended")
 	}
 	err = fmt.Errorf("realtime: %s %s upstream unavailable: %w", s.Broker(), s.Env(), err)
+	// Read before anyone can hear of the outage: its start for OnOutage.
+	now := s.clock.Now()
 	s.mu.Lock()
 	first := s.unavail == nil
 	s.unavail = err
@@ -1047,7 +1049,7 @@ func (s *Session) unavailable(err error) {
 		}
 	}
 	s.mu.Unlock()
-	s.outageBegan()
+	s.outageBegan(now)
 	for _, m := range tell {
 		s.deliver(m, Message{Kind: Unavailable, Err: err})
 	}
