@@ -10,9 +10,9 @@ import (
 // TestLayers keeps the packages' layering: the engine knows no broker, the
 // stores know no broker and no broker list, and the agent does not link
 // the simulator, nor do the parts of the agent that live in packages of
-// their own, which know nothing of the agent that uses them; the simulator
-// serves brokers from its own families, and a broker package knows none of
-// the layers above it.
+// their own, which know nothing of the agent that uses them (the WebSocket
+// gateway knows no broker either); the simulator serves brokers from its
+// own families, and a broker package knows none of the layers above it.
 func TestLayers(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs go list")
@@ -28,6 +28,9 @@ func TestLayers(t *testing.T) {
 		{mod + "/store/...", brokerPkgs, nil},
 		{mod + "/agent/...", []string{mod + "/brokersim"}, nil},
 		{mod + "/agent/internal/...", []string{mod + "/brokersim", mod + "/cmd"}, []string{mod + "/agent"}},
+		// The WebSocket gateway asks a broker's Provider for its real-time
+		// protocol: it links no broker, nor the simulator its tests use.
+		{mod + "/agent/internal/gateway", append([]string{mod + "/brokersim"}, brokerPkgs...), nil},
 		{mod + "/brokersim", brokerPkgs, nil},
 		{mod + "/kis " + mod + "/kiwoom " + mod + "/ls " + mod + "/db", []string{mod + "/agent", mod + "/brokers", mod + "/brokersim", mod + "/cmd"}, nil},
 	}

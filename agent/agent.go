@@ -113,10 +113,10 @@ type Agent struct {
 	group     *kauth.Group // every Manager of this agent: one hub per store
 	client    *http.Client
 	base      http.RoundTripper
-	upstream  http.RoundTripper // base, learning raw header names (rawheader.go)
+	upstream  http.RoundTripper // base, learning raw header names (agent/internal/rawheader)
 	keepEvery time.Duration
 	metrics   *metrics.Metrics
-	ws        *gateway // the WebSocket gateway (ws.go)
+	ws        *wsGateway // the WebSocket gateway (ws.go)
 
 	wsClientBuffer int
 
@@ -155,6 +155,9 @@ type Agent struct {
 	connSeq atomic.Uint64 // numbers the connections, to tell clients apart
 
 	probes *probe.Checker // report checking per app key
+
+	status statusAuth // the status page's login codes and sessions (statuspage.go)
+	events eventRing  // the recent token events it shows (statusdata.go)
 
 	ready     chan struct{}
 	endpoints Endpoints
@@ -375,6 +378,7 @@ func (a *Agent) Reload(cfg Config) error {
 	a.mu.Unlock()
 	if keysChanged {
 		a.ws.closeKeyed()
+		a.status.revokeAll() // a status page session is no wider than the key that opened it
 	}
 
 	for _, acct := range added {

@@ -28,9 +28,12 @@ func (a *Agent) routes() http.Handler {
 	mux.HandleFunc("/v1/accounts/{name}/approval", a.only("GET", a.serveApproval))
 	mux.HandleFunc("/ws/{account}", a.only("GET", a.serveWS))
 	mux.HandleFunc("/v1/reload", a.only("POST", a.serveReload))
+	mux.HandleFunc("/v1/status/login", a.only("POST", a.serveStatusLogin)) // statuspage.go
+	mux.HandleFunc("/status", a.only("GET", a.serveStatus))
+	mux.HandleFunc("/status/", a.only("GET", a.serveStatus))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such route: "+r.Method+" "+r.URL.Path+
-			" (see GET /v1/accounts, GET /v1/accounts/{name}/token, POST /v1/accounts/{name}/invalidate, /proxy/{name}/{broker path}, GET /healthz, GET /readyz, GET /metrics)")
+			" (see GET /v1/accounts, GET /v1/accounts/{name}/token, POST /v1/accounts/{name}/invalidate, /proxy/{name}/{broker path}, GET /healthz, GET /readyz, GET /metrics, GET /status/)")
 	})
 	// The proxy is served outside the mux, which would decode the path
 	// and redirect a non-clean one before serveProxy could refuse it.

@@ -31,6 +31,18 @@ import (
 //     the key instead (/broker/<key>/…, facade.go). The unix socket's 0600 mode is its access
 //     control. 401.
 //  5. A bounded body: larger than MaxBodyBytes is 413.
+//
+// The status page (statuspage.go) is the one exception, and only on its
+// own paths (statusPaths): a GET from the page itself (Sec-Fetch-Site
+// same-origin, and an Origin, if any, that is the agent's own local
+// origin) passes rule 1, and no key is asked for by rule 4, since the
+// page's session cookie, which nothing else reads, is its access control.
+// Its login link may arrive from anywhere (a terminal, the file kauth
+// open writes): GET /status/login passes rule 1 whatever its
+// Sec-Fetch-Site, its one-time code being the credential, if the browser
+// is opening it as a page (not a script's fetch, not a frame). An Origin
+// header from elsewhere is refused there too, and rules 2, 3 and 5 hold
+// for these paths as for every other.
 func (a *Agent) guard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		var w http.ResponseWriter = rw
@@ -40,11 +52,12 @@ func (a *Agent) guard(next http.Handler) http.Handler {
 			r.Body = tb
 			w = &closeUnread{ResponseWriter: rw, body: tb}
 		}
-		if o := r.Header.Get("Origin"); o != "" && !a.selfOrigin(o, r) {
+		page := statusPaths[r.URL.Path] && (r.Method == http.MethodGet || r.Method == http.MethodHead)
+		if o := r.Header.Get("Origin"); o != "" && !a.selfOrigin(o, r) && !(page && a.pageOrigin(o, r)) {
 			writeError(w, http.StatusForbidden, "forbidden_origin", "requests from web pages (with an Origin header) are refused")
 			return
 		}
-		if s := r.Header.Get("Sec-Fetch-Site"); s != "" && s != "none" {
+		if s := r.Header.Get("Sec-Fetch-Site"); s != "" && s != "none" && !(page && (s == "same-origin" || r.URL.Path == "/status/login" && topNavigation(r))) {
 			writeError(w, http.StatusForbidden, "forbidden_origin", "requests from web pages (Sec-Fetch-Site: "+s+") are refused")
 			return
 		}
@@ -54,12 +67,17 @@ func (a *Agent) guard(next http.Handler) http.Handler {
 		}
 		unix := r.Context().Value(connKind{}) == "unix"
 		p := &principal{all: true}
+		if statusPaths[r.URL.Path] {
+			// The page's handlers read its cookie; this principal opens
+			// no account, should anything ask.
+			p = &principal{name: "status page"}
+		}
 		if !unix {
 			if !a.localHost(r) {
 				writeError(w, http.StatusForbidden, "forbidden_host", "Host "+quoteHost(r.Host)+" is not local; use localhost, 127.0.0.1 or [::1] with the agent's port")
 				return
 			}
-			if r.URL.Path != "/healthz" && r.URL.Path != "/readyz" {
+			if r.URL.Path != "/healthz" && r.URL.Path != "/readyz" && !statusPaths[r.URL.Path] {
 				if p = a.authenticate(r); p == nil {
 					p = a.facadePrincipal(r)
 				}
@@ -202,4 +220,16 @@ func (a *Agent) selfOrigin(origin string, r *http.Request) bool {
 	}
 	return strings.EqualFold(r.Header.Get("Upgrade"), "websocket") &&
 		strings.EqualFold(u.Host, r.Host) && a.localHost(r)
+}
+
+// pageOrigin reports whether origin is the agent's own origin as the
+// status page has it: http:// and the local Host the request was sent to.
+func (a *Agent) pageOrigin(origin string, r *http.Request) bool {
+	return strings.EqualFold(origin, "http://"+r.Host) && a.localHost(r)
+}
+
+// topNavigation reports whether a browser is loading r as a page in a
+// window of its own, by its Sec-Fetch-Mode and Sec-Fetch-Dest.
+func topNavigation(r *http.Request) bool {
+	return r.Header.Get("Sec-Fetch-Mode") == "navigate" && r.Header.Get("Sec-Fetch-Dest") == "document"
 }

@@ -10,17 +10,18 @@ import (
 	"testing"
 )
 
-// TestNoBrokerSwitch keeps the agent and the real-time package free of
-// broker names: what they need of a broker they ask of its Provider and its
-// realtime.Protocol, so no non-test file names kauth.KIS, kauth.Kiwoom,
-// kauth.LS or kauth.DB, or imports a broker's package.
+// TestNoBrokerSwitch keeps the agent, its WebSocket gateway and the
+// real-time package free of broker names: what they need of a broker they
+// ask of its Provider and its realtime.Protocol, so no non-test file names
+// kauth.KIS, kauth.Kiwoom, kauth.LS or kauth.DB, or imports a broker's
+// package.
 func TestNoBrokerSwitch(t *testing.T) {
 	names := map[string]bool{"KIS": true, "Kiwoom": true, "LS": true, "DB": true}
 	brokerPkgs := map[string]bool{}
 	for _, p := range []string{"kis", "kiwoom", "ls", "db", "toss"} {
 		brokerPkgs["github.com/kauth/kauth/"+p] = true
 	}
-	for _, dir := range []string{".", "../realtime"} {
+	for _, dir := range []string{".", "internal/gateway", "../realtime"} {
 		files, err := filepath.Glob(filepath.Join(dir, "*.go"))
 		if err != nil || len(files) == 0 {
 			t.Fatalf("no Go files in %s: %v", dir, err)

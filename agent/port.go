@@ -12,9 +12,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
-
-	"github.com/coder/websocket"
 
 	"github.com/kauth/kauth/agent/internal/config"
 	"github.com/kauth/kauth/agent/internal/listen"
@@ -163,7 +160,7 @@ func (a *Agent) portHandler(name string) http.Handler {
 		if isUpgrade(r) && r.Method == http.MethodGet {
 			// The upgrade carries no credential (python-kis sends none): it
 			// reaches the gateway under the facade path, which checks the
-			// first frame's (serveGateway, admitWS). Only a GET is one
+			// first frame's (serveGateway, gateway.Admission). Only a GET is one
 			// (RFC 6455 4.1), as serveFacade decides: any other request
 			// with an Upgrade header would be served under the agent key.
 			r = r.WithContext(context.WithValue(r.Context(), wsGateKey{}, a.wsGate(name)))
@@ -316,19 +313,6 @@ func (a *Agent) portCredential(acct *account, agentKey string, cands []string, a
 	return "", false
 }
 
-// cachedApproval returns acct's app key's approval key if the gateway
-// holds one, without making one.
-func (g *gateway) cachedApproval(acct *account) string {
-	g.mu.Lock()
-	m := g.approvals[idOf(acct)]
-	g.mu.Unlock()
-	if m == nil {
-		return ""
-	}
-	t, _ := m.Cached()
-	return t.AccessToken
-}
-
 // wsGateKey marks a WebSocket upgrade that came through a facade port; its
 // value checks the client's first frame (wsGate).
 type wsGateKey struct{}
@@ -355,27 +339,4 @@ func (a *Agent) wsGate(name string) func([]byte) bool {
 		_, ok := a.portCredential(acct, "", []string{f.Header.ApprovalKey, f.Token}, true)
 		return ok
 	}
-}
-
-// wsAdmitTimeout bounds the wait for a port client's first frame.
-const wsAdmitTimeout = 10 * time.Second
-
-// admitWS reads the first frame of a WebSocket client that came through a
-// facade port and checks it with gate. A client that sends none in time,
-// or one without the account's credential, is closed with a policy
-// violation, having received nothing.
-func (a *Agent) admitWS(ctx context.Context, c *websocket.Conn, acct *account, gate func([]byte) bool) ([]byte, bool) {
-	rctx, cancel := context.WithTimeout(ctx, wsAdmitTimeout)
-	defer cancel()
-	_, data, err := c.Read(rctx)
-	if err != nil {
-		c.Close(websocket.StatusPolicyViolation, "kauth: no credential received")
-		return nil, false
-	}
-	if !gate(data) {
-		a.log.Warn("agent: facade port refused a WebSocket client without the account's credential", "account", acct.name)
-		c.Close(websocket.StatusPolicyViolation, "kauth: send the account's client key or the approval key or token this port handed out")
-		return nil, false
-	}
-	return data, true
 }

@@ -45,7 +45,13 @@ func (a *agentClient) close() { a.http.CloseIdleConnections() }
 // agent's error code decides the exit code (credentials 3, broker
 // unavailable or rate limited 4, no such account 2).
 func (a *agentClient) get(ctx context.Context, path string, v any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://localhost"+path, nil)
+	return a.call(ctx, http.MethodGet, path, v)
+}
+
+// call sends a request with no body to path and decodes the answer into
+// v, as get does.
+func (a *agentClient) call(ctx context.Context, method, path string, v any) error {
+	req, err := http.NewRequestWithContext(ctx, method, "http://localhost"+path, nil)
 	if err != nil {
 		return err
 	}
@@ -78,7 +84,7 @@ func (a *agentClient) get(ctx context.Context, path string, v any) error {
 	}
 	msg := fmt.Errorf("kauth %s: the agent at %s: %s (%s)", a.cmd, a.conn.where, e.Error, e.Code)
 	switch e.Code {
-	case "not_found", "forbidden_account", "unauthenticated":
+	case "not_found", "forbidden_account", "unauthenticated", "no_tcp":
 		return &configError{msg}
 	case "credentials":
 		return fmt.Errorf("%w: %w", msg, kauth.ErrCredentials)

@@ -10,6 +10,7 @@
 //	kauth approval --broker kis --env real|mock
 //	kauth hashkey  --env real|mock < body.json
 //	kauth serve    [--config FILE] [--sim] [--addr ADDR]
+//	kauth open     [--account NAME]… [--no-browser]
 //	kauth sim      [--addr 127.0.0.1:PORT]
 //	kauth demo
 //	kauth doctor   [--env real|mock] [--issue] [--json]

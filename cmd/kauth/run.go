@@ -45,6 +45,8 @@ type cli struct {
 	// commands is the command table, for kauth completion (which is in
 	// it).
 	commands []command
+	// browser opens a local file in the user's browser (kauth open).
+	browser func(ctx context.Context, path string) error
 }
 
 // Options are what a command runs with besides its arguments.
@@ -61,6 +63,9 @@ type Options struct {
 	// Environ is the environment kauth run's command starts from; nil: an
 	// empty one.
 	Environ func() []string
+	// Browser opens a local file in the user's browser (kauth open); nil:
+	// the system's opener (xdg-open, open, or rundll32 on windows).
+	Browser func(ctx context.Context, path string) error
 }
 
 // command is one subcommand.
@@ -84,6 +89,7 @@ var commands = []command{
 	{"doctor", "check the clock, store, agent and credentials of a deployment", (*cli).doctor},
 	{"run", "run a command with a valid token in its environment (KAUTH_TOKEN)", (*cli).run},
 	{"health", "ask a running agent whether it is up (exit 0) or not (exit 1)", (*cli).health},
+	{"open", "open the running agent's status page in a browser (one-time link)", (*cli).open},
 	{"completion", "print a bash, zsh or fish completion script", (*cli).completion},
 }
 
@@ -129,7 +135,7 @@ func RunOptions(ctx context.Context, args []string, o Options) error {
 		environ = func() []string { return nil }
 	}
 	c := &cli{stdin: stdin, stdout: o.Stdout, stderr: o.Stderr, getenv: getenv, hangups: o.Hangups, signals: o.Signals, environ: environ,
-		commands: commands}
+		commands: commands, browser: o.Browser}
 	if len(args) == 0 {
 		return usageErrorf("", "no command given; run kauth help")
 	}

@@ -200,6 +200,9 @@ func (c *cli) printEndpoints(d *agent.Daemon, accounts []string, store string) {
 	if len(accounts) > 0 && ep.TCP != "" {
 		fmt.Fprintf(w, "  realtime  ws://%s/ws/%s (the broker's WebSocket protocol, one upstream session per app key)\n", ep.TCP, accounts[0])
 	}
+	if ep.TCP != "" {
+		fmt.Fprintf(w, "  status    kauth open (the agent's status page in a browser, through a one-time link)\n")
+	}
 	if len(accounts) > 0 {
 		switch {
 		case ep.Socket != "":
