@@ -27,4 +27,8 @@ type Event struct {
 	Source    string        // "broker" or "store"
 	Duration  time.Duration // how long the upstream call took, if any
 	Err       error         // for EventFailed
+	// Turnover is set on the EventRefreshed (or EventIssued) of a new
+	// token that the Manager asked for in its turnover window
+	// (Config.Turnover) rather than because the token was due.
+	Turnover bool
 }

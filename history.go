@@ -60,6 +60,9 @@ type IssueRecord struct {
 	// Code, for a failure, is the broker's code ("EGW00133", "HTTP 503")
 	// or, without one, the kind of failure ("broker unavailable").
 	Code string
+	// Turnover marks an issuance made in the turnover window
+	// (Config.Turnover) rather than because the token was due.
+	Turnover bool
 }
 
 // IsZero reports whether r records nothing.

@@ -364,7 +364,7 @@ func (m *Manager) fly(c *call) {
 	defer m.wg.Done()
 	ctx, cancel := context.WithTimeout(m.ctx, m.policy.budget)
 	defer cancel()
-	c.tok, c.err = m.refresh(ctx, false)
+	c.tok, c.err = m.refresh(ctx, false, false)
 	if c.err != nil && m.ctx.Err() != nil {
 		c.err = m.closedErr()
 	}
@@ -388,7 +388,7 @@ func (m *Manager) refreshInBackground(s *state) {
 		defer m.wg.Done()
 		ctx, cancel := context.WithTimeout(m.ctx, m.policy.budget)
 		defer cancel()
-		if _, err := m.refresh(ctx, true); err != nil {
+		if _, err := m.refresh(ctx, true, s.turnover); err != nil {
 			// Keep serving the valid token, and try again later rather
 			// than on every call.
 			next := *s
@@ -543,6 +543,9 @@ func (m *Manager) emit(ev Event) {
 			name = "wait"
 		}
 		attrs = append(attrs, name, ev.Duration.Round(time.Millisecond))
+	}
+	if ev.Turnover {
+		attrs = append(attrs, "reason", "turnover")
 	}
 	if ev.Err != nil {
 		level = slog.LevelError

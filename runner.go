@@ -20,11 +20,12 @@ var errLeaseLost = fmt.Errorf("kauth: refresh stopped: %w", ErrLeaseLost)
 // and writes the result back. ahead is true for a background refresh of a
 // token that is still valid. If the lease is lost on the way, it writes
 // nothing and starts again under a new lease, adopting what the new holder
-// wrote.
-func (m *Manager) refresh(ctx context.Context, ahead bool) (Token, error) {
+// wrote. turnover says the refresh is a turnover (Config.Turnover): a new
+// token it gets is reported and recorded as one.
+func (m *Manager) refresh(ctx context.Context, ahead, turnover bool) (Token, error) {
 	var orphan Token // a token the broker gave under a lease lost before it was saved
 	for try := 0; ; try++ {
-		tok, err := m.refreshOnce(ctx, ahead, &orphan)
+		tok, err := m.refreshOnce(ctx, ahead, turnover, &orphan)
 		if !errors.Is(err, ErrLeaseLost) || try == 2 || ctx.Err() != nil {
 			return tok, err
 		}
@@ -32,7 +33,7 @@ func (m *Manager) refresh(ctx context.Context, ahead bool) (Token, error) {
 	}
 }
 
-func (m *Manager) refreshOnce(ctx context.Context, ahead bool, orphan *Token) (Token, error) {
+func (m *Manager) refreshOnce(ctx context.Context, ahead, turnover bool, orphan *Token) (Token, error) {
 	begin := m.clock.Now()
 	lease, err := m.store.Lock(ctx, m.key)
 	if err != nil {
@@ -75,7 +76,7 @@ func (m *Manager) refreshOnce(ctx context.Context, ahead bool, orphan *Token) (T
 	switch d.verb {
 	case accept:
 		*orphan = Token{}
-		return m.accept(ctx, lease, e, d.tok, d.same, d.event, 0)
+		return m.accept(ctx, lease, e, d.tok, d.same, d.event, 0, turnover)
 	case adopt:
 		if !m.set(m.newState(d.tok, now, false)) {
 			return Token{}, m.failed(m.errorf(ErrTokenRejected, "the stored token was reported rejected"))
@@ -143,7 +144,7 @@ func (m *Manager) refreshOnce(ctx context.Context, ahead bool, orphan *Token) (T
 		switch after.verb {
 		case accept:
 			e.Token = after.tok
-			return m.accept(ctx, lease, e, after.tok, after.same, after.event, took)
+			return m.accept(ctx, lease, e, after.tok, after.same, after.event, took, turnover)
 		case fail:
 			e.History = recorded(e.History, issueRecord(m.origin, m.clock.Now(), false, after.err))
 			if after.forget {
@@ -204,12 +205,16 @@ func (m *Manager) marked(tok Token) bool {
 	return tok.AccessToken != "" && m.isRejected(tok.Fingerprint())
 }
 
-// accept writes e (holding tok) and serves tok.
-func (m *Manager) accept(ctx context.Context, lease Lease, e Entry, tok Token, same bool, kind EventKind, took time.Duration) (Token, error) {
+// accept writes e (holding tok) and serves tok. turnover: tok was asked
+// for by a turnover, which a new token is recorded and reported as.
+func (m *Manager) accept(ctx context.Context, lease Lease, e Entry, tok Token, same bool, kind EventKind, took time.Duration, turnover bool) (Token, error) {
+	turnover = turnover && !same
 	// The broker has just handed tok out as valid: whatever revoke was
 	// pending did not kill it, and whatever rate limit held is over.
 	e.Revoking, e.RetryAt = "", time.Time{}
-	e.History = recorded(e.History, issueRecord(m.origin, m.clock.Now(), same, nil))
+	rec := issueRecord(m.origin, m.clock.Now(), same, nil)
+	rec.Turnover = turnover
+	e.History = recorded(e.History, rec)
 	saved := m.save(ctx, lease, e)
 	if errors.Is(saved, ErrLeaseLost) {
 		return Token{}, errLeaseLost
@@ -220,7 +225,7 @@ func (m *Manager) accept(ctx context.Context, lease Lease, e Entry, tok Token, s
 		m.remember(err, m.policy.holdFailure())
 		return Token{}, m.failed(err)
 	}
-	m.emit(Event{Kind: kind, Key: m.key, Token: tok.Fingerprint(), ExpiresAt: tok.ExpiresAt, Source: "broker", Duration: took})
+	m.emit(Event{Kind: kind, Key: m.key, Token: tok.Fingerprint(), ExpiresAt: tok.ExpiresAt, Source: "broker", Duration: took, Turnover: turnover})
 	if saved == nil {
 		m.hub.changed(m, "")
 	}

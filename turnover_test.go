@@ -199,3 +199,44 @@ func TestPlanRefresh(t *testing.T) {
 type sameWindowProvider struct{ Provider }
 
 func (sameWindowProvider) SameTokenWindow() time.Duration { return 6 * time.Hour }
+
+// TestTurnoverLateOpenings: on the days KRX opens at 10:00 (the first
+// trading day of a year, the 수능 day) a refresh due between 09:00 and
+// 10:00 is outside the session and comes as usual, where on an ordinary
+// day it is turned over; and on the 수능 day, which closes at 16:30, a
+// refresh due at 16:00 is in the session and turned over.
+func TestTurnoverLateOpenings(t *testing.T) {
+	day := func(s string) time.Time {
+		d, err := time.ParseInLocation(time.DateOnly, s, KST)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	for _, tc := range []struct {
+		name     string
+		refresh  time.Time // when the token's refresh is due
+		turnover bool
+	}{
+		{"ordinary day 09:30", at(day("2026-11-20"), "09:30"), true},
+		{"수능 09:30", at(day("2026-11-19"), "09:30"), false},
+		{"수능 16:00", at(day("2026-11-19"), "16:00"), true},
+		{"ordinary day 16:00", at(day("2026-11-20"), "16:00"), false},
+		{"first trading day 09:30", at(day("2027-01-04"), "09:30"), false},
+		{"first trading day 15:00", at(day("2027-01-04"), "15:00"), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// A 24 h token whose refresh (30 min ahead) falls at tc.refresh.
+			issued := tc.refresh.Add(30*time.Minute - 24*time.Hour)
+			tok := tokAt("A", issued, 24*time.Hour)
+			got, turn := turnKIS.plan(tok, issued, false)
+			want := tc.refresh
+			if tc.turnover {
+				want = at(midnightKST(tc.refresh), "07:30")
+			}
+			if turn != tc.turnover || !got.Equal(want) {
+				t.Errorf("plan = %v, %v; want %v, %v", got.In(KST), turn, want.In(KST), tc.turnover)
+			}
+		})
+	}
+}

@@ -54,6 +54,10 @@ type account struct {
 	turnover string
 	wsQuiet  bool
 	quiet    realtime.QuietFunc
+	// onOutage alerts of an outage of the app key's WebSocket session
+	// that lasted outageAfter (alert_options.ws_unavailable_after).
+	onOutage    func(realtime.Outage)
+	outageAfter func() time.Duration
 
 	// keepFailure is why the keeper's last try to get a token failed
 	// ("kind: error"), nil after a success: /readyz states it.
@@ -106,6 +110,8 @@ func (a *Agent) newAccount(r config.Resolved, lim *rate.Limiter, share float64) 
 	if cal := r.Calendar; r.WSQuietOffHours && cal != nil {
 		acct.quiet = func(now time.Time) time.Time { return cal.ClosedUntil(now, 30*time.Minute) }
 	}
+	acct.onOutage = a.outageAlert(acct)
+	acct.outageAfter = func() time.Duration { return time.Duration(a.wsOutageAfter.Load()) }
 	acct.groups = pacing.NewGroups(p, u.Path, a.clock.Now, a.groupSharer(r.Creds, share))
 	acct.proxy = a.px.Relay(acct, u)
 	return acct, nil

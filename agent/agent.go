@@ -127,6 +127,9 @@ type Agent struct {
 	alerts      atomic.Pointer[alerts.Dispatcher]
 	alertHooks  []alerts.Webhook
 	alertSeries *alerts.Metrics
+	// wsOutageAfter is alert_options.ws_unavailable_after (0: the
+	// default), for the real-time sessions opened next.
+	wsOutageAfter atomic.Int64
 
 	ownTransport *http.Transport // the transport New made, closed by Close
 	handler      http.Handler
@@ -367,6 +370,7 @@ func (a *Agent) Reload(cfg Config) error {
 	}
 	a.accounts, a.limiters, a.budgets, a.turns, a.cfg = next, limiters, shared, allTurns, cfg
 	oldAlerts := a.swapAlerts(hooks, cfg.AlertOptions)
+	a.wsOutageAfter.Store(int64(cfg.AlertOptions.WSUnavailableAfter))
 	a.keyMu.Lock()
 	keysChanged := agentKeyRotated || !reflect.DeepEqual(a.clients, clients)
 	a.clients = clients

@@ -225,6 +225,8 @@ type IssueInfo struct {
 	Host    string `json:"host"`
 	PID     int    `json:"pid"`
 	Code    string `json:"code,omitempty"`
+	// Turnover marks an issuance made in the account's turnover window.
+	Turnover bool `json:"turnover,omitempty"`
 }
 
 // IssueInfoOf is r as IssueInfo, or nil if nothing was recorded.
@@ -232,7 +234,7 @@ func IssueInfoOf(r kauth.IssueRecord) *IssueInfo {
 	if r.IsZero() {
 		return nil
 	}
-	return &IssueInfo{At: r.At.In(kauth.KST).Format(time.RFC3339), Outcome: r.Outcome, Host: r.Host, PID: r.PID, Code: r.Code}
+	return &IssueInfo{At: r.At.In(kauth.KST).Format(time.RFC3339), Outcome: r.Outcome, Host: r.Host, PID: r.PID, Code: r.Code, Turnover: r.Turnover}
 }
 
 // history adds acct's issuance history to in; a store that cannot be read

@@ -40,6 +40,11 @@ func TestAccountsShowNextTurnover(t *testing.T) {
 		h.viaUnix("GET", "/v1/accounts", nil, nil).json(t, &list)
 		return list.Accounts[0].Name == "kis-mock" && list.Accounts[0].ExpiresAt == "2026-12-09T07:31:00+09:00" && list.Accounts[0].NextTurnover == ""
 	})
+	// Its history tells the issuance was a turnover.
+	h.viaUnix("GET", "/v1/accounts", nil, nil).json(t, &list)
+	if li := list.Accounts[0].LastIssue; li == nil || !li.Turnover || li.At != "2026-12-08T07:31:00+09:00" {
+		t.Errorf("kis-mock last_issue = %+v; want the turnover at 07:31", li)
+	}
 	if n := h.sim.Issued(kisMock.Broker, kisMock.Env, kisMock.AppKey); n != 2 {
 		t.Errorf("kis-mock issuances = %d; want 2", n)
 	}

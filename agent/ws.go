@@ -66,6 +66,8 @@ func (acct *account) Realtime() gateway.Settings {
 		ClientMaxSubscriptions: acct.wsClientMax,
 		ControlRate:            acct.wsControlRate,
 		Quiet:                  acct.quiet,
+		OnOutage:               acct.onOutage,
+		OutageAfter:            acct.outageAfter(),
 	}
 	if ai, ok := acct.mgr.Provider().(approvalIssuer); ok {
 		s.NewApprovalManager = ai.NewApprovalManager

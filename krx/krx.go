@@ -1,12 +1,17 @@
 // Package krx knows the trading calendar of the Korea Exchange (KRX): which
-// days the stock market trades, and its regular session (09:00–15:30 KST).
-// kauth uses it to place token turnovers outside trading hours.
+// days the stock market trades, and its regular session (09:00–15:30 KST,
+// or the hours of a day that trades at others). kauth uses it to place
+// token turnovers outside trading hours.
 //
 // The holidays come from a file of one date a line (YYYY-MM-DD, in KST;
-// '#' starts a comment). The file for this year and the next ships with
-// the package (Default); a user whose year changed, or whose exchange
-// declared a temporary holiday, points HolidaysEnv or a path option at a
-// file of their own.
+// '#' starts a comment). A date followed by a window of the day
+// ("2026-11-19 10:00-16:30") is instead a trading day with those regular
+// hours: KRX opens the first trading day of each year at 10:00 for its
+// opening ceremony, and the day of the college entrance exam (수능) at
+// 10:00 with the close moved to 16:30. The file for this year and the next
+// ships with the package (Default); a user whose year changed, or whose
+// exchange declared a temporary holiday, points HolidaysEnv or a path
+// option at a file of their own.
 package krx
 
 import (
@@ -23,7 +28,8 @@ import (
 // holiday file replacing the shipped one.
 const HolidaysEnv = "KAUTH_KRX_HOLIDAYS"
 
-// The regular session, as offsets from midnight KST.
+// The regular session of an ordinary trading day, as offsets from
+// midnight KST.
 const (
 	Open  = 9 * time.Hour
 	Close = 15*time.Hour + 30*time.Minute
@@ -40,9 +46,13 @@ var shipped string
 // changed once built and is safe for concurrent use.
 type Calendar struct {
 	holidays map[date]bool
-	first    int // the first and last year the holidays cover (0: none)
+	hours    map[date]hours // trading days whose regular session is not Open to Close
+	first    int            // the first and last year the file covers (0: none)
 	last     int
 }
+
+// hours is a day's regular session, as offsets from midnight KST.
+type hours struct{ open, close time.Duration }
 
 type date struct {
 	y int
@@ -81,21 +91,38 @@ func Load(path string) (*Calendar, error) {
 }
 
 // Parse reads a holiday file: one date a line (YYYY-MM-DD), blank lines
-// and text after '#' ignored.
+// and text after '#' ignored. A date followed by a window
+// ("YYYY-MM-DD HH:MM-HH:MM") is a trading day whose regular session is
+// that window. A date may be listed once.
 func Parse(r io.Reader) (*Calendar, error) {
-	c := &Calendar{holidays: map[date]bool{}}
+	c := &Calendar{holidays: map[date]bool{}, hours: map[date]hours{}}
 	sc := bufio.NewScanner(r)
 	for n := 1; sc.Scan(); n++ {
 		line, _, _ := strings.Cut(sc.Text(), "#")
-		line = strings.TrimSpace(line)
-		if line == "" {
+		fields := strings.Fields(line)
+		if len(fields) == 0 {
 			continue
 		}
-		t, err := time.ParseInLocation(time.DateOnly, line, KST)
-		if err != nil {
-			return nil, fmt.Errorf("line %d: %q is not a date (YYYY-MM-DD)", n, line)
+		if len(fields) > 2 {
+			return nil, fmt.Errorf("line %d: %q: want a date (YYYY-MM-DD), optionally followed by its hours (HH:MM-HH:MM)", n, strings.TrimSpace(line))
 		}
-		c.holidays[dateOf(t)] = true
+		t, err := time.ParseInLocation(time.DateOnly, fields[0], KST)
+		if err != nil {
+			return nil, fmt.Errorf("line %d: %q is not a date (YYYY-MM-DD)", n, fields[0])
+		}
+		d := dateOf(t)
+		if _, ok := c.hours[d]; ok || c.holidays[d] {
+			return nil, fmt.Errorf("line %d: %s is listed twice", n, fields[0])
+		}
+		if len(fields) == 2 {
+			open, closing, err := ParseWindow(fields[1])
+			if err != nil {
+				return nil, fmt.Errorf("line %d: %s: the hours %q: want HH:MM-HH:MM in KST, open before close", n, fields[0], fields[1])
+			}
+			c.hours[d] = hours{open, closing}
+		} else {
+			c.holidays[d] = true
+		}
 		if c.first == 0 || t.Year() < c.first {
 			c.first = t.Year()
 		}
@@ -128,14 +155,30 @@ func (c *Calendar) TradingDay(t time.Time) bool {
 	return c == nil || !c.holidays[dateOf(t)]
 }
 
-// InSession reports whether t falls in the regular session of a trading
-// day (09:00 to 15:30 KST).
-func (c *Calendar) InSession(t time.Time) bool {
+// Hours returns the regular session of the KST date of t, as offsets from
+// midnight KST: Open and Close unless the calendar lists other hours for
+// that day. ok is false if the market does not trade that day.
+func (c *Calendar) Hours(t time.Time) (open, close time.Duration, ok bool) {
 	if !c.TradingDay(t) {
+		return 0, 0, false
+	}
+	if c != nil {
+		if h, ok := c.hours[dateOf(t)]; ok {
+			return h.open, h.close, true
+		}
+	}
+	return Open, Close, true
+}
+
+// InSession reports whether t falls in the regular session of a trading
+// day (09:00 to 15:30 KST, or the day's own hours).
+func (c *Calendar) InSession(t time.Time) bool {
+	open, closing, ok := c.Hours(t)
+	if !ok {
 		return false
 	}
 	since := t.Sub(Midnight(t))
-	return since >= Open && since < Close
+	return since >= open && since < closing
 }
 
 // NextOpen returns the start of the first regular session that begins
@@ -143,8 +186,8 @@ func (c *Calendar) InSession(t time.Time) bool {
 func (c *Calendar) NextOpen(t time.Time) time.Time {
 	day := Midnight(t)
 	for i := 0; i < 400; i++ {
-		if open := day.Add(Open); c.TradingDay(day) && open.After(t) {
-			return open
+		if open, _, ok := c.Hours(day); ok && day.Add(open).After(t) {
+			return day.Add(open)
 		}
 		day = day.AddDate(0, 0, 1)
 	}

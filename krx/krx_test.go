@@ -75,7 +75,7 @@ func TestInSessionAndNextOpen(t *testing.T) {
 		{"2026-12-07 15:30", false, "2026-12-08 09:00"},
 		{"2026-12-04 16:00", false, "2026-12-07 09:00"}, // Friday evening to Monday
 		{"2026-12-24 16:00", false, "2026-12-28 09:00"}, // over Christmas and the weekend
-		{"2026-12-30 16:00", false, "2027-01-04 09:00"}, // over the year-end closure
+		{"2026-12-30 16:00", false, "2027-01-04 10:00"}, // over the year-end closure, to the first trading day's late open
 	} {
 		if got := c.InSession(kst(tc.at)); got != tc.in {
 			t.Errorf("InSession(%s) = %v; want %v", tc.at, got, tc.in)

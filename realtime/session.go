@@ -44,6 +44,9 @@ const (
 	// limit on them; five a second still registers KIS's 41 in under ten
 	// seconds.
 	DefaultControlRate = 5
+	// DefaultOutageAfter is how long the session must have been
+	// unavailable before OnOutage is told.
+	DefaultOutageAfter = time.Minute
 )
 
 // Config configures a Session. Credentials and Keys are required.
@@ -76,6 +79,16 @@ type Config struct {
 	// QuietBackoff bounds the wait between reconnection attempts while
 	// Quiet says the market is closed. Zero means DefaultQuietBackoff.
 	QuietBackoff time.Duration
+	// OnOutage, if set, is told when the session has been unavailable
+	// (members told Unavailable) for OutageAfter on Clock, once per
+	// outage, and told again when it opens after that. Nothing is told
+	// while Quiet says the market is closed: an outage that runs into the
+	// close is not reported, and one still on at the open is timed from
+	// there. OnOutage is called from the session's goroutines, one call at
+	// a time, and must not block. Zero OutageAfter means
+	// DefaultOutageAfter.
+	OnOutage    func(Outage)
+	OutageAfter time.Duration
 	// AckTimeout bounds the wait for the broker's answer to a subscription.
 	AckTimeout time.Duration
 	// IdleTimeout: a connection on which nothing arrives for this long (no
@@ -154,6 +167,9 @@ type Session struct {
 	// once one succeeds; told lists the members that heard of it.
 	unavail error
 	told    map[*Member]bool
+	// outMu guards outage, the outage being timed for OnOutage.
+	outMu  sync.Mutex
+	outage *outageWatch
 	// opened says the current attempt has opened the session (restore got
 	// as far as a restored topic); only the run goroutine touches it.
 	opened bool
@@ -238,6 +254,9 @@ func New(cfg Config) (*Session, error) {
 		cfg.MaxBackoff = DefaultMaxBackoff
 	}
 	cfg.MaxBackoff = max(cfg.MaxBackoff, cfg.MinBackoff)
+	if cfg.OutageAfter <= 0 {
+		cfg.OutageAfter = DefaultOutageAfter
+	}
 	if cfg.QuietBackoff <= 0 {
 		cfg.QuietBackoff = DefaultQuietBackoff
 	}
@@ -1012,6 +1031,8 @@ func (s *Session) unavailable(err error) {
 		err = errors.New("connection ended")
 	}
 	err = fmt.Errorf("realtime: %s %s upstream unavailable: %w", s.Broker(), s.Env(), err)
+	// Read before anyone can hear of the outage: its start for OnOutage.
+	now := s.clock.Now()
 	s.mu.Lock()
 	first := s.unavail == nil
 	s.unavail = err
@@ -1028,6 +1049,7 @@ func (s *Session) unavailable(err error) {
 		}
 	}
 	s.mu.Unlock()
+	s.outageBegan(now)
 	for _, m := range tell {
 		s.deliver(m, Message{Kind: Unavailable, Err: err})
 	}
@@ -1041,6 +1063,7 @@ func (s *Session) available() {
 	tell := s.told
 	s.told = nil
 	s.mu.Unlock()
+	s.outageEnded()
 	for m := range tell {
 		s.deliver(m, Message{Kind: Available})
 	}

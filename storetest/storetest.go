@@ -164,7 +164,7 @@ func fullHistory(n int, at time.Time) kauth.History {
 		h.Events[i] = kauth.IssueRecord{At: at.Add(time.Duration(i) * time.Minute), Outcome: kauth.OutcomeFailed, Host: fmt.Sprintf("host%d", n), PID: 100 + i, Code: "EGW00133"}
 	}
 	h.LastFailure = h.Events[kauth.HistoryEvents-2]
-	h.LastIssue = kauth.IssueRecord{At: at.Add(time.Hour), Outcome: kauth.OutcomeSame, Host: fmt.Sprintf("host%d", n), PID: 99}
+	h.LastIssue = kauth.IssueRecord{At: at.Add(time.Hour), Outcome: kauth.OutcomeIssued, Host: fmt.Sprintf("host%d", n), PID: 99, Turnover: true}
 	h.Events[kauth.HistoryEvents-1] = h.LastIssue
 	return h
 }
@@ -173,7 +173,7 @@ func fullHistory(n int, at time.Time) kauth.History {
 // with Equal.
 func sameHistory(a, b kauth.History) bool {
 	same := func(x, y kauth.IssueRecord) bool {
-		return x.At.Equal(y.At) && x.At.IsZero() == y.At.IsZero() && x.Outcome == y.Outcome && x.Host == y.Host && x.PID == y.PID && x.Code == y.Code
+		return x.At.Equal(y.At) && x.At.IsZero() == y.At.IsZero() && x.Outcome == y.Outcome && x.Host == y.Host && x.PID == y.PID && x.Code == y.Code && x.Turnover == y.Turnover
 	}
 	if a.Day != b.Day || a.Issued != b.Issued || a.Same != b.Same || a.Failed != b.Failed || !same(a.LastIssue, b.LastIssue) || !same(a.LastFailure, b.LastFailure) {
 		return false

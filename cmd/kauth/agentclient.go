@@ -169,5 +169,16 @@ func (c *cli) statusFromAgent(ctx context.Context, account, addr string, asJSON 
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", in.Name, in.Broker, in.Env, in.App, tok, in.TokenState, exp, left)
 	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	// Below, each account's issuance history, as kauth status shows the
+	// store's (the agent reads it from its store).
+	fmt.Fprintln(c.stdout)
+	tw = newTable(c.stdout)
+	fmt.Fprintln(tw, "ACCOUNT\t"+historyHeader)
+	for _, in := range accts {
+		fmt.Fprintf(tw, "%s\t%s\n", in.Name, historyCells(in.IssuedToday, in.SameToday, in.FailedToday, in.LastIssue, in.LastFailure, in.NextIssue))
+	}
 	return tw.Flush()
 }

@@ -124,9 +124,10 @@ func loggedEvents(t *testing.T) []logEvent {
 			kind, _ := strconv.Unquote(vs.Values[0].(*ast.BasicLit).Value)
 			// Manager.emit: key always; token, expires and source with a
 			// token; took (wait, for waiting) with a duration; err, and
-			// level ERROR (WARN for store_failed), with a failure.
+			// level ERROR (WARN for store_failed), with a failure; reason
+			// (turnover) for a turnover.
 			seen["kauth: token "+kind] = &logEvent{msg: "kauth: token " + kind, level: "INFO, ERROR with err",
-				keys: []string{"err", "expires", "key", "source", "took", "token", "wait"}}
+				keys: []string{"err", "expires", "key", "reason", "source", "took", "token", "wait"}}
 			if kind == "store_failed" {
 				seen["kauth: token "+kind].level = "WARN"
 			}

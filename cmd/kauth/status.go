@@ -75,8 +75,9 @@ key), the token's fingerprint, when it was issued and expires (KST and local
 time), and the time left. With a turnover window (--turnover, or
 KAUTH_TURNOVER), also when each token turns over in it, as a program or
 agent with that window does. With --agent, list instead the accounts of the
-running agent (kauth serve) and their tokens' states; with --account NAME,
-only that one. The agent is found as kauth token --account finds it.`)
+running agent (kauth serve), their tokens' states and issuance histories; with
+--account NAME, only that one. The agent is found as kauth token --account
+finds it.`)
 	asJSON := fs.Bool("json", false, "print JSON")
 	verbose := fs.Bool("v", false, "log store problems to stderr")
 	window := fs.String("turnover", c.getenv("KAUTH_TURNOVER"), "the turnover window, HH:MM-HH:MM KST (default $KAUTH_TURNOVER)")
@@ -161,28 +162,43 @@ only that one. The agent is found as kauth token --account finds it.`)
 
 // historyTable prints the issuance history of each app key.
 func (c *cli) historyTable(tokens []tokenStatusJSON) error {
-	kst := func(s string) string { return mustParse(s).In(kauth.KST).Format(time.DateTime) }
 	fmt.Fprintln(c.stdout)
 	tw := newTable(c.stdout)
-	fmt.Fprintln(tw, "BROKER\tENV\tAPP\tTODAY (KST)\tLAST ISSUE (KST)\tBY\tNEXT ISSUE (KST)\tLAST FAILURE (KST)\tCODE\tBY")
+	fmt.Fprintln(tw, "BROKER\tENV\tAPP\t"+historyHeader)
 	for _, t := range tokens {
-		today := fmt.Sprintf("%d issued, %d same, %d failed", t.IssuedToday, t.SameToday, t.FailedToday)
-		last, lastBy, next, failed, code, failedBy := "-", "-", "now", "-", "-", "-"
-		if r := t.LastIssue; r != nil {
-			last, lastBy = kst(r.At), fmt.Sprintf("%s pid %d", r.Host, r.PID)
-			if r.Outcome == kauth.OutcomeSame {
-				last += " (same)"
-			}
-		}
-		if t.NextIssue != "" {
-			next = kst(t.NextIssue)
-		}
-		if r := t.LastFailure; r != nil {
-			failed, code, failedBy = kst(r.At), r.Code, fmt.Sprintf("%s pid %d", r.Host, r.PID)
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.Broker, t.Env, t.App, today, last, lastBy, next, failed, code, failedBy)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", t.Broker, t.Env, t.App,
+			historyCells(t.IssuedToday, t.SameToday, t.FailedToday, t.LastIssue, t.LastFailure, t.NextIssue))
 	}
 	return tw.Flush()
+}
+
+// historyHeader names the columns of historyCells.
+const historyHeader = "TODAY (KST)\tLAST ISSUE (KST)\tBY\tNEXT ISSUE (KST)\tLAST FAILURE (KST)\tCODE\tBY"
+
+// historyCells is an app key's issuance history as tab-separated cells:
+// today's counts, the last issuance and its issuer, when the next is
+// allowed ("now" if nextIssue is empty), and the last failure, its code
+// and its issuer.
+func historyCells(issued, same, failed int, lastIssue, lastFailure *agent.IssueInfo, nextIssue string) string {
+	kst := func(s string) string { return mustParse(s).In(kauth.KST).Format(time.DateTime) }
+	today := fmt.Sprintf("%d issued, %d same, %d failed", issued, same, failed)
+	last, lastBy, next, failedAt, code, failedBy := "-", "-", "now", "-", "-", "-"
+	if r := lastIssue; r != nil {
+		last, lastBy = kst(r.At), fmt.Sprintf("%s pid %d", r.Host, r.PID)
+		switch {
+		case r.Outcome == kauth.OutcomeSame:
+			last += " (same)"
+		case r.Turnover:
+			last += " (turnover)"
+		}
+	}
+	if nextIssue != "" {
+		next = kst(nextIssue)
+	}
+	if r := lastFailure; r != nil {
+		failedAt, code, failedBy = kst(r.At), r.Code, fmt.Sprintf("%s pid %d", r.Host, r.PID)
+	}
+	return strings.Join([]string{today, last, lastBy, next, failedAt, code, failedBy}, "\t")
 }
 
 // turnover is the turnover window that status plans with, nil if window

@@ -158,6 +158,8 @@ type eventRecord struct {
 	Host    string    `json:"host,omitempty"`
 	PID     int       `json:"pid,omitempty"`
 	Code    string    `json:"code,omitempty"`
+	// Turnover: an older kauth reads the record without it.
+	Turnover bool `json:"turnover,omitempty"`
 }
 
 func historyOf(h kauth.History) *historyRecord {

@@ -171,7 +171,7 @@ func TestOpenWithoutFence(t *testing.T) {
 func sampleHistory() kauth.History {
 	at := time.Date(2025, 3, 1, 9, 0, 0, 0, kauth.KST)
 	h := kauth.History{Day: "2025-03-01", Issued: 2, Same: 1, Failed: 1,
-		LastIssue:   kauth.IssueRecord{At: at.Add(time.Minute), Outcome: kauth.OutcomeSame, Host: "h1", PID: 7},
+		LastIssue:   kauth.IssueRecord{At: at.Add(time.Minute), Outcome: kauth.OutcomeIssued, Host: "h1", PID: 7, Turnover: true},
 		LastFailure: kauth.IssueRecord{At: at, Outcome: kauth.OutcomeFailed, Host: "h2", PID: 8, Code: "EGW00133"},
 	}
 	h.Events[0], h.Events[1] = h.LastFailure, h.LastIssue

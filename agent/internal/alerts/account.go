@@ -39,6 +39,8 @@ func (w *Account) OnEvent(ev kauth.Event) {
 	case kauth.EventIssued, kauth.EventRefreshed:
 		a.Kind = Issued
 		switch {
+		case ev.Turnover: // asked for in the turnover window, ahead of the session
+			a.Reason = "turnover"
 		case ev.Kind == kauth.EventRefreshed:
 			a.Reason = "expiry" // refreshed ahead of its expiry
 		case w.last == kauth.EventInvalidated:

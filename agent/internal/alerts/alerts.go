@@ -1,6 +1,7 @@
 // Package alerts sends the agent's notable token events to webhooks: a new
 // issuance and why it happened, credentials rejected, a rate-limited
-// issuance, a token returned again and a store failure.
+// issuance, a token returned again, a store failure, and an upstream
+// real-time session unavailable for long and back.
 //
 // Each webhook has its own bounded queue and sender, so a slow or dead
 // webhook never delays a token or a proxied call: when its queue is full an
@@ -38,10 +39,12 @@ const (
 	RateLimited         Kind = "rate_limited"         // an issuance was refused or delayed by the broker's rate limit
 	TokenReturnedAgain  Kind = "token_returned_again" // the broker answered an issuance with the token already held
 	StoreFailed         Kind = "store_failed"         // the shared store could not be written
+	WSUnavailable       Kind = "ws_unavailable"       // the upstream real-time session stayed unavailable past the threshold
+	WSRestored          Kind = "ws_restored"          // the upstream real-time session opened again after WSUnavailable
 )
 
 // Kinds are all the alert kinds, the values a webhook's event filter takes.
-var Kinds = []Kind{Issued, CredentialsRejected, RateLimited, TokenReturnedAgain, StoreFailed}
+var Kinds = []Kind{Issued, CredentialsRejected, RateLimited, TokenReturnedAgain, StoreFailed, WSUnavailable, WSRestored}
 
 // Alert is one event, as the generic JSON format sends it. It holds no
 // secret: the app key and the token appear only as fingerprints.
@@ -52,8 +55,9 @@ type Alert struct {
 	App     string    `json:"app,omitempty"`   // the app key's fingerprint
 	Token   string    `json:"token,omitempty"` // the token's fingerprint
 	// Reason says why: for Issued "first_token", "expiry",
-	// "rejected_token", "turnover" or "revoked"; for the others the
-	// error's message.
+	// "rejected_token", "turnover" or "revoked"; for WSUnavailable and
+	// WSRestored how long the session has been down, and why; for the
+	// others the error's message.
 	Reason    string     `json:"reason,omitempty"`
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 }

@@ -249,7 +249,8 @@ func TestAccountReasons(t *testing.T) {
 		{Kind: kauth.EventIssued, Token: "fp1", Source: "broker"},
 		{Kind: kauth.EventIssued, Token: "fp2", Source: "broker"}, // the first expired
 		{Kind: kauth.EventRefreshed, Token: "fp3", Source: "broker"},
-		{Kind: kauth.EventInvalidated, Token: "fp3"},
+		{Kind: kauth.EventRefreshed, Token: "fp3b", Source: "broker", Turnover: true},
+		{Kind: kauth.EventInvalidated, Token: "fp3b"},
 		{Kind: kauth.EventIssued, Token: "fp4", Source: "broker"},
 		{Kind: kauth.EventReused, Token: "fp4", Source: "store"}, // no alert
 		{Kind: kauth.EventReused, Token: "fp4", Source: "broker"},
@@ -265,7 +266,7 @@ func TestAccountReasons(t *testing.T) {
 		k      Kind
 		reason string
 	}{
-		{Issued, "first_token"}, {Issued, "expiry"}, {Issued, "expiry"}, {Issued, "rejected_token"},
+		{Issued, "first_token"}, {Issued, "expiry"}, {Issued, "expiry"}, {Issued, "turnover"}, {Issued, "rejected_token"},
 		{TokenReturnedAgain, ""}, {CredentialsRejected, ""}, {RateLimited, ""}, {RateLimited, "waiting 1m0s"}, {StoreFailed, "redis down"},
 	}
 	if len(got) != len(want) {

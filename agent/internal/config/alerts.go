@@ -35,7 +35,8 @@ type Webhook struct {
 	// most one of URL and URLSecret.
 	URLSecret Secret `yaml:"url_secret"`
 	// Events are the alerts sent: issued, credentials_rejected,
-	// rate_limited, token_returned_again, store_failed. Empty means all.
+	// rate_limited, token_returned_again, store_failed, ws_unavailable,
+	// ws_restored. Empty means all.
 	Events []string `yaml:"events"`
 	// ChatID and BotToken are for telegram: the chat to write to and the
 	// bot's token, given like the app keys as {env: …} or {file: …}.
@@ -58,6 +59,11 @@ type AlertOptions struct {
 	// up to MaxBackoff. Zero means 1s and 1m.
 	Backoff    time.Duration `yaml:"backoff"`
 	MaxBackoff time.Duration `yaml:"max_backoff"`
+	// WSUnavailableAfter is how long an upstream real-time session must
+	// have been unavailable, while the market is open, before the
+	// ws_unavailable alert. Zero means 1m. It applies to the sessions
+	// opened after it is set.
+	WSUnavailableAfter time.Duration `yaml:"ws_unavailable_after"`
 }
 
 func (s Secret) set() bool { return s.Env != "" || s.File != "" || s.Value != "" }
@@ -68,7 +74,7 @@ func (s Secret) set() bool { return s.Env != "" || s.File != "" || s.Value != ""
 func ResolveAlerts(cfg Config, getenv func(string) string) ([]alerts.Webhook, error) {
 	var errs []error
 	var out []alerts.Webhook
-	if o := cfg.AlertOptions; o.QueueSize < 0 || o.Attempts < 0 || o.Backoff < 0 || o.MaxBackoff < 0 {
+	if o := cfg.AlertOptions; o.QueueSize < 0 || o.Attempts < 0 || o.Backoff < 0 || o.MaxBackoff < 0 || o.WSUnavailableAfter < 0 {
 		errs = append(errs, errors.New("agent: alert_options must not be negative"))
 	}
 	for i, c := range cfg.Alerts {

@@ -4,6 +4,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kauth/kauth/agent/internal/alerts"
 	"github.com/kauth/kauth/agent/internal/config"
@@ -24,7 +25,7 @@ alerts:
   - name: ops
     format: slack
     url_secret: {env: SLACK_URL}
-    events: [issued, credentials_rejected]
+    events: [issued, credentials_rejected, ws_unavailable, ws_restored]
   - name: phone
     format: telegram
     chat_id: "-1001"
@@ -32,12 +33,13 @@ alerts:
 alert_options:
   queue_size: 8
   attempts: 3
+  ws_unavailable_after: 90s
 `, 0o644)
 	cfg, err := config.Load(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.AlertOptions.QueueSize != 8 || cfg.AlertOptions.Attempts != 3 {
+	if cfg.AlertOptions.QueueSize != 8 || cfg.AlertOptions.Attempts != 3 || cfg.AlertOptions.WSUnavailableAfter != 90*time.Second {
 		t.Fatalf("alert_options %+v", cfg.AlertOptions)
 	}
 	if got := cfg.Alerts[2].BotToken.File; got != filepath.Join(dir, "bot.token") {
@@ -49,7 +51,7 @@ alert_options:
 		t.Fatal(err)
 	}
 	if len(ws) != 3 || ws[0].Format != alerts.JSON || ws[1].URL != env["SLACK_URL"] ||
-		len(ws[1].Events) != 2 || ws[2].BotToken != "made-up-bot-token" || ws[2].ChatID != "-1001" {
+		len(ws[1].Events) != 4 || ws[2].BotToken != "made-up-bot-token" || ws[2].ChatID != "-1001" {
 		t.Fatalf("webhooks %+v", ws)
 	}
 
@@ -78,13 +80,20 @@ func TestAlertsConfigRefused(t *testing.T) {
 			t.Errorf("%q: %v, want %q", c.yaml, err, c.want)
 		}
 	}
+	neg, err := config.Parse([]byte("alert_options:\n  ws_unavailable_after: -1s\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := config.ResolveAlerts(neg, nil); err == nil || !strings.Contains(err.Error(), "negative") {
+		t.Errorf("a negative ws_unavailable_after: %v; want refused", err)
+	}
 	// http to loopback, or allowed, is fine
 	cfg, _ := config.Parse([]byte("alerts:\n  - name: x\n    url: http://127.0.0.1:9/\n  - name: y\n    url: http://hooks.lan/\n    allow_insecure: true\n"))
 	if _, err := config.ResolveAlerts(cfg, nil); err != nil {
 		t.Fatal(err)
 	}
 	// a bot token written into the config is refused like an app key
-	_, err := config.Parse([]byte("alerts:\n  - name: x\n    format: telegram\n    chat_id: '1'\n    bot_token: 123:made-up\n"))
+	_, err = config.Parse([]byte("alerts:\n  - name: x\n    format: telegram\n    chat_id: '1'\n    bot_token: 123:made-up\n"))
 	if err == nil || strings.Contains(err.Error(), "made-up") {
 		t.Fatalf("plain bot_token: %v", err)
 	}

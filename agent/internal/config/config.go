@@ -94,7 +94,8 @@ type Config struct {
 	// key, or else by their connection. Zero means DefaultClientTurns.
 	ClientTurns int `yaml:"client_turns"`
 	// KRXHolidays is the path of a KRX holiday file (one YYYY-MM-DD a
-	// line, see package krx) that replaces the holidays shipped with kauth
+	// line, or YYYY-MM-DD HH:MM-HH:MM for a day with other hours; see
+	// package krx) that replaces the holidays shipped with kauth
 	// for the accounts' turnover windows and quiet hours. A relative path is relative to
 	// the config file. Empty means $KAUTH_KRX_HOLIDAYS, else the shipped
 	// ones.

@@ -75,6 +75,12 @@ type Settings struct {
 	ControlRate float64
 	// Quiet, if set, tells the session when the market is closed.
 	Quiet realtime.QuietFunc
+	// OnOutage and OutageAfter, if OnOutage is set, are told of an outage
+	// of the app key's session that lasts OutageAfter, and of its end
+	// (realtime.Config.OnOutage; the first account of the app key to open
+	// the session sets them).
+	OnOutage    func(realtime.Outage)
+	OutageAfter time.Duration
 }
 
 // Config is what a Gateway shares with the rest of the agent.
@@ -243,6 +249,8 @@ func (g *Gateway) session(acct Account) (*realtime.Session, realtime.ClientProto
 		ControlRate: set.ControlRate,
 		Quiet:       set.Quiet,
 		Clock:       g.c.Clock,
+		OnOutage:    set.OnOutage,
+		OutageAfter: set.OutageAfter,
 	})
 	if err != nil {
 		return nil, nil, err
