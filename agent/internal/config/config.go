@@ -354,10 +354,12 @@ func DefaultWSClientMax(p kauth.Provider) int {
 	return n / 2
 }
 
-// MaxSize bounds what Load reads of a config file: a config
-// is a few kilobytes, and a path such as /dev/zero must not be read without
-// end.
-const MaxSize = 1 << 20
+// MaxSize bounds what Load reads of a config file, so that a path such as
+// /dev/zero is not read without end. A config is a few kilobytes, but one
+// account takes about 200 bytes (name, broker, env, base_url and two
+// credential references), so 10,000 accounts are about 2 MiB: 8 MiB leaves
+// room for 40,000 such accounts, and parsing it takes tens of MiB.
+const MaxSize = 8 << 20
 
 // Load reads a YAML config file of at most MaxSize bytes.
 // Unknown fields are an error that names their line, so a misspelt
@@ -412,7 +414,7 @@ func readConfigFile(path string) ([]byte, error) {
 		return nil, fmt.Errorf("agent: reading config %s: %w", path, err)
 	}
 	if len(data) > MaxSize {
-		return nil, fmt.Errorf("agent: config %s is over 1 MiB, the most a config file may hold", path)
+		return nil, fmt.Errorf("agent: config %s is over %d MiB, the most a config file may hold", path, MaxSize>>20)
 	}
 	return data, nil
 }

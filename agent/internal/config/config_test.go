@@ -1,6 +1,7 @@
 package config_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -138,4 +139,40 @@ func writeFile(t *testing.T, dir, name, content string, mode os.FileMode) string
 		t.Fatal(err)
 	}
 	return p
+}
+
+// TestLoadConfigTenThousandAccounts: a config of 10,000 accounts (about
+// 2 MiB, each naming its base URL and credentials) loads whole; a file over
+// MaxSize is still refused with one line naming it and the limit.
+func TestLoadConfigTenThousandAccounts(t *testing.T) {
+	dir := t.TempDir()
+	var b strings.Builder
+	b.WriteString("accounts:\n")
+	const n = 10000
+	for i := range n {
+		fmt.Fprintf(&b, "  - name: acct%05d\n    broker: kis\n    env: real\n    base_url: http://127.0.0.1:40000/kis/real\n    appkey: {env: BENCH_APPKEY_%d}\n    appsecret: {env: BENCH_SECRET_%d}\n", i, i, i)
+	}
+	if b.Len() <= 1<<20 {
+		t.Fatalf("the config is %d bytes; the test wants one over 1 MiB", b.Len())
+	}
+	path := filepath.Join(dir, "kauth.yaml")
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatalf("Load of %d accounts (%d bytes): %v", n, b.Len(), err)
+	}
+	if len(cfg.Accounts) != n || cfg.Accounts[n-1].Name != fmt.Sprintf("acct%05d", n-1) {
+		t.Fatalf("loaded %d accounts; want %d", len(cfg.Accounts), n)
+	}
+
+	big := filepath.Join(dir, "big.yaml")
+	if err := os.WriteFile(big, []byte(strings.Repeat("# comment\n", config.MaxSize/10+1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = config.Load(big)
+	if err == nil || !strings.Contains(err.Error(), big) || !strings.Contains(err.Error(), fmt.Sprintf("%d MiB", config.MaxSize>>20)) {
+		t.Fatalf("Load of a file over MaxSize = %v; want an error naming it and the limit", err)
+	}
 }
