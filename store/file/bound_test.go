@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -68,4 +69,79 @@ func TestSavesBoundConcurrentFsyncs(t *testing.T) {
 	if n, err := s.List(context.Background()); err != nil || len(n) != saves {
 		t.Errorf("List = %d entries, %v; want %d", len(n), err, saves)
 	}
+}
+
+// TestLockSyncsNothing: taking a lease writes the key's fence counter but
+// does not fsync it (nor the directory): every holder of a lease lives on
+// this machine's page cache, which the counter reaches on rename, and a
+// power loss that takes the counter back ends every holder with it; the
+// next fence is still above every durable entry's (see grant). A save
+// under the lease is durable: one file fsync.
+func TestLockSyncsNothing(t *testing.T) {
+	var syncs atomic.Int32
+	orig := syncFile
+	syncFile = func(f *os.File) error {
+		syncs.Add(1)
+		return orig(f)
+	}
+	t.Cleanup(func() { syncFile = orig })
+	dir := t.TempDir() + "/cache"
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(dir, WithKey(make([]byte, 32)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	key := kauth.Key{Broker: kauth.KIS, Env: kauth.Mock, Fingerprint: "0123456789ab"}
+	var last uint64
+	for i := range 3 {
+		l, err := s.Lock(ctx, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l.Fence() <= last {
+			t.Fatalf("lease %d has fence %d; want above %d", i, l.Fence(), last)
+		}
+		last = l.Fence()
+		l.Unlock()
+	}
+	if n := syncs.Load(); n != 0 {
+		t.Errorf("three leases fsynced %d files; want none", n)
+	}
+	l, err := s.Lock(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	if err := l.Save(ctx, kauth.Entry{Token: kauth.Token{AccessToken: "made-up", Type: "Bearer", IssuedAt: now, ExpiresAt: now.Add(time.Hour)}}); err != nil {
+		t.Fatal(err)
+	}
+	l.Unlock()
+	if n := syncs.Load(); n != 1 {
+		t.Errorf("a save under a lease fsynced %d files; want 1", n)
+	}
+	// A power loss took the counter back to nothing: the next fence is
+	// still above the durable entry's.
+	if err := os.WriteFile(filepath.Join(dir, mustName(t, key)+fenceSuffix), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	l, err = s.Lock(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Unlock()
+	if l.Fence() <= last+1 {
+		t.Errorf("after the counter was lost the fence is %d; want above the entry's %d", l.Fence(), last+1)
+	}
+}
+
+func mustName(t *testing.T, key kauth.Key) string {
+	t.Helper()
+	n, err := name(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

@@ -467,7 +467,7 @@ var syncFile = (*os.File).Sync
 func writeAtomic(path string, data []byte, renaming func(fileState), undo func()) (fileState, error) {
 	dir := filepath.Dir(path)
 	writers <- struct{}{}
-	st, err := writeFile(dir, path, data, renaming, undo)
+	st, err := writeFile(dir, path, data, true, renaming, undo)
 	<-writers
 	if err != nil {
 		return fileState{}, err
@@ -477,8 +477,18 @@ func writeAtomic(path string, data []byte, renaming func(fileState), undo func()
 	return st, syncDir(dir)
 }
 
-// writeFile is writeAtomic up to the rename, included.
-func writeFile(dir, path string, data []byte, renaming func(fileState), undo func()) (fileState, error) {
+// writeVisible replaces path with data as writeAtomic does, for other
+// processes on this machine to read at once, but without an fsync of the
+// file or of the directory: after a power loss the file may be the old one,
+// empty, or missing. It is for what only the processes alive now rely on.
+func writeVisible(path string, data []byte) error {
+	_, err := writeFile(filepath.Dir(path), path, data, false, nil, nil)
+	return err
+}
+
+// writeFile is writeAtomic up to the rename, included; sync says whether
+// the file is fsynced before the rename.
+func writeFile(dir, path string, data []byte, sync bool, renaming func(fileState), undo func()) (fileState, error) {
 	// CreateTemp makes the file 0600, private from its first byte.
 	f, err := os.CreateTemp(dir, tmpPrefix+filepath.Base(path)+"-*")
 	if err != nil {
@@ -495,8 +505,10 @@ func writeFile(dir, path string, data []byte, renaming func(fileState), undo fun
 	if _, err := f.Write(data); err != nil {
 		return fileState{}, err
 	}
-	if err := syncFile(f); err != nil {
-		return fileState{}, err
+	if sync {
+		if err := syncFile(f); err != nil {
+			return fileState{}, err
+		}
 	}
 	// rename(2) keeps the inode, size and mtime, so the state taken here is
 	// the state of the entry once renamed, with no window for another

@@ -25,8 +25,13 @@ const fenceSuffix = ".fence"
 // crashed holder never wedges the others).
 //
 // The lease's fence is one more than the larger of the key's counter file
-// (<name>.fence) and the stored entry's fence; the counter is written, and
-// synced, under the flock before Lock returns. A lock, counter or entry
+// (<name>.fence) and the stored entry's fence; the counter is written under
+// the flock before Lock returns, but not fsynced: only the processes alive
+// on this machine hold leases, and they read it from the page cache. A
+// power loss may take the counter back, but it ends every lease with it,
+// and the entries saved under them are durable, so the next fence is still
+// above every write. (Without that fsync an agent's first tokens cost two
+// fsyncs each, not three.) A lock, counter or entry
 // file that is not a regular file (a FIFO, a device, a link) is refused at
 // once, never waited on. When the directory cannot be written, the error
 // wraps kauth.ErrStoreUnwritable.
@@ -112,7 +117,7 @@ func (s *Store) grant(n string, key kauth.Key) (uint64, error) {
 		last = max(last, e.Fence)
 	}
 	fence := last + 1
-	if _, err := writeAtomic(path, []byte(strconv.FormatUint(fence, 10)+"\n"), nil, nil); err != nil {
+	if err := writeVisible(path, []byte(strconv.FormatUint(fence, 10)+"\n")); err != nil {
 		return 0, s.failed("lock", key, err)
 	}
 	return fence, nil
