@@ -20,6 +20,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -302,7 +303,7 @@ func (e *plainSecretError) explain(data []byte) error {
 		return e
 	}
 	field, _, ok := strings.Cut(strings.TrimLeft(strings.TrimSpace(lines[e.line-1]), "- "), ":")
-	if !ok || !nameRE.MatchString(field) {
+	if !ok || !nameRE().MatchString(field) {
 		return e
 	}
 	return fmt.Errorf("line %d: %s is written in the config; give it as {env: NAME} (an environment variable) or {file: PATH} (a file of mode 0600), so that the file holds no secret", e.line, field)
@@ -509,7 +510,9 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	return cfg, nil
 }
 
-var unknownFieldRE = regexp.MustCompile(`field (\S+) not found in type \S+`)
+// The patterns are compiled at their first use, not at start-up: every
+// kauth command links this package.
+var unknownFieldRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`field (\S+) not found in type \S+`) })
 
 // oneLineYAMLError turns the YAML decoder's multi-line report into one
 // line, as every kauth error is: "line 7: unknown field "app_secret"; …".
@@ -520,12 +523,12 @@ func oneLineYAMLError(err error) error {
 	}
 	msgs := make([]string, len(te.Errors))
 	for i, e := range te.Errors {
-		msgs[i] = unknownFieldRE.ReplaceAllString(strings.TrimSpace(e), `unknown field "$1"`)
+		msgs[i] = unknownFieldRE().ReplaceAllString(strings.TrimSpace(e), `unknown field "$1"`)
 	}
 	return errors.New(strings.Join(msgs, "; "))
 }
 
-var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
+var nameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`) })
 
 // Resolved is an account with its credentials read and its settings
 // normalized: every zero setting replaced by its default.
@@ -659,7 +662,7 @@ func parseBroker(list []kauth.BrokerSpec, s string) (kauth.BrokerSpec, error) {
 
 func resolveAccount(a Account, getenv func(string) string, list []kauth.BrokerSpec) (Resolved, error) {
 	r := Resolved{Account: a}
-	if !nameRE.MatchString(a.Name) {
+	if !nameRE().MatchString(a.Name) {
 		return r, fmt.Errorf("name %q: use 1-64 lower-case letters, digits, '.', '_' or '-'", a.Name)
 	}
 	spec, err := parseBroker(list, string(a.Broker))
@@ -903,7 +906,7 @@ func CheckTCPAddr(addr string, allowNonLoopback bool) error {
 	if n, err := strconv.ParseUint(port, 10, 16); err != nil || strconv.FormatUint(n, 10) != port {
 		return fmt.Errorf("agent: listen tcp %q: the port must be a number from 0 to 65535", addr)
 	}
-	if _, err := netip.ParseAddr(host); err != nil && host != "" && (len(host) > 253 || !hostName.MatchString(host)) {
+	if _, err := netip.ParseAddr(host); err != nil && host != "" && (len(host) > 253 || !hostName().MatchString(host)) {
 		return fmt.Errorf("agent: listen tcp %q: %q is neither an IP address nor a host name", addr, host)
 	}
 	if IsLoopbackHost(host) || allowNonLoopback {
@@ -913,8 +916,12 @@ func CheckTCPAddr(addr string, allowNonLoopback bool) error {
 }
 
 // hostName matches a DNS host name: dot-separated labels of letters,
-// digits, '-' and '_', at most 253 bytes.
-var hostName = regexp.MustCompile(`^(?:[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.)*[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.?$`)
+// digits, '-' and '_', at most 253 bytes. Compiled at its first use: its
+// bounded repeats make it the costliest pattern to compile (about 1,200
+// allocations).
+var hostName = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^(?:[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.)*[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.?$`)
+})
 
 // maxSocketPath is the longest path a unix socket address holds: the
 // sun_path array less its terminating NUL (107 bytes on Linux, 103 on
