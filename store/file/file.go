@@ -360,11 +360,13 @@ func (s *Store) Save(ctx context.Context, key kauth.Key, e kauth.Entry) error {
 	if _, _, err := s.current(path, key); err != nil {
 		return fmt.Errorf("kauth: file store: save %s: %w", key, err)
 	}
-	return s.write(path, key, e)
+	return s.write(path, key, e, true)
 }
 
-// write seals e and replaces the entry file at path with it.
-func (s *Store) write(path string, key kauth.Key, e kauth.Entry) error {
+// write seals e and replaces the entry file at path with it; durable says
+// whether the file and the directory are fsynced (writeAtomic) or only
+// renamed into place (writeVisible).
+func (s *Store) write(path string, key kauth.Key, e kauth.Entry, durable bool) error {
 	s.sweepTemps()
 	data, err := s.sealer.Seal(key.String(), e)
 	if err != nil {
@@ -376,12 +378,13 @@ func (s *Store) write(path string, key kauth.Key, e kauth.Entry) error {
 	n := filepath.Base(path)
 	var was fileState
 	var had bool
-	_, err = writeAtomic(path, data, func(st fileState) {
+	renaming := func(st fileState) {
 		s.mu.Lock()
 		was, had = s.own[n]
 		s.own[n] = st
 		s.mu.Unlock()
-	}, func() {
+	}
+	undo := func() {
 		s.mu.Lock()
 		if had {
 			s.own[n] = was
@@ -389,7 +392,12 @@ func (s *Store) write(path string, key kauth.Key, e kauth.Entry) error {
 			delete(s.own, n)
 		}
 		s.mu.Unlock()
-	})
+	}
+	if durable {
+		_, err = writeAtomic(path, data, renaming, undo)
+	} else {
+		_, err = writeFile(filepath.Dir(path), path, data, false, renaming, undo)
+	}
 	if err != nil {
 		return s.failed("save", key, err)
 	}

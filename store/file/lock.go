@@ -134,6 +134,17 @@ type lease struct {
 // Save implements kauth.Lease: under the flock, it reads the stored entry
 // and refuses to replace one written under a later lease.
 func (l *lease) Save(ctx context.Context, e kauth.Entry) error {
+	return l.save(e, true)
+}
+
+var _ kauth.VisibleSaver = (*lease)(nil)
+
+// SaveVisible implements kauth.VisibleSaver: Save without the fsyncs.
+func (l *lease) SaveVisible(ctx context.Context, e kauth.Entry) error {
+	return l.save(e, false)
+}
+
+func (l *lease) save(e kauth.Entry, durable bool) error {
 	key := l.Key()
 	if err := l.Err(); err != nil {
 		return fmt.Errorf("kauth: file store: save %s: %w: the lease was released", key, kauth.ErrLeaseLost)
@@ -150,7 +161,7 @@ func (l *lease) Save(ctx context.Context, e kauth.Entry) error {
 		return fmt.Errorf("kauth: file store: save %s: %w: the entry was written under a later lease (fence %d > %d)", key, kauth.ErrLeaseLost, cur.Fence, l.Fence())
 	}
 	e.Fence = l.Fence()
-	return l.store.write(path, key, e)
+	return l.store.write(path, key, e, durable)
 }
 
 // Unlock implements kauth.Lease.
