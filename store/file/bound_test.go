@@ -2,6 +2,7 @@ package file
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -199,5 +200,51 @@ func TestFirstTokenCostsOneFsync(t *testing.T) {
 	e, err := s.Load(context.Background(), creds.Key())
 	if err != nil || e.Token.AccessToken != tok.AccessToken || e.LastIssue.IsZero() {
 		t.Errorf("stored entry = token %q, last issue %v, %v; want the token and its attempt", e.Token.Fingerprint(), e.LastIssue, err)
+	}
+}
+
+// TestFileCallsBounded: the store's other blocking file calls (opening and
+// reading entries, taking the flock, writing without fsync) wait while
+// maxFileOps of them are under way in the process, as fsyncs wait for
+// maxWriters: 5,000 first issuances at once grew an agent to 87 OS threads
+// that the runtime never gives back.
+func TestFileCallsBounded(t *testing.T) {
+	dir := t.TempDir() + "/cache"
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(dir, WithKey(make([]byte, 32)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := kauth.Key{Broker: kauth.KIS, Env: kauth.Mock, Fingerprint: "0123456789ab"}
+	ctx := context.Background()
+	for range maxFileOps {
+		fileOps <- struct{}{} // calls under way elsewhere in the process
+	}
+	loaded, locked := make(chan error, 1), make(chan error, 1)
+	go func() { _, err := s.Load(ctx, key); loaded <- err }()
+	go func() {
+		l, err := s.Lock(ctx, key)
+		if err == nil {
+			l.Unlock()
+		}
+		locked <- err
+	}()
+	select {
+	case err := <-loaded:
+		t.Fatalf("Load returned (%v) while %d file calls were under way", err, maxFileOps)
+	case err := <-locked:
+		t.Fatalf("Lock returned (%v) while %d file calls were under way", err, maxFileOps)
+	case <-time.After(100 * time.Millisecond):
+	}
+	for range maxFileOps {
+		<-fileOps
+	}
+	if err := <-loaded; !errors.Is(err, kauth.ErrNotFound) {
+		t.Errorf("Load = %v; want ErrNotFound", err)
+	}
+	if err := <-locked; err != nil {
+		t.Errorf("Lock = %v", err)
 	}
 }

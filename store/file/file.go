@@ -282,7 +282,12 @@ func kept(data []byte, openErr error) bool {
 // readPrivate reads a regular file of at most maxEntrySize bytes, after
 // checking on the open file (not the path, which could change in between)
 // that it is private.
-func readPrivate(path string) ([]byte, error) {
+func readPrivate(path string) (data []byte, err error) {
+	fileOp(func() { data, err = readPrivateNow(path) })
+	return data, err
+}
+
+func readPrivateNow(path string) ([]byte, error) {
 	f, err := openNoFollow(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -396,7 +401,7 @@ func (s *Store) write(path string, key kauth.Key, e kauth.Entry, durable bool) e
 	if durable {
 		_, err = writeAtomic(path, data, renaming, undo)
 	} else {
-		_, err = writeFile(filepath.Dir(path), path, data, false, renaming, undo)
+		fileOp(func() { _, err = writeFile(filepath.Dir(path), path, data, false, renaming, undo) })
 	}
 	if err != nil {
 		return s.failed("save", key, err)
@@ -462,6 +467,24 @@ const maxWriters = 4
 
 var writers = make(chan struct{}, maxWriters)
 
+// maxFileOps bounds the store's other blocking file calls under way at
+// once, process-wide (opening and reading entry and counter files, taking
+// a flock, writing and renaming without fsync), for the reason maxWriters
+// bounds fsyncs: the runtime hands the processor of a call that blocks to
+// a new OS thread, and never gives threads back, so 5,000 first issuances
+// at once grew an agent to 87 threads.
+const maxFileOps = 8
+
+var fileOps = make(chan struct{}, maxFileOps)
+
+// fileOp runs f, one of the store's blocking file calls, once fewer than
+// maxFileOps are under way.
+func fileOp(f func()) {
+	fileOps <- struct{}{}
+	defer func() { <-fileOps }()
+	f()
+}
+
 // syncFile flushes a written file to disk; tests replace it to watch the
 // fsyncs.
 var syncFile = (*os.File).Sync
@@ -489,8 +512,8 @@ func writeAtomic(path string, data []byte, renaming func(fileState), undo func()
 // processes on this machine to read at once, but without an fsync of the
 // file or of the directory: after a power loss the file may be the old one,
 // empty, or missing. It is for what only the processes alive now rely on.
-func writeVisible(path string, data []byte) error {
-	_, err := writeFile(filepath.Dir(path), path, data, false, nil, nil)
+func writeVisible(path string, data []byte) (err error) {
+	fileOp(func() { _, err = writeFile(filepath.Dir(path), path, data, false, nil, nil) })
 	return err
 }
 

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gofrs/flock"
 
@@ -47,14 +48,14 @@ func (s *Store) Lock(ctx context.Context, key kauth.Key) (kauth.Lease, error) {
 		return nil, fmt.Errorf("kauth: file store: lock %s: %w", key, ctx.Err())
 	}
 	lockPath := filepath.Join(s.dir, n+lockSuffix)
-	if err := regularOrAbsent(lockPath, "lock file"); err != nil {
+	if fileOp(func() { err = regularOrAbsent(lockPath, "lock file") }); err != nil {
 		<-sem
 		return nil, fmt.Errorf("kauth: file store: lock %s: %w", key, err)
 	}
 	fl := flock.New(lockPath, flock.SetPermissions(0o600), flock.SetFlag(lockFlag))
-	// TryLockContext polls a non-blocking flock, so a waiter can give up
-	// when its ctx is done, which a blocking flock(2) cannot.
-	locked, err := fl.TryLockContext(ctx, lockRetry)
+	// A non-blocking flock, polled, so a waiter can give up when its ctx
+	// is done, which a blocking flock(2) cannot.
+	locked, err := tryLock(ctx, fl)
 	if err != nil || !locked {
 		<-sem
 		if err == nil {
@@ -79,6 +80,29 @@ func (s *Store) Lock(ctx context.Context, key kauth.Key) (kauth.Lease, error) {
 		return nil, err
 	}
 	return &lease{LeaseState: kauth.NewLeaseState(key, fence), store: s, unlock: unlock}, nil
+}
+
+// tryLock tries fl every lockRetry until it is taken, fails, or ctx is
+// done; each try is a file call (fileOp), the waits between are not.
+func tryLock(ctx context.Context, fl *flock.Flock) (bool, error) {
+	for {
+		if err := ctx.Err(); err != nil {
+			return false, err
+		}
+		var ok bool
+		var err error
+		fileOp(func() { ok, err = fl.TryLock() })
+		if ok || err != nil {
+			return ok, err
+		}
+		t := time.NewTimer(lockRetry)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return false, ctx.Err()
+		case <-t.C:
+		}
+	}
 }
 
 // regularOrAbsent fails if path exists and is not a regular file.
