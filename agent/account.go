@@ -111,6 +111,14 @@ func (a *Agent) newAccount(r config.Resolved, lim *rate.Limiter, share float64) 
 	return acct, nil
 }
 
+// maxFirstLooks is how many keepers take their first look for a token at
+// once. Thousands of accounts starting together otherwise all wait at once
+// on the store (file locks and fsyncs, Redis round trips) and the broker,
+// each so long that attempts time out and are repeated within the broker's
+// issuance interval (KIS: EGW00133, a minute's wait); 64 at a time keep the
+// store and a broker over the network busy.
+const maxFirstLooks = 64
+
 // startKeeper starts acct's keeper. The caller holds a.mu.
 func (a *Agent) startKeeper(acct *account) {
 	acct.keeper = keeper.Start(keeper.Config{
@@ -132,6 +140,7 @@ func (a *Agent) startKeeper(acct *account) {
 		Wait:  func(err error) time.Duration { return a.keepWait(acct, err) },
 		Kind:  errorKind,
 		Log:   a.log,
+		Gate:  a.firstLooks,
 	})
 }
 

@@ -115,8 +115,10 @@ type Agent struct {
 	base      http.RoundTripper
 	upstream  http.RoundTripper // base, learning raw header names (rawheader.go)
 	keepEvery time.Duration
-	metrics   *metrics.Metrics
-	ws        *gateway // the WebSocket gateway (ws.go)
+	// firstLooks gates the keepers' first looks (maxFirstLooks at once).
+	firstLooks chan struct{}
+	metrics    *metrics.Metrics
+	ws         *gateway // the WebSocket gateway (ws.go)
 
 	wsClientBuffer int
 
@@ -177,6 +179,7 @@ func New(cfg Config, opts Options) (*Agent, error) {
 		store:       opts.Store,
 		client:      opts.HTTPClient,
 		keepEvery:   opts.KeepEvery,
+		firstLooks:  make(chan struct{}, maxFirstLooks),
 		accounts:    make(map[string]*account),
 		limiters:    make(map[kauth.Key]*rate.Limiter),
 		budgets:     make(map[kauth.Key]sharedBudget),
