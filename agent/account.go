@@ -6,6 +6,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -179,23 +180,23 @@ func (a *Agent) lookup(name string) *account {
 // done ends a request's use of acct (see lookup).
 func (acct *account) done() { acct.inUse.Done() }
 
-// snapshot returns the accounts sorted by name.
+// snapshot returns the accounts sorted by name. The slice is shared: read
+// it, never change it.
 func (a *Agent) snapshot() []*account {
 	a.mu.RLock()
-	out := make([]*account, 0, len(a.accounts))
-	for _, acct := range a.accounts {
+	defer a.mu.RUnlock()
+	return a.sorted
+}
+
+// sortedAccounts returns the accounts of m sorted by name, for snapshot:
+// sorted once when the accounts change rather than at every request of
+// /readyz, /v1/accounts or the metrics.
+func sortedAccounts(m map[string]*account) []*account {
+	out := make([]*account, 0, len(m))
+	for _, acct := range m {
 		out = append(out, acct)
 	}
-	a.mu.RUnlock()
-	slices.SortFunc(out, func(x, y *account) int {
-		switch {
-		case x.name < y.name:
-			return -1
-		case x.name > y.name:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(out, func(x, y *account) int { return strings.Compare(x.name, y.name) })
 	return out
 }
 

@@ -115,6 +115,8 @@ type Agent struct {
 	base      http.RoundTripper
 	upstream  http.RoundTripper // base, learning raw header names (rawheader.go)
 	keepEvery time.Duration
+	// sorted is accounts sorted by name (snapshot), replaced with it.
+	sorted []*account
 	// firstLooks gates the keepers' first looks (maxFirstLooks at once).
 	firstLooks chan struct{}
 	metrics    *metrics.Metrics
@@ -363,6 +365,7 @@ func (a *Agent) Reload(cfg Config) error {
 		}
 	}
 	a.accounts, a.limiters, a.budgets, a.turns, a.cfg = next, limiters, shared, allTurns, cfg
+	a.sorted = sortedAccounts(next)
 	oldAlerts := a.swapAlerts(hooks, cfg.AlertOptions)
 	a.keyMu.Lock()
 	keysChanged := agentKeyRotated || !reflect.DeepEqual(a.clients, clients)
