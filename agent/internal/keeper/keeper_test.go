@@ -125,8 +125,7 @@ func TestKeeperCancelsALookOnStop(t *testing.T) {
 // TestFirstLooksShareAGate: keepers started together (an agent's accounts
 // at start-up) take their first looks at most cap(Gate) at a time, so that
 // thousands of first issuances do not all wait on the store and the broker
-// at once (they took so long that attempts timed out and were repeated
-// within the broker's issuance interval); every keeper still gets its
+// at once (each waited behind all the others); every keeper still gets its
 // look, and a later look is not gated. A keeper stopped while it waits for
 // the gate returns at once.
 func TestFirstLooksShareAGate(t *testing.T) {
