@@ -96,15 +96,21 @@ func (h *hub) of(key Key, all bool, skip *Manager) []*Manager {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	var out []*Manager
-	for k, ms := range h.members {
-		if !all && k != key {
-			continue
-		}
+	add := func(ms map[*Manager]struct{}) {
 		for sib := range ms {
 			if sib != skip {
 				out = append(out, sib)
 			}
 		}
+	}
+	if !all {
+		// One key's members, looked up: an agent's thousands of first
+		// tokens each tell their key's siblings.
+		add(h.members[key])
+		return out
+	}
+	for _, ms := range h.members {
+		add(ms)
 	}
 	return out
 }

@@ -247,7 +247,7 @@ func (m *Manager) issue(ctx context.Context, lease Lease, e *Entry, begin time.T
 	for attempt := 1; ; attempt++ {
 		start := m.clock.Now()
 		e.LastIssue = start
-		if errors.Is(m.save(ctx, lease, *e), ErrLeaseLost) {
+		if errors.Is(m.saveAttempt(ctx, lease, *e), ErrLeaseLost) {
 			return Token{}, 0, errLeaseLost
 		}
 		actx, cancel := context.WithTimeout(ctx, m.attemptTimeout)
@@ -362,6 +362,22 @@ func (m *Manager) save(ctx context.Context, lease Lease, e Entry) error {
 	} else {
 		err = m.store.Save(ctx, m.key, e)
 	}
+	if err != nil && !errors.Is(err, ErrLeaseLost) {
+		m.emit(Event{Kind: EventStoreFailed, Key: m.key, Err: fmt.Errorf("kauth: %s %s: writing the store: %w", m.key.Broker, m.key.Env, err)})
+	}
+	return err
+}
+
+// saveAttempt writes e, the record of an issuance attempt about to be
+// made, as save does, but without making it survive a power loss where the
+// lease allows (VisibleSaver): the other processes see it at once.
+func (m *Manager) saveAttempt(ctx context.Context, lease Lease, e Entry) error {
+	vs, ok := lease.(VisibleSaver)
+	if !ok {
+		return m.save(ctx, lease, e)
+	}
+	e.IssueInterval = m.policy.minInterval
+	err := vs.SaveVisible(ctx, e)
 	if err != nil && !errors.Is(err, ErrLeaseLost) {
 		m.emit(Event{Kind: EventStoreFailed, Key: m.key, Err: fmt.Errorf("kauth: %s %s: writing the store: %w", m.key.Broker, m.key.Env, err)})
 	}

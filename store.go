@@ -132,6 +132,19 @@ type Lease interface {
 	Unlock()
 }
 
+// VisibleSaver is implemented by leases whose store can write an entry
+// that every other process reads at once but that a power loss may undo
+// (the file store: the file is renamed into place without an fsync). The
+// Manager writes with it the record of an issuance attempt (LastIssue),
+// made just before the broker is called: a power loss that undoes the
+// record ends the process that made the attempt too, and at worst the next
+// one asks the broker again within its interval and is told to wait. The
+// entry that holds the token it gets is written with Save. SaveVisible
+// checks the lease as Save does.
+type VisibleSaver interface {
+	SaveVisible(ctx context.Context, e Entry) error
+}
+
 // Change is what a Watcher reports.
 type Change struct {
 	// Key is the entry that another Store value changed. It is zero when

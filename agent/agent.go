@@ -116,9 +116,13 @@ type Agent struct {
 	base      http.RoundTripper
 	upstream  http.RoundTripper // base, learning raw header names (agent/internal/rawheader)
 	keepEvery time.Duration
-	metrics   *metrics.Metrics
-	ws        *wsGateway   // the WebSocket gateway (ws.go)
-	px        *proxy.Proxy // the proxy and the facade (proxy.go)
+	// sorted is accounts sorted by name (snapshot), replaced with it.
+	sorted []*account
+	// firstLooks gates the keepers' first looks (maxFirstLooks at once).
+	firstLooks chan struct{}
+	metrics    *metrics.Metrics
+	ws         *wsGateway   // the WebSocket gateway (ws.go)
+	px         *proxy.Proxy // the proxy and the facade (proxy.go)
 
 	wsClientBuffer int
 
@@ -185,6 +189,7 @@ func New(cfg Config, opts Options) (*Agent, error) {
 		store:       opts.Store,
 		client:      opts.HTTPClient,
 		keepEvery:   opts.KeepEvery,
+		firstLooks:  make(chan struct{}, maxFirstLooks),
 		accounts:    make(map[string]*account),
 		limiters:    make(map[kauth.Key]*rate.Limiter),
 		budgets:     make(map[kauth.Key]sharedBudget),
@@ -369,6 +374,7 @@ func (a *Agent) Reload(cfg Config) error {
 		}
 	}
 	a.accounts, a.limiters, a.budgets, a.turns, a.cfg = next, limiters, shared, allTurns, cfg
+	a.sorted = sortedAccounts(next)
 	oldAlerts := a.swapAlerts(hooks, cfg.AlertOptions)
 	a.wsOutageAfter.Store(int64(cfg.AlertOptions.WSUnavailableAfter))
 	a.keyMu.Lock()

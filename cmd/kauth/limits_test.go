@@ -12,7 +12,7 @@ import (
 	"time"
 )
 
-// TestServeConfigFileBounded: kauth serve reads at most 1 MiB of its
+// TestServeConfigFileBounded: kauth serve reads at most 8 MiB of its
 // config file, so that --config /dev/zero (or a file that is not a config)
 // is one line naming the file and the limit, exit 2, not a read without
 // end. The process runs with its data (heap) capped at 512 MiB, so that
@@ -21,7 +21,7 @@ import (
 func TestServeConfigFileBounded(t *testing.T) {
 	dir := t.TempDir()
 	big := filepath.Join(dir, "big.yaml")
-	if err := os.WriteFile(big, bytes.Repeat([]byte("# not a config, only a comment line\n"), 64<<10), 0o600); err != nil {
+	if err := os.WriteFile(big, bytes.Repeat([]byte("# not a config, only a comment line\n"), 256<<10), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	for _, path := range []string{"/dev/zero", big} {
@@ -45,8 +45,8 @@ func TestServeConfigFileBounded(t *testing.T) {
 				r.stderr = r.stderr[:500] + "…"
 			}
 			r.wantCode(t, exitUsage)
-			if !strings.Contains(r.stderr, path) || !strings.Contains(r.stderr, "1 MiB") {
-				t.Errorf("stderr = %q; want it to name %s and the 1 MiB limit", r.stderr, path)
+			if !strings.Contains(r.stderr, path) || !strings.Contains(r.stderr, "8 MiB") {
+				t.Errorf("stderr = %q; want it to name %s and the 8 MiB limit", r.stderr, path)
 			}
 		})
 	}

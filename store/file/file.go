@@ -286,7 +286,12 @@ func kept(data []byte, openErr error) bool {
 // readPrivate reads a regular file of at most maxEntrySize bytes, after
 // checking on the open file (not the path, which could change in between)
 // that it is private.
-func readPrivate(path string) ([]byte, error) {
+func readPrivate(path string) (data []byte, err error) {
+	fileOp(func() { data, err = readPrivateNow(path) })
+	return data, err
+}
+
+func readPrivateNow(path string) ([]byte, error) {
 	f, err := openNoFollow(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -364,11 +369,13 @@ func (s *Store) Save(ctx context.Context, key kauth.Key, e kauth.Entry) error {
 	if _, _, err := s.current(path, key); err != nil {
 		return fmt.Errorf("kauth: file store: save %s: %w", key, err)
 	}
-	return s.write(path, key, e)
+	return s.write(path, key, e, true)
 }
 
-// write seals e and replaces the entry file at path with it.
-func (s *Store) write(path string, key kauth.Key, e kauth.Entry) error {
+// write seals e and replaces the entry file at path with it; durable says
+// whether the file and the directory are fsynced (writeAtomic) or only
+// renamed into place (writeVisible).
+func (s *Store) write(path string, key kauth.Key, e kauth.Entry, durable bool) error {
 	s.sweepTemps()
 	data, err := s.sealer.Seal(key.String(), e)
 	if err != nil {
@@ -380,12 +387,13 @@ func (s *Store) write(path string, key kauth.Key, e kauth.Entry) error {
 	n := filepath.Base(path)
 	var was fileState
 	var had bool
-	_, err = writeAtomic(path, data, func(st fileState) {
+	renaming := func(st fileState) {
 		s.mu.Lock()
 		was, had = s.own[n]
 		s.own[n] = st
 		s.mu.Unlock()
-	}, func() {
+	}
+	undo := func() {
 		s.mu.Lock()
 		if had {
 			s.own[n] = was
@@ -393,7 +401,12 @@ func (s *Store) write(path string, key kauth.Key, e kauth.Entry) error {
 			delete(s.own, n)
 		}
 		s.mu.Unlock()
-	})
+	}
+	if durable {
+		_, err = writeAtomic(path, data, renaming, undo)
+	} else {
+		fileOp(func() { _, err = writeFile(filepath.Dir(path), path, data, false, renaming, undo) })
+	}
 	if err != nil {
 		return s.failed("save", key, err)
 	}
@@ -458,6 +471,24 @@ const maxWriters = 4
 
 var writers = make(chan struct{}, maxWriters)
 
+// maxFileOps bounds the store's other blocking file calls under way at
+// once, process-wide (opening and reading entry and counter files, taking
+// a flock, writing and renaming without fsync), for the reason maxWriters
+// bounds fsyncs: the runtime hands the processor of a call that blocks to
+// a new OS thread, and never gives threads back, so 5,000 first issuances
+// at once grew an agent to 87 threads.
+const maxFileOps = 8
+
+var fileOps = make(chan struct{}, maxFileOps)
+
+// fileOp runs f, one of the store's blocking file calls, once fewer than
+// maxFileOps are under way.
+func fileOp(f func()) {
+	fileOps <- struct{}{}
+	defer func() { <-fileOps }()
+	f()
+}
+
 // syncFile flushes a written file to disk; tests replace it to watch the
 // fsyncs.
 var syncFile = (*os.File).Sync
@@ -471,7 +502,7 @@ var syncFile = (*os.File).Sync
 func writeAtomic(path string, data []byte, renaming func(fileState), undo func()) (fileState, error) {
 	dir := filepath.Dir(path)
 	writers <- struct{}{}
-	st, err := writeFile(dir, path, data, renaming, undo)
+	st, err := writeFile(dir, path, data, true, renaming, undo)
 	<-writers
 	if err != nil {
 		return fileState{}, err
@@ -481,8 +512,18 @@ func writeAtomic(path string, data []byte, renaming func(fileState), undo func()
 	return st, syncDir(dir)
 }
 
-// writeFile is writeAtomic up to the rename, included.
-func writeFile(dir, path string, data []byte, renaming func(fileState), undo func()) (fileState, error) {
+// writeVisible replaces path with data as writeAtomic does, for other
+// processes on this machine to read at once, but without an fsync of the
+// file or of the directory: after a power loss the file may be the old one,
+// empty, or missing. It is for what only the processes alive now rely on.
+func writeVisible(path string, data []byte) (err error) {
+	fileOp(func() { _, err = writeFile(filepath.Dir(path), path, data, false, nil, nil) })
+	return err
+}
+
+// writeFile is writeAtomic up to the rename, included; sync says whether
+// the file is fsynced before the rename.
+func writeFile(dir, path string, data []byte, sync bool, renaming func(fileState), undo func()) (fileState, error) {
 	// CreateTemp makes the file 0600, private from its first byte.
 	f, err := os.CreateTemp(dir, tmpPrefix+filepath.Base(path)+"-*")
 	if err != nil {
@@ -499,8 +540,10 @@ func writeFile(dir, path string, data []byte, renaming func(fileState), undo fun
 	if _, err := f.Write(data); err != nil {
 		return fileState{}, err
 	}
-	if err := syncFile(f); err != nil {
-		return fileState{}, err
+	if sync {
+		if err := syncFile(f); err != nil {
+			return fileState{}, err
+		}
 	}
 	// rename(2) keeps the inode, size and mtime, so the state taken here is
 	// the state of the entry once renamed, with no window for another

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gofrs/flock"
 
@@ -25,8 +26,13 @@ const fenceSuffix = ".fence"
 // crashed holder never wedges the others).
 //
 // The lease's fence is one more than the larger of the key's counter file
-// (<name>.fence) and the stored entry's fence; the counter is written, and
-// synced, under the flock before Lock returns. A lock, counter or entry
+// (<name>.fence) and the stored entry's fence; the counter is written under
+// the flock before Lock returns, but not fsynced: only the processes alive
+// on this machine hold leases, and they read it from the page cache. A
+// power loss may take the counter back, but it ends every lease with it,
+// and the entries saved under them are durable, so the next fence is still
+// above every write. (Without that fsync an agent's first tokens cost two
+// fsyncs each, not three.) A lock, counter or entry
 // file that is not a regular file (a FIFO, a device, a link) is refused at
 // once, never waited on. When the directory cannot be written, the error
 // wraps kauth.ErrStoreUnwritable.
@@ -42,14 +48,14 @@ func (s *Store) Lock(ctx context.Context, key kauth.Key) (kauth.Lease, error) {
 		return nil, fmt.Errorf("kauth: file store: lock %s: %w", key, ctx.Err())
 	}
 	lockPath := filepath.Join(s.dir, n+lockSuffix)
-	if err := regularOrAbsent(lockPath, "lock file"); err != nil {
+	if fileOp(func() { err = regularOrAbsent(lockPath, "lock file") }); err != nil {
 		<-sem
 		return nil, fmt.Errorf("kauth: file store: lock %s: %w", key, err)
 	}
 	fl := flock.New(lockPath, flock.SetPermissions(0o600), flock.SetFlag(lockFlag))
-	// TryLockContext polls a non-blocking flock, so a waiter can give up
-	// when its ctx is done, which a blocking flock(2) cannot.
-	locked, err := fl.TryLockContext(ctx, lockRetry)
+	// A non-blocking flock, polled, so a waiter can give up when its ctx
+	// is done, which a blocking flock(2) cannot.
+	locked, err := tryLock(ctx, fl)
 	if err != nil || !locked {
 		<-sem
 		if err == nil {
@@ -74,6 +80,29 @@ func (s *Store) Lock(ctx context.Context, key kauth.Key) (kauth.Lease, error) {
 		return nil, err
 	}
 	return &lease{LeaseState: kauth.NewLeaseState(key, fence), store: s, unlock: unlock}, nil
+}
+
+// tryLock tries fl every lockRetry until it is taken, fails, or ctx is
+// done; each try is a file call (fileOp), the waits between are not.
+func tryLock(ctx context.Context, fl *flock.Flock) (bool, error) {
+	for {
+		if err := ctx.Err(); err != nil {
+			return false, err
+		}
+		var ok bool
+		var err error
+		fileOp(func() { ok, err = fl.TryLock() })
+		if ok || err != nil {
+			return ok, err
+		}
+		t := time.NewTimer(lockRetry)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return false, ctx.Err()
+		case <-t.C:
+		}
+	}
 }
 
 // regularOrAbsent fails if path exists and is not a regular file.
@@ -112,7 +141,7 @@ func (s *Store) grant(n string, key kauth.Key) (uint64, error) {
 		last = max(last, e.Fence)
 	}
 	fence := last + 1
-	if _, err := writeAtomic(path, []byte(strconv.FormatUint(fence, 10)+"\n"), nil, nil); err != nil {
+	if err := writeVisible(path, []byte(strconv.FormatUint(fence, 10)+"\n")); err != nil {
 		return 0, s.failed("lock", key, err)
 	}
 	return fence, nil
@@ -129,6 +158,17 @@ type lease struct {
 // Save implements kauth.Lease: under the flock, it reads the stored entry
 // and refuses to replace one written under a later lease.
 func (l *lease) Save(ctx context.Context, e kauth.Entry) error {
+	return l.save(e, true)
+}
+
+var _ kauth.VisibleSaver = (*lease)(nil)
+
+// SaveVisible implements kauth.VisibleSaver: Save without the fsyncs.
+func (l *lease) SaveVisible(ctx context.Context, e kauth.Entry) error {
+	return l.save(e, false)
+}
+
+func (l *lease) save(e kauth.Entry, durable bool) error {
 	key := l.Key()
 	if err := l.Err(); err != nil {
 		return fmt.Errorf("kauth: file store: save %s: %w: the lease was released", key, kauth.ErrLeaseLost)
@@ -145,7 +185,7 @@ func (l *lease) Save(ctx context.Context, e kauth.Entry) error {
 		return fmt.Errorf("kauth: file store: save %s: %w: the entry was written under a later lease (fence %d > %d)", key, kauth.ErrLeaseLost, cur.Fence, l.Fence())
 	}
 	e.Fence = l.Fence()
-	return l.store.write(path, key, e)
+	return l.store.write(path, key, e, durable)
 }
 
 // Unlock implements kauth.Lease.

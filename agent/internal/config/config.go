@@ -20,6 +20,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -303,7 +304,7 @@ func (e *plainSecretError) explain(data []byte) error {
 		return e
 	}
 	field, _, ok := strings.Cut(strings.TrimLeft(strings.TrimSpace(lines[e.line-1]), "- "), ":")
-	if !ok || !nameRE.MatchString(field) {
+	if !ok || !nameRE().MatchString(field) {
 		return e
 	}
 	return fmt.Errorf("line %d: %s is written in the config; give it as {env: NAME} (an environment variable) or {file: PATH} (a file of mode 0600), so that the file holds no secret", e.line, field)
@@ -355,10 +356,12 @@ func DefaultWSClientMax(p kauth.Provider) int {
 	return n / 2
 }
 
-// MaxSize bounds what Load reads of a config file: a config
-// is a few kilobytes, and a path such as /dev/zero must not be read without
-// end.
-const MaxSize = 1 << 20
+// MaxSize bounds what Load reads of a config file, so that a path such as
+// /dev/zero is not read without end. A config is a few kilobytes, but one
+// account takes about 200 bytes (name, broker, env, base_url and two
+// credential references), so 10,000 accounts are about 2 MiB: 8 MiB leaves
+// room for 40,000 such accounts, and parsing it takes tens of MiB.
+const MaxSize = 8 << 20
 
 // Load reads a YAML config file of at most MaxSize bytes.
 // Unknown fields are an error that names their line, so a misspelt
@@ -413,7 +416,7 @@ func readConfigFile(path string) ([]byte, error) {
 		return nil, fmt.Errorf("agent: reading config %s: %w", path, err)
 	}
 	if len(data) > MaxSize {
-		return nil, fmt.Errorf("agent: config %s is over 1 MiB, the most a config file may hold", path)
+		return nil, fmt.Errorf("agent: config %s is over %d MiB, the most a config file may hold", path, MaxSize>>20)
 	}
 	return data, nil
 }
@@ -508,7 +511,9 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	return cfg, nil
 }
 
-var unknownFieldRE = regexp.MustCompile(`field (\S+) not found in type \S+`)
+// The patterns are compiled at their first use, not at start-up: every
+// kauth command links this package.
+var unknownFieldRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`field (\S+) not found in type \S+`) })
 
 // oneLineYAMLError turns the YAML decoder's multi-line report into one
 // line, as every kauth error is: "line 7: unknown field "app_secret"; …".
@@ -519,12 +524,12 @@ func oneLineYAMLError(err error) error {
 	}
 	msgs := make([]string, len(te.Errors))
 	for i, e := range te.Errors {
-		msgs[i] = unknownFieldRE.ReplaceAllString(strings.TrimSpace(e), `unknown field "$1"`)
+		msgs[i] = unknownFieldRE().ReplaceAllString(strings.TrimSpace(e), `unknown field "$1"`)
 	}
 	return errors.New(strings.Join(msgs, "; "))
 }
 
-var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
+var nameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`) })
 
 // Resolved is an account with its credentials read and its settings
 // normalized: every zero setting replaced by its default.
@@ -658,7 +663,7 @@ func parseBroker(list []kauth.BrokerSpec, s string) (kauth.BrokerSpec, error) {
 
 func resolveAccount(a Account, getenv func(string) string, list []kauth.BrokerSpec) (Resolved, error) {
 	r := Resolved{Account: a}
-	if !nameRE.MatchString(a.Name) {
+	if !nameRE().MatchString(a.Name) {
 		return r, fmt.Errorf("name %q: use 1-64 lower-case letters, digits, '.', '_' or '-'", a.Name)
 	}
 	spec, err := parseBroker(list, string(a.Broker))
@@ -902,7 +907,7 @@ func CheckTCPAddr(addr string, allowNonLoopback bool) error {
 	if n, err := strconv.ParseUint(port, 10, 16); err != nil || strconv.FormatUint(n, 10) != port {
 		return fmt.Errorf("agent: listen tcp %q: the port must be a number from 0 to 65535", addr)
 	}
-	if _, err := netip.ParseAddr(host); err != nil && host != "" && (len(host) > 253 || !hostName.MatchString(host)) {
+	if _, err := netip.ParseAddr(host); err != nil && host != "" && (len(host) > 253 || !hostName().MatchString(host)) {
 		return fmt.Errorf("agent: listen tcp %q: %q is neither an IP address nor a host name", addr, host)
 	}
 	if IsLoopbackHost(host) || allowNonLoopback {
@@ -912,8 +917,12 @@ func CheckTCPAddr(addr string, allowNonLoopback bool) error {
 }
 
 // hostName matches a DNS host name: dot-separated labels of letters,
-// digits, '-' and '_', at most 253 bytes.
-var hostName = regexp.MustCompile(`^(?:[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.)*[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.?$`)
+// digits, '-' and '_', at most 253 bytes. Compiled at its first use: its
+// bounded repeats make it the costliest pattern to compile (about 1,200
+// allocations).
+var hostName = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^(?:[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.)*[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.?$`)
+})
 
 // maxSocketPath is the longest path a unix socket address holds: the
 // sun_path array less its terminating NUL (107 bytes on Linux, 103 on

@@ -1,9 +1,13 @@
 package config_test
 
 import (
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -138,4 +142,64 @@ func writeFile(t *testing.T, dir, name, content string, mode os.FileMode) string
 		t.Fatal(err)
 	}
 	return p
+}
+
+// TestLoadConfigTenThousandAccounts: a config of 10,000 accounts (about
+// 2 MiB, each naming its base URL and credentials) loads whole; a file over
+// MaxSize is still refused with one line naming it and the limit.
+func TestLoadConfigTenThousandAccounts(t *testing.T) {
+	dir := t.TempDir()
+	var b strings.Builder
+	b.WriteString("accounts:\n")
+	const n = 10000
+	for i := range n {
+		fmt.Fprintf(&b, "  - name: acct%05d\n    broker: kis\n    env: real\n    base_url: http://127.0.0.1:40000/kis/real\n    appkey: {env: BENCH_APPKEY_%d}\n    appsecret: {env: BENCH_SECRET_%d}\n", i, i, i)
+	}
+	if b.Len() <= 1<<20 {
+		t.Fatalf("the config is %d bytes; the test wants one over 1 MiB", b.Len())
+	}
+	path := filepath.Join(dir, "kauth.yaml")
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatalf("Load of %d accounts (%d bytes): %v", n, b.Len(), err)
+	}
+	if len(cfg.Accounts) != n || cfg.Accounts[n-1].Name != fmt.Sprintf("acct%05d", n-1) {
+		t.Fatalf("loaded %d accounts; want %d", len(cfg.Accounts), n)
+	}
+
+	big := filepath.Join(dir, "big.yaml")
+	if err := os.WriteFile(big, []byte(strings.Repeat("# comment\n", config.MaxSize/10+1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = config.Load(big)
+	if err == nil || !strings.Contains(err.Error(), big) || !strings.Contains(err.Error(), fmt.Sprintf("%d MiB", config.MaxSize>>20)) {
+		t.Fatalf("Load of a file over MaxSize = %v; want an error naming it and the limit", err)
+	}
+}
+
+// TestInitIsCheap: every kauth command links this package (kauth serve
+// reads configs with it), so its initialization runs before `kauth token`
+// does anything. It compiles no regular expression then: the host name
+// pattern alone cost 1,200 allocations and about 0.4 ms of each start.
+func TestInitIsCheap(t *testing.T) {
+	if os.Getenv("KAUTH_INITTRACE_CHILD") == "1" {
+		return
+	}
+	cmd := exec.Command(os.Args[0], "-test.run", "^TestInitIsCheap$")
+	cmd.Env = append(os.Environ(), "KAUTH_INITTRACE_CHILD=1", "GODEBUG=inittrace=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	// "init github.com/kauth/kauth/agent/internal/config @1.2 ms, 0.44 ms clock, 144992 bytes, 1220 allocs"
+	m := regexp.MustCompile(`(?m)^init github\.com/kauth/kauth/agent/internal/config @.* ([0-9]+) bytes, ([0-9]+) allocs$`).FindStringSubmatch(string(out))
+	if m == nil {
+		t.Fatalf("no init line for the package in:\n%s", out)
+	}
+	if allocs, _ := strconv.Atoi(m[2]); allocs > 50 {
+		t.Errorf("the package's init made %s allocations (%s bytes); want at most 50", m[2], m[1])
+	}
 }

@@ -33,6 +33,11 @@ type Config struct {
 	Kind func(error) string
 	// Log receives the keeper's lines; nil means slog.Default().
 	Log *slog.Logger
+	// Gate, if not nil, is shared by keepers started together: each holds
+	// one of its cap(Gate) slots for its first look, so that thousands of
+	// first issuances do not all wait on the store and the broker at once.
+	// Later looks are spread by their schedules and not gated.
+	Gate chan struct{}
 }
 
 // Keeper is one account's running keeper. Stop it with Stop.
@@ -74,10 +79,21 @@ func (k *Keeper) Stop() {
 
 func keep(ctx context.Context, c Config) {
 	var lastErr string
-	for {
+	for first := true; ; first = false {
+		gated := first && c.Gate != nil
+		if gated {
+			select {
+			case c.Gate <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+		}
 		tctx, cancel := context.WithTimeout(ctx, kauth.DefaultIssueTimeout)
 		err := c.Token(tctx)
 		cancel()
+		if gated {
+			<-c.Gate
+		}
 		if ctx.Err() != nil {
 			return
 		}

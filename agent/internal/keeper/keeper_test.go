@@ -3,6 +3,7 @@ package keeper_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -118,5 +119,63 @@ func TestKeeperCancelsALookOnStop(t *testing.T) {
 	case <-stopped:
 	case <-time.After(10 * time.Second):
 		t.Fatal("Stop waited for a look that only its cancellation ends")
+	}
+}
+
+// TestFirstLooksShareAGate: keepers started together (an agent's accounts
+// at start-up) take their first looks at most cap(Gate) at a time, so that
+// thousands of first issuances do not all wait on the store and the broker
+// at once (each waited behind all the others); every keeper still gets its
+// look, and a later look is not gated. A keeper stopped while it waits for
+// the gate returns at once.
+func TestFirstLooksShareAGate(t *testing.T) {
+	clock := fakeclock.New(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+	gate := make(chan struct{}, 2)
+	var mu sync.Mutex
+	running, peak, done := 0, 0, 0
+	release := make(chan struct{})
+	look := func(ctx context.Context) error {
+		mu.Lock()
+		running++
+		peak = max(peak, running)
+		mu.Unlock()
+		<-release
+		mu.Lock()
+		running--
+		done++
+		mu.Unlock()
+		return nil
+	}
+	const n = 10
+	var ks []*keeper.Keeper
+	for i := range n {
+		ks = append(ks, keeper.Start(keeper.Config{Account: fmt.Sprint("a", i), Token: look, Clock: clock, Every: time.Minute, Gate: gate}))
+	}
+	eventually(t, "two first looks run", func() bool { mu.Lock(); defer mu.Unlock(); return running == 2 })
+	time.Sleep(20 * time.Millisecond) // room for more to start, if they could
+	close(release)
+	eventually(t, "every first look is done", func() bool { mu.Lock(); defer mu.Unlock(); return done == n })
+	mu.Lock()
+	if peak > 2 {
+		t.Errorf("%d first looks ran at once; want at most 2", peak)
+	}
+	mu.Unlock()
+	// The gate is free again and a later look does not take it.
+	gate <- struct{}{}
+	gate <- struct{}{}
+	eventually(t, "every keeper sleeps", func() bool { return clock.Sleepers() == n })
+	clock.Advance(time.Minute)
+	eventually(t, "every second look is done", func() bool { mu.Lock(); defer mu.Unlock(); return done == 2*n })
+	for _, k := range ks {
+		k.Stop()
+	}
+	// Stopped while waiting for the gate.
+	k := keeper.Start(keeper.Config{Account: "late", Token: look, Clock: clock, Every: time.Minute, Gate: gate})
+	stopped := make(chan struct{})
+	go func() { k.Stop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Stop of a keeper waiting for the gate did not return")
 	}
 }

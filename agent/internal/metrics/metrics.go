@@ -7,8 +7,12 @@
 package metrics
 
 import (
+	"math"
 	"net/http"
+	"slices"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -27,15 +31,15 @@ type Metrics struct {
 	// failure counter, each at zero from the start.
 	failureKinds []string
 
-	events      *prometheus.CounterVec
-	issuances   *prometheus.CounterVec
-	refreshes   *prometheus.CounterVec
-	failures    *prometheus.CounterVec
-	requests    *prometheus.CounterVec
-	latency     *prometheus.HistogramVec
-	waits       *prometheus.CounterVec
-	waitSeconds *prometheus.CounterVec
-	fallback    *prometheus.GaugeVec
+	// token holds each account's token and wait counters. They are plain
+	// atomics read at scrape time rather than labelled children of
+	// CounterVecs: an account has about twenty of them from its start,
+	// and a child costs several hundred bytes (its label pairs, a created
+	// timestamp, a map entry), about 10 KiB an account in all.
+	token    *tokenCollector
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+	fallback *prometheus.GaugeVec
 }
 
 // Account is what the scrape-time series say of one account configured
@@ -67,22 +71,7 @@ func New(c Config) *Metrics {
 		reg:          prometheus.NewRegistry(),
 		kind:         c.Kind,
 		failureKinds: c.FailureKinds,
-		events: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "kauth_token_events_total",
-			Help: "Token events by account and kind: issued, refreshed, reused, invalidated, revoked, failed.",
-		}, []string{"account", "event"}),
-		issuances: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "kauth_token_issuances_total",
-			Help: "New tokens the broker minted where none was usable.",
-		}, []string{"account"}),
-		refreshes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "kauth_token_refreshes_total",
-			Help: "New tokens that replaced a still valid one ahead of its expiry.",
-		}, []string{"account"}),
-		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "kauth_token_failures_total",
-			Help: "Failures to get a token, by kind: credentials, token_rejected, token_returned_again, rate_limited, unavailable, bad_request, malformed_token, canceled, other.",
-		}, []string{"account", "kind"}),
+		token:        newTokenCollector(c.FailureKinds),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "kauth_proxy_requests_total",
 			Help: "Proxied requests by account and the HTTP status returned to the caller.",
@@ -92,18 +81,10 @@ func New(c Config) *Metrics {
 			Help:    "Time from the end of the rate-limit wait to the end of the proxied response, for requests that reached the broker.",
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 		}, []string{"account"}),
-		waits: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "kauth_proxy_ratelimit_waits_total",
-			Help: "Upstream calls that waited in line for the app key's rate limit.",
-		}, []string{"account"}),
 		fallback: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "kauth_budget_fallback",
 			Help: "1 while an app key's shared call budget cannot be reached and this agent paces on its own share of it (budget_share), else 0.",
 		}, []string{"app"}),
-		waitSeconds: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "kauth_proxy_ratelimit_wait_seconds_total",
-			Help: "Seconds upstream calls spent waiting for the app key's rate limit.",
-		}, []string{"account"}),
 	}
 	bi := buildinfo.Get()
 	build := prometheus.NewGauge(prometheus.GaugeOpts{
@@ -112,7 +93,7 @@ func New(c Config) *Metrics {
 		ConstLabels: prometheus.Labels{"version": bi.Version, "commit": bi.CommitLabel(), "goversion": bi.GoVersion},
 	})
 	build.Set(1)
-	m.reg.MustRegister(build, m.events, m.issuances, m.refreshes, m.failures, m.requests, m.latency, m.waits, m.waitSeconds, m.fallback,
+	m.reg.MustRegister(build, m.token, m.requests, m.latency, m.fallback,
 		&accountCollector{accounts: c.Accounts, now: c.Now},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -132,34 +113,44 @@ func (m *Metrics) Register(cs ...prometheus.Collector) {
 
 // OnEvent counts a Manager event for account name.
 func (m *Metrics) OnEvent(name string, ev kauth.Event) {
-	m.events.WithLabelValues(name, string(ev.Kind)).Inc()
+	a := m.token.account(name)
+	if i, ok := eventIndex[ev.Kind]; ok {
+		a.events[i].Add(1)
+	} else {
+		a.add(&a.otherEvents, string(ev.Kind), 1)
+	}
 	switch ev.Kind {
 	case kauth.EventIssued:
-		m.issuances.WithLabelValues(name).Inc()
+		a.issuances.Add(1)
 	case kauth.EventRefreshed:
-		m.refreshes.WithLabelValues(name).Inc()
+		a.refreshes.Add(1)
 	case kauth.EventFailed:
-		m.failures.WithLabelValues(name, m.kind(ev.Err)).Inc()
+		k := m.kind(ev.Err)
+		if i := slices.Index(m.failureKinds, k); i >= 0 {
+			a.failures[i].Add(1)
+		} else {
+			a.add(&a.otherFailures, k, 1)
+		}
 	}
 }
 
 // eventKinds are the event label values of the token events counter.
-var eventKinds = []kauth.EventKind{kauth.EventIssued, kauth.EventRefreshed, kauth.EventReused, kauth.EventInvalidated,
+var eventKinds = [...]kauth.EventKind{kauth.EventIssued, kauth.EventRefreshed, kauth.EventReused, kauth.EventInvalidated,
 	kauth.EventRevoked, kauth.EventFailed, kauth.EventWaiting, kauth.EventStoreFailed}
+
+var eventIndex = func() map[kauth.EventKind]int {
+	ix := make(map[kauth.EventKind]int, len(eventKinds))
+	for i, k := range eventKinds {
+		ix[k] = i
+	}
+	return ix
+}()
 
 // Account starts the series of account name at zero: a counter that first
 // appears at 1 is invisible to increase() and rate(), so an alert on the
 // first failure would never fire.
 func (m *Metrics) Account(name string) {
-	for _, k := range eventKinds {
-		m.events.WithLabelValues(name, string(k))
-	}
-	for _, k := range m.failureKinds {
-		m.failures.WithLabelValues(name, k)
-	}
-	for _, v := range []*prometheus.CounterVec{m.issuances, m.refreshes, m.waits, m.waitSeconds} {
-		v.WithLabelValues(name)
-	}
+	m.token.account(name)
 }
 
 // BudgetFallback records whether the app key's shared budget is on this
@@ -174,10 +165,9 @@ func (m *Metrics) BudgetFallback(app string, on bool) {
 
 // Forget drops the series of a removed account.
 func (m *Metrics) Forget(name string) {
+	m.token.forget(name)
 	l := prometheus.Labels{"account": name}
-	for _, v := range []*prometheus.CounterVec{m.events, m.issuances, m.refreshes, m.failures, m.requests, m.waits, m.waitSeconds} {
-		v.DeletePartialMatch(l)
-	}
+	m.requests.DeletePartialMatch(l)
 	m.latency.DeletePartialMatch(l)
 }
 
@@ -193,8 +183,142 @@ func (m *Metrics) Proxied(name string, status int, seconds float64, sent bool) {
 // Waited counts an upstream call that waited seconds for its app key's
 // rate limit.
 func (m *Metrics) Waited(name string, seconds float64) {
-	m.waits.WithLabelValues(name).Inc()
-	m.waitSeconds.WithLabelValues(name).Add(seconds)
+	a := m.token.account(name)
+	a.waits.Add(1)
+	for {
+		old := a.waitSeconds.Load()
+		if a.waitSeconds.CompareAndSwap(old, math.Float64bits(math.Float64frombits(old)+seconds)) {
+			return
+		}
+	}
+}
+
+// tokenCollector reports each account's token and wait counters.
+type tokenCollector struct {
+	failureKinds []string
+	mu           sync.RWMutex
+	accounts     map[string]*accountSeries
+}
+
+// accountSeries are one account's counters.
+type accountSeries struct {
+	events    [len(eventKinds)]atomic.Uint64 // by eventIndex
+	failures  []atomic.Uint64                // by the index in failureKinds
+	issuances atomic.Uint64
+	refreshes atomic.Uint64
+	waits     atomic.Uint64
+	// waitSeconds holds the float64 bits of the seconds waited.
+	waitSeconds atomic.Uint64
+	// otherEvents and otherFailures count the label values outside
+	// eventKinds and failureKinds, guarded by tokenMu; nil until one is
+	// seen.
+	otherEvents, otherFailures map[string]float64
+}
+
+var (
+	eventsDesc = prometheus.NewDesc("kauth_token_events_total",
+		"Token events by account and kind: issued, refreshed, reused, invalidated, revoked, failed.",
+		[]string{"account", "event"}, nil)
+	issuancesDesc = prometheus.NewDesc("kauth_token_issuances_total",
+		"New tokens the broker minted where none was usable.",
+		[]string{"account"}, nil)
+	refreshesDesc = prometheus.NewDesc("kauth_token_refreshes_total",
+		"New tokens that replaced a still valid one ahead of its expiry.",
+		[]string{"account"}, nil)
+	failuresDesc = prometheus.NewDesc("kauth_token_failures_total",
+		"Failures to get a token, by kind: credentials, token_rejected, token_returned_again, rate_limited, unavailable, bad_request, malformed_token, canceled, other.",
+		[]string{"account", "kind"}, nil)
+	waitsDesc = prometheus.NewDesc("kauth_proxy_ratelimit_waits_total",
+		"Upstream calls that waited in line for the app key's rate limit.",
+		[]string{"account"}, nil)
+	waitSecondsDesc = prometheus.NewDesc("kauth_proxy_ratelimit_wait_seconds_total",
+		"Seconds upstream calls spent waiting for the app key's rate limit.",
+		[]string{"account"}, nil)
+)
+
+func newTokenCollector(failureKinds []string) *tokenCollector {
+	return &tokenCollector{failureKinds: failureKinds, accounts: map[string]*accountSeries{}}
+}
+
+// account returns the counters of name, made at zero if it has none.
+func (c *tokenCollector) account(name string) *accountSeries {
+	c.mu.RLock()
+	a := c.accounts[name]
+	c.mu.RUnlock()
+	if a != nil {
+		return a
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if a = c.accounts[name]; a == nil {
+		a = &accountSeries{failures: make([]atomic.Uint64, len(c.failureKinds))}
+		c.accounts[name] = a
+	}
+	return a
+}
+
+func (c *tokenCollector) forget(name string) {
+	c.mu.Lock()
+	delete(c.accounts, name)
+	c.mu.Unlock()
+}
+
+// add adds v to (*m)[label] under tokenMu.
+func (a *accountSeries) add(m *map[string]float64, label string, v float64) {
+	tokenMu.Lock()
+	defer tokenMu.Unlock()
+	if *m == nil {
+		*m = map[string]float64{}
+	}
+	(*m)[label] += v
+}
+
+// tokenMu guards the rare label values outside the known kinds.
+var tokenMu sync.Mutex
+
+func (c *tokenCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{eventsDesc, issuancesDesc, refreshesDesc, failuresDesc, waitsDesc, waitSecondsDesc} {
+		ch <- d
+	}
+}
+
+func (c *tokenCollector) Collect(ch chan<- prometheus.Metric) {
+	c.mu.RLock()
+	names := make([]string, 0, len(c.accounts))
+	for name := range c.accounts {
+		names = append(names, name)
+	}
+	c.mu.RUnlock()
+	slices.Sort(names)
+	counter := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, labels...)
+	}
+	for _, name := range names {
+		c.mu.RLock()
+		a := c.accounts[name]
+		c.mu.RUnlock()
+		if a == nil {
+			continue
+		}
+		for i, k := range eventKinds {
+			counter(eventsDesc, float64(a.events[i].Load()), name, string(k))
+		}
+		for i, k := range c.failureKinds {
+			counter(failuresDesc, float64(a.failures[i].Load()), name, k)
+		}
+		tokenMu.Lock()
+		for k, v := range a.otherEvents {
+			counter(eventsDesc, v, name, k)
+		}
+		for k, v := range a.otherFailures {
+			counter(failuresDesc, v, name, k)
+		}
+		tokenMu.Unlock()
+		counter(issuancesDesc, float64(a.issuances.Load()), name)
+		counter(refreshesDesc, float64(a.refreshes.Load()), name)
+		counter(waitsDesc, float64(a.waits.Load()), name)
+		counter(waitSecondsDesc, math.Float64frombits(a.waitSeconds.Load()), name)
+	}
 }
 
 // accountCollector reports, at scrape time, one series per account that is
