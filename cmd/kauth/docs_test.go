@@ -39,6 +39,10 @@ func TestDocsNameEveryBroker(t *testing.T) {
 		docs["kauth "+cmd.name+" --help"] = help(cmd.name, "--help")
 	}
 	readme := docs["README broker list"]
+	simIntro := regexp.MustCompile("(?m)^`brokersim` is a faithful.*$").FindString(readme)
+	if simIntro == "" {
+		t.Error("the README's simulator section has no introduction (\"`brokersim` is a faithful …\")")
+	}
 	for _, s := range brokers.All() {
 		vars := []string{s.KeyVar, s.SecretVar, s.BaseURLVar}
 		for name, doc := range docs {
@@ -85,6 +89,12 @@ func TestDocsNameEveryBroker(t *testing.T) {
 		}
 		if !strings.Contains(readme, "`"+s.BaseURLVar+"`") {
 			t.Errorf("the README does not name %s", s.BaseURLVar)
+		}
+		// The simulator's section says which brokers it fakes: every one
+		// (kauth sim serves each listed broker).
+		short, _, _ := strings.Cut(s.Display, " (")
+		if !strings.Contains(simIntro, short) {
+			t.Errorf("the README's simulator section does not name %s: %s", short, simIntro)
 		}
 	}
 }
