@@ -107,3 +107,34 @@ func packageDoc(src string) string {
 	}
 	return src[:i]
 }
+
+// TestReadmeNamesTheVerboseCommands: the README's list of the commands
+// that take -v is the list of those that define it.
+func TestReadmeNamesTheVerboseCommands(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile("\\(or `-v`, on ([^)]*)\\)").FindStringSubmatch(string(b))
+	if m == nil {
+		t.Fatal("the README does not say which commands take -v")
+	}
+	named := map[string]bool{}
+	for _, n := range regexp.MustCompile("`([a-z]+)`").FindAllStringSubmatch(m[1], -1) {
+		named[n[1]] = true
+	}
+	for _, cmd := range commands {
+		var out bytes.Buffer
+		if err := Run(context.Background(), []string{cmd.name, "--help"}, nil, &out, &out, nil); err != nil {
+			t.Fatalf("kauth %s --help: %v", cmd.name, err)
+		}
+		has := regexp.MustCompile(`(?m)^  -v\s`).MatchString(out.String())
+		if has != named[cmd.name] {
+			t.Errorf("kauth %s defines -v: %v; the README names it among those that do: %v", cmd.name, has, named[cmd.name])
+		}
+		delete(named, cmd.name)
+	}
+	for n := range named {
+		t.Errorf("the README says kauth %s takes -v, but there is no such command", n)
+	}
+}
