@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/kauth/kauth/agent"
@@ -33,6 +34,10 @@ func (c *cli) dialAgent(cmd string, cfg agent.Config, addr string, key bool) (ag
 	case addr != "":
 		if _, port, err := net.SplitHostPort(addr); err != nil || port == "" {
 			return agentConn{}, usageErrorf(cmd, "--addr %q: want HOST:PORT or unix:/path/to/agent.sock", addr)
+		} else if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+			// A typo, not an agent that is away: a usage error, as
+			// kauth serve --addr says of the same address.
+			return agentConn{}, usageErrorf(cmd, "--addr %q: the port must be a number from 0 to 65535", addr)
 		}
 		conn := agentConn{network: "tcp", address: addr, where: addr}
 		if key {

@@ -39,6 +39,10 @@ func TestDocsNameEveryBroker(t *testing.T) {
 		docs["kauth "+cmd.name+" --help"] = help(cmd.name, "--help")
 	}
 	readme := docs["README broker list"]
+	simIntro := regexp.MustCompile("(?m)^`brokersim` is a faithful.*$").FindString(readme)
+	if simIntro == "" {
+		t.Error("the README's simulator section has no introduction (\"`brokersim` is a faithful …\")")
+	}
 	for _, s := range brokers.All() {
 		vars := []string{s.KeyVar, s.SecretVar, s.BaseURLVar}
 		for name, doc := range docs {
@@ -86,6 +90,12 @@ func TestDocsNameEveryBroker(t *testing.T) {
 		if !strings.Contains(readme, "`"+s.BaseURLVar+"`") {
 			t.Errorf("the README does not name %s", s.BaseURLVar)
 		}
+		// The simulator's section says which brokers it fakes: every one
+		// (kauth sim serves each listed broker).
+		short, _, _ := strings.Cut(s.Display, " (")
+		if !strings.Contains(simIntro, short) {
+			t.Errorf("the README's simulator section does not name %s: %s", short, simIntro)
+		}
 	}
 }
 
@@ -96,4 +106,35 @@ func packageDoc(src string) string {
 		return ""
 	}
 	return src[:i]
+}
+
+// TestReadmeNamesTheVerboseCommands: the README's list of the commands
+// that take -v is the list of those that define it.
+func TestReadmeNamesTheVerboseCommands(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile("\\(or `-v`, on ([^)]*)\\)").FindStringSubmatch(string(b))
+	if m == nil {
+		t.Fatal("the README does not say which commands take -v")
+	}
+	named := map[string]bool{}
+	for _, n := range regexp.MustCompile("`([a-z]+)`").FindAllStringSubmatch(m[1], -1) {
+		named[n[1]] = true
+	}
+	for _, cmd := range commands {
+		var out bytes.Buffer
+		if err := Run(context.Background(), []string{cmd.name, "--help"}, nil, &out, &out, nil); err != nil {
+			t.Fatalf("kauth %s --help: %v", cmd.name, err)
+		}
+		has := regexp.MustCompile(`(?m)^  -v\s`).MatchString(out.String())
+		if has != named[cmd.name] {
+			t.Errorf("kauth %s defines -v: %v; the README names it among those that do: %v", cmd.name, has, named[cmd.name])
+		}
+		delete(named, cmd.name)
+	}
+	for n := range named {
+		t.Errorf("the README says kauth %s takes -v, but there is no such command", n)
+	}
 }

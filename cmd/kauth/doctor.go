@@ -478,8 +478,15 @@ func (d *doctor) agentVersion(ctx context.Context, client *http.Client, bearer s
 		if !ok {
 			continue
 		}
-		_, v, ok := strings.Cut(rest, `version="`)
-		if !ok {
+		// The labels are commit, goversion and version: find the label
+		// version itself, not the tail of goversion.
+		var v string
+		for _, label := range strings.Split(strings.TrimSuffix(strings.TrimSpace(rest), "} 1"), ",") {
+			if after, ok := strings.CutPrefix(label, `version="`); ok {
+				v = after
+			}
+		}
+		if v == "" {
 			return ""
 		}
 		v, _, _ = strings.Cut(v, `"`)

@@ -101,6 +101,8 @@ accounts:
 		{"no answer", nil, []string{"--addr", strings.TrimPrefix(hanging.URL, "http://"), "--timeout", "200ms"}, exitFailure, "no answer from the agent at 127.0.0.1:"},
 		{"a URL", nil, []string{"--addr", "http://" + tcp}, exitUsage, "want HOST:PORT or unix:/path/to/agent.sock"},
 		{"no port", nil, []string{"--addr", "127.0.0.1"}, exitUsage, "want HOST:PORT"},
+		{"port out of range", nil, []string{"--addr", "127.0.0.1:99999"}, exitUsage, "the port must be a number from 0 to 65535"},
+		{"port not a number", nil, []string{"--addr", "localhost:http"}, exitUsage, "the port must be a number from 0 to 65535"},
 		{"zero timeout", nil, []string{"--addr", tcp, "--timeout", "0s"}, exitUsage, "want a positive duration"},
 		{"an argument", nil, []string{"now"}, exitUsage, `unexpected argument "now"`},
 	} {

@@ -165,6 +165,11 @@ func (c *cli) runCommand(argv []string, tok runToken) error {
 			return exitStatus(exitNotFound)
 		}
 		fmt.Fprintln(c.stderr, errorLine(fmt.Errorf("kauth run: %s: %v", argv[0], innermost(err))))
+		if errors.Is(err, os.ErrNotExist) {
+			// A path that names no file ("/opt/bot", "./bot"): not found,
+			// 127, as shells report it.
+			return exitStatus(exitNotFound)
+		}
 		return exitStatus(exitCannotExec)
 	}
 	cmd := exec.Command(path, argv[1:]...)

@@ -139,14 +139,18 @@ func TestProcessRunPassesSignals(t *testing.T) {
 
 // TestProcessRunErrorsBeforeTheCommand: what keeps the command from
 // starting is one line on stderr, exit 2 for usage and configuration, 1
-// for a token kauth could not get, 127 for a command that is not there;
-// and the command is not run.
+// for a token kauth could not get, 127 for a command that is not there
+// (by name or by path, as shells say), 126 for a file that cannot be
+// executed; and the command is not run.
 func TestProcessRunErrorsBeforeTheCommand(t *testing.T) {
 	sim := newTestSim(t)
 	env := sim.env(t, kauth.Mock)
 	marker := filepath.Join(t.TempDir(), "ran")
 	touch := []string{"--", "/bin/sh", "-c", "touch " + marker}
 	dir := t.TempDir()
+	if err := os.WriteFile(marker+".txt", []byte("not a program\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name string
 		env  map[string]string
@@ -162,6 +166,8 @@ func TestProcessRunErrorsBeforeTheCommand(t *testing.T) {
 		{"bad credentials", with(env, "KIS_APPSECRET", "FAKE-WRONG-SECRET"), append([]string{"run", "--broker", "kis", "--env", "mock"}, touch...), 1, "EGW00105"},
 		{"no agent", env, append([]string{"run", "--account", "paper", "--addr", "unix:" + dir + "/none.sock"}, touch...), 1, "no agent answers"},
 		{"not found", env, []string{"run", "--broker", "kis", "--env", "mock", "--", "kauth-no-such-command"}, 127, "command not found"},
+		{"path not there", env, []string{"run", "--broker", "kis", "--env", "mock", "--", dir + "/no-such-command"}, 127, "no such file or directory"},
+		{"not executable", env, []string{"run", "--broker", "kis", "--env", "mock", "--", marker + ".txt"}, 126, "permission denied"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := runProcess(t, tc.env, "", tc.args...)
