@@ -85,6 +85,11 @@ type Options struct {
 	// broker beyond its names and variables it asks of the broker's
 	// Provider, so a broker outside that list is served as well.
 	Brokers []kauth.BrokerSpec
+	// RealtimeShare, if set, makes the agents on one Redis store hold each
+	// app key's upstream real-time session once between them (see
+	// RealtimeShare): kauth serve sets it when KAUTH_STORE is Redis. Nil:
+	// this agent opens its own sessions.
+	RealtimeShare *RealtimeShare
 }
 
 // BudgetSpec is what Options.SharedBudget builds a budget for: one app key
@@ -123,6 +128,11 @@ type Agent struct {
 	metrics    *metrics.Metrics
 	ws         *wsGateway   // the WebSocket gateway (ws.go)
 	px         *proxy.Proxy // the proxy and the facade (proxy.go)
+
+	// share and self hold sessions once among the agents on a Redis
+	// store (relay.go).
+	share *RealtimeShare
+	self  string
 
 	wsClientBuffer int
 
@@ -238,6 +248,7 @@ func New(cfg Config, opts Options) (*Agent, error) {
 	a.alertSeries = alerts.NewMetrics()
 	a.metrics.Register(a.alertSeries)
 	a.wsClientBuffer = opts.WSClientBuffer
+	a.share, a.self = opts.RealtimeShare, newInstanceID()
 	a.ws = newGateway(a)
 	a.px = a.newProxyServer()
 	a.handler = a.routes()

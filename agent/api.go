@@ -48,7 +48,14 @@ func (a *Agent) routes() http.Handler {
 		}
 		mux.ServeHTTP(w, r)
 	})
-	return a.guard(top)
+	guarded := a.guard(top)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if isRelay(r) {
+			a.serveRelay(w, r) // relay.go: another agent, which proves itself
+			return
+		}
+		guarded.ServeHTTP(w, r)
+	})
 }
 
 func (a *Agent) only(method string, h http.HandlerFunc) http.HandlerFunc {

@@ -79,6 +79,8 @@ func TestConfigErrors(t *testing.T) {
 		{"negative ws cap", []agent.Account{with(func(a *agent.Account) { a.WSClientMaxSubscriptions = -1 })}, agent.Listen{}, "ws_client_max_subscriptions -1"},
 		{"negative ws control rate", []agent.Account{with(func(a *agent.Account) { a.WSControlRate = -1 })}, agent.Listen{}, "ws_control_rate -1"},
 		{"public tcp", []agent.Account{good}, agent.Listen{TCP: "0.0.0.0:8700"}, "allow_non_loopback"},
+		{"advertise no port", []agent.Account{good}, agent.Listen{AdvertiseAddr: "10.0.0.7"}, "advertise_addr"},
+		{"advertise a URL", []agent.Account{good}, agent.Listen{AdvertiseAddr: "http://10.0.0.7:8700/"}, "advertise_addr"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a, err := agent.New(agent.Config{Accounts: tc.accounts, Listen: tc.listen}, agent.Options{Getenv: getenv, Logger: discard(), HTTPClient: deadClient()})

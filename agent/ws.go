@@ -24,6 +24,10 @@ const WSCloseSlow = gateway.CloseSlow
 type wsGateway struct{ *gateway.Gateway }
 
 func newGateway(a *Agent) *wsGateway {
+	var secret []byte
+	if a.share != nil {
+		secret = a.share.Secret
+	}
 	g := gateway.New(gateway.Config{
 		Store:        a.store,
 		Group:        a.group,
@@ -31,6 +35,8 @@ func newGateway(a *Agent) *wsGateway {
 		HTTPClient:   a.client,
 		Logger:       a.log,
 		ClientBuffer: a.wsClientBuffer,
+		Share:        a.shareUpstream(),
+		RelaySecret:  secret,
 	})
 	a.metrics.Register(g.Collector())
 	return &wsGateway{g}

@@ -28,7 +28,9 @@
 // that does not keep up (its buffer is full) is dropped alone: its Done
 // closes and Err says ErrSlow. Subscribe and unsubscribe frames are paced
 // (Config.ControlRate), and a topic dropped and taken again before its
-// release went upstream costs the broker nothing.
+// release went upstream costs the broker nothing. Where several processes
+// share an app key, Config.Upstream routes each connection to the broker
+// or to the one process that holds its session.
 package realtime
 
 import (

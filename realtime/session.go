@@ -123,6 +123,45 @@ type Config struct {
 	// Logger receives connection events (fingerprints only). Nil means
 	// slog.Default().
 	Logger *slog.Logger
+	// Upstream, if set, chooses where each connection goes (the broker, or
+	// an agent that holds the app key's one session on behalf of several;
+	// see Upstream). Nil: every connection dials URL.
+	Upstream Upstream
+}
+
+// Upstream chooses where a Session's connections go. Agents that share an
+// app key elect one of them to hold its broker session; the others' Sessions
+// reach the broker through it, over a connection that speaks the broker's
+// protocol. Implementations must be safe for concurrent use.
+type Upstream interface {
+	// Route is called before each connection, the first and every
+	// reconnection, and may wait (bounded by ctx) until there is somewhere
+	// to go. An error counts as a failed connection: the Session backs off,
+	// tells its members (Unavailable) and calls Route again.
+	Route(ctx context.Context) (Route, error)
+}
+
+// Route is where one connection goes, and how long it may stay.
+type Route struct {
+	// URL is dialed; empty means Config.URL.
+	URL string
+	// Header is added to the upgrade request.
+	Header http.Header
+	// Relay says the far end is not the broker but an agent that holds the
+	// broker session: no credential is taken from Keys, and the messages
+	// carry an empty one.
+	Relay bool
+	// Check, if not nil, vets the answer to the upgrade; an error refuses
+	// the connection (a relay that could not prove itself).
+	Check func(*http.Response) error
+	// Done, if not nil, ends the connection at once when it is closed:
+	// the route no longer holds (the lease it was opened under is lost,
+	// another agent holds the session now). Members hear Interrupted, and
+	// the Session asks for a new Route.
+	Done <-chan struct{}
+	// Ended, if not nil, is called once the connection or the attempt is
+	// over; opened says whether it got as far as an open session.
+	Ended func(opened bool)
 }
 
 // Stats are a Session's counters.
@@ -171,8 +210,9 @@ type Session struct {
 	outMu  sync.Mutex
 	outage *outageWatch
 	// opened says the current attempt has opened the session (restore got
-	// as far as a restored topic); only the run goroutine touches it.
-	opened bool
+	// as far as a restored topic), and relayed that it went through a
+	// relay (Route.Relay); only the run goroutine touches them.
+	opened, relayed bool
 
 	framesIn, framesOut, drops, reconnects atomic.Uint64
 
@@ -624,7 +664,9 @@ func (s *Session) judge(conn *websocket.Conn, key string, t Topic, a answer) err
 		return nil
 	case a.p.Rejected:
 		s.log.Warn("realtime: broker refused the session credential; replacing it", "code", a.p.Code)
-		s.cfg.Keys.Invalidate(key)
+		if key != "" {
+			s.cfg.Keys.Invalidate(key)
+		}
 		conn.CloseNow()
 		return errRetry
 	case a.p.InUse:
@@ -907,6 +949,12 @@ func (s *Session) run() {
 		switch {
 		case opened:
 			cured = false
+			if s.relayed && time.Since(began) > time.Second {
+				// A relay that served a while ends when its holder hands
+				// the session over: the next holder is worth trying at
+				// once, not after the backoff of earlier outages.
+				backoff = s.cfg.MinBackoff
+			}
 		case errors.As(err, &re) && re.rejected && !cured:
 			// A refused credential was just replaced: the next attempt
 			// will most likely open, and is not worth an alarm.
@@ -937,27 +985,61 @@ func (s *Session) run() {
 // connectOnce opens, logs in, restores every topic and serves one
 // connection until it ends.
 func (s *Session) connectOnce() error {
-	tctx, cancel := context.WithTimeout(s.ctx, kauth.DefaultIssueTimeout)
-	tok, err := s.cfg.Keys.Token(tctx)
-	cancel()
-	if err != nil {
-		return fmt.Errorf("credential: %w", err)
+	var route Route
+	if s.cfg.Upstream != nil {
+		var err error
+		if route, err = s.cfg.Upstream.Route(s.ctx); err != nil {
+			return fmt.Errorf("route: %w", err)
+		}
+		if route.Ended != nil {
+			defer func() { route.Ended(s.opened) }()
+		}
 	}
-	key := tok.AccessToken
+	s.relayed = route.Relay
+	url := s.cfg.URL
+	if route.URL != "" {
+		url = route.URL
+	}
+	var key string
+	if !route.Relay {
+		tctx, cancel := context.WithTimeout(s.ctx, kauth.DefaultIssueTimeout)
+		tok, err := s.cfg.Keys.Token(tctx)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("credential: %w", err)
+		}
+		key = tok.AccessToken
+	}
 	dctx, cancel := context.WithTimeout(s.ctx, s.cfg.AckTimeout)
 	opts := &websocket.DialOptions{HTTPClient: s.cfg.HTTPClient}
 	hs, handshake := s.proto.(Handshaker)
 	if handshake {
 		opts.HTTPHeader = hs.Header(key)
 	}
-	conn, resp, err := websocket.Dial(dctx, s.cfg.URL, opts)
+	if route.Header != nil {
+		if opts.HTTPHeader == nil {
+			opts.HTTPHeader = http.Header{}
+		}
+		for k, v := range route.Header {
+			opts.HTTPHeader[k] = v
+		}
+	}
+	conn, resp, err := websocket.Dial(dctx, url, opts)
 	cancel()
-	if err != nil && handshake && resp != nil && resp.StatusCode == http.StatusUnauthorized {
+	if err == nil && route.Check != nil {
+		if err = route.Check(resp); err != nil {
+			conn.CloseNow()
+			return fmt.Errorf("dial: %w", err)
+		}
+	}
+	if err != nil && handshake && !route.Relay && resp != nil && resp.StatusCode == http.StatusUnauthorized {
 		// The credential rides in the handshake: a 401 refuses it (an
 		// expired token, or one a later issuance killed). The next dial
 		// takes a fresh one.
 		s.log.Warn("realtime: broker refused the session credential; replacing it", "status", resp.StatusCode)
-		s.cfg.Keys.Invalidate(key)
+		if key != "" {
+			s.cfg.Keys.Invalidate(key)
+		}
 		return errors.New("dial: credential refused: HTTP 401")
 	}
 	if re := wire.Redirect(resp); err != nil && re != nil {
@@ -978,6 +1060,15 @@ func (s *Session) connectOnce() error {
 	}
 	s.conn, s.key, s.down = conn, key, down
 	s.mu.Unlock()
+	if route.Done != nil {
+		go func() {
+			select {
+			case <-route.Done:
+				conn.CloseNow()
+			case <-down:
+			}
+		}()
+	}
 	// read sets cause before it closes down. The next connection's read
 	// loop starts only after this one has ended: they share s.pulse.
 	var cause error
@@ -1007,7 +1098,9 @@ func (s *Session) connectOnce() error {
 		}
 		if !a.p.OK {
 			if a.p.Rejected {
-				s.cfg.Keys.Invalidate(key)
+				if key != "" {
+					s.cfg.Keys.Invalidate(key)
+				}
 			}
 			return &Error{Broker: s.Broker(), Env: s.Env(), Code: a.p.Code, Message: a.p.Msg, Raw: a.raw, rejected: a.p.Rejected}
 		}

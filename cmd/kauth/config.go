@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/kauth/kauth"
+	"github.com/kauth/kauth/agent"
 	"github.com/kauth/kauth/brokers"
 	"github.com/kauth/kauth/store/file"
 	"github.com/kauth/kauth/store/redis"
@@ -104,6 +105,9 @@ type openedStore struct {
 	// unkept, if set, is why the file store could not be opened and a
 	// memory store stands in: nothing is cached beyond this process.
 	unkept error
+	// realtime, for a Redis store, lets the agents on it share each app
+	// key's real-time session (agent.RealtimeShare); nil otherwise.
+	realtime *agent.RealtimeShare
 	// hint, if set, adds to a failure of the store what the user can check
 	// ("; is Redis running … (KAUTH_STORE)?"), or "".
 	hint func(error) string

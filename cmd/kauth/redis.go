@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kauth/kauth/agent"
 	"github.com/kauth/kauth/store/file"
 	"github.com/kauth/kauth/store/redis"
 )
@@ -45,7 +46,8 @@ func (c *cli) openRedis(ctx context.Context, rawURL string, log *slog.Logger) (*
 		}
 	}
 	name := redactURL(rawURL)
-	return &openedStore{Store: st, name: name, close: st.Close,
+	share := &agent.RealtimeShare{Client: st.Client(), Prefix: st.Prefix(), Secret: agent.RealtimeSecret(key)}
+	return &openedStore{Store: st, name: name, close: st.Close, realtime: share,
 		hint: func(err error) string {
 			var op *net.OpError
 			if errors.As(err, &op) || errors.Is(err, context.DeadlineExceeded) {

@@ -102,6 +102,7 @@ SIGINT or SIGTERM stops.`, strings.Join(brokerStrings(), ", "), strings.Join(env
 		}
 		defer st.close()
 		opts.Store = st.Store
+		opts.RealtimeShare = st.realtime
 		storeName = st.name
 		if rs, ok := st.Store.(*redis.Store); ok {
 			// Every agent on this Redis draws each app key's calls from one

@@ -216,6 +216,10 @@ func validPrefixRune(r rune) bool {
 // every process on this Redis draws from.
 func (s *Store) Client() goredis.UniversalClient { return s.client }
 
+// Prefix returns the Store's key prefix: keys that other parts of kauth
+// keep beside the Store's (the real-time session leases) go under it.
+func (s *Store) Prefix() string { return s.prefix }
+
 // BudgetKey returns the Redis key of the call budget of k's app key
 // (budget.Config.Key): under the Store's prefix, in k's hash tag.
 func (s *Store) BudgetKey(k kauth.Key) string {

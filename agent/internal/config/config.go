@@ -128,6 +128,11 @@ type Listen struct {
 	// 127.0.0.1 and [::1] (needed when clients reach a non-loopback
 	// address by name). Everything else is refused, against DNS rebinding.
 	AllowedHosts []string `yaml:"allowed_hosts"`
+	// AdvertiseAddr is the host:port where the other agents on a shared
+	// Redis store reach this one's relay of a real-time session it holds.
+	// Empty means the TCP address (TCP), which suits hosts that reach each
+	// other at it; set it behind NAT or in a container.
+	AdvertiseAddr string `yaml:"advertise_addr"`
 }
 
 // ClientKey is a key that lets a bot use some accounts only, over TCP.
@@ -579,6 +584,11 @@ func Resolve(cfg Config, getenv func(string) string, list []kauth.BrokerSpec) ([
 	}
 	if err := CheckSocketPath(cfg.Listen.Socket); err != nil {
 		errs = append(errs, err)
+	}
+	if a := cfg.Listen.AdvertiseAddr; a != "" {
+		if h, p, err := net.SplitHostPort(a); err != nil || h == "" || p == "" || strings.ContainsAny(a, " /") {
+			errs = append(errs, fmt.Errorf("agent: listen.advertise_addr %q: want host:port where the other agents reach this one", a))
+		}
 	}
 	errs = append(errs, CheckFacadeAddrs(cfg)...)
 	cal, err := calendar(cfg, getenv)

@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kauth/kauth"
+	"github.com/kauth/kauth/agent/internal/rtowner"
 	"github.com/kauth/kauth/realtime"
 )
 
@@ -103,6 +104,14 @@ type Config struct {
 	// AdmitTimeout bounds the wait for a gated client's first frame. Zero
 	// means DefaultAdmitTimeout.
 	AdmitTimeout time.Duration
+	// Share, if set, makes the agents on one Redis store hold each app
+	// key's upstream session once between them (relay.go): it returns the
+	// rtowner.Upstream of the session of app key key named name, a name
+	// the same on every agent. Nil: every session goes to the broker.
+	Share func(key kauth.Key, name string, log *slog.Logger) *rtowner.Upstream
+	// RelaySecret authenticates the other agents' relay requests
+	// (rtowner.Secret of the store key); required with Share.
+	RelaySecret []byte
 }
 
 // Gateway is the agent's WebSocket side: one approval-key Manager (for a
@@ -116,7 +125,10 @@ type Gateway struct {
 	mu        sync.Mutex
 	approvals map[upstreamID]*kauth.Manager
 	sessions  map[upstreamID]*realtime.Session
+	shared    map[upstreamID]*shared // sessions held once among agents (relay.go)
 	closed    bool
+	// verifier refuses a relay request's nonce seen before (relay.go).
+	verifier rtowner.Verifier
 	// live are the local clients connected now, each marked true if a key
 	// admitted it (Admission.Keyed).
 	live map[*client]bool
@@ -239,6 +251,9 @@ func (g *Gateway) session(acct Account) (*realtime.Session, realtime.ClientProto
 	if s := g.sessions[id]; s != nil {
 		return s, proto, nil
 	}
+	// The broker, or the agent that holds the session for all agents
+	// sharing the app key (relay.go).
+	up := g.upstream(acct, id, proto)
 	s, err := realtime.New(realtime.Config{
 		Credentials: creds,
 		Keys:        keys,
@@ -251,8 +266,10 @@ func (g *Gateway) session(acct Account) (*realtime.Session, realtime.ClientProto
 		Clock:       g.c.Clock,
 		OnOutage:    set.OnOutage,
 		OutageAfter: set.OutageAfter,
+		Upstream:    up,
 	})
 	if err != nil {
+		g.dropShared(id)
 		return nil, nil, err
 	}
 	g.sessions[id] = s
@@ -305,6 +322,7 @@ func (g *Gateway) Close() {
 		wg.Go(func() { s.Close() })
 	}
 	wg.Wait()
+	g.closeShared()
 	for _, m := range approvals {
 		m.Close()
 	}
