@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -46,6 +47,16 @@ func startPeers(t *testing.T, n int, simURL, prefix string, storeKey []byte, ttl
 // startPeersWith is startPeers with tune applied to each agent's Listen.
 func startPeersWith(t *testing.T, n int, simURL, prefix string, storeKey []byte, ttl time.Duration, tune func(i int, l *agent.Listen)) []*peer {
 	t.Helper()
+	return startPeersConfig(t, n, simURL, prefix, storeKey, ttl, func(i int, c *agent.Config) {
+		if tune != nil {
+			tune(i, &c.Listen)
+		}
+	})
+}
+
+// startPeersConfig is startPeers with tune applied to each agent's Config.
+func startPeersConfig(t *testing.T, n int, simURL, prefix string, storeKey []byte, ttl time.Duration, tune func(i int, c *agent.Config)) []*peer {
+	t.Helper()
 	peers := make([]*peer, n)
 	for i := range peers {
 		dir := shortTempDir(t)
@@ -55,7 +66,8 @@ func startPeersWith(t *testing.T, n int, simURL, prefix string, storeKey []byte,
 			t.Fatal(err)
 		}
 		env := map[string]string{"KIS_MOCK_KEY": kisMock.AppKey, "KIS_MOCK_SECRET": kisMock.Secret,
-			"KIWOOM_MOCK_KEY": kiwoomMock.AppKey, "KIWOOM_MOCK_SECRET": kiwoomMock.Secret, "KAUTH_CACHE_DIR": filepath.Join(dir, "cache")}
+			"KIWOOM_MOCK_KEY": kiwoomMock.AppKey, "KIWOOM_MOCK_SECRET": kiwoomMock.Secret,
+			"TOSS_REAL_KEY": tossReal.AppKey, "TOSS_REAL_SECRET": tossReal.Secret, "KAUTH_CACHE_DIR": filepath.Join(dir, "cache")}
 		cfg := agent.Config{
 			Listen: agent.Listen{Socket: filepath.Join(dir, "run", "agent.sock"), TCP: "127.0.0.1:0", KeyFile: filepath.Join(dir, "cache", "agent.key")},
 			Accounts: []agent.Account{{Name: "kis-mock", Broker: "kis", Env: "mock",
@@ -66,7 +78,7 @@ func startPeersWith(t *testing.T, n int, simURL, prefix string, storeKey []byte,
 					BaseURL: brokersim.BaseURL(simURL, kauth.Kiwoom, kauth.Mock)}},
 		}
 		if tune != nil {
-			tune(i, &cfg.Listen)
+			tune(i, &cfg)
 		}
 		p := &peer{t: t, logs: new(testlog.Buffer)}
 		a, err := agent.New(cfg, agent.Options{
@@ -521,5 +533,144 @@ func TestRealtimeRelayOnlyOverTCPWithoutOrigin(t *testing.T) {
 	}
 	if got := relay(nil, ""); got != http.StatusSwitchingProtocols {
 		t.Errorf("signed relay request over TCP without an Origin: %d; want 101", got)
+	}
+}
+
+// withToss adds the Toss demo client, as account toss-real, to an agent
+// of startPeersConfig.
+func withToss(simURL string) func(int, *agent.Config) {
+	return func(_ int, c *agent.Config) {
+		c.Accounts = append(c.Accounts, agent.Account{Name: "toss-real", Broker: tossReal.Broker, Env: kauth.Real,
+			AppKey: agent.Secret{Env: "TOSS_REAL_KEY"}, AppSecret: agent.Secret{Env: "TOSS_REAL_SECRET"},
+			BaseURL: brokersim.BaseURL(simURL, tossReal.Broker, kauth.Real)})
+	}
+}
+
+// tossFrames reads n data frames from w, returning their topics, sorted.
+func tossFrames(t *testing.T, w *wsConn, n int) []string {
+	t.Helper()
+	var got []string
+	for len(got) < n {
+		a := w.toss()
+		if a.Type != "message" {
+			t.Fatalf("got %+v; want a data frame", a)
+		}
+		got = append(got, a.Topic)
+	}
+	slices.Sort(got)
+	return got
+}
+
+// Toss keeps at most two connections per client and displaces the oldest
+// for a third, and a declaration replaces the connection's whole set:
+// agents that share the client keep one connection between them, and a
+// follower declares its bots' union, so that no bot's set on one agent
+// clobbers another's.
+func TestRealtimeSharedAmongAgentsToss(t *testing.T) {
+	sim := brokersim.New()
+	sim.WS.TickInterval = -1
+	srv := httptest.NewServer(sim)
+	defer srv.Close()
+	peers := startPeersConfig(t, 3, srv.URL, testredis.Prefix(t), newStoreKey(t), 1500*time.Millisecond, withToss(srv.URL))
+	stats := func() brokersim.WSStats { return sim.WSStats(tossReal.Broker, kauth.Real, tossReal.AppKey) }
+	topics := func(codes ...string) []string {
+		var s []string
+		for _, c := range codes {
+			s = append(s, "trade:kr:"+c)
+		}
+		slices.Sort(s)
+		return s
+	}
+	// The first to declare holds the session; agent 1 has two bots, agent
+	// 2 one.
+	a := peers[0].dialAccount("toss-real")
+	if ack := a.declare("a-1", "005930"); ack.Type != "subscriptions" || !slices.Equal(ack.Subscribed, topics("005930")) {
+		t.Fatalf("a's ack = %+v", ack)
+	}
+	if !peers[0].holds() {
+		t.Fatal("agent 0 does not hold the session")
+	}
+	b, c := peers[1].dialAccount("toss-real"), peers[1].dialAccount("toss-real")
+	d := peers[2].dialAccount("toss-real")
+	for _, x := range []struct {
+		w     *wsConn
+		id    string
+		codes []string
+	}{{b, "b-1", []string{"000660"}}, {c, "c-1", []string{"035420", "005930"}}, {d, "d-1", []string{"035720"}}} {
+		if ack := x.w.declare(x.id, x.codes...); ack.Type != "subscriptions" || ack.ID != x.id || !slices.Equal(ack.Subscribed, topics(x.codes...)) {
+			t.Fatalf("%s's ack = %+v; want its own set", x.id, ack)
+		}
+	}
+	eventually(t, "the simulator holding every bot's codes", func() bool {
+		return slices.Equal(stats().Topics, topics("005930", "000660", "035420", "035720"))
+	})
+	if st := stats(); st.Opened != 1 || st.Live != 1 || st.Replaced != 0 {
+		t.Fatalf("simulator: %+v; want one connection for the three agents", st)
+	}
+	// Every bot gets the frames of its own set, whichever agent it is on.
+	sim.Tick()
+	for _, x := range []struct {
+		w    *wsConn
+		want []string
+	}{{a, topics("005930")}, {b, topics("000660")}, {c, topics("035420", "005930")}, {d, topics("035720")}} {
+		if got := tossFrames(t, x.w, len(x.want)); !slices.Equal(got, x.want) {
+			t.Fatalf("a bot got frames of %v; want %v", got, x.want)
+		}
+	}
+	// A follower's bot replaces its set: its agent's other bot keeps its
+	// own, and so do the bots on the other agents.
+	if ack := b.declare("b-2", "005380"); ack.Type != "subscriptions" || !slices.Equal(ack.Subscribed, topics("005380")) {
+		t.Fatalf("b's second ack = %+v", ack)
+	}
+	eventually(t, "000660 replaced by 005380 upstream, the rest kept", func() bool {
+		return slices.Equal(stats().Topics, topics("005930", "005380", "035420", "035720"))
+	})
+	// A follower's bot leaves its set empty: only its codes go.
+	if ack := d.declare("d-2"); ack.Type != "subscriptions" || len(ack.Subscribed) != 0 {
+		t.Fatalf("d's empty declaration = %+v", ack)
+	}
+	eventually(t, "035720 dropped upstream, the rest kept", func() bool {
+		return slices.Equal(stats().Topics, topics("005930", "005380", "035420"))
+	})
+	// c shares 005930 with a on the holder: c dropping it keeps it upstream.
+	if ack := c.declare("c-2", "035420"); ack.Type != "subscriptions" || !slices.Equal(ack.Subscribed, topics("035420")) {
+		t.Fatalf("c's second ack = %+v", ack)
+	}
+	eventually(t, "005930 kept upstream for a", func() bool {
+		return slices.Equal(stats().Topics, topics("005930", "005380", "035420"))
+	})
+	sim.Tick()
+	for _, x := range []struct {
+		w    *wsConn
+		want []string
+	}{{a, topics("005930")}, {b, topics("005380")}, {c, topics("035420")}} {
+		if got := tossFrames(t, x.w, len(x.want)); !slices.Equal(got, x.want) {
+			t.Fatalf("a bot got frames of %v; want %v", got, x.want)
+		}
+	}
+	// c's declaration reached the holder: once a drops 005930 too, it goes.
+	if ack := a.declare("a-2"); ack.Type != "subscriptions" || len(ack.Subscribed) != 0 {
+		t.Fatalf("a's empty declaration = %+v", ack)
+	}
+	eventually(t, "005930 dropped upstream once no bot holds it", func() bool {
+		return slices.Equal(stats().Topics, topics("005380", "035420"))
+	})
+	if st := stats(); st.Opened != 1 || st.Live != 1 || st.Replaced != 0 {
+		t.Fatalf("simulator: %+v; want the one connection, nothing displaced", st)
+	}
+	if peers[1].holds() || peers[2].holds() {
+		t.Fatal("a follower says it holds the session")
+	}
+
+	// The holder goes: another agent takes over, and the bots left get
+	// their frames again, never over a second live connection.
+	peers[0].close()
+	awaitTicked(t, sim, b, func(m string) bool { return strings.Contains(m, `"message"`) && strings.Contains(m, "005380") }, "005380")
+	awaitTicked(t, sim, c, func(m string) bool { return strings.Contains(m, `"message"`) && strings.Contains(m, "035420") }, "035420")
+	if got := stats().Topics; !slices.Equal(got, topics("005380", "035420")) {
+		t.Errorf("upstream %v after the takeover; want the bots' sets restored", got)
+	}
+	if st := stats(); st.Opened != 2 || st.Live != 1 || st.Replaced != 0 {
+		t.Errorf("simulator: %+v; want a second connection after the first, none displaced", st)
 	}
 }
