@@ -31,14 +31,7 @@ func TestSavesBoundConcurrentFsyncs(t *testing.T) {
 	}
 	t.Cleanup(func() { syncFile = orig })
 
-	dir := t.TempDir() + "/cache"
-	if err := os.Mkdir(dir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	s, err := New(dir, WithKey(make([]byte, 32)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := newBoundStore(t)
 	const saves = 200
 	now := time.Now()
 	var wg sync.WaitGroup
@@ -79,21 +72,8 @@ func TestSavesBoundConcurrentFsyncs(t *testing.T) {
 // next fence is still above every durable entry's (see grant). A save
 // under the lease is durable: one file fsync.
 func TestLockSyncsNothing(t *testing.T) {
-	var syncs atomic.Int32
-	orig := syncFile
-	syncFile = func(f *os.File) error {
-		syncs.Add(1)
-		return orig(f)
-	}
-	t.Cleanup(func() { syncFile = orig })
-	dir := t.TempDir() + "/cache"
-	if err := os.Mkdir(dir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	s, err := New(dir, WithKey(make([]byte, 32)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	syncs := countSyncs(t)
+	s := newBoundStore(t)
 	ctx := context.Background()
 	key := kauth.Key{Broker: kauth.KIS, Env: kauth.Mock, Fingerprint: "0123456789ab"}
 	var last uint64
@@ -125,7 +105,7 @@ func TestLockSyncsNothing(t *testing.T) {
 	}
 	// A power loss took the counter back to nothing: the next fence is
 	// still above the durable entry's.
-	if err := os.WriteFile(filepath.Join(dir, mustName(t, key)+fenceSuffix), nil, 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(s.Dir(), mustName(t, key)+fenceSuffix), nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	l, err = s.Lock(ctx, key)
@@ -168,21 +148,8 @@ func (p *oneTokenProvider) Revoke(ctx context.Context, c kauth.Credentials, toke
 // within its interval and is told to wait. An agent's 5,000 first tokens
 // were 15,000 fsyncs at a few hundred a second.
 func TestFirstTokenCostsOneFsync(t *testing.T) {
-	var syncs atomic.Int32
-	orig := syncFile
-	syncFile = func(f *os.File) error {
-		syncs.Add(1)
-		return orig(f)
-	}
-	t.Cleanup(func() { syncFile = orig })
-	dir := t.TempDir() + "/cache"
-	if err := os.Mkdir(dir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	s, err := New(dir, WithKey(make([]byte, 32)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	syncs := countSyncs(t)
+	s := newBoundStore(t)
 	p := &oneTokenProvider{}
 	creds := kauth.Credentials{Broker: kauth.Kiwoom, Env: kauth.Mock, AppKey: "made-up-app-key-for-the-test", AppSecret: "made-up-app-secret-for-the-test"}
 	m, err := kauth.NewManager(kauth.Config{Credentials: creds, Provider: p, Store: s})
@@ -209,14 +176,7 @@ func TestFirstTokenCostsOneFsync(t *testing.T) {
 // maxWriters: 5,000 first issuances at once grew an agent to 87 OS threads
 // that the runtime never gives back.
 func TestFileCallsBounded(t *testing.T) {
-	dir := t.TempDir() + "/cache"
-	if err := os.Mkdir(dir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	s, err := New(dir, WithKey(make([]byte, 32)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := newBoundStore(t)
 	key := kauth.Key{Broker: kauth.KIS, Env: kauth.Mock, Fingerprint: "0123456789ab"}
 	ctx := context.Background()
 	for range maxFileOps {
@@ -247,4 +207,30 @@ func TestFileCallsBounded(t *testing.T) {
 	if err := <-locked; err != nil {
 		t.Errorf("Lock = %v", err)
 	}
+}
+
+// newBoundStore is a Store on a fresh 0700 cache directory, with a key.
+func newBoundStore(t *testing.T) *Store {
+	t.Helper()
+	dir := t.TempDir() + "/cache"
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(dir, WithKey(make([]byte, 32)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// countSyncs counts the file fsyncs made until the test ends.
+func countSyncs(t *testing.T) *atomic.Int32 {
+	var syncs atomic.Int32
+	orig := syncFile
+	syncFile = func(f *os.File) error {
+		syncs.Add(1)
+		return orig(f)
+	}
+	t.Cleanup(func() { syncFile = orig })
+	return &syncs
 }
