@@ -29,15 +29,7 @@ import (
 func TestProcessPortLogsNoKey(t *testing.T) {
 	sim := newTestSim(t)
 	env := sim.env(t, kauth.Mock)
-	dir := t.TempDir()
-	config := filepath.Join(dir, "kauth.yaml")
-	cfg := "listen:\n  socket: off\n  key_file: " + filepath.Join(dir, "agent.key") +
-		"\nclient_keys:\n  - name: bot\n    file: bot.key\n    accounts: [kis-mock]\n" +
-		"accounts:\n  - name: kis-mock\n    broker: kis\n    env: mock\n    appkey: {env: KIS_APPKEY}\n    appsecret: {env: KIS_APPSECRET}\n" +
-		"    facade_addr: 127.0.0.1:0\n"
-	if err := os.WriteFile(config, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	dir, config := facadePortConfig(t)
 	d := startDaemon(t, env, "serve", "--log-level", "debug", "--config", config)
 	addr := d.waitLine(t, regexp.MustCompile(`^\s+port\s+kis-mock\s+http://(127\.0\.0\.1:\d+)\s`))[1]
 	read := func(f string) string {

@@ -20,15 +20,7 @@ import (
 func TestProcessServeFacadePort(t *testing.T) {
 	sim := newTestSim(t)
 	env := sim.env(t, kauth.Mock)
-	dir := t.TempDir()
-	config := filepath.Join(dir, "kauth.yaml")
-	cfg := "listen:\n  socket: off\n  key_file: " + filepath.Join(dir, "agent.key") +
-		"\nclient_keys:\n  - name: bot\n    file: bot.key\n    accounts: [kis-mock]\n" +
-		"accounts:\n  - name: kis-mock\n    broker: kis\n    env: mock\n    appkey: {env: KIS_APPKEY}\n    appsecret: {env: KIS_APPSECRET}\n" +
-		"    facade_addr: 127.0.0.1:0\n"
-	if err := os.WriteFile(config, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	dir, config := facadePortConfig(t)
 	d := startDaemon(t, env, "serve", "--config", config)
 	addr := d.waitLine(t, regexp.MustCompile(`^\s+port\s+kis-mock\s+http://(127\.0\.0\.1:\d+)\s`))[1]
 	b, err := os.ReadFile(filepath.Join(dir, "bot.key"))
@@ -61,4 +53,21 @@ func TestProcessServeFacadePort(t *testing.T) {
 	if out := d.output(); strings.Contains(out, bot) {
 		t.Error("kauth serve's output holds the client key")
 	}
+}
+
+// facadePortConfig writes, in a fresh directory, an agent config with no
+// socket, a client key "bot" for kis-mock, and kis-mock's facade port on
+// 127.0.0.1:0; it returns the directory and the config's path.
+func facadePortConfig(t *testing.T) (dir, config string) {
+	t.Helper()
+	dir = t.TempDir()
+	config = filepath.Join(dir, "kauth.yaml")
+	cfg := "listen:\n  socket: off\n  key_file: " + filepath.Join(dir, "agent.key") +
+		"\nclient_keys:\n  - name: bot\n    file: bot.key\n    accounts: [kis-mock]\n" +
+		"accounts:\n  - name: kis-mock\n    broker: kis\n    env: mock\n    appkey: {env: KIS_APPKEY}\n    appsecret: {env: KIS_APPSECRET}\n" +
+		"    facade_addr: 127.0.0.1:0\n"
+	if err := os.WriteFile(config, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return dir, config
 }
