@@ -137,3 +137,43 @@ func TestOfficialClientRequestForms(t *testing.T) {
 		t.Errorf("au10002 as the SDK = %d %v", status, m)
 	}
 }
+
+// TestApprovalAsPykisPaperAsks replays the approval-key request of
+// python-kis in paper mode. Its WebSocket client is built with virtual
+// false (KisWebsocketClient(self) in pykis/kis.py), so its subscribe
+// messages ask websocket_approval_key for domain "real", which takes the
+// real app's key and secret (pykis/api/auth/websocket.py); PyKis.fetch, given
+// no domain, sends it to the paper domain. KIS keeps real and mock apps
+// apart, so with two apps the paper domain refuses the real one (EGW00103);
+// an app registered in both environments, as kauth sim does with
+// KIS_APPKEY/KIS_APPSECRET, gets its key.
+func TestApprovalAsPykisPaperAsks(t *testing.T) {
+	sim := brokersim.New()
+	paper := httptest.NewServer(sim.Handler(kauth.KIS, kauth.Mock))
+	t.Cleanup(paper.Close)
+	// requests.post(url, headers=…, json=body): json.dumps with its default
+	// separators, in the order websocket_approval_key builds the body.
+	pykisHeader := map[string]string{"User-Agent": "PyKis/24+dev", "Content-Type": "application/json"}
+	ask := func(a brokersim.App) (int, map[string]any) {
+		return postAs(t, paper.URL+"/oauth2/Approval", pykisHeader,
+			pyDumps("grant_type", "client_credentials", "appkey", a.AppKey, "secretkey", a.Secret))
+	}
+
+	if status, m := ask(brokersim.DemoKISReal); status != 403 || m["error_code"] != "EGW00103" {
+		t.Errorf("the real demo app's Approval on the paper domain = %d %v; want 403 EGW00103", status, m)
+	}
+	if st := sim.Stats().App(kauth.KIS, kauth.Mock, brokersim.DemoKISReal.AppKey); st.Approvals != 0 {
+		t.Errorf("a refused Approval counted %d approvals", st.Approvals)
+	}
+	if status, m := ask(brokersim.DemoKISMock); status != 200 || m["approval_key"] == nil {
+		t.Errorf("the paper demo app's Approval = %d %v; want an approval_key", status, m)
+	}
+
+	both := brokersim.App{Broker: kauth.KIS, Env: kauth.Real, AppKey: "PSBOTHENVSAPPKEY0123456789abcdefghij", Secret: strings.Repeat("B", 180)}
+	for _, e := range []kauth.Env{kauth.Real, kauth.Mock} {
+		sim.Register(kauth.KIS, e, both.AppKey, both.Secret)
+	}
+	if status, m := ask(both); status != 200 || m["approval_key"] == nil {
+		t.Errorf("an app of both environments on the paper domain = %d %v; want an approval_key", status, m)
+	}
+}

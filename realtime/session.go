@@ -405,6 +405,13 @@ func (s *Session) Topics() []Topic {
 	return out
 }
 
+// closing reports whether Close has begun.
+func (s *Session) closing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
 // Close ends every member with ErrClosed and closes the connection.
 func (s *Session) Close() error {
 	s.mu.Lock()
@@ -938,7 +945,9 @@ func (s *Session) run() {
 		s.opened = false
 		err := s.connectOnce()
 		opened := s.opened
-		if s.ctx.Err() != nil {
+		if s.ctx.Err() != nil || s.closing() {
+			// Close ends the connection cleanly before it cancels: the
+			// broker's answer to that close is no connection lost.
 			return
 		}
 		var quietUntil time.Time
