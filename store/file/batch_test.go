@@ -115,3 +115,51 @@ func TestLoadBatchFileCallsBounded(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkLoad1000: reading 1,000 entries, one Load each and with one
+// LoadBatch.
+func BenchmarkLoad1000(b *testing.B) {
+	dir := b.TempDir() + "/cache"
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		b.Fatal(err)
+	}
+	s, err := New(dir, WithKey(make([]byte, 32)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	now := time.Now()
+	keys := make([]kauth.Key, 1000)
+	for i := range keys {
+		keys[i] = kauth.Key{Broker: kauth.KIS, Env: kauth.Real, Fingerprint: fmt.Sprintf("%012x", i)}
+		e := kauth.Entry{Token: kauth.Token{AccessToken: "made-up", Type: "Bearer", IssuedAt: now, ExpiresAt: now.Add(time.Hour)}}
+		if err := s.Save(context.Background(), keys[i], e); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Run("OneByOne", func(b *testing.B) {
+		defer reportCPU(b)()
+		for b.Loop() {
+			for _, k := range keys {
+				if _, err := s.Load(context.Background(), k); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	})
+	b.Run("LoadBatch", func(b *testing.B) {
+		defer reportCPU(b)()
+		for b.Loop() {
+			_, errs := s.LoadBatch(context.Background(), keys)
+			if err := errors.Join(errs...); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// reportCPU reports the process's CPU time (user and system) per op, from
+// now until the returned function is called.
+func reportCPU(b *testing.B) func() {
+	start := cpuTime()
+	return func() { b.ReportMetric(float64(cpuTime()-start)/float64(b.N), "cpu-ns/op") }
+}

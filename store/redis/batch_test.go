@@ -192,3 +192,38 @@ func TestLoadBatchCluster(t *testing.T) {
 	}
 	checkBatch(t, s, keys, entries, errs)
 }
+
+// BenchmarkLoad1000: reading 1,000 entries from the test Redis, one Load
+// each and with one LoadBatch (two pipelines).
+func BenchmarkLoad1000(b *testing.B) {
+	c := testredis.Client(b)
+	prefix := testredis.Prefix(b)
+	s, err := redis.New(c, newKey(), redis.WithPrefix(prefix))
+	if err != nil {
+		b.Fatal(err)
+	}
+	keys := make([]kauth.Key, 1000)
+	for i := range keys {
+		keys[i] = batchKey(i)
+		if err := s.Save(b.Context(), keys[i], entry()); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Run("OneByOne", func(b *testing.B) {
+		for b.Loop() {
+			for _, k := range keys {
+				if _, err := s.Load(b.Context(), k); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	})
+	b.Run("LoadBatch", func(b *testing.B) {
+		for b.Loop() {
+			_, errs := s.LoadBatch(b.Context(), keys)
+			if err := errors.Join(errs...); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
