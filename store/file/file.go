@@ -36,7 +36,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -64,9 +63,8 @@ const (
 )
 
 // Store is a kauth.Store backed by encrypted files in one directory. It also
-// implements kauth.Lister, kauth.Watcher and kauth.BatchLoader. It is safe
-// for concurrent use by many goroutines and many processes. Create it with
-// New or FromEnv.
+// implements kauth.Lister and kauth.Watcher. It is safe for concurrent use
+// by many goroutines and many processes. Create it with New or FromEnv.
 type Store struct {
 	dir    string
 	sealer *seal.Sealer
@@ -274,35 +272,6 @@ func (s *Store) Load(ctx context.Context, key kauth.Key) (kauth.Entry, error) {
 	delete(s.warned, filepath.Base(path))
 	s.mu.Unlock()
 	return e, nil
-}
-
-// LoadBatch implements kauth.BatchLoader: the files are read as Load
-// reads them, by up to maxFileOps goroutines at once, the bound that the
-// store's blocking file calls share process-wide. Once ctx is done, the
-// keys not yet read fail with its error.
-func (s *Store) LoadBatch(ctx context.Context, keys []kauth.Key) ([]kauth.Entry, []error) {
-	entries, errs := make([]kauth.Entry, len(keys)), make([]error, len(keys))
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range min(maxFileOps, len(keys)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= len(keys) {
-					return
-				}
-				if err := ctx.Err(); err != nil {
-					errs[i] = err
-					continue
-				}
-				entries[i], errs[i] = s.Load(ctx, keys[i])
-			}
-		}()
-	}
-	wg.Wait()
-	return entries, errs
 }
 
 // kept reports whether an entry file holding data, which this store's key
