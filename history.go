@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"reflect"
 	"time"
 )
 
@@ -135,6 +136,72 @@ func (m *Manager) Issuance(ctx context.Context) (History, time.Time, error) {
 		return History{}, time.Time{}, err
 	}
 	return e.History, nextIssue(e, m.policy.minInterval, m.clock.Now()), nil
+}
+
+// IssuanceState is what Issuance returns for one Manager, as Issuances
+// returns it for many.
+type IssuanceState struct {
+	History History
+	// Next is when the next issuance is allowed; zero if it is allowed now.
+	Next time.Time
+	// Err is the store's error; the History and Next are then zero.
+	Err error
+}
+
+// Issuances is Issuance for each of ms, in order, reading the entries of
+// the Managers that share a Store in one go (LoadEntries: one LoadBatch
+// for a BatchLoader, which a shared store answers in a round trip per
+// batch rather than per key), each key once. A store error on one key
+// fails that Manager's state only.
+func Issuances(ctx context.Context, ms []*Manager) []IssuanceState {
+	out := make([]IssuanceState, len(ms))
+	type batch struct {
+		keys  []Key
+		at    map[Key]int // the index of a key in keys
+		users [][]int     // the indexes in ms of the Managers of each key
+	}
+	var order []*batch
+	byStore := make(map[Store]*batch)
+	for i, m := range ms {
+		// Only pointers are shared by identity (as in Group.join): a
+		// Store of another kind may not be usable as a map key.
+		var b *batch
+		shared := reflect.TypeOf(m.store).Kind() == reflect.Pointer
+		if shared {
+			b = byStore[m.store]
+		}
+		if b == nil {
+			b = &batch{at: make(map[Key]int)}
+			order = append(order, b)
+			if shared {
+				byStore[m.store] = b
+			}
+		}
+		j, ok := b.at[m.key]
+		if !ok {
+			j = len(b.keys)
+			b.at[m.key] = j
+			b.keys = append(b.keys, m.key)
+			b.users = append(b.users, nil)
+		}
+		b.users[j] = append(b.users[j], i)
+	}
+	for _, b := range order {
+		entries, errs := LoadEntries(ctx, ms[b.users[0][0]].store, b.keys)
+		for j := range b.keys {
+			for _, i := range b.users[j] {
+				m := ms[i]
+				switch err := errs[j]; {
+				case errors.Is(err, ErrNotFound):
+				case err != nil:
+					out[i].Err = err
+				default:
+					out[i] = IssuanceState{History: entries[j].History, Next: nextIssue(entries[j], m.policy.minInterval, m.clock.Now())}
+				}
+			}
+		}
+	}
+	return out
 }
 
 // nextIssue is when e allows the next issuance, for the spacing, at now;

@@ -79,6 +79,22 @@ func (s *MemoryStore) Load(ctx context.Context, key Key) (Entry, error) {
 	return e, nil
 }
 
+// LoadBatch implements BatchLoader.
+func (s *MemoryStore) LoadBatch(ctx context.Context, keys []Key) ([]Entry, []error) {
+	entries, errs := make([]Entry, len(keys)), make([]error, len(keys))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, k := range keys {
+		e, ok := s.entries[k]
+		if !ok {
+			errs[i] = ErrNotFound
+			continue
+		}
+		entries[i] = e
+	}
+	return entries, errs
+}
+
 // Save implements Store.
 func (s *MemoryStore) Save(ctx context.Context, key Key, e Entry) error {
 	s.mu.Lock()

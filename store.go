@@ -145,6 +145,43 @@ type VisibleSaver interface {
 	SaveVisible(ctx context.Context, e Entry) error
 }
 
+// BatchLoader is implemented by stores that can read many entries in
+// fewer round trips than a Load each (Redis: one pipeline per batch of
+// keys; the file store: several files at once). The agent reads every
+// account's issuance history through it on each GET /v1/accounts;
+// LoadEntries falls back to one Load per key for a store without it.
+//
+// LoadBatch returns, for each of keys in order, what Load would have: the
+// entry, or its error (ErrNotFound for an entry that is missing, or that
+// cannot be read back, reported as Load reports it). One key's failure is
+// never another's: an unreadable entry, or a store error on one key, leaves
+// the others' results whole, and a store that cannot be reached fails each
+// key it could not read. Keys may repeat. LoadBatch never blocks past ctx;
+// a store that must split a long list (Redis: 500 keys to a pipeline)
+// does so itself.
+type BatchLoader interface {
+	LoadBatch(ctx context.Context, keys []Key) ([]Entry, []error)
+}
+
+// LoadEntries reads keys from s: with one LoadBatch if s is a BatchLoader,
+// else with a Load per key. entries[i] and errs[i] are key i's, as
+// BatchLoader describes.
+func LoadEntries(ctx context.Context, s Store, keys []Key) (entries []Entry, errs []error) {
+	if b, ok := s.(BatchLoader); ok {
+		entries, errs = b.LoadBatch(ctx, keys)
+		if len(entries) == len(keys) && len(errs) == len(keys) {
+			return entries, errs
+		}
+		// A store that broke the contract: read one by one rather than
+		// hand out another key's entry.
+	}
+	entries, errs = make([]Entry, len(keys)), make([]error, len(keys))
+	for i, k := range keys {
+		entries[i], errs[i] = s.Load(ctx, k)
+	}
+	return entries, errs
+}
+
 // Change is what a Watcher reports.
 type Change struct {
 	// Key is the entry that another Store value changed. It is zero when

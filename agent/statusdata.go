@@ -88,12 +88,16 @@ type statusRealtime struct {
 func (a *Agent) statusData(ctx context.Context, g statusGrant) statusData {
 	now := a.clock.Now()
 	out := statusData{Now: now.In(kauth.KST).Format(time.RFC3339), Version: buildinfo.Get().Version, Accounts: []statusAccount{}}
+	var accts []*account
 	for _, acct := range a.snapshot() {
-		if !g.scope.may(acct.name) {
-			continue
+		if g.scope.may(acct.name) {
+			accts = append(accts, acct)
 		}
+	}
+	hist := a.histories(ctx, accts)
+	for i, acct := range accts {
 		in := a.info(acct)
-		a.history(ctx, acct, &in)
+		a.addHistory(hist[i], &in)
 		// A base URL may carry a proxy's user and password.
 		in.BaseURL = acct.baseURL.Redacted()
 		sa := statusAccount{AccountInfo: in, Today: []statusIssue{}}
@@ -107,9 +111,9 @@ func (a *Agent) statusData(ctx context.Context, g statusGrant) statusData {
 				Elapsed: min(max(secs(now), 0), secs(tok.ExpiresAt)), RefreshAt: max(secs(refresh), 0),
 				UsableUntil: max(secs(tok.ExpiresAt.Add(-kauth.DefaultExpiryMargin)), 0)}
 		}
-		if h, _, err := acct.mgr.Issuance(ctx); err == nil {
+		if st := hist[i]; st.Err == nil {
 			day := now.In(kauth.KST).Format(time.DateOnly)
-			for _, r := range h.Recent() {
+			for _, r := range st.History.Recent() {
 				at := r.At.In(kauth.KST)
 				if at.Format(time.DateOnly) != day {
 					continue

@@ -61,8 +61,10 @@ var (
 // Err, that fences strictly increase (past a stored entry's too), and that
 // Lease.Save refuses with kauth.ErrLeaseLost, writing nothing, under a
 // released lease or over an entry that a later lease wrote. It checks List
-// when the store implements kauth.Lister, and that Watch returns once its
-// context is done when the store implements kauth.Watcher. Run the suite
+// when the store implements kauth.Lister, LoadBatch (each key's result
+// that of Load, in order) when it implements kauth.BatchLoader, and that
+// Watch returns once its context is done when the store implements
+// kauth.Watcher. Run the suite
 // under -race.
 func Run(t *testing.T, newStore func(t *testing.T) kauth.Store) {
 	t.Helper()
@@ -81,6 +83,7 @@ func Run(t *testing.T, newStore func(t *testing.T) kauth.Store) {
 		{"UnlockIdempotent", testUnlockIdempotent},
 		{"Concurrent", testConcurrent},
 		{"List", testList},
+		{"LoadBatch", testLoadBatch},
 		{"WatchStops", testWatchStops},
 		{"LeaseDone", testLeaseDone},
 		{"LeaseFencesIncrease", testLeaseFencesIncrease},
@@ -511,6 +514,44 @@ func testConcurrent(t *testing.T, s kauth.Store) {
 	}
 	if want := concurrency * rounds; n != want {
 		t.Errorf("after %d locked increments the counter is %d; the lock did not exclude", want, n)
+	}
+}
+
+// testLoadBatch checks that LoadBatch answers each key as Load does, in
+// the order asked: entries whole, kauth.ErrNotFound for a missing one, a
+// key asked twice answered twice, and nothing for no keys.
+func testLoadBatch(t *testing.T, s kauth.Store) {
+	b, ok := s.(kauth.BatchLoader)
+	if !ok {
+		t.Skipf("%T does not implement kauth.BatchLoader", s)
+	}
+	if entries, errs := b.LoadBatch(t.Context(), nil); len(entries) != 0 || len(errs) != 0 {
+		t.Errorf("LoadBatch(no keys) = %d entries, %d errors; want none", len(entries), len(errs))
+	}
+	saved := map[kauth.Key]kauth.Entry{keyKISMock: fullEntry(1), keyKiwoomMock: fullEntry(2), keyOtherApp: fullEntry(3)}
+	for k, e := range saved {
+		mustSave(t, s, k, e)
+	}
+	keys := []kauth.Key{keyKISMock, keyKISReal, keyKiwoomMock, keyKISMock, keyOtherApp}
+	entries, errs := b.LoadBatch(t.Context(), keys)
+	if len(entries) != len(keys) || len(errs) != len(keys) {
+		t.Fatalf("LoadBatch(%d keys) = %d entries, %d errors; want %d of each", len(keys), len(entries), len(errs), len(keys))
+	}
+	for i, k := range keys {
+		want, ok := saved[k]
+		switch {
+		case !ok:
+			if !errors.Is(errs[i], kauth.ErrNotFound) {
+				t.Errorf("LoadBatch: key %d (%v, never saved): error %v; want kauth.ErrNotFound", i, k, errs[i])
+			}
+		case errs[i] != nil:
+			t.Errorf("LoadBatch: key %d (%v): error %v; want its entry", i, k, errs[i])
+		default:
+			if d := sameEntry(entries[i], want); d != "" {
+				t.Errorf("LoadBatch: key %d (%v): %s", i, k, d)
+			}
+			mustLoad(t, s, k, entries[i])
+		}
 	}
 }
 

@@ -60,8 +60,8 @@ const (
 // day, and a far-future time must not overflow the TTL.
 const maxTTL = 30 * 24 * time.Hour
 
-// Store is a kauth.Store on Redis. It also implements kauth.Lister and
-// kauth.Watcher. It is safe for concurrent use. Create it with New, Open or
+// Store is a kauth.Store on Redis. It also implements kauth.Lister,
+// kauth.Watcher and kauth.BatchLoader. It is safe for concurrent use. Create it with New, Open or
 // FromEnv.
 type Store struct {
 	client     goredis.UniversalClient
@@ -290,6 +290,11 @@ func (s *Store) Load(ctx context.Context, key kauth.Key) (kauth.Entry, error) {
 		return kauth.Entry{}, err
 	}
 	data, err := s.client.Get(ctx, tag+":entry").Bytes()
+	return s.open(key, data, err)
+}
+
+// open is Load's answer for key given GET's reply: data, or err.
+func (s *Store) open(key kauth.Key, data []byte, err error) (kauth.Entry, error) {
 	if errors.Is(err, goredis.Nil) {
 		return kauth.Entry{}, kauth.ErrNotFound
 	}
@@ -305,6 +310,50 @@ func (s *Store) Load(ctx context.Context, key kauth.Key) (kauth.Entry, error) {
 	delete(s.warned, key)
 	s.mu.Unlock()
 	return e, nil
+}
+
+// maxBatch is how many keys LoadBatch asks Redis for in one pipeline, so
+// that reading every entry of a large agent never builds one pipeline of
+// thousands of commands and replies.
+const maxBatch = 500
+
+// LoadBatch implements kauth.BatchLoader: one pipeline of GETs per
+// maxBatch keys, each reply opened as Load opens it. Not MGET: each key's
+// entry has a hash tag of its own, hence a Cluster slot of its own, and a
+// Cluster refuses an MGET across slots (CROSSSLOT); go-redis sends a
+// Cluster pipeline to each node its keys live on.
+func (s *Store) LoadBatch(ctx context.Context, keys []kauth.Key) ([]kauth.Entry, []error) {
+	entries, errs := make([]kauth.Entry, len(keys)), make([]error, len(keys))
+	for lo := 0; lo < len(keys); lo += maxBatch {
+		hi := min(lo+maxBatch, len(keys))
+		s.loadBatch(ctx, keys[lo:hi], entries[lo:hi], errs[lo:hi])
+	}
+	return entries, errs
+}
+
+func (s *Store) loadBatch(ctx context.Context, keys []kauth.Key, entries []kauth.Entry, errs []error) {
+	pipe := s.client.Pipeline()
+	gets := make([]*goredis.StringCmd, len(keys))
+	for i, k := range keys {
+		tag, err := s.tag(k)
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		gets[i] = pipe.Get(ctx, tag+":entry")
+	}
+	if pipe.Len() == 0 {
+		return
+	}
+	// Each command holds its own reply or error: a missing key (redis.Nil),
+	// or one that cannot be read, fails that key only.
+	pipe.Exec(ctx)
+	for i, get := range gets {
+		if get != nil {
+			data, err := get.Bytes()
+			entries[i], errs[i] = s.open(keys[i], data, err)
+		}
+	}
 }
 
 func (s *Store) warnOnce(key kauth.Key, data []byte, cause error) {

@@ -20,13 +20,16 @@
 //     threads (/proc/<pid>/task/*/status): each is a wakeup;
 //   - counts the sockets it holds open (/proc/<pid>/fd): one Redis
 //     subscription per store, not per account, shows here;
+//   - with -list N, times N GETs of /v1/accounts, one after another
+//     (each reads every account's issuance history from the store), and
+//     reports the median, the slowest, and the agent's CPU time per GET;
 //   - sends SIGTERM and times the exit.
 //
 // For comparison it does the same with one account. The Redis store uses
 // -redis (db 14 by default, apart from the tests' db 15), with app keys of
 // this run only.
 //
-//	go run ./bench/cmd/agentmem [-accounts 1000[,5000,...]] [-idle 60s] [-stores file,redis]
+//	go run ./bench/cmd/agentmem [-accounts 1000[,5000,...]] [-idle 60s] [-stores file,redis] [-list 0]
 package main
 
 import (
@@ -43,6 +46,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -59,6 +63,7 @@ func main() {
 	idle := flag.Duration("idle", 60*time.Second, "how long the agent is left idle before its CPU time is read")
 	stores := flag.String("stores", "file,redis", "stores to measure, comma-separated: file, redis")
 	redisURL := flag.String("redis", "redis://127.0.0.1:6379/14", "the Redis server for the redis store")
+	list := flag.Int("list", 0, "after the idle window, time this many GETs of /v1/accounts")
 	flag.Parse()
 	var counts []int
 	for _, f := range strings.Split(*accounts, ",") {
@@ -69,7 +74,7 @@ func main() {
 		}
 		counts = append(counts, n)
 	}
-	if err := run(counts, *idle, strings.Split(*stores, ","), *redisURL); err != nil {
+	if err := run(counts, *idle, strings.Split(*stores, ","), *redisURL, *list); err != nil {
 		fmt.Fprintln(os.Stderr, "agentmem:", err)
 		os.Exit(1)
 	}
@@ -88,9 +93,13 @@ type result struct {
 	// persisted: start until every token is in the store (file: n entry
 	// files renamed into place); 0 where not measured.
 	persisted time.Duration
+	// list: the GETs of /v1/accounts timed (-list), in the order made;
+	// listCPU the agent's CPU seconds per GET.
+	list    []time.Duration
+	listCPU float64
 }
 
-func run(accounts []int, idle time.Duration, stores []string, redisURL string) error {
+func run(accounts []int, idle time.Duration, stores []string, redisURL string, list int) error {
 	dir, err := os.MkdirTemp("", "kauth-agentmem-")
 	if err != nil {
 		return err
@@ -112,10 +121,14 @@ func run(accounts []int, idle time.Duration, stores []string, redisURL string) e
 	runID := fmt.Sprintf("%X", run)
 
 	fmt.Printf("kauth serve, real process, accounts at brokersim on 127.0.0.1; idle %v; RSS from /proc/<pid>/status\n\n", idle)
-	fmt.Printf("| store | accounts | start → all tokens | CPU of the start | VmRSS | VmHWM | idle CPU | idle wakeups/s | open sockets | OS threads | start → all persisted | SIGTERM → exit |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	head, rule := "", ""
+	if list > 0 {
+		head, rule = fmt.Sprintf(" GET /v1/accounts, median of %d | slowest | agent CPU per GET |", list), "---:|---:|---:|"
+	}
+	fmt.Printf("| store | accounts | start → all tokens | CPU of the start | VmRSS | VmHWM | idle CPU | idle wakeups/s | open sockets | OS threads | start → all persisted | SIGTERM → exit |%s\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|%s\n", head, rule)
 	for _, st := range stores {
 		for _, n := range append([]int{1}, accounts...) {
-			r, err := measure(bin, filepath.Join(dir, fmt.Sprint(st, n)), sim, srv.URL, n, st, redisURL, runID, idle)
+			r, err := measure(bin, filepath.Join(dir, fmt.Sprint(st, n)), sim, srv.URL, n, st, redisURL, runID, idle, list)
 			if err != nil {
 				return fmt.Errorf("%s store, %d accounts: %w", st, n, err)
 			}
@@ -123,15 +136,20 @@ func run(accounts []int, idle time.Duration, stores []string, redisURL string) e
 			if r.persisted > 0 {
 				persisted = r.persisted.Round(time.Millisecond).String()
 			}
-			fmt.Printf("| %s | %d | %v | %.2f s | %.1f MiB | %.1f MiB | %.2f %% | %.1f | %d | %d | %s | %v |\n", st, n,
-				r.start.Round(time.Millisecond), r.startCPU, mib(r.rss), mib(r.hwm), 100*r.cpu, r.switches, r.sockets, r.threads, persisted, r.exit.Round(time.Millisecond))
+			lists := ""
+			if len(r.list) > 0 {
+				sorted := slices.Sorted(slices.Values(r.list))
+				lists = fmt.Sprintf(" %v | %v | %.0f ms |", round(sorted[len(sorted)/2]), round(sorted[len(sorted)-1]), 1000*r.listCPU)
+			}
+			fmt.Printf("| %s | %d | %v | %.2f s | %.1f MiB | %.1f MiB | %.2f %% | %.1f | %d | %d | %s | %v |%s\n", st, n,
+				r.start.Round(time.Millisecond), r.startCPU, mib(r.rss), mib(r.hwm), 100*r.cpu, r.switches, r.sockets, r.threads, persisted, r.exit.Round(time.Millisecond), lists)
 		}
 	}
 	return nil
 }
 
 // measure runs the agent with n accounts on the store kind.
-func measure(bin, dir string, sim *brokersim.Server, simURL string, n int, kind, redisURL, runID string, idle time.Duration) (r result, err error) {
+func measure(bin, dir string, sim *brokersim.Server, simURL string, n int, kind, redisURL, runID string, idle time.Duration, list int) (r result, err error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return r, err
 	}
@@ -189,8 +207,8 @@ func measure(bin, dir string, sim *brokersim.Server, simURL string, n int, kind,
 	}()
 
 	// 60 s: GET /v1/accounts reads every account's history from the store
-	// (10,000 Redis round trips at 10,000 accounts, over 5 s on a loaded
-	// machine).
+	// (one Redis round trip per account before it read them in batches:
+	// over 5 s at 10,000 accounts on a loaded machine).
 	client := &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
@@ -254,6 +272,26 @@ func measure(bin, dir string, sim *brokersim.Server, simURL string, n int, kind,
 	took := time.Since(t0).Seconds()
 	r.cpu = (cpu1 - cpu0) / took
 	r.switches = float64(sw1-sw0) / took
+
+	cpuList, err := proc.CPU(pid)
+	if err != nil {
+		return r, err
+	}
+	for range list {
+		t := time.Now()
+		held, err := tokensHeld(client)
+		if err != nil || held != n {
+			return r, fmt.Errorf("GET /v1/accounts: %d of %d accounts hold a valid token (%v)", held, n, err)
+		}
+		r.list = append(r.list, time.Since(t))
+	}
+	if list > 0 {
+		cpu, err := proc.CPU(pid)
+		if err != nil {
+			return r, err
+		}
+		r.listCPU = (cpu - cpuList) / float64(list)
+	}
 
 	term := time.Now()
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
@@ -349,3 +387,12 @@ func tokensHeld(client *http.Client) (int, error) {
 }
 
 func mib(kb int64) float64 { return float64(kb) / 1024 }
+
+// round rounds d to a tenth of a millisecond, or to a millisecond from a
+// second up.
+func round(d time.Duration) time.Duration {
+	if d >= time.Second {
+		return d.Round(time.Millisecond)
+	}
+	return d.Round(100 * time.Microsecond)
+}
