@@ -156,8 +156,9 @@ type Gateway struct {
 	// admission (Config.MaxAwaiting).
 	awaiting map[string]int
 	// refusals and busy thin out the log lines of clients refused for
-	// their credential and for MaxAwaiting, per account.
-	refusals, busy *lograte.Limiter
+	// their credential and for MaxAwaiting, per account; relayRefusals,
+	// those of relay requests refused for their proof.
+	refusals, busy, relayRefusals *lograte.Limiter
 
 	clients atomic.Int64
 }
@@ -194,7 +195,7 @@ func New(c Config) *Gateway {
 		now = c.Clock.Now
 	}
 	return &Gateway{c: c, log: c.Logger, approvals: map[upstreamID]*kauth.Manager{}, sessions: map[upstreamID]*realtime.Session{},
-		awaiting: map[string]int{}, refusals: lograte.New(0, now), busy: lograte.New(0, now)}
+		awaiting: map[string]int{}, refusals: lograte.New(0, now), busy: lograte.New(0, now), relayRefusals: lograte.New(0, now)}
 }
 
 // ApprovalManager returns the approval-key Manager of acct's app key,
