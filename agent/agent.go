@@ -23,6 +23,7 @@ import (
 	"github.com/kauth/kauth/agent/internal/config"
 	"github.com/kauth/kauth/agent/internal/keys"
 	"github.com/kauth/kauth/agent/internal/listen"
+	"github.com/kauth/kauth/agent/internal/lograte"
 	"github.com/kauth/kauth/agent/internal/metrics"
 	"github.com/kauth/kauth/agent/internal/pacing"
 	"github.com/kauth/kauth/agent/internal/probe"
@@ -173,7 +174,10 @@ type Agent struct {
 	probes *probe.Checker // report checking per app key
 
 	status statusAuth // the status page's login codes and sessions (statuspage.go)
-	events eventRing  // the recent token events it shows (statusdata.go)
+	// loginRefusals thins out the log lines of refused status page logins,
+	// which anyone who reaches the TCP port can cause.
+	loginRefusals *lograte.Limiter
+	events        eventRing // the recent token events it shows (statusdata.go)
 
 	ready     chan struct{}
 	endpoints Endpoints
@@ -219,6 +223,7 @@ func New(cfg Config, opts Options) (*Agent, error) {
 	if a.clock == nil {
 		a.clock = kauth.SystemClock{}
 	}
+	a.loginRefusals = lograte.New(0, a.clock.Now)
 	if a.getenv == nil {
 		a.getenv = os.Getenv
 	}

@@ -156,6 +156,12 @@ func accessToken(t *testing.T, a pyAnswer) string {
 // kiwoom-mock and "mock-only" for kis-mock.
 func portHarness(t *testing.T) (h *harness, bot, other, mockOnly string) {
 	t.Helper()
+	return portHarnessWith(t, nil)
+}
+
+// portHarnessWith is portHarness with the config changed by tune too.
+func portHarnessWith(t *testing.T, tune func(*agent.Config)) (h *harness, bot, other, mockOnly string) {
+	t.Helper()
 	dir := shortTempDir(t)
 	botFile, otherFile, mockFile := filepath.Join(dir, "bot.key"), filepath.Join(dir, "other.key"), filepath.Join(dir, "mock.key")
 	s := wsSetup(nil)
@@ -167,6 +173,9 @@ func portHarness(t *testing.T) (h *harness, bot, other, mockOnly string) {
 			{Name: "bot", File: botFile, Accounts: []string{"kis-real", "kis-mock"}},
 			{Name: "other", File: otherFile, Accounts: []string{"kiwoom-mock"}},
 			{Name: "mock-only", File: mockFile, Accounts: []string{"kis-mock"}},
+		}
+		if tune != nil {
+			tune(c)
 		}
 	}
 	h = newHarness(t, s)

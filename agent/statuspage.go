@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
@@ -328,7 +329,9 @@ func (a *Agent) serveStatusRedeem(w http.ResponseWriter, r *http.Request) {
 	now := a.clock.Now()
 	id, g, why := a.status.redeem(r.URL.Query().Get("code"), now)
 	if why != "" {
-		a.log.Warn("agent: status page login refused", "reason", why)
+		if log, held := a.loginRefusals.Allow(""); log {
+			a.log.Warn("agent: status page login refused", "reason", why, slog.Any("suppressed", held))
+		}
 		notice(w, http.StatusForbidden, "Login link not valid",
 			"This link was already used, is older than 60 seconds, or the agent restarted since: run kauth open again.", "")
 		return

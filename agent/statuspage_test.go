@@ -468,3 +468,30 @@ func TestStatusShowsRealtimeAndBudget(t *testing.T) {
 		t.Errorf("budget after a proxied call = %+v; want some of the burst in use", a.Budget)
 	}
 }
+
+// TestStatusLoginRefusalLogThinned: anyone who reaches the agent's TCP
+// port can ask for the status page with a made-up login code; the first
+// refusal is logged, then at most one a minute, which counts the refusals
+// left out since the first of them.
+func TestStatusLoginRefusalLogThinned(t *testing.T) {
+	clock := newFakeClock(time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC))
+	h := newHarness(t, setup{clock: clock})
+	const event = `msg="agent: status page login refused"`
+	for range 25 {
+		if r := h.browserGet("/status/login?code=made-up", nil, nil); r.status != http.StatusForbidden {
+			t.Fatalf("a made-up code = %d; want 403", r.status)
+		}
+	}
+	if n := strings.Count(h.logs.String(), event); n != 1 {
+		t.Fatalf("%d warnings for 25 made-up codes; want 1", n)
+	}
+	clock.Advance(time.Minute)
+	h.browserGet("/status/login?code=made-up", nil, nil)
+	logs := h.logs.String()
+	if n := strings.Count(logs, event); n != 2 {
+		t.Fatalf("%d warnings a minute later; want 2", n)
+	}
+	if last := logs[strings.LastIndex(logs, event):]; !strings.Contains(last, "suppressed.count=24 suppressed.since=2026-12-07T09:00:00.000Z") {
+		t.Errorf("the warning a minute later = %q; want suppressed.count=24 since the first left out", last)
+	}
+}

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"errors"
 	"net/http"
 	"strings"
 	"time"
@@ -148,6 +149,9 @@ func (a *Agent) serveGateway(w http.ResponseWriter, r *http.Request, acct *accou
 	gate, _ := r.Context().Value(wsGateKey{}).(func([]byte) bool)
 	adm := gateway.Admission{Keyed: r.Context().Value(connKind{}) != "unix", Gate: gate}
 	if err := a.ws.Serve(w, r, acct, adm); err != nil {
+		if errors.Is(err, gateway.ErrBusy) {
+			w.Header().Set("Retry-After", "1")
+		}
 		writeError(w, http.StatusServiceUnavailable, "unavailable", err.Error())
 	}
 }

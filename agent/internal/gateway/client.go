@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/coder/websocket"
@@ -22,10 +23,11 @@ type Admission struct {
 	// Gate, if set, is the check of the client's first frame, which must
 	// carry the account's credential (a facade port's client): until it
 	// passes, the client gets nothing and no upstream session is opened
-	// for it. A client that Gate refuses is closed with 1008 (policy
-	// violation); one that sends no frame within Config.AdmitTimeout is
-	// disconnected (the WebSocket library drops a connection whose read
-	// timed out, so no close frame reaches it).
+	// for it. A client that Gate refuses, or that sends no frame within
+	// Config.AdmitTimeout, is closed with 1008 (policy violation); one
+	// whose first frame is larger than AdmitReadLimit, with 1009 (message
+	// too big). At most Config.MaxAwaiting clients of one account await
+	// admission at once: Serve refuses more with ErrBusy.
 	Gate func(first []byte) bool
 }
 
@@ -33,15 +35,27 @@ type Admission struct {
 // real-time protocol over the app key's one upstream session, until the
 // client or the session goes. It accepts any Origin: the caller's checks
 // come first. Serve returns an error only when it could not serve and has
-// written nothing (no upstream session for acct): the caller answers it.
+// written nothing (no upstream session for acct, or ErrBusy): the caller
+// answers it.
 func (g *Gateway) Serve(w http.ResponseWriter, r *http.Request, acct Account, adm Admission) error {
 	var sess *realtime.Session
 	var proto realtime.ClientProtocol
 	var err error
+	done := func() {}
 	if adm.Gate == nil {
 		if sess, proto, err = g.session(acct); err != nil {
 			return err
 		}
+	} else {
+		var ok bool
+		if done, ok = g.await(acct.Name()); !ok {
+			if log, held := g.busy.Allow(acct.Name()); log {
+				g.log.Warn("agent: facade port refused a WebSocket client: too many await admission",
+					"account", acct.Name(), "max", g.c.MaxAwaiting, slog.Any("suppressed", held))
+			}
+			return ErrBusy
+		}
+		defer done()
 	}
 	// The caller refused every request it must (the agent's guard refuses
 	// one with an Origin header), so the library's own Origin check has
@@ -51,11 +65,13 @@ func (g *Gateway) Serve(w http.ResponseWriter, r *http.Request, acct Account, ad
 		return nil
 	}
 	defer c.CloseNow()
-	c.SetReadLimit(1 << 16)
+	c.SetReadLimit(AdmitReadLimit)
 	var first []byte
 	if adm.Gate != nil {
 		var ok bool
-		if first, ok = g.admit(r.Context(), c, acct, adm.Gate); !ok {
+		first, ok = g.admit(r.Context(), c, acct, adm.Gate)
+		done()
+		if !ok {
 			return nil
 		}
 		if sess, proto, err = g.session(acct); err != nil {
@@ -80,22 +96,56 @@ func (g *Gateway) Serve(w http.ResponseWriter, r *http.Request, acct Account, ad
 }
 
 // admit reads the first frame of a gated client and checks it with gate.
-// A client that gate refuses is closed with a policy violation, one that
-// sends nothing in time is disconnected; either has received nothing.
+// A client that gate refuses, or that sends nothing within the admission
+// timeout, is closed with a policy violation; either has received nothing.
 func (g *Gateway) admit(ctx context.Context, c *websocket.Conn, acct Account, gate func([]byte) bool) ([]byte, bool) {
-	rctx, cancel := context.WithTimeout(ctx, g.c.AdmitTimeout)
-	defer cancel()
-	_, data, err := c.Read(rctx)
+	// Not a read deadline: the WebSocket library drops a connection whose
+	// read's context ends, without a close frame.
+	late := time.AfterFunc(g.c.AdmitTimeout, func() {
+		c.Close(websocket.StatusPolicyViolation, "kauth: no credential in time")
+	})
+	_, data, err := c.Read(ctx)
+	if !late.Stop() {
+		return nil, false // closing
+	}
 	if err != nil {
+		// Gone, or a frame over the read limit (closed with 1009).
 		c.Close(websocket.StatusPolicyViolation, "kauth: no credential received")
 		return nil, false
 	}
 	if !gate(data) {
-		g.log.Warn("agent: facade port refused a WebSocket client without the account's credential", "account", acct.Name())
+		// The first refusal, then one a minute with the count of those
+		// held back: a neighbour in a loop must not fill the log.
+		if log, held := g.refusals.Allow(acct.Name()); log {
+			g.log.Warn("agent: facade port refused a WebSocket client without the account's credential",
+				"account", acct.Name(), slog.Any("suppressed", held))
+		}
 		c.Close(websocket.StatusPolicyViolation, "kauth: send the account's client key or the approval key or token this port handed out")
 		return nil, false
 	}
 	return data, true
+}
+
+// await counts one more gated client of the account called name awaiting
+// admission, unless Config.MaxAwaiting are already; done uncounts it (and
+// may be called more than once).
+func (g *Gateway) await(name string) (done func(), ok bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.awaiting[name] >= g.c.MaxAwaiting {
+		return nil, false
+	}
+	g.awaiting[name]++
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			g.mu.Lock()
+			defer g.mu.Unlock()
+			if g.awaiting[name]--; g.awaiting[name] <= 0 {
+				delete(g.awaiting, name)
+			}
+		})
+	}, true
 }
 
 // client is one local WebSocket client: the gateway carries its messages,

@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kauth/kauth"
+	"github.com/kauth/kauth/agent/internal/lograte"
 	"github.com/kauth/kauth/agent/internal/rtowner"
 	"github.com/kauth/kauth/realtime"
 )
@@ -40,6 +41,20 @@ const CloseSlow = websocket.StatusPolicyViolation
 // DefaultAdmitTimeout bounds the wait for the first frame of a client
 // whose Admission has a Gate.
 const DefaultAdmitTimeout = 10 * time.Second
+
+// DefaultMaxAwaiting is how many clients of one account may await
+// admission (their Admission has a Gate, their first frame has not come)
+// at once (Config.MaxAwaiting).
+const DefaultMaxAwaiting = 64
+
+// AdmitReadLimit is the largest first frame a gated client may send: a
+// client that sends more is closed with 1009 (message too big) before its
+// frame is checked.
+const AdmitReadLimit = 1 << 16
+
+// ErrBusy is what Serve answers when an account has Config.MaxAwaiting
+// clients awaiting admission already: the caller answers 503.
+var ErrBusy = errors.New("kauth: too many WebSocket clients of this port await admission; try again shortly")
 
 // Account is one account as the gateway serves it. An Account's answers
 // do not change for as long as it is served: an agent replaces an account
@@ -104,6 +119,10 @@ type Config struct {
 	// AdmitTimeout bounds the wait for a gated client's first frame. Zero
 	// means DefaultAdmitTimeout.
 	AdmitTimeout time.Duration
+	// MaxAwaiting is how many gated clients of one account may await
+	// their first frame's check at once; Serve refuses more with ErrBusy
+	// before the upgrade. Zero means DefaultMaxAwaiting.
+	MaxAwaiting int
 	// Share, if set, makes the agents on one Redis store hold each app
 	// key's upstream session once between them (relay.go): it returns the
 	// rtowner.Upstream of the session of app key key named name, a name
@@ -133,6 +152,14 @@ type Gateway struct {
 	// admitted it (Admission.Keyed).
 	live map[*client]bool
 
+	// awaiting counts the gated clients of each account awaiting
+	// admission (Config.MaxAwaiting).
+	awaiting map[string]int
+	// refusals and busy thin out the log lines of clients refused for
+	// their credential and for MaxAwaiting, per account; relayRefusals,
+	// those of relay requests refused for their proof.
+	refusals, busy, relayRefusals *lograte.Limiter
+
 	clients atomic.Int64
 }
 
@@ -160,7 +187,15 @@ func New(c Config) *Gateway {
 	if c.AdmitTimeout <= 0 {
 		c.AdmitTimeout = DefaultAdmitTimeout
 	}
-	return &Gateway{c: c, log: c.Logger, approvals: map[upstreamID]*kauth.Manager{}, sessions: map[upstreamID]*realtime.Session{}}
+	if c.MaxAwaiting <= 0 {
+		c.MaxAwaiting = DefaultMaxAwaiting
+	}
+	now := time.Now
+	if c.Clock != nil {
+		now = c.Clock.Now
+	}
+	return &Gateway{c: c, log: c.Logger, approvals: map[upstreamID]*kauth.Manager{}, sessions: map[upstreamID]*realtime.Session{},
+		awaiting: map[string]int{}, refusals: lograte.New(0, now), busy: lograte.New(0, now), relayRefusals: lograte.New(0, now)}
 }
 
 // ApprovalManager returns the approval-key Manager of acct's app key,

@@ -91,7 +91,11 @@ func (g *Gateway) ServeRelay(w http.ResponseWriter, r *http.Request, name string
 	secret := g.c.RelaySecret
 	fence, nonce, err := g.verifier.Verify(secret, name, r.Header, time.Now())
 	if err != nil {
-		g.log.Warn("agent: relay request refused", "remote", r.RemoteAddr, "err", err)
+		// Anyone who reaches the port can send one: the first refusal,
+		// then one a minute with the count of those left out.
+		if log, held := g.relayRefusals.Allow(""); log {
+			g.log.Warn("agent: relay request refused", "remote", r.RemoteAddr, "err", err, slog.Any("suppressed", held))
+		}
 		return &RelayError{http.StatusUnauthorized, "unauthenticated", "relay: not authenticated"}
 	}
 	g.mu.Lock()

@@ -5,12 +5,14 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/kauth/kauth"
 	"github.com/kauth/kauth/agent/internal/gateway"
 	"github.com/kauth/kauth/agent/internal/rtowner"
+	"github.com/kauth/kauth/internal/fakeclock"
 	"github.com/kauth/kauth/internal/testlog"
 )
 
@@ -52,5 +54,37 @@ func TestGatewayServeRelayRefuses(t *testing.T) {
 				t.Errorf("ServeRelay wrote %v %q; want nothing written", w.Header(), w.Body)
 			}
 		})
+	}
+}
+
+// TestGatewayRelayRefusalLogThinned: anyone who reaches the agent's TCP
+// port can send relay requests without the store key's proof; the first
+// refusal is logged, then at most one a minute, which counts the refusals
+// left out.
+func TestGatewayRelayRefusalLogThinned(t *testing.T) {
+	clk := fakeclock.New(time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC))
+	logs := new(testlog.Buffer)
+	share := func(kauth.Key, string, *slog.Logger) *rtowner.Upstream { return nil }
+	g := gateway.New(gateway.Config{Share: share, RelaySecret: rtowner.Secret([]byte("0123456789abcdef0123456789abcdef")), Clock: clk, Logger: logs.Logger()})
+	defer g.Close()
+	refuse := func() {
+		t.Helper()
+		r := httptest.NewRequest(http.MethodGet, rtowner.RelayPath("0123"), nil)
+		var re *gateway.RelayError
+		if err := g.ServeRelay(httptest.NewRecorder(), r, "0123"); !errors.As(err, &re) || re.Status != http.StatusUnauthorized {
+			t.Fatalf("ServeRelay without proof: %v; want 401", err)
+		}
+	}
+	const event = `msg="agent: relay request refused"`
+	for range 12 {
+		refuse()
+	}
+	if n := strings.Count(logs.String(), event); n != 1 {
+		t.Fatalf("%d warnings for 12 refusals; want 1", n)
+	}
+	clk.Advance(time.Minute)
+	refuse()
+	if n := strings.Count(logs.String(), event); n != 2 || !strings.Contains(logs.String(), "suppressed.count=11 suppressed.since=2026-01-05T09:00:00.000Z") {
+		t.Errorf("%d warnings a minute later; want 2, the second with suppressed.count=11:\n%s", n, logs)
 	}
 }

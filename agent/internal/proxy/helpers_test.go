@@ -223,6 +223,8 @@ type env struct {
 	logs    *bytes.Buffer
 	limits  Limits
 	accts   map[string]*testAccount
+	// now is the proxy's clock (Config.Now); tune may replace it.
+	now func() time.Time
 }
 
 const testAgentKey = "agentkey-0123456789abcdef0123456789abcdef"
@@ -231,7 +233,7 @@ func newEnv(t *testing.T, tune func(*env)) *env {
 	t.Helper()
 	e := &env{t: t, sim: brokersim.New(), metrics: &testMetrics{}, logs: new(bytes.Buffer),
 		limits: Limits{MaxInFlight: 64, MaxBody: 1 << 20, BodyTimeout: 5 * time.Second},
-		accts:  map[string]*testAccount{}}
+		accts:  map[string]*testAccount{}, now: time.Now}
 	e.sim.KISMockCallsPerSecond = 100
 	srv := httptest.NewServer(e.sim)
 	t.Cleanup(srv.Close)
@@ -254,7 +256,7 @@ func newEnv(t *testing.T, tune func(*env)) *env {
 		Limits:   func() Limits { return e.limits },
 		Kind:     kind,
 		Client:   func(r *http.Request) string { return "conn" },
-		Now:      time.Now,
+		Now:      func() time.Time { return e.now() },
 		Host:     e.host,
 		Realtime: e.rt,
 	})

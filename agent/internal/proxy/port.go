@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -117,7 +118,13 @@ func (p *Proxy) Port(name string, ports Ports, next http.Handler) http.Handler {
 			var ok, answered bool
 			if key, ok, answered = p.portAuth(w, r, ports, acct, agentKey); !ok {
 				if !answered {
-					p.cfg.Log.Warn("agent: facade port refused a request without the account's credential", "account", name)
+					// The first refusal, then one a minute with the count of
+					// those held back: a neighbour in a loop must not fill
+					// the log.
+					if log, held := p.refusals.Allow(name); log {
+						p.cfg.Log.Warn("agent: facade port refused a request without the account's credential",
+							"account", name, slog.Any("suppressed", held))
+					}
 					p.writeBrokerError(w, acct, http.StatusUnauthorized, "unauthenticated",
 						"kauth: this port serves account "+name+" to its client key: send it as the appsecret (or secretkey) or as the bearer token, or send the token this port handed out")
 				}

@@ -5,6 +5,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/kauth/kauth/internal/fakeclock"
 )
 
 // TestPortAuthenticates: a facade port serves its account only to a
@@ -82,5 +85,45 @@ func TestPortAuthenticates(t *testing.T) {
 	}
 	if r := do(e.p.Port("gone", e.host, next), "GET", "/uapi/x", "", nil); r.status != http.StatusNotFound {
 		t.Errorf("port of an account no longer served = %d; want 404", r.status)
+	}
+}
+
+// TestPortRefusalLogThinned: requests refused on a port for want of the
+// account's credential, in a loop, write the first warning and then at
+// most one a minute, which counts the refusals held back since the first
+// of them; the refusals themselves are all answered 401.
+func TestPortRefusalLogThinned(t *testing.T) {
+	clk := fakeclock.New(time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC))
+	e := newEnv(t, func(e *env) { e.now = clk.Now })
+	next := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusAccepted) })
+	kisPort, kiwoomPort := e.p.Port("kis-mock", e.host, next), e.p.Port("kiwoom-mock", e.host, next)
+	const event = "agent: facade port refused a request without the account's credential"
+	refuse := func(port http.Handler) {
+		t.Helper()
+		if r := do(port, "GET", "/uapi/x", "", http.Header{"Appsecret": {"guess-secret"}}); r.status != http.StatusUnauthorized {
+			t.Fatalf("wrong secret = %d; want 401", r.status)
+		}
+	}
+	for range 30 {
+		refuse(kisPort)
+	}
+	refuse(kiwoomPort)
+	if n := strings.Count(e.logs.String(), event); n != 2 {
+		t.Fatalf("%d warnings for 30 refusals on one port and 1 on another; want 2:\n%s", n, e.logs)
+	}
+	clk.Advance(59 * time.Second)
+	refuse(kisPort)
+	clk.Advance(time.Second)
+	refuse(kisPort)
+	logs := e.logs.String()
+	if n := strings.Count(logs, event); n != 3 {
+		t.Fatalf("%d warnings a minute later; want 3:\n%s", n, logs)
+	}
+	last := logs[strings.LastIndex(logs, event):]
+	if !strings.Contains(last, "account=kis-mock suppressed.count=30 suppressed.since=2026-01-05T09:00:00.000Z") {
+		t.Errorf("the warning a minute later = %q; want kis-mock's with suppressed=30 since the first held back", last)
+	}
+	if strings.Contains(logs, "guess-secret") {
+		t.Error("the logs hold the secret sent")
 	}
 }

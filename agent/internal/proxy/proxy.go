@@ -32,6 +32,7 @@ import (
 
 	"github.com/kauth/kauth"
 	"github.com/kauth/kauth/agent/internal/brokerpath"
+	"github.com/kauth/kauth/agent/internal/lograte"
 	"github.com/kauth/kauth/agent/internal/pacing"
 	"github.com/kauth/kauth/agent/internal/rawheader"
 	"github.com/kauth/kauth/agent/internal/scrub"
@@ -123,10 +124,13 @@ type Config struct {
 // Proxy serves the proxied calls and the facade of an agent's accounts.
 type Proxy struct {
 	cfg Config
+	// refusals thins out the log lines of a facade port's refusals, per
+	// account: anyone on the machine can make them.
+	refusals *lograte.Limiter
 }
 
 // New returns a Proxy of cfg.
-func New(cfg Config) *Proxy { return &Proxy{cfg: cfg} }
+func New(cfg Config) *Proxy { return &Proxy{cfg: cfg, refusals: lograte.New(0, cfg.Now)} }
 
 // strippedHeaders are the credentials a caller might send: the proxy drops
 // them so that a bot can neither inject its own token or app key nor learn
