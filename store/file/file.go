@@ -559,7 +559,7 @@ func writeFile(dir, path string, data []byte, sync bool, renaming func(fileState
 	if renaming != nil {
 		renaming(st)
 	}
-	if err := os.Rename(tmp, path); err != nil {
+	if err := retry(func() error { return os.Rename(tmp, path) }); err != nil {
 		if undo != nil {
 			undo()
 		}
@@ -690,7 +690,7 @@ func (s *Store) Delete(ctx context.Context, key kauth.Key) error {
 	was, had := s.own[n]
 	s.own[n] = fileState{}
 	s.mu.Unlock()
-	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := retry(func() error { return os.Remove(path) }); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		s.mu.Lock()
 		if had {
 			s.own[n] = was

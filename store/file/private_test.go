@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/kauth/kauth/internal/private"
+	"github.com/kauth/kauth/internal/winetest"
 	"github.com/kauth/kauth/store/file"
 )
 
@@ -13,6 +14,7 @@ import (
 // open to their owner alone, by the platform's own rules (mode bits, or
 // the access list on Windows).
 func TestCreatedCacheIsPrivate(t *testing.T) {
+	winetest.Skip(t, "file access lists: it shows the Unix mode bits as one, so the files the store makes do not inherit its cache dir's list")
 	dir := filepath.Join(t.TempDir(), "nested", "kauth")
 	s, err := file.New(dir)
 	if err != nil {
