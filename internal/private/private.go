@@ -12,8 +12,9 @@ import (
 
 // Exposure says who besides the owner may open a file, and how to stop it.
 type Exposure struct {
-	// Who is what opens it to others, as the platform shows it: "mode
-	// 0644" on Unix, "BUILTIN\Users may read it" on Windows.
+	// Who is what opens it to others, as the platform shows it, worded
+	// to follow "is": "mode 0644" on Unix, "open to BUILTIN\Users" on
+	// Windows.
 	Who string
 	// Fix is the command that makes it private.
 	Fix string

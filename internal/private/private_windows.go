@@ -46,7 +46,7 @@ func check(path string, fi fs.FileInfo) (*Exposure, error) {
 	fix := fixFor(path, fi.IsDir())
 	dacl, _, err := sd.DACL()
 	if errors.Is(err, windows.ERROR_OBJECT_NOT_FOUND) || (err == nil && dacl == nil) {
-		return &Exposure{Who: "no access list, so everyone may open it", Fix: fix}, nil
+		return &Exposure{Who: "without an access list, open to everyone", Fix: fix}, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("reading the access list of %s: %w", path, err)
@@ -66,7 +66,7 @@ func check(path string, fi fs.FileInfo) (*Exposure, error) {
 		case ace.Header.AceType != windows.ACCESS_ALLOWED_ACE_TYPE:
 			// Object and callback entries are not made for files: rather
 			// than guess what one grants, count it as open.
-			return &Exposure{Who: fmt.Sprintf("an access entry of type %d may open it", ace.Header.AceType), Fix: fix}, nil
+			return &Exposure{Who: fmt.Sprintf("open through an access entry of type %d", ace.Header.AceType), Fix: fix}, nil
 		case ace.Mask == 0:
 			continue
 		}
@@ -74,7 +74,7 @@ func check(path string, fi fs.FileInfo) (*Exposure, error) {
 		if isOneOf(sid, others) {
 			continue
 		}
-		return &Exposure{Who: nameOf(sid) + " may open it", Fix: fix}, nil
+		return &Exposure{Who: "open to " + nameOf(sid), Fix: fix}, nil
 	}
 	return nil, nil
 }
