@@ -12,10 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/kauth/kauth"
 	"github.com/kauth/kauth/agent/internal/metrics"
+	"github.com/kauth/kauth/internal/promtext"
 )
 
 var now = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -168,9 +167,8 @@ func TestAccountsAtScrapeTime(t *testing.T) {
 // TestRegister: another part's collector is served with the rest.
 func TestRegister(t *testing.T) {
 	m := newMetrics(&agentState{})
-	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: "kauth_test_gauge", Help: "A test gauge."})
-	g.Set(7)
-	m.Register(g)
+	d := promtext.NewDesc(promtext.GaugeType, "kauth_test_gauge", "A test gauge.")
+	m.Register(promtext.CollectorFunc(func(b *promtext.Batch) { b.Add(d, 7) }))
 	has(t, scrape(t, m), "kauth_test_gauge", "7")
 }
 
