@@ -63,3 +63,26 @@ func TestLayers(t *testing.T) {
 		})
 	}
 }
+
+// TestCommandLinksNoPrometheusClient: every kauth command, `kauth token`
+// too, runs the initialization of every package linked into the one
+// binary. Prometheus's client and the protobuf packages it brings cost
+// each start about 2–3 ms of it (its default registry's Go and process
+// collectors, protobuf descriptors, procfs); the agent writes its /metrics
+// with internal/promtext instead (expvar and runtime/metrics came with
+// the client). Tests may still use them.
+func TestCommandLinksNoPrometheusClient(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs go list")
+	}
+	out, err := exec.Command("go", "list", "-deps", "./cmd/kauth").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list -deps ./cmd/kauth: %v\n%s", err, out)
+	}
+	for _, dep := range strings.Fields(string(out)) {
+		if strings.HasPrefix(dep, "github.com/prometheus/") || strings.HasPrefix(dep+"/", "google.golang.org/protobuf/") ||
+			dep == "expvar" || dep == "runtime/metrics" {
+			t.Errorf("the kauth binary links %s", dep)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/kauth/kauth"
 )
@@ -36,8 +37,9 @@ type holding struct {
 	qty, avg, last int
 }
 
-// portfolio is the same for every account: PortfolioSize made-up stocks.
-var portfolio = func() []holding {
+// portfolio is the same for every account: PortfolioSize made-up stocks,
+// made on first use rather than at the start of every kauth command.
+var portfolio = sync.OnceValue(func() []holding {
 	out := make([]holding, PortfolioSize)
 	for i := range out {
 		out[i] = holding{
@@ -49,7 +51,7 @@ var portfolio = func() []holding {
 		}
 	}
 	return out
-}()
+})
 
 func (h holding) kisRecord() map[string]string {
 	n := strconv.Itoa
@@ -72,7 +74,7 @@ func (h holding) kisRecord() map[string]string {
 // portfolio.
 func balanceSummary() []map[string]string {
 	var buy, eval int
-	for _, h := range portfolio {
+	for _, h := range portfolio() {
 		buy += h.qty * h.avg
 		eval += h.qty * h.last
 	}
@@ -147,13 +149,13 @@ func (s *Server) kisInquireBalance(w http.ResponseWriter, r *http.Request, e kau
 				}
 			}
 		}
-		end := min(start+size, len(portfolio))
+		end := min(start+size, len(portfolio()))
 		rows := make([]map[string]string, 0, end-start)
-		for _, h := range portfolio[start:end] {
+		for _, h := range portfolio()[start:end] {
 			rows = append(rows, h.kisRecord())
 		}
 		next := ""
-		switch more := end < len(portfolio); {
+		switch more := end < len(portfolio()); {
 		case more && start == 0:
 			trCont = "F"
 		case more:
@@ -161,7 +163,7 @@ func (s *Server) kisInquireBalance(w http.ResponseWriter, r *http.Request, e kau
 		case start > 0:
 			trCont = "E"
 		}
-		if end < len(portfolio) {
+		if end < len(portfolio()) {
 			next = balanceKey(cano, prdt, end)
 		}
 		s.count(kauth.KIS, e, key, func(c *Counts) { c.OK++ })
@@ -184,7 +186,7 @@ func (s *Server) kisInquireBalance(w http.ResponseWriter, r *http.Request, e kau
 // offset of the next holding. (The real key is opaque; clients only copy
 // it back.)
 func balanceKey(cano, prdt string, next int) string {
-	return fmt.Sprintf("%s^%s^%s^", cano, prdt, portfolio[next].code)
+	return fmt.Sprintf("%s^%s^%s^", cano, prdt, portfolio()[next].code)
 }
 
 func parseBalanceKey(nk, cano, prdt string) (int, bool) {
@@ -192,7 +194,7 @@ func parseBalanceKey(nk, cano, prdt string) (int, bool) {
 	if len(parts) < 3 || parts[0] != cano || parts[1] != prdt {
 		return 0, false
 	}
-	for i, h := range portfolio {
+	for i, h := range portfolio() {
 		if h.code == parts[2] {
 			return i, true
 		}

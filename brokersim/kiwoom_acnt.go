@@ -73,21 +73,21 @@ func (s *Server) kiwoomAcnt(w http.ResponseWriter, r *http.Request, e kauth.Env)
 		if r.Header.Get("cont-yn") == "Y" {
 			nk := r.Header.Get("next-key")
 			n, err := strconv.Atoi(nk)
-			if err != nil || n <= 0 || n >= len(portfolio) {
+			if err != nil || n <= 0 || n >= len(portfolio()) {
 				return fail(kwInputErr("1517", "입력 값 형식이 올바르지 않습니다. 파라미터=next-key 실패사유="+strconv.Quote(nk)), nil)
 			}
 			start = n
 		}
-		end := min(start+kwAcntPage, len(portfolio))
+		end := min(start+kwAcntPage, len(portfolio()))
 		rows := make([]map[string]string, 0, end-start)
-		for _, h := range portfolio[start:end] {
+		for _, h := range portfolio()[start:end] {
 			rows = append(rows, h.kiwoomRecord())
 		}
-		if end < len(portfolio) {
+		if end < len(portfolio()) {
 			contYN, nextKey = "Y", strconv.Itoa(end)
 		}
 		var buy, eval int
-		for _, h := range portfolio {
+		for _, h := range portfolio() {
 			buy += h.qty * h.avg
 			eval += h.qty * h.last
 		}

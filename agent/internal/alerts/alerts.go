@@ -26,7 +26,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/kauth/kauth/internal/promtext"
 )
 
 // Kind names an alert.
@@ -204,39 +204,31 @@ func (w Webhook) wants(k Kind) bool {
 	return false
 }
 
-// Metrics are the alert series, a prometheus.Collector. Create them once
+// Metrics are the alert series, a promtext.Collector. Create them once
 // with NewMetrics and register them; Dispatchers built across reloads
 // share them.
 type Metrics struct {
-	sent    *prometheus.CounterVec
-	dropped *prometheus.CounterVec
+	sent    *promtext.CounterVec
+	dropped *promtext.CounterVec
 }
 
 // NewMetrics makes kauth_alerts_sent_total{webhook,outcome} and
 // kauth_alerts_dropped_total{webhook}.
 func NewMetrics() *Metrics {
 	return &Metrics{
-		sent: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "kauth_alerts_sent_total",
-			Help: "Alerts sent to a webhook, by outcome: delivered, or failed (given up after the last attempt).",
-		}, []string{"webhook", "outcome"}),
-		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "kauth_alerts_dropped_total",
-			Help: "Alerts dropped because a webhook's queue was full.",
-		}, []string{"webhook"}),
+		sent: promtext.NewCounterVec("kauth_alerts_sent_total",
+			"Alerts sent to a webhook, by outcome: delivered, or failed (given up after the last attempt).",
+			"webhook", "outcome"),
+		dropped: promtext.NewCounterVec("kauth_alerts_dropped_total",
+			"Alerts dropped because a webhook's queue was full.",
+			"webhook"),
 	}
 }
 
-// Describe implements prometheus.Collector.
-func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
-	m.sent.Describe(ch)
-	m.dropped.Describe(ch)
-}
-
-// Collect implements prometheus.Collector.
-func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
-	m.sent.Collect(ch)
-	m.dropped.Collect(ch)
+// Collect implements promtext.Collector.
+func (m *Metrics) Collect(b *promtext.Batch) {
+	m.sent.Collect(b)
+	m.dropped.Collect(b)
 }
 
 // Config configures a Dispatcher.
@@ -316,9 +308,9 @@ func New(cfg Config) (*Dispatcher, error) {
 	d.ctx, d.cancel = context.WithCancel(context.Background())
 	for _, w := range cfg.Webhooks {
 		h := &hook{Webhook: w, queue: make(chan Alert, cfg.QueueSize)}
-		cfg.Metrics.dropped.WithLabelValues(w.Name)
+		cfg.Metrics.dropped.With(w.Name)
 		for _, o := range []string{"delivered", "failed"} {
-			cfg.Metrics.sent.WithLabelValues(w.Name, o)
+			cfg.Metrics.sent.With(w.Name, o)
 		}
 		d.hooks = append(d.hooks, h)
 		d.wg.Add(1)
@@ -340,7 +332,7 @@ func (d *Dispatcher) Send(a Alert) {
 		select {
 		case h.queue <- a:
 		default:
-			d.cfg.Metrics.dropped.WithLabelValues(h.Name).Inc()
+			d.cfg.Metrics.dropped.With(h.Name).Inc()
 		}
 	}
 }
@@ -372,14 +364,14 @@ func (d *Dispatcher) run(h *hook) {
 func (d *Dispatcher) deliver(h *hook, a Alert) {
 	body, err := h.body(a)
 	if err != nil {
-		d.cfg.Metrics.sent.WithLabelValues(h.Name, "failed").Inc()
+		d.cfg.Metrics.sent.With(h.Name, "failed").Inc()
 		return
 	}
 	backoff := d.cfg.Backoff
 	for attempt := 1; ; attempt++ {
 		status, retryAfter, err := d.post(h, body)
 		if err == nil && status/100 == 2 {
-			d.cfg.Metrics.sent.WithLabelValues(h.Name, "delivered").Inc()
+			d.cfg.Metrics.sent.With(h.Name, "delivered").Inc()
 			return
 		}
 		permanent := err == nil && status/100 == 4 && status != http.StatusTooManyRequests && status != http.StatusRequestTimeout
@@ -387,7 +379,7 @@ func (d *Dispatcher) deliver(h *hook, a Alert) {
 			return
 		}
 		if permanent || attempt >= d.cfg.Attempts {
-			d.cfg.Metrics.sent.WithLabelValues(h.Name, "failed").Inc()
+			d.cfg.Metrics.sent.With(h.Name, "failed").Inc()
 			why := "status " + strconv.Itoa(status)
 			if err != nil {
 				why = "unreachable"

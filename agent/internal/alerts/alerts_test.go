@@ -13,9 +13,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/kauth/kauth"
+	"github.com/kauth/kauth/internal/promtext"
 )
 
 type recorder struct {
@@ -281,9 +283,12 @@ func TestAccountReasons(t *testing.T) {
 
 // value reads a series of m's registry.
 func (m *Metrics) value(name string, labels ...string) float64 {
-	reg := prometheus.NewPedanticRegistry()
-	reg.MustRegister(m)
-	mfs, err := reg.Gather()
+	b := promtext.NewBatch()
+	m.Collect(b)
+	var text strings.Builder
+	b.WriteTo(&text)
+	parser := expfmt.NewTextParser(model.LegacyValidation)
+	mfs, err := parser.TextToMetricFamilies(strings.NewReader(text.String()))
 	if err != nil {
 		panic(err)
 	}

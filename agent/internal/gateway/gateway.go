@@ -21,11 +21,11 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kauth/kauth"
 	"github.com/kauth/kauth/agent/internal/lograte"
 	"github.com/kauth/kauth/agent/internal/rtowner"
+	"github.com/kauth/kauth/internal/promtext"
 	"github.com/kauth/kauth/realtime"
 )
 
@@ -365,4 +365,4 @@ func (g *Gateway) Close() {
 
 // Collector returns the collector of the gateway's metrics, which reports
 // its sessions and clients at scrape time.
-func (g *Gateway) Collector() prometheus.Collector { return &collector{g: g} }
+func (g *Gateway) Collector() promtext.Collector { return newCollector(g) }

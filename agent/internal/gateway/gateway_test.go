@@ -14,12 +14,14 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	"go.uber.org/goleak"
 
 	"github.com/kauth/kauth"
 	"github.com/kauth/kauth/agent/internal/gateway"
 	"github.com/kauth/kauth/brokersim"
+	"github.com/kauth/kauth/internal/promtext"
 	"github.com/kauth/kauth/internal/testlog"
 	"github.com/kauth/kauth/kis"
 	"github.com/kauth/kauth/kiwoom"
@@ -233,11 +235,14 @@ func (w *conn) frame() (string, int) {
 // whether it has one.
 func metric(t *testing.T, g *gateway.Gateway, name string, labels map[string]string) (float64, bool) {
 	t.Helper()
-	reg := prometheus.NewPedanticRegistry()
-	reg.MustRegister(g.Collector())
-	fams, err := reg.Gather()
+	b := promtext.NewBatch()
+	g.Collector().Collect(b)
+	var text strings.Builder
+	b.WriteTo(&text)
+	parser := expfmt.NewTextParser(model.LegacyValidation)
+	fams, err := parser.TextToMetricFamilies(strings.NewReader(text.String()))
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v:\n%s", err, text.String())
 	}
 	for _, f := range fams {
 		if f.GetName() != name {

@@ -1,42 +1,40 @@
 package gateway
 
 import (
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/kauth/kauth"
+	"github.com/kauth/kauth/internal/promtext"
 	"github.com/kauth/kauth/realtime"
 )
 
 // collector reports the gateway's state at scrape time.
-type collector struct{ g *Gateway }
+type collector struct {
+	g                                                   *Gateway
+	sessions, subs, members, in, out, drops, reconnects *promtext.Desc
+	clients                                             *promtext.Desc
+}
 
-var (
-	sessionsDesc = prometheus.NewDesc("kauth_ws_upstream_sessions",
-		"Upstream WebSocket sessions connected now, per app key.", []string{"broker", "env", "app"}, nil)
-	subsDesc = prometheus.NewDesc("kauth_ws_subscriptions",
-		"Topics subscribed upstream now, per app key.", []string{"broker", "env", "app"}, nil)
-	membersDesc = prometheus.NewDesc("kauth_ws_members",
-		"Local clients joined to the app key's session.", []string{"broker", "env", "app"}, nil)
-	inDesc = prometheus.NewDesc("kauth_ws_frames_in_total",
-		"Data frames received from the broker.", []string{"broker", "env", "app"}, nil)
-	outDesc = prometheus.NewDesc("kauth_ws_frames_out_total",
-		"Messages queued to local clients.", []string{"broker", "env", "app"}, nil)
-	dropsDesc = prometheus.NewDesc("kauth_ws_slow_client_drops_total",
-		"Local clients closed because they did not keep up.", []string{"broker", "env", "app"}, nil)
-	reconnectsDesc = prometheus.NewDesc("kauth_ws_reconnects_total",
-		"Upstream connections opened after the first.", []string{"broker", "env", "app"}, nil)
-	clientsDesc = prometheus.NewDesc("kauth_ws_clients",
-		"Local WebSocket clients connected now.", nil, nil)
-)
-
-func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{sessionsDesc, subsDesc, membersDesc, inDesc, outDesc, dropsDesc, reconnectsDesc, clientsDesc} {
-		ch <- d
+func newCollector(g *Gateway) *collector {
+	labels := []string{"broker", "env", "app"}
+	gauge := func(name, help string) *promtext.Desc {
+		return promtext.NewDesc(promtext.GaugeType, name, help, labels...)
+	}
+	counter := func(name, help string) *promtext.Desc {
+		return promtext.NewDesc(promtext.CounterType, name, help, labels...)
+	}
+	return &collector{g: g,
+		sessions:   gauge("kauth_ws_upstream_sessions", "Upstream WebSocket sessions connected now, per app key."),
+		subs:       gauge("kauth_ws_subscriptions", "Topics subscribed upstream now, per app key."),
+		members:    gauge("kauth_ws_members", "Local clients joined to the app key's session."),
+		in:         counter("kauth_ws_frames_in_total", "Data frames received from the broker."),
+		out:        counter("kauth_ws_frames_out_total", "Messages queued to local clients."),
+		drops:      counter("kauth_ws_slow_client_drops_total", "Local clients closed because they did not keep up."),
+		reconnects: counter("kauth_ws_reconnects_total", "Upstream connections opened after the first."),
+		clients:    promtext.NewDesc(promtext.GaugeType, "kauth_ws_clients", "Local WebSocket clients connected now."),
 	}
 }
 
-func (c *collector) Collect(ch chan<- prometheus.Metric) {
-	ch <- prometheus.MustNewConstMetric(clientsDesc, prometheus.GaugeValue, float64(c.g.clients.Load()))
+func (c *collector) Collect(b *promtext.Batch) {
+	b.Add(c.clients, float64(c.g.clients.Load()))
 	c.g.mu.Lock()
 	sessions := make(map[upstreamID]*realtime.Session, len(c.g.sessions))
 	for id, s := range c.g.sessions {
@@ -65,12 +63,12 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for k, x := range by {
 		l := []string{string(k.Broker), string(k.Env), k.Fingerprint}
-		ch <- prometheus.MustNewConstMetric(sessionsDesc, prometheus.GaugeValue, x.conn, l...)
-		ch <- prometheus.MustNewConstMetric(subsDesc, prometheus.GaugeValue, x.subs, l...)
-		ch <- prometheus.MustNewConstMetric(membersDesc, prometheus.GaugeValue, x.members, l...)
-		ch <- prometheus.MustNewConstMetric(inDesc, prometheus.CounterValue, x.in, l...)
-		ch <- prometheus.MustNewConstMetric(outDesc, prometheus.CounterValue, x.out, l...)
-		ch <- prometheus.MustNewConstMetric(dropsDesc, prometheus.CounterValue, x.drops, l...)
-		ch <- prometheus.MustNewConstMetric(reconnectsDesc, prometheus.CounterValue, x.reconnects, l...)
+		b.Add(c.sessions, x.conn, l...)
+		b.Add(c.subs, x.subs, l...)
+		b.Add(c.members, x.members, l...)
+		b.Add(c.in, x.in, l...)
+		b.Add(c.out, x.out, l...)
+		b.Add(c.drops, x.drops, l...)
+		b.Add(c.reconnects, x.reconnects, l...)
 	}
 }

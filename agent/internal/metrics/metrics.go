@@ -4,6 +4,11 @@
 // account's token expiry, requests in flight and identity. Each Metrics has
 // its own registry, so that several agents in one process do not collide.
 // Labels carry account names and app key fingerprints, never a secret.
+//
+// The series are written by internal/promtext, not Prometheus's Go client:
+// every kauth command links this package, and the client's initialization
+// cost each `kauth token` a few milliseconds at start. Their descriptions
+// are made in New, not at package initialization, for the same reason.
 package metrics
 
 import (
@@ -15,17 +20,14 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
 	"github.com/kauth/kauth"
 	"github.com/kauth/kauth/internal/buildinfo"
+	"github.com/kauth/kauth/internal/promtext"
 )
 
 // Metrics are one agent's Prometheus series. Create them with New.
 type Metrics struct {
-	reg  *prometheus.Registry
+	reg  promtext.Registry
 	kind func(error) string
 	// failureKinds are kind's answers: the kind label values of the
 	// failure counter, each at zero from the start.
@@ -37,9 +39,9 @@ type Metrics struct {
 	// and a child costs several hundred bytes (its label pairs, a created
 	// timestamp, a map entry), about 10 KiB an account in all.
 	token    *tokenCollector
-	requests *prometheus.CounterVec
-	latency  *prometheus.HistogramVec
-	fallback *prometheus.GaugeVec
+	requests *promtext.CounterVec
+	latency  *promtext.HistogramVec
+	fallback *promtext.GaugeVec
 }
 
 // Account is what the scrape-time series say of one account configured
@@ -68,47 +70,41 @@ type Config struct {
 // own.
 func New(c Config) *Metrics {
 	m := &Metrics{
-		reg:          prometheus.NewRegistry(),
 		kind:         c.Kind,
 		failureKinds: c.FailureKinds,
 		token:        newTokenCollector(c.FailureKinds),
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "kauth_proxy_requests_total",
-			Help: "Proxied requests by account and the HTTP status returned to the caller.",
-		}, []string{"account", "status"}),
-		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "kauth_proxy_request_duration_seconds",
-			Help:    "Time from the end of the rate-limit wait to the end of the proxied response, for requests that reached the broker.",
-			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
-		}, []string{"account"}),
-		fallback: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "kauth_budget_fallback",
-			Help: "1 while an app key's shared call budget cannot be reached and this agent paces on its own share of it (budget_share), else 0.",
-		}, []string{"app"}),
+		requests: promtext.NewCounterVec("kauth_proxy_requests_total",
+			"Proxied requests by account and the HTTP status returned to the caller.",
+			"account", "status"),
+		latency: promtext.NewHistogramVec("kauth_proxy_request_duration_seconds",
+			"Time from the end of the rate-limit wait to the end of the proxied response, for requests that reached the broker.",
+			[]float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+			"account"),
+		fallback: promtext.NewGaugeVec("kauth_budget_fallback",
+			"1 while an app key's shared call budget cannot be reached and this agent paces on its own share of it (budget_share), else 0.",
+			"app"),
 	}
 	bi := buildinfo.Get()
-	build := prometheus.NewGauge(prometheus.GaugeOpts{
-		Name:        "kauth_build_info",
-		Help:        "Always 1; its labels name the running kauth build.",
-		ConstLabels: prometheus.Labels{"version": bi.Version, "commit": bi.CommitLabel(), "goversion": bi.GoVersion},
-	})
-	build.Set(1)
-	m.reg.MustRegister(build, m.token, m.requests, m.latency, m.fallback,
-		&accountCollector{accounts: c.Accounts, now: c.Now},
-		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	build := promtext.NewDesc(promtext.GaugeType, "kauth_build_info", "Always 1; its labels name the running kauth build.",
+		"version", "commit", "goversion")
+	m.reg.Register(
+		promtext.CollectorFunc(func(b *promtext.Batch) { b.Add(build, 1, bi.Version, bi.CommitLabel(), bi.GoVersion) }),
+		m.token, m.requests, m.latency, m.fallback,
+		newAccountCollector(c.Accounts, c.Now),
+		promtext.NewGoCollector(),
+		promtext.NewProcessCollector(),
 	)
 	return m
 }
 
 // Handler serves the series in the Prometheus text format.
 func (m *Metrics) Handler() http.Handler {
-	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+	return promtext.Handler(&m.reg)
 }
 
 // Register adds collectors of the agent's other parts to the registry.
-func (m *Metrics) Register(cs ...prometheus.Collector) {
-	m.reg.MustRegister(cs...)
+func (m *Metrics) Register(cs ...promtext.Collector) {
+	m.reg.Register(cs...)
 }
 
 // OnEvent counts a Manager event for account name.
@@ -160,23 +156,22 @@ func (m *Metrics) BudgetFallback(app string, on bool) {
 	if on {
 		v = 1
 	}
-	m.fallback.WithLabelValues(app).Set(v)
+	m.fallback.With(app).Set(v)
 }
 
 // Forget drops the series of a removed account.
 func (m *Metrics) Forget(name string) {
 	m.token.forget(name)
-	l := prometheus.Labels{"account": name}
-	m.requests.DeletePartialMatch(l)
-	m.latency.DeletePartialMatch(l)
+	m.requests.DeleteMatch("account", name)
+	m.latency.DeleteMatch("account", name)
 }
 
 // Proxied counts a proxied request, and its broker latency if it reached
 // the broker.
 func (m *Metrics) Proxied(name string, status int, seconds float64, sent bool) {
-	m.requests.WithLabelValues(name, strconv.Itoa(status)).Inc()
+	m.requests.With(name, strconv.Itoa(status)).Inc()
 	if sent {
-		m.latency.WithLabelValues(name).Observe(seconds)
+		m.latency.With(name).Observe(seconds)
 	}
 }
 
@@ -198,6 +193,8 @@ type tokenCollector struct {
 	failureKinds []string
 	mu           sync.RWMutex
 	accounts     map[string]*accountSeries
+
+	events, issuances, refreshes, failures, waits, waitSeconds *promtext.Desc
 }
 
 // accountSeries are one account's counters.
@@ -215,29 +212,30 @@ type accountSeries struct {
 	otherEvents, otherFailures map[string]float64
 }
 
-var (
-	eventsDesc = prometheus.NewDesc("kauth_token_events_total",
-		"Token events by account and kind: issued, refreshed, reused, invalidated, revoked, failed.",
-		[]string{"account", "event"}, nil)
-	issuancesDesc = prometheus.NewDesc("kauth_token_issuances_total",
-		"New tokens the broker minted where none was usable.",
-		[]string{"account"}, nil)
-	refreshesDesc = prometheus.NewDesc("kauth_token_refreshes_total",
-		"New tokens that replaced a still valid one ahead of its expiry.",
-		[]string{"account"}, nil)
-	failuresDesc = prometheus.NewDesc("kauth_token_failures_total",
-		"Failures to get a token, by kind: credentials, token_rejected, token_returned_again, rate_limited, unavailable, bad_request, malformed_token, canceled, other.",
-		[]string{"account", "kind"}, nil)
-	waitsDesc = prometheus.NewDesc("kauth_proxy_ratelimit_waits_total",
-		"Upstream calls that waited in line for the app key's rate limit.",
-		[]string{"account"}, nil)
-	waitSecondsDesc = prometheus.NewDesc("kauth_proxy_ratelimit_wait_seconds_total",
-		"Seconds upstream calls spent waiting for the app key's rate limit.",
-		[]string{"account"}, nil)
-)
-
 func newTokenCollector(failureKinds []string) *tokenCollector {
-	return &tokenCollector{failureKinds: failureKinds, accounts: map[string]*accountSeries{}}
+	counter := func(name, help string, labels ...string) *promtext.Desc {
+		return promtext.NewDesc(promtext.CounterType, name, help, labels...)
+	}
+	return &tokenCollector{failureKinds: failureKinds, accounts: map[string]*accountSeries{},
+		events: counter("kauth_token_events_total",
+			"Token events by account and kind: issued, refreshed, reused, invalidated, revoked, failed.",
+			"account", "event"),
+		issuances: counter("kauth_token_issuances_total",
+			"New tokens the broker minted where none was usable.",
+			"account"),
+		refreshes: counter("kauth_token_refreshes_total",
+			"New tokens that replaced a still valid one ahead of its expiry.",
+			"account"),
+		failures: counter("kauth_token_failures_total",
+			"Failures to get a token, by kind: credentials, token_rejected, token_returned_again, rate_limited, unavailable, bad_request, malformed_token, canceled, other.",
+			"account", "kind"),
+		waits: counter("kauth_proxy_ratelimit_waits_total",
+			"Upstream calls that waited in line for the app key's rate limit.",
+			"account"),
+		waitSeconds: counter("kauth_proxy_ratelimit_wait_seconds_total",
+			"Seconds upstream calls spent waiting for the app key's rate limit.",
+			"account"),
+	}
 }
 
 // account returns the counters of name, made at zero if it has none.
@@ -276,13 +274,7 @@ func (a *accountSeries) add(m *map[string]float64, label string, v float64) {
 // tokenMu guards the rare label values outside the known kinds.
 var tokenMu sync.Mutex
 
-func (c *tokenCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{eventsDesc, issuancesDesc, refreshesDesc, failuresDesc, waitsDesc, waitSecondsDesc} {
-		ch <- d
-	}
-}
-
-func (c *tokenCollector) Collect(ch chan<- prometheus.Metric) {
+func (c *tokenCollector) Collect(b *promtext.Batch) {
 	c.mu.RLock()
 	names := make([]string, 0, len(c.accounts))
 	for name := range c.accounts {
@@ -290,9 +282,6 @@ func (c *tokenCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	c.mu.RUnlock()
 	slices.Sort(names)
-	counter := func(d *prometheus.Desc, v float64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, labels...)
-	}
 	for _, name := range names {
 		c.mu.RLock()
 		a := c.accounts[name]
@@ -301,58 +290,55 @@ func (c *tokenCollector) Collect(ch chan<- prometheus.Metric) {
 			continue
 		}
 		for i, k := range eventKinds {
-			counter(eventsDesc, float64(a.events[i].Load()), name, string(k))
+			b.Add(c.events, float64(a.events[i].Load()), name, string(k))
 		}
 		for i, k := range c.failureKinds {
-			counter(failuresDesc, float64(a.failures[i].Load()), name, k)
+			b.Add(c.failures, float64(a.failures[i].Load()), name, k)
 		}
 		tokenMu.Lock()
 		for k, v := range a.otherEvents {
-			counter(eventsDesc, v, name, k)
+			b.Add(c.events, v, name, k)
 		}
 		for k, v := range a.otherFailures {
-			counter(failuresDesc, v, name, k)
+			b.Add(c.failures, v, name, k)
 		}
 		tokenMu.Unlock()
-		counter(issuancesDesc, float64(a.issuances.Load()), name)
-		counter(refreshesDesc, float64(a.refreshes.Load()), name)
-		counter(waitsDesc, float64(a.waits.Load()), name)
-		counter(waitSecondsDesc, math.Float64frombits(a.waitSeconds.Load()), name)
+		b.Add(c.issuances, float64(a.issuances.Load()), name)
+		b.Add(c.refreshes, float64(a.refreshes.Load()), name)
+		b.Add(c.waits, float64(a.waits.Load()), name)
+		b.Add(c.waitSeconds, math.Float64frombits(a.waitSeconds.Load()), name)
 	}
 }
 
 // accountCollector reports, at scrape time, one series per account that is
 // configured now: its token's seconds to expiry and its identity.
 type accountCollector struct {
-	accounts func() []Account
-	now      func() time.Time
+	accounts               func() []Account
+	now                    func() time.Time
+	expiry, inFlight, info *promtext.Desc
 }
 
-var (
-	expiryDesc = prometheus.NewDesc("kauth_token_expiry_seconds",
-		"Seconds until the account's token expires; negative if it has expired, absent if there is none.",
-		[]string{"account"}, nil)
-	inFlightDesc = prometheus.NewDesc("kauth_proxy_in_flight",
-		"Proxied requests of the account being served now (bounded by max_in_flight).",
-		[]string{"account"}, nil)
-	infoDesc = prometheus.NewDesc("kauth_account_info",
-		"Always 1; labels name each account's broker, env and app key fingerprint.",
-		[]string{"account", "broker", "env", "app"}, nil)
-)
-
-func (c *accountCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- expiryDesc
-	ch <- inFlightDesc
-	ch <- infoDesc
+func newAccountCollector(accounts func() []Account, now func() time.Time) *accountCollector {
+	return &accountCollector{accounts: accounts, now: now,
+		expiry: promtext.NewDesc(promtext.GaugeType, "kauth_token_expiry_seconds",
+			"Seconds until the account's token expires; negative if it has expired, absent if there is none.",
+			"account"),
+		inFlight: promtext.NewDesc(promtext.GaugeType, "kauth_proxy_in_flight",
+			"Proxied requests of the account being served now (bounded by max_in_flight).",
+			"account"),
+		info: promtext.NewDesc(promtext.GaugeType, "kauth_account_info",
+			"Always 1; labels name each account's broker, env and app key fingerprint.",
+			"account", "broker", "env", "app"),
+	}
 }
 
-func (c *accountCollector) Collect(ch chan<- prometheus.Metric) {
+func (c *accountCollector) Collect(b *promtext.Batch) {
 	now := c.now()
 	for _, acct := range c.accounts() {
-		ch <- prometheus.MustNewConstMetric(infoDesc, prometheus.GaugeValue, 1, acct.Name, acct.Broker, acct.Env, acct.App)
-		ch <- prometheus.MustNewConstMetric(inFlightDesc, prometheus.GaugeValue, float64(acct.InFlight), acct.Name)
+		b.Add(c.info, 1, acct.Name, acct.Broker, acct.Env, acct.App)
+		b.Add(c.inFlight, float64(acct.InFlight), acct.Name)
 		if !acct.Expires.IsZero() {
-			ch <- prometheus.MustNewConstMetric(expiryDesc, prometheus.GaugeValue, acct.Expires.Sub(now).Seconds(), acct.Name)
+			b.Add(c.expiry, acct.Expires.Sub(now).Seconds(), acct.Name)
 		}
 	}
 }

@@ -12,10 +12,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/kauth/kauth"
 	"github.com/kauth/kauth/agent/internal/metrics"
+	"github.com/kauth/kauth/internal/promtext"
 )
 
 var now = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -168,9 +170,8 @@ func TestAccountsAtScrapeTime(t *testing.T) {
 // TestRegister: another part's collector is served with the rest.
 func TestRegister(t *testing.T) {
 	m := newMetrics(&agentState{})
-	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: "kauth_test_gauge", Help: "A test gauge."})
-	g.Set(7)
-	m.Register(g)
+	d := promtext.NewDesc(promtext.GaugeType, "kauth_test_gauge", "A test gauge.")
+	m.Register(promtext.CollectorFunc(func(b *promtext.Batch) { b.Add(d, 7) }))
 	has(t, scrape(t, m), "kauth_test_gauge", "7")
 }
 
@@ -209,4 +210,38 @@ func heapInUse() int64 {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	return int64(ms.HeapAlloc)
+}
+
+// TestHostileAccountNamesScrape: label values with quotes, backslashes,
+// line feeds or bytes that are not UTF-8 are escaped (the bad bytes as
+// U+FFFD) and the scrape parses. The config admits no such account name;
+// the Go client panicked on the bytes that are not UTF-8.
+func TestHostileAccountNamesScrape(t *testing.T) {
+	m := newMetrics(&agentState{accounts: []metrics.Account{{Name: "bad\xff", Broker: "kis", Env: "mock", App: "fp\n1"}}})
+	for _, name := range []string{"ok", "bad\xff", `q"uote`, `back\slash`, "two\nlines"} {
+		m.Account(name)
+		m.Proxied(name, 200, 0.01, true)
+	}
+	w := httptest.NewRecorder()
+	m.Handler().ServeHTTP(w, httptest.NewRequest("GET", "/metrics", nil))
+	if w.Code != 200 {
+		t.Fatalf("GET /metrics = %d %.300s", w.Code, w.Body)
+	}
+	parser := expfmt.NewTextParser(model.LegacyValidation)
+	fams, err := parser.TextToMetricFamilies(w.Body)
+	if err != nil {
+		t.Fatalf("the scrape does not parse: %v", err)
+	}
+	got := map[string]bool{}
+	for _, s := range fams["kauth_token_issuances_total"].GetMetric() {
+		got[s.GetLabel()[0].GetValue()] = true
+	}
+	for _, want := range []string{"ok", "bad\uFFFD", `q"uote`, `back\slash`, "two\nlines"} {
+		if !got[want] {
+			t.Errorf("no kauth_token_issuances_total for account %q; got %v", want, got)
+		}
+	}
+	if info := fams["kauth_account_info"].GetMetric(); len(info) != 1 || info[0].GetLabel()[1].GetValue() != "fp\n1" {
+		t.Errorf("kauth_account_info = %v", info)
+	}
 }

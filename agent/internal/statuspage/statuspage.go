@@ -8,6 +8,7 @@ import (
 	"embed"
 	"html/template"
 	"io"
+	"sync"
 )
 
 //go:embed index.html app.css app.js
@@ -32,7 +33,11 @@ func Asset(name string) (body []byte, contentType string, ok bool) {
 	return b, ct, true
 }
 
-var notice = template.Must(template.New("notice").Parse(`<!doctype html>
+// The pages' templates are parsed on first use: every kauth command links
+// this package, and parsing them at initialization cost each start about
+// 160 allocations.
+var notice = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("notice").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 {{if .Next}}<meta http-equiv="refresh" content="0;url={{.Next}}">{{end}}
@@ -43,14 +48,16 @@ var notice = template.Must(template.New("notice").Parse(`<!doctype html>
 {{if .Next}}<p><a href="{{.Next}}">Continue to the status page</a></p>{{end}}
 </main></body></html>
 `))
+})
 
 // Notice writes a short page with a title and one paragraph; with next,
 // the page moves on to that same-origin path at once.
 func Notice(w io.Writer, title, text, next string) error {
-	return notice.Execute(w, struct{ Title, Text, Next string }{title, text, next})
+	return notice().Execute(w, struct{ Title, Text, Next string }{title, text, next})
 }
 
-var openFile = template.Must(template.New("open").Parse(`<!doctype html>
+var openFile = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("open").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="referrer" content="no-referrer">
 <meta http-equiv="refresh" content="0;url={{.}}">
@@ -59,7 +66,8 @@ var openFile = template.Must(template.New("open").Parse(`<!doctype html>
 <p>Opening the kauth agent's status page… If nothing happens, <a href="{{.}}">follow this link</a> (it works once, within a minute).</p>
 </body></html>
 `))
+})
 
 // OpenFile writes a page that sends the browser on to the login URL u at
 // once.
-func OpenFile(w io.Writer, u string) error { return openFile.Execute(w, u) }
+func OpenFile(w io.Writer, u string) error { return openFile().Execute(w, u) }
