@@ -439,12 +439,13 @@ var faultApps = func() []brokersim.App {
 }()
 
 // TestFaultsOnIssue injects bursts of every fault kind on the token
-// endpoint of a cold Manager under 50 concurrent callers, and checks that
+// endpoint of a cold Manager under 50 concurrent callers (200 under
+// KAUTH_LONG, as CI runs it, or KAUTH_SOAK), and checks that
 // every caller ends with a valid token or a typed error within its
 // deadline, and that the token endpoint saw at most one request per
 // injected fault plus one (capped by the retries one issuance may make).
 func TestFaultsOnIssue(t *testing.T) {
-	callers, d := reliability.Scale(50, 200), time.Duration(reliability.Scale(300, 3000))*time.Millisecond
+	callers, d := reliability.LongScale(50, 200), time.Duration(reliability.LongScale(300, 3000))*time.Millisecond
 	type fault struct {
 		kind  brokersim.FaultKind
 		count int
@@ -613,9 +614,10 @@ func clearFaults(t *testing.T, rig *reliability.Rig) {
 // TestTokensRevokedBehindOurBack: under load, the broker drops the current
 // token (InvalidateToken) three times, and answers some calls with its
 // token-rejected error (InvalidToken faults). Transport heals each with one
-// new issuance: no storm, and no caller sees an untyped error.
+// new issuance: no storm, and no caller sees an untyped error. 50 callers
+// for 0.5 s, 200 for 5 s under KAUTH_LONG (CI) or KAUTH_SOAK.
 func TestTokensRevokedBehindOurBack(t *testing.T) {
-	callers, d := reliability.Scale(50, 200), time.Duration(reliability.Scale(500, 5000))*time.Millisecond
+	callers, d := reliability.LongScale(50, 200), time.Duration(reliability.LongScale(500, 5000))*time.Millisecond
 	for _, app := range faultApps {
 		t.Run(string(app.Broker), func(t *testing.T) {
 			t.Parallel()
@@ -659,9 +661,10 @@ func TestTokensRevokedBehindOurBack(t *testing.T) {
 
 // TestClockJumps: under load the virtual clock jumps ahead by hours, past
 // the token's expiry and into and past the refresh-ahead window; every
-// jump past expiry costs exactly one issuance, shared by all callers.
+// jump past expiry costs exactly one issuance, shared by all callers. 50
+// callers for 0.5 s, 200 for 5 s under KAUTH_LONG (CI) or KAUTH_SOAK.
 func TestClockJumps(t *testing.T) {
-	callers, d := reliability.Scale(50, 200), time.Duration(reliability.Scale(500, 5000))*time.Millisecond
+	callers, d := reliability.LongScale(50, 200), time.Duration(reliability.LongScale(500, 5000))*time.Millisecond
 	for _, app := range faultApps {
 		t.Run(string(app.Broker), func(t *testing.T) {
 			t.Parallel()
