@@ -387,10 +387,13 @@ func older(a, b Token) bool {
 // again, and after how long; counted says whether the attempt could have
 // issued at the broker, so that LastIssue keeps it.
 func (p policy) retry(err error, took, spent, backoff time.Duration) (wait time.Duration, again, counted bool) {
-	// A 5xx, a reset, a timeout or an HTML or malformed page never reached
-	// the broker's issuance (a transient answer is not an issuance); a
-	// token or EGW00133 could have (KIS counts once a minute per app key,
-	// 접근토큰발급 /oauth2/tokenP: "1분당 1회").
+	// A 5xx, a reset or an HTML or malformed page never reached the
+	// broker's issuance (a transient answer is not an issuance); a token
+	// or EGW00133 could have (KIS counts once a minute per app key,
+	// 접근토큰발급 /oauth2/tokenP: "1분당 1회"). A timeout may have been
+	// served, its answer lost: it is not counted either, so that a hung
+	// connection costs a quick retry, not a minute; if the broker did
+	// serve it, KIS answers the retry with EGW00133, which counts.
 	counted = !errors.Is(err, ErrUnavailable)
 	if !Retryable(err) {
 		return 0, false, counted

@@ -94,7 +94,7 @@ func (s *Server) controlClock(w http.ResponseWriter, r *http.Request) {
 		s.Advance(d)
 	}
 	s.mu.Lock()
-	now, off := s.nowLocked(), s.offset
+	now, off := s.nowLocked(), time.Duration(s.offset.Load())
 	s.mu.Unlock()
 	writeJSON(w, http.StatusOK, clockJSON{now.In(kauth.KST).Format(time.RFC3339), now.Unix(), off.String()})
 }

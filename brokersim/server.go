@@ -107,7 +107,10 @@ type Server struct {
 
 	mu      sync.Mutex
 	reissue map[kauth.Broker]ReissueMode
-	offset  time.Duration
+	// offset is every Advance, in nanoseconds. It changes under mu, and
+	// Now reads it without mu: clocks driven by the simulator read it on
+	// every call, and must not queue behind the handlers.
+	offset  atomic.Int64
 	apps    map[appID]*app
 	tokens  map[string]*token // by token value
 	faults  []*pendingFault
@@ -187,19 +190,18 @@ func (s *Server) initLocked() {
 	}
 }
 
-// Now returns the virtual time: Clock (or the real time) plus every Advance.
-func (s *Server) Now() time.Time {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.nowLocked()
-}
+// Now returns the virtual time: Clock (or the real time) plus every
+// Advance. It takes no lock.
+func (s *Server) Now() time.Time { return s.nowLocked() }
 
+// nowLocked is Now; its name says that the handlers call it under mu, and
+// so see no Advance during their work.
 func (s *Server) nowLocked() time.Time {
 	now := time.Now
 	if s.Clock != nil {
 		now = s.Clock
 	}
-	return now().Add(s.offset)
+	return now().Add(time.Duration(s.offset.Load()))
 }
 
 // StartAt returns a Clock that reads start when StartAt is called and then
@@ -221,7 +223,7 @@ func (s *Server) setDate(w http.ResponseWriter) {
 func (s *Server) Advance(d time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.offset += d
+	s.offset.Add(int64(d))
 }
 
 // InvalidateToken makes token invalid behind its holder's back, as if the

@@ -1,12 +1,16 @@
 package reliability
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -18,23 +22,14 @@ import (
 )
 
 // Soak reports whether the soak variants are asked for (KAUTH_SOAK set to
-// anything but "" or "0"): more rounds and callers, and a six-minute fault
-// harness. The variants that pass reliably and soon — the crash rounds and
-// the chaos run — take their soak scale under KAUTH_LONG too, as CI runs
-// them (see LongScale). The others stay outside CI: on a loaded two-core
-// machine, at 200 callers some calls end up to half a second past their
-// 2 s deadline (beyond the suite's 400 ms slack), and a burst of two 5xx
-// answers can cost up to seven token requests against a bound of three;
-// the harness's kauth token can outlast its --timeout.
+// anything but "" or "0"). The variants that pass reliably and soon take
+// their soak scale under KAUTH_LONG too, as CI runs them (see LongScale):
+// the crash rounds, the chaos run, and the fault tests at 200 callers. The
+// soak adds a six-minute fault harness (TestFaultHarness, 25 s otherwise),
+// which stays outside CI for its length: the whole soak run,
+// KAUTH_SOAK=1 go test -race ./internal/reliability/..., took 14 minutes
+// on a loaded two-core machine.
 func Soak() bool { return longtest.Set(os.Getenv("KAUTH_SOAK")) }
-
-// Scale returns n, or soak in a soak run.
-func Scale(n, soak int) int {
-	if Soak() {
-		return soak
-	}
-	return n
-}
 
 // LongScale returns n, or long in a soak run or under KAUTH_LONG (as CI
 // runs the suite): the soak variants that CI runs.
@@ -55,6 +50,30 @@ type Rig struct {
 	issueCalls  map[kauth.Broker]int // requests to each broker's token endpoint
 	interceptMu sync.Mutex
 	intercept   func(r *http.Request)
+	hold        func(r *http.Request) time.Duration
+
+	// The requests of the rig's providers (Provider, NewProvider with
+	// Client), by the id they carry in requestHeader.
+	reqMu    sync.Mutex
+	reqSeq   uint64
+	requests map[uint64]*request
+	client   *http.Client
+}
+
+// requestHeader carries the id of a request sent by the rig's client.
+const requestHeader = "X-Kauth-Test-Request"
+
+// request is what the rig knows of one request of its client: what the
+// simulator answered, and whether the client read the answer.
+type request struct {
+	broker kauth.Broker // set if it went to a token endpoint
+	// answered: the simulator wrote an answer (not a hang or a reset);
+	// token is the access token it carried, if any.
+	answered bool
+	token    string
+	// lost: the client ended the request without reading the whole
+	// answer; deadline: because the request's deadline had passed.
+	lost, deadline bool
 }
 
 // NewRig starts a simulator with the demo apps registered. configure, if not
@@ -84,9 +103,11 @@ func tokenPath(b kauth.Broker) string {
 
 func (r *Rig) serve(w http.ResponseWriter, req *http.Request) {
 	// /{broker}/{env}{TokenPath}, the simulator's prefix layout.
+	var issuing kauth.Broker
 	if parts := strings.SplitN(strings.TrimPrefix(req.URL.Path, "/"), "/", 3); len(parts) == 3 {
 		b := kauth.Broker(parts[0])
 		if tokenPath(b) != "" && "/"+parts[2] == tokenPath(b) {
+			issuing = b
 			r.issueMu.Lock()
 			if r.issueCalls == nil {
 				r.issueCalls = map[kauth.Broker]int{}
@@ -101,7 +122,172 @@ func (r *Rig) serve(w http.ResponseWriter, req *http.Request) {
 	if f != nil {
 		f(req)
 	}
-	r.Sim.ServeHTTP(w, req)
+	id, err := strconv.ParseUint(req.Header.Get(requestHeader), 10, 64)
+	if issuing == "" || err != nil {
+		r.Sim.ServeHTTP(w, req)
+		r.holdAnswer(req)
+		return
+	}
+	tw := &teeWriter{ResponseWriter: w}
+	r.Sim.ServeHTTP(tw, req)
+	defer r.holdAnswer(req)
+	// Not reached after a reset or an abandoned hang (the simulator
+	// panics with http.ErrAbortHandler): no answer was written.
+	var body struct {
+		AccessToken string `json:"access_token"` // KIS, LS, DB, Toss
+		Token       string `json:"token"`        // Kiwoom
+	}
+	json.Unmarshal(tw.body.Bytes(), &body)
+	r.reqMu.Lock()
+	q := r.requestLocked(id)
+	q.broker, q.answered = issuing, tw.status != 0
+	q.token = body.AccessToken + body.Token
+	r.reqMu.Unlock()
+}
+
+// teeWriter keeps a copy of the answer's status and body (its first 64
+// KiB) on its way to the client.
+type teeWriter struct {
+	http.ResponseWriter
+	status int
+	body   bytes.Buffer
+}
+
+func (w *teeWriter) WriteHeader(status int) {
+	if w.status == 0 {
+		w.status = status
+	}
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *teeWriter) Write(p []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	if room := 64<<10 - w.body.Len(); room > 0 {
+		w.body.Write(p[:min(len(p), room)])
+	}
+	return w.ResponseWriter.Write(p)
+}
+
+// Unwrap lets http.ResponseController reach the connection (the
+// simulator's reset and hang faults hijack it).
+func (w *teeWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (r *Rig) requestLocked(id uint64) *request {
+	if r.requests == nil {
+		r.requests = map[uint64]*request{}
+	}
+	q := r.requests[id]
+	if q == nil {
+		q = &request{}
+		r.requests[id] = q
+	}
+	return q
+}
+
+// Client returns the client of the rig's providers: the test server's
+// client, with each request tagged so that the rig can tell which answers
+// of the simulator never reached it (Lost).
+func (r *Rig) Client() *http.Client {
+	r.reqMu.Lock()
+	defer r.reqMu.Unlock()
+	if r.client == nil {
+		r.client = &http.Client{Transport: &tagger{rig: r, base: r.TS.Client().Transport}}
+	}
+	return r.client
+}
+
+// tagger is the transport of Client.
+type tagger struct {
+	rig  *Rig
+	base http.RoundTripper
+}
+
+func (t *tagger) RoundTrip(req *http.Request) (*http.Response, error) {
+	t.rig.reqMu.Lock()
+	t.rig.reqSeq++
+	id := t.rig.reqSeq
+	t.rig.reqMu.Unlock()
+	req = req.Clone(req.Context())
+	req.Header.Set(requestHeader, strconv.FormatUint(id, 10))
+	lose := func() {
+		deadline := errors.Is(req.Context().Err(), context.DeadlineExceeded)
+		t.rig.reqMu.Lock()
+		q := t.rig.requestLocked(id)
+		if !q.lost {
+			q.lost, q.deadline = true, deadline
+		}
+		t.rig.reqMu.Unlock()
+	}
+	resp, err := t.base.RoundTrip(req)
+	if err != nil {
+		lose()
+		return nil, err
+	}
+	resp.Body = &watchedBody{ReadCloser: resp.Body, lose: lose}
+	return resp, nil
+}
+
+// watchedBody reports a read that fails before the end of the answer
+// (the request's context ended, the connection broke).
+type watchedBody struct {
+	io.ReadCloser
+	lose func()
+}
+
+func (b *watchedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && !errors.Is(err, io.EOF) {
+		b.lose()
+	}
+	return n, err
+}
+
+// LostAnswers counts the answers of a broker's token endpoint that the
+// simulator wrote and the rig's client never read. A token request that a
+// Manager gives up on at its AttemptTimeout may still have been served: on
+// a loaded machine the answer comes after the timeout, and the retry that
+// follows costs another request (at KIS or DB, a rate-limit answer too),
+// and, at a broker that mints a new token on every request (LS, DB, Toss),
+// another issuance.
+type LostAnswers struct {
+	Answers int // answers never read
+	// Tokens is how many tokens the simulator minted in those answers
+	// that the client read in no other answer.
+	Tokens int
+	// Early is how many of them the client gave up on before its
+	// request's deadline (its context canceled, the connection broken).
+	Early int
+}
+
+// Lost returns the answers of broker b's token endpoint that the rig's
+// client never read.
+func (r *Rig) Lost(b kauth.Broker) LostAnswers {
+	r.reqMu.Lock()
+	defer r.reqMu.Unlock()
+	read := map[string]bool{}
+	for _, q := range r.requests {
+		if q.broker == b && q.answered && !q.lost && q.token != "" {
+			read[q.token] = true
+		}
+	}
+	var l LostAnswers
+	tokens := map[string]bool{}
+	for _, q := range r.requests {
+		if q.broker != b || !q.answered || !q.lost {
+			continue
+		}
+		l.Answers++
+		if !q.deadline {
+			l.Early++
+		}
+		if q.token != "" && !read[q.token] {
+			tokens[q.token] = true
+		}
+	}
+	l.Tokens = len(tokens)
+	return l
 }
 
 // Intercept makes f see every request before the simulator does (nil
@@ -110,6 +296,33 @@ func (r *Rig) Intercept(f func(*http.Request)) {
 	r.interceptMu.Lock()
 	r.intercept = f
 	r.interceptMu.Unlock()
+}
+
+// HoldAnswers makes the answer the simulator wrote to a request leave
+// f(req) later (nil removes it): a broker that served a request whose
+// answer arrives late. net/http sends the answer when the handler
+// returns.
+func (r *Rig) HoldAnswers(f func(req *http.Request) time.Duration) {
+	r.interceptMu.Lock()
+	r.hold = f
+	r.interceptMu.Unlock()
+}
+
+func (r *Rig) holdAnswer(req *http.Request) {
+	r.interceptMu.Lock()
+	f := r.hold
+	r.interceptMu.Unlock()
+	if f == nil {
+		return
+	}
+	if d := f(req); d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-req.Context().Done():
+		}
+	}
 }
 
 // IssueCalls returns how many requests reached broker b's token endpoint,
@@ -132,7 +345,7 @@ func (r *Rig) URL() string { return r.TS.URL }
 // Provider returns the provider of broker b at env e aimed at the rig, with
 // now as the receipt clock.
 func (r *Rig) Provider(b kauth.Broker, e kauth.Env, now func() time.Time) kauth.Provider {
-	return NewProvider(r.TS.URL, b, e, r.TS.Client(), now)
+	return NewProvider(r.TS.URL, b, e, r.Client(), now)
 }
 
 // NewProvider returns the provider of broker b at env e aimed at a
