@@ -41,8 +41,8 @@
 //
 //	KAUTH_SOAK=1 go test -race ./internal/reliability/... -timeout 30m
 //
-// runs those and a six-minute fault harness, which CI leaves out for its
-// length (see Soak). A call under fault may end past its deadline by a
+// runs those and a six-minute fault harness; CI sets both switches (see
+// Soak). A call under fault may end past its deadline by a
 // slack plus what the process's own scheduling delay, measured while it
 // ran, explains; a token answer that arrives after the attempt timeout is
 // counted as the request and the issuance its retry may cost (Rig.Lost).
