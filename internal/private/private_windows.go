@@ -31,9 +31,7 @@ func currentUser() (*windows.SID, error) {
 	return u.User.Sid, nil
 }
 
-// check reads path's access list: every entry that allows access must be
-// for the current user or a trusted account. A missing (NULL) list lets
-// everyone in.
+// check reads path's access list and asks openTo who it lets in.
 func check(path string, fi fs.FileInfo) (*Exposure, error) {
 	user, err := currentUser()
 	if err != nil {
@@ -43,22 +41,37 @@ func check(path string, fi fs.FileInfo) (*Exposure, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading the access list of %s: %w", path, err)
 	}
-	fix := fixFor(path, fi.IsDir())
-	dacl, _, err := sd.DACL()
-	if errors.Is(err, windows.ERROR_OBJECT_NOT_FOUND) || (err == nil && dacl == nil) {
-		return &Exposure{Who: "without an access list, open to everyone", Fix: fix}, nil
-	}
+	who, err := openTo(sd, user)
 	if err != nil {
 		return nil, fmt.Errorf("reading the access list of %s: %w", path, err)
 	}
+	if who == "" {
+		return nil, nil
+	}
+	return &Exposure{Who: who, Fix: fixFor(path, fi.IsDir())}, nil
+}
+
+// openTo decides from sd's access list whom, besides user, it lets in:
+// "" if every entry that allows access is for user or a trusted account,
+// else the first other, worded as Exposure.Who. A missing (NULL) list lets
+// everyone in. It reads sd alone, never a file, so that the decision can
+// be tested on lists no file system has to keep.
+func openTo(sd *windows.SECURITY_DESCRIPTOR, user *windows.SID) (string, error) {
+	dacl, _, err := sd.DACL()
+	if errors.Is(err, windows.ERROR_OBJECT_NOT_FOUND) || (err == nil && dacl == nil) {
+		return "without an access list, open to everyone", nil
+	}
+	if err != nil {
+		return "", err
+	}
 	others, err := trustedSIDs(user)
 	if err != nil {
-		return nil, err
+		return "", err
 	}
 	for i := uint32(0); i < uint32(dacl.AceCount); i++ {
 		var ace *windows.ACCESS_ALLOWED_ACE
 		if err := windows.GetAce(dacl, i, &ace); err != nil {
-			return nil, fmt.Errorf("reading the access list of %s: %w", path, err)
+			return "", err
 		}
 		switch {
 		case ace.Header.AceType == windows.ACCESS_DENIED_ACE_TYPE:
@@ -66,7 +79,7 @@ func check(path string, fi fs.FileInfo) (*Exposure, error) {
 		case ace.Header.AceType != windows.ACCESS_ALLOWED_ACE_TYPE:
 			// Object and callback entries are not made for files: rather
 			// than guess what one grants, count it as open.
-			return &Exposure{Who: fmt.Sprintf("open through an access entry of type %d", ace.Header.AceType), Fix: fix}, nil
+			return fmt.Sprintf("open through an access entry of type %d", ace.Header.AceType), nil
 		case ace.Mask == 0:
 			continue
 		}
@@ -74,9 +87,9 @@ func check(path string, fi fs.FileInfo) (*Exposure, error) {
 		if isOneOf(sid, others) {
 			continue
 		}
-		return &Exposure{Who: "open to " + nameOf(sid), Fix: fix}, nil
+		return "open to " + nameOf(sid), nil
 	}
-	return nil, nil
+	return "", nil
 }
 
 func trustedSIDs(user *windows.SID) ([]*windows.SID, error) {
@@ -130,6 +143,30 @@ func restrict(path string, dir bool) error {
 	if err != nil {
 		return err
 	}
+	sd, err := restricted(user, dir)
+	if err != nil {
+		return err
+	}
+	acl, _, err := sd.DACL()
+	if err != nil {
+		return err
+	}
+	info := windows.SECURITY_INFORMATION(windows.DACL_SECURITY_INFORMATION)
+	if control, _, err := sd.Control(); err != nil {
+		return err
+	} else if control&windows.SE_DACL_PROTECTED != 0 {
+		// PROTECTED: the parent's entries are no longer inherited.
+		info |= windows.PROTECTED_DACL_SECURITY_INFORMATION
+	}
+	return windows.SetNamedSecurityInfo(path, windows.SE_FILE_OBJECT, info, nil, nil, acl, nil)
+}
+
+// restricted builds the security descriptor that restrict gives a file or
+// directory: an access list, protected from the parent's, that grants
+// full control to user, SYSTEM and the Administrators and, for a
+// directory, is inherited by everything created in it. restrict applies
+// its list and protection; the tests read them back.
+func restricted(user *windows.SID, dir bool) (*windows.SECURITY_DESCRIPTOR, error) {
 	inherit := uint32(windows.NO_INHERITANCE)
 	if dir {
 		inherit = windows.SUB_CONTAINERS_AND_OBJECTS_INHERIT
@@ -150,15 +187,23 @@ func restrict(path string, dir bool) error {
 	for _, t := range []windows.WELL_KNOWN_SID_TYPE{windows.WinLocalSystemSid, windows.WinBuiltinAdministratorsSid} {
 		sid, err := windows.CreateWellKnownSid(t)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		entries = append(entries, grant(sid, windows.TRUSTEE_IS_WELL_KNOWN_GROUP))
 	}
 	acl, err := windows.ACLFromEntries(entries, nil)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	// PROTECTED: the parent's entries are no longer inherited.
-	return windows.SetNamedSecurityInfo(path, windows.SE_FILE_OBJECT,
-		windows.DACL_SECURITY_INFORMATION|windows.PROTECTED_DACL_SECURITY_INFORMATION, nil, nil, acl, nil)
+	sd, err := windows.NewSecurityDescriptor()
+	if err != nil {
+		return nil, err
+	}
+	if err := sd.SetDACL(acl, true, false); err != nil {
+		return nil, err
+	}
+	if err := sd.SetControl(windows.SE_DACL_PROTECTED, windows.SE_DACL_PROTECTED); err != nil {
+		return nil, err
+	}
+	return sd, nil
 }
