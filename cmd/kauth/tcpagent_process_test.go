@@ -21,7 +21,8 @@ import (
 // TestProcessAgentOverTCP runs kauth serve as it runs on windows: loopback
 // TCP with the agent key and no unix socket (the default there; socket:
 // off elsewhere), with the file store. The other commands reach it through
-// the config's listen.tcp: health, token --account, status --agent, and
+// the config's listen.tcp, without --addr: health, token --account,
+// status --agent, and
 // reload, which is how windows reloads (no SIGHUP): an account added is
 // served, a bad config is refused and the running one stays. Then it is
 // stopped as windows stops a console program (Ctrl-Break to its process
@@ -62,10 +63,10 @@ func TestProcessAgentOverTCP(t *testing.T) {
 		t.Errorf("kauth serve serves a socket:\n%s", out)
 	}
 
-	r := runProcess(t, env, "", "health", "--addr", addr)
+	r := runProcess(t, env, "", "health")
 	r.wantCode(t, 0)
-	if !strings.HasPrefix(r.stdout, "ok: 1 accounts") {
-		t.Errorf("kauth health printed %q; want ok and 1 account", r.stdout)
+	if !strings.HasPrefix(r.stdout, "ok: 1 accounts") || !strings.Contains(r.stdout, addr) {
+		t.Errorf("kauth health printed %q; want ok, 1 account and %s", r.stdout, addr)
 	}
 	tokenOf := func(account string, b kauth.Broker) {
 		t.Helper()
@@ -100,7 +101,7 @@ func TestProcessAgentOverTCP(t *testing.T) {
 		t.Errorf("kauth reload of a bad config: stderr = %q", r.stderr)
 	}
 	tokenOf("second", kauth.Kiwoom)
-	r = runProcess(t, env, "", "health", "--addr", addr)
+	r = runProcess(t, env, "", "health")
 	r.wantCode(t, 0)
 	if !strings.HasPrefix(r.stdout, "ok: 2 accounts") {
 		t.Errorf("after the refused reload kauth health printed %q; want ok and the 2 accounts in force", r.stdout)
