@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -126,6 +127,10 @@ func newHarness(t *testing.T, s setup) *harness {
 				BaseURL: brokersim.BaseURL(h.simURL, kauth.KIS, kauth.Real)},
 		},
 	}
+	if runtime.GOOS == "windows" {
+		// The agent refuses a socket there: viaUnix goes over TCP.
+		cfg.Listen.Socket = ""
+	}
 	if s.cfg != nil {
 		s.cfg(&cfg)
 	}
@@ -166,6 +171,9 @@ func newHarness(t *testing.T, s setup) *harness {
 	}
 	h.key = strings.TrimSpace(string(key))
 	h.unix = unixClient(h.ep.Socket)
+	if runtime.GOOS == "windows" {
+		h.unix = keyedClient(h.ep.TCP, h.key)
+	}
 	h.tcp = &http.Client{Transport: &http.Transport{}}
 	t.Cleanup(h.unix.CloseIdleConnections)
 	t.Cleanup(h.tcp.CloseIdleConnections)
@@ -223,6 +231,31 @@ func unixClient(path string) *http.Client {
 			return d.DialContext(ctx, "unix", path)
 		},
 	}}
+}
+
+// keyedClient stands in for unixClient on windows, where the agent serves
+// no socket: it reaches the agent on TCP at addr, whatever the URL's host,
+// with the agent key unless the request names one.
+func keyedClient(addr, key string) *http.Client {
+	return &http.Client{Transport: &keyed{key: key, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "tcp", addr)
+		},
+	}}}
+}
+
+type keyed struct {
+	key string
+	*http.Transport
+}
+
+func (k *keyed) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Header.Get("Authorization") == "" {
+		r = r.Clone(r.Context())
+		r.Header.Set("Authorization", "Bearer "+k.key)
+	}
+	return k.Transport.RoundTrip(r)
 }
 
 func writeFile(t *testing.T, dir, name, content string, mode os.FileMode) string {

@@ -18,10 +18,13 @@ func (c *cli) health(ctx context.Context, args []string) error {
 Ask a running agent (kauth serve) whether it is up: GET /healthz, which needs
 no key. It prints the agent's accounts and usable tokens and exits 0 when the
 agent answers {"status":"ok"}; otherwise it prints one line saying why and
-exits 1. Without --addr it asks the agent's default socket
+exits 1. Without --addr it asks the agent of the config kauth serve would
+read (KAUTH_CONFIG, $XDG_CONFIG_HOME/kauth/kauth.yaml, /etc/kauth/kauth.yaml)
+on its listen.socket, or its listen.tcp where it serves no socket (on
+windows); with no config, on the default socket
 ($XDG_RUNTIME_DIR/kauth/agent.sock, else agent.sock in the cache dir). The
 container image runs it as its HEALTHCHECK: it has no shell or curl.`)
-	addr := fs.String("addr", "", "the agent's TCP address (HOST:PORT) or socket (unix:/path); default the default socket")
+	addr := fs.String("addr", "", "the agent's TCP address (HOST:PORT) or socket (unix:/path); default the config's, else the default socket")
 	timeout := fs.Duration("timeout", 5*time.Second, "give up after this long")
 	if err := fs.parse(args); err != nil {
 		return err
@@ -29,7 +32,16 @@ container image runs it as its HEALTHCHECK: it has no shell or curl.`)
 	if *timeout <= 0 {
 		return usageErrorf("health", "--timeout %v: want a positive duration such as 5s", *timeout)
 	}
-	conn, err := c.dialAgent("health", agent.Config{}, *addr, false)
+	var cfg agent.Config
+	if *addr == "" {
+		// The agent of the config that kauth serve would read, as the
+		// other commands find it: on windows its listen.tcp.
+		var err error
+		if _, cfg, err = c.discoverConfig(""); err != nil {
+			return err
+		}
+	}
+	conn, err := c.dialAgent("health", cfg, *addr, false)
 	if err != nil {
 		return err
 	}

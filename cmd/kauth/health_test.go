@@ -14,7 +14,7 @@ import (
 )
 
 // TestHealth: kauth health asks a running agent's /healthz over its socket
-// (the default one too) or over TCP without a key, exits 0 when it is up,
+// (the default one too, and the config's) or over TCP without a key, exits 0 when it is up,
 // and 1 with one line when nothing answers, something else answers or the
 // answer does not come; a bad --addr is a usage error.
 func TestHealth(t *testing.T) {
@@ -52,6 +52,7 @@ accounts:
 		{"socket", nil, []string{"--addr", "unix:" + sock}},
 		{"socket path", nil, []string{"--addr", sock}},
 		{"default socket", map[string]string{"XDG_RUNTIME_DIR": runtimeDir}, nil},
+		{"the config's socket", map[string]string{"KAUTH_CONFIG": config}, nil},
 		{"tcp without a key", nil, []string{"--addr", tcp}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

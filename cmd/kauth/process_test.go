@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -15,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -28,13 +30,27 @@ import (
 )
 
 // kauthBin is the kauth binary that the process tests run, built once by
-// TestMain.
+// TestMain, or the one -kauth names.
 var kauthBin string
+
+// prebuilt is a kauth binary built beforehand, for a test binary run where
+// there is no Go toolchain to build one: under Wine (.ci/wine/run).
+var prebuilt = flag.String("kauth", "", "run this kauth `binary` in the process tests instead of building one")
 
 func TestMain(m *testing.M) {
 	if mode := os.Getenv("KAUTH_TEST_CHILD"); mode != "" {
 		// The test binary run as kauth run's command (runcmd_test.go).
 		os.Exit(childMain(mode))
+	}
+	flag.Parse()
+	if *prebuilt != "" {
+		p, err := filepath.Abs(*prebuilt)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		kauthBin = p
+		os.Exit(m.Run())
 	}
 	dir, err := os.MkdirTemp("", "kauth-bin-")
 	if err != nil {
@@ -42,6 +58,9 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	kauthBin = filepath.Join(dir, "kauth")
+	if runtime.GOOS == "windows" {
+		kauthBin += ".exe"
+	}
 	if out, err := exec.Command("go", "build", "-o", kauthBin, ".").CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "building kauth: %v\n%s", err, out)
 		os.RemoveAll(dir)
@@ -59,6 +78,9 @@ func kauthCommand(t *testing.T, env map[string]string, args ...string) *exec.Cmd
 	home := t.TempDir()
 	cmd := exec.Command(kauthBin, args...)
 	cmd.Env = []string{"HOME=" + home, "TMPDIR=" + home, "PATH=/usr/bin:/bin"}
+	if runtime.GOOS == "windows" {
+		cmd.Env = append(cmd.Env, "USERPROFILE="+home, "TEMP="+home, "TMP="+home)
+	}
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
@@ -92,7 +114,13 @@ type daemon struct {
 
 func startDaemon(t *testing.T, env map[string]string, args ...string) *daemon {
 	t.Helper()
-	d := &daemon{cmd: kauthCommand(t, env, args...), lines: make(chan string, 100), done: make(chan struct{})}
+	return startDaemonCmd(t, kauthCommand(t, env, args...))
+}
+
+// startDaemonCmd starts cmd, a kauthCommand, as a daemon.
+func startDaemonCmd(t *testing.T, cmd *exec.Cmd) *daemon {
+	t.Helper()
+	d := &daemon{cmd: cmd, lines: make(chan string, 100), done: make(chan struct{})}
 	stdout, err := d.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
