@@ -26,7 +26,7 @@ import (
 // their soak scale under KAUTH_LONG too, as CI runs them (see LongScale):
 // the crash rounds, the chaos run, and the fault tests at 200 callers. The
 // soak adds a six-minute fault harness (TestFaultHarness, 25 s otherwise),
-// which CI runs beside the other packages: the whole soak run,
+// which CI runs in a step of its own after the suite: the whole soak run,
 // KAUTH_SOAK=1 go test -race ./internal/reliability/..., took 14 minutes
 // on a loaded two-core machine.
 func Soak() bool { return longtest.Set(os.Getenv("KAUTH_SOAK")) }
