@@ -168,18 +168,21 @@ func TestTossWebSocketThirdDisplacesOldest(t *testing.T) {
 // TestTossWebSocketIdle: a connection the client sends nothing on is
 // closed after the idle timeout; one that sends PING stays.
 func TestTossWebSocketIdle(t *testing.T) {
-	_, ts := wsSim(t, func(s *brokersim.Server) { s.WS.TossIdleTimeout = 300 * time.Millisecond })
+	// The talking connection pings every 300 ms against a 1 s idle
+	// timeout, a margin that a loaded machine's scheduling delays stay
+	// within; the silent one outlives the timeout by half.
+	_, ts := wsSim(t, func(s *brokersim.Server) { s.WS.TossIdleTimeout = time.Second })
 	tok := tossWSToken(t, ts)
 	quiet, _ := tossDial(t, ts, tok)
 	talking, _ := tossDial(t, ts, tok)
-	for range 4 {
-		time.Sleep(150 * time.Millisecond)
+	for range 5 {
+		time.Sleep(300 * time.Millisecond)
 		send(t, talking, []byte("PING"))
 		if f := tossRecv(t, talking); f.Type != "pong" {
 			t.Fatalf("PING answered %+v", f)
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if _, _, err := quiet.Read(ctx); websocket.CloseStatus(err) != websocket.StatusPolicyViolation {
 		t.Fatalf("the silent connection: %v; want closed for idling", err)
