@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/kauth/kauth"
+	"github.com/kauth/kauth/budget"
 	"github.com/kauth/kauth/internal/buildinfo"
 )
 
@@ -62,9 +63,13 @@ type statusBudget struct {
 	RateLimit float64 `json:"rate_limit"`
 	Burst     int     `json:"burst"`
 	// InUse is how much of the burst is spent now (the bucket refills at
-	// rate_limit a second); InFlight the proxied calls being served.
+	// rate_limit a second): of a shared budget, by every agent sharing it,
+	// as its Redis says; InFlight the proxied calls this agent is serving.
 	InUse    float64 `json:"in_use"`
 	InFlight int64   `json:"in_flight"`
+	// InUseUnknown is true when the shared budget's figure could not be
+	// read (its Redis out of reach): InUse is 0 then and means nothing.
+	InUseUnknown bool `json:"in_use_unknown"`
 	// Shared is true when the budget is shared with other agents (Redis);
 	// Fallback when that store cannot be reached and this agent paces on
 	// its own share.
@@ -73,6 +78,23 @@ type statusBudget struct {
 	// Groups is true for a broker that limits per API group (Toss), whose
 	// calls are paced per group rather than by this bucket.
 	Groups bool `json:"groups"`
+}
+
+// sharedFigure is a shared budget's calls in use, if ok.
+type sharedFigure struct {
+	n  float64
+	ok bool
+}
+
+// sharedInUse reads the calls in use of b from its Redis, unless b is on
+// its local share (its Redis out of reach): the local share is this
+// agent's alone, not the shared figure.
+func sharedInUse(ctx context.Context, b *budget.Shared, fallback bool) sharedFigure {
+	if fallback {
+		return sharedFigure{}
+	}
+	n, err := b.InUse(ctx)
+	return sharedFigure{n, err == nil}
 }
 
 // statusRealtime is the app key's upstream WebSocket session.
@@ -95,6 +117,11 @@ func (a *Agent) statusData(ctx context.Context, g statusGrant) statusData {
 		}
 	}
 	hist := a.histories(ctx, accts)
+	// The shared budgets' figures, each read once (the accounts of an app
+	// key share it), all within a second however many there are.
+	sharedUse := map[*budget.Shared]sharedFigure{}
+	readCtx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
 	for i, acct := range accts {
 		in := a.info(acct)
 		a.addHistory(hist[i], &in)
@@ -125,9 +152,18 @@ func (a *Agent) statusData(ctx context.Context, g statusGrant) statusData {
 		// The bucket runs on real time, as the broker's seconds do.
 		b := statusBudget{RateLimit: float64(acct.limiter.Limit()), Burst: acct.limiter.Burst(), InFlight: acct.proxy.InFlight(),
 			Shared: acct.shared != nil, Groups: acct.groups != nil}
-		b.InUse = max(float64(b.Burst)-acct.limiter.Tokens(), 0)
 		if acct.shared != nil {
+			// This agent's limiter stands idle: the calls are paced by the
+			// shared budget, whose figure only its Redis knows.
 			b.Fallback = acct.shared.Fallback()
+			fig, read := sharedUse[acct.shared]
+			if !read {
+				fig = sharedInUse(readCtx, acct.shared, b.Fallback)
+				sharedUse[acct.shared] = fig
+			}
+			b.InUse, b.InUseUnknown = fig.n, !fig.ok
+		} else {
+			b.InUse = max(float64(b.Burst)-acct.limiter.Tokens(), 0)
 		}
 		sa.Budget = b
 		sa.Realtime = a.ws.statusOf(acct)

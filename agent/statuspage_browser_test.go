@@ -12,7 +12,10 @@ import (
 	"testing"
 	"time"
 
+	goredis "github.com/redis/go-redis/v9"
+
 	"github.com/kauth/kauth/agent"
+	"github.com/kauth/kauth/internal/testredis"
 )
 
 // chromium returns the path of a headless-capable Chromium, or skips the
@@ -202,4 +205,31 @@ func clip(s string, n int) string {
 		return s[:n] + "…"
 	}
 	return s
+}
+
+// TestStatusPageSharedBudgetInChromium: in a real headless Chromium, the
+// call budget of an app key shared through Redis says it counts every
+// agent's calls; with the shared budget out of reach, it shows no figure
+// and says why.
+func TestStatusPageSharedBudgetInChromium(t *testing.T) {
+	browser := chromium(t)
+	c := testredis.Client(t)
+	h := newHarness(t, setup{opts: sharedOn(c, testredis.Prefix(t), 0)})
+	dom := dumpDOM(t, browser, h.statusLogin("").URL, 3*time.Second)
+	if !strings.Contains(dom, "shared: all agents' calls") || !strings.Contains(dom, "0 / ") {
+		t.Errorf("the page of a shared budget does not say it counts every agent's calls:\n%s", clip(dom, 3000))
+	}
+	dead := goredis.NewClient(&goredis.Options{Addr: "127.0.0.1:1", DialTimeout: 50 * time.Millisecond, MaxRetries: -1, DialerRetries: 1})
+	t.Cleanup(func() { dead.Close() })
+	cut := newHarness(t, setup{opts: sharedOn(dead, "kauthtest", 50*time.Millisecond)})
+	dom = dumpDOM(t, browser, cut.statusLogin("").URL, 3*time.Second)
+	if !strings.Contains(dom, "? / ") || !strings.Contains(dom, "shared budget unreadable") || strings.Contains(dom, "all agents") {
+		t.Errorf("the page of a shared budget out of reach shows a figure, or does not say why not:\n%s", clip(dom, 3000))
+	}
+	// A call paced on the agent's own share: the page says so.
+	kisOK(t, cut.kisPrice("kis-mock", nil))
+	dom = dumpDOM(t, browser, cut.statusLogin("").URL, 3*time.Second)
+	if !strings.Contains(dom, "? / ") || !strings.Contains(dom, "shared budget unreachable, on this agent's share") {
+		t.Errorf("the page of a shared budget on the agent's own share does not say so:\n%s", clip(dom, 3000))
+	}
 }

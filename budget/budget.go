@@ -490,6 +490,47 @@ func (s *Shared) reserve(ctx context.Context, deadline time.Time) (time.Duration
 	return time.Duration(a.n) * time.Microsecond, nil
 }
 
+// inUseScript reads how far ahead of Redis's clock a GCRA budget's
+// theoretical arrival time is, in µs (0 when the budget is full), reserving
+// nothing. KEYS[1] is the budget's key.
+var inUseScript = goredis.NewScript(`
+local t = redis.call("TIME")
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local tat = tonumber(redis.call("GET", KEYS[1]) or "0")
+if tat < now then return 0 end
+return tat - now`)
+
+// InUse reads from Redis how many calls of the shared budget are spent
+// now, by every sharer together: 0 when a whole burst may go at once,
+// Config.Burst when the next call must wait, more when callers wait for
+// slots already reserved. It refills at Config.PerSecond. It reserves
+// nothing and waits for Redis at most Config.Timeout; while Redis cannot
+// be reached it fails (the local share is this process's alone, not the
+// shared figure).
+func (s *Shared) InUse(ctx context.Context) (float64, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+	defer cancel()
+	type answer struct {
+		n   int64
+		err error
+	}
+	done := make(chan answer, 1)
+	// go-redis bounds a stalled read by its ReadTimeout, not by ctx.
+	go func() {
+		n, err := inUseScript.Run(ctx, s.cfg.Client, []string{s.cfg.Key}).Int64()
+		done <- answer{n, err}
+	}()
+	select {
+	case a := <-done:
+		if a.err != nil {
+			return 0, fmt.Errorf("kauth: budget %s: %w", keyName(s.cfg.Key), a.err)
+		}
+		return float64(a.n) / float64(s.emission.Microseconds()), nil
+	case <-ctx.Done():
+		return 0, fmt.Errorf("kauth: budget %s: %w", keyName(s.cfg.Key), ctx.Err())
+	}
+}
+
 // Fallback reports whether the budget is on its local share now.
 func (s *Shared) Fallback() bool { return s.fallback.Load() }
 

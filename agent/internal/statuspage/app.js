@@ -113,13 +113,20 @@ function budgetCell(a) {
     add(cell, el("div", "big", "per API group"), el("div", "sub", b.in_flight + " in flight"));
     return cell;
   }
+  let sub = b.rate_limit + "/s · " + b.in_flight + " in flight here";
+  if (b.in_use_unknown) {
+    // A shared budget whose Redis is out of reach: no figure to show.
+    add(cell, el("div", "big", "? / " + b.burst + " in use"));
+    sub += b.fallback ? " · shared budget unreachable, on this agent's share" : " · shared budget unreadable";
+    add(cell, el("div", "sub", sub));
+    return cell;
+  }
   const used = Math.round(b.in_use * 10) / 10;
   add(cell, el("div", "big", used + " / " + b.burst + " in use"));
   const meter = el("div", b.burst > 0 && b.in_use / b.burst > 0.8 ? "meter hot" : "meter");
   add(meter, place(el("div", null), 0, pct(b.in_use, b.burst)));
   add(cell, meter);
-  let sub = b.rate_limit + "/s · " + b.in_flight + " in flight";
-  sub += b.shared ? (b.fallback ? " · shared, on local share" : " · shared") : " · this agent";
+  sub += b.shared ? " · shared: all agents' calls" : " · this agent";
   add(cell, el("div", "sub", sub));
   return cell;
 }
