@@ -83,6 +83,7 @@ func TestCrashDuringRefresh(t *testing.T) {
 	procs := map[int]*reliability.Child{} // by pid
 	var stderr []string                   // of the children gone
 	var kills []crashKill
+	began := map[int]time.Time{} // when each child was started, by pid
 	start := func() *reliability.Child {
 		t.Helper()
 		c, err := reliability.StartChild("hammer", env...)
@@ -94,6 +95,7 @@ func TestCrashDuringRefresh(t *testing.T) {
 		}
 		mu.Lock()
 		procs[c.Cmd.Process.Pid] = c
+		began[c.Cmd.Process.Pid] = time.Now()
 		mu.Unlock()
 		return c
 	}
@@ -166,8 +168,8 @@ func TestCrashDuringRefresh(t *testing.T) {
 	lost := map[string]lostToken{}
 	for _, l := range lostTokens(answers, kills) {
 		lost[l.token] = l
-		t.Logf("%s: token %s lost: its issuer was killed %v after the broker's answer; the next token request came %v (virtual) after it",
-			l.broker, kauth.Fingerprint(l.token), l.killedAfter.Round(time.Microsecond), l.gap.Round(time.Minute))
+		t.Logf("%s: token %s lost: its issuer was killed %v after the broker's answer; the next token request came %v (virtual) after it, from child %d, started %v after the answer",
+			l.broker, kauth.Fingerprint(l.token), l.killedAfter.Round(time.Microsecond), l.gap.Round(time.Minute), l.next.PID, began[l.next.PID].Sub(l.answer.At).Round(time.Millisecond))
 	}
 	// Every child refreshes RefreshAhead before expiry: a token minted
 	// sooner after the one before it was asked for needlessly, unless that
@@ -229,8 +231,10 @@ type crashKill struct {
 type lostToken struct {
 	broker      kauth.Broker
 	token       string
-	killedAfter time.Duration // from the answer to the kill, wall clock
-	gap         time.Duration // at least the virtual time from the mint to the broker's next token answer
+	answer      reliability.IssueAnswer
+	next        reliability.IssueAnswer // the broker's next token answer, if any
+	killedAfter time.Duration           // from the answer to the kill, wall clock
+	gap         time.Duration           // at least the virtual time from the mint to the broker's next token answer
 }
 
 // lostTokens finds the tokens lost to kills: the broker answered a child
@@ -267,11 +271,11 @@ func lostTokens(answers []reliability.IssueAnswer, kills []crashKill) []lostToke
 			if k.pid != a.PID || k.stored[a.Broker] == a.Token || (next != nil && !k.at.Before(next.At)) {
 				continue
 			}
-			l := lostToken{broker: a.Broker, token: a.Token, killedAfter: k.at.Sub(a.At)}
+			l := lostToken{broker: a.Broker, token: a.Token, answer: a, killedAfter: k.at.Sub(a.At)}
 			if next == nil {
 				l.gap = 1<<63 - 1
 			} else {
-				l.gap = next.Arrived.Sub(a.At) * crashScale
+				l.gap, l.next = next.Arrived.Sub(a.At)*crashScale, *next
 			}
 			lost = append(lost, l)
 		}
