@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/kauth/kauth"
+	"github.com/kauth/kauth/brokers"
 	"github.com/kauth/kauth/brokersim"
 	"github.com/kauth/kauth/internal/reliability"
 	"github.com/kauth/kauth/internal/testlog"
@@ -36,9 +37,12 @@ const crashScale = 100_000
 // simulator, a random 0-4 ms after it arrived (before, during or after the
 // answer, and while it saves the entry); in the other half a random child at
 // a random moment. After each kill a fresh file store must read every entry
-// without a corruption warning, and at the end the broker must have minted
-// at most one token per validity period elapsed, plus one. It runs 20
-// rounds, 200 under KAUTH_LONG (CI) or KAUTH_SOAK.
+// without a corruption warning, and at the end no token may have been
+// replaced by a newly minted one before its refresh-ahead time (24 h less
+// RefreshAhead after it was minted), unless its issuer died before storing
+// it and the next token request came after the broker's same-token window
+// (see lostTokens). It runs 20 rounds, 200 under KAUTH_LONG (CI) or
+// KAUTH_SOAK.
 func TestCrashDuringRefresh(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes for several seconds")
@@ -46,7 +50,11 @@ func TestCrashDuringRefresh(t *testing.T) {
 	rounds := reliability.LongScale(20, 200)
 	const children = 4
 	clock := reliability.ScaledClock{Base: time.Now(), Scale: crashScale}
-	rig := reliability.NewRig(func(s *brokersim.Server) { s.Clock = clock.Now })
+	rig := reliability.NewRig(func(s *brokersim.Server) {
+		s.Clock = clock.Now
+		s.KISReissueWindow = sameTokenWindow(kauth.KIS)
+		s.KISTokenLifetime, s.KiwoomTokenLifetime = crashLifetime, crashLifetime
+	})
 	defer rig.Close()
 	apps := []brokersim.App{brokersim.DemoKISMock, brokersim.DemoKiwoomMock}
 	// Widen the window in which an issuing child can be caught: each token
@@ -74,6 +82,8 @@ func TestCrashDuringRefresh(t *testing.T) {
 	var mu sync.Mutex
 	procs := map[int]*reliability.Child{} // by pid
 	var stderr []string                   // of the children gone
+	var kills []crashKill
+	began := map[int]time.Time{} // when each child was started, by pid
 	start := func() *reliability.Child {
 		t.Helper()
 		c, err := reliability.StartChild("hammer", env...)
@@ -85,6 +95,7 @@ func TestCrashDuringRefresh(t *testing.T) {
 		}
 		mu.Lock()
 		procs[c.Cmd.Process.Pid] = c
+		began[c.Cmd.Process.Pid] = time.Now()
 		mu.Unlock()
 		return c
 	}
@@ -146,23 +157,173 @@ func TestCrashDuringRefresh(t *testing.T) {
 			t.Fatalf("round %d: killed pid %d is not a child", round, pid)
 		}
 		c.Kill()
+		kills = append(kills, crashKill{pid: pid, at: time.Now(), stored: storedTokens(t, dir, storeKey, apps)})
 		stderr = append(stderr, c.Stderr())
 		checkCacheFiles(t, dir, storeKey, apps, fmt.Sprintf("round %d", round))
 		start()
 	}
 	elapsed := clock.Now().Sub(virtStart)
 
-	periods := int((elapsed + 24*time.Hour - 1) / (24 * time.Hour))
-	for _, app := range apps {
-		c := rig.Sim.Stats().App(app.Broker, app.Env, app.AppKey)
-		if c.Issued > periods+1 {
-			t.Errorf("%s: %d tokens minted over %v (%d validity periods); want at most %d", app, c.Issued, elapsed.Round(time.Hour), periods, periods+1)
-		}
-		t.Logf("%s: %d tokens minted, %d re-issued, %d rate-limited, over %v virtual (%d periods)",
-			app, c.Issued, c.Reissued, c.RateLimited, elapsed.Round(time.Hour), periods)
+	answers := rig.IssueAnswers()
+	lost := map[string]lostToken{}
+	for _, l := range lostTokens(answers, kills) {
+		lost[l.token] = l
+		t.Logf("%s: token %s lost: its issuer was killed %v after the broker's answer; the next token request came %v (virtual) after it, from child %d, started %v after the answer",
+			l.broker, kauth.Fingerprint(l.token), l.killedAfter.Round(time.Microsecond), l.gap.Round(time.Minute), l.next.PID, began[l.next.PID].Sub(l.answer.At).Round(time.Millisecond))
 	}
+	// Every child refreshes RefreshAhead before expiry: a token minted
+	// sooner after the one before it was asked for needlessly, unless that
+	// one was lost. The gap is measured from the earlier request's arrival
+	// to the later answer, so it is never less than the true one; the
+	// slack covers the whole seconds of the brokers' expiry fields.
+	minGap := crashLifetime - kauth.DefaultRefreshAhead - time.Minute
+	for _, app := range apps {
+		var prev *reliability.IssueAnswer
+		excused := 0
+		for _, a := range mintedTokens(answers, app.Broker) {
+			if prev != nil {
+				gap := a.At.Sub(prev.Arrived) * crashScale
+				l, wasLost := lost[prev.Token]
+				switch {
+				case gap >= minGap:
+				case wasLost && l.gap >= sameTokenWindow(app.Broker):
+					excused++
+				default:
+					t.Errorf("%s: token %s (child %d) was minted %v (virtual) after token %s (child %d%s), which it replaced before its refresh time (%v after its minting); lost: %v",
+						app, kauth.Fingerprint(a.Token), a.PID, gap.Round(time.Minute), kauth.Fingerprint(prev.Token), prev.PID, killNote(kills, *prev), minGap, wasLost)
+				}
+			}
+			prev = &a
+		}
+		c := rig.Sim.Stats().App(app.Broker, app.Env, app.AppKey)
+		t.Logf("%s: %d tokens minted (%d after a lost one), %d re-issued, %d rate-limited, over %v virtual, the children's start up included",
+			app, c.Issued, excused, c.Reissued, c.RateLimited, clock.Now().Sub(clock.Base).Round(time.Hour))
+	}
+	t.Logf("%v virtual for the %d rounds", elapsed.Round(time.Hour), rounds)
 	t.Logf("%d rounds, %d kills aimed at an issuing process", rounds, inRefresh)
 	checkCacheFiles(t, dir, storeKey, apps, "at the end")
+}
+
+// crashLifetime is the lifetime of the simulator's tokens in the crash test.
+const crashLifetime = 24 * time.Hour
+
+// sameTokenWindow is how long after minting a token broker b hands it back
+// to another token request: KIS for its provider's SameTokenWindow (6 h,
+// kis.Provider cites the published behaviour), the others, Kiwoom among
+// them, for as long as it is valid.
+func sameTokenWindow(b kauth.Broker) time.Duration {
+	if w, ok := brokers.MustGet(b).New("", nil, nil).(kauth.SameTokenWindower); ok {
+		return w.SameTokenWindow()
+	}
+	return crashLifetime
+}
+
+// crashKill is one kill of TestCrashDuringRefresh: the child, when it was
+// reaped, and the access token of each broker in the store just after.
+type crashKill struct {
+	pid    int
+	at     time.Time
+	stored map[kauth.Broker]string
+}
+
+// lostToken is a token a killed issuer got from the broker and never
+// stored, and no one was handed again.
+type lostToken struct {
+	broker      kauth.Broker
+	token       string
+	answer      reliability.IssueAnswer
+	next        reliability.IssueAnswer // the broker's next token answer, if any
+	killedAfter time.Duration           // from the answer to the kill, wall clock
+	gap         time.Duration           // at least the virtual time from the mint to the broker's next token answer
+}
+
+// lostTokens finds the tokens lost to kills: the broker answered a child
+// with a token, the child was killed before that broker answered anyone
+// else, the store did not hold the token after the kill, and no later
+// answer carried it again. Such a token costs one more mint when the next
+// token request comes after the broker's same-token window (gap): a
+// process's death between the broker's answer and the store write is a
+// loss no lock can prevent, and in this test's compressed time a slow
+// restart or a starved process outlasts 6 virtual hours (216 ms). A token
+// kauth asked for needlessly, with its predecessor stored, is not lost.
+func lostTokens(answers []reliability.IssueAnswer, kills []crashKill) []lostToken {
+	var lost []lostToken
+	for i, a := range answers {
+		if a.Token == "" {
+			continue
+		}
+		var next *reliability.IssueAnswer // the broker's next answer with a token
+		again := false
+		for j := i + 1; j < len(answers); j++ {
+			b := &answers[j]
+			if b.Broker != a.Broker || b.Token == "" {
+				continue
+			}
+			if next == nil {
+				next = b
+			}
+			again = again || b.Token == a.Token
+		}
+		if again {
+			continue
+		}
+		for _, k := range kills {
+			if k.pid != a.PID || k.stored[a.Broker] == a.Token || (next != nil && !k.at.Before(next.At)) {
+				continue
+			}
+			l := lostToken{broker: a.Broker, token: a.Token, answer: a, killedAfter: k.at.Sub(a.At)}
+			if next == nil {
+				l.gap = 1<<63 - 1
+			} else {
+				l.gap, l.next = next.Arrived.Sub(a.At)*crashScale, *next
+			}
+			lost = append(lost, l)
+		}
+	}
+	return lost
+}
+
+// killNote says when the child that got a's answer was killed, if it was,
+// and whether the store held a's token just after.
+func killNote(kills []crashKill, a reliability.IssueAnswer) string {
+	for _, k := range kills {
+		if k.pid == a.PID {
+			return fmt.Sprintf(", killed %v after the answer, the store then holding it: %v", k.at.Sub(a.At).Round(time.Microsecond), k.stored[a.Broker] == a.Token)
+		}
+	}
+	return ""
+}
+
+// mintedTokens returns the answers of broker b that carried a token for
+// the first time, in order.
+func mintedTokens(answers []reliability.IssueAnswer, b kauth.Broker) []reliability.IssueAnswer {
+	seen := map[string]bool{}
+	var minted []reliability.IssueAnswer
+	for _, a := range answers {
+		if a.Broker == b && a.Token != "" && !seen[a.Token] {
+			seen[a.Token] = true
+			minted = append(minted, a)
+		}
+	}
+	return minted
+}
+
+// storedTokens reads each app's access token from a fresh file store on
+// dir.
+func storedTokens(t *testing.T, dir, storeKey string, apps []brokersim.App) map[kauth.Broker]string {
+	t.Helper()
+	key, _ := base64.StdEncoding.DecodeString(storeKey)
+	st, err := file.New(dir, file.WithKey(key), file.WithLogger(reliability.DiscardLogger()))
+	if err != nil {
+		t.Fatalf("file.New() = %v", err)
+	}
+	toks := map[kauth.Broker]string{}
+	for _, app := range apps {
+		if e, err := st.Load(context.Background(), app.Credentials().Key()); err == nil {
+			toks[app.Broker] = e.Token.AccessToken
+		}
+	}
+	return toks
 }
 
 // checkCacheFiles opens a fresh file store on dir and reads each app's

@@ -17,8 +17,10 @@
 //   - thirty virtual days with a restart every ten minutes issue at most
 //     once per validity period and never trip the issuance rate limit;
 //   - processes killed with SIGKILL at random points of a refresh never
-//     leave a corrupt cache file, and never make the broker mint more than
-//     one token per validity period (plus one);
+//     leave a corrupt cache file, and never make the broker mint a token
+//     before the one it replaces is due for refresh, unless a kill lost
+//     that one before it was stored and no one asked for it again within
+//     the broker's same-token window;
 //   - the fault harness (TestFaultHarness): three agent processes (clocks
 //     right, 5 min ahead, 1 s behind) and runs of the real kauth binary
 //     share one Redis, each through a TCP proxy (internal/tcpproxy) that

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -58,6 +59,11 @@ type Rig struct {
 	reqSeq   uint64
 	requests map[uint64]*request
 	client   *http.Client
+
+	// The answers of the token endpoints to the children's requests (those
+	// that carry PIDHeader), in the order the simulator wrote them.
+	answerMu sync.Mutex
+	answers  []IssueAnswer
 }
 
 // requestHeader carries the id of a request sent by the rig's client.
@@ -122,8 +128,10 @@ func (r *Rig) serve(w http.ResponseWriter, req *http.Request) {
 	if f != nil {
 		f(req)
 	}
+	arrived := time.Now()
 	id, err := strconv.ParseUint(req.Header.Get(requestHeader), 10, 64)
-	if issuing == "" || err != nil {
+	pid, perr := strconv.Atoi(req.Header.Get(PIDHeader))
+	if issuing == "" || (err != nil && perr != nil) {
 		r.Sim.ServeHTTP(w, req)
 		r.holdAnswer(req)
 		return
@@ -138,6 +146,14 @@ func (r *Rig) serve(w http.ResponseWriter, req *http.Request) {
 		Token       string `json:"token"`        // Kiwoom
 	}
 	json.Unmarshal(tw.body.Bytes(), &body)
+	if perr == nil {
+		r.answerMu.Lock()
+		r.answers = append(r.answers, IssueAnswer{PID: pid, Broker: issuing, Token: body.AccessToken + body.Token, Arrived: arrived, At: time.Now()})
+		r.answerMu.Unlock()
+	}
+	if err != nil {
+		return
+	}
 	r.reqMu.Lock()
 	q := r.requestLocked(id)
 	q.broker, q.answered = issuing, tw.status != 0
@@ -331,6 +347,26 @@ func (r *Rig) IssueCalls(b kauth.Broker) int {
 	r.issueMu.Lock()
 	defer r.issueMu.Unlock()
 	return r.issueCalls[b]
+}
+
+// IssueAnswer is an answer of a token endpoint to a child's request.
+type IssueAnswer struct {
+	PID    int          // the child's process id (PIDHeader)
+	Broker kauth.Broker // whose token endpoint answered
+	Token  string       // the access token in the answer; "" for none
+	// Arrived is when the request reached the rig, At when the simulator
+	// had written the answer (the wall clock): the broker decided between
+	// the two.
+	Arrived, At time.Time
+}
+
+// IssueAnswers returns the answers of the token endpoints to the
+// children's requests so far, in the order the simulator wrote them. An
+// answer is recorded whether or not its child lived to read it.
+func (r *Rig) IssueAnswers() []IssueAnswer {
+	r.answerMu.Lock()
+	defer r.answerMu.Unlock()
+	return slices.Clone(r.answers)
 }
 
 // Close ends hung requests and stops the server.
