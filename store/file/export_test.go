@@ -40,3 +40,7 @@ func (d *dirSync) waiting() int {
 	defer d.mu.Unlock()
 	return d.waiters
 }
+
+// ProbePrefix begins the name of the file Watch creates and removes to
+// prove that file events arrive.
+const ProbePrefix = probePrefix

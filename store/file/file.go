@@ -73,6 +73,9 @@ type Store struct {
 	// events starts the file events Watch listens to (osEvents); nil
 	// makes Watch poll.
 	events func(dir string) (notifier, error)
+	// proveWait is how long Watch waits to hear of its probe file
+	// (defaultProveWait).
+	proveWait time.Duration
 
 	mu sync.Mutex
 	// locks serializes this process's goroutines per key before they take
@@ -159,14 +162,15 @@ func New(dir string, opts ...Option) (*Store, error) {
 	}
 	removeStaleTemps(dir)
 	return &Store{
-		dir:    dir,
-		sealer: sealer,
-		logger: c.logger,
-		poll:   c.poll,
-		events: osEvents,
-		locks:  make(map[string]chan struct{}),
-		warned: make(map[string][sha256.Size]byte),
-		own:    make(map[string]fileState),
+		dir:       dir,
+		sealer:    sealer,
+		logger:    c.logger,
+		poll:      c.poll,
+		events:    osEvents,
+		proveWait: defaultProveWait,
+		locks:     make(map[string]chan struct{}),
+		warned:    make(map[string][sha256.Size]byte),
+		own:       make(map[string]fileState),
 	}, nil
 }
 

@@ -559,7 +559,7 @@ func TestListIgnoresOtherFiles(t *testing.T) {
 	if err := s.Save(t.Context(), keyMock, entry()); err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"README", "kis-mock.tok", "x-y-z.lock", ".tmp-kis-mock-ab.tok-123", "KIS-mock-ab.tok"} {
+	for _, name := range []string{"README", "kis-mock.tok", "x-y-z.lock", ".tmp-kis-mock-ab.tok-123", "KIS-mock-ab.tok", file.ProbePrefix + "123"} {
 		write(t, filepath.Join(dir, name), []byte("x"))
 	}
 	if err := os.Mkdir(filepath.Join(dir, "kis-real-ab.tok"), 0o700); err != nil {
@@ -579,15 +579,23 @@ func TestStaleTempFilesRemoved(t *testing.T) {
 	newStore(t, dir)
 	stale := filepath.Join(dir, ".tmp-kis-mock-ab.tok-1")
 	fresh := filepath.Join(dir, ".tmp-kis-mock-ab.tok-2")
+	// Watch's probe file, left by a process killed between its create
+	// and remove, is swept alike.
+	probe := filepath.Join(dir, file.ProbePrefix+"3")
 	write(t, stale, []byte("x"))
 	write(t, fresh, []byte("x"))
+	write(t, probe, nil)
 	old := time.Now().Add(-2 * time.Hour)
-	if err := os.Chtimes(stale, old, old); err != nil {
-		t.Fatal(err)
+	for _, p := range []string{stale, probe} {
+		if err := os.Chtimes(p, old, old); err != nil {
+			t.Fatal(err)
+		}
 	}
 	newStore(t, dir)
-	if _, err := os.Stat(stale); !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("a 2 h old temp file survived New (stat: %v)", err)
+	for _, p := range []string{stale, probe} {
+		if _, err := os.Stat(p); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("a 2 h old temp file %s survived New (stat: %v)", filepath.Base(p), err)
+		}
 	}
 	if _, err := os.Stat(fresh); err != nil {
 		t.Errorf("a fresh temp file, maybe being written, was removed: %v", err)
@@ -668,7 +676,8 @@ func TestWatchNeedsNoPolling(t *testing.T) {
 
 func testWatchNeedsNoPolling(t *testing.T, mode func(*file.Store) *file.Store) {
 	dir := cacheDir(t)
-	a := mode(newStore(t, dir, file.WithPollInterval(time.Hour)))
+	var logs testlog.Buffer
+	a := mode(newStore(t, dir, file.WithPollInterval(time.Hour), file.WithLogger(logs.Logger())))
 	b := newStore(t, dir, file.WithPollInterval(time.Hour))
 	ctx, cancel := context.WithCancel(t.Context())
 	got := make(chan kauth.Change, 16)
@@ -679,6 +688,11 @@ func testWatchNeedsNoPolling(t *testing.T, mode func(*file.Store) *file.Store) {
 		if err := <-done; err != nil {
 			t.Errorf("Watch = %v", err)
 		}
+		// The file events proved to arrive: no warning that they do not.
+		if w := logs.Warnings(); len(w) > 0 {
+			t.Errorf("unexpected warnings: %q", w)
+		}
+		assertNoProbe(t, dir)
 	}()
 	// The watch may not be listening yet: save until it hears.
 	deadline := time.After(10 * time.Second)
@@ -714,4 +728,77 @@ func testWatchNeedsNoPolling(t *testing.T, mode func(*file.Store) *file.Store) {
 			t.Fatal("Watch with a one-hour poll interval did not hear of another handle's save in 10 s")
 		}
 	}
+}
+
+// assertNoProbe fails if Watch's probe file is left in dir.
+func assertNoProbe(t *testing.T, dir string) {
+	t.Helper()
+	des, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, de := range des {
+		if strings.HasPrefix(de.Name(), file.ProbePrefix) {
+			t.Errorf("probe file %s left behind", de.Name())
+		}
+	}
+}
+
+// TestWatchProbeUnseen: the file a Watch creates and removes to prove
+// that file events arrive is no change to the Watch of another handle, nor
+// to its own, and is not left behind.
+func TestWatchProbeUnseen(t *testing.T) {
+	dir := cacheDir(t)
+	var logs testlog.Buffer
+	opts := []file.Option{file.WithPollInterval(time.Hour), file.WithLogger(logs.Logger())}
+	a := newStore(t, dir, opts...)
+	b := newStore(t, dir, opts...)
+	c := newStore(t, dir, opts...)
+	ctx, cancel := context.WithCancel(t.Context())
+	got := make(chan string, 16)
+	done := make(chan error, 2)
+	watch := func(name string, s *file.Store) {
+		done <- s.Watch(ctx, func(c kauth.Change) { got <- fmt.Sprintf("%s heard %+v", name, c) })
+	}
+	go watch("a", a)
+	// a listens once it hears c's saves; then b starts, probing.
+	deadline := time.After(10 * time.Second)
+	for heard := false; !heard; {
+		if err := c.Save(ctx, keyMock, entry()); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-got:
+			heard = true
+		case <-time.After(50 * time.Millisecond):
+		case <-deadline:
+			t.Fatal("a's Watch did not hear c's save in 10 s")
+		}
+	}
+	for drained := false; !drained; {
+		select {
+		case <-got:
+		case <-time.After(100 * time.Millisecond):
+			drained = true
+		}
+	}
+	go watch("b", b)
+	select {
+	case r := <-got:
+		t.Errorf("while b's Watch started: %s", r)
+	case <-time.After(500 * time.Millisecond):
+	}
+	if keys, err := c.List(ctx); err != nil || !slices.Equal(keys, []kauth.Key{keyMock}) {
+		t.Errorf("List = %v, %v; want [%v]", keys, err, keyMock)
+	}
+	cancel()
+	for range 2 {
+		if err := <-done; err != nil {
+			t.Errorf("Watch = %v", err)
+		}
+	}
+	if w := logs.Warnings(); len(w) > 0 {
+		t.Errorf("unexpected warnings: %q", w)
+	}
+	assertNoProbe(t, dir)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"time"
@@ -43,7 +44,10 @@ func stateOf(fi fs.FileInfo) fileState {
 // mtime with the previous look. Where none of these is available (another
 // system, or a limit such as fs.inotify.max_user_instances is reached) it
 // polls instead: every poll interval (see WithPollInterval) it makes that
-// comparison.
+// comparison. It polls too, for good, where the events can be set up but
+// do not arrive (a file system that does not deliver them): Watch first
+// creates and removes a probe file in the directory, and if it hears
+// nothing of it within two seconds it logs that once and polls.
 //
 // When the directory cannot be watched for a while (removed, renamed, its
 // mode changed, or the kernel's event queue overflowed), Watch logs it
@@ -70,13 +74,27 @@ func (s *Store) Watch(ctx context.Context, changed func(kauth.Change)) error {
 		return nil
 	}
 	for {
-		lost := s.notifyWatch(ctx, n, prev, changed)
+		lost, deaf := s.notifyWatch(ctx, n, prev, changed)
 		// Closing an inotify instance waits for a kernel grace period
 		// (about 10 ms here, BENCHMARKS.md): nothing is read from n any
 		// more, so the close need not hold up Watch's return, and with
 		// it a Manager's Close.
 		go n.close()
 		if ctx.Err() != nil {
+			return nil
+		}
+		if deaf != nil {
+			// The events were set up, yet none came of the probe: poll,
+			// for good, from the state the notices left prev in; what
+			// changed since is reported at the first look.
+			s.logger.Warn("kauth: file store: file events are not delivered for the cache dir; polling it",
+				slog.String("dir", s.dir), slog.String("events", eventsName), slog.String("err", deaf.Error()),
+				slog.Duration("every", s.poll))
+			if cur, err := s.snapshot(); err == nil {
+				s.report(prev, cur, changed)
+				prev = cur
+			}
+			s.pollWatch(ctx, prev, changed, nil)
 			return nil
 		}
 		s.logger.Warn("kauth: file store: watching the cache dir failed; polling until it can be read again",
@@ -154,32 +172,72 @@ func (s *Store) startNotify() (notifier, map[kauth.Key]fileState, error) {
 	return n, prev, nil
 }
 
+// probePrefix begins the name of the file that notifyWatch creates and
+// removes to prove that file events arrive. It is a temporary file's name
+// (tmpPrefix), which no Store takes for an entry, and which New's sweep
+// removes if a process dies between the create and the remove.
+const probePrefix = tmpPrefix + "watch-probe-"
+
+// defaultProveWait is how long Watch waits for the file event of its
+// probe before it decides that file events are not delivered.
+const defaultProveWait = 2 * time.Second
+
 // notifyWatch reports the changes that n tells of until ctx is done (it
-// returns nil) or the watch cannot be trusted any more (it returns why).
-func (s *Store) notifyWatch(ctx context.Context, n notifier, prev map[kauth.Key]fileState, changed func(kauth.Change)) error {
+// returns nil, nil) or the watch cannot be trusted any more (it returns
+// why, as lost).
+//
+// An event source can be set up and yet deliver nothing: a file system
+// that does not support events (NFS, some FUSE, 9p or overlay mounts), or
+// a fault in the notifier. So notifyWatch first proves that n hears: it
+// creates and removes a probe file in the directory and waits up to
+// s.proveWait for a notice of a change in it. If none comes it returns
+// why, as deaf, with prev updated by whatever notices came meanwhile, so
+// that comparing it with the directory then misses nothing.
+func (s *Store) notifyWatch(ctx context.Context, n notifier, prev map[kauth.Key]fileState, changed func(kauth.Change)) (lost, deaf error) {
+	nctx, cancel := context.WithTimeout(ctx, s.proveWait)
+	defer cancel()
+	proving := true
+	if err := s.probe(); err != nil {
+		// No proof can be had (a directory this process cannot write):
+		// the waiting below, and polling after it, are what is left.
+		deaf = err
+	} else {
+		deaf = fmt.Errorf("no file event in %v for a file created in it", s.proveWait)
+	}
 	for {
-		ev, ok := n.next(ctx)
+		ev, ok := n.next(nctx)
 		if !ok {
-			return nil
+			if proving && ctx.Err() == nil {
+				return nil, deaf
+			}
+			return nil, nil
 		}
 		if ev.err != nil {
 			// fsnotify.ErrEventOverflow among them: events were lost.
-			return ev.err
+			return ev.err, nil
+		}
+		if proving && (ev.rescan || ev.path != "") {
+			// A change in the directory was heard: the probe's, or
+			// another's, which proves as much.
+			proving = false
+			nctx = ctx
 		}
 		if ev.self {
 			// Removed or renamed, or its mode changed: the name may no
 			// longer lead to it, or it may no longer be readable.
 			if _, err := os.ReadDir(s.dir); err != nil || ev.gone {
-				return fmt.Errorf("the cache dir was changed (%s)", ev.op)
+				return fmt.Errorf("the cache dir was changed (%s)", ev.op), nil
 			}
 		}
 		if ev.rescan {
 			cur, err := s.snapshot()
 			if err != nil {
-				return err
+				return err, nil
 			}
 			s.report(prev, cur, changed)
-			prev = cur
+			// In place: the caller compares with prev if the proof fails.
+			clear(prev)
+			maps.Copy(prev, cur)
 		}
 		if ev.path == "" {
 			continue
@@ -204,6 +262,17 @@ func (s *Store) notifyWatch(ctx context.Context, n notifier, prev map[kauth.Key]
 			changed(kauth.Change{Key: k})
 		}
 	}
+}
+
+// probe creates and removes a file in the directory, for notifyWatch to
+// hear of.
+func (s *Store) probe() error {
+	f, err := os.CreateTemp(s.dir, probePrefix+"*")
+	if err != nil {
+		return err
+	}
+	f.Close()
+	return os.Remove(f.Name())
 }
 
 // fsNotifier is a notifier over github.com/fsnotify/fsnotify, whose

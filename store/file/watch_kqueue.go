@@ -12,6 +12,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// eventsName names, for the log, what osEvents listens with.
+const eventsName = "kqueue"
+
 // osEvents watches the directory with kqueue: one descriptor for the
 // directory, whatever it holds. (fsnotify's kqueue backend would open one
 // more for each file in it.)

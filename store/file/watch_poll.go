@@ -7,6 +7,9 @@ import (
 	"runtime"
 )
 
+// eventsName names, for the log, what osEvents listens with: nothing.
+const eventsName = "none"
+
 // osEvents: kauth listens to no file events on this system; Watch polls.
 func osEvents(string) (notifier, error) {
 	return nil, errors.New("no file events on " + runtime.GOOS)
