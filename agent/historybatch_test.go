@@ -9,8 +9,6 @@ import (
 	"sync/atomic"
 	"testing"
 
-	goredis "github.com/redis/go-redis/v9"
-
 	"github.com/kauth/kauth"
 	"github.com/kauth/kauth/agent"
 	"github.com/kauth/kauth/brokersim"
@@ -42,30 +40,6 @@ func (s *countingStore) LoadBatch(ctx context.Context, keys []kauth.Key) ([]kaut
 
 func (s *countingStore) reads() int64 { return s.loads.Load() + s.batches.Load() }
 
-// getCounter counts the reads a Redis client sends: single GETs, and
-// pipelines of GETs (one round trip each, whatever their length).
-type getCounter struct{ n atomic.Int64 }
-
-func (g *getCounter) DialHook(next goredis.DialHook) goredis.DialHook { return next }
-
-func (g *getCounter) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook {
-	return func(ctx context.Context, cmd goredis.Cmder) error {
-		if cmd.Name() == "get" {
-			g.n.Add(1)
-		}
-		return next(ctx, cmd)
-	}
-}
-
-func (g *getCounter) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []goredis.Cmder) error {
-		if len(cmds) > 0 && cmds[0].Name() == "get" {
-			g.n.Add(1)
-		}
-		return next(ctx, cmds)
-	}
-}
-
 // TestAccountsReadHistoriesInOneGo: GET /v1/accounts and the status page's
 // data.json read every account's issuance history from the store in one
 // batch, not one round trip per account (5,000 Redis round trips per
@@ -85,9 +59,9 @@ func TestAccountsReadHistoriesInOneGo(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var gets getCounter
+		var gets testredis.Reads
 		c.AddHook(&gets)
-		historiesInOneGo(t, st, gets.n.Load)
+		historiesInOneGo(t, st, gets.RoundTrips)
 	})
 }
 

@@ -1,43 +1,15 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
-	"sync/atomic"
 	"testing"
 	"time"
-
-	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/kauth/kauth"
 	"github.com/kauth/kauth/internal/testredis"
 	"github.com/kauth/kauth/store/redis"
 )
-
-// getCounter counts the GETs a client sends Redis on their own, and the
-// pipelines that start with a GET (one round trip each).
-type getCounter struct{ single, pipelines atomic.Int64 }
-
-func (g *getCounter) DialHook(next goredis.DialHook) goredis.DialHook { return next }
-
-func (g *getCounter) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook {
-	return func(ctx context.Context, cmd goredis.Cmder) error {
-		if cmd.Name() == "get" {
-			g.single.Add(1)
-		}
-		return next(ctx, cmd)
-	}
-}
-
-func (g *getCounter) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []goredis.Cmder) error {
-		if len(cmds) > 0 && cmds[0].Name() == "get" {
-			g.pipelines.Add(1)
-		}
-		return next(ctx, cmds)
-	}
-}
 
 // TestStatusReadsRedisInBatches: kauth status reads the 600 entries of a
 // Redis store in two pipelines (500 keys to one at most), not a GET per
@@ -73,13 +45,13 @@ func TestStatusReadsRedisInBatches(t *testing.T) {
 		}
 	}
 
-	var g getCounter
+	var g testredis.Reads
 	c.AddHook(&g)
 	got, err := readEntries(ctx, s, "redis")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p, one := g.pipelines.Load(), g.single.Load(); p != 2 || one != 0 {
+	if p, one := g.Pipelines.Load(), g.Single.Load(); p != 2 || one != 0 {
 		t.Errorf("status read %d keys with %d pipelines and %d single GETs; want 2 pipelines, no GET of its own", n, p, one)
 	}
 	if len(got) != n-1 {

@@ -20,6 +20,7 @@ import (
 	"net/url"
 	"os"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -170,4 +171,39 @@ func Options(t testing.TB) *redis.Options {
 	t.Helper()
 	o := *need(t).opts
 	return &o
+}
+
+// Reads is a go-redis hook (add it with AddHook) that counts the reads
+// a client sends: GETs sent on their own, and pipelines that start with
+// a GET, one round trip each whatever their length. The commands that
+// set up a connection are not counted.
+type Reads struct {
+	Single    atomic.Int64 // GETs sent on their own
+	Pipelines atomic.Int64 // pipelines of GETs
+}
+
+// RoundTrips is how many round trips the reads took.
+func (r *Reads) RoundTrips() int64 { return r.Single.Load() + r.Pipelines.Load() }
+
+// DialHook implements redis.Hook.
+func (r *Reads) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+// ProcessHook implements redis.Hook.
+func (r *Reads) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if cmd.Name() == "get" {
+			r.Single.Add(1)
+		}
+		return next(ctx, cmd)
+	}
+}
+
+// ProcessPipelineHook implements redis.Hook.
+func (r *Reads) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		if len(cmds) > 0 && cmds[0].Name() == "get" {
+			r.Pipelines.Add(1)
+		}
+		return next(ctx, cmds)
+	}
 }

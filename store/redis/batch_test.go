@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,31 +18,6 @@ import (
 	"github.com/kauth/kauth/internal/testredis"
 	"github.com/kauth/kauth/store/redis"
 )
-
-// roundTrips counts the reads a client sends Redis: single GETs, and
-// pipelines of GETs (one round trip each, whatever their length); not the
-// commands that set up a new connection.
-type roundTrips struct{ commands, pipelines atomic.Int64 }
-
-func (r *roundTrips) DialHook(next goredis.DialHook) goredis.DialHook { return next }
-
-func (r *roundTrips) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook {
-	return func(ctx context.Context, cmd goredis.Cmder) error {
-		if cmd.Name() == "get" {
-			r.commands.Add(1)
-		}
-		return next(ctx, cmd)
-	}
-}
-
-func (r *roundTrips) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []goredis.Cmder) error {
-		if len(cmds) > 0 && cmds[0].Name() == "get" {
-			r.pipelines.Add(1)
-		}
-		return next(ctx, cmds)
-	}
-}
 
 // batchKey is the i-th key of a batch: each in a hash slot of its own.
 func batchKey(i int) kauth.Key {
@@ -128,10 +102,10 @@ func TestLoadBatchRoundTrips(t *testing.T) {
 	s := newStore(t, c, newKey(), redis.WithPrefix(prefix), redis.WithLogger(logs.Logger()))
 	keys := batchFixture(t, s, c, prefix, 1200)
 
-	var rt roundTrips
+	var rt testredis.Reads
 	c.AddHook(&rt)
 	entries, errs := s.LoadBatch(t.Context(), keys)
-	if p, n := rt.pipelines.Load(), rt.commands.Load(); p != 3 || n != 0 {
+	if p, n := rt.Pipelines.Load(), rt.Single.Load(); p != 3 || n != 0 {
 		t.Errorf("LoadBatch of 1,200 keys: %d pipelines and %d single GETs; want 3 pipelines (500 keys each at most), no GET of its own", p, n)
 	}
 	checkBatch(t, s, keys, entries, errs)
@@ -184,10 +158,10 @@ func TestLoadBatchCluster(t *testing.T) {
 	var logs testlog.Buffer // the corrupt entry's warning
 	s := newStore(t, c, newKey(), redis.WithPrefix(prefix), redis.WithLogger(logs.Logger()))
 	keys := batchFixture(t, s, c, prefix, 1200)
-	var rt roundTrips
+	var rt testredis.Reads
 	c.AddHook(&rt)
 	entries, errs := s.LoadBatch(t.Context(), keys)
-	if p, n := rt.pipelines.Load(), rt.commands.Load(); p != 3 || n != 0 {
+	if p, n := rt.Pipelines.Load(), rt.Single.Load(); p != 3 || n != 0 {
 		t.Errorf("LoadBatch of 1,200 keys: %d pipelines and %d single GETs; want 3 pipelines, no GET of its own", p, n)
 	}
 	checkBatch(t, s, keys, entries, errs)
