@@ -2,12 +2,10 @@ package config_test
 
 import (
 	"fmt"
+	"github.com/kauth/kauth/internal/inittrace"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
-	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -185,21 +183,11 @@ func TestLoadConfigTenThousandAccounts(t *testing.T) {
 // does anything. It compiles no regular expression then: the host name
 // pattern alone cost 1,200 allocations and about 0.4 ms of each start.
 func TestInitIsCheap(t *testing.T) {
-	if os.Getenv("KAUTH_INITTRACE_CHILD") == "1" {
+	allocs, bytes, ok := inittrace.Allocs(t, "github.com/kauth/kauth/agent/internal/config")
+	if !ok {
 		return
 	}
-	cmd := exec.Command(os.Args[0], "-test.run", "^TestInitIsCheap$")
-	cmd.Env = append(os.Environ(), "KAUTH_INITTRACE_CHILD=1", "GODEBUG=inittrace=1")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("%v: %s", err, out)
-	}
-	// "init github.com/kauth/kauth/agent/internal/config @1.2 ms, 0.44 ms clock, 144992 bytes, 1220 allocs"
-	m := regexp.MustCompile(`(?m)^init github\.com/kauth/kauth/agent/internal/config @.* ([0-9]+) bytes, ([0-9]+) allocs$`).FindStringSubmatch(string(out))
-	if m == nil {
-		t.Fatalf("no init line for the package in:\n%s", out)
-	}
-	if allocs, _ := strconv.Atoi(m[2]); allocs > 50 {
-		t.Errorf("the package's init made %s allocations (%s bytes); want at most 50", m[2], m[1])
+	if allocs > 50 {
+		t.Errorf("the package's init made %d allocations (%d bytes); want at most 50", allocs, bytes)
 	}
 }

@@ -1,10 +1,7 @@
 package statuspage_test
 
 import (
-	"os"
-	"os/exec"
-	"regexp"
-	"strconv"
+	"github.com/kauth/kauth/internal/inittrace"
 	"strings"
 	"testing"
 
@@ -16,21 +13,12 @@ import (
 // anything. It parses no template then: the two pages' templates cost 160
 // allocations of each start.
 func TestInitIsCheap(t *testing.T) {
-	if os.Getenv("KAUTH_INITTRACE_CHILD") == "1" {
+	allocs, bytes, ok := inittrace.Allocs(t, "github.com/kauth/kauth/agent/internal/statuspage")
+	if !ok {
 		return
 	}
-	cmd := exec.Command(os.Args[0], "-test.run", "^TestInitIsCheap$")
-	cmd.Env = append(os.Environ(), "KAUTH_INITTRACE_CHILD=1", "GODEBUG=inittrace=1")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("%v: %s", err, out)
-	}
-	m := regexp.MustCompile(`(?m)^init github\.com/kauth/kauth/agent/internal/statuspage @.* ([0-9]+) bytes, ([0-9]+) allocs$`).FindStringSubmatch(string(out))
-	if m == nil {
-		t.Fatalf("no init line for the package in:\n%s", out)
-	}
-	if allocs, _ := strconv.Atoi(m[2]); allocs > 10 {
-		t.Errorf("the package's init made %s allocations (%s bytes); want at most 10", m[2], m[1])
+	if allocs > 10 {
+		t.Errorf("the package's init made %d allocations (%d bytes); want at most 10", allocs, bytes)
 	}
 }
 
